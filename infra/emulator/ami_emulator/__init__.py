@@ -1,0 +1,24 @@
+"""Extensions that turn moto's EC2 server into a faithful-enough AMI emulator.
+
+Each module patches one concern onto moto at start-up (see install()); none of
+moto's code is copied. The launcher calls install() once before serving.
+"""
+
+
+def install() -> None:
+    # Import order matters only in that every module registers its own patches.
+    from . import (  # noqa: F401
+        accounts,
+        ec2_images,
+        copy,
+        lifecycle,
+        pagination,
+        deregister,
+        references,
+        sharing,
+        tag_events,
+    )
+
+    for mod in (ec2_images, copy, pagination, deregister, references, sharing, tag_events):
+        mod.install()
+    lifecycle.start_ticker()

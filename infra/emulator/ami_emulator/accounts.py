@@ -1,0 +1,31 @@
+"""Acting as another AWS account.
+
+moto picks the account per request from (1) MOTO_ACCOUNT_ID, (2) the
+`x-moto-account-id` header, (3) an access key created through moto's IAM/STS
+(e.g. STS AssumeRole into arn:aws:iam::<acct>:role/x), else 123456789012.
+The Rust SDK cannot easily add a header, so the emulator adds a shortcut: an access
+key id that is exactly 12 digits (e.g. `111122223333`) selects that account. The
+launcher never sets MOTO_ACCOUNT_ID (it would pin every request to one account).
+"""
+from __future__ import annotations
+
+import re
+
+CRED_RE = re.compile(r"Credential=([^/,\s]+)/")
+DEFAULT_ACCOUNT = "123456789012"
+
+
+def access_key(environ) -> str | None:
+    m = CRED_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return m.group(1) if m else None
+
+
+def apply(environ) -> None:
+    """WSGI hook: map a 12-digit access key id to moto's account header."""
+    key = access_key(environ)
+    if key and re.fullmatch(r"\d{12}", key) and "HTTP_X_MOTO_ACCOUNT_ID" not in environ:
+        environ["HTTP_X_MOTO_ACCOUNT_ID"] = key
+
+
+def account_of(environ) -> str:
+    return environ.get("HTTP_X_MOTO_ACCOUNT_ID") or DEFAULT_ACCOUNT

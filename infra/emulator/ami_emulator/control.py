@@ -1,0 +1,108 @@
+"""The emulator's control API under /_emulator/ (JSON in, JSON out).
+
+Lets tests and demos steer what AWS does on its own (state transitions, failures,
+throttling, LastLaunchedTime) and observe what AWS does not expose (reboots,
+per-action call counters). See README.md for the contract.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from . import faults, lifecycle, references, state
+
+CONFIG_KEYS = set(state.DEFAULT_SETTINGS)
+
+
+def _json(start_response, status: int, payload) -> list[bytes]:
+    body = json.dumps(payload).encode()
+    reasons = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+    start_response(f"{status} {reasons.get(status, 'Error')}",
+                   [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _body(environ) -> dict:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    return json.loads(raw or b"{}")
+
+
+def reset_everything() -> None:
+    from moto.moto_api._internal.models import moto_api_backend
+
+    with state.LOCK:
+        moto_api_backend.reset()
+        state.reset()
+        faults.reset_all()
+
+
+def handle(environ, start_response):
+    path = environ.get("PATH_INFO", "")[len("/_emulator"):].rstrip("/")
+    method = environ.get("REQUEST_METHOD", "GET")
+    try:
+        body = _body(environ) if method == "POST" else {}
+    except ValueError:
+        return _json(start_response, 400, {"error": "body must be JSON"})
+
+    if path == "/config":
+        if method == "POST":
+            unknown = set(body) - CONFIG_KEYS
+            if unknown:
+                return _json(start_response, 400, {"error": f"unknown keys {sorted(unknown)}"})
+            state.SETTINGS.update(body)
+            faults.on_config_change(body)
+        return _json(start_response, 200, state.SETTINGS)
+    if path == "/counters" and method == "GET":
+        return _json(start_response, 200, faults.counters())
+    if path == "/counters/reset" and method == "POST":
+        faults.reset_counters()
+        return _json(start_response, 200, faults.counters())
+    if path == "/reboots" and method == "GET":
+        with state.LOCK:
+            return _json(start_response, 200, state.REBOOTS)
+    if path == "/tick" and method == "POST":
+        return _json(start_response, 200, {"available": lifecycle.tick()})
+    if path == "/reset" and method == "POST":
+        reset_everything()
+        return _json(start_response, 200, {"reset": True})
+    m = re.fullmatch(r"/images/(ami-[0-9a-z]+)/(fail|last-launched)", path)
+    if m and method == "POST":
+        image_id, what = m.groups()
+        if what == "fail":
+            ok = lifecycle.fail(image_id, body.get("message", "Description of failure"))
+            if not ok:
+                return _json(start_response, 404, {"error": f"{image_id} is not pending"})
+            return _json(start_response, 200, {"image_id": image_id, "state": "failed"})
+        when = body.get("time")
+        if not when:
+            return _json(start_response, 400, {"error": "time required"})
+        account = body.get("account", "123456789012")
+        region = body.get("region")
+        regions = [region] if region else [r for a, r, _ in state.iter_ec2_backends() if a == account]
+        for r in regions:
+            if references.set_last_launched(account, r, image_id, when):
+                return _json(start_response, 200, {"image_id": image_id, "last_launched_time": when})
+        return _json(start_response, 404, {"error": f"{image_id} not found"})
+    return _json(start_response, 404, {"error": f"no such control endpoint {method} {path}"})
+
+
+class ControlMiddleware:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "").startswith("/_emulator/"):
+            return handle(environ, start_response)
+        return self.app(environ, start_response)
+
+
+class AccountMiddleware:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        from . import accounts
+
+        accounts.apply(environ)
+        return self.app(environ, start_response)

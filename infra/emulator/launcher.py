@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Start the AMI emulator: moto in server mode plus our extensions (ami_emulator).
+
+    python infra/emulator/launcher.py --host 127.0.0.1 --port 5000
+
+Listens on the loopback interface only; prints `emulator ready on http://HOST:PORT`
+once it accepts connections; exits cleanly on SIGTERM/SIGINT.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+# Must be set before moto's EC2 backends are created: we want an empty image
+# catalogue (moto otherwise loads hundreds of fake Amazon AMIs per region).
+os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
+# A fixed account in the environment would override per-request account selection.
+os.environ.pop("MOTO_ACCOUNT_ID", None)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+ALLOWED_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def build_app():
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    import ami_emulator
+    from ami_emulator.control import AccountMiddleware, ControlMiddleware
+    from ami_emulator.faults import FaultMiddleware
+
+    ami_emulator.install()
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    # Outermost first: control API, then account selection, then EC2 faults.
+    return ControlMiddleware(AccountMiddleware(FaultMiddleware(moto_app)))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args(argv)
+    if args.host not in ALLOWED_HOSTS:
+        print(f"refusing to listen on {args.host}: only 127.0.0.1/localhost allowed",
+              file=sys.stderr)
+        return 2
+    host = "127.0.0.1"
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *a, **k):  # one line per request is noise in test output
+            pass
+
+    server = make_server(host, args.port, build_app(), threaded=True,
+                         request_handler=QuietHandler)
+
+    def stop(signum, frame):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    # make_server has bound and is listening: connections are accepted from now on.
+    print(f"emulator ready on http://{host}:{args.port}", flush=True)
+    server.serve_forever()
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Fixtures: one emulator process per test module, reset before every test."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import boto3
+import pytest
+from botocore.config import Config
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LAUNCHER = os.path.join(os.path.dirname(HERE), "launcher.py")
+ACCOUNT_A = "123456789012"
+ACCOUNT_B = "111122223333"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Emulator:
+    def __init__(self, url: str):
+        self.url = url
+
+    def control(self, method: str, path: str, body=None):
+        data = json.dumps(body).encode() if body is not None else (b"{}" if method == "POST" else None)
+        req = urllib.request.Request(self.url + "/_emulator" + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def client(self, service: str, region: str = "us-east-1", account: str = ACCOUNT_A,
+               retries: int = 1):
+        # A 12-digit access key id selects that account (see ami_emulator/accounts.py).
+        key = account if account != ACCOUNT_A else "AKIDEXAMPLE"
+        return boto3.client(
+            service, region_name=region, endpoint_url=self.url,
+            aws_access_key_id=key, aws_secret_access_key="secret",
+            config=Config(retries={"max_attempts": retries, "mode": "standard"}))
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, LAUNCHER, "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if "emulator ready on" not in line:
+        proc.kill()
+        raise RuntimeError(f"emulator did not start: {line!r} {proc.stderr.read()}")
+    yield Emulator(f"http://127.0.0.1:{port}")
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def emu(emulator):
+    emulator.control("POST", "/reset")
+    return emulator
+
+
+@pytest.fixture
+def ec2(emu):
+    return emu.client("ec2")
+
+
+def launch(ec2, image_id: str = "ami-12c6146b", **kw):
+    """An instance to image. moto accepts any image id for RunInstances."""
+    resp = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t3.micro", **kw)
+    return resp["Instances"][0]["InstanceId"]
+
+
+def wait_state(ec2, image_id: str, want: str, emu=None, timeout: float = 5.0):
+    deadline = time.time() + timeout
+    while True:
+        if emu is not None:
+            emu.control("POST", "/tick")
+        img = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+        if img["State"] == want or time.time() > deadline:
+            return img
+        time.sleep(0.05)
+
+
+def make_image(ec2, emu, name="img", **kw):
+    iid = launch(ec2)
+    image_id = ec2.create_image(InstanceId=iid, Name=name, NoReboot=True, **kw)["ImageId"]
+    wait_state(ec2, image_id, "available", emu)
+    return image_id
