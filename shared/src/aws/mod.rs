@@ -1,0 +1,1 @@
+//! AWS SDK adapters (in progress).

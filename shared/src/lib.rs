@@ -1,0 +1,37 @@
+//! ami-core: the core of ami-lifecycle, shared by the four Lambda functions and `amictl`.
+//!
+//! - [`model`]: identifiers and inventory records ([`model::Image`], [`model::Instance`], …).
+//! - [`tags`]: the `ami-lifecycle:` tag contract and its parser ([`tags::InstanceSettings`]).
+//! - [`config`]: the configuration contract ([`config::Config::from_env`]).
+//! - [`retention`], [`share_target`]: the value languages of `RETAIN` and `share-with`.
+//! - [`ports`]: narrow traits through which runners reach the cloud ([`ports::Cloud`]).
+//! - [`aws`]: the AWS SDK adapters, paced to EC2's token buckets ([`aws::AwsCloud`]).
+//! - [`fake`] (feature `test-util`): an in-memory cloud for domain tests.
+//! - [`report`]: the [`report::RunReport`] every run ends in.
+//!
+//! ```
+//! use ami_core::config::Config;
+//! use ami_core::tags::InstanceSettings;
+//!
+//! let config = Config::from_lookup(|k| (k == "AWS_REGION").then(|| "eu-west-1".to_owned()))?;
+//! assert_eq!(config.deployment, "ami-lifecycle");
+//!
+//! let tags = [("ami-lifecycle:schedule".to_owned(), "daily".to_owned())].into_iter().collect();
+//! let settings = InstanceSettings::from_tags(&tags)?;
+//! assert!(settings.reboot, "instances reboot for a consistent image unless they opt out");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod aws;
+pub mod config;
+pub mod error;
+#[cfg(feature = "test-util")]
+pub mod fake;
+pub mod model;
+pub mod pacing;
+pub mod ports;
+pub mod report;
+pub mod retention;
+pub mod share_target;
+pub mod tags;
+pub mod time_util;

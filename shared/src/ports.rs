@@ -1,0 +1,232 @@
+//! Ports: the narrow, domain-worded traits through which the suite reaches the cloud.
+//!
+//! Runners take a [`Cloud`] and ask it for one region's [`Ec2`] (itself the sum of the
+//! narrow traits below) or [`Keys`], plus the [`Reports`] sink. Two implementations
+//! exist: [`crate::aws::AwsCloud`] (the AWS SDK, paced to EC2's token buckets) and, with the
+//! `test-util` feature, [`crate::fake::FakeCloud`] (in memory, for domain tests).
+//!
+//! Which trait to reach for:
+//! - reading the inventory: [`Instances`], [`Images`];
+//! - making images: [`ImageFactory`]; retiring them: [`ImageRetirement`];
+//! - what still uses an image: [`References`];
+//! - who may use an image: [`Sharing`] (EC2 side) and [`Keys`] (KMS side);
+//! - writing outcome tags: [`Tagging`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::error::CloudResult;
+use crate::model::{
+    AccountId, DeviceName, Grantee, Image, ImageId, ImageReference, Instance, InstanceId, InstanceState, KeyGrant,
+    KeyInfo, KeyRef, Region, Snapshot, SnapshotId, Tags,
+};
+use crate::report::RunReport;
+
+/// One page of a listing; `next` is the token for the following page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// Which images to list. Fields combine with AND; empty vectors do not filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImageQuery {
+    /// Only images owned by this account (`Owners=self`).
+    pub owned_by_self: bool,
+    /// Only images owned by these accounts (used with `shared_with_me` for adoption).
+    pub owners: Vec<AccountId>,
+    /// Only images this account may launch but does not own (`ExecutableUsers=self`).
+    pub shared_with_me: bool,
+    pub ids: Vec<ImageId>,
+    /// Exact tag `key=value`.
+    pub tag: Option<(String, String)>,
+    /// Images carrying this tag key, any value.
+    pub tag_key: Option<String>,
+    pub names: Vec<String>,
+    /// Include disabled images (`IncludeDisabled`) so their snapshots are not taken for orphans.
+    pub include_disabled: bool,
+    /// Page size (EC2 allows up to 1000).
+    pub page_size: Option<u32>,
+}
+
+/// Which snapshots to list (own snapshots only).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SnapshotQuery {
+    pub tag: Option<(String, String)>,
+    pub ids: Vec<SnapshotId>,
+    pub page_size: Option<u32>,
+}
+
+/// A CreateImage request. Tags are applied at creation to the image and its snapshots.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewImage {
+    pub instance: InstanceId,
+    pub name: String,
+    pub description: String,
+    pub no_reboot: bool,
+    /// Devices left out of the image (`NoDevice`).
+    pub exclude_devices: Vec<DeviceName>,
+    pub image_tags: Tags,
+    pub snapshot_tags: Tags,
+}
+
+/// A CopyImage request, sent to the destination region.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageCopy {
+    pub source_image: ImageId,
+    pub source_region: Region,
+    pub name: String,
+    pub description: String,
+    /// Makes the copy idempotent: the same token returns the same copy.
+    pub client_token: String,
+    /// Re-encrypt with this key in the destination region (`Encrypted=true`).
+    pub kms_key: Option<KeyRef>,
+    /// `CopyImageTags`: carry the source's user tags (same account only).
+    pub copy_source_tags: bool,
+    /// Tags for the copy and its snapshots.
+    pub tags: Tags,
+}
+
+/// What DeregisterImage with `DeleteAssociatedSnapshots` did to the snapshots.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Deregistered {
+    pub snapshots_deleted: Vec<SnapshotId>,
+    /// Snapshots AWS kept (still used by another image), with its return code.
+    pub snapshots_kept: Vec<(SnapshotId, String)>,
+}
+
+#[async_trait]
+pub trait Instances: Send + Sync {
+    /// Instances carrying the `ami-lifecycle:schedule` tag key (any value, any state).
+    async fn scheduled_instances(&self) -> CloudResult<Vec<Instance>>;
+    /// Instances by id (states for wave progress, devices for validation).
+    async fn instances(&self, ids: &[InstanceId]) -> CloudResult<Vec<Instance>>;
+}
+
+#[async_trait]
+pub trait Images: Send + Sync {
+    /// One page of images matching `query`. Pass the previous page's `next` to continue.
+    async fn images_page(&self, query: &ImageQuery, token: Option<String>) -> CloudResult<Page<Image>>;
+    /// One page of own snapshots matching `query`.
+    async fn snapshots_page(&self, query: &SnapshotQuery, token: Option<String>) -> CloudResult<Page<Snapshot>>;
+}
+
+#[async_trait]
+pub trait ImageFactory: Send + Sync {
+    async fn create_image(&self, request: &NewImage) -> CloudResult<ImageId>;
+    /// Called on the destination region's port.
+    async fn copy_image(&self, request: &ImageCopy) -> CloudResult<ImageId>;
+}
+
+#[async_trait]
+pub trait ImageRetirement: Send + Sync {
+    async fn deprecate(&self, image: &ImageId, at: OffsetDateTime) -> CloudResult<()>;
+    async fn deregister(&self, image: &ImageId, delete_snapshots: bool) -> CloudResult<Deregistered>;
+    async fn delete_snapshot(&self, snapshot: &SnapshotId) -> CloudResult<()>;
+}
+
+#[async_trait]
+pub trait References: Send + Sync {
+    /// What references these images in this region: instances, launch template versions,
+    /// SSM parameters.
+    async fn references(&self, images: &[ImageId]) -> CloudResult<Vec<ImageReference>>;
+}
+
+#[async_trait]
+pub trait Sharing: Send + Sync {
+    async fn launch_permissions(&self, image: &ImageId) -> CloudResult<Vec<Grantee>>;
+    async fn modify_launch_permissions(&self, image: &ImageId, add: &[Grantee], remove: &[Grantee]) -> CloudResult<()>;
+    /// Accounts (and `Public`) allowed to create volumes from a snapshot.
+    async fn snapshot_permissions(&self, snapshot: &SnapshotId) -> CloudResult<Vec<Grantee>>;
+    async fn modify_snapshot_permissions(&self, snapshot: &SnapshotId, add: &[AccountId], remove: &[AccountId]) -> CloudResult<()>;
+    /// Whether the region's image block public access setting blocks new public sharing.
+    async fn public_sharing_blocked(&self) -> CloudResult<bool>;
+}
+
+#[async_trait]
+pub trait Tagging: Send + Sync {
+    /// Adds or overwrites tags on an image or snapshot.
+    async fn set_tags(&self, resource: &str, tags: &Tags) -> CloudResult<()>;
+    async fn remove_tags(&self, resource: &str, keys: &[String]) -> CloudResult<()>;
+}
+
+/// Everything the suite asks of EC2 in one region.
+pub trait Ec2: Instances + Images + ImageFactory + ImageRetirement + References + Sharing + Tagging {
+    fn region(&self) -> &Region;
+}
+
+#[async_trait]
+pub trait Keys: Send + Sync {
+    async fn describe_key(&self, key: &KeyRef) -> CloudResult<KeyInfo>;
+    async fn list_grants(&self, key_arn: &str) -> CloudResult<Vec<KeyGrant>>;
+    /// Returns the grant id.
+    async fn create_grant(&self, key_arn: &str, grantee_principal: &str, operations: &[String], name: &str) -> CloudResult<String>;
+    /// Revokes a grant (as the key's account).
+    async fn revoke_grant(&self, key_arn: &str, grant_id: &str) -> CloudResult<()>;
+}
+
+#[async_trait]
+pub trait Reports: Send + Sync {
+    /// Publishes a run report as an `ami-lifecycle` event.
+    async fn publish(&self, report: &RunReport) -> CloudResult<()>;
+}
+
+#[async_trait]
+pub trait Continuations: Send + Sync {
+    /// Asks for this function to be invoked again with `body` after `delay_seconds` (≤ 900).
+    async fn continue_later(&self, body: &serde_json::Value, delay_seconds: u32) -> CloudResult<()>;
+}
+
+/// The cloud as the suite sees it.
+pub trait Cloud: Send + Sync {
+    fn ec2(&self, region: &Region) -> Arc<dyn Ec2>;
+    fn keys(&self, region: &Region) -> Arc<dyn Keys>;
+    fn reports(&self) -> Arc<dyn Reports>;
+    fn continuations(&self) -> Option<Arc<dyn Continuations>>;
+}
+
+/// Streams every image matching `query`, page by page, into `visit`; memory stays flat.
+pub async fn for_each_image(
+    ec2: &dyn Ec2,
+    query: &ImageQuery,
+    mut visit: impl FnMut(Image),
+) -> CloudResult<()> {
+    let mut token = None;
+    loop {
+        let page = ec2.images_page(query, token).await?;
+        page.items.into_iter().for_each(&mut visit);
+        match page.next {
+            Some(t) => token = Some(t),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Collects every image matching `query`.
+pub async fn all_images(ec2: &dyn Ec2, query: &ImageQuery) -> CloudResult<Vec<Image>> {
+    let mut out = Vec::new();
+    for_each_image(ec2, query, |i| out.push(i)).await?;
+    Ok(out)
+}
+
+/// Collects every snapshot matching `query`.
+pub async fn all_snapshots(ec2: &dyn Ec2, query: &SnapshotQuery) -> CloudResult<Vec<Snapshot>> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = ec2.snapshots_page(query, token).await?;
+        out.extend(page.items);
+        match page.next {
+            Some(t) => token = Some(t),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Current states of instances, for wave progress.
+pub async fn instance_states(ec2: &dyn Ec2, ids: &[InstanceId]) -> CloudResult<Vec<(InstanceId, InstanceState)>> {
+    Ok(ec2.instances(ids).await?.into_iter().map(|i| (i.id, i.state)).collect())
+}

@@ -1,0 +1,280 @@
+//! [`RunReport`]: every run ends in one, whatever happened.
+//!
+//! A report lists one [`ReportItem`] per instance, image, snapshot or grant a run touched
+//! or decided about, with an [`Outcome`] and a reason. It renders as a table for people,
+//! as JSON for `--json`, and as the detail of the `ami-lifecycle` event published to
+//! EventBridge ([`RunReport::event_detail`]).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::model::{ImageId, Region};
+
+/// What happened to one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// A dry run would do this (the detail says what).
+    Planned,
+    Created,
+    /// The work was already done (duplicate event, retried run).
+    AlreadyExisted,
+    Copied,
+    /// Postponed to a later run (throttling, copy quota, deadline, next wave).
+    Deferred,
+    Deprecated,
+    Deleted,
+    Kept,
+    Granted,
+    Revoked,
+    Unchanged,
+    /// Refused by policy (allow-list, public sharing, aws/ebs key).
+    Refused,
+    Skipped,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Planned => "planned",
+            Self::Created => "created",
+            Self::AlreadyExisted => "already-existed",
+            Self::Copied => "copied",
+            Self::Deferred => "deferred",
+            Self::Deprecated => "deprecated",
+            Self::Deleted => "deleted",
+            Self::Kept => "kept",
+            Self::Granted => "granted",
+            Self::Revoked => "revoked",
+            Self::Unchanged => "unchanged",
+            Self::Refused => "refused",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One line of a report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportItem {
+    pub region: Region,
+    /// The instance, image, snapshot or key the item is about.
+    pub subject: String,
+    /// The image concerned, when the subject is not itself the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageId>,
+    pub outcome: Outcome,
+    pub reason: String,
+}
+
+/// The result of one run of one function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub function: String,
+    pub dry_run: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started: OffsetDateTime,
+    pub items: Vec<ReportItem>,
+    /// Set when the run stopped early (deadline) and the next run continues.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
+    /// Figures such as `gib_freed` or `monthly_saving_usd`.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// The most items an EventBridge report carries: PutEvents entries are limited to 256 KiB.
+const EVENT_ITEM_LIMIT: usize = 200;
+
+impl RunReport {
+    pub fn new(function: &str, dry_run: bool, started: OffsetDateTime) -> Self {
+        Self {
+            function: function.to_owned(),
+            dry_run,
+            started,
+            items: Vec::new(),
+            incomplete: None,
+            metrics: BTreeMap::new(),
+        }
+    }
+
+    pub fn push(&mut self, region: &Region, subject: impl Into<String>, image: Option<&ImageId>, outcome: Outcome, reason: impl Into<String>) {
+        self.items.push(ReportItem {
+            region: region.clone(),
+            subject: subject.into(),
+            image: image.cloned(),
+            outcome,
+            reason: reason.into(),
+        });
+    }
+
+    /// Adds another report's items and metrics (per-region runs merged into one).
+    pub fn merge(&mut self, other: RunReport) {
+        self.items.extend(other.items);
+        for (k, v) in other.metrics {
+            *self.metrics.entry(k).or_insert(0.0) += v;
+        }
+        if self.incomplete.is_none() {
+            self.incomplete = other.incomplete;
+        }
+    }
+
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.items.iter().filter(|i| i.outcome == outcome).count()
+    }
+
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut out = BTreeMap::new();
+        for i in &self.items {
+            *out.entry(i.outcome.as_str()).or_insert(0) += 1;
+        }
+        out
+    }
+
+    pub fn failed(&self) -> usize {
+        self.count(Outcome::Failed)
+    }
+
+    /// `ok` when nothing failed, `failed` when everything that was attempted failed,
+    /// `partial` otherwise.
+    pub fn outcome(&self) -> &'static str {
+        let failed = self.failed();
+        if failed == 0 {
+            "ok"
+        } else if failed == self.items.len() {
+            "failed"
+        } else {
+            "partial"
+        }
+    }
+
+    /// The detail of the `AMI Lifecycle Report` event: counts always, items capped.
+    pub fn event_detail(&self) -> serde_json::Value {
+        let mut items: Vec<&ReportItem> = self.items.iter().filter(|i| i.outcome == Outcome::Failed).collect();
+        items.extend(self.items.iter().filter(|i| i.outcome != Outcome::Failed));
+        let truncated = items.len() > EVENT_ITEM_LIMIT;
+        items.truncate(EVENT_ITEM_LIMIT);
+        serde_json::json!({
+            "function": self.function,
+            "outcome": self.outcome(),
+            "dry_run": self.dry_run,
+            "started": self.started.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "counts": self.counts(),
+            "failed": self.failed(),
+            "incomplete": self.incomplete,
+            "metrics": self.metrics,
+            "items": items,
+            "items_truncated": truncated,
+        })
+    }
+
+    /// A table for a terminal: one row per item, then the counts.
+    pub fn render_table(&self) -> String {
+        let headers = ["REGION", "SUBJECT", "IMAGE", "OUTCOME", "REASON"];
+        let rows: Vec<[String; 5]> = self
+            .items
+            .iter()
+            .map(|i| {
+                [
+                    i.region.to_string(),
+                    i.subject.clone(),
+                    i.image.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    i.outcome.as_str().to_owned(),
+                    i.reason.clone(),
+                ]
+            })
+            .collect();
+        let mut out = render_rows(&headers, &rows);
+        let counts: Vec<String> = self.counts().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(
+            out,
+            "{}{}: {}{}",
+            self.function,
+            if self.dry_run { " (dry run)" } else { "" },
+            if counts.is_empty() { "nothing to do".to_owned() } else { counts.join(" ") },
+            self.incomplete.as_ref().map(|r| format!(" — incomplete: {r}")).unwrap_or_default()
+        );
+        for (k, v) in &self.metrics {
+            let _ = writeln!(out, "{k}: {v:.2}");
+        }
+        out
+    }
+}
+
+/// Left-aligned columns, two spaces apart; the last column is not padded.
+pub fn render_rows<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = headers.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == N {
+                l.push_str(cell);
+            } else {
+                let _ = write!(l, "{:width$}  ", cell, width = widths[i]);
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn sample() -> RunReport {
+        let r = Region::new("us-east-1");
+        let mut rep = RunReport::new("create-image", false, datetime!(2026-11-22 03:00 UTC));
+        rep.push(&r, "i-1", Some(&ImageId::new("ami-1")), Outcome::Created, "rebooted");
+        rep.push(&r, "i-2", None, Outcome::Failed, "CreateImage failed: InternalError");
+        rep.push(&r, "i-3", None, Outcome::Skipped, "terminated");
+        rep
+    }
+
+    #[test]
+    fn counts_and_outcome() {
+        let rep = sample();
+        assert_eq!(rep.failed(), 1);
+        assert_eq!(rep.outcome(), "partial");
+        assert_eq!(rep.counts().get("created"), Some(&1));
+        let empty = RunReport::new("cleanup", true, datetime!(2026-11-22 03:00 UTC));
+        assert_eq!(empty.outcome(), "ok");
+    }
+
+    #[test]
+    fn event_detail_puts_failures_first_and_caps_items() {
+        let mut rep = sample();
+        for n in 0..300 {
+            rep.push(&Region::new("us-east-1"), format!("i-x{n}"), None, Outcome::Skipped, "not opted in");
+        }
+        let detail = rep.event_detail();
+        assert_eq!(detail["failed"], 1);
+        assert_eq!(detail["items"][0]["outcome"], "failed");
+        assert_eq!(detail["items"].as_array().map(Vec::len), Some(200));
+        assert_eq!(detail["items_truncated"], true);
+        assert_eq!(detail["counts"]["skipped"], 301);
+    }
+
+    #[test]
+    fn table_has_a_row_per_item_and_a_summary() {
+        let text = sample().render_table();
+        assert_eq!(text.lines().count(), 5, "{text}");
+        assert!(text.contains("i-2"));
+        assert!(text.contains("create-image: created=1 failed=1 skipped=1"), "{text}");
+    }
+}
