@@ -25,7 +25,7 @@ from moto.ec2.models.amis import Ami
 from moto.ec2.utils import random_ami_id
 
 from . import lifecycle, state, visibility
-from .ec2_images import drop_synthetic_snapshot, new_snapshot, set_bdm, split_tag_specs
+from .ec2_images import check_name, drop_synthetic_snapshot, new_snapshot, set_bdm, split_tag_specs
 from .errors import Ec2Error
 from .patching import handler
 
@@ -85,6 +85,7 @@ def copy_image(self):
             raise Ec2Error("InvalidAMIID.NotFound",
                            f"The image id '[{source_image_id}]' does not exist")
         tags = split_tag_specs(tag_specs)
+        check_name(self.ec2_backend, name)  # names are unique per account+region for copies too
         key_arn = resolve_kms_key(account, region, kms_key_id) if encrypted else None
 
         backend = self.ec2_backend
