@@ -1,1 +1,376 @@
-//! fake (in progress)
+//! [`FakeCloud`]: an in-memory cloud implementing every port, for domain tests.
+//!
+//! It keeps instances, images, snapshots, launch-template references, KMS keys and grants
+//! per region, records every call, and behaves as AWS documents where the planners depend
+//! on it: unique image names (`InvalidAMIName.Duplicate`), `ClientToken` idempotency on
+//! copies, a concurrent-copy cap (`ResourceLimitExceeded`), images that start `pending`,
+//! snapshots that survive deregistration while another image uses them, deregistration
+//! protection. Failures are injected per operation and subject with [`FakeCloud::fail`].
+//!
+//! ```
+//! use ami_core::fake::FakeCloud;
+//! let cloud = FakeCloud::new("123456789012");
+//! let id = cloud.add_instance("us-east-1", &[("ami-lifecycle:schedule", "daily")]);
+//! assert!(id.as_str().starts_with("i-"));
+//! ```
+
+mod ec2;
+mod kms;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::error::{CloudError, CloudResult};
+use crate::model::{
+    AccountId, AttachedVolume, DeviceName, Grantee, Image, ImageDisk, ImageId, ImageState, Instance, InstanceId,
+    InstanceState, KeyGrant, KeyRef, Region, Snapshot, SnapshotId, Tags,
+};
+use crate::ports::{Cloud, Continuations, Ec2, Keys, Reports};
+use crate::report::RunReport;
+
+/// One injected failure: calls of `operation` (about `subject`, if set) fail with `code`.
+#[derive(Debug, Clone)]
+struct Fault {
+    operation: String,
+    subject: Option<String>,
+    code: String,
+    remaining: Option<usize>,
+}
+
+/// A KMS key in the fake.
+#[derive(Debug, Clone)]
+pub struct FakeKey {
+    pub arn: String,
+    pub aliases: Vec<String>,
+    pub enabled: bool,
+    pub aws_managed: bool,
+}
+
+/// Everything the fake knows; public so tests can assert on state directly.
+#[derive(Debug, Default)]
+pub struct FakeState {
+    pub account: String,
+    pub now: Option<OffsetDateTime>,
+    pub instances: BTreeMap<InstanceId, Instance>,
+    pub volumes: HashMap<String, (u64, bool, Option<KeyRef>)>,
+    pub images: BTreeMap<ImageId, Image>,
+    pub snapshots: BTreeMap<SnapshotId, Snapshot>,
+    pub launch_permissions: HashMap<ImageId, BTreeSet<Grantee>>,
+    pub snapshot_permissions: HashMap<SnapshotId, BTreeSet<Grantee>>,
+    /// Launch template versions and SSM parameters referencing images: (region, arn, image).
+    pub extra_references: Vec<(Region, String, String, ImageId)>,
+    pub copy_tokens: HashMap<(Region, String), ImageId>,
+    pub copy_cap: Option<usize>,
+    pub public_blocked: bool,
+    pub keys: BTreeMap<(Region, String), FakeKey>,
+    pub grants: Vec<KeyGrant>,
+    pub reports: Vec<RunReport>,
+    pub continuations: Vec<(serde_json::Value, u32)>,
+    pub reboots: Vec<(InstanceId, ImageId)>,
+    pub calls: Vec<(Region, String)>,
+    faults: Vec<Fault>,
+    next_id: u64,
+}
+
+impl FakeState {
+    fn id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}-{:017x}", self.next_id)
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.now.unwrap_or_else(OffsetDateTime::now_utc)
+    }
+
+    /// Records the call and returns the injected failure, if one matches.
+    fn call(&mut self, region: &Region, operation: &'static str, subject: Option<&str>) -> CloudResult<()> {
+        self.calls.push((region.clone(), operation.to_owned()));
+        let hit = self.faults.iter_mut().position(|f| {
+            f.operation == operation
+                && f.remaining != Some(0)
+                && match (&f.subject, subject) {
+                    (None, _) => true,
+                    (Some(want), Some(got)) => want == got,
+                    (Some(_), None) => false,
+                }
+        });
+        match hit {
+            None => Ok(()),
+            Some(i) => {
+                let fault = &mut self.faults[i];
+                if let Some(n) = fault.remaining.as_mut() {
+                    *n -= 1;
+                }
+                Err(CloudError::from_code(operation, Some(region.clone()), &fault.code, "injected by the fake"))
+            }
+        }
+    }
+
+    fn images_using(&self, snapshot: &SnapshotId) -> usize {
+        self.images
+            .values()
+            .filter(|i| i.state != ImageState::Deregistered && i.snapshot_ids().any(|s| s == snapshot))
+            .count()
+    }
+}
+
+/// The in-memory cloud. Cheap to clone: clones share state.
+#[derive(Clone)]
+pub struct FakeCloud {
+    state: Arc<Mutex<FakeState>>,
+    with_continuations: bool,
+}
+
+impl FakeCloud {
+    pub fn new(account: &str) -> Self {
+        let state = FakeState { account: account.to_owned(), ..FakeState::default() };
+        Self { state: Arc::new(Mutex::new(state)), with_continuations: true }
+    }
+
+    /// Direct access to the state, for seeding and assertions.
+    pub fn state(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Fixes the clock the fake uses for creation dates.
+    pub fn set_now(&self, now: OffsetDateTime) {
+        self.state().now = Some(now);
+    }
+
+    /// Calls of `operation` (about `subject`, when given) fail with AWS error `code`,
+    /// `times` times (None = always).
+    pub fn fail(&self, operation: &str, subject: Option<&str>, code: &str, times: Option<usize>) {
+        self.state().faults.push(Fault {
+            operation: operation.to_owned(),
+            subject: subject.map(str::to_owned),
+            code: code.to_owned(),
+            remaining: times,
+        });
+    }
+
+    pub fn clear_faults(&self) {
+        self.state().faults.clear();
+    }
+
+    /// How many calls of `operation` were made (any region).
+    pub fn calls(&self, operation: &str) -> usize {
+        self.state().calls.iter().filter(|(_, op)| op == operation).count()
+    }
+
+    /// A running instance with an 8 GiB root volume `/dev/xvda`, in `region`, with `tags`.
+    pub fn add_instance(&self, region: &str, tags: &[(&str, &str)]) -> InstanceId {
+        self.add_instance_with(region, tags, InstanceState::Running, &[])
+    }
+
+    /// An instance in `state` with a root volume and the given extra data devices.
+    pub fn add_instance_with(&self, region: &str, tags: &[(&str, &str)], state: InstanceState, data_devices: &[&str]) -> InstanceId {
+        let mut s = self.state();
+        let id = InstanceId::new(s.id("i"));
+        let mut volumes = Vec::new();
+        for (n, dev) in std::iter::once("/dev/xvda").chain(data_devices.iter().copied()).enumerate() {
+            let vol = s.id("vol");
+            s.volumes.insert(vol.clone(), (if n == 0 { 8 } else { 100 }, false, None));
+            volumes.push(AttachedVolume { device: DeviceName::new(dev), volume_id: vol });
+        }
+        let instance = Instance {
+            id: id.clone(),
+            region: Region::new(region),
+            state,
+            tags: to_tags(tags),
+            root_device: Some(DeviceName::new("/dev/xvda")),
+            volumes,
+            image_id: None,
+        };
+        s.instances.insert(id.clone(), instance);
+        id
+    }
+
+    /// Sets an instance's state (a reboot in progress, a stop, a termination).
+    pub fn set_instance_state(&self, id: &InstanceId, state: InstanceState) {
+        if let Some(i) = self.state().instances.get_mut(id) {
+            i.state = state;
+        }
+    }
+
+    /// An available image with one snapshot, as if made earlier (by us or by anyone).
+    pub fn add_image(&self, region: &str, name: &str, created: OffsetDateTime, tags: &[(&str, &str)]) -> ImageId {
+        let mut s = self.state();
+        let id = ImageId::new(s.id("ami"));
+        let snap = SnapshotId::new(s.id("snap"));
+        let account = AccountId::parse(&s.account);
+        s.snapshots.insert(
+            snap.clone(),
+            Snapshot {
+                id: snap.clone(),
+                region: Region::new(region),
+                tags: to_tags(tags),
+                size_gib: 8,
+                encrypted: false,
+                kms_key: None,
+                started: created,
+            },
+        );
+        s.images.insert(
+            id.clone(),
+            Image {
+                id: id.clone(),
+                region: Region::new(region),
+                name: name.to_owned(),
+                state: ImageState::Available,
+                owner: account,
+                created,
+                tags: to_tags(tags),
+                disks: vec![ImageDisk {
+                    device: DeviceName::new("/dev/xvda"),
+                    snapshot_id: snap,
+                    size_gib: 8,
+                    encrypted: false,
+                    kms_key: None,
+                }],
+                public: false,
+                deprecation_time: None,
+                last_launched: None,
+                deregistration_protected: false,
+                source: None,
+                billing_products: Vec::new(),
+            },
+        );
+        id
+    }
+
+    /// Edits an image in place (state, protection, last launch, encryption…).
+    pub fn edit_image(&self, id: &ImageId, edit: impl FnOnce(&mut Image)) {
+        if let Some(i) = self.state().images.get_mut(id) {
+            edit(i);
+        }
+    }
+
+    pub fn image(&self, id: &ImageId) -> Option<Image> {
+        self.state().images.get(id).cloned()
+    }
+
+    /// Images in `region` not deregistered.
+    pub fn live_images(&self, region: &str) -> Vec<Image> {
+        self.state()
+            .images
+            .values()
+            .filter(|i| i.region.as_str() == region && i.state != ImageState::Deregistered)
+            .cloned()
+            .collect()
+    }
+
+    /// Makes every pending image available (as EC2 does once snapshots complete).
+    pub fn complete_pending(&self) -> Vec<ImageId> {
+        let mut s = self.state();
+        let mut done = Vec::new();
+        for img in s.images.values_mut() {
+            if img.state == ImageState::Pending {
+                img.state = ImageState::Available;
+                done.push(img.id.clone());
+            }
+        }
+        done
+    }
+
+    /// A launch template version (or SSM parameter, by `resource_type`) referencing `image`.
+    pub fn add_reference(&self, region: &str, resource_type: &str, arn: &str, image: &ImageId) {
+        self.state()
+            .extra_references
+            .push((Region::new(region), resource_type.to_owned(), arn.to_owned(), image.clone()));
+    }
+
+    /// A KMS key in `region`; `alias` like `alias/replicas`.
+    pub fn add_key(&self, region: &str, alias: Option<&str>, aws_managed: bool) -> String {
+        let mut s = self.state();
+        let key_id = s.id("key");
+        let arn = format!("arn:aws:kms:{region}:{}:key/{key_id}", s.account);
+        let key = FakeKey {
+            arn: arn.clone(),
+            aliases: alias.map(|a| vec![a.to_owned()]).unwrap_or_default(),
+            enabled: true,
+            aws_managed,
+        };
+        s.keys.insert((Region::new(region), arn.clone()), key);
+        arn
+    }
+
+    /// The launch permissions of an image.
+    pub fn launch_permissions(&self, id: &ImageId) -> BTreeSet<Grantee> {
+        self.state().launch_permissions.get(id).cloned().unwrap_or_default()
+    }
+
+    /// The create-volume permissions of a snapshot.
+    pub fn snapshot_permissions(&self, id: &SnapshotId) -> BTreeSet<Grantee> {
+        self.state().snapshot_permissions.get(id).cloned().unwrap_or_default()
+    }
+
+    /// Without a continuation queue (as when `CONTINUATION_QUEUE_URL` is unset).
+    pub fn without_continuations(mut self) -> Self {
+        self.with_continuations = false;
+        self
+    }
+}
+
+/// One region's view of the fake.
+pub struct FakeRegion {
+    state: Arc<Mutex<FakeState>>,
+    region: Region,
+}
+
+impl FakeRegion {
+    fn lock(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Ec2 for FakeRegion {
+    fn region(&self) -> &Region {
+        &self.region
+    }
+}
+
+impl Cloud for FakeCloud {
+    fn ec2(&self, region: &Region) -> Arc<dyn Ec2> {
+        Arc::new(FakeRegion { state: self.state.clone(), region: region.clone() })
+    }
+    fn keys(&self, region: &Region) -> Arc<dyn Keys> {
+        Arc::new(FakeRegion { state: self.state.clone(), region: region.clone() })
+    }
+    fn reports(&self) -> Arc<dyn Reports> {
+        Arc::new(self.clone())
+    }
+    fn continuations(&self) -> Option<Arc<dyn Continuations>> {
+        self.with_continuations.then(|| Arc::new(self.clone()) as Arc<dyn Continuations>)
+    }
+}
+
+#[async_trait]
+impl Reports for FakeCloud {
+    async fn publish(&self, report: &RunReport) -> CloudResult<()> {
+        let mut s = self.state();
+        s.call(&Region::new("home"), "PutEvents", None)?;
+        s.reports.push(report.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Continuations for FakeCloud {
+    async fn continue_later(&self, body: &serde_json::Value, delay_seconds: u32) -> CloudResult<()> {
+        let mut s = self.state();
+        s.call(&Region::new("home"), "SendMessage", None)?;
+        s.continuations.push((body.clone(), delay_seconds));
+        Ok(())
+    }
+}
+
+fn to_tags(tags: &[(&str, &str)]) -> Tags {
+    tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn not_found(operation: &'static str, region: &Region, code: &str, what: &str) -> CloudError {
+    CloudError::from_code(operation, Some(region.clone()), code, format!("{what} does not exist"))
+}
