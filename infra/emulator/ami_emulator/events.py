@@ -23,9 +23,14 @@ def _put(account: str, region: str, event: dict[str, Any]) -> None:
     for rule in list(bus.rules.values()):
         if getattr(rule, "state", "ENABLED") != "ENABLED":
             continue
-        # Each target gets its own copy; moto's SQS delivery rewrites "time"
-        # (a unix timestamp) to the ISO form AWS uses ("2026-11-22T03:10:41Z").
-        rule.send_to_targets(dict(event))
+        # moto's SQS delivery rewrites "time" (a unix timestamp) to the ISO form AWS
+        # uses ("2026-11-22T03:10:41Z"). moto's input transformer needs an extra
+        # "ingestion-time" key that real events do not carry, so it is only added
+        # (and the transformer only run) for rules with a transformed target.
+        if any(t.get("InputTransformer") for t in rule.targets):
+            rule.send_to_targets({**event, "ingestion-time": event["time"]})
+        else:
+            rule.send_to_targets(dict(event), transform_input=False)
 
 
 def _envelope(account: str, region: str, detail_type: str, source: str,
