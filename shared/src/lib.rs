@@ -24,6 +24,8 @@
 
 pub mod aws;
 pub mod config;
+pub mod deadline;
+pub mod events;
 pub mod error;
 #[cfg(feature = "test-util")]
 pub mod fake;

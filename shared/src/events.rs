@@ -1,0 +1,260 @@
+//! Incoming events, parsed into what the functions act on.
+//!
+//! Lambda hands each function an EventBridge envelope (or, for create-image's
+//! continuation, an SQS batch). [`parse_trigger`] turns any of them into a [`Trigger`]:
+//! a fired schedule, an AMI state change, a tag change on an image, a continuation, or a
+//! manual request (`{"schedule": "daily"}`, `{"image": "ami-…"}`, `{}` = reconcile).
+//! Malformed input is an [`EventError`] that says what was wrong; it never panics and
+//! never yields a half-read trigger.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::model::{ImageId, ImageState, Region, ScheduleName, Tags};
+use crate::time_util::parse_rfc3339;
+
+/// What an invocation asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    /// A schedule rule fired (`Scheduled Event`); `rule` is the rule name.
+    Schedule { rule: String, time: OffsetDateTime, region: Region },
+    /// `EC2 AMI State Change`.
+    AmiState { image: ImageId, state: ImageState, region: Region, error: Option<String>, time: OffsetDateTime },
+    /// `Tag Change on Resource` for an image (or a CloudTrail CreateTags/DeleteTags call).
+    ImageTags { image: ImageId, region: Region, changed_keys: Vec<String>, tags: Option<Tags> },
+    /// A continuation message (create-image waves) or a manual invocation: free-form JSON.
+    Direct(Value),
+}
+
+/// An event the functions cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unreadable event: {problem} (at {path})")]
+pub struct EventError {
+    pub path: String,
+    pub problem: String,
+}
+
+fn err(path: &str, problem: impl Into<String>) -> EventError {
+    EventError { path: path.to_owned(), problem: problem.into() }
+}
+
+fn str_at<'a>(v: &'a Value, path: &str) -> Result<&'a str, EventError> {
+    let mut cur = v;
+    for part in path.split('.') {
+        cur = cur.get(part).ok_or_else(|| err(path, "missing"))?;
+    }
+    cur.as_str().ok_or_else(|| err(path, format!("expected a string, found {}", kind(cur))))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn image_id(s: &str, path: &str) -> Result<ImageId, EventError> {
+    let ok = s.len() <= 64 && s.strip_prefix("ami-").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if ok {
+        Ok(ImageId::new(s))
+    } else {
+        Err(err(path, format!("{:?} is not an image id", crate::tags::TagError::new("", s, "", "").value)))
+    }
+}
+
+fn region(s: &str, path: &str) -> Result<Region, EventError> {
+    if crate::tags::is_region_name(s) {
+        Ok(Region::new(s))
+    } else {
+        Err(err(path, format!("{:?} is not a region", crate::tags::TagError::new("", s, "", "").value)))
+    }
+}
+
+fn time(v: &Value) -> Result<OffsetDateTime, EventError> {
+    let t = str_at(v, "time")?;
+    parse_rfc3339(t).ok_or_else(|| err("time", format!("{t:?} is not an RFC 3339 time")))
+}
+
+/// The image id at the end of an image ARN (`arn:aws:ec2:REGION:[ACCOUNT]:image/ami-…`).
+fn image_from_resources(v: &Value) -> Option<&str> {
+    v.get("resources")?.as_array()?.iter().filter_map(Value::as_str).find_map(|arn| arn.split_once(":image/").map(|(_, id)| id))
+}
+
+/// Parses one EventBridge event (or a direct invocation payload).
+pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
+    if !v.is_object() {
+        return Err(err("$", format!("expected a JSON object, found {}", kind(v))));
+    }
+    let Some(detail_type) = v.get("detail-type") else {
+        return Ok(Trigger::Direct(v.clone()));
+    };
+    let detail_type = detail_type.as_str().ok_or_else(|| err("detail-type", "expected a string"))?;
+    let source = str_at(v, "source")?;
+    match (source, detail_type) {
+        ("aws.events", "Scheduled Event") | ("aws.scheduler", "Scheduled Event") => {
+            let arn = v
+                .get("resources")
+                .and_then(Value::as_array)
+                .and_then(|r| r.iter().find_map(Value::as_str))
+                .ok_or_else(|| err("resources", "a scheduled event names its rule in resources"))?;
+            let rule = arn.rsplit('/').next().unwrap_or(arn).to_owned();
+            Ok(Trigger::Schedule { rule, time: time(v)?, region: region(str_at(v, "region")?, "region")? })
+        }
+        ("aws.ec2", "EC2 AMI State Change") => {
+            let id = str_at(v, "detail.ImageId")?;
+            let state = str_at(v, "detail.State")?;
+            let error = v.get("detail").and_then(|d| d.get("ErrorMessage")).and_then(Value::as_str).filter(|m| !m.is_empty()).map(str::to_owned);
+            Ok(Trigger::AmiState {
+                image: image_id(id, "detail.ImageId")?,
+                state: ImageState::from_aws(state),
+                region: region(str_at(v, "region")?, "region")?,
+                error,
+                time: time(v)?,
+            })
+        }
+        ("aws.tag", "Tag Change on Resource") => {
+            let id = image_from_resources(v).ok_or_else(|| err("resources", "no image ARN in resources"))?;
+            let detail = v.get("detail").ok_or_else(|| err("detail", "missing"))?;
+            let keys = detail
+                .get("changed-tag-keys")
+                .and_then(Value::as_array)
+                .ok_or_else(|| err("detail.changed-tag-keys", "expected an array"))?
+                .iter()
+                .map(|k| k.as_str().map(str::to_owned).ok_or_else(|| err("detail.changed-tag-keys", "expected strings")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let tags = match detail.get("tags") {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(m)) => Some(
+                    m.iter()
+                        .map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())).ok_or_else(|| err("detail.tags", format!("tag {k:?} is not a string"))))
+                        .collect::<Result<Tags, _>>()?,
+                ),
+                Some(other) => return Err(err("detail.tags", format!("expected an object, found {}", kind(other)))),
+            };
+            Ok(Trigger::ImageTags {
+                image: image_id(id, "resources")?,
+                region: region(str_at(v, "region")?, "region")?,
+                changed_keys: keys,
+                tags,
+            })
+        }
+        ("aws.ec2", "AWS API Call via CloudTrail") => {
+            // CreateTags/DeleteTags: detail.requestParameters.resourcesSet.items[].resourceId
+            let items = v
+                .pointer("/detail/requestParameters/resourcesSet/items")
+                .and_then(Value::as_array)
+                .ok_or_else(|| err("detail.requestParameters.resourcesSet.items", "expected an array"))?;
+            let id = items
+                .iter()
+                .filter_map(|i| i.get("resourceId").and_then(Value::as_str))
+                .find(|id| id.starts_with("ami-"))
+                .ok_or_else(|| err("detail.requestParameters.resourcesSet.items", "no image among the tagged resources"))?;
+            let keys = v
+                .pointer("/detail/requestParameters/tagSet/items")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|t| t.get("key").and_then(Value::as_str).map(str::to_owned)).collect())
+                .unwrap_or_default();
+            Ok(Trigger::ImageTags {
+                image: image_id(id, "resourceId")?,
+                region: region(str_at(v, "region")?, "region")?,
+                changed_keys: keys,
+                tags: None,
+            })
+        }
+        (s, d) => Err(err("detail-type", format!("unexpected event {d:?} from {s:?}"))),
+    }
+}
+
+/// The schedule a rule stands for: the template names schedule rules
+/// `DEPLOYMENT-schedule-NAME`; `DEPLOYMENT-NAME` is accepted too.
+pub fn schedule_of_rule(rule: &str, deployment: &str) -> Option<ScheduleName> {
+    let rest = rule.strip_prefix(deployment)?.strip_prefix('-')?;
+    let name = rest.strip_prefix("schedule-").unwrap_or(rest);
+    crate::tags::parse_schedule_name("rule", name).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/../../shared/fixtures/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn reads_the_aws_shaped_fixtures() -> Result<(), EventError> {
+        assert_eq!(
+            parse_trigger(&fixture("scheduled-event.json"))?,
+            Trigger::Schedule { rule: "ami-lifecycle-daily".into(), time: datetime!(2026-11-22 03:00 UTC), region: Region::new("us-east-1") }
+        );
+        match parse_trigger(&fixture("ami-state-change-failed.json"))? {
+            Trigger::AmiState { image, state, region, error, .. } => {
+                assert_eq!(image.as_str(), "ami-0fedcba9876543210");
+                assert_eq!(state, ImageState::Failed);
+                assert_eq!(region.as_str(), "us-west-2");
+                assert_eq!(error.as_deref(), Some("Description of failure"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_trigger(&fixture("ami-state-change-available.json"))? {
+            Trigger::AmiState { state, error, .. } => {
+                assert_eq!(state, ImageState::Available);
+                assert_eq!(error, None, "an empty ErrorMessage is no error");
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_trigger(&fixture("tag-change-on-image.json"))? {
+            Trigger::ImageTags { image, changed_keys, tags, .. } => {
+                assert_eq!(image.as_str(), "ami-0abcdef1234567890");
+                assert_eq!(changed_keys, vec!["ami-lifecycle:share-with".to_owned()]);
+                assert_eq!(tags.and_then(|t| t.get("ami-lifecycle:share-with").cloned()).as_deref(), Some("111122223333,444455556666"));
+            }
+            other => panic!("{other:?}"),
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn direct_payloads_pass_through() -> Result<(), EventError> {
+        let v = serde_json::json!({"schedule": "daily"});
+        assert_eq!(parse_trigger(&v)?, Trigger::Direct(v));
+        Ok(())
+    }
+
+    #[test]
+    fn malformed_events_say_what_is_wrong() {
+        let mut bad = fixture("ami-state-change-available.json");
+        bad["detail"]["ImageId"] = Value::from(42);
+        let e = parse_trigger(&bad).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("detail.ImageId") && e.contains("expected a string, found a number"), "{e}");
+
+        let mut bad = fixture("ami-state-change-available.json");
+        bad["detail"]["ImageId"] = Value::from("snap-123");
+        let e = parse_trigger(&bad).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("is not an image id"), "{e}");
+
+        let mut bad = fixture("scheduled-event.json");
+        bad["time"] = Value::from("yesterday");
+        assert!(parse_trigger(&bad).is_err());
+
+        assert!(parse_trigger(&Value::from("[]")).is_err());
+        let unknown = serde_json::json!({"detail-type": "Something", "source": "aws.s3"});
+        assert!(parse_trigger(&unknown).err().map(|e| e.to_string()).unwrap_or_default().contains("unexpected event"));
+    }
+
+    #[test]
+    fn schedule_names_come_from_rule_names() {
+        assert_eq!(schedule_of_rule("ami-lifecycle-schedule-daily", "ami-lifecycle"), Some(ScheduleName::new("daily")));
+        assert_eq!(schedule_of_rule("prod-schedule-weekly", "prod"), Some(ScheduleName::new("weekly")));
+        assert_eq!(schedule_of_rule("ami-lifecycle-daily", "ami-lifecycle"), Some(ScheduleName::new("daily")));
+        assert_eq!(schedule_of_rule("other-schedule-daily", "ami-lifecycle"), None);
+        assert_eq!(schedule_of_rule("ami-lifecycle-schedule-bad name", "ami-lifecycle"), None);
+    }
+}
