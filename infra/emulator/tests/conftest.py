@@ -43,7 +43,7 @@ class Emulator:
         return boto3.client(
             service, region_name=region, endpoint_url=self.url,
             aws_access_key_id=key, aws_secret_access_key="secret",
-            config=Config(retries={"max_attempts": retries, "mode": "standard"}))
+            config=Config(retries={"total_max_attempts": retries, "mode": "standard"}))
 
 
 @pytest.fixture(scope="module")
