@@ -1,0 +1,66 @@
+"""Control API contract and launcher behaviour."""
+import signal
+import subprocess
+import sys
+import urllib.error
+
+import pytest
+
+from conftest import LAUNCHER, free_port, launch
+
+
+def test_config_merges_and_reads_back(emu):
+    cfg = emu.control("GET", "/config")
+    assert cfg["pending_seconds"] == 0.0 and cfg["copy_cap"] is None and cfg["buckets"] is False
+    emu.control("POST", "/config", {"latency_ms": 5, "copy_cap": 3})
+    emu.control("POST", "/config", {"seed": 7})
+    cfg = emu.control("GET", "/config")
+    assert (cfg["latency_ms"], cfg["copy_cap"], cfg["seed"]) == (5, 3, 7)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        emu.control("POST", "/config", {"no_such_setting": 1})
+    assert err.value.code == 400
+
+
+def test_reset_clears_moto_extension_and_fault_state(ec2, emu):
+    iid = launch(ec2)
+    ec2.create_image(InstanceId=iid, Name="before-reset")
+    emu.control("POST", "/config", {"latency_ms": 1})
+    assert emu.control("GET", "/reboots")
+    emu.control("POST", "/reset")
+    assert emu.control("GET", "/reboots") == {}
+    assert emu.control("GET", "/config")["latency_ms"] == 0
+    assert emu.control("GET", "/counters")["calls"] == {}
+    assert ec2.describe_images(Owners=["self"])["Images"] == []
+    assert ec2.describe_instances()["Reservations"] == []
+
+
+def test_tick_and_fail_endpoints(ec2, emu):
+    emu.control("POST", "/config", {"pending_seconds": 60})
+    slow = ec2.create_image(InstanceId=launch(ec2), Name="slow-one", NoReboot=True)["ImageId"]
+    assert emu.control("POST", "/tick") == {"available": []}
+    emu.control("POST", f"/images/{slow}/fail")
+    assert ec2.describe_images(ImageIds=[slow])["Images"][0]["State"] == "failed"
+    with pytest.raises(urllib.error.HTTPError) as err:  # no longer pending
+        emu.control("POST", f"/images/{slow}/fail")
+    assert err.value.code == 404
+
+
+def test_last_launched_endpoint_unknown_image(emu):
+    with pytest.raises(urllib.error.HTTPError) as err:
+        emu.control("POST", "/images/ami-0000000000/last-launched", {"time": "2026-11-01T00:00:00Z"})
+    assert err.value.code == 404
+
+
+def test_launcher_refuses_non_loopback_host():
+    proc = subprocess.run([sys.executable, LAUNCHER, "--host", "0.0.0.0", "--port", str(free_port())],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0 and "refusing" in proc.stderr
+
+
+def test_launcher_exits_cleanly_on_sigterm():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, LAUNCHER, "--host", "localhost", "--port", str(port)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == f"emulator ready on http://127.0.0.1:{port}"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
