@@ -1,0 +1,611 @@
+"""EventBridge wiring of template.yaml and infra/forwarder.yaml, checked with AWS semantics.
+
+Every rule in the templates is extracted (SAM `EventBridgeRule`/`CloudWatchEvent`/
+`Schedule` event sources and `AWS::Events::Rule` resources), resolved for a parameter
+scenario, and checked against AWS-shaped events:
+
+* the samples in ../shared/fixtures/events/ (relative to the repo root) and the ones
+  in tests/fixtures/events/;
+* mutations of them that must NOT match (another source, another detail-type, ...).
+
+Matching is moto's EventBridge implementation, in process, through boto3 inside
+`mock_aws`: each pattern is installed with PutRule, targeted at an SQS queue, the
+event is sent with PutEvents and the queue tells whether it was delivered. (moto 5.2's
+TestEventPattern API is a stub that returns no result, so the rule -> target routing
+path is used instead; it is the same pattern matcher moto applies to real rules.)
+
+Run: make pattern-test  (or .venv/tools/bin/pytest infra/tests)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from moto import mock_aws
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+FORWARDER = ROOT / "infra" / "forwarder.yaml"
+SHARED_EVENTS = ROOT / ".." / "shared" / "fixtures" / "events"
+OUR_EVENTS = ROOT / "tests" / "fixtures" / "events"
+DEPLOYMENT = "ami-lifecycle"  # DeploymentName default
+
+
+# ----------------------------------------------------------------------------
+# A YAML loader that understands CloudFormation short-form tags
+# ----------------------------------------------------------------------------
+
+class CfnLoader(yaml.SafeLoader):
+    """SafeLoader + !Ref/!Sub/!GetAtt/!If/... turned into their long forms."""
+
+
+def _construct(tag: str):
+    name = "Ref" if tag == "Ref" else ("Condition" if tag == "Condition" else f"Fn::{tag}")
+
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+            if tag == "GetAtt":
+                value = value.split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        return {name: value}
+
+    return construct
+
+
+for _tag in ["Ref", "Sub", "GetAtt", "If", "Equals", "Not", "And", "Or", "Join", "Select",
+             "Split", "FindInMap", "ImportValue", "Base64", "Cidr", "GetAZs", "Condition",
+             "Transform", "ToJsonString", "Length"]:
+    CfnLoader.add_constructor(f"!{_tag}", _construct(_tag))
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    with path.open() as f:
+        return yaml.load(f, Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+# ----------------------------------------------------------------------------
+# Resolving intrinsics for one parameter scenario
+# ----------------------------------------------------------------------------
+
+NO_VALUE = object()
+PSEUDO = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
+          "AWS::StackName": "ami-lifecycle", "AWS::URLSuffix": "amazonaws.com"}
+
+
+class Resolver:
+    def __init__(self, template: dict[str, Any], overrides: dict[str, str] | None = None):
+        self.t = template
+        self.params = {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
+        self.params.update(overrides or {})
+        self.conditions: dict[str, bool] = {}
+        for name in template.get("Conditions", {}):
+            self.condition(name)
+
+    def condition(self, name: str) -> bool:
+        if name not in self.conditions:
+            self.conditions[name] = bool(self.resolve(self.t["Conditions"][name]))
+        return self.conditions[name]
+
+    def sub(self, text: str, extra: dict[str, Any] | None = None) -> str:
+        def repl(m: re.Match[str]) -> str:
+            key = m.group(1)
+            if extra and key in extra:
+                return str(extra[key])
+            if key in self.params:
+                return self.params[key]
+            if key in PSEUDO:
+                return PSEUDO[key]
+            return "${" + key + "}"  # GetAtt-style references stay symbolic
+
+        return re.sub(r"\$\{([^}!]+)\}", repl, text)
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            out = [self.resolve(v) for v in node]
+            return [v for v in out if v is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, val), = node.items()
+            if key == "Ref":
+                if val == "AWS::NoValue":
+                    return NO_VALUE
+                if val in self.params:
+                    p = self.t["Parameters"][val]
+                    v = self.params[val]
+                    return v.split(",") if p["Type"] == "CommaDelimitedList" else v
+                return PSEUDO.get(val, {"Ref": val})
+            if key == "Fn::Sub":
+                if isinstance(val, list):
+                    return self.sub(val[0], {k: self.resolve(v) for k, v in val[1].items()})
+                return self.sub(val)
+            if key == "Fn::If":
+                cond, yes, no = val
+                return self.resolve(yes if self.condition(cond) else no)
+            if key == "Fn::Equals":
+                a, b = (self.resolve(v) for v in val)
+                return a == b
+            if key == "Fn::Not":
+                return not self.resolve(val[0])
+            if key == "Fn::And":
+                return all(self.resolve(v) for v in val)
+            if key == "Fn::Or":
+                return any(self.resolve(v) for v in val)
+            if key == "Condition":
+                return self.condition(val)
+            if key == "Fn::Join":
+                sep, items = val
+                return sep.join(str(i) for i in self.resolve(items))
+        out = {k: self.resolve(v) for k, v in node.items()}
+        return {k: v for k, v in out.items() if v is not NO_VALUE}
+
+
+# ----------------------------------------------------------------------------
+# Extracting every EventBridge rule
+# ----------------------------------------------------------------------------
+
+class Rule:
+    def __init__(self, origin: str, name: str, target: str, pattern: dict | None,
+                 schedule: str | None, raw_name: Any, target_props: dict[str, Any]):
+        self.origin, self.name, self.target = origin, name, target
+        self.pattern, self.schedule, self.raw_name = pattern, schedule, raw_name
+        self.target_props = target_props
+
+    def __repr__(self) -> str:
+        return f"Rule({self.name})"
+
+
+def _target_name(arn: Any) -> str:
+    if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+        return arn["Fn::GetAtt"][0]
+    if isinstance(arn, dict) and "Ref" in arn:
+        return arn["Ref"]
+    return str(arn)
+
+
+def extract_rules(template: dict[str, Any], overrides: dict[str, str] | None = None) -> list[Rule]:
+    r = Resolver(template, overrides)
+    rules: list[Rule] = []
+    for logical_id, res in template["Resources"].items():
+        if "Condition" in res and not r.condition(res["Condition"]):
+            continue
+        rtype, props = res["Type"], res.get("Properties", {})
+        if rtype == "AWS::Serverless::Function":
+            for ev_id, ev in props.get("Events", {}).items():
+                ep = ev.get("Properties", {})
+                if ev["Type"] in ("EventBridgeRule", "CloudWatchEvent"):
+                    raw_name = ep.get("RuleName")
+                    rules.append(Rule(f"{logical_id}.{ev_id}", r.resolve(raw_name) if raw_name else f"{logical_id}{ev_id}",
+                                      logical_id, r.resolve(ep["Pattern"]), None, raw_name, r.resolve(ep)))
+                elif ev["Type"] in ("Schedule", "ScheduleV2"):
+                    raw_name = ep.get("Name")
+                    rules.append(Rule(f"{logical_id}.{ev_id}", r.resolve(raw_name) if raw_name else f"{logical_id}{ev_id}",
+                                      logical_id, None, r.resolve(ep.get("Schedule") or ep.get("ScheduleExpression")),
+                                      raw_name, r.resolve(ep)))
+        elif rtype == "AWS::Events::Rule":
+            rp = r.resolve(props)
+            for target in rp.get("Targets", []):
+                rules.append(Rule(logical_id, rp.get("Name", logical_id), _target_name(props_target_arn(props, target)),
+                                  rp.get("EventPattern"), rp.get("ScheduleExpression"), props.get("Name"), target))
+    return rules
+
+
+def props_target_arn(props: dict[str, Any], resolved_target: dict[str, Any]) -> Any:
+    for t in props.get("Targets", []):
+        if t.get("Id") == resolved_target.get("Id"):
+            return t["Arn"]
+    return resolved_target.get("Arn")
+
+
+# ----------------------------------------------------------------------------
+# moto-backed matcher
+# ----------------------------------------------------------------------------
+
+class Matcher:
+    """PutRule + SQS target + PutEvents in moto; True when the event is delivered."""
+
+    def __init__(self) -> None:
+        self.events = boto3.client("events", region_name="us-east-1")
+        self.sqs = boto3.client("sqs", region_name="us-east-1")
+        self.queue = self.sqs.create_queue(QueueName="pattern-probe")["QueueUrl"]
+        self.queue_arn = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def matches(self, pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+        self.events.put_rule(Name="probe", EventPattern=json.dumps(pattern))  # validates the pattern too
+        self.events.put_targets(Rule="probe", Targets=[{"Id": "q", "Arn": self.queue_arn}])
+        try:
+            out = self.events.put_events(Entries=[{
+                "Source": event["source"],
+                "DetailType": event["detail-type"],
+                "Detail": json.dumps(event["detail"]),
+                "Resources": event.get("resources", []),
+            }])
+            assert out["FailedEntryCount"] == 0, out
+            got = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages", [])
+            for m in got:
+                self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
+            if got:
+                delivered = json.loads(got[0]["Body"])
+                assert delivered["detail"] == event["detail"], "the whole event must reach the target"
+            return bool(got)
+        finally:
+            self.events.remove_targets(Rule="probe", Ids=["q"])
+            self.events.delete_rule(Name="probe")
+
+
+@pytest.fixture(scope="module")
+def matcher():
+    with mock_aws():
+        yield Matcher()
+
+
+# ----------------------------------------------------------------------------
+# Events
+# ----------------------------------------------------------------------------
+
+def ev(name: str) -> dict[str, Any]:
+    for folder in (SHARED_EVENTS, OUR_EVENTS):
+        p = folder / name
+        if p.exists():
+            return json.loads(p.read_text())
+    raise FileNotFoundError(name)
+
+
+def mutate(name: str, **changes: Any) -> dict[str, Any]:
+    e = copy.deepcopy(ev(name))
+    for path, value in changes.items():
+        node = e
+        keys = path.split("__")
+        for k in keys[:-1]:
+            node = node[k.replace("_", "-")]
+        node[keys[-1].replace("_", "-")] = value
+    return e
+
+
+def all_fixture_names() -> list[str]:
+    names = sorted(p.name for p in SHARED_EVENTS.glob("*.json")) + sorted(p.name for p in OUR_EVENTS.glob("*.json"))
+    return names
+
+
+def test_fixtures_present():
+    shared = {p.name for p in SHARED_EVENTS.glob("*.json")}
+    assert {"ami-state-change-available.json", "ami-state-change-failed.json",
+            "scheduled-event.json", "tag-change-on-image.json"} <= shared, f"missing shared fixtures in {SHARED_EVENTS}"
+    assert len(list(OUR_EVENTS.glob("*.json"))) >= 10
+
+
+@pytest.mark.parametrize("name", all_fixture_names())
+def test_fixtures_are_aws_shaped(name):
+    e = ev(name)
+    for key in ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"):
+        assert key in e, f"{name} lacks {key}"
+    assert isinstance(e["resources"], list) and isinstance(e["detail"], dict)
+    if e["detail-type"] == "EC2 AMI State Change":
+        assert set(e["detail"]) == {"RequestId", "ImageId", "State", "ErrorMessage"}
+        assert e["resources"][0] == f"arn:aws:ec2:{e['region']}::image/{e['detail']['ImageId']}"
+    if e["detail-type"] == "Tag Change on Resource":
+        assert isinstance(e["detail"]["version"], int)
+        deleted_or_changed = set(e["detail"]["changed-tag-keys"])
+        assert deleted_or_changed, name
+
+
+# ----------------------------------------------------------------------------
+# Expectations: every rule of each template, by resolved name
+# ----------------------------------------------------------------------------
+
+AMI_AVAILABLE = ["ami-state-change-available.json", "ami-state-change-available-replica.json"]
+AMI_FAILED = ["ami-state-change-failed.json"]
+SHARE_TAG_EVENTS = ["tag-change-on-image.json", "tag-change-on-image-share-with-deleted.json",
+                    "tag-change-on-image-several-keys.json"]
+
+
+def other_source(name: str) -> dict[str, Any]:
+    return mutate(name, source="custom.ec2")
+
+
+def other_detail_type(name: str, dt: str = "EC2 Instance State-change Notification") -> dict[str, Any]:
+    return mutate(name, detail_type=dt)
+
+
+# name -> (target function, events that must match, events that must not match)
+TEMPLATE_EXPECTATIONS: dict[str, tuple[str, list[Any], list[Any]]] = {
+    f"{DEPLOYMENT}-create-image-ami-failed": (
+        "CreateImageFunction",
+        AMI_FAILED,
+        AMI_AVAILABLE + ["ami-state-change-deregistered.json", "ami-state-change-disabled.json",
+                         "scheduled-event.json", "tag-change-on-image.json",
+                         ("other source", lambda: other_source("ami-state-change-failed.json")),
+                         ("other detail-type", lambda: other_detail_type("ami-state-change-failed.json"))],
+    ),
+    f"{DEPLOYMENT}-replicate-ami-state": (
+        "ReplicateFunction",
+        AMI_AVAILABLE + AMI_FAILED,
+        ["ami-state-change-deregistered.json", "ami-state-change-disabled.json", "scheduled-event.json",
+         "tag-change-on-image.json", "cloudtrail-create-tags.json",
+         ("other source", lambda: other_source("ami-state-change-available.json")),
+         ("other detail-type", lambda: other_detail_type("ami-state-change-available.json")),
+         ("lower-case state", lambda: mutate("ami-state-change-available.json", detail__State="Available"))],
+    ),
+    f"{DEPLOYMENT}-share-tag-change": (
+        "ShareFunction",
+        SHARE_TAG_EVENTS,
+        ["tag-change-on-image-other-key.json", "tag-change-on-instance.json", "tag-change-on-snapshot.json",
+         "ami-state-change-available.json", "scheduled-event.json", "cloudtrail-create-tags.json",
+         ("other source", lambda: other_source("tag-change-on-image.json")),
+         ("other detail-type", lambda: other_detail_type("tag-change-on-image.json", "Tag Change on Image")),
+         ("other service", lambda: mutate("tag-change-on-image.json", detail__service="rds"))],
+    ),
+    f"{DEPLOYMENT}-share-cloudtrail": (
+        "ShareFunction",
+        ["cloudtrail-create-tags.json", "cloudtrail-delete-tags.json"],
+        ["cloudtrail-run-instances.json", "tag-change-on-image.json", "ami-state-change-available.json",
+         ("other event source", lambda: mutate("cloudtrail-create-tags.json", detail__eventSource="rds.amazonaws.com"))],
+    ),
+    f"{DEPLOYMENT}-reports": (
+        "ReportsTopic",
+        ["report-partial.json",
+         ("failed report", lambda: mutate("report-ok.json", detail__failed=3, detail__outcome="failed"))],
+        ["report-ok.json", "ami-state-change-failed.json", "scheduled-event.json",
+         ("other source", lambda: mutate("report-partial.json", source="not-ami-lifecycle")),
+         ("other detail-type", lambda: mutate("report-partial.json", detail_type="AMI Lifecycle Heartbeat"))],
+    ),
+}
+
+SCHEDULES = {  # rule name -> (target, default expression)
+    f"{DEPLOYMENT}-schedule-daily": ("CreateImageFunction", "cron(0 3 * * ? *)"),
+    f"{DEPLOYMENT}-schedule-weekly": ("CreateImageFunction", "cron(0 4 ? * SUN *)"),
+    f"{DEPLOYMENT}-replicate-reconcile": ("ReplicateFunction", "rate(1 hour)"),
+    f"{DEPLOYMENT}-share-reconcile": ("ShareFunction", "rate(1 hour)"),
+    f"{DEPLOYMENT}-cleanup": ("CleanupFunction", "cron(30 5 * * ? *)"),
+}
+
+ALL_ON = {"EnableCloudTrailShareRule": "true"}  # every rule present; NotifyAllReports tested on its own
+
+
+@pytest.fixture(scope="module")
+def template():
+    return load_template(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def forwarder():
+    return load_template(FORWARDER)
+
+
+def _event(item: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(item, tuple):
+        return item[0], item[1]()
+    return item, ev(item)
+
+
+def test_rules_are_all_known(template):
+    default = {r.name for r in extract_rules(template)}
+    all_on = {r.name for r in extract_rules(template, ALL_ON)}
+    assert all_on == set(TEMPLATE_EXPECTATIONS) | set(SCHEDULES), "a rule without expectations here"
+    assert default == all_on - {f"{DEPLOYMENT}-share-cloudtrail"}, "CloudTrail rule must be off by default"
+
+
+@pytest.mark.parametrize("rule_name", sorted(TEMPLATE_EXPECTATIONS))
+def test_template_patterns(template, matcher, rule_name):
+    target, must, must_not = TEMPLATE_EXPECTATIONS[rule_name]
+    (rule,) = [r for r in extract_rules(template, ALL_ON) if r.name == rule_name]
+    assert rule.target == target
+    assert rule.pattern, rule_name
+    for item in must:
+        label, event = _event(item)
+        assert matcher.matches(rule.pattern, event), f"{rule_name} must match {label}"
+    for item in must_not:
+        label, event = _event(item)
+        assert not matcher.matches(rule.pattern, event), f"{rule_name} must NOT match {label}"
+
+
+def test_reports_rule_notify_all(template, matcher):
+    (rule,) = [r for r in extract_rules(template, {"NotifyAllReports": "true"}) if r.name == f"{DEPLOYMENT}-reports"]
+    assert matcher.matches(rule.pattern, ev("report-ok.json"))
+    assert matcher.matches(rule.pattern, ev("report-partial.json"))
+    assert not matcher.matches(rule.pattern, ev("ami-state-change-failed.json"))
+    (default,) = [r for r in extract_rules(template) if r.name == f"{DEPLOYMENT}-reports"]
+    assert default.pattern["detail"]["failed"] == [{"numeric": [">", 0]}]
+
+
+def test_no_pattern_rule_matches_scheduled_events(template, matcher):
+    for rule in extract_rules(template, ALL_ON):
+        if rule.pattern:
+            for name in ("scheduled-event.json", "scheduled-event-schedule-weekly.json", "scheduled-event-cleanup.json"):
+                assert not matcher.matches(rule.pattern, ev(name)), f"{rule.name} matched {name}"
+
+
+def test_schedules(template):
+    rules = {r.name: r for r in extract_rules(template) if r.schedule}
+    assert set(rules) == set(SCHEDULES)
+    for name, (target, default_expr) in SCHEDULES.items():
+        assert rules[name].target == target, name
+        assert rules[name].schedule == default_expr, name
+
+
+def test_create_image_schedule_rule_names(template):
+    """Rule Name is exactly ${DeploymentName}-schedule-<schedule>, one per SCHEDULES entry."""
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    schedules = env["SCHEDULES"].split(",")
+    found = []
+    for ev_id, e in template["Resources"]["CreateImageFunction"]["Properties"]["Events"].items():
+        if e["Type"] != "Schedule":
+            continue
+        raw = e["Properties"]["Name"]
+        assert isinstance(raw, dict) and set(raw) == {"Fn::Sub"}, ev_id
+        m = re.fullmatch(r"\$\{DeploymentName\}-schedule-([a-z0-9-]+)", raw["Fn::Sub"])
+        assert m, f"{ev_id}: {raw['Fn::Sub']!r} is not ${{DeploymentName}}-schedule-<name>"
+        found.append(m.group(1))
+        assert "Input" not in e["Properties"] and "InputPath" not in e["Properties"], "target must get the whole event"
+    assert sorted(found) == sorted(schedules)
+    # Parameter per schedule, and the function can read the name back from the ARN.
+    assert {"DailySchedule", "WeeklySchedule"} <= set(template["Parameters"])
+    arn = ev("scheduled-event-schedule-weekly.json")["resources"][0]
+    assert arn.rsplit("-schedule-", 1)[1] == "weekly"
+    for name in ("other-deployment", "a1"):
+        resolved = Resolver(template, {"DeploymentName": name}).resolve(
+            template["Resources"]["CreateImageFunction"]["Properties"]["Events"]["DailySchedule"]["Properties"]["Name"])
+        assert resolved == f"{name}-schedule-daily"
+
+
+def test_every_target_has_retry_and_dead_letter(template):
+    for rule in extract_rules(template, ALL_ON):
+        props = rule.target_props
+        assert props.get("RetryPolicy", {}).keys() >= {"MaximumRetryAttempts", "MaximumEventAgeInSeconds"}, rule.name
+        assert props.get("DeadLetterConfig", {}).get("Arn") == {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}, rule.name
+        for forbidden in ("Input", "InputPath", "InputTransformer"):
+            assert forbidden not in props, f"{rule.name}: target must receive the whole event"
+
+
+def test_dead_letter_queue_policy_covers_every_rule(template):
+    r = Resolver(template, ALL_ON)
+    policy = r.resolve(template["Resources"]["EventsDeadLetterQueuePolicy"]["Properties"])
+    (stmt,) = policy["PolicyDocument"]["Statement"]
+    assert stmt["Principal"] == {"Service": "events.amazonaws.com"}
+    allowed = {a.rsplit("/", 1)[1] for a in stmt["Condition"]["ArnEquals"]["aws:SourceArn"]}
+    assert allowed == {rule.name for rule in extract_rules(template, ALL_ON)}
+
+
+# ----------------------------------------------------------------------------
+# Forwarder
+# ----------------------------------------------------------------------------
+
+def test_forwarder_rules(forwarder, matcher):
+    overrides = {"HomeRegion": "eu-central-1", "EnableCloudTrailForward": "true"}
+    rules = {r.name: r for r in extract_rules(forwarder, overrides)}
+    assert set(rules) == {f"{DEPLOYMENT}-forward-ami-state", f"{DEPLOYMENT}-forward-tag-change",
+                          f"{DEPLOYMENT}-forward-cloudtrail"}
+    for rule in rules.values():
+        t = rule.target_props
+        assert t["Arn"] == "arn:aws:events:eu-central-1:123456789012:event-bus/default"
+        assert t["RoleArn"] == {"Fn::GetAtt": ["ForwarderRole", "Arn"]}
+        assert {"RetryPolicy", "DeadLetterConfig"} <= set(t)
+    ami = rules[f"{DEPLOYMENT}-forward-ami-state"].pattern
+    for name in AMI_AVAILABLE + AMI_FAILED:
+        assert matcher.matches(ami, ev(name)), name
+    assert not matcher.matches(ami, ev("tag-change-on-image.json"))
+    tag = rules[f"{DEPLOYMENT}-forward-tag-change"].pattern
+    for name in SHARE_TAG_EVENTS:
+        assert matcher.matches(tag, ev(name)), name
+    for name in ("tag-change-on-image-other-key.json", "tag-change-on-instance.json", "ami-state-change-failed.json"):
+        assert not matcher.matches(tag, ev(name)), name
+
+
+def test_forwarder_home_rules_see_forwarded_events(template, forwarder, matcher):
+    """Everything a home rule wants from another region passes the forwarder first."""
+    home = {r.name: r.pattern for r in extract_rules(template, ALL_ON) if r.pattern}
+    fwd = [r.pattern for r in extract_rules(forwarder, {"HomeRegion": "eu-central-1", "EnableCloudTrailForward": "true"})]
+    for name in all_fixture_names():
+        e = ev(name)
+        if e["source"] == "ami-lifecycle":
+            continue  # reports are published in the home region
+        wanted = [n for n, p in home.items() if matcher.matches(p, e)]
+        if wanted:
+            assert any(matcher.matches(p, e) for p in fwd), f"{name} ({wanted}) would not be forwarded"
+
+
+def test_forwarder_is_empty_in_home_region(forwarder):
+    assert extract_rules(forwarder, {"HomeRegion": "us-east-1"}) == []
+
+
+# ----------------------------------------------------------------------------
+# Parameters and the configuration contract
+# ----------------------------------------------------------------------------
+
+ENV_CONTRACT = {
+    "AMI_LIFECYCLE_NAME": "DeploymentName", "AMI_LIFECYCLE_REGIONS": "ManagedRegions",
+    "REPLICA_REGIONS": "ReplicaRegions", "REPLICA_KMS_KEYS": "ReplicaKmsKeys", "RETAIN": "Retain",
+    "SHARE_ALLOWED": "ShareAllowed", "SHARE_GROUPS": "ShareGroups", "ALLOW_PUBLIC": "AllowPublic",
+    "SHARE_REPLICAS": "ShareReplicas", "DRY_RUN": "DryRun", "REBOOT_CONCURRENCY": "RebootConcurrency",
+    "COPY_INSTANCE_TAGS": "CopyInstanceTags", "KEEP_IF_LAUNCHED_WITHIN": "KeepIfLaunchedWithin",
+    "CLEANUP_SHARED": "CleanupShared", "DEPRECATION_GRACE": "DeprecationGrace",
+    "DELETE_ORPHANS": "DeleteOrphans", "PRICE_PER_GIB_MONTH": "SnapshotPricePerGibMonth",
+    "ADOPT_FROM": "AdoptFrom",
+}
+
+
+def test_environment_contract(template):
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert set(env) == set(ENV_CONTRACT) | {"SCHEDULES", "REPORT_EVENT_BUS"}
+    r = Resolver(template)
+    resolved = r.resolve(env)
+    for var, param in ENV_CONTRACT.items():
+        p = template["Parameters"][param]
+        assert "Description" in p and "Default" in p, param
+        assert "AllowedPattern" in p or "AllowedValues" in p, param
+        if var != "AMI_LIFECYCLE_REGIONS":
+            assert env[var] == {"Ref": param}, var
+    # Empty ManagedRegions means "the stack's region": the function gets it explicitly.
+    assert resolved["AMI_LIFECYCLE_REGIONS"] == "us-east-1"
+    assert Resolver(template, {"ManagedRegions": "eu-west-1,us-east-1"}).resolve(env)["AMI_LIFECYCLE_REGIONS"] == "eu-west-1,us-east-1"
+    assert resolved["SCHEDULES"] == "daily,weekly" and resolved["REPORT_EVENT_BUS"] == "default"
+    functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+    assert set(functions) == {"CreateImageFunction", "ReplicateFunction", "ShareFunction", "CleanupFunction"}
+    assert functions["CreateImageFunction"]["Properties"]["Environment"]["Variables"] == {
+        "CONTINUATION_QUEUE_URL": {"Ref": "ContinuationQueue"}}
+    for logical_id, fn in functions.items():
+        binary = fn["Metadata"]["BuildProperties"]["Binary"]
+        assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
+        assert fn["Properties"]["CodeUri"] == f"functions/{binary}"
+        assert (ROOT / "functions" / binary / "Cargo.toml").exists(), binary
+        assert r.resolve(fn["Properties"]["FunctionName"]) == f"{DEPLOYMENT}-{binary}"
+        assert fn["Properties"]["LoggingConfig"]["LogFormat"] == "JSON"
+        if logical_id != "CreateImageFunction":
+            assert "Environment" not in fn["Properties"], logical_id
+
+
+def _java_like(pattern: str) -> str:
+    return pattern  # the patterns use only syntax Java and Python agree on
+
+
+@pytest.mark.parametrize("name", sorted(load_template(TEMPLATE)["Parameters"]))
+def test_parameter_defaults_are_valid(template, name):
+    p = template["Parameters"][name]
+    assert p.get("Description"), name
+    default = str(p.get("Default", ""))
+    if "AllowedPattern" in p:
+        assert re.fullmatch(_java_like(p["AllowedPattern"]), default), f"{name} default {default!r}"
+    if "AllowedValues" in p:
+        assert default in [str(v) for v in p["AllowedValues"]], name
+
+
+GOOD_BAD = {
+    "DeploymentName": (["ami-lifecycle", "prod2", "a"], ["Prod", "-x", "a" * 33, "a_b"]),
+    "ManagedRegions": (["", "us-east-1", "us-east-1,eu-west-1", "us-gov-west-1"], ["us-east-1, eu-west-1", "moon", "us-east-1,"]),
+    "ReplicaKmsKeys": (["", "us-west-2=alias/replicas", "us-west-2=alias/r,eu-west-1=arn:aws:kms:eu-west-1:111122223333:key/abc"],
+                       ["alias/x", "us-west-2="]),
+    "Retain": (["count=7", "days=30", "count=7,days=30", "daily=7,weekly=4,monthly=12", "daily=7,weekly=4,monthly=12,yearly=2"],
+               ["", "count=0", "count", "hourly=3", "count=7;days=3"]),
+    "ShareAllowed": (["", "111122223333", "111122223333,arn:aws:organizations::111122223333:organization/o-abcdefghij",
+                      "arn:aws:organizations::111122223333:ou/o-abcdefghij/ou-ab12-cdefghij"], ["1111", "all", "111122223333 444455556666"]),
+    "ShareGroups": (["", "prod=111122223333 444455556666;dev=777788889999"], ["prod", "prod=all", "=111122223333"]),
+    "RebootConcurrency": (["1", "10", "100"], ["0", "101", "x"]),
+    "KeepIfLaunchedWithin": (["0", "14", "3650"], ["3651", "-1", ""]),
+    "CopyInstanceTags": (["", "Team", "Team,cost-center"], ["aws:cloudformation:stack-name", "Team,aws:x"]),
+    "SnapshotPricePerGibMonth": (["0.05", "1", "0.0125"], ["", "-1", "1e3"]),
+    "AdoptFrom": (["", "111122223333,444455556666"], ["11112222333", "x"]),
+    "AlarmEmail": (["", "ops@example.com"], ["ops", "a@b"]),
+    "DailySchedule": (["cron(0 3 * * ? *)", "rate(12 hours)"], ["0 3 * * *", ""]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOOD_BAD))
+def test_parameter_patterns(template, name):
+    pattern = template["Parameters"][name]["AllowedPattern"]
+    good, bad = GOOD_BAD[name]
+    for v in good:
+        assert re.fullmatch(pattern, v), f"{name} should accept {v!r}"
+    for v in bad:
+        assert not re.fullmatch(pattern, v), f"{name} should reject {v!r}"
