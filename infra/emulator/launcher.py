@@ -48,6 +48,10 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     host = "127.0.0.1"
+    # Handlers first, so a stop request during the (slow) moto import is honoured too.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     os.environ.setdefault("MOTO_PORT", str(args.port))
 
     from werkzeug.serving import WSGIRequestHandler, make_server
@@ -59,16 +63,19 @@ def main(argv=None) -> int:
     server = make_server(host, args.port, build_app(), threaded=True,
                          request_handler=QuietHandler)
 
-    def stop(signum, frame):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    serving = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+    serving.start()
     # make_server has bound and is listening: connections are accepted from now on.
     print(f"emulator ready on http://{host}:{args.port}", flush=True)
-    server.serve_forever()
+    while not stop.wait(0.2):  # short waits keep the main thread responsive to signals
+        pass
+    server.shutdown()
     server.server_close()
-    return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter finalization: daemon threads (ticker, request handlers) and
+    # moto's module teardown must not turn a clean stop into a non-zero exit.
+    os._exit(0)
 
 
 if __name__ == "__main__":
