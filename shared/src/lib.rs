@@ -7,7 +7,10 @@
 //! - [`ports`]: narrow traits through which runners reach the cloud ([`ports::Cloud`]).
 //! - [`aws`]: the AWS SDK adapters, paced to EC2's token buckets ([`aws::AwsCloud`]).
 //! - [`fake`] (feature `test-util`): an in-memory cloud for domain tests.
-//! - [`report`]: the [`report::RunReport`] every run ends in.
+//! - [`report`]: the [`report::RunReport`] every run ends in; [`context::Context`] carries
+//!   the cloud, the config and the deadline into each runner.
+//! - Runners, one per function: [`create`], [`replicate`], [`cleanup`], [`share`] — each a
+//!   pure planner (`plan.rs`) and the code that applies the plan (`run.rs`).
 //!
 //! ```
 //! use ami_core::config::Config;
@@ -23,7 +26,10 @@
 //! ```
 
 pub mod aws;
+pub mod cleanup;
 pub mod config;
+pub mod context;
+pub mod create;
 pub mod deadline;
 pub mod events;
 pub mod error;
@@ -32,8 +38,10 @@ pub mod fake;
 pub mod model;
 pub mod pacing;
 pub mod ports;
+pub mod replicate;
 pub mod report;
 pub mod retention;
+pub mod share;
 pub mod share_target;
 pub mod tags;
 pub mod time_util;

@@ -1,1 +1,153 @@
-//! AWS SDK adapters (in progress).
+//! AWS SDK adapters: [`AwsCloud`] implements [`Cloud`] with the AWS SDK for Rust.
+//!
+//! Which file does what:
+//! - [`ec2`]: [`AwsEc2`], every EC2 port of one region, paced to EC2's throttling buckets;
+//! - [`kms`]: [`AwsKeys`], key facts and grants;
+//! - [`reports`]: run reports as EventBridge events; [`continuations`]: delayed SQS messages;
+//! - [`errors`]: `SdkError` → [`crate::error::CloudError`]; [`convert`]: SDK ↔ model shapes.
+//!
+//! Only this module names `aws_sdk_*`. The endpoint, credentials and retry settings are
+//! the SDK's own: `AWS_ENDPOINT_URL` points every client at an emulator and
+//! `AWS_MAX_ATTEMPTS` sets the retries (the standard mode retries throttling and 5xx);
+//! nothing here special-cases either.
+//!
+//! ```no_run
+//! # async fn run(config: &ami_core::config::Config) {
+//! use ami_core::aws::AwsCloud;
+//! use ami_core::model::Region;
+//! use ami_core::ports::{all_images, Cloud, ImageQuery};
+//!
+//! let cloud = AwsCloud::from_env(config).await;
+//! let ec2 = cloud.ec2(&Region::new("eu-west-1"));
+//! let mine = all_images(ec2.as_ref(), &ImageQuery { owned_by_self: true, ..Default::default() }).await;
+//! # }
+//! ```
+
+pub mod continuations;
+pub mod convert;
+pub mod ec2;
+pub mod errors;
+pub mod kms;
+pub mod reports;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub use self::continuations::SqsContinuations;
+pub use self::ec2::AwsEc2;
+pub use self::kms::AwsKeys;
+pub use self::reports::EventBridgeReports;
+use crate::config::Config;
+use crate::model::Region;
+use crate::pacing::Pacer;
+use crate::ports::{Cloud, Continuations, Ec2, Keys, Reports};
+
+/// Environment variable scaling the client-side EC2 pacing: `1` (default) paces to the
+/// published bucket rates, `2` to twice them (a raised account limit or a time-scaled
+/// emulator), `0` turns pacing off.
+pub const PACE_SCALE_ENV: &str = "AMI_LIFECYCLE_PACE_SCALE";
+
+/// The region used when neither the SDK configuration nor the config names one.
+const FALLBACK_REGION: &str = "us-east-1";
+
+/// Reads a pace scale; anything that is not a finite non-negative number means `1`.
+pub fn parse_pace_scale(value: Option<&str>) -> f64 {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => 1.0,
+        Some(v) => match v.parse::<f64>() {
+            Ok(s) if s.is_finite() && s >= 0.0 => s,
+            _ => {
+                tracing::warn!(variable = PACE_SCALE_ENV, value = v, "not a non-negative number; pacing at scale 1");
+                1.0
+            }
+        },
+    }
+}
+
+/// The AWS cloud: per-region EC2 and KMS ports built lazily from one `SdkConfig`, one
+/// [`Pacer`] per region, reports to EventBridge and continuations to SQS in the home region.
+#[derive(Debug)]
+pub struct AwsCloud {
+    sdk: SdkConfig,
+    pace_scale: f64,
+    ec2: Mutex<HashMap<Region, Arc<AwsEc2>>>,
+    keys: Mutex<HashMap<Region, Arc<AwsKeys>>>,
+    reports: Arc<EventBridgeReports>,
+    continuations: Option<Arc<SqsContinuations>>,
+}
+
+impl AwsCloud {
+    /// Builds the cloud from an SDK configuration. The home region (reports,
+    /// continuations) is `sdk`'s region, else the first of `config.regions`.
+    pub fn new(sdk: SdkConfig, config: &Config, pace_scale: f64) -> Self {
+        let home = sdk
+            .region()
+            .map(|r| Region::new(r.as_ref()))
+            .or_else(|| config.regions.first().cloned())
+            .unwrap_or_else(|| Region::new(FALLBACK_REGION));
+        let home_sdk = with_region(&sdk, &home);
+        let reports = Arc::new(EventBridgeReports::new(aws_sdk_eventbridge::Client::new(&home_sdk), home.clone(), &config.report_bus));
+        let continuations = config
+            .continuation_queue
+            .as_ref()
+            .map(|url| Arc::new(SqsContinuations::new(aws_sdk_sqs::Client::new(&home_sdk), home.clone(), url)));
+        Self { sdk, pace_scale, ec2: Mutex::default(), keys: Mutex::default(), reports, continuations }
+    }
+
+    /// Loads the SDK's standard configuration chain (`AWS_REGION`, credentials,
+    /// `AWS_ENDPOINT_URL`, `AWS_MAX_ATTEMPTS`, …) and the pace scale from
+    /// [`PACE_SCALE_ENV`].
+    pub async fn from_env(config: &Config) -> Self {
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let scale = parse_pace_scale(std::env::var(PACE_SCALE_ENV).ok().as_deref());
+        Self::new(sdk, config, scale)
+    }
+
+    /// The concrete EC2 adapter of `region` (the same value on every call).
+    pub fn aws_ec2(&self, region: &Region) -> Arc<AwsEc2> {
+        let mut cache = self.ec2.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(region.clone())
+            .or_insert_with(|| {
+                let client = aws_sdk_ec2::Client::new(&with_region(&self.sdk, region));
+                Arc::new(AwsEc2::new(client, region.clone(), Arc::new(Pacer::new(self.pace_scale))))
+            })
+            .clone()
+    }
+
+    /// The concrete KMS adapter of `region`.
+    pub fn aws_keys(&self, region: &Region) -> Arc<AwsKeys> {
+        let mut cache = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(region.clone())
+            .or_insert_with(|| Arc::new(AwsKeys::new(aws_sdk_kms::Client::new(&with_region(&self.sdk, region)), region.clone())))
+            .clone()
+    }
+}
+
+/// `sdk` with its region replaced: everything else (credentials, endpoint, retries) is shared.
+fn with_region(sdk: &SdkConfig, region: &Region) -> SdkConfig {
+    sdk.to_builder().region(aws_types::region::Region::new(region.as_str().to_owned())).build()
+}
+
+impl Cloud for AwsCloud {
+    fn ec2(&self, region: &Region) -> Arc<dyn Ec2> {
+        self.aws_ec2(region)
+    }
+
+    fn keys(&self, region: &Region) -> Arc<dyn Keys> {
+        self.aws_keys(region)
+    }
+
+    fn reports(&self) -> Arc<dyn Reports> {
+        self.reports.clone()
+    }
+
+    fn continuations(&self) -> Option<Arc<dyn Continuations>> {
+        self.continuations.clone().map(|c| c as Arc<dyn Continuations>)
+    }
+}

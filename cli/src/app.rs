@@ -1,0 +1,98 @@
+//! Command-line definition and dispatch: parse, build the [`Context`], run, print, exit.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use ami_core::aws::AwsCloud;
+use ami_core::config::Config;
+use ami_core::context::Context;
+use ami_core::model::Region;
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+use crate::output::Output;
+
+/// Operate ami-lifecycle: plans, dry runs, status. Settings come from the same environment
+/// variables as the Lambda functions (AMI_LIFECYCLE_NAME, AMI_LIFECYCLE_REGIONS, …).
+#[derive(Debug, Parser)]
+#[command(name = "amictl", version, about)]
+pub struct Cli {
+    /// Work on this region only (instead of AMI_LIFECYCLE_REGIONS).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Image every instance opted in to a schedule (with a reboot unless opted out).
+    CreateImages(commands::create_images::Args),
+    /// Copy managed images to their destination regions (one image, or a full reconcile).
+    Replicate(commands::replicate::Args),
+    /// Apply retention: deprecate and deregister what the rules no longer keep.
+    Cleanup(commands::cleanup::Args),
+    /// Reconcile launch, snapshot and KMS grants with `ami-lifecycle:share-with` tags.
+    Share(commands::share::Args),
+    /// Lineages, their images per region, replicas and shares.
+    Status(commands::status::Args),
+}
+
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("amictl: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AMICTL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut config = Config::from_env().or_else(|e| match &cli.region {
+        // A region on the command line stands in for a missing AWS_REGION.
+        Some(r) if e.variable == "AMI_LIFECYCLE_REGIONS" => Config::from_lookup(|k| match k {
+            "AWS_REGION" => Some(r.clone()),
+            _ => std::env::var(k).ok(),
+        }),
+        _ => Err(e),
+    })?;
+    if let Some(r) = &cli.region {
+        anyhow::ensure!(ami_core::tags::is_region_name(r), "--region {r:?} is not a region name (e.g. us-east-1)");
+        config.regions = vec![Region::new(r.as_str())];
+    }
+    let dry_run = match &cli.command {
+        Command::CreateImages(a) => a.dry_run,
+        Command::Replicate(a) => a.dry_run,
+        Command::Cleanup(a) => a.dry_run,
+        Command::Share(a) => a.dry_run,
+        Command::Status(_) => false,
+    };
+    config.dry_run |= dry_run;
+    let cloud = AwsCloud::from_env(&config).await;
+    let mut ctx = Context::new(Arc::new(cloud), config);
+    if std::io::stderr().is_terminal() && !cli.json {
+        ctx = ctx.with_progress(Arc::new(|line: &str| eprintln!("… {line}")));
+    }
+    let out = Output { json: cli.json };
+    let report = match &cli.command {
+        Command::CreateImages(a) => commands::create_images::run(&ctx, a).await,
+        Command::Replicate(a) => commands::replicate::run(&ctx, a).await,
+        Command::Cleanup(a) => commands::cleanup::run(&ctx, a).await,
+        Command::Share(a) => commands::share::run(&ctx, a).await,
+        Command::Status(a) => return commands::status::run(&ctx, a, &out).await.context("status"),
+    }?;
+    Ok(out.report(&report))
+}

@@ -1,0 +1,62 @@
+//! [`Context`]: what every runner needs, handed in by the Lambda handler or `amictl`.
+//!
+//! Runners (`create::run`, `replicate::run`, `cleanup::run`, `share::run`) take a
+//! `&Context` and return a [`RunReport`]; [`Context::finish`] logs the report as one
+//! structured JSON line and publishes it as an `ami-lifecycle` event. Publishing is
+//! best-effort: a report that cannot be published is logged, never turned into a
+//! failed run (the work it describes is already done).
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::deadline::Deadline;
+use crate::ports::Cloud;
+use crate::report::RunReport;
+
+/// Progress lines for a person watching a terminal (`amictl`); Lambda passes none.
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
+#[derive(Clone)]
+pub struct Context {
+    pub cloud: Arc<dyn Cloud>,
+    pub config: Arc<Config>,
+    pub deadline: Deadline,
+    pub progress: Option<Progress>,
+}
+
+impl Context {
+    pub fn new(cloud: Arc<dyn Cloud>, config: Config) -> Self {
+        Self { cloud, config: Arc::new(config), deadline: Deadline::none(), progress: None }
+    }
+
+    pub fn with_deadline(mut self, deadline: Deadline) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.config.dry_run
+    }
+
+    /// Reports progress to the terminal, if anyone is watching.
+    pub fn progress(&self, message: &str) {
+        if let Some(p) = &self.progress {
+            p(message);
+        }
+    }
+
+    /// Logs the report as one JSON line and publishes it; returns it unchanged.
+    pub async fn finish(&self, report: RunReport) -> RunReport {
+        let detail = report.event_detail();
+        tracing::info!(report = %detail, "run report");
+        if let Err(e) = self.cloud.reports().publish(&report).await {
+            tracing::warn!(error = %e, "could not publish the run report");
+        }
+        report
+    }
+}
