@@ -4,7 +4,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import launch, wait_state
+from conftest import launch
 
 
 def test_tag_specifications_for_image_and_snapshot(ec2, emu):
@@ -53,11 +53,6 @@ def test_pending_then_available_after_configured_delay(ec2, emu):
     assert ec2.describe_images(ImageIds=[image_id])["Images"][0]["State"] == "pending"
     time.sleep(0.8)  # the ticker thread flips it without any describe or tick call
     assert ec2.describe_images(ImageIds=[image_id])["Images"][0]["State"] == "available"
-
-
-def test_default_delay_is_next_tick(ec2, emu):
-    image_id = ec2.create_image(InstanceId=launch(ec2), Name="fast", NoReboot=True)["ImageId"]
-    assert wait_state(ec2, image_id, "available", emu)["State"] == "available"
 
 
 def test_one_snapshot_per_volume_with_size_encryption_and_nodevice(ec2, emu):

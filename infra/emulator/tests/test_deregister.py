@@ -28,8 +28,12 @@ def test_delete_associated_snapshots_keeps_shared_ones(ec2, emu):
 
 
 def test_deregister_without_flag_keeps_snapshots(ec2, emu):
-    image_id = make_image(ec2, emu, "keep-snaps")
+    iid = launch(ec2)
+    vol = ec2.create_volume(Size=3, AvailabilityZone="us-east-1a")["VolumeId"]
+    ec2.attach_volume(VolumeId=vol, InstanceId=iid, Device="/dev/sdf")
+    image_id = ec2.create_image(InstanceId=iid, Name="keep-snaps", NoReboot=True)["ImageId"]
     snaps = _snapshots(ec2, image_id)
+    assert len(snaps) == 2  # root + data volume
     resp = ec2.deregister_image(ImageId=image_id)
     assert "DeleteSnapshotResults" not in resp or resp["DeleteSnapshotResults"] == []
     assert len(ec2.describe_snapshots(SnapshotIds=snaps)["Snapshots"]) == len(snaps)
