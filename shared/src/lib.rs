@@ -26,6 +26,7 @@
 //! ```
 
 pub mod aws;
+pub mod bootstrap;
 pub mod cleanup;
 pub mod config;
 pub mod context;

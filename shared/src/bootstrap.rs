@@ -1,0 +1,32 @@
+//! Start-up shared by the four Lambda binaries: JSON logs, config, AWS clients.
+//!
+//! A function's `main.rs` calls [`init_json_logging`] and [`context_from_env`]; a bad
+//! setting stops start-up with the [`ConfigError`] message (variable, value, what is
+//! accepted) before any event is taken.
+
+use std::sync::Arc;
+
+use crate::aws::AwsCloud;
+use crate::config::{Config, ConfigError};
+use crate::context::Context;
+
+/// One JSON object per log line (what CloudWatch Logs' JSON log format expects).
+pub fn init_json_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_current_span(false)
+        .without_time()
+        .try_init();
+}
+
+/// Reads and validates the configuration, then builds the AWS clients.
+pub async fn context_from_env() -> Result<Context, ConfigError> {
+    let config = Config::from_env()?;
+    let cloud = AwsCloud::from_env(&config).await;
+    Ok(Context::new(Arc::new(cloud), config))
+}

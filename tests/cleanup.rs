@@ -1,0 +1,1 @@
+//! Emulator integration tests for cleanup (being written).

@@ -1,0 +1,1 @@
+//! Emulator integration tests for create_image (being written).

@@ -1,0 +1,1 @@
+//! Emulator integration tests for replicate (being written).
