@@ -1,0 +1,518 @@
+//! [`AwsEc2`]: the EC2 ports for one region, each call paced to its EC2 throttling bucket.
+//!
+//! One value per region (EC2 throttles per account per region): it owns that region's
+//! client and shares that region's [`Pacer`]. Every method takes a token of its bucket
+//! before calling, then maps the answer into [`crate::model`] records and any failure
+//! through [`cloud_error`]. Listing methods return one page; [`crate::ports`] has the
+//! loops.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types as ec2;
+use aws_sdk_ec2::Client;
+use time::OffsetDateTime;
+
+use super::convert::{self, tag_spec, tags_to_ec2};
+use super::errors::cloud_error;
+use crate::error::{CloudError, CloudResult, ErrorKind};
+use crate::model::{
+    AccountId, Grantee, Image, ImageId, ImageReference, Instance, InstanceId, Region, Snapshot, SnapshotId, Tags,
+};
+use crate::pacing::{Bucket, Pacer};
+use crate::ports::{
+    Deregistered, Ec2, ImageCopy, ImageFactory, ImageQuery, ImageRetirement, Images, Instances, NewImage, Page,
+    References, Sharing, SnapshotQuery, Tagging,
+};
+use crate::tags;
+
+/// EC2's page limit for DescribeInstances/DescribeImages/DescribeSnapshots.
+const MAX_PAGE: i32 = 1000;
+/// Values per filter or ids per request we send at once.
+const IDS_PER_CALL: usize = 200;
+/// Instance states that still hold on to their image.
+const LIVE_STATES: [&str; 5] = ["pending", "running", "shutting-down", "stopping", "stopped"];
+
+/// The EC2 ports of one region.
+#[derive(Debug, Clone)]
+pub struct AwsEc2 {
+    client: Client,
+    region: Region,
+    pacer: Arc<Pacer>,
+}
+
+fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> ec2::Filter {
+    ec2::Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
+}
+
+/// Whether an error means "this endpoint does not know the operation" (older partitions,
+/// emulators) rather than a failure of the operation itself.
+fn unsupported(e: &CloudError) -> bool {
+    matches!(e.kind, ErrorKind::Invalid | ErrorKind::Other)
+        && matches!(e.code.as_str(), "InvalidAction" | "UnsupportedOperation" | "NotImplemented" | "UnknownOperation")
+}
+
+impl AwsEc2 {
+    /// `pacer` must be the one pacer of `region` (shared by everything calling EC2 there).
+    pub fn new(client: Client, region: Region, pacer: Arc<Pacer>) -> Self {
+        Self { client, region, pacer }
+    }
+
+    fn err<E>(&self, operation: &'static str) -> impl FnOnce(aws_sdk_ec2::error::SdkError<E>) -> CloudError + '_
+    where
+        E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        move |e| cloud_error(operation, Some(&self.region), e)
+    }
+
+    /// DescribeInstances, all pages, with these filters or ids.
+    async fn describe_instances(&self, filters: Vec<ec2::Filter>, ids: &[InstanceId]) -> CloudResult<Vec<(Option<String>, ec2::Instance)>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            self.pacer.take(Bucket::DescribeFiltered).await;
+            let mut req = self.client.describe_instances().set_next_token(token.take());
+            if ids.is_empty() {
+                req = req.set_filters(Some(filters.clone())).max_results(MAX_PAGE);
+            } else {
+                // EC2 rejects MaxResults together with InstanceIds.
+                req = req.set_instance_ids(Some(ids.iter().map(|i| i.as_str().to_owned()).collect()));
+            }
+            let page = req.send().await.map_err(self.err("DescribeInstances"))?;
+            for r in page.reservations() {
+                out.extend(r.instances().iter().map(|i| (r.owner_id().map(str::to_owned), i.clone())));
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    fn to_instances(&self, raw: Vec<(Option<String>, ec2::Instance)>) -> Vec<Instance> {
+        raw.iter().filter_map(|(_, i)| convert::instance_from_ec2(i, &self.region)).collect()
+    }
+
+    /// DescribeImageReferences for `images`, all pages.
+    async fn image_references(&self, images: &[ImageId]) -> CloudResult<Vec<ImageReference>> {
+        let mut out = Vec::new();
+        for chunk in images.chunks(IDS_PER_CALL) {
+            let mut token: Option<String> = None;
+            loop {
+                self.pacer.take(Bucket::Describe).await;
+                let page = self
+                    .client
+                    .describe_image_references()
+                    .set_image_ids(Some(chunk.iter().map(|i| i.as_str().to_owned()).collect()))
+                    .include_all_resource_types(true)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(self.err("DescribeImageReferences"))?;
+                out.extend(page.image_references().iter().filter_map(|r| {
+                    Some(ImageReference {
+                        image_id: ImageId::new(r.image_id()?),
+                        resource_type: r.resource_type().map_or("unknown", |t| t.as_str()).to_owned(),
+                        arn: r.arn().unwrap_or_default().to_owned(),
+                    })
+                }));
+                match page.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where DescribeImageReferences is missing: live instances launched from the images,
+    /// and every version (not only `$Latest`/`$Default`) of every launch template.
+    async fn references_by_scan(&self, images: &[ImageId]) -> CloudResult<Vec<ImageReference>> {
+        let wanted: BTreeSet<&str> = images.iter().map(ImageId::as_str).collect();
+        let partition = convert::partition(&self.region);
+        let mut out = Vec::new();
+        for chunk in images.chunks(IDS_PER_CALL) {
+            let filters = vec![
+                filter("image-id", chunk.iter().map(|i| i.as_str().to_owned())),
+                filter("instance-state-name", LIVE_STATES),
+            ];
+            for (owner, i) in self.describe_instances(filters, &[]).await? {
+                let (Some(id), Some(image)) = (i.instance_id(), i.image_id()) else { continue };
+                out.push(ImageReference {
+                    image_id: ImageId::new(image),
+                    resource_type: "ec2:Instance".to_owned(),
+                    arn: format!("arn:{partition}:ec2:{}:{}:instance/{id}", self.region, owner.unwrap_or_default()),
+                });
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for template in self.launch_templates().await? {
+            let mut token: Option<String> = None;
+            loop {
+                self.pacer.take(Bucket::Describe).await;
+                let page = self
+                    .client
+                    .describe_launch_template_versions()
+                    .launch_template_id(&template)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(self.err("DescribeLaunchTemplateVersions"))?;
+                for v in page.launch_template_versions() {
+                    let Some(image) = v.launch_template_data().and_then(|d| d.image_id()) else { continue };
+                    if !wanted.contains(image) || !seen.insert((image.to_owned(), template.clone())) {
+                        continue;
+                    }
+                    // The account is the creator's; the ARN only needs to name the template.
+                    let account = v.created_by().and_then(|arn| arn.split(':').nth(4)).unwrap_or_default();
+                    out.push(ImageReference {
+                        image_id: ImageId::new(image),
+                        resource_type: "ec2:LaunchTemplate".to_owned(),
+                        arn: format!("arn:{partition}:ec2:{}:{account}:launch-template/{template}", self.region),
+                    });
+                }
+                match page.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ids of every launch template in the region.
+    async fn launch_templates(&self) -> CloudResult<Vec<String>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            self.pacer.take(Bucket::Describe).await;
+            let page = self
+                .client
+                .describe_launch_templates()
+                .max_results(200)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(self.err("DescribeLaunchTemplates"))?;
+            out.extend(page.launch_templates().iter().filter_map(|t| t.launch_template_id().map(str::to_owned)));
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Instances for AwsEc2 {
+    async fn scheduled_instances(&self) -> CloudResult<Vec<Instance>> {
+        let raw = self.describe_instances(vec![filter("tag-key", [tags::key::SCHEDULE])], &[]).await?;
+        Ok(self.to_instances(raw))
+    }
+
+    async fn instances(&self, ids: &[InstanceId]) -> CloudResult<Vec<Instance>> {
+        let mut out = Vec::new();
+        // An empty id list would describe every instance.
+        for chunk in ids.chunks(MAX_PAGE as usize) {
+            out.extend(self.to_instances(self.describe_instances(Vec::new(), chunk).await?));
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Images for AwsEc2 {
+    async fn images_page(&self, query: &ImageQuery, token: Option<String>) -> CloudResult<Page<Image>> {
+        let mut req = self.client.describe_images().set_next_token(token);
+        if query.owned_by_self {
+            req = req.owners("self");
+        }
+        for owner in &query.owners {
+            req = req.owners(owner.as_str());
+        }
+        if query.shared_with_me {
+            req = req.executable_users("self");
+        }
+        let mut filters = Vec::new();
+        if let Some((k, v)) = &query.tag {
+            filters.push(filter(&format!("tag:{k}"), [v.as_str()]));
+        }
+        if let Some(k) = &query.tag_key {
+            filters.push(filter("tag-key", [k.as_str()]));
+        }
+        if !query.names.is_empty() {
+            filters.push(filter("name", query.names.iter().map(String::as_str)));
+        }
+        if !filters.is_empty() {
+            req = req.set_filters(Some(filters));
+        }
+        if query.include_disabled {
+            req = req.include_disabled(true);
+        }
+        if query.ids.is_empty() {
+            let size = query.page_size.map_or(MAX_PAGE, |s| i32::try_from(s).unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE));
+            req = req.max_results(size);
+        } else {
+            // EC2 rejects MaxResults together with ImageIds.
+            req = req.set_image_ids(Some(query.ids.iter().map(|i| i.as_str().to_owned()).collect()));
+        }
+        self.pacer.take(Bucket::Describe).await;
+        let page = req.send().await.map_err(self.err("DescribeImages"))?;
+        Ok(Page {
+            items: page.images().iter().filter_map(|i| convert::image_from_ec2(i, &self.region)).collect(),
+            next: page.next_token().filter(|t| !t.is_empty()).map(str::to_owned),
+        })
+    }
+
+    async fn snapshots_page(&self, query: &SnapshotQuery, token: Option<String>) -> CloudResult<Page<Snapshot>> {
+        let mut req = self.client.describe_snapshots().owner_ids("self").set_next_token(token);
+        if let Some((k, v)) = &query.tag {
+            req = req.filters(filter(&format!("tag:{k}"), [v.as_str()]));
+        }
+        if query.ids.is_empty() {
+            let size = query.page_size.map_or(MAX_PAGE, |s| i32::try_from(s).unwrap_or(MAX_PAGE).clamp(5, MAX_PAGE));
+            req = req.max_results(size);
+        } else {
+            req = req.set_snapshot_ids(Some(query.ids.iter().map(|i| i.as_str().to_owned()).collect()));
+        }
+        self.pacer.take(Bucket::DescribeFiltered).await;
+        let page = req.send().await.map_err(self.err("DescribeSnapshots"))?;
+        Ok(Page {
+            items: page.snapshots().iter().filter_map(|s| convert::snapshot_from_ec2(s, &self.region)).collect(),
+            next: page.next_token().filter(|t| !t.is_empty()).map(str::to_owned),
+        })
+    }
+}
+
+#[async_trait]
+impl ImageFactory for AwsEc2 {
+    async fn create_image(&self, request: &NewImage) -> CloudResult<ImageId> {
+        let excluded = request
+            .exclude_devices
+            .iter()
+            .map(|d| ec2::BlockDeviceMapping::builder().device_name(d.as_str()).no_device("").build())
+            .collect::<Vec<_>>();
+        let specs = [
+            tag_spec(ec2::ResourceType::Image, &request.image_tags),
+            tag_spec(ec2::ResourceType::Snapshot, &request.snapshot_tags),
+        ];
+        self.pacer.take(Bucket::CreateImage).await;
+        let out = self
+            .client
+            .create_image()
+            .instance_id(request.instance.as_str())
+            .name(&request.name)
+            .description(&request.description)
+            .no_reboot(request.no_reboot)
+            .set_block_device_mappings((!excluded.is_empty()).then_some(excluded))
+            .set_tag_specifications(Some(specs.into_iter().flatten().collect::<Vec<_>>()).filter(|s| !s.is_empty()))
+            .send()
+            .await
+            .map_err(self.err("CreateImage"))?;
+        out.image_id()
+            .map(ImageId::new)
+            .ok_or_else(|| CloudError::from_code("CreateImage", Some(self.region.clone()), "MissingImageId", "no image id in the answer"))
+    }
+
+    async fn copy_image(&self, request: &ImageCopy) -> CloudResult<ImageId> {
+        let specs: Vec<_> = [ec2::ResourceType::Image, ec2::ResourceType::Snapshot]
+            .into_iter()
+            .filter_map(|r| tag_spec(r, &request.tags))
+            .collect();
+        let mut req = self
+            .client
+            .copy_image()
+            .source_image_id(request.source_image.as_str())
+            .source_region(request.source_region.as_str())
+            .name(&request.name)
+            .description(&request.description)
+            .client_token(&request.client_token)
+            .copy_image_tags(request.copy_source_tags)
+            .set_tag_specifications((!specs.is_empty()).then_some(specs));
+        if let Some(key) = &request.kms_key {
+            req = req.encrypted(true).kms_key_id(key.as_str());
+        }
+        self.pacer.take(Bucket::CopyImage).await;
+        let out = req.send().await.map_err(self.err("CopyImage"))?;
+        out.image_id()
+            .map(ImageId::new)
+            .ok_or_else(|| CloudError::from_code("CopyImage", Some(self.region.clone()), "MissingImageId", "no image id in the answer"))
+    }
+}
+
+#[async_trait]
+impl ImageRetirement for AwsEc2 {
+    async fn deprecate(&self, image: &ImageId, at: OffsetDateTime) -> CloudResult<()> {
+        self.pacer.take(Bucket::Mutating).await;
+        self.client
+            .enable_image_deprecation()
+            .image_id(image.as_str())
+            .deprecate_at(convert::to_smithy_time(at))
+            .send()
+            .await
+            .map_err(self.err("EnableImageDeprecation"))?;
+        Ok(())
+    }
+
+    async fn deregister(&self, image: &ImageId, delete_snapshots: bool) -> CloudResult<Deregistered> {
+        self.pacer.take(Bucket::DeregisterImage).await;
+        let mut req = self.client.deregister_image().image_id(image.as_str());
+        if delete_snapshots {
+            req = req.delete_associated_snapshots(true);
+        }
+        let out = req.send().await.map_err(self.err("DeregisterImage"))?;
+        let mut result = Deregistered::default();
+        for r in out.delete_snapshot_results() {
+            let Some(id) = r.snapshot_id().map(SnapshotId::new) else { continue };
+            match r.return_code() {
+                Some(ec2::SnapshotReturnCodes::Success) => result.snapshots_deleted.push(id),
+                other => result.snapshots_kept.push((id, other.map_or("unknown", |c| c.as_str()).to_owned())),
+            }
+        }
+        Ok(result)
+    }
+
+    async fn delete_snapshot(&self, snapshot: &SnapshotId) -> CloudResult<()> {
+        self.pacer.take(Bucket::DeleteSnapshot).await;
+        self.client
+            .delete_snapshot()
+            .snapshot_id(snapshot.as_str())
+            .send()
+            .await
+            .map_err(self.err("DeleteSnapshot"))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl References for AwsEc2 {
+    async fn references(&self, images: &[ImageId]) -> CloudResult<Vec<ImageReference>> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.image_references(images).await {
+            Err(e) if unsupported(&e) => {
+                tracing::warn!(region = %self.region, code = %e.code, "DescribeImageReferences unsupported; scanning instances and launch templates");
+                self.references_by_scan(images).await
+            }
+            other => other,
+        }
+    }
+}
+
+#[async_trait]
+impl Sharing for AwsEc2 {
+    async fn launch_permissions(&self, image: &ImageId) -> CloudResult<Vec<Grantee>> {
+        self.pacer.take(Bucket::Describe).await;
+        let out = self
+            .client
+            .describe_image_attribute()
+            .image_id(image.as_str())
+            .attribute(ec2::ImageAttributeName::LaunchPermission)
+            .send()
+            .await
+            .map_err(self.err("DescribeImageAttribute"))?;
+        Ok(out.launch_permissions().iter().filter_map(convert::grantee_from_launch_permission).collect())
+    }
+
+    async fn modify_launch_permissions(&self, image: &ImageId, add: &[Grantee], remove: &[Grantee]) -> CloudResult<()> {
+        if add.is_empty() && remove.is_empty() {
+            return Ok(());
+        }
+        let list = |g: &[Grantee]| (!g.is_empty()).then(|| g.iter().map(convert::launch_permission).collect());
+        let changes = ec2::LaunchPermissionModifications::builder().set_add(list(add)).set_remove(list(remove)).build();
+        self.pacer.take(Bucket::ModifyImageAttribute).await;
+        self.client
+            .modify_image_attribute()
+            .image_id(image.as_str())
+            .launch_permission(changes)
+            .send()
+            .await
+            .map_err(self.err("ModifyImageAttribute"))?;
+        Ok(())
+    }
+
+    async fn snapshot_permissions(&self, snapshot: &SnapshotId) -> CloudResult<Vec<Grantee>> {
+        self.pacer.take(Bucket::Describe).await;
+        let out = self
+            .client
+            .describe_snapshot_attribute()
+            .snapshot_id(snapshot.as_str())
+            .attribute(ec2::SnapshotAttributeName::CreateVolumePermission)
+            .send()
+            .await
+            .map_err(self.err("DescribeSnapshotAttribute"))?;
+        Ok(out.create_volume_permissions().iter().filter_map(convert::grantee_from_volume_permission).collect())
+    }
+
+    async fn modify_snapshot_permissions(&self, snapshot: &SnapshotId, add: &[AccountId], remove: &[AccountId]) -> CloudResult<()> {
+        if add.is_empty() && remove.is_empty() {
+            return Ok(());
+        }
+        let list = |a: &[AccountId]| {
+            (!a.is_empty()).then(|| a.iter().map(|a| ec2::CreateVolumePermission::builder().user_id(a.as_str()).build()).collect())
+        };
+        let changes = ec2::CreateVolumePermissionModifications::builder().set_add(list(add)).set_remove(list(remove)).build();
+        self.pacer.take(Bucket::ModifySnapshotAttribute).await;
+        self.client
+            .modify_snapshot_attribute()
+            .snapshot_id(snapshot.as_str())
+            .attribute(ec2::SnapshotAttributeName::CreateVolumePermission)
+            .create_volume_permission(changes)
+            .send()
+            .await
+            .map_err(self.err("ModifySnapshotAttribute"))?;
+        Ok(())
+    }
+
+    async fn public_sharing_blocked(&self) -> CloudResult<bool> {
+        self.pacer.take(Bucket::Describe).await;
+        let out = self
+            .client
+            .get_image_block_public_access_state()
+            .send()
+            .await
+            .map_err(self.err("GetImageBlockPublicAccessState"))?;
+        Ok(out.image_block_public_access_state() == Some("block-new-sharing"))
+    }
+}
+
+#[async_trait]
+impl Tagging for AwsEc2 {
+    async fn set_tags(&self, resource: &str, tags: &Tags) -> CloudResult<()> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        self.pacer.take(Bucket::CreateTags).await;
+        self.client
+            .create_tags()
+            .resources(resource)
+            .set_tags(Some(tags_to_ec2(tags)))
+            .send()
+            .await
+            .map_err(self.err("CreateTags"))?;
+        Ok(())
+    }
+
+    async fn remove_tags(&self, resource: &str, keys: &[String]) -> CloudResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.pacer.take(Bucket::Mutating).await;
+        self.client
+            .delete_tags()
+            .resources(resource)
+            .set_tags(Some(keys.iter().map(|k| ec2::Tag::builder().key(k).build()).collect()))
+            .send()
+            .await
+            .map_err(self.err("DeleteTags"))?;
+        Ok(())
+    }
+}
+
+impl Ec2 for AwsEc2 {
+    fn region(&self) -> &Region {
+        &self.region
+    }
+}

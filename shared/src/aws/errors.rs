@@ -1,0 +1,51 @@
+//! One mapping from the SDK's `SdkError` (any operation, any service) into [`CloudError`].
+//!
+//! Runners act on [`ErrorKind`], never on SDK types, so every adapter funnels its failures
+//! through [`cloud_error`]: a service error keeps AWS's code and message, a failure that
+//! never reached a well-formed AWS answer (timeout, dispatch, bare 5xx) becomes `Transient`.
+//! The SDK has already retried what it retries (throttling, 5xx) before this runs.
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::error::{CloudError, ErrorKind};
+use crate::model::Region;
+
+/// The code given to failures that never got an answer from AWS.
+pub const TRANSPORT: &str = "Transport";
+
+/// Maps a failed SDK call of `operation` in `region` into a [`CloudError`], keeping the
+/// original error as its source.
+pub fn cloud_error<E>(operation: &'static str, region: Option<&Region>, err: SdkError<E, HttpResponse>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let detail = || DisplayErrorContext(&err).to_string();
+    let (code, message, kind) = match &err {
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            let message = ctx.err().message().map(str::to_owned).unwrap_or_else(detail);
+            match ctx.err().code() {
+                Some(code) => (code.to_owned(), message, ErrorKind::from_code(code)),
+                None => status_code(status, message),
+            }
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => (TRANSPORT.to_owned(), detail(), ErrorKind::Transient),
+        SdkError::ResponseError(ctx) => status_code(ctx.raw().status().as_u16(), detail()),
+        SdkError::ConstructionFailure(_) => ("ConstructionFailure".to_owned(), detail(), ErrorKind::Invalid),
+        _ => ("Unknown".to_owned(), detail(), ErrorKind::Other),
+    };
+    CloudError { operation, region: region.cloned(), code, message, kind, source: Some(Box::new(err)) }
+}
+
+/// An answer without an AWS error code: classify by HTTP status alone.
+fn status_code(status: u16, message: String) -> (String, String, ErrorKind) {
+    let kind = match status {
+        429 => ErrorKind::Throttled,
+        500..=599 => ErrorKind::Transient,
+        _ => ErrorKind::Other,
+    };
+    (format!("Http{status}"), message, kind)
+}
