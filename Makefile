@@ -1,0 +1,43 @@
+# ami-lifecycle — the targets read like the README.
+#   make demo       the whole lifecycle on the local emulator (installs what it needs)
+#   make test       everything CI runs: fmt, clippy, unit/adapter/emulator tests, template checks
+#   make emulator   the emulator in the foreground on 127.0.0.1:$(EMULATOR_PORT)
+#   make bench      benchmarks (table + JSON in bench/results/)
+#   make package    sam build with cargo-lambda (ARCH=arm64|x86_64), zipped sizes
+#   make deploy     sam deploy --guided
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+include infra/emulator/emulator.mk
+include infra/infra.mk
+
+CARGO ?= cargo
+# Tests start emulators of their own; keep SDK retries low so injected faults reach the code.
+export AWS_MAX_ATTEMPTS ?= 2
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help test rust-fmt rust-lint rust-test demo bench setup
+
+help:
+	@sed -n '2,8p' Makefile | sed 's/^# //'
+
+## Everything a test needs is installed here: Rust components, the emulator's virtualenv,
+## cfn-lint, the SAM CLI, cargo-lambda and cfn-guard (make tools).
+setup: emulator-venv tools
+	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
+
+test: setup rust-fmt rust-lint rust-test emulator-test infra-check
+	@echo "make test: all checks passed"
+
+rust-fmt:
+	$(CARGO) fmt --all --check
+
+rust-lint:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+rust-test: emulator-venv
+	$(CARGO) test --workspace --locked
+
+demo: setup
+	$(CARGO) build --locked -p amictl -p create-image -p replicate -p share -p cleanup
+	bash infra/demo/run.sh
