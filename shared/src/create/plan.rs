@@ -1,0 +1,364 @@
+//! The pure planner: which instances of a slot get an image now, which wait for a later
+//! reboot wave, which are already done, skipped or in error. No AWS calls, no clock reads.
+//!
+//! Level-triggered: the plan is recomputed from the inventory on every invocation (first
+//! run, continuation, retried or duplicated event). An instance with an image for the slot
+//! is done; a reboot group starts its next wave only when every member rebooted for this
+//! slot is `running` again (and its image is at least [`REBOOT_SETTLE`] old, so a reboot
+//! that has not visibly begun yet is not taken for a finished one).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::request::ScheduleRun;
+use crate::config::Config;
+use crate::model::{DeviceName, Image, ImageId, ImageState, Instance, InstanceId, InstanceState, Region, Tags};
+use crate::ports::NewImage;
+use crate::tags::{self, key, Consistency, InstanceSettings};
+use crate::time_util::{rfc3339, slot_compact};
+
+/// How long after CreateImage a rebooted member still counts as "going down", whatever
+/// its state says: EC2 may report `running` for a moment before the shutdown begins.
+pub const REBOOT_SETTLE: Duration = Duration::from_secs(20);
+
+/// Seconds a continuation waits before the next wave is checked.
+pub const CONTINUATION_DELAY_SECONDS: u32 = 60;
+
+/// How long a reboot group may stay blocked (since the slot, or since the newest image of
+/// a blocking member) before its waiting members are given up for that slot and reported
+/// as failed: continuations never loop forever.
+pub const MAX_WAVE_WAIT: Duration = Duration::from_secs(3 * 3600);
+
+/// What the planner reads: a snapshot of the managed regions.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// Instances carrying the schedule tag (any value, any state), in every readable region.
+    pub instances: Vec<Instance>,
+    /// Images of this slot (tagged `ami-lifecycle:slot` = the slot, or named after it).
+    pub slot_images: Vec<Image>,
+}
+
+/// Where an instance stands in its reboot group's waves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wave {
+    pub group: String,
+    /// 1 = the wave that runs next (now, unless the group is blocked).
+    pub number: usize,
+    /// Waves left for the group, this one included.
+    pub of: usize,
+}
+
+/// What to do about one instance.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// CreateImage now.
+    Create { request: NewImage, consistency: Consistency, wave: Option<Wave> },
+    /// The slot already has its image.
+    Exists { image: ImageId, state: ImageState },
+    /// The slot's image ended `failed`; the failed-image handler cleans it up.
+    ImageFailed { image: ImageId },
+    /// A later reboot wave; `blocked_by` are the members that must be running again first.
+    Wait { name: String, wave: Wave, blocked_by: Vec<InstanceId> },
+    Skip { reason: String },
+    Fail { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanItem {
+    pub region: Region,
+    pub instance: InstanceId,
+    pub action: Action,
+}
+
+/// The plan of one invocation for one slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub run: ScheduleRun,
+    pub items: Vec<PlanItem>,
+}
+
+impl Plan {
+    /// Some instance of the slot still waits for a later wave: a continuation is needed.
+    pub fn waves_remain(&self) -> bool {
+        self.items.iter().any(|i| matches!(i.action, Action::Wait { .. }))
+    }
+
+    pub fn creates(&self) -> impl Iterator<Item = &PlanItem> {
+        self.items.iter().filter(|i| matches!(i.action, Action::Create { .. }))
+    }
+}
+
+/// The AMI name of an instance's image for a slot: deterministic, so a retry finds it.
+pub fn image_name(deployment: &str, instance: &InstanceId, run: &ScheduleRun) -> String {
+    format!("{deployment}/{instance}/{}/{}", run.schedule, slot_compact(run.slot))
+}
+
+/// Whether `schedule` is one create-image knows (`SCHEDULES`).
+pub fn check_schedule(run: &ScheduleRun, config: &Config) -> Result<(), String> {
+    if config.schedules.contains(&run.schedule) {
+        return Ok(());
+    }
+    let known: Vec<&str> = config.schedules.iter().map(|s| s.as_str()).collect();
+    Err(format!(
+        "schedule {:?} is not one of SCHEDULES={}; add it to SCHEDULES (and give it a rule named {}-schedule-{}) or fix the caller; nothing was imaged",
+        run.schedule.as_str(),
+        known.join(","),
+        config.deployment,
+        run.schedule
+    ))
+}
+
+fn device_key(d: &DeviceName) -> &str {
+    d.as_str().strip_prefix("/dev/").unwrap_or(d.as_str())
+}
+
+/// Maps `exclude-devices` onto the instance's own device names; the root and unknown
+/// devices are errors.
+fn excluded_devices(instance: &Instance, wanted: &[DeviceName]) -> Result<Vec<DeviceName>, String> {
+    let mut out = Vec::new();
+    for want in wanted {
+        if instance.root_device.as_ref().is_some_and(|r| device_key(r) == device_key(want)) {
+            return Err(format!(
+                "tag {}: {want} is the root device of {}; the root volume is always imaged — remove {want} from the tag",
+                key::EXCLUDE_DEVICES,
+                instance.id
+            ));
+        }
+        match instance.volumes.iter().find(|v| device_key(&v.device) == device_key(want)) {
+            Some(v) => out.push(v.device.clone()),
+            None => {
+                let attached: Vec<&str> = instance.volumes.iter().map(|v| v.device.as_str()).collect();
+                return Err(format!(
+                    "tag {}: {want} is not attached to {} (attached: {}); fix the tag",
+                    key::EXCLUDE_DEVICES,
+                    instance.id,
+                    if attached.is_empty() { "none".to_owned() } else { attached.join(", ") }
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The tags written on the image and its snapshots at creation.
+pub fn image_tags(instance: &Instance, run: &ScheduleRun, consistency: Consistency, config: &Config) -> Tags {
+    let mut t = Tags::new();
+    for k in &config.copy_instance_tags {
+        if let Some(v) = instance.tags.get(k) {
+            t.insert(k.clone(), v.clone());
+        }
+    }
+    for k in ["Name", key::RETAIN, key::REPLICATE_TO, key::SHARE_WITH] {
+        if let Some(v) = instance.tags.get(k) {
+            t.insert(k.to_owned(), v.clone());
+        }
+    }
+    t.insert(key::MANAGED_BY.to_owned(), config.deployment.clone());
+    t.insert(key::SOURCE_INSTANCE.to_owned(), instance.id.to_string());
+    t.insert(key::SCHEDULE.to_owned(), run.schedule.to_string());
+    t.insert(key::SLOT.to_owned(), rfc3339(run.slot));
+    t.insert(key::CONSISTENCY.to_owned(), consistency.as_str().to_owned());
+    t
+}
+
+fn description(instance: &Instance, run: &ScheduleRun, consistency: Consistency, config: &Config) -> String {
+    let name = instance.name().map(|n| format!(" ({n})")).unwrap_or_default();
+    let text = format!(
+        "ami-lifecycle {} create-image: {} image of {}{name}, schedule {}, slot {}",
+        config.deployment,
+        consistency.as_str(),
+        instance.id,
+        run.schedule,
+        rfc3339(run.slot)
+    );
+    // EC2 allows 255 characters.
+    text.chars().take(255).collect()
+}
+
+/// The slot's image of an instance, if one exists: by lineage tags, else by name.
+fn slot_image<'a>(inventory: &'a Inventory, instance: &Instance, run: &ScheduleRun, config: &Config) -> Option<&'a Image> {
+    let name = image_name(&config.deployment, &instance.id, run);
+    let slot = rfc3339(run.slot);
+    let mut found: Vec<&Image> = inventory
+        .slot_images
+        .iter()
+        .filter(|i| i.region == instance.region)
+        .filter(|i| {
+            i.name == name
+                || (tags::is_managed_by(&i.tags, &config.deployment)
+                    && i.tag(key::SOURCE_INSTANCE) == Some(instance.id.as_str())
+                    && i.tag(key::SCHEDULE) == Some(run.schedule.as_str())
+                    && i.tag(key::SLOT) == Some(slot.as_str()))
+        })
+        .filter(|i| i.state != ImageState::Deregistered)
+        .collect();
+    // Prefer a live image over a failed one.
+    found.sort_by_key(|i| (i.state == ImageState::Failed, i.id.clone()));
+    found.into_iter().next()
+}
+
+/// One instance that qualifies for an image in this slot.
+struct Candidate<'a> {
+    instance: &'a Instance,
+    group: Option<String>,
+    /// CreateImage reboots it (running and not opted out).
+    reboots: bool,
+    request: NewImage,
+    consistency: Consistency,
+}
+
+/// Plans one invocation for `run`. `now` only ages the images of the previous wave.
+pub fn plan(run: &ScheduleRun, inventory: &Inventory, config: &Config, now: OffsetDateTime) -> Plan {
+    let mut items: Vec<PlanItem> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    // Members of each reboot group (any schedule) and whether each is done for this slot.
+    let mut group_members: BTreeMap<String, Vec<&Instance>> = BTreeMap::new();
+
+    let mut instances: Vec<&Instance> = inventory.instances.iter().collect();
+    instances.sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));
+    instances.dedup_by(|a, b| a.id == b.id);
+
+    for instance in instances {
+        let push = |items: &mut Vec<PlanItem>, action| items.push(PlanItem { region: instance.region.clone(), instance: instance.id.clone(), action });
+        let settings = match InstanceSettings::from_tags(&instance.tags) {
+            Ok(s) => s,
+            Err(e) => {
+                // Only this schedule's instances are reported; a bad schedule tag that
+                // still names this schedule counts as ours.
+                let named = instance
+                    .tags
+                    .get(key::SCHEDULE)
+                    .is_some_and(|v| tags::split_list(v).any(|s| s == run.schedule.as_str()));
+                if named {
+                    push(&mut items, Action::Fail { reason: format!("{e}; nothing imaged until the tag is fixed") });
+                }
+                continue;
+            }
+        };
+        if let Some(g) = &settings.reboot_group {
+            group_members.entry(g.clone()).or_default().push(instance);
+        }
+        if !settings.schedules.contains(&run.schedule) {
+            continue;
+        }
+        if let Some(image) = slot_image(inventory, instance, run, config) {
+            let action = if image.state == ImageState::Failed {
+                Action::ImageFailed { image: image.id.clone() }
+            } else {
+                Action::Exists { image: image.id.clone(), state: image.state }
+            };
+            push(&mut items, action);
+            continue;
+        }
+        let consistency = match instance.state {
+            InstanceState::Running if settings.reboot => Consistency::Rebooted,
+            InstanceState::Running => Consistency::CrashConsistent,
+            InstanceState::Stopped => Consistency::Stopped,
+            other => {
+                push(&mut items, Action::Skip { reason: format!("instance is {}: only running and stopped instances are imaged", other.as_str()) });
+                continue;
+            }
+        };
+        let exclude_devices = match excluded_devices(instance, &settings.exclude_devices) {
+            Ok(d) => d,
+            Err(reason) => {
+                push(&mut items, Action::Fail { reason: format!("{reason}; nothing imaged") });
+                continue;
+            }
+        };
+        let tags = image_tags(instance, run, consistency, config);
+        let request = NewImage {
+            instance: instance.id.clone(),
+            name: image_name(&config.deployment, &instance.id, run),
+            description: description(instance, run, consistency, config),
+            no_reboot: consistency != Consistency::Rebooted,
+            exclude_devices,
+            image_tags: tags.clone(),
+            snapshot_tags: tags,
+        };
+        candidates.push(Candidate {
+            instance,
+            group: settings.reboot_group.clone(),
+            reboots: consistency == Consistency::Rebooted,
+            request,
+            consistency,
+        });
+    }
+
+    // Reboot groups: which members hold the next wave back.
+    let concurrency = config.reboot_concurrency.max(1) as usize;
+    let done: BTreeSet<&InstanceId> = items.iter().map(|i| &i.instance).collect();
+    // Per group: the blocking members and since when the group is blocked.
+    let mut blockers: BTreeMap<String, (Vec<InstanceId>, OffsetDateTime)> = BTreeMap::new();
+    for (group, members) in &group_members {
+        let mut blocking = Vec::new();
+        let mut since = run.slot;
+        for m in members {
+            let transitional = matches!(m.state, InstanceState::Pending | InstanceState::Stopping);
+            let rebooted = done
+                .contains(&m.id)
+                .then(|| slot_image(inventory, m, run, config))
+                .flatten()
+                .filter(|img| img.tag(key::CONSISTENCY) == Some(Consistency::Rebooted.as_str()))
+                .filter(|img| m.state != InstanceState::Running || now - img.created < REBOOT_SETTLE);
+            if let Some(img) = rebooted {
+                since = since.max(img.created);
+            }
+            if transitional || rebooted.is_some() {
+                blocking.push(m.id.clone());
+            }
+        }
+        blockers.insert(group.clone(), (blocking, since));
+    }
+
+    // Each group's rebooting candidates, in a stable order, chunked into waves.
+    let mut waves: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (n, c) in candidates.iter().enumerate() {
+        if let (Some(g), true) = (&c.group, c.reboots) {
+            waves.entry(g.as_str()).or_default().push(n);
+        }
+    }
+    let mut decided: BTreeMap<usize, Action> = BTreeMap::new();
+    for (group, members) in &waves {
+        let (blocking, since) = blockers.get(*group).cloned().unwrap_or((Vec::new(), run.slot));
+        let given_up = !blocking.is_empty() && now - since > MAX_WAVE_WAIT;
+        let of = members.len().div_ceil(concurrency);
+        for (pos, &n) in members.iter().enumerate() {
+            let wave = Wave { group: (*group).to_owned(), number: pos / concurrency + 1, of };
+            let c = &candidates[n];
+            let action = if wave.number == 1 && blocking.is_empty() {
+                Action::Create { request: c.request.clone(), consistency: c.consistency, wave: Some(wave) }
+            } else if given_up {
+                let ids: Vec<String> = blocking.iter().map(ToString::to_string).collect();
+                Action::Fail {
+                    reason: format!(
+                        "reboot group {group} is still held back by {} (not running again) after {} h; not imaged for this slot — check those instances, then run amictl create-images --schedule {} --slot {}",
+                        ids.join(", "),
+                        MAX_WAVE_WAIT.as_secs() / 3600,
+                        run.schedule,
+                        rfc3339(run.slot)
+                    ),
+                }
+            } else {
+                Action::Wait { name: c.request.name.clone(), wave, blocked_by: blocking.clone() }
+            };
+            decided.insert(n, action);
+        }
+    }
+    for (n, c) in candidates.iter().enumerate() {
+        let action = decided.remove(&n).unwrap_or_else(|| Action::Create {
+            request: c.request.clone(),
+            consistency: c.consistency,
+            wave: None,
+        });
+        items.push(PlanItem { region: c.instance.region.clone(), instance: c.instance.id.clone(), action });
+    }
+    items.sort_by(|a, b| (&a.region, &a.instance).cmp(&(&b.region, &b.instance)));
+    Plan { run: run.clone(), items }
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;
