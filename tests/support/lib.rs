@@ -34,11 +34,10 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A running emulator; killed when dropped.
+/// A running emulator process; killed when dropped. Derefs to its [`EmulatorClient`].
 pub struct Emulator {
     child: Child,
-    pub port: u16,
-    pub endpoint: String,
+    client: EmulatorClient,
 }
 
 impl Drop for Emulator {
@@ -46,6 +45,21 @@ impl Drop for Emulator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+impl std::ops::Deref for Emulator {
+    type Target = EmulatorClient;
+    fn deref(&self) -> &EmulatorClient {
+        &self.client
+    }
+}
+
+/// Talks to an emulator at a loopback URL (started by [`Emulator::start`], or already
+/// running, as `amictl demo` finds it through `AWS_ENDPOINT_URL`).
+#[derive(Debug, Clone)]
+pub struct EmulatorClient {
+    pub port: u16,
+    pub endpoint: String,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -84,7 +98,7 @@ impl Emulator {
             });
             match rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(()) => {
-                    return Ok(Self { child, port, endpoint: format!("http://127.0.0.1:{port}") });
+                    return Ok(Self { child, client: EmulatorClient { port, endpoint: format!("http://127.0.0.1:{port}") } });
                 }
                 Err(e) => {
                     let _ = child.kill();
@@ -94,6 +108,20 @@ impl Emulator {
             }
         }
         Err(last_err.unwrap_or_else(|| anyhow::anyhow!("emulator did not start")))
+    }
+}
+
+impl EmulatorClient {
+    /// A client for an emulator already listening at `url` (`http://127.0.0.1:PORT`); only
+    /// loopback addresses are accepted, so nothing here can reach a real AWS account.
+    pub fn from_url(url: &str) -> anyhow::Result<Self> {
+        let rest = url.strip_prefix("http://").with_context(|| format!("{url:?}: expected http://127.0.0.1:PORT"))?;
+        let (host, port) = rest.trim_end_matches('/').rsplit_once(':').with_context(|| format!("{url:?}: no port"))?;
+        if host != "127.0.0.1" && host != "localhost" {
+            bail!("{url:?} is not a loopback address: the demo only runs against the local emulator");
+        }
+        let port: u16 = port.parse().with_context(|| format!("{url:?}: bad port"))?;
+        Ok(Self { port, endpoint: format!("http://127.0.0.1:{port}") })
     }
 
     /// SDK configuration for `region` as the default account. Two attempts: the emulator's
