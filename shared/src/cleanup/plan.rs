@@ -1,0 +1,980 @@
+//! The pure cleanup planner: per managed image, keep (and why) or retire (and by which rule).
+//!
+//! Planning runs in two steps so the run can fetch only the facts it needs:
+//! 1. [`retention`] applies each lineage's rule ([`RetentionRule::keep`]) and marks every
+//!    image [`Stage::Keep`] or [`Stage::Past`] retention;
+//! 2. [`decide`] applies the guards to an image past retention — pending, `keep=true`,
+//!    deregistration protection, recently launched, public, then the [`Facts`] the run
+//!    looked up (references, launch permissions) — and the staged retirement
+//!    (`DEPRECATION_GRACE`).
+//!
+//! [`candidates`] lists the images that need facts; [`plan`] does both steps for the whole
+//! inventory (the dry run prints it). Nothing here calls AWS or reads the clock.
+//!
+//! Safety rules the planner enforces (tested below):
+//! - the newest available image of each lineage is always kept;
+//! - an image past retention is retired only when every check ran and passed: a missing
+//!   or failed check keeps it ("never delete on doubt");
+//! - a bad `ami-lifecycle:retain` value keeps its whole lineage.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+
+use super::inventory::{to_time, ImageRecord, Inventory};
+use crate::config::Config;
+use crate::model::{Grantee, ImageId, ImageReference, ImageState, Snapshot};
+use crate::retention::{KeepReason, RetentionRule};
+use crate::tags::{self, key, TagError};
+use crate::time_util::rfc3339;
+
+/// A snapshot younger than this is never called an orphan: its image may have been created
+/// after the inventory was read (CreateImage makes the snapshots first).
+pub const ORPHAN_MIN_AGE: Duration = Duration::hours(24);
+
+/// Where a lineage's rule comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleSource {
+    /// `RETAIN`.
+    Config,
+    /// `ami-lifecycle:retain` on the lineage's newest image.
+    Tag(ImageId),
+}
+
+/// The rule a lineage is retained by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedRule {
+    pub rule: RetentionRule,
+    pub source: RuleSource,
+}
+
+impl fmt::Display for AppliedRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            RuleSource::Config => write!(f, "{} (RETAIN)", self.rule),
+            RuleSource::Tag(id) => write!(f, "{} ({} on {id})", self.rule, key::RETAIN),
+        }
+    }
+}
+
+/// Why an image is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeepWhy {
+    /// The lineage's rule keeps it.
+    Retention(KeepReason, Arc<AppliedRule>),
+    /// The newest available image of its lineage (the rule alone would not keep it,
+    /// e.g. because a newer image is disabled).
+    NewestAvailable,
+    Pending,
+    /// Failed, error, … : not a retention candidate; left alone.
+    State(ImageState),
+    /// The lineage's newest image has an unreadable `ami-lifecycle:retain`.
+    BadRetainTag {
+        on: ImageId,
+        error: Arc<TagError>,
+    },
+    KeepTag,
+    Protected,
+    LaunchedRecently {
+        at: OffsetDateTime,
+        within_days: u32,
+    },
+    Public,
+    Shared(Vec<Grantee>),
+    Referenced(Vec<ImageReference>),
+    /// A reference or sharing check failed: never delete on doubt. `retryable` when the
+    /// failure was throttling or transient (the next run checks again).
+    CheckFailed {
+        problem: String,
+        retryable: bool,
+    },
+    /// The checks were not run (deadline): the next run decides.
+    NotChecked,
+    /// Deprecated, waiting for `DEPRECATION_GRACE` to pass.
+    InGrace {
+        deprecated_at: OffsetDateTime,
+        until: OffsetDateTime,
+        rule: Arc<AppliedRule>,
+    },
+}
+
+impl fmt::Display for KeepWhy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Retention(reason, rule) => write!(f, "{reason}: retention {rule}"),
+            Self::NewestAvailable => f.write_str("the newest available image of its lineage is always kept"),
+            Self::Pending => f.write_str("pending: never deleted while it is being made"),
+            Self::State(s) => write!(f, "state {}: not counted by retention, left alone", s.as_str()),
+            Self::BadRetainTag { on, error } => {
+                write!(f, "lineage kept whole: {error} (on {on}, the lineage's newest image)")
+            }
+            Self::KeepTag => write!(f, "tagged {}=true", key::KEEP),
+            Self::Protected => f.write_str("deregistration protection is on"),
+            Self::LaunchedRecently { at, within_days } => {
+                write!(f, "launched {} , within KEEP_IF_LAUNCHED_WITHIN={within_days} days", rfc3339(*at))
+            }
+            Self::Public => f.write_str("public (launch permission all); CLEANUP_SHARED=true would allow deleting it"),
+            Self::Shared(grantees) => {
+                let list: Vec<String> = grantees.iter().map(ToString::to_string).collect();
+                write!(f, "shared with {}; CLEANUP_SHARED=true would allow deleting it", list.join(", "))
+            }
+            Self::Referenced(refs) => {
+                let list: Vec<String> = refs.iter().map(|r| format!("{} {}", r.resource_type, r.arn)).collect();
+                write!(f, "in use by {} (references are per region: only this region's can use this image)", list.join("; "))
+            }
+            Self::CheckFailed { problem, .. } => write!(f, "could not verify it is unused ({problem}): kept, never deleted on doubt"),
+            Self::NotChecked => f.write_str("past retention, not yet checked for references: left for the next run"),
+            Self::InGrace { deprecated_at, until, rule } => write!(
+                f,
+                "past retention {rule}; deprecated {}, deregistered on or after {} (DEPRECATION_GRACE)",
+                rfc3339(*deprecated_at),
+                rfc3339(*until)
+            ),
+        }
+    }
+}
+
+/// The outcome of the retention step for one image.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stage {
+    Keep(KeepWhy),
+    Past(Arc<AppliedRule>),
+}
+
+/// What to do with one image.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Keep(KeepWhy),
+    /// Past retention, grace configured, not yet deprecated: `EnableImageDeprecation` now.
+    Deprecate(Arc<AppliedRule>),
+    /// Past retention and checked unused: `DeregisterImage` with its snapshots.
+    Deregister {
+        rule: Arc<AppliedRule>,
+        deprecated_at: Option<OffsetDateTime>,
+    },
+}
+
+/// What the run looked up for the images past retention.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    references: HashMap<ImageId, Vec<ImageReference>>,
+    references_checked: HashSet<ImageId>,
+    grantees: HashMap<ImageId, Vec<Grantee>>,
+    sharing_checked: HashSet<ImageId>,
+    failed: HashMap<ImageId, (String, bool)>,
+}
+
+impl Facts {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `images` were checked and `found` is everything that references any of them.
+    pub fn references_checked(&mut self, images: &[ImageId], found: Vec<ImageReference>) {
+        self.references_checked.extend(images.iter().cloned());
+        for r in found {
+            if images.contains(&r.image_id) {
+                self.references
+                    .entry(r.image_id.clone())
+                    .or_default()
+                    .push(r);
+            }
+        }
+    }
+
+    /// `image`'s launch permissions were read.
+    pub fn sharing_checked(&mut self, image: &ImageId, grantees: Vec<Grantee>) {
+        self.sharing_checked.insert(image.clone());
+        if !grantees.is_empty() {
+            self.grantees.insert(image.clone(), grantees);
+        }
+    }
+
+    /// A check of `image` failed (`retryable`: throttling or transient): the image is kept.
+    pub fn check_failed(&mut self, image: &ImageId, problem: impl Into<String>, retryable: bool) {
+        self.failed
+            .entry(image.clone())
+            .or_insert_with(|| (problem.into(), retryable));
+    }
+
+    pub fn has_failed(&self, image: &ImageId) -> bool {
+        self.failed.contains_key(image)
+    }
+
+    pub fn is_referenced(&self, image: &ImageId) -> bool {
+        self.references.contains_key(image)
+    }
+}
+
+/// Step 1: each lineage's rule over its images. Returns one stage per inventory image.
+pub fn retention(inventory: &Inventory, config: &Config, now: OffsetDateTime) -> Vec<Stage> {
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); inventory.lineages.len()];
+    for (i, img) in inventory.images.iter().enumerate() {
+        if let Some(g) = groups.get_mut(img.lineage as usize) {
+            g.push(i);
+        }
+    }
+    let mut stages: Vec<Stage> = vec![Stage::Keep(KeepWhy::NotChecked); inventory.images.len()];
+    for (info, members) in inventory.lineages.iter().zip(&groups) {
+        let newest_id = info
+            .newest
+            .as_ref()
+            .map(|(_, id)| id.clone())
+            .unwrap_or_else(|| ImageId::new("-"));
+        let rule = match &info.retain_tag {
+            None => Arc::new(AppliedRule {
+                rule: config.retain.clone(),
+                source: RuleSource::Config,
+            }),
+            Some(value) => match RetentionRule::parse(value) {
+                Ok(rule) => Arc::new(AppliedRule {
+                    rule,
+                    source: RuleSource::Tag(newest_id.clone()),
+                }),
+                Err(e) => {
+                    let error = Arc::new(e.for_key(key::RETAIN));
+                    for &i in members {
+                        stages[i] = Stage::Keep(KeepWhy::BadRetainTag {
+                            on: newest_id.clone(),
+                            error: error.clone(),
+                        });
+                    }
+                    continue;
+                }
+            },
+        };
+        let ranked: Vec<(ImageId, OffsetDateTime)> = members
+            .iter()
+            .map(|&i| &inventory.images[i])
+            .filter(|img| matches!(img.state, ImageState::Available | ImageState::Disabled))
+            .map(|img| (img.id.clone(), to_time(img.time)))
+            .collect();
+        let kept = rule.rule.keep(&ranked, now);
+        // Newest first, ties to the smaller id (as RetentionRule::keep orders them).
+        let newest_available = members
+            .iter()
+            .copied()
+            .filter(|&i| inventory.images[i].state == ImageState::Available)
+            .min_by(|&a, &b| {
+                let (a, b) = (&inventory.images[a], &inventory.images[b]);
+                b.time.cmp(&a.time).then_with(|| a.id.cmp(&b.id))
+            });
+        for &i in members {
+            let img = &inventory.images[i];
+            stages[i] = match img.state {
+                ImageState::Available | ImageState::Disabled => match kept.get(&img.id) {
+                    Some(reason) => Stage::Keep(KeepWhy::Retention(reason.clone(), rule.clone())),
+                    None if Some(i) == newest_available => Stage::Keep(KeepWhy::NewestAvailable),
+                    None => Stage::Past(rule.clone()),
+                },
+                ImageState::Pending => Stage::Keep(KeepWhy::Pending),
+                other => Stage::Keep(KeepWhy::State(other)),
+            };
+        }
+    }
+    stages
+}
+
+/// Guards that need no lookup. `None` = the image may go as far as these are concerned.
+fn local_guard(img: &ImageRecord, config: &Config, now: OffsetDateTime) -> Option<KeepWhy> {
+    if img.state == ImageState::Pending {
+        return Some(KeepWhy::Pending);
+    }
+    if img.keep_tag {
+        return Some(KeepWhy::KeepTag);
+    }
+    if img.protected {
+        return Some(KeepWhy::Protected);
+    }
+    let days = config.keep_if_launched_within_days;
+    if let Some(at) = img.last_launched.map(to_time) {
+        if days > 0 && at > now - Duration::days(i64::from(days)) {
+            return Some(KeepWhy::LaunchedRecently {
+                at,
+                within_days: days,
+            });
+        }
+    }
+    if img.public && !config.cleanup_shared {
+        return Some(KeepWhy::Public);
+    }
+    None
+}
+
+/// Images past retention that no local guard keeps: the ones the run must look up
+/// (references, and launch permissions unless `CLEANUP_SHARED`).
+pub fn candidates(
+    inventory: &Inventory,
+    stages: &[Stage],
+    config: &Config,
+    now: OffsetDateTime,
+) -> Vec<usize> {
+    stages
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| {
+            matches!(s, Stage::Past(_)) && local_guard(&inventory.images[*i], config, now).is_none()
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Step 2: the decision for image `index`, given its stage and the facts looked up.
+pub fn decide(
+    inventory: &Inventory,
+    stages: &[Stage],
+    index: usize,
+    facts: &Facts,
+    config: &Config,
+    now: OffsetDateTime,
+) -> Decision {
+    let img = &inventory.images[index];
+    let rule = match &stages[index] {
+        Stage::Keep(why) => return Decision::Keep(why.clone()),
+        Stage::Past(rule) => rule.clone(),
+    };
+    if let Some(why) = local_guard(img, config, now) {
+        return Decision::Keep(why);
+    }
+    if let Some((problem, retryable)) = facts.failed.get(&img.id) {
+        return Decision::Keep(KeepWhy::CheckFailed {
+            problem: problem.clone(),
+            retryable: *retryable,
+        });
+    }
+    if !facts.references_checked.contains(&img.id) {
+        return Decision::Keep(KeepWhy::NotChecked);
+    }
+    if let Some(refs) = facts.references.get(&img.id) {
+        return Decision::Keep(KeepWhy::Referenced(refs.clone()));
+    }
+    if !config.cleanup_shared {
+        if !facts.sharing_checked.contains(&img.id) {
+            return Decision::Keep(KeepWhy::NotChecked);
+        }
+        if let Some(g) = facts.grantees.get(&img.id) {
+            return Decision::Keep(if g.contains(&Grantee::Public) {
+                KeepWhy::Public
+            } else {
+                KeepWhy::Shared(g.clone())
+            });
+        }
+    }
+    // A deprecation time in the future was not set by retirement (which deprecates "now").
+    let deprecated_at = img.deprecation_time.map(to_time).filter(|t| *t <= now);
+    if config.deprecation_grace_days == 0 {
+        return Decision::Deregister {
+            rule,
+            deprecated_at,
+        };
+    }
+    match deprecated_at {
+        None => Decision::Deprecate(rule),
+        Some(at) => {
+            let until = at + Duration::days(i64::from(config.deprecation_grace_days));
+            if now >= until {
+                Decision::Deregister {
+                    rule,
+                    deprecated_at: Some(at),
+                }
+            } else {
+                Decision::Keep(KeepWhy::InGrace {
+                    deprecated_at: at,
+                    until,
+                    rule,
+                })
+            }
+        }
+    }
+}
+
+/// One image's line of the plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedImage {
+    /// Index into [`Inventory::images`].
+    pub index: usize,
+    pub id: ImageId,
+    pub decision: Decision,
+}
+
+/// The whole plan of one region.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CleanupPlan {
+    pub images: Vec<PlannedImage>,
+}
+
+impl CleanupPlan {
+    pub fn deregistrations(&self) -> impl Iterator<Item = &PlannedImage> {
+        self.images
+            .iter()
+            .filter(|p| matches!(p.decision, Decision::Deregister { .. }))
+    }
+
+    pub fn deprecations(&self) -> impl Iterator<Item = &PlannedImage> {
+        self.images
+            .iter()
+            .filter(|p| matches!(p.decision, Decision::Deprecate(_)))
+    }
+
+    pub fn decision(&self, id: &ImageId) -> Option<&Decision> {
+        self.images
+            .iter()
+            .find(|p| &p.id == id)
+            .map(|p| &p.decision)
+    }
+}
+
+/// Both steps for every image: the plan a dry run prints. `facts` must cover
+/// [`candidates`]; a candidate without facts is kept ([`KeepWhy::NotChecked`]).
+pub fn plan(
+    inventory: &Inventory,
+    facts: &Facts,
+    config: &Config,
+    now: OffsetDateTime,
+) -> CleanupPlan {
+    let stages = retention(inventory, config, now);
+    let images = (0..inventory.images.len())
+        .map(|i| PlannedImage {
+            index: i,
+            id: inventory.images[i].id.clone(),
+            decision: decide(inventory, &stages, i, facts, config, now),
+        })
+        .collect();
+    CleanupPlan { images }
+}
+
+/// The reason printed for a decision, naming the lineage.
+pub fn explain(
+    inventory: &Inventory,
+    index: usize,
+    decision: &Decision,
+    grace_days: u32,
+) -> String {
+    let lineage = inventory
+        .images
+        .get(index)
+        .and_then(|img| inventory.lineage(img.lineage))
+        .map(|l| l.lineage.to_string())
+        .unwrap_or_default();
+    match decision {
+        Decision::Keep(why) => format!("{why} [lineage {lineage}]"),
+        Decision::Deprecate(rule) => format!(
+            "past retention {rule} [lineage {lineage}]: deprecate now, deregister after DEPRECATION_GRACE={grace_days} days"
+        ),
+        Decision::Deregister { rule, deprecated_at } => format!(
+            "past retention {rule} [lineage {lineage}]{}: unused, unprotected, not shared: deregister with its snapshots",
+            deprecated_at.map(|t| format!(", deprecated {}", rfc3339(t))).unwrap_or_default()
+        ),
+    }
+}
+
+/// What to do with a snapshot tagged as ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrphanDecision {
+    /// Report it (`DELETE_ORPHANS=false`).
+    Report,
+    Delete,
+}
+
+/// Whether `snapshot` is an orphan: ours (managed-by tag), used by no inventoried image
+/// (any state), and older than [`ORPHAN_MIN_AGE`].
+pub fn orphan(
+    snapshot: &Snapshot,
+    inventory: &Inventory,
+    config: &Config,
+    now: OffsetDateTime,
+) -> Option<OrphanDecision> {
+    let ours = tags::is_managed_by(&snapshot.tags, &config.deployment);
+    let unused = inventory.snapshot_users(&snapshot.id) == 0;
+    let old = snapshot.started <= now - ORPHAN_MIN_AGE;
+    (ours && unused && old).then_some(if config.delete_orphans {
+        OrphanDecision::Delete
+    } else {
+        OrphanDecision::Report
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DeviceName, Image, ImageDisk, Region, SnapshotId, Tags};
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-22 12:00 UTC);
+    const DEPLOYMENT: &str = "ami-lifecycle";
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        let map: std::collections::BTreeMap<String, String> = pairs
+            .iter()
+            .chain(&[("AWS_REGION", "us-east-1")])
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned()).unwrap_or_else(|e| panic!("test config: {e}"))
+    }
+
+    /// An image `days_ago` old (by slot) of lineage i-1/daily, plus extra tags.
+    fn image(id: &str, days_ago: i64, extra: &[(&str, &str)]) -> Image {
+        let slot = NOW - Duration::days(days_ago);
+        let mut tags: Tags = [
+            (key::MANAGED_BY, DEPLOYMENT),
+            (key::SOURCE_INSTANCE, "i-1"),
+            (key::SCHEDULE, "daily"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        tags.insert(key::SLOT.to_owned(), rfc3339(slot));
+        for (k, v) in extra {
+            tags.insert(k.to_string(), v.to_string());
+        }
+        Image {
+            id: ImageId::new(id),
+            region: Region::new("us-east-1"),
+            name: format!("web/{id}"),
+            state: ImageState::Available,
+            owner: None,
+            created: slot + Duration::minutes(5),
+            tags,
+            disks: vec![ImageDisk {
+                device: DeviceName::new("/dev/xvda"),
+                snapshot_id: SnapshotId::new(format!("snap-{id}")),
+                size_gib: 8,
+                encrypted: false,
+                kms_key: None,
+            }],
+            public: false,
+            deprecation_time: None,
+            last_launched: None,
+            deregistration_protected: false,
+            source: None,
+            billing_products: Vec::new(),
+        }
+    }
+
+    fn inventory(images: &[Image]) -> Inventory {
+        let mut inv = Inventory::new();
+        for i in images {
+            inv.add(i, DEPLOYMENT);
+        }
+        inv
+    }
+
+    /// Facts for every candidate: checked, nothing found.
+    fn clean_facts(inv: &Inventory, config: &Config) -> Facts {
+        let stages = retention(inv, config, NOW);
+        let mut facts = Facts::new();
+        let ids: Vec<ImageId> = candidates(inv, &stages, config, NOW)
+            .into_iter()
+            .map(|i| inv.images[i].id.clone())
+            .collect();
+        facts.references_checked(&ids, Vec::new());
+        for id in &ids {
+            facts.sharing_checked(id, Vec::new());
+        }
+        facts
+    }
+
+    fn deregistered(plan: &CleanupPlan) -> Vec<String> {
+        let mut ids: Vec<String> = plan.deregistrations().map(|p| p.id.to_string()).collect();
+        ids.sort();
+        ids
+    }
+
+    /// GIVEN images (days old) and a config WHEN planned with clean facts THEN exactly `expected` go.
+    fn check(settings: &[(&str, &str)], images: &[Image], expected: &[&str]) -> CleanupPlan {
+        let config = config(settings);
+        let inv = inventory(images);
+        let plan = plan(&inv, &clean_facts(&inv, &config), &config, NOW);
+        assert_eq!(deregistered(&plan), expected, "plan: {plan:#?}");
+        plan
+    }
+
+    fn keep_why<'a>(plan: &'a CleanupPlan, id: &str) -> &'a KeepWhy {
+        match plan.decision(&ImageId::new(id)) {
+            Some(Decision::Keep(why)) => why,
+            other => panic!("{id}: expected keep, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn count_keeps_the_newest_n() {
+        let imgs = [
+            image("ami-a", 0, &[]),
+            image("ami-b", 1, &[]),
+            image("ami-c", 2, &[]),
+            image("ami-d", 3, &[]),
+        ];
+        let plan = check(&[("RETAIN", "count=2")], &imgs, &["ami-c", "ami-d"]);
+        assert!(matches!(
+            keep_why(&plan, "ami-b"),
+            KeepWhy::Retention(KeepReason::Count(2), _)
+        ));
+    }
+
+    #[test]
+    fn age_keeps_the_young_and_always_the_newest() {
+        let imgs = [
+            image("ami-a", 1, &[]),
+            image("ami-b", 2, &[]),
+            image("ami-c", 5, &[]),
+        ];
+        check(&[("RETAIN", "days=3")], &imgs, &["ami-c"]);
+        let old = [image("ami-x", 40, &[]), image("ami-y", 50, &[])];
+        let plan = check(&[("RETAIN", "days=3")], &old, &["ami-y"]);
+        assert!(matches!(
+            keep_why(&plan, "ami-x"),
+            KeepWhy::Retention(KeepReason::Newest, _)
+        ));
+    }
+
+    #[test]
+    fn both_keep_what_either_keeps() {
+        let imgs = [
+            image("ami-a", 0, &[]),
+            image("ami-b", 1, &[]),
+            image("ami-c", 2, &[]),
+            image("ami-d", 5, &[]),
+            image("ami-e", 6, &[]),
+        ];
+        check(&[("RETAIN", "count=1,days=3")], &imgs, &["ami-d", "ami-e"]);
+        check(&[("RETAIN", "count=4,days=1")], &imgs, &["ami-e"]);
+    }
+
+    #[test]
+    fn gfs_keeps_the_newest_of_each_period() {
+        // NOW is Sunday 2026-11-22. daily=2: today and yesterday; weekly=2: this ISO week's
+        // newest (ami-0) and last week's newest (ami-7).
+        let imgs: Vec<Image> = [0, 1, 2, 7, 8, 15]
+            .iter()
+            .map(|d| image(&format!("ami-{d}"), *d, &[]))
+            .collect();
+        let plan = check(
+            &[("RETAIN", "daily=2,weekly=2")],
+            &imgs,
+            &["ami-15", "ami-2", "ami-8"],
+        );
+        assert!(matches!(
+            keep_why(&plan, "ami-7"),
+            KeepWhy::Retention(KeepReason::Gfs("week", 2), _)
+        ));
+        let imgs: Vec<Image> = [0, 10, 25, 40, 70]
+            .iter()
+            .map(|d| image(&format!("ami-{d}"), *d, &[]))
+            .collect();
+        check(
+            &[("RETAIN", "monthly=2")],
+            &imgs,
+            &["ami-10", "ami-40", "ami-70"],
+        );
+    }
+
+    #[test]
+    fn the_newest_available_image_survives_a_newer_pending_or_disabled_one() {
+        let mut pending = image("ami-new", 0, &[]);
+        pending.state = ImageState::Pending;
+        let mut disabled = image("ami-dis", 1, &[]);
+        disabled.state = ImageState::Disabled;
+        let imgs = [
+            pending,
+            disabled,
+            image("ami-avail", 2, &[]),
+            image("ami-old", 3, &[]),
+        ];
+        let plan = check(&[("RETAIN", "count=1")], &imgs, &["ami-old"]);
+        assert_eq!(keep_why(&plan, "ami-new"), &KeepWhy::Pending);
+        assert!(matches!(
+            keep_why(&plan, "ami-dis"),
+            KeepWhy::Retention(KeepReason::Newest, _)
+        ));
+        assert_eq!(keep_why(&plan, "ami-avail"), &KeepWhy::NewestAvailable);
+    }
+
+    #[test]
+    fn disabled_images_past_retention_are_retired_like_the_others() {
+        let mut disabled = image("ami-dis", 5, &[]);
+        disabled.state = ImageState::Disabled;
+        check(
+            &[("RETAIN", "count=1")],
+            &[image("ami-a", 0, &[]), disabled],
+            &["ami-dis"],
+        );
+    }
+
+    #[test]
+    fn lineages_are_counted_separately() {
+        let other = |id: &str, d| image(id, d, &[(key::SOURCE_INSTANCE, "i-2")]);
+        let weekly = |id: &str, d| image(id, d, &[(key::SCHEDULE, "weekly")]);
+        let imgs = [
+            image("ami-a", 0, &[]),
+            image("ami-b", 1, &[]),
+            other("ami-c", 5),
+            weekly("ami-d", 9),
+        ];
+        check(&[("RETAIN", "count=1")], &imgs, &["ami-b"]);
+    }
+
+    #[test]
+    fn the_newest_images_retain_tag_rules_its_lineage() {
+        let imgs = [
+            image("ami-a", 0, &[(key::RETAIN, "count=3")]),
+            image("ami-b", 1, &[(key::RETAIN, "count=1")]),
+            image("ami-c", 2, &[]),
+            image("ami-d", 3, &[]),
+        ];
+        let plan = check(&[("RETAIN", "count=1")], &imgs, &["ami-d"]);
+        match keep_why(&plan, "ami-c") {
+            KeepWhy::Retention(_, rule) => {
+                assert_eq!(rule.source, RuleSource::Tag(ImageId::new("ami-a")))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_retain_tag_keeps_the_lineage_whole_and_names_the_fix() {
+        let imgs = [
+            image("ami-a", 0, &[(key::RETAIN, "forever")]),
+            image("ami-b", 10, &[]),
+            image("ami-c", 20, &[]),
+        ];
+        let plan = check(&[("RETAIN", "count=1")], &imgs, &[]);
+        let text = keep_why(&plan, "ami-c").to_string();
+        assert!(
+            text.contains("lineage kept whole")
+                && text.contains("forever")
+                && text.contains("count=7"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_slot_tag_orders_images_not_the_creation_date() {
+        let mut late_copy = image("ami-old-slot", 5, &[]);
+        late_copy.created = NOW; // copied today, but stands for a slot 5 days ago
+        check(
+            &[("RETAIN", "count=1")],
+            &[image("ami-new-slot", 1, &[]), late_copy],
+            &["ami-old-slot"],
+        );
+    }
+
+    #[test]
+    fn images_not_of_this_deployment_are_invisible() {
+        let mut foreign = image("ami-f", 30, &[(key::MANAGED_BY, "other")]);
+        foreign
+            .tags
+            .insert(key::MANAGED_BY.to_owned(), "other".to_owned());
+        let mut untagged = image("ami-u", 30, &[]);
+        untagged.tags.remove(key::MANAGED_BY);
+        let inv = inventory(&[image("ami-a", 0, &[]), foreign, untagged]);
+        assert_eq!(inv.len(), 1);
+        assert_eq!(inv.foreign_skipped, 2);
+    }
+
+    #[test]
+    fn every_local_guard_keeps_an_image_past_retention() {
+        let mut protected = image("ami-prot", 2, &[]);
+        protected.deregistration_protected = true;
+        let mut launched = image("ami-launched", 3, &[]);
+        launched.last_launched = Some(NOW - Duration::days(3));
+        let mut launched_long_ago = image("ami-launched-old", 4, &[]);
+        launched_long_ago.last_launched = Some(NOW - Duration::days(30));
+        let mut public = image("ami-public", 5, &[]);
+        public.public = true;
+        let mut failed = image("ami-failed", 7, &[]);
+        failed.state = ImageState::Failed;
+        let imgs = [
+            image("ami-a", 0, &[]),
+            image("ami-kept", 1, &[(key::KEEP, "true")]),
+            protected,
+            launched,
+            launched_long_ago,
+            public,
+            image("ami-gone", 6, &[]),
+            failed,
+        ];
+        let settings = [("RETAIN", "count=1"), ("KEEP_IF_LAUNCHED_WITHIN", "14")];
+        let plan = check(&settings, &imgs, &["ami-gone", "ami-launched-old"]);
+        assert_eq!(keep_why(&plan, "ami-kept"), &KeepWhy::KeepTag);
+        assert_eq!(keep_why(&plan, "ami-prot"), &KeepWhy::Protected);
+        assert!(matches!(
+            keep_why(&plan, "ami-launched"),
+            KeepWhy::LaunchedRecently {
+                within_days: 14,
+                ..
+            }
+        ));
+        assert_eq!(keep_why(&plan, "ami-public"), &KeepWhy::Public);
+        assert_eq!(
+            keep_why(&plan, "ami-failed"),
+            &KeepWhy::State(ImageState::Failed)
+        );
+        // CLEANUP_SHARED lets the public one go; KEEP_IF_LAUNCHED_WITHIN=0 the launched one.
+        let settings = [
+            ("RETAIN", "count=1"),
+            ("KEEP_IF_LAUNCHED_WITHIN", "0"),
+            ("CLEANUP_SHARED", "true"),
+        ];
+        check(
+            &settings,
+            &imgs,
+            &["ami-gone", "ami-launched", "ami-launched-old", "ami-public"],
+        );
+    }
+
+    #[test]
+    fn looked_up_facts_keep_referenced_shared_and_unverified_images() {
+        let config = config(&[("RETAIN", "count=1")]);
+        let imgs = [
+            image("ami-a", 0, &[]),
+            image("ami-ref", 1, &[]),
+            image("ami-shared", 2, &[]),
+            image("ami-doubt", 3, &[]),
+            image("ami-unchecked", 4, &[]),
+            image("ami-gone", 5, &[]),
+        ];
+        let inv = inventory(&imgs);
+        let ids = |v: &[&str]| v.iter().map(|s| ImageId::new(*s)).collect::<Vec<_>>();
+        let mut facts = Facts::new();
+        let lt = ImageReference {
+            image_id: ImageId::new("ami-ref"),
+            resource_type: "ec2:LaunchTemplate".into(),
+            arn: "arn:aws:ec2:us-east-1:123456789012:launch-template/lt-1".into(),
+        };
+        facts.references_checked(
+            &ids(&["ami-ref", "ami-shared", "ami-doubt", "ami-gone"]),
+            vec![lt],
+        );
+        let partner = Grantee::Account(partner());
+        facts.sharing_checked(&ImageId::new("ami-shared"), vec![partner]);
+        facts.sharing_checked(&ImageId::new("ami-gone"), Vec::new());
+        facts.sharing_checked(&ImageId::new("ami-ref"), Vec::new());
+        facts.check_failed(
+            &ImageId::new("ami-doubt"),
+            "DescribeImageAttribute failed: RequestLimitExceeded",
+            true,
+        );
+        let plan = plan(&inv, &facts, &config, NOW);
+        assert_eq!(deregistered(&plan), ["ami-gone"]);
+        assert!(keep_why(&plan, "ami-ref").to_string().contains(
+            "ec2:LaunchTemplate arn:aws:ec2:us-east-1:123456789012:launch-template/lt-1"
+        ));
+        assert!(matches!(keep_why(&plan, "ami-shared"), KeepWhy::Shared(_)));
+        assert!(matches!(
+            keep_why(&plan, "ami-doubt"),
+            KeepWhy::CheckFailed {
+                retryable: true,
+                ..
+            }
+        ));
+        assert_eq!(keep_why(&plan, "ami-unchecked"), &KeepWhy::NotChecked);
+    }
+
+    fn partner() -> crate::model::AccountId {
+        crate::model::AccountId::parse("111122223333").unwrap_or_else(|| panic!("valid account id"))
+    }
+
+    #[test]
+    fn staged_retirement_deprecates_then_deregisters_after_the_grace() {
+        let config = config(&[("RETAIN", "count=1"), ("DEPRECATION_GRACE", "7")]);
+        let mut fresh = image("ami-fresh", 3, &[]);
+        fresh.deprecation_time = None;
+        let mut waiting = image("ami-waiting", 4, &[]);
+        waiting.deprecation_time = Some(NOW - Duration::days(2));
+        let mut due = image("ami-due", 5, &[]);
+        due.deprecation_time = Some(NOW - Duration::days(7));
+        let mut future = image("ami-future", 6, &[]);
+        future.deprecation_time = Some(NOW + Duration::days(300));
+        let inv = inventory(&[image("ami-a", 0, &[]), fresh, waiting, due, future]);
+        let plan = plan(&inv, &clean_facts(&inv, &config), &config, NOW);
+        assert_eq!(deregistered(&plan), ["ami-due"]);
+        let deprecated: Vec<String> = plan.deprecations().map(|p| p.id.to_string()).collect();
+        assert_eq!(deprecated, ["ami-fresh", "ami-future"]);
+        assert!(matches!(
+            keep_why(&plan, "ami-waiting"),
+            KeepWhy::InGrace { .. }
+        ));
+    }
+
+    #[test]
+    fn candidates_are_only_images_past_retention_without_a_local_guard() {
+        let config = config(&[("RETAIN", "count=1")]);
+        let imgs = [
+            image("ami-a", 0, &[]),
+            image("ami-b", 1, &[(key::KEEP, "yes")]),
+            image("ami-c", 2, &[]),
+        ];
+        let inv = inventory(&imgs);
+        let stages = retention(&inv, &config, NOW);
+        let ids: Vec<&str> = candidates(&inv, &stages, &config, NOW)
+            .into_iter()
+            .map(|i| inv.images[i].id.as_str())
+            .collect();
+        assert_eq!(ids, ["ami-c"]);
+    }
+
+    #[test]
+    fn orphans_are_old_unused_snapshots_of_ours() {
+        let inv = inventory(&[image("ami-a", 0, &[])]);
+        let snap = |id: &str, age_h: i64, managed: &str| Snapshot {
+            id: SnapshotId::new(id),
+            region: Region::new("us-east-1"),
+            tags: [(key::MANAGED_BY.to_owned(), managed.to_owned())]
+                .into_iter()
+                .collect(),
+            size_gib: 8,
+            encrypted: false,
+            kms_key: None,
+            started: NOW - Duration::hours(age_h),
+        };
+        let report = config(&[]);
+        let delete = config(&[("DELETE_ORPHANS", "true")]);
+        assert_eq!(
+            orphan(&snap("snap-ami-a", 48, DEPLOYMENT), &inv, &delete, NOW),
+            None,
+            "used by ami-a"
+        );
+        assert_eq!(
+            orphan(&snap("snap-x", 48, DEPLOYMENT), &inv, &report, NOW),
+            Some(OrphanDecision::Report)
+        );
+        assert_eq!(
+            orphan(&snap("snap-x", 48, DEPLOYMENT), &inv, &delete, NOW),
+            Some(OrphanDecision::Delete)
+        );
+        assert_eq!(
+            orphan(&snap("snap-x", 2, DEPLOYMENT), &inv, &delete, NOW),
+            None,
+            "too young"
+        );
+        assert_eq!(
+            orphan(&snap("snap-x", 48, "other"), &inv, &delete, NOW),
+            None,
+            "not ours"
+        );
+    }
+
+    #[test]
+    fn explanations_name_rule_lineage_and_reference() {
+        let config = config(&[("RETAIN", "count=1")]);
+        let inv = inventory(&[image("ami-a", 0, &[]), image("ami-b", 1, &[])]);
+        let plan = plan(&inv, &clean_facts(&inv, &config), &config, NOW);
+        let text: Vec<String> = plan
+            .images
+            .iter()
+            .map(|p| explain(&inv, p.index, &p.decision, 0))
+            .collect();
+        assert!(
+            text[0].contains(
+                "within the newest 1 (count=1): retention count=1 (RETAIN) [lineage i-1/daily]"
+            ),
+            "{text:?}"
+        );
+        assert!(
+            text[1].contains("past retention count=1 (RETAIN) [lineage i-1/daily]"),
+            "{text:?}"
+        );
+    }
+}

@@ -1,0 +1,493 @@
+//! Applying cleanup: read each region's managed images, plan, check, retire, report.
+//!
+//! Regions run in parallel (each has its own EC2 throttling buckets and its own pacer).
+//! Per region:
+//! 1. stream the managed images page by page into an [`Inventory`];
+//! 2. [`plan::retention`], then the images past retention that no local guard keeps
+//!    ([`plan::candidates`]) are checked in batches — references in this region
+//!    (instances, launch template versions, SSM parameters: an AMI can only be used in
+//!    its own region, so each region's images are checked there) and launch permissions;
+//! 3. each candidate's [`plan::decide`] is applied at once: one `EnableImageDeprecation`
+//!    or one `DeregisterImage` (with `DeleteAssociatedSnapshots`) per image;
+//! 4. snapshots tagged as ours that no image uses are reported (deleted with
+//!    `DELETE_ORPHANS=true`).
+//!
+//! The deadline is checked before each batch and each mutating call; when it is near the
+//! rest is reported `deferred` and `incomplete` is set. The next run re-reads everything
+//! and converges. A dry run does the reads and the checks, and no mutating call.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::inventory::{snapshot_key, Inventory};
+use super::plan::{self, Decision, Facts, KeepWhy, OrphanDecision, Stage};
+use crate::context::Context;
+use crate::error::{CloudError, ErrorKind};
+use crate::model::{ImageId, Region, SnapshotId};
+use crate::ports::{Ec2, ImageQuery, SnapshotQuery};
+use crate::report::{Outcome, RunReport};
+use crate::tags::key;
+
+/// The function name in reports.
+pub const FUNCTION: &str = "cleanup";
+
+/// Images checked (references, launch permissions) per batch.
+const CHECK_BATCH: usize = 100;
+
+/// EC2's largest page.
+const PAGE_SIZE: u32 = 1000;
+
+/// What to clean.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CleanupRequest {
+    /// Regions to clean; empty = every region the suite touches ([`crate::config::Config::all_regions`]).
+    pub regions: Vec<Region>,
+}
+
+/// Cleans every requested region (in parallel) and returns one merged report.
+pub async fn run(ctx: &Context, request: CleanupRequest, now: OffsetDateTime) -> RunReport {
+    let regions = if request.regions.is_empty() {
+        ctx.config.all_regions()
+    } else {
+        request.regions
+    };
+    let mut report = RunReport::new(FUNCTION, ctx.dry_run(), now);
+    let results = futures::future::join_all(regions.iter().map(|r| run_region(ctx, r, now))).await;
+    for r in results {
+        report.merge(r);
+    }
+    report
+}
+
+/// Figures of one region, written into the report's metrics at the end.
+#[derive(Debug, Default)]
+struct Tally {
+    scanned: u64,
+    deleted: u64,
+    deprecated: u64,
+    snapshots_deleted: u64,
+    snapshots_kept: u64,
+    orphans: u64,
+    orphan_gib: u64,
+    gib_freed: u64,
+    gib_planned: u64,
+}
+
+struct Region1<'a> {
+    ctx: &'a Context,
+    ec2: Arc<dyn Ec2>,
+    region: &'a Region,
+    now: OffsetDateTime,
+    report: RunReport,
+    tally: Tally,
+    stopped: bool,
+}
+
+async fn run_region(ctx: &Context, region: &Region, now: OffsetDateTime) -> RunReport {
+    let mut r = Region1 {
+        ctx,
+        ec2: ctx.cloud.ec2(region),
+        region,
+        now,
+        report: RunReport::new(FUNCTION, ctx.dry_run(), now),
+        tally: Tally::default(),
+        stopped: false,
+    };
+    match r.read_inventory().await {
+        Ok(inventory) => {
+            r.retire(&inventory).await;
+            r.orphans(&inventory).await;
+        }
+        Err(e) => {
+            let outcome = if e.is_retryable() {
+                Outcome::Deferred
+            } else {
+                Outcome::Failed
+            };
+            r.report.push(
+                region,
+                region.as_str(),
+                None,
+                outcome,
+                format!("could not read the managed images ({e}); nothing done in this region"),
+            );
+        }
+    }
+    r.finish()
+}
+
+impl Region1<'_> {
+    fn push(&mut self, subject: &str, image: Option<&ImageId>, outcome: Outcome, reason: String) {
+        self.report
+            .push(self.region, subject, image, outcome, reason);
+    }
+
+    /// `true` (and the run marked incomplete) once the deadline is near.
+    fn out_of_time(&mut self) -> bool {
+        if !self.stopped && self.ctx.deadline.near() {
+            self.stopped = true;
+            self.ctx.progress(&format!(
+                "cleanup {}: deadline near, stopping; the next run continues",
+                self.region
+            ));
+            self.report.incomplete = Some(format!(
+                "deadline near in {}: the rest is left for the next run",
+                self.region
+            ));
+        }
+        self.stopped
+    }
+
+    async fn read_inventory(&mut self) -> Result<Inventory, CloudError> {
+        let config = &self.ctx.config;
+        let query = ImageQuery {
+            owned_by_self: true,
+            tag: Some((key::MANAGED_BY.to_owned(), config.deployment.clone())),
+            include_disabled: true,
+            page_size: Some(PAGE_SIZE),
+            ..ImageQuery::default()
+        };
+        let mut inventory = Inventory::new();
+        let mut token = None;
+        loop {
+            let page = self.ec2.images_page(&query, token).await?;
+            for image in &page.items {
+                inventory.add(image, &config.deployment);
+            }
+            self.tally.scanned += page.items.len() as u64;
+            self.ctx.progress(&format!(
+                "cleanup {}: {} managed images read",
+                self.region,
+                inventory.len()
+            ));
+            match page.next {
+                Some(t) => token = Some(t),
+                None => return Ok(inventory),
+            }
+        }
+    }
+
+    async fn retire(&mut self, inventory: &Inventory) {
+        let config = self.ctx.config.clone();
+        let now = self.now;
+        let stages = plan::retention(inventory, &config, now);
+        let candidates = plan::candidates(inventory, &stages, &config, now);
+        let mut is_candidate = vec![false; inventory.len()];
+        for &i in &candidates {
+            is_candidate[i] = true;
+        }
+        let past = stages
+            .iter()
+            .filter(|s| matches!(s, Stage::Past(_)))
+            .count();
+        self.ctx.progress(&format!(
+            "cleanup {}: {} images, {past} past retention, {} to check for references",
+            self.region,
+            inventory.len(),
+            candidates.len()
+        ));
+        let no_facts = Facts::new();
+        for i in (0..inventory.len()).filter(|&i| !is_candidate[i]) {
+            let decision = plan::decide(inventory, &stages, i, &no_facts, &config, now);
+            self.apply(inventory, i, &decision).await;
+        }
+        for (n, batch) in candidates.chunks(CHECK_BATCH).enumerate() {
+            if self.out_of_time() {
+                for &i in batch {
+                    let reason = plan::explain(
+                        inventory,
+                        i,
+                        &Decision::Keep(KeepWhy::NotChecked),
+                        config.deprecation_grace_days,
+                    );
+                    self.push(
+                        inventory.images[i].id.as_str(),
+                        None,
+                        Outcome::Deferred,
+                        format!("deadline near: {reason}"),
+                    );
+                }
+                continue;
+            }
+            let facts = self.facts(inventory, batch).await;
+            for &i in batch {
+                let decision = plan::decide(inventory, &stages, i, &facts, &config, now);
+                self.apply(inventory, i, &decision).await;
+            }
+            self.ctx.progress(&format!(
+                "cleanup {}: {}/{} checked, {} deregistered, {} deprecated",
+                self.region,
+                (n * CHECK_BATCH + batch.len()).min(candidates.len()),
+                candidates.len(),
+                self.tally.deleted,
+                self.tally.deprecated
+            ));
+        }
+    }
+
+    /// References (one call per batch) and launch permissions (one call per image).
+    async fn facts(&mut self, inventory: &Inventory, batch: &[usize]) -> Facts {
+        let ids: Vec<ImageId> = batch
+            .iter()
+            .map(|&i| inventory.images[i].id.clone())
+            .collect();
+        let mut facts = Facts::new();
+        match self.ec2.references(&ids).await {
+            Ok(found) => facts.references_checked(&ids, found),
+            Err(e) => {
+                for id in &ids {
+                    facts.check_failed(
+                        id,
+                        format!("reference check failed: {e}"),
+                        e.is_retryable(),
+                    );
+                }
+            }
+        }
+        if !self.ctx.config.cleanup_shared {
+            for id in &ids {
+                if facts.is_referenced(id) || facts.has_failed(id) {
+                    continue;
+                }
+                match self.ec2.launch_permissions(id).await {
+                    Ok(grantees) => facts.sharing_checked(id, grantees),
+                    Err(e) => facts.check_failed(
+                        id,
+                        format!("launch permission check failed: {e}"),
+                        e.is_retryable(),
+                    ),
+                }
+            }
+        }
+        facts
+    }
+
+    async fn apply(&mut self, inventory: &Inventory, index: usize, decision: &Decision) {
+        let img = &inventory.images[index];
+        let id = &img.id;
+        let grace = self.ctx.config.deprecation_grace_days;
+        let reason = plan::explain(inventory, index, decision, grace);
+        let dry = self.ctx.dry_run();
+        match decision {
+            Decision::Keep(why) => {
+                let outcome = match why {
+                    KeepWhy::NotChecked
+                    | KeepWhy::CheckFailed {
+                        retryable: true, ..
+                    } => Outcome::Deferred,
+                    KeepWhy::CheckFailed {
+                        retryable: false, ..
+                    } => Outcome::Failed,
+                    KeepWhy::BadRetainTag { on, .. } if on == id => Outcome::Failed,
+                    _ => Outcome::Kept,
+                };
+                self.push(id.as_str(), None, outcome, reason);
+            }
+            Decision::Deprecate(_) if dry => self.push(
+                id.as_str(),
+                None,
+                Outcome::Planned,
+                format!("would deprecate: {reason}"),
+            ),
+            Decision::Deregister { .. } if dry => {
+                let gib = inventory.exclusive_gib(img);
+                self.tally.gib_planned += gib;
+                self.push(
+                    id.as_str(),
+                    None,
+                    Outcome::Planned,
+                    format!("would deregister (about {gib} GiB of snapshots): {reason}"),
+                );
+            }
+            _ if self.out_of_time() => self.push(
+                id.as_str(),
+                None,
+                Outcome::Deferred,
+                format!("deadline near, left for the next run: {reason}"),
+            ),
+            Decision::Deprecate(_) => match self.ec2.deprecate(id, self.now).await {
+                Ok(()) => {
+                    self.tally.deprecated += 1;
+                    self.push(id.as_str(), None, Outcome::Deprecated, reason);
+                }
+                Err(e) => self.failed(id, "deprecate", &e),
+            },
+            Decision::Deregister { .. } => match self.ec2.deregister(id, true).await {
+                Ok(done) => {
+                    let freed: u64 = done
+                        .snapshots_deleted
+                        .iter()
+                        .map(|s| {
+                            let k = snapshot_key(s);
+                            img.disks
+                                .iter()
+                                .find(|(d, _)| *d == k)
+                                .map_or(0, |(_, size)| u64::from(*size))
+                        })
+                        .sum();
+                    self.tally.deleted += 1;
+                    self.tally.gib_freed += freed;
+                    self.tally.snapshots_deleted += done.snapshots_deleted.len() as u64;
+                    self.push(
+                        id.as_str(),
+                        None,
+                        Outcome::Deleted,
+                        format!(
+                            "deregistered, {} snapshot(s) deleted ({freed} GiB): {reason}",
+                            done.snapshots_deleted.len()
+                        ),
+                    );
+                    for (snap, code) in &done.snapshots_kept {
+                        self.tally.snapshots_kept += 1;
+                        self.push(
+                            snap.as_str(),
+                            Some(id),
+                            Outcome::Kept,
+                            format!("snapshot of deregistered {id} kept by EC2 ({code}): another image still uses it; it goes with the last image that does"),
+                        );
+                    }
+                }
+                Err(e) => self.failed(id, "deregister", &e),
+            },
+        }
+    }
+
+    fn failed(&mut self, id: &ImageId, action: &str, e: &CloudError) {
+        let (outcome, reason) = match e.kind {
+            ErrorKind::NotFound => (Outcome::Unchanged, format!("already gone ({e})")),
+            _ if e.is_retryable() => (
+                Outcome::Deferred,
+                format!("could not {action} ({e}); the next run retries"),
+            ),
+            _ if e.code == "OperationNotPermitted" => (
+                Outcome::Kept,
+                format!("EC2 refused to {action} it ({e}); kept"),
+            ),
+            _ => (Outcome::Failed, format!("could not {action} ({e})")),
+        };
+        self.push(id.as_str(), None, outcome, reason);
+    }
+
+    /// Snapshots tagged as ours that no inventoried image uses.
+    async fn orphans(&mut self, inventory: &Inventory) {
+        let config = self.ctx.config.clone();
+        let query = SnapshotQuery {
+            tag: Some((key::MANAGED_BY.to_owned(), config.deployment.clone())),
+            page_size: Some(PAGE_SIZE),
+            ..SnapshotQuery::default()
+        };
+        let mut token = None;
+        loop {
+            let page = match self.ec2.snapshots_page(&query, token).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let outcome = if e.is_retryable() {
+                        Outcome::Deferred
+                    } else {
+                        Outcome::Failed
+                    };
+                    self.push(
+                        self.region.as_str(),
+                        None,
+                        outcome,
+                        format!("orphan snapshot check: {e}"),
+                    );
+                    return;
+                }
+            };
+            for snap in &page.items {
+                match plan::orphan(snap, inventory, &config, self.now) {
+                    None => {}
+                    Some(OrphanDecision::Report) => {
+                        self.tally.orphans += 1;
+                        self.tally.orphan_gib += snap.size_gib;
+                        self.push(
+                            snap.id.as_str(),
+                            None,
+                            Outcome::Kept,
+                            format!("orphan: tagged as ours, no image uses it ({} GiB); DELETE_ORPHANS=true deletes it", snap.size_gib),
+                        );
+                    }
+                    Some(OrphanDecision::Delete) => {
+                        self.tally.orphans += 1;
+                        self.tally.orphan_gib += snap.size_gib;
+                        self.delete_orphan(&snap.id, snap.size_gib).await;
+                    }
+                }
+            }
+            match page.next {
+                Some(t) => token = Some(t),
+                None => return,
+            }
+        }
+    }
+
+    async fn delete_orphan(&mut self, id: &SnapshotId, size: u64) {
+        if self.ctx.dry_run() {
+            self.tally.gib_planned += size;
+            self.push(
+                id.as_str(),
+                None,
+                Outcome::Planned,
+                format!("would delete orphan snapshot ({size} GiB): no image uses it"),
+            );
+            return;
+        }
+        if self.out_of_time() {
+            self.push(
+                id.as_str(),
+                None,
+                Outcome::Deferred,
+                "deadline near: orphan left for the next run".to_owned(),
+            );
+            return;
+        }
+        let (outcome, reason) = match self.ec2.delete_snapshot(id).await {
+            Ok(()) => {
+                self.tally.gib_freed += size;
+                self.tally.snapshots_deleted += 1;
+                (Outcome::Deleted, format!("orphan snapshot deleted ({size} GiB): no image uses it (DELETE_ORPHANS=true)"))
+            }
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                (Outcome::Unchanged, format!("already gone ({e})"))
+            }
+            Err(e) if e.code.ends_with("InUse") => (
+                Outcome::Kept,
+                format!("in use by an image outside this deployment ({e}); kept"),
+            ),
+            Err(e) if e.is_retryable() => (
+                Outcome::Deferred,
+                format!("could not delete ({e}); the next run retries"),
+            ),
+            Err(e) => (
+                Outcome::Failed,
+                format!("could not delete orphan snapshot ({e})"),
+            ),
+        };
+        self.push(id.as_str(), None, outcome, reason);
+    }
+
+    fn finish(mut self) -> RunReport {
+        let t = &self.tally;
+        let price = self.ctx.config.price_per_gib_month;
+        #[allow(clippy::cast_precision_loss)]
+        let figures = [
+            ("images_scanned", t.scanned as f64),
+            ("images_deleted", t.deleted as f64),
+            ("images_deprecated", t.deprecated as f64),
+            ("snapshots_deleted", t.snapshots_deleted as f64),
+            ("snapshots_kept_in_use", t.snapshots_kept as f64),
+            ("orphan_snapshots", t.orphans as f64),
+            ("orphan_gib", t.orphan_gib as f64),
+            ("gib_freed", t.gib_freed as f64),
+            ("monthly_saving_usd", t.gib_freed as f64 * price),
+            ("gib_planned", t.gib_planned as f64),
+            ("monthly_saving_planned_usd", t.gib_planned as f64 * price),
+        ];
+        for (k, v) in figures {
+            self.report.metrics.insert(k.to_owned(), v);
+        }
+        self.report
+    }
+}
