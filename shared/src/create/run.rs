@@ -370,3 +370,7 @@ async fn failed_image(ctx: &Context, region: &Region, id: &ImageId, error: Optio
         }
     }
 }
+
+#[cfg(test)]
+#[path = "run_tests.rs"]
+mod tests;
