@@ -1,15 +1,37 @@
-//! `amictl replicate` (being written by the replicate owner).
+//! `amictl replicate`: a full reconcile (every managed image missing a replica, adoption),
+//! or one image with `--image` (searched in every managed region, or in `--region`).
+//! Same code path as the Lambda function: build the request, run, finish the report.
 
 use ami_core::context::Context;
+use ami_core::model::ImageId;
+use ami_core::replicate::{run as replicate, Request};
 use ami_core::report::RunReport;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Replicate this image only (ami-…); the global --region says where it is.
+    #[arg(long, value_name = "AMI_ID")]
+    pub image: Option<String>,
     /// Plan and print, change nothing.
     #[arg(long)]
     pub dry_run: bool,
 }
 
-pub async fn run(_ctx: &Context, _args: &Args) -> anyhow::Result<RunReport> {
-    anyhow::bail!("not built yet")
+/// The request `args` stand for (the global `--region` has already narrowed the config).
+pub fn request(ctx: &Context, args: &Args) -> anyhow::Result<Request> {
+    let Some(id) = &args.image else { return Ok(Request::Reconcile) };
+    let valid = id.strip_prefix("ami-").is_some_and(|h| !h.is_empty() && h.len() <= 60 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    anyhow::ensure!(valid, "--image {id:?} is not an image id (ami- followed by hex digits)");
+    // With several managed regions and no --region, the runner searches them all.
+    let region = match ctx.config.regions.as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
+    };
+    Ok(Request::Image { image: ImageId::new(id.as_str()), region, from_event: false })
+}
+
+pub async fn run(ctx: &Context, args: &Args) -> anyhow::Result<RunReport> {
+    let request = request(ctx, args)?;
+    let report = replicate(ctx, request, time::OffsetDateTime::now_utc()).await;
+    Ok(ctx.finish(report).await)
 }

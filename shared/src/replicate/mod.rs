@@ -1,1 +1,121 @@
-//! (being written)
+//! replicate: copy managed images to their destination regions, re-encrypted, exactly once;
+//! adopt images other accounts share with us.
+//!
+//! - [`Request`]: what a run is about — one image (an `available` event, `amictl replicate
+//!   --image`), one failed copy (a `failed` event), or a full reconcile (the hourly
+//!   schedule, `{}`, `amictl replicate`). [`Request::from_trigger`] reads it from an event.
+//! - [`plan::plan`]: the pure planner over a [`plan::Inventory`]; [`plan::Plan`] lists
+//!   copies ([`plan::CopyPlan`], each with its deterministic `ClientToken`), failed copies to
+//!   remove and decisions to report.
+//! - [`run()`]: lists the inventory through the ports, checks replica keys, applies the plan
+//!   and returns the [`crate::report::RunReport`] (`copied`, `already-existed`, `deferred`,
+//!   `failed`, `refused`; `planned` in a dry run).
+//!
+//! Events make it fast; the reconcile makes it correct: a lost event is caught by the next
+//! reconcile, a duplicated one finds the copy present (or gets the same copy back from the
+//! token), and a copy refused for a quota (`ResourceLimitExceeded`) or throttling is
+//! reported `deferred` and requested again by the next reconcile.
+//!
+//! ```
+//! use ami_core::config::Config;
+//! use ami_core::events::Trigger;
+//! use ami_core::replicate::Request;
+//!
+//! let config = Config::for_region("us-east-1");
+//! let request = Request::from_trigger(&Trigger::Direct(serde_json::json!({})), &config)?;
+//! assert_eq!(request, Request::Reconcile);
+//! # Ok::<(), ami_core::events::EventError>(())
+//! ```
+
+pub mod plan;
+mod run;
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::events::{EventError, Trigger};
+use crate::model::{ImageId, ImageState, Region};
+
+pub use self::plan::{plan, CopyKind, CopyPlan, Inventory, KeyStatus, Plan};
+pub use self::run::run;
+
+/// The function name in reports.
+pub const FUNCTION: &str = "replicate";
+
+/// What one run of replicate is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Every managed source in every managed region, every destination; adoption.
+    Reconcile,
+    /// One image (searched in every managed region when `region` is `None`).
+    Image { image: ImageId, region: Option<Region>, from_event: bool },
+    /// A copy that ended `failed`: report it, copy again with a fresh token, remove it.
+    FailedCopy { image: ImageId, region: Region, error: Option<String> },
+    /// An event replicate does not act on (another AMI state): reported, nothing done.
+    Ignore { image: ImageId, region: Region, why: String },
+}
+
+fn bad(path: &str, problem: impl Into<String>) -> EventError {
+    EventError { path: path.to_owned(), problem: problem.into() }
+}
+
+impl Request {
+    /// The schedule rule that triggers the reconcile.
+    pub fn reconcile_rule(config: &Config) -> String {
+        format!("{}-replicate-reconcile", config.deployment)
+    }
+
+    /// Reads a request from a parsed trigger. Direct payloads: `{}` (reconcile) or
+    /// `{"image": "ami-…", "region": "eu-west-1"}` (`region` optional).
+    pub fn from_trigger(trigger: &Trigger, config: &Config) -> Result<Self, EventError> {
+        match trigger {
+            Trigger::Schedule { rule, .. } => {
+                let want = Self::reconcile_rule(config);
+                if *rule == want {
+                    Ok(Self::Reconcile)
+                } else {
+                    Err(bad("resources", format!("schedule rule {rule:?} is not replicate's; expected {want:?} (check AMI_LIFECYCLE_NAME)")))
+                }
+            }
+            Trigger::AmiState { image, state: ImageState::Available, region, .. } => {
+                Ok(Self::Image { image: image.clone(), region: Some(region.clone()), from_event: true })
+            }
+            Trigger::AmiState { image, state: ImageState::Failed, region, error, .. } => {
+                Ok(Self::FailedCopy { image: image.clone(), region: region.clone(), error: error.clone() })
+            }
+            Trigger::AmiState { image, state, region, .. } => Ok(Self::Ignore {
+                image: image.clone(),
+                region: region.clone(),
+                why: format!("state {}: replicate acts on available and failed", state.as_str()),
+            }),
+            // A tag change (e.g. replicate-to added) replicates that image now.
+            Trigger::ImageTags { image, region, .. } => Ok(Self::Image { image: image.clone(), region: Some(region.clone()), from_event: true }),
+            Trigger::Direct(v) => Self::from_direct(v),
+        }
+    }
+
+    fn from_direct(v: &Value) -> Result<Self, EventError> {
+        let obj = v.as_object().ok_or_else(|| bad("$", "expected a JSON object"))?;
+        if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "image" | "region")) {
+            return Err(bad(k, "unknown key; replicate takes {} (reconcile) or {\"image\": \"ami-…\", \"region\": \"…\"}"));
+        }
+        let region = match obj.get("region") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(r)) if crate::tags::is_region_name(r) => Some(Region::new(r.as_str())),
+            Some(other) => return Err(bad("region", format!("{other} is not a region name such as eu-west-1"))),
+        };
+        match obj.get("image") {
+            None | Some(Value::Null) if region.is_none() => Ok(Self::Reconcile),
+            None | Some(Value::Null) => Err(bad("image", "region given without an image; pass both, or {} to reconcile")),
+            Some(Value::String(id)) if is_image_id(id) => Ok(Self::Image { image: ImageId::new(id.as_str()), region, from_event: false }),
+            Some(other) => Err(bad("image", format!("{other} is not an image id (ami-…)"))),
+        }
+    }
+}
+
+fn is_image_id(s: &str) -> bool {
+    s.len() <= 64 && s.strip_prefix("ami-").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,137 @@
+//! One invocation: parse the event, run replicate, finish (log + publish) the report.
+
+use ami_core::context::Context;
+use ami_core::events::{parse_trigger, EventError};
+use ami_core::replicate::{run, Request};
+use lambda_runtime::Diagnostic;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// Why an invocation did nothing. Every variant is final: retrying the same event cannot help.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("{0}; the event was not acted on (not retryable: fix the sender or the rule)")]
+    MalformedEvent(#[from] EventError),
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        let error_type = match e {
+            HandlerError::MalformedEvent(_) => "MalformedEvent.NotRetryable",
+        };
+        Diagnostic { error_type: error_type.to_owned(), error_message: e.to_string() }
+    }
+}
+
+/// Handles one event; returns the report's event detail.
+pub async fn handle(ctx: &Context, payload: Value, now: OffsetDateTime) -> Result<Value, HandlerError> {
+    let trigger = parse_trigger(&payload)?;
+    let request = Request::from_trigger(&trigger, &ctx.config)?;
+    tracing::info!(request = ?request, "replicate");
+    let report = run(ctx, request, now).await;
+    let report = ctx.finish(report).await;
+    Ok(report.event_detail())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ami_core::config::Config;
+    use ami_core::fake::FakeCloud;
+    use ami_core::tags::key;
+    use serde_json::json;
+    use time::macros::datetime;
+
+    use super::*;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-22 03:05 UTC);
+
+    fn fixture(dir: &str, name: &str) -> Value {
+        let path = format!("{}/../../{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn setup() -> (FakeCloud, Context, String) {
+        let cloud = FakeCloud::new("123456789012");
+        cloud.add_key("eu-west-1", Some("alias/replicas"), false);
+        let src = cloud.add_image("us-east-1", "ami-lifecycle/i-1/daily/20261122T0300Z", NOW, &[(key::MANAGED_BY, "ami-lifecycle")]);
+        let config = Config::from_lookup(|k| match k {
+            "AWS_REGION" => Some("us-east-1".to_owned()),
+            "REPLICA_REGIONS" => Some("eu-west-1".to_owned()),
+            "REPLICA_KMS_KEYS" => Some("eu-west-1=alias/replicas".to_owned()),
+            _ => None,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let ctx = Context::new(Arc::new(cloud.clone()), config);
+        (cloud, ctx, src.to_string())
+    }
+
+    #[tokio::test]
+    async fn an_available_event_copies_and_publishes_the_report() -> Result<(), HandlerError> {
+        let (cloud, ctx, src) = setup();
+        let mut event = fixture("shared/fixtures/events", "ami-state-change-available.json");
+        event["region"] = json!("us-east-1");
+        event["detail"]["ImageId"] = json!(src);
+        let detail = handle(&ctx, event.clone(), NOW).await?;
+        assert_eq!(detail["counts"]["copied"], 1, "{detail}");
+        assert_eq!(detail["function"], "replicate");
+        assert_eq!(cloud.state().reports.len(), 1, "the report is published");
+        // The same event again: already there.
+        let again = handle(&ctx, event, NOW).await?;
+        assert_eq!(again["counts"]["already-existed"], 1, "{again}");
+        assert_eq!(cloud.calls("CopyImage"), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_reconcile_schedule_and_an_empty_payload_reconcile() -> Result<(), HandlerError> {
+        let (cloud, ctx, _) = setup();
+        let mut schedule = fixture("shared/fixtures/events", "scheduled-event.json");
+        schedule["resources"] = json!(["arn:aws:events:us-east-1:123456789012:rule/ami-lifecycle-replicate-reconcile"]);
+        let detail = handle(&ctx, schedule, NOW).await?;
+        assert_eq!(detail["counts"]["copied"], 1, "{detail}");
+        let direct = handle(&ctx, json!({}), NOW).await?;
+        assert_eq!(direct["counts"]["already-existed"], 1, "{direct}");
+        assert_eq!(cloud.calls("CopyImage"), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_replicas_event_copies_nothing() -> Result<(), HandlerError> {
+        let (cloud, ctx, src) = setup();
+        let replica = cloud.add_image("ap-southeast-2", "copy", NOW, &[(key::MANAGED_BY, "ami-lifecycle"), (key::SOURCE_IMAGE, &src)]);
+        let mut event = fixture("tests/fixtures/events", "ami-state-change-available-replica.json");
+        event["detail"]["ImageId"] = json!(replica.to_string());
+        let detail = handle(&ctx, event, NOW).await?;
+        assert_eq!(detail["counts"]["skipped"], 1, "{detail}");
+        assert_eq!(cloud.calls("CopyImage"), 0);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn malformed_events_are_errors_that_change_nothing() {
+        let (cloud, ctx, _) = setup();
+        let mut bad = fixture("shared/fixtures/events", "ami-state-change-available.json");
+        bad["detail"]["ImageId"] = json!(42);
+        let other_rule = fixture("shared/fixtures/events", "scheduled-event.json");
+        for (event, words) in [
+            (bad, "detail.ImageId"),
+            (other_rule, "ami-lifecycle-replicate-reconcile"),
+            (json!({"image": "i-123"}), "not an image id"),
+            (json!([1]), "JSON object"),
+        ] {
+            match handle(&ctx, event, NOW).await {
+                Ok(v) => panic!("accepted: {v}"),
+                Err(e) => {
+                    let d = Diagnostic::from(e);
+                    assert!(d.error_message.contains(words), "{} lacks {words}", d.error_message);
+                    assert_eq!(d.error_type, "MalformedEvent.NotRetryable");
+                }
+            }
+        }
+        assert_eq!(cloud.calls("CopyImage"), 0);
+        assert!(cloud.state().reports.is_empty());
+    }
+}

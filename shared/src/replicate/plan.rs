@@ -1,0 +1,709 @@
+//! The replication planner: which image goes to which region, with which key and token.
+//!
+//! [`plan`] is pure: it reads an [`Inventory`] (images and copies listed by
+//! [`super::run`], key checks already made) and the [`Config`], and returns a [`Plan`]
+//! of copies to request, failed copies to remove and decisions to report. No AWS call,
+//! no clock.
+//!
+//! Invariants:
+//! - a copy (tag `ami-lifecycle:source-image`, or EC2's `SourceImageId`) is never a source;
+//! - the source region is never a destination;
+//! - a pending, available or disabled copy counts as present: no second copy;
+//! - the `ClientToken` is a digest of (deployment, source, destination, attempt); the
+//!   attempt only moves on after a copy ended `failed`. It is read from the failed copy
+//!   itself (tag [`ATTEMPT`], written at creation), which is removed only once its
+//!   successor has been requested — so the record outlives the failure without any
+//!   tag write outside CopyImage (the template allows `ec2:CreateTags` only as part of
+//!   `CopyImage`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::model::{Image, ImageId, ImageState, Region, Tags};
+use crate::ports::ImageCopy;
+use crate::report::Outcome;
+use crate::tags::{self, key, TagError};
+
+/// Tag written on every copy at creation: which attempt of (source, destination) it is.
+pub const ATTEMPT: &str = "ami-lifecycle:replicate-attempt";
+
+/// AMI names are at most 128 characters.
+const NAME_MAX: usize = 128;
+
+/// Source tags carried onto replicas explicitly (besides `CopyImageTags`), so cleanup
+/// and share act on replicas as on their sources.
+const CARRIED_TAGS: [&str; 7] = [
+    key::SLOT,
+    key::SCHEDULE,
+    key::SOURCE_INSTANCE,
+    key::CONSISTENCY,
+    key::RETAIN,
+    key::SHARE_WITH,
+    "Name",
+];
+
+/// Why a copy is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CopyKind {
+    /// One of our images, to another region.
+    Replica,
+    /// An image another account (in `ADOPT_FROM`) shared with us, into this account.
+    Adoption,
+}
+
+/// What the run learnt about a destination region's replica key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyStatus {
+    /// Exists and is enabled; copies use this ARN.
+    Usable { arn: String },
+    /// Cannot be used (missing, disabled, not allowed): copies to the region fail.
+    Unusable(String),
+    /// Could not be checked for a passing reason (throttled): copies are deferred.
+    Unknown(String),
+}
+
+/// Everything the planner looks at, listed by [`super::run`].
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// Own images that may be sources (managed by us or tagged `replicate-to`), any state.
+    pub sources: Vec<Image>,
+    /// Images other accounts shared with us: adoption candidates.
+    pub shared: Vec<Image>,
+    /// Our copies (managed by us, with a `source-image` tag) per listed region.
+    pub copies: BTreeMap<Region, Vec<Image>>,
+    /// Regions whose copies could not be listed: (retryable, why). Nothing is copied there.
+    pub unlisted: BTreeMap<Region, (bool, String)>,
+    /// The replica key of each destination that has one configured.
+    pub keys: BTreeMap<Region, KeyStatus>,
+    /// Sources looked up by id that no longer exist: their failed copies can go.
+    pub gone_sources: BTreeSet<ImageId>,
+    /// Plan copies into this region only (handling one failed copy).
+    pub only_region: Option<Region>,
+    /// One image was asked about: explain why it is skipped, if it is.
+    pub explain_skips: bool,
+}
+
+/// One CopyImage to request, in `dest`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyPlan {
+    pub kind: CopyKind,
+    pub dest: Region,
+    pub attempt: u32,
+    pub request: ImageCopy,
+    /// Failed earlier attempts, removed once this copy has been requested.
+    pub supersedes: Vec<ImageId>,
+}
+
+/// A failed copy of ours to deregister (with its snapshots).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Removal {
+    pub region: Region,
+    pub image: ImageId,
+    pub source: ImageId,
+    pub reason: String,
+}
+
+/// An item decided without any call (already present, refused, bad tag, …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub region: Region,
+    pub subject: String,
+    pub image: Option<ImageId>,
+    pub outcome: Outcome,
+    pub reason: String,
+}
+
+/// What a run does.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub copies: Vec<CopyPlan>,
+    pub removals: Vec<Removal>,
+    pub decisions: Vec<Decision>,
+}
+
+impl Plan {
+    fn decide(&mut self, region: &Region, subject: &ImageId, image: Option<&ImageId>, outcome: Outcome, reason: impl Into<String>) {
+        self.decisions.push(Decision {
+            region: region.clone(),
+            subject: subject.to_string(),
+            image: image.cloned(),
+            outcome,
+            reason: reason.into(),
+        });
+    }
+}
+
+/// The image a copy was made from, if `image` is a copy (ours by tag, or anyone's by
+/// EC2's `SourceImageId`).
+pub fn copied_from(image: &Image) -> Option<ImageId> {
+    image
+        .tag(key::SOURCE_IMAGE)
+        .map(ImageId::new)
+        .or_else(|| image.source.as_ref().map(|(id, _)| id.clone()))
+}
+
+/// Why `image` is not a replication source, or `None` if it is one.
+pub fn not_a_source(image: &Image, config: &Config) -> Option<String> {
+    if let Some(src) = copied_from(image) {
+        return Some(format!("a copy of {src}: copies are never replicated again"));
+    }
+    if !tags::is_managed_by(&image.tags, &config.deployment) && image.tag(key::REPLICATE_TO).is_none() {
+        return Some(format!(
+            "not managed by {} and no {} tag: not replicated",
+            config.deployment,
+            key::REPLICATE_TO
+        ));
+    }
+    None
+}
+
+/// Where a source goes: its `replicate-to` tag, else `REPLICA_REGIONS`; never its own region.
+pub fn destinations(image: &Image, config: &Config) -> Result<Vec<Region>, TagError> {
+    let wanted = match image.tag(key::REPLICATE_TO) {
+        Some(v) => tags::parse_regions(key::REPLICATE_TO, v)?,
+        None => config.replica_regions.clone(),
+    };
+    Ok(wanted.into_iter().filter(|r| *r != image.region).collect())
+}
+
+/// The CopyImage `ClientToken`: 64 hex characters (EC2's limit) from a SHA-256 digest.
+pub fn client_token(deployment: &str, source: &ImageId, dest: &Region, attempt: u32) -> String {
+    let digest = Sha256::digest(format!("{deployment}/{source}/{dest}/{attempt}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The attempt a copy records (1 when the tag is missing or unreadable).
+pub fn attempt_of(copy: &Image) -> u32 {
+    copy.tag(ATTEMPT).and_then(|v| v.trim().parse().ok()).filter(|n| *n >= 1).unwrap_or(1)
+}
+
+/// The copy's name: the source's own name when it is one of ours (unique per region, as
+/// it embeds instance, schedule and slot), else one derived from the source id. Later
+/// attempts get a suffix: the failed copy keeps its name until it is removed.
+pub fn copy_name(kind: CopyKind, source: &Image, config: &Config, attempt: u32) -> String {
+    let ours = tags::is_managed_by(&source.tags, &config.deployment) && source.name.starts_with(&format!("{}/", config.deployment));
+    let base = match kind {
+        CopyKind::Adoption => format!(
+            "{}/adopted/{}/{}",
+            config.deployment,
+            source.owner.as_ref().map_or("unknown", |o| o.as_str()),
+            source.id
+        ),
+        CopyKind::Replica if ours => source.name.clone(),
+        CopyKind::Replica => format!("{}/copy/{}/{}", config.deployment, source.region, source.id),
+    };
+    if attempt <= 1 {
+        return truncate(&base, NAME_MAX);
+    }
+    let suffix = format!(" (attempt {attempt})");
+    format!("{}{suffix}", truncate(&base, NAME_MAX - suffix.len()))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+fn copy_tags(kind: CopyKind, source: &Image, config: &Config, attempt: u32) -> Tags {
+    let mut t = Tags::new();
+    if kind == CopyKind::Replica {
+        for k in CARRIED_TAGS {
+            if let Some(v) = source.tag(k) {
+                t.insert(k.to_owned(), v.to_owned());
+            }
+        }
+    }
+    t.insert(key::MANAGED_BY.to_owned(), config.deployment.clone());
+    t.insert(key::SOURCE_IMAGE.to_owned(), source.id.to_string());
+    t.insert(key::SOURCE_REGION.to_owned(), source.region.to_string());
+    if kind == CopyKind::Adoption {
+        if let Some(owner) = &source.owner {
+            t.insert(key::SOURCE_ACCOUNT.to_owned(), owner.to_string());
+        }
+    }
+    t.insert(ATTEMPT.to_owned(), attempt.to_string());
+    t
+}
+
+fn is_present(state: ImageState) -> bool {
+    matches!(state, ImageState::Pending | ImageState::Available | ImageState::Disabled | ImageState::Transient)
+}
+
+fn is_failed(state: ImageState) -> bool {
+    matches!(state, ImageState::Failed | ImageState::Error | ImageState::Invalid)
+}
+
+/// Our copies of `source` in `region`.
+fn copies_of<'a>(inv: &'a Inventory, region: &Region, source: &ImageId, config: &Config) -> Vec<&'a Image> {
+    inv.copies
+        .get(region)
+        .map(|v| {
+            v.iter()
+                .filter(|c| tags::is_managed_by(&c.tags, &config.deployment) && c.tag(key::SOURCE_IMAGE) == Some(source.as_str()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Plans the run; see the module docs.
+pub fn plan(inv: &Inventory, config: &Config) -> Plan {
+    let mut plan = Plan::default();
+    // Failed copies already dealt with (superseded or removed), by id.
+    let mut handled: BTreeSet<ImageId> = BTreeSet::new();
+    // Where each known source goes (None: unknown, e.g. a bad tag).
+    let mut known: BTreeMap<ImageId, Option<Vec<Region>>> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+
+    for src in &inv.sources {
+        if !seen.insert(src.id.clone()) {
+            continue;
+        }
+        if let Some(why) = not_a_source(src, config) {
+            if inv.explain_skips {
+                plan.decide(&src.region, &src.id, None, Outcome::Skipped, why);
+            }
+            continue;
+        }
+        let dests = match destinations(src, config) {
+            Ok(d) => d,
+            Err(e) => {
+                known.insert(src.id.clone(), None);
+                plan.decide(&src.region, &src.id, None, Outcome::Failed, format!("not replicated: {e}"));
+                continue;
+            }
+        };
+        known.insert(src.id.clone(), Some(dests.clone()));
+        if src.state != ImageState::Available {
+            if inv.explain_skips {
+                plan.decide(&src.region, &src.id, None, Outcome::Skipped, format!("{}: replicated once available", src.state.as_str()));
+            }
+            continue;
+        }
+        if dests.is_empty() && inv.explain_skips {
+            plan.decide(&src.region, &src.id, None, Outcome::Skipped, "no destination region (replicate-to tag or REPLICA_REGIONS)");
+        }
+        for dest in dests.iter().filter(|d| inv.only_region.as_ref().is_none_or(|o| o == *d)) {
+            decide_copy(inv, config, CopyKind::Replica, src, dest, &mut plan, &mut handled);
+        }
+    }
+
+    for img in &inv.shared {
+        if !seen.insert(img.id.clone()) {
+            continue;
+        }
+        let owner = img.owner.as_ref().map_or_else(|| "an unknown account".to_owned(), ToString::to_string);
+        if !img.owner.as_ref().is_some_and(|o| config.adopt_from.contains(o)) {
+            plan.decide(&img.region, &img.id, None, Outcome::Refused, format!("shared by {owner}, which is not in ADOPT_FROM: never copied"));
+            continue;
+        }
+        if !img.billing_products.is_empty() {
+            plan.decide(
+                &img.region,
+                &img.id,
+                None,
+                Outcome::Refused,
+                format!(
+                    "shared by {owner} with billing product code(s) {}: AWS cannot copy it across accounts. \
+                     Alternative: launch an instance from it, then create an image of that instance \
+                     (e.g. tag the instance {}=<schedule>)",
+                    img.billing_products.join(","),
+                    key::SCHEDULE
+                ),
+            );
+            continue;
+        }
+        known.insert(img.id.clone(), Some(vec![img.region.clone()]));
+        if img.state != ImageState::Available {
+            if inv.explain_skips {
+                plan.decide(&img.region, &img.id, None, Outcome::Skipped, format!("{}: adopted once available", img.state.as_str()));
+            }
+            continue;
+        }
+        if inv.only_region.as_ref().is_none_or(|o| *o == img.region) {
+            decide_copy(inv, config, CopyKind::Adoption, img, &img.region, &mut plan, &mut handled);
+        }
+    }
+
+    // Failed copies nobody will supersede: remove those provably useless.
+    for (region, copies) in &inv.copies {
+        for c in copies.iter().filter(|c| is_failed(c.state) && !handled.contains(&c.id)) {
+            if !tags::is_managed_by(&c.tags, &config.deployment) {
+                continue;
+            }
+            let Some(src) = c.tag(key::SOURCE_IMAGE).map(ImageId::new) else { continue };
+            let reason = if inv.gone_sources.contains(&src) {
+                Some(format!("failed copy of {src}, which no longer exists"))
+            } else {
+                match known.get(&src) {
+                    Some(Some(dests)) if !dests.contains(region) => Some(format!("failed copy of {src}; {region} is no longer a destination")),
+                    _ => None,
+                }
+            };
+            if let Some(reason) = reason {
+                plan.removals.push(Removal { region: region.clone(), image: c.id.clone(), source: src, reason });
+            }
+        }
+    }
+    plan
+}
+
+fn decide_copy(
+    inv: &Inventory,
+    config: &Config,
+    kind: CopyKind,
+    src: &Image,
+    dest: &Region,
+    plan: &mut Plan,
+    handled: &mut BTreeSet<ImageId>,
+) {
+    if let Some((retryable, why)) = inv.unlisted.get(dest) {
+        let outcome = if *retryable { Outcome::Deferred } else { Outcome::Failed };
+        plan.decide(dest, &src.id, None, outcome, format!("copies in {dest} could not be listed ({why}); the next reconcile copies it"));
+        return;
+    }
+    let mine = copies_of(inv, dest, &src.id, config);
+    let failed: Vec<&Image> = mine.iter().copied().filter(|c| is_failed(c.state)).collect();
+    if let Some(present) = mine.iter().find(|c| is_present(c.state)) {
+        plan.decide(dest, &src.id, Some(&present.id), Outcome::AlreadyExisted, format!("copy {} is {}", present.id, present.state.as_str()));
+        for f in failed {
+            handled.insert(f.id.clone());
+            plan.removals.push(Removal {
+                region: dest.clone(),
+                image: f.id.clone(),
+                source: src.id.clone(),
+                reason: format!("failed copy of {}, superseded by {}", src.id, present.id),
+            });
+        }
+        return;
+    }
+    let attempt = failed.iter().map(|f| attempt_of(f)).max().map_or(1, |n| n + 1);
+    let kms_key = match config.replica_keys.get(dest) {
+        None => None,
+        Some(configured) => match inv.keys.get(dest) {
+            Some(KeyStatus::Usable { arn }) => Some(crate::model::KeyRef::new(arn.as_str())),
+            Some(KeyStatus::Unusable(why)) => {
+                plan.decide(
+                    dest,
+                    &src.id,
+                    None,
+                    Outcome::Failed,
+                    format!(
+                        "REPLICA_KMS_KEYS key {configured} for {dest} {why}; create or enable it in {dest}, \
+                         or set REPLICA_KMS_KEYS={dest}=<usable key>"
+                    ),
+                );
+                return;
+            }
+            Some(KeyStatus::Unknown(why)) => {
+                plan.decide(dest, &src.id, None, Outcome::Deferred, format!("key {configured} could not be checked ({why}); the next reconcile copies it"));
+                return;
+            }
+            None => {
+                plan.decide(dest, &src.id, None, Outcome::Deferred, format!("key {configured} was not checked; the next reconcile copies it"));
+                return;
+            }
+        },
+    };
+    let description = match kind {
+        CopyKind::Replica => format!("Copy of {} ({}) from {} by {}", src.id, src.name, src.region, config.deployment),
+        CopyKind::Adoption => format!(
+            "Adopted by {} from account {}: {}",
+            config.deployment,
+            src.owner.as_ref().map_or("unknown", |o| o.as_str()),
+            src.id
+        ),
+    };
+    let request = ImageCopy {
+        source_image: src.id.clone(),
+        source_region: src.region.clone(),
+        name: copy_name(kind, src, config, attempt),
+        description: truncate(&description, 255),
+        client_token: client_token(&config.deployment, &src.id, dest, attempt),
+        kms_key,
+        copy_source_tags: kind == CopyKind::Replica,
+        tags: copy_tags(kind, src, config, attempt),
+    };
+    let supersedes: Vec<ImageId> = failed.iter().map(|f| f.id.clone()).collect();
+    handled.extend(supersedes.iter().cloned());
+    plan.copies.push(CopyPlan { kind, dest: dest.clone(), attempt, request, supersedes });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AccountId, KeyRef};
+    use time::macros::datetime;
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        Config::from_lookup(|k| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| (*v).to_owned())
+                .or_else(|| (k == "AWS_REGION").then(|| "us-east-1".to_owned()))
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn image(id: &str, region: &str, tags: &[(&str, &str)]) -> Image {
+        Image {
+            id: ImageId::new(id),
+            region: Region::new(region),
+            name: format!("ami-lifecycle/i-1/daily/{id}"),
+            state: ImageState::Available,
+            owner: AccountId::parse("123456789012"),
+            created: datetime!(2026-11-22 03:00 UTC),
+            tags: tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            disks: Vec::new(),
+            public: false,
+            deprecation_time: None,
+            last_launched: None,
+            deregistration_protected: false,
+            source: None,
+            billing_products: Vec::new(),
+        }
+    }
+
+    fn managed(id: &str, region: &str) -> Image {
+        image(id, region, &[(key::MANAGED_BY, "ami-lifecycle"), (key::SLOT, "2026-11-22T03:00:00Z"), ("Name", "web")])
+    }
+
+    fn copy_of(id: &str, source: &str, region: &str, state: ImageState, attempt: u32) -> Image {
+        let mut c = image(
+            id,
+            region,
+            &[(key::MANAGED_BY, "ami-lifecycle"), (key::SOURCE_IMAGE, source), (key::SOURCE_REGION, "us-east-1"), (ATTEMPT, &attempt.to_string())],
+        );
+        c.state = state;
+        c.source = Some((ImageId::new(source), Region::new("us-east-1")));
+        c
+    }
+
+    fn usable(regions: &[&str]) -> BTreeMap<Region, KeyStatus> {
+        regions.iter().map(|r| (Region::new(*r), KeyStatus::Usable { arn: format!("arn:aws:kms:{r}:123456789012:key/k") })).collect()
+    }
+
+    fn listed(regions: &[&str]) -> BTreeMap<Region, Vec<Image>> {
+        regions.iter().map(|r| (Region::new(*r), Vec::new())).collect()
+    }
+
+    fn dests(plan: &Plan) -> Vec<&str> {
+        plan.copies.iter().map(|c| c.dest.as_str()).collect()
+    }
+
+    #[test]
+    fn destinations_come_from_the_tag_else_the_config_and_never_the_source_region() -> Result<(), TagError> {
+        let c = config(&[("REPLICA_REGIONS", "us-east-1,eu-west-1")]);
+        assert_eq!(destinations(&managed("ami-1", "us-east-1"), &c)?, vec![Region::new("eu-west-1")]);
+        let tagged = image("ami-2", "us-east-1", &[(key::REPLICATE_TO, "us-west-2 ap-south-1,us-east-1")]);
+        assert_eq!(destinations(&tagged, &c)?, vec![Region::new("us-west-2"), Region::new("ap-south-1")]);
+        Ok(())
+    }
+
+    #[test]
+    fn an_available_source_is_copied_to_each_destination_with_its_key_token_and_lineage() {
+        // GIVEN a managed image and two destinations, one with a replica key
+        let c = config(&[("REPLICA_REGIONS", "eu-west-1,us-west-2"), ("REPLICA_KMS_KEYS", "eu-west-1=alias/replicas")]);
+        let inv = Inventory {
+            sources: vec![managed("ami-1", "us-east-1")],
+            copies: listed(&["eu-west-1", "us-west-2"]),
+            keys: usable(&["eu-west-1"]),
+            ..Inventory::default()
+        };
+        // WHEN planning
+        let plan = plan(&inv, &c);
+        // THEN one copy per destination, re-encrypted where a key is configured
+        assert_eq!(dests(&plan), vec!["eu-west-1", "us-west-2"]);
+        let eu = &plan.copies[0].request;
+        assert_eq!(eu.kms_key, Some(KeyRef::new("arn:aws:kms:eu-west-1:123456789012:key/k")));
+        assert_eq!(plan.copies[1].request.kms_key, None);
+        assert_eq!(eu.name, "ami-lifecycle/i-1/daily/ami-1");
+        assert!(eu.copy_source_tags);
+        assert_eq!(eu.tags.get(key::SOURCE_IMAGE).map(String::as_str), Some("ami-1"));
+        assert_eq!(eu.tags.get(key::SOURCE_REGION).map(String::as_str), Some("us-east-1"));
+        assert_eq!(eu.tags.get(key::MANAGED_BY).map(String::as_str), Some("ami-lifecycle"));
+        assert_eq!(eu.tags.get(key::SLOT).map(String::as_str), Some("2026-11-22T03:00:00Z"));
+        assert_eq!(eu.tags.get("Name").map(String::as_str), Some("web"));
+        assert_eq!(eu.tags.get(ATTEMPT).map(String::as_str), Some("1"));
+        assert_eq!(eu.client_token, client_token("ami-lifecycle", &ImageId::new("ami-1"), &Region::new("eu-west-1"), 1));
+    }
+
+    #[test]
+    fn tokens_are_deterministic_64_hex_and_differ_by_destination_and_attempt() {
+        let (s, eu, us) = (ImageId::new("ami-1"), Region::new("eu-west-1"), Region::new("us-west-2"));
+        let t = client_token("d", &s, &eu, 1);
+        assert_eq!(t.len(), 64);
+        assert!(t.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(t, client_token("d", &s, &eu, 1));
+        assert_ne!(t, client_token("d", &s, &us, 1));
+        assert_ne!(t, client_token("d", &s, &eu, 2));
+    }
+
+    #[test]
+    fn copies_are_never_replicated_again_whatever_their_tags() {
+        let c = config(&[("REPLICA_REGIONS", "eu-west-1")]);
+        let mut by_tag = copy_of("ami-2", "ami-1", "eu-west-1", ImageState::Available, 1);
+        by_tag.tags.insert(key::REPLICATE_TO.to_owned(), "us-west-2".to_owned());
+        let mut by_ec2 = image("ami-3", "us-east-1", &[(key::MANAGED_BY, "ami-lifecycle"), (key::REPLICATE_TO, "us-west-2")]);
+        by_ec2.source = Some((ImageId::new("ami-9"), Region::new("ap-south-1")));
+        let inv = Inventory { sources: vec![by_tag, by_ec2], copies: listed(&["eu-west-1", "us-west-2"]), explain_skips: true, ..Inventory::default() };
+        let plan = plan(&inv, &c);
+        assert!(plan.copies.is_empty(), "{plan:?}");
+        assert_eq!(plan.decisions.len(), 2);
+        assert!(plan.decisions.iter().all(|d| d.outcome == Outcome::Skipped && d.reason.contains("never replicated again")));
+    }
+
+    #[test]
+    fn unmanaged_untagged_images_are_ignored_and_tagged_ones_get_a_derived_name() {
+        let c = config(&[("REPLICA_REGIONS", "eu-west-1")]);
+        let mut foreign = image("ami-5", "us-east-1", &[(key::REPLICATE_TO, "eu-west-1")]);
+        foreign.name = "golden".to_owned();
+        let inv = Inventory { sources: vec![image("ami-4", "us-east-1", &[]), foreign], copies: listed(&["eu-west-1"]), ..Inventory::default() };
+        let plan = plan(&inv, &c);
+        assert_eq!(plan.copies.len(), 1);
+        assert_eq!(plan.copies[0].request.name, "ami-lifecycle/copy/us-east-1/ami-5");
+    }
+
+    #[test]
+    fn a_bad_replicate_to_tag_fails_that_image_naming_tag_value_and_fix() {
+        let c = config(&[]);
+        let inv = Inventory { sources: vec![image("ami-1", "us-east-1", &[(key::MANAGED_BY, "ami-lifecycle"), (key::REPLICATE_TO, "eu-west-1,mars")])], ..Inventory::default() };
+        let plan = plan(&inv, &c);
+        assert!(plan.copies.is_empty());
+        let d = &plan.decisions[0];
+        assert_eq!(d.outcome, Outcome::Failed);
+        for words in [key::REPLICATE_TO, "mars", "list regions such as"] {
+            assert!(d.reason.contains(words), "{:?} lacks {words:?}", d.reason);
+        }
+    }
+
+    #[test]
+    fn a_pending_or_available_copy_counts_as_present() {
+        let c = config(&[("REPLICA_REGIONS", "eu-west-1,us-west-2")]);
+        let mut copies = listed(&["eu-west-1", "us-west-2"]);
+        copies.insert(Region::new("eu-west-1"), vec![copy_of("ami-2", "ami-1", "eu-west-1", ImageState::Pending, 1)]);
+        copies.insert(Region::new("us-west-2"), vec![copy_of("ami-3", "ami-1", "us-west-2", ImageState::Available, 1)]);
+        let plan = plan(&Inventory { sources: vec![managed("ami-1", "us-east-1")], copies, ..Inventory::default() }, &c);
+        assert!(plan.copies.is_empty());
+        assert_eq!(plan.decisions.iter().filter(|d| d.outcome == Outcome::AlreadyExisted).count(), 2);
+    }
+
+    #[test]
+    fn after_a_failed_copy_the_next_attempt_has_a_fresh_token_and_name_and_supersedes_it() {
+        let c = config(&[("REPLICA_REGIONS", "eu-west-1")]);
+        let mut copies = listed(&["eu-west-1"]);
+        copies.insert(Region::new("eu-west-1"), vec![copy_of("ami-2", "ami-1", "eu-west-1", ImageState::Failed, 2)]);
+        let plan = plan(&Inventory { sources: vec![managed("ami-1", "us-east-1")], copies, ..Inventory::default() }, &c);
+        let copy = &plan.copies[0];
+        assert_eq!(copy.attempt, 3);
+        assert_eq!(copy.request.client_token, client_token("ami-lifecycle", &ImageId::new("ami-1"), &Region::new("eu-west-1"), 3));
+        assert_eq!(copy.request.name, "ami-lifecycle/i-1/daily/ami-1 (attempt 3)");
+        assert_eq!(copy.supersedes, vec![ImageId::new("ami-2")]);
+        assert!(plan.removals.is_empty(), "the failed copy stays until its successor is requested");
+    }
+
+    #[test]
+    fn failed_copies_go_once_superseded_or_useless_and_not_before() {
+        let c = config(&[("REPLICA_REGIONS", "eu-west-1")]);
+        let mut copies = listed(&["eu-west-1", "us-west-2"]);
+        copies.insert(
+            Region::new("eu-west-1"),
+            vec![copy_of("ami-2", "ami-1", "eu-west-1", ImageState::Failed, 1), copy_of("ami-3", "ami-1", "eu-west-1", ImageState::Available, 2)],
+        );
+        // us-west-2 is no longer a destination of ami-1; ami-8's source is gone; ami-7's unknown.
+        copies.insert(
+            Region::new("us-west-2"),
+            vec![
+                copy_of("ami-4", "ami-1", "us-west-2", ImageState::Failed, 1),
+                copy_of("ami-6", "ami-8", "us-west-2", ImageState::Failed, 1),
+                copy_of("ami-5", "ami-7", "us-west-2", ImageState::Failed, 1),
+            ],
+        );
+        let inv = Inventory {
+            sources: vec![managed("ami-1", "us-east-1")],
+            copies,
+            gone_sources: [ImageId::new("ami-8")].into_iter().collect(),
+            ..Inventory::default()
+        };
+        let plan = plan(&inv, &c);
+        let removed: Vec<&str> = plan.removals.iter().map(|r| r.image.as_str()).collect();
+        assert_eq!(removed, vec!["ami-2", "ami-4", "ami-6"]);
+        assert!(plan.copies.is_empty());
+    }
+
+    #[test]
+    fn an_unusable_key_fails_its_region_only_and_an_unchecked_one_defers() {
+        let c = config(&[("REPLICA_REGIONS", "eu-west-1,us-west-2,ap-south-1"), ("REPLICA_KMS_KEYS", "eu-west-1=alias/gone,ap-south-1=alias/slow")]);
+        let mut keys = BTreeMap::new();
+        keys.insert(Region::new("eu-west-1"), KeyStatus::Unusable("does not exist in eu-west-1".to_owned()));
+        keys.insert(Region::new("ap-south-1"), KeyStatus::Unknown("throttled".to_owned()));
+        let inv = Inventory { sources: vec![managed("ami-1", "us-east-1")], copies: listed(&["eu-west-1", "us-west-2", "ap-south-1"]), keys, ..Inventory::default() };
+        let plan = plan(&inv, &c);
+        assert_eq!(dests(&plan), vec!["us-west-2"]);
+        let failed = plan.decisions.iter().find(|d| d.outcome == Outcome::Failed).map(|d| d.reason.clone()).unwrap_or_default();
+        for words in ["alias/gone", "eu-west-1", "does not exist", "REPLICA_KMS_KEYS"] {
+            assert!(failed.contains(words), "{failed:?} lacks {words:?}");
+        }
+        assert!(plan.decisions.iter().any(|d| d.outcome == Outcome::Deferred && d.region.as_str() == "ap-south-1"));
+    }
+
+    #[test]
+    fn an_unlisted_destination_defers_instead_of_risking_a_duplicate() {
+        let c = config(&[("REPLICA_REGIONS", "eu-west-1")]);
+        let mut unlisted = BTreeMap::new();
+        unlisted.insert(Region::new("eu-west-1"), (true, "RequestLimitExceeded".to_owned()));
+        let plan = plan(&Inventory { sources: vec![managed("ami-1", "us-east-1")], unlisted, ..Inventory::default() }, &c);
+        assert!(plan.copies.is_empty());
+        assert_eq!(plan.decisions[0].outcome, Outcome::Deferred);
+    }
+
+    fn shared(id: &str, owner: &str, billing: &[&str]) -> Image {
+        let mut i = image(id, "us-east-1", &[]);
+        i.owner = AccountId::parse(owner);
+        i.name = "vendor-golden".to_owned();
+        i.billing_products = billing.iter().map(|b| (*b).to_owned()).collect();
+        i
+    }
+
+    #[test]
+    fn adoption_copies_allowed_shared_images_into_the_same_region_and_refuses_the_rest() {
+        let c = config(&[("ADOPT_FROM", "111122223333"), ("REPLICA_KMS_KEYS", "us-east-1=alias/mine")]);
+        let mut copies = listed(&["us-east-1"]);
+        copies.insert(Region::new("us-east-1"), vec![copy_of("ami-a2", "ami-adopted", "us-east-1", ImageState::Available, 1)]);
+        let inv = Inventory {
+            shared: vec![
+                shared("ami-ok", "111122223333", &[]),
+                shared("ami-adopted", "111122223333", &[]),
+                shared("ami-market", "111122223333", &["bp-6ba54002"]),
+                shared("ami-stranger", "444455556666", &[]),
+            ],
+            copies,
+            keys: usable(&["us-east-1"]),
+            ..Inventory::default()
+        };
+        let plan = plan(&inv, &c);
+        assert_eq!(plan.copies.len(), 1);
+        let copy = &plan.copies[0];
+        assert_eq!((copy.kind, copy.dest.as_str(), copy.request.source_image.as_str()), (CopyKind::Adoption, "us-east-1", "ami-ok"));
+        assert!(!copy.request.copy_source_tags);
+        assert_eq!(copy.request.name, "ami-lifecycle/adopted/111122223333/ami-ok");
+        assert_eq!(copy.request.tags.get(key::SOURCE_ACCOUNT).map(String::as_str), Some("111122223333"));
+        assert!(copy.request.kms_key.is_some());
+        let refused: Vec<&str> = plan.decisions.iter().filter(|d| d.outcome == Outcome::Refused).map(|d| d.subject.as_str()).collect();
+        assert_eq!(refused, vec!["ami-market", "ami-stranger"]);
+        assert!(plan.decisions.iter().any(|d| d.reason.contains("launch an instance from it")));
+    }
+
+    #[test]
+    fn names_stay_within_128_characters() {
+        let c = config(&[]);
+        let mut src = managed("ami-1", "us-east-1");
+        src.name = format!("ami-lifecycle/{}", "x".repeat(114));
+        let name = copy_name(CopyKind::Replica, &src, &c, 12);
+        assert_eq!(name.chars().count(), 128);
+        assert!(name.ends_with(" (attempt 12)"));
+    }
+}

@@ -1,0 +1,329 @@
+//! Applies replication: list the inventory, check keys, plan, copy, remove failed copies.
+
+use std::collections::BTreeSet;
+
+use time::OffsetDateTime;
+
+use super::plan::{self, CopyKind, CopyPlan, Inventory, KeyStatus, Removal};
+use super::{Request, FUNCTION};
+use crate::context::Context;
+use crate::error::{CloudError, ErrorKind};
+use crate::model::{Image, ImageId, ImageState, Region};
+use crate::ports::{all_images, ImageQuery};
+use crate::report::{Outcome, RunReport};
+use crate::tags::{self, key};
+
+/// Runs one request and returns its report (the caller passes it to [`Context::finish`]).
+pub async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunReport {
+    let mut report = RunReport::new(FUNCTION, ctx.dry_run(), now);
+    let inventory = match &request {
+        Request::Reconcile => Some(reconcile_inventory(ctx, &mut report).await),
+        Request::Image { image, region, from_event } => image_inventory(ctx, image, region.as_ref(), *from_event, &mut report).await,
+        Request::FailedCopy { image, region, error } => failed_inventory(ctx, image, region, error.as_deref(), &mut report).await,
+        Request::Ignore { image, region, why } => {
+            report.push(region, image.as_str(), Some(image), Outcome::Skipped, why.as_str());
+            None
+        }
+    };
+    if let Some(mut inventory) = inventory {
+        check_keys(ctx, &mut inventory).await;
+        let plan = plan::plan(&inventory, &ctx.config);
+        apply(ctx, plan, &mut report).await;
+    }
+    report
+}
+
+/// A listing failure as a report item: deferred when retrying later can help.
+fn listing_failed(report: &mut RunReport, region: &Region, subject: &str, e: &CloudError) {
+    let outcome = if e.is_retryable() { Outcome::Deferred } else { Outcome::Failed };
+    report.push(region, subject, None, outcome, format!("could not list: {e}; the next reconcile retries"));
+}
+
+fn sources_query() -> ImageQuery {
+    ImageQuery { owned_by_self: true, page_size: Some(1000), ..ImageQuery::default() }
+}
+
+fn copies_query(deployment: &str) -> ImageQuery {
+    ImageQuery {
+        owned_by_self: true,
+        tag: Some((key::MANAGED_BY.to_owned(), deployment.to_owned())),
+        tag_key: Some(key::SOURCE_IMAGE.to_owned()),
+        page_size: Some(1000),
+        ..ImageQuery::default()
+    }
+}
+
+async fn reconcile_inventory(ctx: &Context, report: &mut RunReport) -> Inventory {
+    let config = &ctx.config;
+    let mut inv = Inventory::default();
+    let mut ids = BTreeSet::new();
+    for region in &config.regions {
+        ctx.progress(&format!("listing source images in {region}"));
+        let ec2 = ctx.cloud.ec2(region);
+        let managed = ImageQuery { tag: Some((key::MANAGED_BY.to_owned(), config.deployment.clone())), ..sources_query() };
+        let tagged = ImageQuery { tag_key: Some(key::REPLICATE_TO.to_owned()), ..sources_query() };
+        for q in [managed, tagged] {
+            match all_images(ec2.as_ref(), &q).await {
+                // Copies are listed too (they are managed): the planner never treats them as sources.
+                Ok(images) => inv.sources.extend(images.into_iter().filter(|i| ids.insert(i.id.clone()))),
+                Err(e) => listing_failed(report, region, "source images", &e),
+            }
+        }
+        if !config.adopt_from.is_empty() {
+            let q = ImageQuery { shared_with_me: true, owners: config.adopt_from.clone(), page_size: Some(1000), ..ImageQuery::default() };
+            match all_images(ec2.as_ref(), &q).await {
+                Ok(images) => inv.shared.extend(images),
+                Err(e) => listing_failed(report, region, "images shared with this account", &e),
+            }
+        }
+    }
+    let mut dests: BTreeSet<Region> = BTreeSet::new();
+    for s in &inv.sources {
+        if plan::not_a_source(s, config).is_none() {
+            dests.extend(plan::destinations(s, config).unwrap_or_default());
+        }
+    }
+    dests.extend(inv.shared.iter().map(|i| i.region.clone()));
+    for region in dests {
+        list_copies(ctx, &mut inv, &region, copies_query(&config.deployment)).await;
+    }
+    inv
+}
+
+async fn list_copies(ctx: &Context, inv: &mut Inventory, region: &Region, query: ImageQuery) {
+    match all_images(ctx.cloud.ec2(region).as_ref(), &query).await {
+        Ok(images) => {
+            inv.copies.entry(region.clone()).or_default().extend(images);
+        }
+        Err(e) => {
+            inv.unlisted.insert(region.clone(), (e.is_retryable(), e.to_string()));
+        }
+    }
+}
+
+/// Finds an image by id in one region: `Ok(None)` when it does not exist there.
+async fn find_image(ctx: &Context, region: &Region, image: &ImageId) -> Result<Option<Image>, CloudError> {
+    let q = ImageQuery { ids: vec![image.clone()], ..ImageQuery::default() };
+    match all_images(ctx.cloud.ec2(region).as_ref(), &q).await {
+        Ok(images) => Ok(images.into_iter().find(|i| i.id == *image)),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn is_adoptable(ctx: &Context, image: &Image) -> bool {
+    image.owner.as_ref().is_some_and(|o| ctx.config.adopt_from.contains(o))
+}
+
+async fn image_inventory(ctx: &Context, image: &ImageId, region: Option<&Region>, from_event: bool, report: &mut RunReport) -> Option<Inventory> {
+    let config = &ctx.config;
+    let regions: Vec<Region> = region.map_or_else(|| config.regions.clone(), |r| vec![r.clone()]);
+    let mut found = None;
+    for r in &regions {
+        match find_image(ctx, r, image).await {
+            Ok(Some(img)) => {
+                found = Some(img);
+                break;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                listing_failed(report, r, image.as_str(), &e);
+                return None;
+            }
+        }
+    }
+    let names: Vec<&str> = regions.iter().map(Region::as_str).collect();
+    let Some(img) = found else {
+        let home = regions.first().cloned().unwrap_or_else(|| Region::new("unknown"));
+        if from_event {
+            report.push(&home, image.as_str(), Some(image), Outcome::Skipped, "no longer exists: nothing to copy");
+        } else {
+            report.push(&home, image.as_str(), Some(image), Outcome::Failed, format!("not found in {}; check the id, or pass --region", names.join(", ")));
+        }
+        return None;
+    };
+    let mut inv = Inventory { explain_skips: true, ..Inventory::default() };
+    let dests = if is_adoptable(ctx, &img) {
+        let d = vec![img.region.clone()];
+        inv.shared.push(img);
+        d
+    } else {
+        let d = if plan::not_a_source(&img, config).is_none() { plan::destinations(&img, config).unwrap_or_default() } else { Vec::new() };
+        inv.sources.push(img);
+        d
+    };
+    for region in dests {
+        let q = ImageQuery { owned_by_self: true, tag: Some((key::SOURCE_IMAGE.to_owned(), image.to_string())), ..ImageQuery::default() };
+        list_copies(ctx, &mut inv, &region, q).await;
+    }
+    Some(inv)
+}
+
+async fn failed_inventory(ctx: &Context, image: &ImageId, region: &Region, error: Option<&str>, report: &mut RunReport) -> Option<Inventory> {
+    let config = &ctx.config;
+    let copy = match find_image(ctx, region, image).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            report.push(region, image.as_str(), Some(image), Outcome::Skipped, "failed image no longer exists: nothing to remove");
+            return None;
+        }
+        Err(e) => {
+            listing_failed(report, region, image.as_str(), &e);
+            return None;
+        }
+    };
+    let source = copy.tag(key::SOURCE_IMAGE).map(ImageId::new);
+    let (true, Some(source)) = (tags::is_managed_by(&copy.tags, &config.deployment), source) else {
+        report.push(region, image.as_str(), Some(image), Outcome::Skipped, format!("failed, but not a copy made by {}: left alone", config.deployment));
+        return None;
+    };
+    if copy.state != ImageState::Failed {
+        report.push(region, source.as_str(), Some(image), Outcome::Skipped, format!("copy {image} is {}, not failed: nothing to do", copy.state.as_str()));
+        return None;
+    }
+    report.push(
+        region,
+        source.as_str(),
+        Some(image),
+        Outcome::Failed,
+        format!("copy {image} of {source} failed: {}; copying again with a fresh token", error.unwrap_or("no error message")),
+    );
+    let source_region = copy
+        .tag(key::SOURCE_REGION)
+        .map(Region::new)
+        .or_else(|| copy.source.as_ref().map(|(_, r)| r.clone()))
+        .unwrap_or_else(|| region.clone());
+    let mut inv = Inventory { only_region: Some(region.clone()), explain_skips: true, ..Inventory::default() };
+    match find_image(ctx, &source_region, &source).await {
+        Ok(Some(src)) if copy.tag(key::SOURCE_ACCOUNT).is_some() || is_adoptable(ctx, &src) => inv.shared.push(src),
+        Ok(Some(src)) => inv.sources.push(src),
+        Ok(None) => {
+            inv.gone_sources.insert(source.clone());
+        }
+        Err(e) => {
+            listing_failed(report, &source_region, source.as_str(), &e);
+            return None;
+        }
+    }
+    let q = ImageQuery { owned_by_self: true, tag: Some((key::SOURCE_IMAGE.to_owned(), source.to_string())), ..ImageQuery::default() };
+    list_copies(ctx, &mut inv, region, q).await;
+    Some(inv)
+}
+
+/// Checks each configured replica key this run may use, once.
+async fn check_keys(ctx: &Context, inv: &mut Inventory) {
+    let mut regions: BTreeSet<Region> = inv.copies.keys().cloned().collect();
+    regions.extend(inv.unlisted.keys().cloned());
+    for region in regions {
+        let Some(key_ref) = ctx.config.replica_keys.get(&region) else { continue };
+        let status = match ctx.cloud.keys(&region).describe_key(key_ref).await {
+            Ok(k) if k.enabled => KeyStatus::Usable { arn: k.arn },
+            Ok(k) => KeyStatus::Unusable(format!("({}) is not enabled", k.arn)),
+            Err(e) if e.is_retryable() => KeyStatus::Unknown(e.to_string()),
+            Err(e) if e.kind == ErrorKind::NotFound => KeyStatus::Unusable(format!("does not exist in {region}")),
+            Err(e) => KeyStatus::Unusable(format!("cannot be used: {e}")),
+        };
+        inv.keys.insert(region, status);
+    }
+}
+
+async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
+    for d in plan.decisions {
+        report.push(&d.region, d.subject, d.image.as_ref(), d.outcome, d.reason);
+    }
+    for copy in plan.copies {
+        if ctx.dry_run() {
+            report.push(&copy.dest, copy.request.source_image.as_str(), None, Outcome::Planned, describe(&copy));
+            for f in &copy.supersedes {
+                report.push(&copy.dest, f.as_str(), Some(f), Outcome::Planned, "would remove this failed copy once the new copy is requested");
+            }
+            continue;
+        }
+        if ctx.deadline.near() {
+            defer_for_deadline(report, &copy.dest, &copy.request.source_image);
+            continue;
+        }
+        ctx.progress(&format!("copying {} to {}", copy.request.source_image, copy.dest));
+        match ctx.cloud.ec2(&copy.dest).copy_image(&copy.request).await {
+            Ok(id) => {
+                report.push(&copy.dest, copy.request.source_image.as_str(), Some(&id), Outcome::Copied, describe(&copy));
+                for f in &copy.supersedes {
+                    let removal = Removal {
+                        region: copy.dest.clone(),
+                        image: f.clone(),
+                        source: copy.request.source_image.clone(),
+                        reason: format!("failed copy superseded by {id}"),
+                    };
+                    remove(ctx, &removal, report).await;
+                }
+            }
+            Err(e) => {
+                let (outcome, reason) = match e.kind {
+                    k if k.is_retryable() => (Outcome::Deferred, format!("{e}; the next reconcile copies it")),
+                    ErrorKind::NotFound => (Outcome::Skipped, format!("source no longer exists: {e}")),
+                    ErrorKind::Duplicate => (
+                        Outcome::Failed,
+                        format!(
+                            "{e}: an image named {:?} exists in {} but is not a copy of {} made by {}; rename or deregister it",
+                            copy.request.name, copy.dest, copy.request.source_image, ctx.config.deployment
+                        ),
+                    ),
+                    _ => (Outcome::Failed, e.to_string()),
+                };
+                report.push(&copy.dest, copy.request.source_image.as_str(), None, outcome, reason);
+            }
+        }
+    }
+    for removal in plan.removals {
+        if ctx.dry_run() {
+            report.push(&removal.region, removal.image.as_str(), Some(&removal.image), Outcome::Planned, format!("would remove: {}", removal.reason));
+        } else if ctx.deadline.near() {
+            defer_for_deadline(report, &removal.region, &removal.image);
+        } else {
+            remove(ctx, &removal, report).await;
+        }
+    }
+}
+
+fn defer_for_deadline(report: &mut RunReport, region: &Region, subject: &ImageId) {
+    report.incomplete.get_or_insert_with(|| "deadline near: the next run continues".to_owned());
+    report.push(region, subject.as_str(), None, Outcome::Deferred, "deadline near: the next reconcile does it");
+}
+
+fn describe(copy: &CopyPlan) -> String {
+    let what = match copy.kind {
+        CopyKind::Replica => format!("copy of {} from {}", copy.request.source_image, copy.request.source_region),
+        CopyKind::Adoption => format!(
+            "adoption of {} (account {})",
+            copy.request.source_image,
+            copy.request.tags.get(key::SOURCE_ACCOUNT).map_or("?", String::as_str)
+        ),
+    };
+    format!(
+        "{what} as {:?}, attempt {}, key {}, token {}",
+        copy.request.name,
+        copy.attempt,
+        copy.request.kms_key.as_ref().map_or("(source encryption)", |k| k.as_str()),
+        copy.request.client_token
+    )
+}
+
+async fn remove(ctx: &Context, removal: &Removal, report: &mut RunReport) {
+    match ctx.cloud.ec2(&removal.region).deregister(&removal.image, true).await {
+        Ok(d) => {
+            let mut reason = format!("{}; deregistered, {} snapshot(s) deleted", removal.reason, d.snapshots_deleted.len());
+            if !d.snapshots_kept.is_empty() {
+                let kept: Vec<String> = d.snapshots_kept.iter().map(|(s, c)| format!("{s} ({c})")).collect();
+                reason.push_str(&format!(", kept {}", kept.join(", ")));
+            }
+            report.push(&removal.region, removal.image.as_str(), Some(&removal.image), Outcome::Deleted, reason);
+        }
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            report.push(&removal.region, removal.image.as_str(), Some(&removal.image), Outcome::AlreadyExisted, "failed copy already removed");
+        }
+        Err(e) => {
+            let outcome = if e.is_retryable() { Outcome::Deferred } else { Outcome::Failed };
+            report.push(&removal.region, removal.image.as_str(), Some(&removal.image), outcome, format!("could not remove the failed copy of {}: {e}", removal.source));
+        }
+    }
+}
