@@ -1,15 +1,141 @@
-//! `amictl create-images` (being written by the create_images owner).
+//! `amictl create-images --schedule NAME [--slot RFC3339]`: the create-image runner, run
+//! from a terminal. Without a continuation queue the command itself waits out the reboot
+//! waves: it runs one wave, polls until the next may start, and runs again (bounded by
+//! `--max-wait`), printing progress lines.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ami_core::context::Context;
-use ami_core::report::RunReport;
+use ami_core::create::{self, CreateRequest, ScheduleRun};
+use ami_core::model::{Region, ScheduleName};
+use ami_core::ports::{Cloud, Continuations, Ec2, Keys, Reports};
+use ami_core::report::{Outcome, RunReport};
+use ami_core::time_util::{parse_rfc3339, rfc3339, slot_of};
+use time::OffsetDateTime;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The schedule to run (one of SCHEDULES, e.g. daily).
+    #[arg(long, value_parser = parse_schedule)]
+    pub schedule: ScheduleName,
+    /// The slot to image, RFC 3339 (default: now, truncated to the minute). Re-running a
+    /// slot only makes the images it still lacks.
+    #[arg(long, value_parser = parse_slot)]
+    pub slot: Option<OffsetDateTime>,
     /// Plan and print, change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run one wave and return (a configured continuation queue, if any, does the rest).
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Seconds between checks while a reboot wave comes back.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub poll: u64,
+    /// Give up waiting for the waves after this many seconds (the slot can be re-run).
+    #[arg(long, default_value_t = 3600)]
+    pub max_wait: u64,
 }
 
-pub async fn run(_ctx: &Context, _args: &Args) -> anyhow::Result<RunReport> {
-    anyhow::bail!("not built yet")
+fn parse_schedule(s: &str) -> Result<ScheduleName, String> {
+    ami_core::tags::parse_schedule_name("--schedule", s).map_err(|e| format!("{}; e.g. --schedule daily", e.problem))
+}
+
+fn parse_slot(s: &str) -> Result<OffsetDateTime, String> {
+    parse_rfc3339(s).ok_or_else(|| format!("{s:?} is not an RFC 3339 time such as 2026-11-22T03:00:00Z"))
+}
+
+/// The cloud without continuations: the command waits out the waves itself.
+struct WithoutContinuations(Arc<dyn Cloud>);
+
+impl Cloud for WithoutContinuations {
+    fn ec2(&self, region: &Region) -> Arc<dyn Ec2> {
+        self.0.ec2(region)
+    }
+    fn keys(&self, region: &Region) -> Arc<dyn Keys> {
+        self.0.keys(region)
+    }
+    fn reports(&self) -> Arc<dyn Reports> {
+        self.0.reports()
+    }
+    fn continuations(&self) -> Option<Arc<dyn Continuations>> {
+        None
+    }
+}
+
+/// Folds one round into the report of the whole command: an item's latest outcome wins,
+/// except that what this command created stays "created".
+fn fold(total: &mut Option<RunReport>, round: RunReport) {
+    let Some(all) = total.as_mut() else {
+        *total = Some(round);
+        return;
+    };
+    let mut index: HashMap<(Region, String), usize> =
+        all.items.iter().enumerate().map(|(n, i)| ((i.region.clone(), i.subject.clone()), n)).collect();
+    let mut seen = std::collections::HashSet::new();
+    for item in round.items {
+        let k = (item.region.clone(), item.subject.clone());
+        seen.insert(k.clone());
+        match index.get(&k) {
+            Some(&n) if all.items[n].outcome == Outcome::Created && item.outcome == Outcome::AlreadyExisted => {}
+            Some(&n) => all.items[n] = item,
+            None => {
+                index.insert(k, all.items.len());
+                all.items.push(item);
+            }
+        }
+    }
+    // Round-level notes (e.g. "continue with …") that the last round no longer has are stale.
+    all.items.retain(|i| seen.contains(&(i.region.clone(), i.subject.clone())) || i.outcome == Outcome::Created);
+    all.metrics = round.metrics;
+    all.incomplete = round.incomplete;
+}
+
+pub async fn run(ctx: &Context, args: &Args) -> anyhow::Result<RunReport> {
+    let slot = slot_of(args.slot.unwrap_or_else(OffsetDateTime::now_utc));
+    let slot_run = ScheduleRun::new(args.schedule.clone(), slot);
+    eprintln!(
+        "create-images: schedule {}, slot {} (re-run this slot with --schedule {} --slot {})",
+        args.schedule,
+        rfc3339(slot),
+        args.schedule,
+        rfc3339(slot)
+    );
+    let waits = !args.no_wait && !ctx.dry_run();
+    let ctx = if waits {
+        Context { cloud: Arc::new(WithoutContinuations(ctx.cloud.clone())), ..ctx.clone() }
+    } else {
+        ctx.clone()
+    };
+    let started = Instant::now();
+    let mut request = CreateRequest::Schedule(slot_run.clone());
+    let mut total: Option<RunReport> = None;
+    let mut round = 1;
+    loop {
+        let out = create::run_wave(&ctx, request, OffsetDateTime::now_utc()).await;
+        let created = out.report.count(Outcome::Created);
+        let waiting = out.report.count(Outcome::Deferred);
+        fold(&mut total, out.report);
+        if !out.more || !waits {
+            break;
+        }
+        if started.elapsed() >= Duration::from_secs(args.max_wait) {
+            if let Some(t) = total.as_mut() {
+                t.incomplete = Some(format!(
+                    "stopped waiting after {} s; continue with amictl create-images --schedule {} --slot {}",
+                    args.max_wait,
+                    args.schedule,
+                    rfc3339(slot)
+                ));
+            }
+            break;
+        }
+        eprintln!("… round {round}: created {created}, {waiting} waiting for a reboot wave; checking again in {} s", args.poll);
+        tokio::time::sleep(Duration::from_secs(args.poll)).await;
+        request = CreateRequest::Continue(slot_run.clone());
+        round += 1;
+    }
+    let report = total.unwrap_or_else(|| RunReport::new(create::run::FUNCTION, ctx.dry_run(), OffsetDateTime::now_utc()));
+    Ok(ctx.finish(report).await)
 }
