@@ -23,7 +23,10 @@ impl From<HandlerError> for Diagnostic {
             HandlerError::MalformedEvent(_) => "MalformedEvent.NotRetryable",
             HandlerError::BadRequest(_) => "BadRequest.NotRetryable",
         };
-        Diagnostic { error_type: error_type.to_owned(), error_message: e.to_string() }
+        Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: e.to_string(),
+        }
     }
 }
 
@@ -32,15 +35,32 @@ pub fn request_of(trigger: Trigger) -> Result<ShareRequest, HandlerError> {
     match trigger {
         // The reconcile rule (`<deployment>-share-reconcile`); any schedule means "reconcile".
         Trigger::Schedule { .. } => Ok(ShareRequest::Reconcile),
-        Trigger::ImageTags { image, region, changed_keys, .. } => Ok(ShareRequest::TagChange { image, region, changed_keys }),
-        Trigger::AmiState { image, region, .. } => Ok(ShareRequest::Image { image, region: Some(region) }),
+        Trigger::ImageTags {
+            image,
+            region,
+            changed_keys,
+            ..
+        } => Ok(ShareRequest::TagChange {
+            image,
+            region,
+            changed_keys,
+        }),
+        Trigger::AmiState { image, region, .. } => Ok(ShareRequest::Image {
+            image,
+            region: Some(region),
+        }),
         Trigger::Direct(v) => direct(&v),
     }
 }
 
 fn direct(v: &Value) -> Result<ShareRequest, HandlerError> {
-    let obj = v.as_object().ok_or_else(|| HandlerError::BadRequest("a direct invocation must be a JSON object".to_owned()))?;
-    if let Some(unknown) = obj.keys().find(|k| !matches!(k.as_str(), "image" | "region")) {
+    let obj = v.as_object().ok_or_else(|| {
+        HandlerError::BadRequest("a direct invocation must be a JSON object".to_owned())
+    })?;
+    if let Some(unknown) = obj
+        .keys()
+        .find(|k| !matches!(k.as_str(), "image" | "region"))
+    {
         return Err(HandlerError::BadRequest(format!("unknown key {unknown:?}")));
     }
     let text = |k: &str| match obj.get(k) {
@@ -50,21 +70,40 @@ fn direct(v: &Value) -> Result<ShareRequest, HandlerError> {
     };
     let region = match text("region")? {
         Some(r) if ami_core::tags::is_region_name(&r) => Some(Region::new(r)),
-        Some(r) => return Err(HandlerError::BadRequest(format!("region {r:?} is not a region name"))),
+        Some(r) => {
+            return Err(HandlerError::BadRequest(format!(
+                "region {r:?} is not a region name"
+            )))
+        }
         None => None,
     };
     match text("image")? {
-        Some(id) if id.strip_prefix("ami-").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit())) => {
-            Ok(ShareRequest::Image { image: ImageId::new(id), region })
+        Some(id)
+            if id
+                .strip_prefix("ami-")
+                .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit())) =>
+        {
+            Ok(ShareRequest::Image {
+                image: ImageId::new(id),
+                region,
+            })
         }
-        Some(id) => Err(HandlerError::BadRequest(format!("image {id:?} is not an image id"))),
-        None if region.is_some() => Err(HandlerError::BadRequest("region given without image".to_owned())),
+        Some(id) => Err(HandlerError::BadRequest(format!(
+            "image {id:?} is not an image id"
+        ))),
+        None if region.is_some() => Err(HandlerError::BadRequest(
+            "region given without image".to_owned(),
+        )),
         None => Ok(ShareRequest::Reconcile),
     }
 }
 
 /// Handles one event; returns the report's event detail.
-pub async fn handle(ctx: &Context, payload: Value, now: OffsetDateTime) -> Result<Value, HandlerError> {
+pub async fn handle(
+    ctx: &Context,
+    payload: Value,
+    now: OffsetDateTime,
+) -> Result<Value, HandlerError> {
     let request = request_of(parse_trigger(&payload)?)?;
     tracing::info!(request = ?request, "share");
     let report = run(ctx, request, now).await;

@@ -11,15 +11,23 @@
 use std::collections::BTreeSet;
 
 use crate::config::Config;
-use crate::model::{AccountId, Grantee, Image, ImageId, ImageState, KeyGrant, KeyInfo, KeyRef, Region, SnapshotId};
+use crate::model::{
+    AccountId, Grantee, Image, ImageId, ImageState, KeyGrant, KeyInfo, KeyRef, Region, SnapshotId,
+};
 use crate::report::Outcome;
 use crate::share::record;
 use crate::share_target::{org_id_of, ShareTarget};
 use crate::tags::{is_managed_by, key};
 
 /// What a target account may do with a customer managed key: launch and copy.
-pub const GRANT_OPERATIONS: [&str; 6] =
-    ["Decrypt", "DescribeKey", "CreateGrant", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo"];
+pub const GRANT_OPERATIONS: [&str; 6] = [
+    "Decrypt",
+    "DescribeKey",
+    "CreateGrant",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+];
 
 /// The share-with value that governs an image, and whose tag it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +41,10 @@ pub struct Governing {
 impl Governing {
     /// The image's own tag governs it.
     pub fn own(image: &Image) -> Self {
-        Self { value: image.tag(key::SHARE_WITH).map(str::to_owned), source: None }
+        Self {
+            value: image.tag(key::SHARE_WITH).map(str::to_owned),
+            source: None,
+        }
     }
 
     fn origin(&self) -> String {
@@ -58,10 +69,16 @@ pub fn source_of(image: &Image) -> Option<(ImageId, Region)> {
 /// tag on the replica may be stale). Otherwise the image's own tag.
 pub fn governing_for(image: &Image, source: Option<&Image>, config: &Config) -> Governing {
     match source {
-        Some(src) if config.share_replicas && is_managed_by(&src.tags, &config.deployment) && src.id != image.id => Governing {
-            value: src.tag(key::SHARE_WITH).map(str::to_owned),
-            source: Some((src.id.clone(), src.region.clone())),
-        },
+        Some(src)
+            if config.share_replicas
+                && is_managed_by(&src.tags, &config.deployment)
+                && src.id != image.id =>
+        {
+            Governing {
+                value: src.tag(key::SHARE_WITH).map(str::to_owned),
+                source: Some((src.id.clone(), src.region.clone())),
+            }
+        }
         _ => Governing::own(image),
     }
 }
@@ -69,7 +86,8 @@ pub fn governing_for(image: &Image, source: Option<&Image>, config: &Config) -> 
 /// Of all managed images (every region), those a reconcile must look at: governed by a
 /// share-with value, or carrying a record of grants the suite made.
 pub fn select(images: &[Image], config: &Config) -> Vec<(usize, Governing)> {
-    let find = |id: &ImageId, region: &Region| images.iter().find(|i| &i.id == id && &i.region == region);
+    let find =
+        |id: &ImageId, region: &Region| images.iter().find(|i| &i.id == id && &i.region == region);
     images
         .iter()
         .enumerate()
@@ -77,7 +95,8 @@ pub fn select(images: &[Image], config: &Config) -> Vec<(usize, Governing)> {
         .filter_map(|(n, img)| {
             let source = source_of(img).and_then(|(id, region)| find(&id, &region));
             let governing = governing_for(img, source, config);
-            (governing.value.is_some() || !record::read(&img.tags).is_empty()).then_some((n, governing))
+            (governing.value.is_some() || !record::read(&img.tags).is_empty())
+                .then_some((n, governing))
         })
         .collect()
 }
@@ -165,9 +184,16 @@ impl Changes {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Leave the image alone (not ours, not available); no tag is written.
-    Skip { outcome: Outcome, reason: String },
+    Skip {
+        outcome: Outcome,
+        reason: String,
+    },
     /// Change nothing but `share-status` (bad value, refused target, unshareable key).
-    Reject { outcome: Outcome, reason: String, status: String },
+    Reject {
+        outcome: Outcome,
+        reason: String,
+        status: String,
+    },
     Apply(Box<Changes>),
 }
 
@@ -185,18 +211,26 @@ pub fn grant_name(image: &ImageId, account: &AccountId) -> String {
 
 /// The account of a grant the suite made for `image`, read back from its name.
 pub fn grant_account(image: &ImageId, name: &str) -> Option<AccountId> {
-    name.strip_prefix(&format!("ami-lifecycle-{image}-")).and_then(AccountId::parse)
+    name.strip_prefix(&format!("ami-lifecycle-{image}-"))
+        .and_then(AccountId::parse)
 }
 
 /// `arn:PARTITION:iam::ACCOUNT:root`, in the key's partition.
 pub fn account_principal(key_arn: &str, account: &AccountId) -> String {
-    let partition = key_arn.split(':').nth(1).filter(|p| p.starts_with("aws")).unwrap_or("aws");
+    let partition = key_arn
+        .split(':')
+        .nth(1)
+        .filter(|p| p.starts_with("aws"))
+        .unwrap_or("aws");
     format!("arn:{partition}:iam::{account}:root")
 }
 
 /// A tag value of at most 256 characters.
 pub fn status_value(text: &str) -> String {
-    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if clean.chars().count() <= record::TAG_VALUE_MAX {
         clean
     } else {
@@ -207,51 +241,90 @@ pub fn status_value(text: &str) -> String {
 }
 
 fn skip(image: &Image, outcome: Outcome, reason: String) -> ImagePlan {
-    ImagePlan { image: image.id.clone(), region: image.region.clone(), action: Action::Skip { outcome, reason } }
+    ImagePlan {
+        image: image.id.clone(),
+        region: image.region.clone(),
+        action: Action::Skip { outcome, reason },
+    }
 }
 
 fn reject(image: &Image, outcome: Outcome, reason: String, status: &str) -> ImagePlan {
     ImagePlan {
         image: image.id.clone(),
         region: image.region.clone(),
-        action: Action::Reject { outcome, reason, status: status_value(&format!("error {status}")) },
+        action: Action::Reject {
+            outcome,
+            reason,
+            status: status_value(&format!("error {status}")),
+        },
     }
 }
 
 fn list(grantees: &[&Grantee]) -> String {
-    grantees.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    grantees
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The checks that need no facts: ownership, state, the value's syntax, the allow-list.
 /// `Ok` is the desired grantees (sorted); `Err` is the whole plan for this image.
-pub fn screen(image: &Image, governing: &Governing, config: &Config) -> Result<Vec<Grantee>, ImagePlan> {
+pub fn screen(
+    image: &Image,
+    governing: &Governing,
+    config: &Config,
+) -> Result<Vec<Grantee>, ImagePlan> {
     if !is_managed_by(&image.tags, &config.deployment) {
-        let tag = image.tag(key::MANAGED_BY).map_or("absent".to_owned(), |v| format!("{v:?}"));
+        let tag = image
+            .tag(key::MANAGED_BY)
+            .map_or("absent".to_owned(), |v| format!("{v:?}"));
         return Err(skip(
             image,
             Outcome::Skipped,
-            format!("not managed by deployment {} ({} is {tag}): never shared", config.deployment, key::MANAGED_BY),
+            format!(
+                "not managed by deployment {} ({} is {tag}): never shared",
+                config.deployment,
+                key::MANAGED_BY
+            ),
         ));
     }
     match image.state {
         ImageState::Available => {}
         ImageState::Pending => {
-            return Err(skip(image, Outcome::Deferred, "image is pending: shared once available, by the next reconcile".to_owned()))
+            return Err(skip(
+                image,
+                Outcome::Deferred,
+                "image is pending: shared once available, by the next reconcile".to_owned(),
+            ))
         }
-        other => return Err(skip(image, Outcome::Skipped, format!("image is {}: nothing to share", other.as_str()))),
+        other => {
+            return Err(skip(
+                image,
+                Outcome::Skipped,
+                format!("image is {}: nothing to share", other.as_str()),
+            ))
+        }
     }
     let origin = governing.origin();
     let mut desired = match &governing.value {
         None => Vec::new(),
         Some(v) => ShareTarget::parse_list(v, &config.share_groups).map_err(|e| {
-            reject(image, Outcome::Failed, format!("{e}{origin}; nothing changed"), &e.problem)
+            reject(
+                image,
+                Outcome::Failed,
+                format!("{e}{origin}; nothing changed"),
+                &e.problem,
+            )
         })?,
     };
     desired.sort();
 
     let public_refused = desired.contains(&Grantee::Public) && !config.allow_public;
-    let outside: Vec<&Grantee> =
-        desired.iter().filter(|g| **g != Grantee::Public && !config.share_allowed.permits(g)).collect();
+    let outside: Vec<&Grantee> = desired
+        .iter()
+        .filter(|g| **g != Grantee::Public && !config.share_allowed.permits(g))
+        .collect();
     if public_refused || !outside.is_empty() {
         let mut problems = Vec::new();
         if public_refused {
@@ -259,7 +332,10 @@ pub fn screen(image: &Image, governing: &Governing, config: &Config) -> Result<V
         }
         if !outside.is_empty() {
             if config.share_allowed.is_empty() {
-                problems.push(format!("sharing is disabled (SHARE_ALLOWED is empty): {}", list(&outside)));
+                problems.push(format!(
+                    "sharing is disabled (SHARE_ALLOWED is empty): {}",
+                    list(&outside)
+                ));
             } else {
                 problems.push(format!("not in SHARE_ALLOWED: {}", list(&outside)));
             }
@@ -283,7 +359,11 @@ pub fn screen(image: &Image, governing: &Governing, config: &Config) -> Result<V
         return Err(reject(
             image,
             Outcome::Failed,
-            format!("{} targets are too many to record in {} tags; nothing changed", before.len(), record::MAX_CHUNKS),
+            format!(
+                "{} targets are too many to record in {} tags; nothing changed",
+                before.len(),
+                record::MAX_CHUNKS
+            ),
             "too many targets to record",
         ));
     }
@@ -304,10 +384,16 @@ fn accounts(grantees: &[Grantee]) -> BTreeSet<AccountId> {
 pub fn key_policy_statement(target: &Grantee) -> Option<String> {
     let actions = r#"["kms:Decrypt","kms:DescribeKey","kms:CreateGrant","kms:GenerateDataKeyWithoutPlaintext","kms:ReEncrypt*"]"#;
     let condition = match target {
-        Grantee::Organization(arn) => format!(r#"{{"StringEquals":{{"aws:PrincipalOrgID":"{}"}}}}"#, org_id_of(arn)?),
+        Grantee::Organization(arn) => format!(
+            r#"{{"StringEquals":{{"aws:PrincipalOrgID":"{}"}}}}"#,
+            org_id_of(arn)?
+        ),
         Grantee::OrganizationalUnit(arn) => {
             let ou = arn.rsplit('/').next()?;
-            format!(r#"{{"ForAnyValue:StringLike":{{"aws:PrincipalOrgPaths":"{}/*/{ou}/*"}}}}"#, org_id_of(arn)?)
+            format!(
+                r#"{{"ForAnyValue:StringLike":{{"aws:PrincipalOrgPaths":"{}/*/{ou}/*"}}}}"#,
+                org_id_of(arn)?
+            )
         }
         _ => return None,
     };
@@ -317,7 +403,12 @@ pub fn key_policy_statement(target: &Grantee) -> Option<String> {
 }
 
 /// Plans one image from its facts.
-pub fn plan_image(image: &Image, governing: &Governing, facts: &ImageFacts, config: &Config) -> ImagePlan {
+pub fn plan_image(
+    image: &Image,
+    governing: &Governing,
+    facts: &ImageFacts,
+    config: &Config,
+) -> ImagePlan {
     let desired = match screen(image, governing, config) {
         Ok(d) => d,
         Err(plan) => return plan,
@@ -349,11 +440,18 @@ pub fn plan_image(image: &Image, governing: &Governing, facts: &ImageFacts, conf
 
     let key_of = |r: &KeyRef| facts.keys.iter().find(|k| &k.key == r);
     if !desired.is_empty() {
-        if let Some(s) = facts.snapshots.iter().find(|s| s.encrypted && s.key.as_ref().and_then(key_of).is_none()) {
+        if let Some(s) = facts
+            .snapshots
+            .iter()
+            .find(|s| s.encrypted && s.key.as_ref().and_then(key_of).is_none())
+        {
             return reject(
                 image,
                 Outcome::Failed,
-                format!("snapshot {} is encrypted but its KMS key could not be read; nothing changed", s.id),
+                format!(
+                    "snapshot {} is encrypted but its KMS key could not be read; nothing changed",
+                    s.id
+                ),
                 &format!("key of {} unknown", s.id),
             );
         }
@@ -362,10 +460,10 @@ pub fn plan_image(image: &Image, governing: &Governing, facts: &ImageFacts, conf
                 image,
                 Outcome::Refused,
                 format!(
-                    "snapshots are encrypted with the AWS managed key {} (aws/ebs), which cannot be shared; nothing changed. Copy the image with a customer managed key: amictl share --reencrypt-with KEY --image {} (or replicate it with REPLICA_KMS_KEYS) and share the copy",
+                    "snapshots are encrypted with the AWS managed key {} (aws/ebs), which cannot be shared; nothing changed. Copy the image with a customer managed key (aws ec2 copy-image --source-image-id {} --encrypted --kms-key-id KEY, or replicate it with REPLICA_KMS_KEYS) and share the copy",
                     k.info.arn, image.id
                 ),
-                &format!("aws/ebs key cannot be shared: amictl share --reencrypt-with KEY --image {}", image.id),
+                "aws/ebs key cannot be shared: copy the image with a customer managed key (copy-image --kms-key-id, or REPLICA_KMS_KEYS) and share the copy",
             );
         }
     }
@@ -377,15 +475,25 @@ pub fn plan_image(image: &Image, governing: &Governing, facts: &ImageFacts, conf
     let desired_accounts = accounts(&desired);
     let record_accounts = accounts(&record);
 
-    let mut ch = Changes { desired: desired.clone(), ..Changes::default() };
+    let mut ch = Changes {
+        desired: desired.clone(),
+        ..Changes::default()
+    };
     ch.launch_add = wanted.difference(&current).map(|g| (*g).clone()).collect();
-    ch.launch_remove = ours.difference(&wanted).filter(|g| current.contains(*g)).map(|g| (*g).clone()).collect();
+    ch.launch_remove = ours
+        .difference(&wanted)
+        .filter(|g| current.contains(*g))
+        .map(|g| (*g).clone())
+        .collect();
 
     for snap in &facts.snapshots {
         let have = accounts(&snap.permissions);
         let add: Vec<AccountId> = desired_accounts.difference(&have).cloned().collect();
-        let remove: Vec<AccountId> =
-            record_accounts.difference(&desired_accounts).filter(|a| have.contains(*a)).cloned().collect();
+        let remove: Vec<AccountId> = record_accounts
+            .difference(&desired_accounts)
+            .filter(|a| have.contains(*a))
+            .cloned()
+            .collect();
         if !add.is_empty() {
             ch.snapshot_add.push((snap.id.clone(), add));
         }
@@ -397,13 +505,25 @@ pub fn plan_image(image: &Image, governing: &Governing, facts: &ImageFacts, conf
     let used_keys: Vec<&KeyFacts> = facts
         .keys
         .iter()
-        .filter(|k| facts.snapshots.iter().any(|s| s.encrypted && s.key.as_ref() == Some(&k.key)))
+        .filter(|k| {
+            facts
+                .snapshots
+                .iter()
+                .any(|s| s.encrypted && s.key.as_ref() == Some(&k.key))
+        })
         .collect();
     let mut seen_arns = BTreeSet::new();
-    for k in used_keys.iter().filter(|k| !k.info.aws_managed && seen_arns.insert(k.info.arn.clone())) {
+    for k in used_keys
+        .iter()
+        .filter(|k| !k.info.aws_managed && seen_arns.insert(k.info.arn.clone()))
+    {
         for account in &desired_accounts {
             let name = grant_name(&image.id, account);
-            if !k.grants.iter().any(|g| g.name.as_deref() == Some(name.as_str())) {
+            if !k
+                .grants
+                .iter()
+                .any(|g| g.name.as_deref() == Some(name.as_str()))
+            {
                 ch.grants_create.push(GrantSpec {
                     key_arn: k.info.arn.clone(),
                     account: account.clone(),
@@ -412,7 +532,8 @@ pub fn plan_image(image: &Image, governing: &Governing, facts: &ImageFacts, conf
                 });
             }
         }
-        ch.grants_revoke.extend(revocable_grants(&image.id, &k.grants, &desired_accounts));
+        ch.grants_revoke
+            .extend(revocable_grants(&image.id, &k.grants, &desired_accounts));
     }
 
     let mut before: BTreeSet<Grantee> = record.iter().cloned().collect();
@@ -422,16 +543,32 @@ pub fn plan_image(image: &Image, governing: &Governing, facts: &ImageFacts, conf
     let n = desired.len();
     ch.status = format!("ok {n} target{}", if n == 1 { "" } else { "s" });
     ch.items = items(image, &ch, facts, &used_keys, &origin);
-    ImagePlan { image: image.id.clone(), region: image.region.clone(), action: Action::Apply(Box::new(ch)) }
+    ImagePlan {
+        image: image.id.clone(),
+        region: image.region.clone(),
+        action: Action::Apply(Box::new(ch)),
+    }
 }
 
 /// The suite's grants for `image` on one key that must go: accounts no longer desired,
 /// and duplicates of a name (concurrent runs on an emulator without CreateGrant
 /// idempotency) except the one with the smallest id, so every run keeps the same one.
-pub fn revocable_grants(image: &ImageId, grants: &[KeyGrant], desired: &BTreeSet<AccountId>) -> Vec<KeyGrant> {
+pub fn revocable_grants(
+    image: &ImageId,
+    grants: &[KeyGrant],
+    desired: &BTreeSet<AccountId>,
+) -> Vec<KeyGrant> {
     let mut out = Vec::new();
     let mut keep: Vec<(&str, &str)> = Vec::new();
-    let mut ours: Vec<&KeyGrant> = grants.iter().filter(|g| g.name.as_deref().and_then(|n| grant_account(image, n)).is_some()).collect();
+    let mut ours: Vec<&KeyGrant> = grants
+        .iter()
+        .filter(|g| {
+            g.name
+                .as_deref()
+                .and_then(|n| grant_account(image, n))
+                .is_some()
+        })
+        .collect();
     ours.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
     for g in ours {
         let name = g.name.as_deref().unwrap_or_default();
@@ -446,10 +583,20 @@ pub fn revocable_grants(image: &ImageId, grants: &[KeyGrant], desired: &BTreeSet
     out
 }
 
-fn items(image: &Image, ch: &Changes, facts: &ImageFacts, keys: &[&KeyFacts], origin: &str) -> Vec<PlanItem> {
+fn items(
+    image: &Image,
+    ch: &Changes,
+    facts: &ImageFacts,
+    keys: &[&KeyFacts],
+    origin: &str,
+) -> Vec<PlanItem> {
     let mut out = Vec::new();
     let snaps = facts.snapshots.len();
-    let cmk: Vec<&str> = keys.iter().filter(|k| !k.info.aws_managed).map(|k| k.info.arn.as_str()).collect();
+    let cmk: Vec<&str> = keys
+        .iter()
+        .filter(|k| !k.info.aws_managed)
+        .map(|k| k.info.arn.as_str())
+        .collect();
     for g in &ch.desired {
         let mut done = Vec::new();
         let mut kept = Vec::new();
@@ -461,7 +608,11 @@ fn items(image: &Image, ch: &Changes, facts: &ImageFacts, keys: &[&KeyFacts], or
         let mut notes = Vec::new();
         match g {
             Grantee::Account(a) => {
-                let added = ch.snapshot_add.iter().filter(|(_, accts)| accts.contains(a)).count();
+                let added = ch
+                    .snapshot_add
+                    .iter()
+                    .filter(|(_, accts)| accts.contains(a))
+                    .count();
                 if added > 0 {
                     done.push(format!("create-volume on {added} of {snaps} snapshots"));
                 }
@@ -497,20 +648,32 @@ fn items(image: &Image, ch: &Changes, facts: &ImageFacts, keys: &[&KeyFacts], or
                 }
             )),
         }
-        let outcome = if done.is_empty() { Outcome::Unchanged } else { Outcome::Granted };
+        let outcome = if done.is_empty() {
+            Outcome::Unchanged
+        } else {
+            Outcome::Granted
+        };
         let mut reason = if done.is_empty() {
             format!("already has {}", kept.join(", "))
         } else if kept.is_empty() {
             format!("granted {}", done.join(", "))
         } else {
-            format!("granted {}; already had {}", done.join(", "), kept.join(", "))
+            format!(
+                "granted {}; already had {}",
+                done.join(", "),
+                kept.join(", ")
+            )
         };
         for n in notes {
             reason.push_str("; ");
             reason.push_str(&n);
         }
         reason.push_str(origin);
-        out.push(PlanItem { subject: g.to_string(), outcome, reason });
+        out.push(PlanItem {
+            subject: g.to_string(),
+            outcome,
+            reason,
+        });
     }
 
     let mut revoked: BTreeSet<Grantee> = ch.launch_remove.iter().cloned().collect();
@@ -530,11 +693,25 @@ fn items(image: &Image, ch: &Changes, facts: &ImageFacts, keys: &[&KeyFacts], or
             what.push("launch permission".to_owned());
         }
         if let Grantee::Account(a) = g {
-            let n = ch.snapshot_remove.iter().filter(|(_, accts)| accts.contains(a)).count();
+            let n = ch
+                .snapshot_remove
+                .iter()
+                .filter(|(_, accts)| accts.contains(a))
+                .count();
             if n > 0 {
                 what.push(format!("create-volume on {n} snapshots"));
             }
-            let k = ch.grants_revoke.iter().filter(|gr| gr.name.as_deref().and_then(|n| grant_account(&image.id, n)).as_ref() == Some(a)).count();
+            let k = ch
+                .grants_revoke
+                .iter()
+                .filter(|gr| {
+                    gr.name
+                        .as_deref()
+                        .and_then(|n| grant_account(&image.id, n))
+                        .as_ref()
+                        == Some(a)
+                })
+                .count();
             if k > 0 {
                 what.push(format!("{k} KMS grant(s)"));
             }
@@ -542,13 +719,22 @@ fn items(image: &Image, ch: &Changes, facts: &ImageFacts, keys: &[&KeyFacts], or
         out.push(PlanItem {
             subject: g.to_string(),
             outcome: Outcome::Revoked,
-            reason: format!("no longer in {}{origin}: revoked {}", key::SHARE_WITH, what.join(", ")),
+            reason: format!(
+                "no longer in {}{origin}: revoked {}",
+                key::SHARE_WITH,
+                what.join(", ")
+            ),
         });
     }
     let duplicates = ch
         .grants_revoke
         .iter()
-        .filter(|g| g.name.as_deref().and_then(|n| grant_account(&image.id, n)).is_some_and(|a| ch.desired.contains(&Grantee::Account(a))))
+        .filter(|g| {
+            g.name
+                .as_deref()
+                .and_then(|n| grant_account(&image.id, n))
+                .is_some_and(|a| ch.desired.contains(&Grantee::Account(a)))
+        })
         .count();
     if duplicates > 0 {
         out.push(PlanItem {
@@ -559,7 +745,11 @@ fn items(image: &Image, ch: &Changes, facts: &ImageFacts, keys: &[&KeyFacts], or
     }
 
     let record: Vec<Grantee> = record::read(&image.tags);
-    for g in facts.launch.iter().filter(|g| !ch.desired.contains(g) && !record.contains(g)) {
+    for g in facts
+        .launch
+        .iter()
+        .filter(|g| !ch.desired.contains(g) && !record.contains(g))
+    {
         out.push(PlanItem {
             subject: g.to_string(),
             outcome: Outcome::Unchanged,

@@ -22,15 +22,24 @@ fn g(s: &str) -> Grantee {
 }
 
 fn config(pairs: &[(&str, &str)]) -> Config {
-    let mut map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    map.entry("AWS_REGION".into()).or_insert_with(|| "us-east-1".into());
-    map.entry("SHARE_ALLOWED".into()).or_insert_with(|| format!("{A} {B} {C} {ORG}"));
+    let mut map: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    map.entry("AWS_REGION".into())
+        .or_insert_with(|| "us-east-1".into());
+    map.entry("SHARE_ALLOWED".into())
+        .or_insert_with(|| format!("{A} {B} {C} {ORG}"));
     Config::from_lookup(|k| map.get(k).cloned()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn image(tags: &[(&str, &str)], encrypted: bool) -> Image {
-    let mut t: Tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    t.entry(key::MANAGED_BY.into()).or_insert_with(|| "ami-lifecycle".into());
+    let mut t: Tags = tags
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    t.entry(key::MANAGED_BY.into())
+        .or_insert_with(|| "ami-lifecycle".into());
     let disk = |dev: &str, snap: &str| ImageDisk {
         device: DeviceName::new(dev),
         snapshot_id: SnapshotId::new(snap),
@@ -56,7 +65,13 @@ fn image(tags: &[(&str, &str)], encrypted: bool) -> Image {
     }
 }
 
-fn facts(img: &Image, launch: &[Grantee], snap_perms: &[Grantee], aws_managed: bool, grants: Vec<KeyGrant>) -> ImageFacts {
+fn facts(
+    img: &Image,
+    launch: &[Grantee],
+    snap_perms: &[Grantee],
+    aws_managed: bool,
+    grants: Vec<KeyGrant>,
+) -> ImageFacts {
     let encrypted = img.disks.iter().any(|d| d.encrypted);
     ImageFacts {
         launch: launch.to_vec(),
@@ -71,7 +86,15 @@ fn facts(img: &Image, launch: &[Grantee], snap_perms: &[Grantee], aws_managed: b
             })
             .collect(),
         keys: if encrypted {
-            vec![KeyFacts { key: KeyRef::new(KEY), info: KeyInfo { arn: KEY.into(), enabled: true, aws_managed }, grants }]
+            vec![KeyFacts {
+                key: KeyRef::new(KEY),
+                info: KeyInfo {
+                    arn: KEY.into(),
+                    enabled: true,
+                    aws_managed,
+                },
+                grants,
+            }]
         } else {
             Vec::new()
         },
@@ -88,7 +111,11 @@ fn changes(plan: &ImagePlan) -> Changes {
 
 fn rejected(plan: &ImagePlan) -> (Outcome, String, String) {
     match &plan.action {
-        Action::Reject { outcome, reason, status } => (*outcome, reason.clone(), status.clone()),
+        Action::Reject {
+            outcome,
+            reason,
+            status,
+        } => (*outcome, reason.clone(), status.clone()),
         other => panic!("expected a rejection, got {other:?}"),
     }
 }
@@ -106,38 +133,85 @@ fn grant(account: &str, id: &str) -> KeyGrant {
 #[test]
 fn new_targets_get_launch_snapshots_and_key_grants() {
     let img = image(&[(key::SHARE_WITH, &format!("{A},{B}"))], true);
-    let plan = plan_image(&img, &Governing::own(&img), &facts(&img, &[], &[], false, vec![]), &config(&[]));
+    let plan = plan_image(
+        &img,
+        &Governing::own(&img),
+        &facts(&img, &[], &[], false, vec![]),
+        &config(&[]),
+    );
     let ch = changes(&plan);
     assert_eq!(ch.launch_add, vec![g(A), g(B)]);
     assert_eq!(ch.snapshot_add.len(), 2, "every snapshot");
-    assert!(ch.snapshot_add.iter().all(|(_, a)| a == &vec![acct(A), acct(B)]));
+    assert!(ch
+        .snapshot_add
+        .iter()
+        .all(|(_, a)| a == &vec![acct(A), acct(B)]));
     assert_eq!(ch.grants_create.len(), 2);
-    assert_eq!(ch.grants_create[0].principal, format!("arn:aws:iam::{A}:root"));
-    assert_eq!(ch.grants_create[0].name, format!("ami-lifecycle-ami-0123-{A}"));
+    assert_eq!(
+        ch.grants_create[0].principal,
+        format!("arn:aws:iam::{A}:root")
+    );
+    assert_eq!(
+        ch.grants_create[0].name,
+        format!("ami-lifecycle-ami-0123-{A}")
+    );
     assert_eq!(ch.record_before, vec![g(A), g(B)]);
     assert_eq!(ch.status, "ok 2 targets");
-    assert!(ch.items.iter().all(|i| i.outcome == Outcome::Granted), "{:?}", ch.items);
+    assert!(
+        ch.items.iter().all(|i| i.outcome == Outcome::Granted),
+        "{:?}",
+        ch.items
+    );
 }
 
 #[test]
 fn removing_a_target_revokes_only_what_the_suite_granted() {
     // GIVEN A and B were granted by the suite, C by hand; the tag now lists A only.
-    let img = image(&[(key::SHARE_WITH, A), (key::SHARE_GRANTED, &format!("{A} {B}"))], true);
-    let f = facts(&img, &[g(A), g(B), g(C)], &[g(A), g(B), g(C)], false, vec![grant(A, "g1"), grant(B, "g2")]);
+    let img = image(
+        &[
+            (key::SHARE_WITH, A),
+            (key::SHARE_GRANTED, &format!("{A} {B}")),
+        ],
+        true,
+    );
+    let f = facts(
+        &img,
+        &[g(A), g(B), g(C)],
+        &[g(A), g(B), g(C)],
+        false,
+        vec![grant(A, "g1"), grant(B, "g2")],
+    );
     let ch = changes(&plan_image(&img, &Governing::own(&img), &f, &config(&[])));
     assert!(ch.launch_add.is_empty());
-    assert_eq!(ch.launch_remove, vec![g(B)], "C was granted by hand: untouched");
+    assert_eq!(
+        ch.launch_remove,
+        vec![g(B)],
+        "C was granted by hand: untouched"
+    );
     assert!(ch.snapshot_remove.iter().all(|(_, a)| a == &vec![acct(B)]));
     assert_eq!(ch.snapshot_remove.len(), 2);
-    assert_eq!(ch.grants_revoke.iter().map(|g| g.grant_id.as_str()).collect::<Vec<_>>(), vec!["g2"]);
+    assert_eq!(
+        ch.grants_revoke
+            .iter()
+            .map(|g| g.grant_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["g2"]
+    );
     assert_eq!(ch.record_after, vec![g(A)]);
-    assert!(ch.items.iter().any(|i| i.subject == C && i.outcome == Outcome::Unchanged && i.reason.contains("outside the suite")));
+    assert!(ch.items.iter().any(|i| i.subject == C
+        && i.outcome == Outcome::Unchanged
+        && i.reason.contains("outside the suite")));
 }
 
 #[test]
 fn removing_the_tag_revokes_everything_granted() {
     let img = image(&[(key::SHARE_GRANTED, &format!("{A} {B}"))], false);
-    let ch = changes(&plan_image(&img, &Governing::own(&img), &facts(&img, &[g(A), g(B)], &[g(A)], false, vec![]), &config(&[])));
+    let ch = changes(&plan_image(
+        &img,
+        &Governing::own(&img),
+        &facts(&img, &[g(A), g(B)], &[g(A)], false, vec![]),
+        &config(&[]),
+    ));
     assert_eq!(ch.launch_remove, vec![g(A), g(B)]);
     assert_eq!(ch.record_after, Vec::<Grantee>::new());
     assert_eq!(ch.status, "ok 0 targets");
@@ -145,8 +219,20 @@ fn removing_the_tag_revokes_everything_granted() {
 
 #[test]
 fn a_converged_image_changes_nothing() {
-    let img = image(&[(key::SHARE_WITH, A), (key::SHARE_GRANTED, A), (key::SHARE_STATUS, "ok 1 target")], true);
-    let ch = changes(&plan_image(&img, &Governing::own(&img), &facts(&img, &[g(A)], &[g(A)], false, vec![grant(A, "g1")]), &config(&[])));
+    let img = image(
+        &[
+            (key::SHARE_WITH, A),
+            (key::SHARE_GRANTED, A),
+            (key::SHARE_STATUS, "ok 1 target"),
+        ],
+        true,
+    );
+    let ch = changes(&plan_image(
+        &img,
+        &Governing::own(&img),
+        &facts(&img, &[g(A)], &[g(A)], false, vec![grant(A, "g1")]),
+        &config(&[]),
+    ));
     assert!(ch.is_noop(), "{ch:?}");
     assert!(ch.items.iter().all(|i| i.outcome == Outcome::Unchanged));
 }
@@ -155,110 +241,232 @@ fn a_converged_image_changes_nothing() {
 fn a_hand_grant_the_tag_lists_is_adopted() {
     // GIVEN A has launch permission but not from the suite (a crash before the record, or by hand)
     let img = image(&[(key::SHARE_WITH, A)], false);
-    let ch = changes(&plan_image(&img, &Governing::own(&img), &facts(&img, &[g(A)], &[g(A)], false, vec![]), &config(&[])));
+    let ch = changes(&plan_image(
+        &img,
+        &Governing::own(&img),
+        &facts(&img, &[g(A)], &[g(A)], false, vec![]),
+        &config(&[]),
+    ));
     assert!(ch.is_noop());
-    assert_eq!(ch.record_after, vec![g(A)], "the record converges on what the tag lists");
+    assert_eq!(
+        ch.record_after,
+        vec![g(A)],
+        "the record converges on what the tag lists"
+    );
 }
 
 #[test]
 fn one_bad_entry_changes_nothing() {
-    let img = image(&[(key::SHARE_WITH, &format!("{A},12345")), (key::SHARE_GRANTED, B)], false);
-    let plan = plan_image(&img, &Governing::own(&img), &facts(&img, &[g(B)], &[], false, vec![]), &config(&[]));
+    let img = image(
+        &[
+            (key::SHARE_WITH, &format!("{A},12345")),
+            (key::SHARE_GRANTED, B),
+        ],
+        false,
+    );
+    let plan = plan_image(
+        &img,
+        &Governing::own(&img),
+        &facts(&img, &[g(B)], &[], false, vec![]),
+        &config(&[]),
+    );
     let (outcome, reason, status) = rejected(&plan);
     assert_eq!(outcome, Outcome::Failed);
-    assert!(reason.contains("\"12345\" is not an account id"), "{reason}");
-    assert!(status.starts_with("error ") && status.contains("12345"), "{status}");
+    assert!(
+        reason.contains("\"12345\" is not an account id"),
+        "{reason}"
+    );
+    assert!(
+        status.starts_with("error ") && status.contains("12345"),
+        "{status}"
+    );
 }
 
 #[test]
 fn targets_outside_the_allow_list_are_refused_by_name() {
     let img = image(&[(key::SHARE_WITH, &format!("{A} 999999999999"))], false);
-    let (outcome, _, status) = rejected(&screen(&img, &Governing::own(&img), &config(&[])).err().unwrap_or_else(|| panic!("refused")));
+    let (outcome, _, status) = rejected(
+        &screen(&img, &Governing::own(&img), &config(&[]))
+            .err()
+            .unwrap_or_else(|| panic!("refused")),
+    );
     assert_eq!(outcome, Outcome::Refused);
     assert_eq!(status, "error not in SHARE_ALLOWED: 999999999999");
 
     let no_sharing = config(&[("SHARE_ALLOWED", "")]);
     let img = image(&[(key::SHARE_WITH, A)], false);
-    let plan = plan_image(&img, &Governing::own(&img), &ImageFacts::default(), &no_sharing);
+    let plan = plan_image(
+        &img,
+        &Governing::own(&img),
+        &ImageFacts::default(),
+        &no_sharing,
+    );
     assert!(rejected(&plan).2.contains("SHARE_ALLOWED is empty"));
 }
 
 #[test]
 fn public_is_refused_unless_allowed_and_unblocked() {
     let img = image(&[(key::SHARE_WITH, "all")], false);
-    let plan = plan_image(&img, &Governing::own(&img), &facts(&img, &[], &[], false, vec![]), &config(&[]));
+    let plan = plan_image(
+        &img,
+        &Governing::own(&img),
+        &facts(&img, &[], &[], false, vec![]),
+        &config(&[]),
+    );
     assert!(rejected(&plan).2.contains("ALLOW_PUBLIC is false"));
 
     let allow = config(&[("ALLOW_PUBLIC", "true")]);
     let mut f = facts(&img, &[], &[], false, vec![]);
     f.public_blocked = Some(true);
-    assert!(rejected(&plan_image(&img, &Governing::own(&img), &f, &allow)).2.contains("block public access is on"));
+    assert!(
+        rejected(&plan_image(&img, &Governing::own(&img), &f, &allow))
+            .2
+            .contains("block public access is on")
+    );
 
     f.public_blocked = Some(false);
     let ch = changes(&plan_image(&img, &Governing::own(&img), &f, &allow));
     assert_eq!(ch.launch_add, vec![Grantee::Public]);
-    assert!(ch.snapshot_add.is_empty(), "snapshots are never made public");
-    assert!(ch.items[0].reason.contains("block public access in us-east-1: off"));
+    assert!(
+        ch.snapshot_add.is_empty(),
+        "snapshots are never made public"
+    );
+    assert!(ch.items[0]
+        .reason
+        .contains("block public access in us-east-1: off"));
 
     let enc = image(&[(key::SHARE_WITH, "all")], true);
     let mut f = facts(&enc, &[], &[], false, vec![]);
     f.public_blocked = Some(false);
-    assert!(rejected(&plan_image(&enc, &Governing::own(&enc), &f, &allow)).2.contains("encrypted"));
+    assert!(
+        rejected(&plan_image(&enc, &Governing::own(&enc), &f, &allow))
+            .2
+            .contains("encrypted")
+    );
 }
 
 #[test]
 fn aws_managed_keys_are_refused_with_the_remedy() {
     let img = image(&[(key::SHARE_WITH, A)], true);
-    let plan = plan_image(&img, &Governing::own(&img), &facts(&img, &[], &[], true, vec![]), &config(&[]));
+    let plan = plan_image(
+        &img,
+        &Governing::own(&img),
+        &facts(&img, &[], &[], true, vec![]),
+        &config(&[]),
+    );
     let (outcome, reason, status) = rejected(&plan);
     assert_eq!(outcome, Outcome::Refused);
-    assert!(reason.contains("--reencrypt-with KEY --image ami-0123") && reason.contains("REPLICA_KMS_KEYS"), "{reason}");
-    assert!(status.len() <= 256 && status.contains("aws/ebs"), "{status}");
+    assert!(
+        reason.contains("--source-image-id ami-0123 --encrypted --kms-key-id KEY")
+            && reason.contains("REPLICA_KMS_KEYS"),
+        "{reason}"
+    );
+    assert!(
+        status.len() <= 256 && status.contains("aws/ebs"),
+        "{status}"
+    );
 }
 
 #[test]
 fn organizations_get_launch_permission_and_the_key_policy_statement() {
     let img = image(&[(key::SHARE_WITH, ORG)], true);
-    let ch = changes(&plan_image(&img, &Governing::own(&img), &facts(&img, &[], &[], false, vec![]), &config(&[])));
+    let ch = changes(&plan_image(
+        &img,
+        &Governing::own(&img),
+        &facts(&img, &[], &[], false, vec![]),
+        &config(&[]),
+    ));
     assert_eq!(ch.launch_add, vec![Grantee::Organization(ORG.into())]);
     assert!(ch.snapshot_add.is_empty() && ch.grants_create.is_empty());
     let reason = &ch.items[0].reason;
-    assert!(reason.contains("aws:PrincipalOrgID") && reason.contains("o-abc123def4") && reason.contains(KEY), "{reason}");
+    assert!(
+        reason.contains("aws:PrincipalOrgID")
+            && reason.contains("o-abc123def4")
+            && reason.contains(KEY),
+        "{reason}"
+    );
 }
 
 #[test]
 fn unmanaged_and_pending_images_are_left_alone() {
     let mut img = image(&[(key::SHARE_WITH, A)], false);
-    img.tags.insert(key::MANAGED_BY.into(), "someone-else".into());
-    let plan = plan_image(&img, &Governing::own(&img), &ImageFacts::default(), &config(&[]));
-    assert!(matches!(&plan.action, Action::Skip { outcome: Outcome::Skipped, reason } if reason.contains("never shared")));
+    img.tags
+        .insert(key::MANAGED_BY.into(), "someone-else".into());
+    let plan = plan_image(
+        &img,
+        &Governing::own(&img),
+        &ImageFacts::default(),
+        &config(&[]),
+    );
+    assert!(
+        matches!(&plan.action, Action::Skip { outcome: Outcome::Skipped, reason } if reason.contains("never shared"))
+    );
 
     let mut img = image(&[(key::SHARE_WITH, A)], false);
     img.state = ImageState::Pending;
-    let plan = plan_image(&img, &Governing::own(&img), &ImageFacts::default(), &config(&[]));
-    assert!(matches!(plan.action, Action::Skip { outcome: Outcome::Deferred, .. }));
+    let plan = plan_image(
+        &img,
+        &Governing::own(&img),
+        &ImageFacts::default(),
+        &config(&[]),
+    );
+    assert!(matches!(
+        plan.action,
+        Action::Skip {
+            outcome: Outcome::Deferred,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn duplicate_grants_keep_the_smallest_id() {
     let desired = [acct(A)].into_iter().collect();
-    let grants = vec![grant(A, "g3"), grant(A, "g1"), grant(A, "g2"), grant(B, "g0")];
-    let gone: Vec<String> = revocable_grants(&ImageId::new("ami-0123"), &grants, &desired).into_iter().map(|g| g.grant_id).collect();
+    let grants = vec![
+        grant(A, "g3"),
+        grant(A, "g1"),
+        grant(A, "g2"),
+        grant(B, "g0"),
+    ];
+    let gone: Vec<String> = revocable_grants(&ImageId::new("ami-0123"), &grants, &desired)
+        .into_iter()
+        .map(|g| g.grant_id)
+        .collect();
     assert_eq!(gone, vec!["g0", "g2", "g3"]);
-    assert_eq!(grant_account(&ImageId::new("ami-012"), &grant_name(&ImageId::new("ami-0123"), &acct(A))), None);
+    assert_eq!(
+        grant_account(
+            &ImageId::new("ami-012"),
+            &grant_name(&ImageId::new("ami-0123"), &acct(A))
+        ),
+        None
+    );
 }
 
 #[test]
 fn replicas_follow_their_source() {
     let cfg = config(&[]);
     let source = image(&[(key::SHARE_WITH, A)], false);
-    let mut replica = image(&[(key::SHARE_WITH, B), (key::SOURCE_IMAGE, "ami-0123"), (key::SOURCE_REGION, "us-east-1")], false);
+    let mut replica = image(
+        &[
+            (key::SHARE_WITH, B),
+            (key::SOURCE_IMAGE, "ami-0123"),
+            (key::SOURCE_REGION, "us-east-1"),
+        ],
+        false,
+    );
     replica.id = ImageId::new("ami-0999");
     replica.region = Region::new("eu-west-1");
     let gov = governing_for(&replica, Some(&source), &cfg);
     assert_eq!(gov.value.as_deref(), Some(A));
-    assert_eq!(gov.source, Some((ImageId::new("ami-0123"), Region::new("us-east-1"))));
-    let own = governing_for(&replica, Some(&source), &config(&[("SHARE_REPLICAS", "false")]));
+    assert_eq!(
+        gov.source,
+        Some((ImageId::new("ami-0123"), Region::new("us-east-1")))
+    );
+    let own = governing_for(
+        &replica,
+        Some(&source),
+        &config(&[("SHARE_REPLICAS", "false")]),
+    );
     assert_eq!(own.value.as_deref(), Some(B));
 
     let mut untagged_replica = replica.clone();
@@ -267,5 +475,9 @@ fn replicas_follow_their_source() {
     let mut other = plain.clone();
     other.id = ImageId::new("ami-0777");
     let selected = select(&[source, untagged_replica, other], &cfg);
-    assert_eq!(selected.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![0, 1], "an image without tag or record is not looked at");
+    assert_eq!(
+        selected.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        vec![0, 1],
+        "an image without tag or record is not looked at"
+    );
 }

@@ -34,7 +34,9 @@ pub fn chunk_key(n: usize) -> String {
 pub fn read(tags: &Tags) -> Vec<Grantee> {
     let mut out: Vec<Grantee> = Vec::new();
     for n in 1..=MAX_CHUNKS {
-        let Some(value) = tags.get(&chunk_key(n)) else { break };
+        let Some(value) = tags.get(&chunk_key(n)) else {
+            break;
+        };
         for entry in split_list(value) {
             if let Some(ShareTarget::Grantee(g)) = ShareTarget::parse(entry) {
                 if !out.contains(&g) {
@@ -103,20 +105,30 @@ mod tests {
     use crate::model::AccountId;
 
     fn acct(n: u64) -> Grantee {
-        Grantee::Account(AccountId::parse(&format!("{n:012}")).unwrap_or_else(|| panic!("account {n}")))
+        Grantee::Account(
+            AccountId::parse(&format!("{n:012}")).unwrap_or_else(|| panic!("account {n}")),
+        )
     }
 
     const OU: &str = "arn:aws:organizations::111111111111:ou/o-abc123def4/ou-ab12-cdef5678";
 
     #[test]
     fn round_trips_through_tags() {
-        let grantees = vec![acct(2), Grantee::OrganizationalUnit(OU.into()), acct(1), Grantee::Public];
+        let grantees = vec![
+            acct(2),
+            Grantee::OrganizationalUnit(OU.into()),
+            acct(1),
+            Grantee::Public,
+        ];
         let tags = tags_for(&grantees, &Tags::new()).unwrap_or_default();
         let mut expected = grantees.clone();
         expected.sort();
         assert_eq!(read(&tags), expected);
         assert_eq!(tags.len(), 1);
-        assert!(tags_for(&grantees, &tags).is_some_and(|t| t.is_empty()), "writing again changes nothing");
+        assert!(
+            tags_for(&grantees, &tags).is_some_and(|t| t.is_empty()),
+            "writing again changes nothing"
+        );
     }
 
     #[test]
@@ -130,7 +142,11 @@ mod tests {
         let mut current = tags.clone();
         let fewer = vec![acct(7)];
         let update = tags_for(&fewer, &current).unwrap_or_default();
-        assert_eq!(update.get(&chunk_key(2)).map(String::as_str), Some(""), "stale chunks are blanked");
+        assert_eq!(
+            update.get(&chunk_key(2)).map(String::as_str),
+            Some(""),
+            "stale chunks are blanked"
+        );
         current.extend(update);
         assert_eq!(read(&current), fewer);
     }
@@ -140,7 +156,12 @@ mod tests {
         assert_eq!(tags_for(&[], &Tags::new()), Some(Tags::new()));
         let mut current = Tags::new();
         current.insert(chunk_key(1), "000000000001".into());
-        assert_eq!(tags_for(&[], &current).and_then(|t| t.get(&chunk_key(1)).cloned()).as_deref(), Some(""));
+        assert_eq!(
+            tags_for(&[], &current)
+                .and_then(|t| t.get(&chunk_key(1)).cloned())
+                .as_deref(),
+            Some("")
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@ use crate::error::{CloudError, CloudResult, ErrorKind};
 use crate::model::{Grantee, Image, ImageId, KeyRef, Region, SnapshotId, Tags};
 use crate::ports::{all_images, all_snapshots, Ec2, ImageQuery, Keys, SnapshotQuery};
 use crate::report::{Outcome, RunReport};
-use crate::share::plan::{self, Action, Changes, Governing, ImageFacts, ImagePlan, KeyFacts, SnapshotFacts};
+use crate::share::plan::{
+    self, Action, Changes, Governing, ImageFacts, ImagePlan, KeyFacts, SnapshotFacts,
+};
 use crate::share::record;
 use crate::tags::{is_managed_by, key};
 
@@ -22,10 +24,17 @@ pub enum ShareRequest {
     Reconcile,
     /// One image (searched in every region when `region` is `None`), with its source
     /// and replicas when `SHARE_REPLICAS` is on.
-    Image { image: ImageId, region: Option<Region> },
+    Image {
+        image: ImageId,
+        region: Option<Region>,
+    },
     /// A tag change on an image: acted on only when share-with changed (or the changed
     /// keys are unknown). The event's tags are hints; the image is always described.
-    TagChange { image: ImageId, region: Region, changed_keys: Vec<String> },
+    TagChange {
+        image: ImageId,
+        region: Region,
+        changed_keys: Vec<String>,
+    },
 }
 
 /// Runs a share request to completion (or to the deadline) and returns its report.
@@ -33,15 +42,25 @@ pub async fn run(ctx: &Context, request: ShareRequest, now: OffsetDateTime) -> R
     let mut report = RunReport::new("share", ctx.dry_run(), now);
     match request {
         ShareRequest::Reconcile => reconcile_all(ctx, &mut report).await,
-        ShareRequest::Image { image, region } => reconcile_family(ctx, &image, region, &mut report).await,
-        ShareRequest::TagChange { image, region, changed_keys } => {
+        ShareRequest::Image { image, region } => {
+            reconcile_family(ctx, &image, region, &mut report).await
+        }
+        ShareRequest::TagChange {
+            image,
+            region,
+            changed_keys,
+        } => {
             if !changed_keys.is_empty() && !changed_keys.iter().any(|k| k == key::SHARE_WITH) {
                 report.push(
                     &region,
                     image.as_str(),
                     Some(&image),
                     Outcome::Skipped,
-                    format!("tag change of {} does not touch {}", changed_keys.join(", "), key::SHARE_WITH),
+                    format!(
+                        "tag change of {} does not touch {}",
+                        changed_keys.join(", "),
+                        key::SHARE_WITH
+                    ),
                 );
             } else {
                 reconcile_family(ctx, &image, Some(region), &mut report).await;
@@ -51,9 +70,26 @@ pub async fn run(ctx: &Context, request: ShareRequest, now: OffsetDateTime) -> R
     report
 }
 
-fn push_error(report: &mut RunReport, region: &Region, subject: &str, image: Option<&ImageId>, context: &str, e: &CloudError) {
-    let outcome = if e.is_retryable() { Outcome::Deferred } else { Outcome::Failed };
-    report.push(region, subject, image, outcome, format!("{context}: {e}; the next run retries"));
+fn push_error(
+    report: &mut RunReport,
+    region: &Region,
+    subject: &str,
+    image: Option<&ImageId>,
+    context: &str,
+    e: &CloudError,
+) {
+    let outcome = if e.is_retryable() {
+        Outcome::Deferred
+    } else {
+        Outcome::Failed
+    };
+    report.push(
+        region,
+        subject,
+        image,
+        outcome,
+        format!("{context}: {e}; the next run retries"),
+    );
 }
 
 fn managed_query(config_deployment: &str) -> ImageQuery {
@@ -74,7 +110,14 @@ async fn reconcile_all(ctx: &Context, report: &mut RunReport) {
         match all_images(ec2.as_ref(), &managed_query(&config.deployment)).await {
             Ok(found) => images.extend(found),
             Err(e) => {
-                push_error(report, &region, region.as_str(), None, "listing managed images", &e);
+                push_error(
+                    report,
+                    &region,
+                    region.as_str(),
+                    None,
+                    "listing managed images",
+                    &e,
+                );
                 unreadable.push(region);
             }
         }
@@ -82,7 +125,10 @@ async fn reconcile_all(ctx: &Context, report: &mut RunReport) {
     for (n, governing) in plan::select(&images, config) {
         let image = &images[n];
         if ctx.deadline.near() {
-            report.incomplete = Some(format!("deadline near: stopped before {}; the next run continues", image.id));
+            report.incomplete = Some(format!(
+                "deadline near: stopped before {}; the next run continues",
+                image.id
+            ));
             return;
         }
         // A replica whose source region could not be read must not fall back to its own
@@ -91,7 +137,13 @@ async fn reconcile_all(ctx: &Context, report: &mut RunReport) {
             && config.share_replicas
             && plan::source_of(image).is_some_and(|(_, r)| unreadable.contains(&r));
         if source_unread {
-            report.push(&image.region, image.id.as_str(), Some(&image.id), Outcome::Deferred, "its source's region could not be read");
+            report.push(
+                &image.region,
+                image.id.as_str(),
+                Some(&image.id),
+                Outcome::Deferred,
+                "its source's region could not be read",
+            );
             continue;
         }
         reconcile_image(ctx, image, &governing, report).await;
@@ -100,7 +152,11 @@ async fn reconcile_all(ctx: &Context, report: &mut RunReport) {
 
 /// One image by id in one region; `None` when it does not exist (any more).
 async fn describe_one(ec2: &dyn Ec2, id: &ImageId) -> CloudResult<Option<Image>> {
-    let query = ImageQuery { owned_by_self: true, ids: vec![id.clone()], ..ImageQuery::default() };
+    let query = ImageQuery {
+        owned_by_self: true,
+        ids: vec![id.clone()],
+        ..ImageQuery::default()
+    };
     match all_images(ec2, &query).await {
         Ok(found) => Ok(found.into_iter().find(|i| &i.id == id)),
         Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
@@ -108,7 +164,12 @@ async fn describe_one(ec2: &dyn Ec2, id: &ImageId) -> CloudResult<Option<Image>>
     }
 }
 
-async fn reconcile_family(ctx: &Context, id: &ImageId, region: Option<Region>, report: &mut RunReport) {
+async fn reconcile_family(
+    ctx: &Context,
+    id: &ImageId,
+    region: Option<Region>,
+    report: &mut RunReport,
+) {
     let config = &ctx.config;
     let regions = match &region {
         Some(r) => vec![r.clone()],
@@ -122,13 +183,27 @@ async fn reconcile_family(ctx: &Context, id: &ImageId, region: Option<Region>, r
                 break;
             }
             Ok(None) => {}
-            Err(e) => return push_error(report, r, id.as_str(), Some(id), "describing the image", &e),
+            Err(e) => {
+                return push_error(report, r, id.as_str(), Some(id), "describing the image", &e)
+            }
         }
     }
     let Some(image) = found else {
         let names: Vec<String> = regions.iter().map(ToString::to_string).collect();
-        let home = regions.first().cloned().unwrap_or_else(|| Region::new("unknown"));
-        report.push(&home, id.as_str(), Some(id), Outcome::Skipped, format!("no image {id} owned by this account in {}", names.join(", ")));
+        let home = regions
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Region::new("unknown"));
+        report.push(
+            &home,
+            id.as_str(),
+            Some(id),
+            Outcome::Skipped,
+            format!(
+                "no image {id} owned by this account in {}",
+                names.join(", ")
+            ),
+        );
         return;
     };
     let managed = |img: &Image| is_managed_by(&img.tags, &config.deployment);
@@ -140,7 +215,16 @@ async fn reconcile_family(ctx: &Context, id: &ImageId, region: Option<Region>, r
             match describe_one(ctx.cloud.ec2(&src_region).as_ref(), &src_id).await {
                 Ok(Some(src)) if managed(&src) => root = src,
                 Ok(_) => {}
-                Err(e) => return push_error(report, &image.region, image.id.as_str(), Some(&image.id), "describing its source image", &e),
+                Err(e) => {
+                    return push_error(
+                        report,
+                        &image.region,
+                        image.id.as_str(),
+                        Some(&image.id),
+                        "describing its source image",
+                        &e,
+                    )
+                }
             }
         }
     }
@@ -158,14 +242,22 @@ async fn reconcile_family(ctx: &Context, id: &ImageId, region: Option<Region>, r
                     for rep in replicas {
                         let is_ours = rep.id != root.id
                             && managed(&rep)
-                            && plan::source_of(&rep).is_some_and(|(sid, sreg)| sid == root.id && sreg == root.region);
+                            && plan::source_of(&rep)
+                                .is_some_and(|(sid, sreg)| sid == root.id && sreg == root.region);
                         if is_ours && !family.iter().any(|(i, _)| i.id == rep.id) {
                             let governing = plan::governing_for(&rep, Some(&root), config);
                             family.push((rep, governing));
                         }
                     }
                 }
-                Err(e) => push_error(report, &r, root.id.as_str(), Some(&root.id), "listing replicas", &e),
+                Err(e) => push_error(
+                    report,
+                    &r,
+                    root.id.as_str(),
+                    Some(&root.id),
+                    "listing replicas",
+                    &e,
+                ),
             }
         }
     }
@@ -176,20 +268,37 @@ async fn reconcile_family(ctx: &Context, id: &ImageId, region: Option<Region>, r
     }
     for (img, governing) in &family {
         if ctx.deadline.near() {
-            report.incomplete = Some(format!("deadline near: stopped before {}; the next run continues", img.id));
+            report.incomplete = Some(format!(
+                "deadline near: stopped before {}; the next run continues",
+                img.id
+            ));
             return;
         }
         reconcile_image(ctx, img, governing, report).await;
     }
 }
 
-async fn reconcile_image(ctx: &Context, image: &Image, governing: &Governing, report: &mut RunReport) {
+async fn reconcile_image(
+    ctx: &Context,
+    image: &Image,
+    governing: &Governing,
+    report: &mut RunReport,
+) {
     ctx.progress(&format!("share: {} in {}", image.id, image.region));
     let plan = match plan::screen(image, governing, &ctx.config) {
         Err(plan) => plan,
         Ok(desired) => match gather(ctx, image, &desired).await {
             Ok(facts) => plan::plan_image(image, governing, &facts, &ctx.config),
-            Err(e) => return push_error(report, &image.region, image.id.as_str(), Some(&image.id), "reading its permissions", &e),
+            Err(e) => {
+                return push_error(
+                    report,
+                    &image.region,
+                    image.id.as_str(),
+                    Some(&image.id),
+                    "reading its permissions",
+                    &e,
+                )
+            }
         },
     };
     apply(ctx, image, plan, report).await;
@@ -204,24 +313,47 @@ async fn gather(ctx: &Context, image: &Image, desired: &[Grantee]) -> CloudResul
     let launch = ec2.launch_permissions(&image.id).await?;
 
     // DescribeImages may omit a mapping's key: read the snapshot itself then.
-    let missing: Vec<SnapshotId> =
-        image.disks.iter().filter(|d| d.encrypted && d.kms_key.is_none()).map(|d| d.snapshot_id.clone()).collect();
+    let missing: Vec<SnapshotId> = image
+        .disks
+        .iter()
+        .filter(|d| d.encrypted && d.kms_key.is_none())
+        .map(|d| d.snapshot_id.clone())
+        .collect();
     let described = if missing.is_empty() {
         Vec::new()
     } else {
-        all_snapshots(ec2.as_ref(), &SnapshotQuery { ids: missing, ..SnapshotQuery::default() }).await?
+        all_snapshots(
+            ec2.as_ref(),
+            &SnapshotQuery {
+                ids: missing,
+                ..SnapshotQuery::default()
+            },
+        )
+        .await?
     };
     let mut snapshots = Vec::new();
     for d in &image.disks {
         let snap = described.iter().find(|s| s.id == d.snapshot_id);
-        let key = d.kms_key.clone().or_else(|| snap.and_then(|s| s.kms_key.clone()));
+        let key = d
+            .kms_key
+            .clone()
+            .or_else(|| snap.and_then(|s| s.kms_key.clone()));
         let encrypted = d.encrypted || snap.is_some_and(|s| s.encrypted);
         let permissions = ec2.snapshot_permissions(&d.snapshot_id).await?;
-        snapshots.push(SnapshotFacts { id: d.snapshot_id.clone(), encrypted, key, permissions });
+        snapshots.push(SnapshotFacts {
+            id: d.snapshot_id.clone(),
+            encrypted,
+            key,
+            permissions,
+        });
     }
 
     let mut key_refs: Vec<KeyRef> = Vec::new();
-    for k in snapshots.iter().filter(|s| s.encrypted).filter_map(|s| s.key.clone()) {
+    for k in snapshots
+        .iter()
+        .filter(|s| s.encrypted)
+        .filter_map(|s| s.key.clone())
+    {
         if !key_refs.contains(&k) {
             key_refs.push(k);
         }
@@ -229,23 +361,54 @@ async fn gather(ctx: &Context, image: &Image, desired: &[Grantee]) -> CloudResul
     let mut keys = Vec::new();
     for k in key_refs {
         let info = kms.describe_key(&k).await?;
-        let grants = if info.aws_managed { Vec::new() } else { our_grants(kms.as_ref(), &info.arn, &image.id).await? };
-        keys.push(KeyFacts { key: k, info, grants });
+        let grants = if info.aws_managed {
+            Vec::new()
+        } else {
+            our_grants(kms.as_ref(), &info.arn, &image.id).await?
+        };
+        keys.push(KeyFacts {
+            key: k,
+            info,
+            grants,
+        });
     }
-    let public_blocked = if desired.contains(&Grantee::Public) { Some(ec2.public_sharing_blocked().await?) } else { None };
-    Ok(ImageFacts { launch, snapshots, keys, public_blocked })
+    let public_blocked = if desired.contains(&Grantee::Public) {
+        Some(ec2.public_sharing_blocked().await?)
+    } else {
+        None
+    };
+    Ok(ImageFacts {
+        launch,
+        snapshots,
+        keys,
+        public_blocked,
+    })
 }
 
-async fn our_grants(kms: &dyn Keys, key_arn: &str, image: &ImageId) -> CloudResult<Vec<crate::model::KeyGrant>> {
+async fn our_grants(
+    kms: &dyn Keys,
+    key_arn: &str,
+    image: &ImageId,
+) -> CloudResult<Vec<crate::model::KeyGrant>> {
     Ok(kms
         .list_grants(key_arn)
         .await?
         .into_iter()
-        .filter(|g| g.name.as_deref().and_then(|n| plan::grant_account(image, n)).is_some())
+        .filter(|g| {
+            g.name
+                .as_deref()
+                .and_then(|n| plan::grant_account(image, n))
+                .is_some()
+        })
         .collect())
 }
 
-async fn write_tags(ec2: &dyn Ec2, image: &ImageId, current: &mut Tags, tags: Tags) -> CloudResult<()> {
+async fn write_tags(
+    ec2: &dyn Ec2,
+    image: &ImageId,
+    current: &mut Tags,
+    tags: Tags,
+) -> CloudResult<()> {
     if tags.is_empty() {
         return Ok(());
     }
@@ -266,19 +429,42 @@ async fn apply(ctx: &Context, image: &Image, plan: ImagePlan, report: &mut RunRe
     let region = &plan.region;
     let subject = plan.image.as_str();
     match plan.action {
-        Action::Skip { outcome, reason } => report.push(region, subject, Some(&plan.image), outcome, reason),
-        Action::Reject { outcome, reason, status } => {
+        Action::Skip { outcome, reason } => {
+            report.push(region, subject, Some(&plan.image), outcome, reason)
+        }
+        Action::Reject {
+            outcome,
+            reason,
+            status,
+        } => {
             let tags = status_tags(&image.tags, &status);
             if ctx.dry_run() {
-                let note = if tags.is_empty() { "" } else { " (dry run: share-status not written)" };
-                report.push(region, subject, Some(&plan.image), outcome, format!("{reason}{note}"));
+                let note = if tags.is_empty() {
+                    ""
+                } else {
+                    " (dry run: share-status not written)"
+                };
+                report.push(
+                    region,
+                    subject,
+                    Some(&plan.image),
+                    outcome,
+                    format!("{reason}{note}"),
+                );
                 return;
             }
             report.push(region, subject, Some(&plan.image), outcome, reason);
             let ec2 = ctx.cloud.ec2(region);
             let mut current = image.tags.clone();
             if let Err(e) = write_tags(ec2.as_ref(), &plan.image, &mut current, tags).await {
-                push_error(report, region, subject, Some(&plan.image), "writing share-status", &e);
+                push_error(
+                    report,
+                    region,
+                    subject,
+                    Some(&plan.image),
+                    "writing share-status",
+                    &e,
+                );
             }
         }
         Action::Apply(ch) => {
@@ -291,16 +477,36 @@ async fn apply(ctx: &Context, image: &Image, plan: ImagePlan, report: &mut RunRe
             match apply_changes(ec2.as_ref(), kms.as_ref(), image, &ch, &mut current).await {
                 Ok(duplicates) => {
                     for item in &ch.items {
-                        report.push(region, item.subject.clone(), Some(&plan.image), item.outcome, item.reason.clone());
+                        report.push(
+                            region,
+                            item.subject.clone(),
+                            Some(&plan.image),
+                            item.outcome,
+                            item.reason.clone(),
+                        );
                     }
                     if duplicates > 0 {
-                        report.push(region, subject, Some(&plan.image), Outcome::Revoked, format!("{duplicates} duplicate KMS grant(s) revoked"));
+                        report.push(
+                            region,
+                            subject,
+                            Some(&plan.image),
+                            Outcome::Revoked,
+                            format!("{duplicates} duplicate KMS grant(s) revoked"),
+                        );
                     }
                 }
                 Err((step, e)) => {
-                    push_error(report, region, subject, Some(&plan.image), &format!("sharing stopped at {step}"), &e);
+                    push_error(
+                        report,
+                        region,
+                        subject,
+                        Some(&plan.image),
+                        &format!("sharing stopped at {step}"),
+                        &e,
+                    );
                     if !e.is_retryable() {
-                        let status = plan::status_value(&format!("error {step} failed: {}", e.code));
+                        let status =
+                            plan::status_value(&format!("error {step} failed: {}", e.code));
                         let tags = status_tags(&current, &status);
                         let _ = write_tags(ec2.as_ref(), &plan.image, &mut current, tags).await;
                     }
@@ -317,13 +523,25 @@ fn dry_run_items(image: &Image, ch: &Changes, report: &mut RunReport) {
             Outcome::Revoked => (Outcome::Planned, format!("would be {}", item.reason)),
             other => (other, item.reason.clone()),
         };
-        report.push(&image.region, item.subject.clone(), Some(&image.id), outcome, reason);
+        report.push(
+            &image.region,
+            item.subject.clone(),
+            Some(&image.id),
+            outcome,
+            reason,
+        );
     }
     let mut tags = record::tags_for(&ch.record_after, &image.tags).unwrap_or_default();
     tags.extend(status_tags(&image.tags, &ch.status));
     if !tags.is_empty() {
         let keys: Vec<&str> = tags.keys().map(String::as_str).collect();
-        report.push(&image.region, image.id.as_str(), Some(&image.id), Outcome::Planned, format!("would set {}", keys.join(", ")));
+        report.push(
+            &image.region,
+            image.id.as_str(),
+            Some(&image.id),
+            Outcome::Planned,
+            format!("would set {}", keys.join(", ")),
+        );
     }
 }
 
@@ -339,40 +557,74 @@ async fn apply_changes(
     let id = &image.id;
     // Write-ahead: the record names everything about to be granted before it is.
     let ahead = record::tags_for(&ch.record_before, current).unwrap_or_default();
-    write_tags(ec2, id, current, ahead).await.map_err(|e| ("recording the grants", e))?;
+    write_tags(ec2, id, current, ahead)
+        .await
+        .map_err(|e| ("recording the grants", e))?;
 
-    let operations: Vec<String> = plan::GRANT_OPERATIONS.iter().map(|s| (*s).to_owned()).collect();
+    let operations: Vec<String> = plan::GRANT_OPERATIONS
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
     for spec in &ch.grants_create {
-        kms.create_grant(&spec.key_arn, &spec.principal, &operations, &spec.name).await.map_err(|e| ("CreateGrant", e))?;
+        kms.create_grant(&spec.key_arn, &spec.principal, &operations, &spec.name)
+            .await
+            .map_err(|e| ("CreateGrant", e))?;
     }
     for (snap, add) in &ch.snapshot_add {
-        ec2.modify_snapshot_permissions(snap, add, &[]).await.map_err(|e| ("ModifySnapshotAttribute (add)", e))?;
+        ec2.modify_snapshot_permissions(snap, add, &[])
+            .await
+            .map_err(|e| ("ModifySnapshotAttribute (add)", e))?;
     }
     if !ch.launch_add.is_empty() || !ch.launch_remove.is_empty() {
-        ec2.modify_launch_permissions(id, &ch.launch_add, &ch.launch_remove).await.map_err(|e| ("ModifyImageAttribute", e))?;
+        ec2.modify_launch_permissions(id, &ch.launch_add, &ch.launch_remove)
+            .await
+            .map_err(|e| ("ModifyImageAttribute", e))?;
     }
     for (snap, remove) in &ch.snapshot_remove {
-        ec2.modify_snapshot_permissions(snap, &[], remove).await.map_err(|e| ("ModifySnapshotAttribute (remove)", e))?;
+        ec2.modify_snapshot_permissions(snap, &[], remove)
+            .await
+            .map_err(|e| ("ModifySnapshotAttribute (remove)", e))?;
     }
     for g in &ch.grants_revoke {
-        revoke(kms, &g.key_arn, &g.grant_id).await.map_err(|e| ("RevokeGrant", e))?;
+        revoke(kms, &g.key_arn, &g.grant_id)
+            .await
+            .map_err(|e| ("RevokeGrant", e))?;
     }
     // KMS returns the existing grant for a repeated CreateGrant with the same name; where
     // it does not (an emulator, a race), keep one grant per name.
     let mut duplicates = 0;
-    let created_on: BTreeSet<&str> = ch.grants_create.iter().map(|s| s.key_arn.as_str()).collect();
-    let wanted: BTreeSet<_> =
-        ch.desired.iter().filter_map(|g| if let Grantee::Account(a) = g { Some(a.clone()) } else { None }).collect();
+    let created_on: BTreeSet<&str> = ch
+        .grants_create
+        .iter()
+        .map(|s| s.key_arn.as_str())
+        .collect();
+    let wanted: BTreeSet<_> = ch
+        .desired
+        .iter()
+        .filter_map(|g| {
+            if let Grantee::Account(a) = g {
+                Some(a.clone())
+            } else {
+                None
+            }
+        })
+        .collect();
     for key_arn in created_on {
-        let grants = our_grants(kms, key_arn, id).await.map_err(|e| ("ListGrants", e))?;
+        let grants = our_grants(kms, key_arn, id)
+            .await
+            .map_err(|e| ("ListGrants", e))?;
         for g in plan::revocable_grants(id, &grants, &wanted) {
-            revoke(kms, key_arn, &g.grant_id).await.map_err(|e| ("RevokeGrant", e))?;
+            revoke(kms, key_arn, &g.grant_id)
+                .await
+                .map_err(|e| ("RevokeGrant", e))?;
             duplicates += 1;
         }
     }
     let mut last = record::tags_for(&ch.record_after, current).unwrap_or_default();
     last.extend(status_tags(current, &ch.status));
-    write_tags(ec2, id, current, last).await.map_err(|e| ("writing the record and share-status", e))?;
+    write_tags(ec2, id, current, last)
+        .await
+        .map_err(|e| ("writing the record and share-status", e))?;
     Ok(duplicates)
 }
 

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use ami_core::config::Config;
 use ami_core::fake::FakeCloud;
-use ami_core::model::{AccountId, DeviceName, Grantee, ImageDisk, KeyRef, Region, Snapshot, SnapshotId};
+use ami_core::model::{
+    AccountId, DeviceName, Grantee, ImageDisk, KeyRef, Region, Snapshot, SnapshotId,
+};
 use ami_core::tags::key;
 use serde_json::json;
 use time::macros::datetime;
@@ -25,13 +27,20 @@ fn fixture(dir: &str, name: &str) -> Value {
 }
 
 fn context(cloud: &FakeCloud, extra: &[(&str, &str)]) -> Context {
-    let extra: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let config = Config::from_lookup(|k| {
-        extra.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).or_else(|| match k {
-            "AWS_REGION" => Some("us-east-1".to_owned()),
-            "SHARE_ALLOWED" => Some(format!("{A},{B}")),
-            _ => None,
-        })
+        extra
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .or_else(|| match k {
+                "AWS_REGION" => Some("us-east-1".to_owned()),
+                "SHARE_ALLOWED" => Some(format!("{A},{B}")),
+                _ => None,
+            })
     })
     .unwrap_or_else(|e| panic!("{e}"));
     Context::new(Arc::new(cloud.clone()), config)
@@ -85,11 +94,28 @@ fn acct(s: &str) -> Grantee {
 }
 
 /// Everything sharing-related about an image, to compare states.
-fn sharing_state(cloud: &FakeCloud, id: &ImageId) -> (BTreeSet<Grantee>, Vec<BTreeSet<Grantee>>, Vec<(String, String)>, Option<String>, Option<String>) {
+fn sharing_state(
+    cloud: &FakeCloud,
+    id: &ImageId,
+) -> (
+    BTreeSet<Grantee>,
+    Vec<BTreeSet<Grantee>>,
+    Vec<(String, String)>,
+    Option<String>,
+    Option<String>,
+) {
     let img = cloud.image(id).unwrap_or_else(|| panic!("{id}"));
-    let snaps = img.disks.iter().map(|d| cloud.snapshot_permissions(&d.snapshot_id)).collect();
-    let mut grants: Vec<(String, String)> =
-        cloud.state().grants.iter().map(|g| (g.grantee.clone(), g.name.clone().unwrap_or_default())).collect();
+    let snaps = img
+        .disks
+        .iter()
+        .map(|d| cloud.snapshot_permissions(&d.snapshot_id))
+        .collect();
+    let mut grants: Vec<(String, String)> = cloud
+        .state()
+        .grants
+        .iter()
+        .map(|g| (g.grantee.clone(), g.name.clone().unwrap_or_default()))
+        .collect();
     grants.sort();
     (
         cloud.launch_permissions(id),
@@ -105,7 +131,12 @@ async fn a_tag_event_grants_launch_snapshots_and_key_and_repeats_change_nothing(
     // GIVEN an image encrypted with a customer managed key, tagged for A and B
     let cloud = FakeCloud::new("123456789012");
     let key_arn = cloud.add_key("us-east-1", Some("alias/amis"), false);
-    let id = image(&cloud, "us-east-1", &[(key::SHARE_WITH, &format!("{A},{B}"))], Some(&key_arn));
+    let id = image(
+        &cloud,
+        "us-east-1",
+        &[(key::SHARE_WITH, &format!("{A},{B}"))],
+        Some(&key_arn),
+    );
     let ctx = context(&cloud, &[]);
     let event = tag_event(&id, "us-east-1", &[key::SHARE_WITH], json!({}));
 
@@ -118,21 +149,45 @@ async fn a_tag_event_grants_launch_snapshots_and_key_and_repeats_change_nothing(
     assert_eq!(once.0, [acct(A), acct(B)].into_iter().collect());
     assert_eq!(once.1.len(), 2);
     assert!(once.1.iter().all(|s| s == &once.0));
-    assert_eq!(once.2, vec![
-        (format!("arn:aws:iam::{A}:root"), format!("ami-lifecycle-{id}-{A}")),
-        (format!("arn:aws:iam::{B}:root"), format!("ami-lifecycle-{id}-{B}")),
-    ]);
+    assert_eq!(
+        once.2,
+        vec![
+            (
+                format!("arn:aws:iam::{A}:root"),
+                format!("ami-lifecycle-{id}-{A}")
+            ),
+            (
+                format!("arn:aws:iam::{B}:root"),
+                format!("ami-lifecycle-{id}-{B}")
+            ),
+        ]
+    );
     assert_eq!(once.3.as_deref(), Some(format!("{A} {B}").as_str()));
     assert_eq!(once.4.as_deref(), Some("ok 2 targets"));
 
     // WHEN the same event is delivered twice more, THEN nothing changes
-    let mutating = |c: &FakeCloud| ["ModifyImageAttribute", "ModifySnapshotAttribute", "CreateGrant", "RevokeGrant", "CreateTags"].iter().map(|op| c.calls(op)).sum::<usize>();
+    let mutating = |c: &FakeCloud| {
+        [
+            "ModifyImageAttribute",
+            "ModifySnapshotAttribute",
+            "CreateGrant",
+            "RevokeGrant",
+            "CreateTags",
+        ]
+        .iter()
+        .map(|op| c.calls(op))
+        .sum::<usize>()
+    };
     let before = mutating(&cloud);
     handle(&ctx, event.clone(), NOW).await?;
     let detail = handle(&ctx, event, NOW).await?;
     assert_eq!(detail["counts"]["unchanged"], 2, "{detail}");
     assert_eq!(sharing_state(&cloud, &id), once);
-    assert_eq!(mutating(&cloud), before, "a converged image costs no mutating call");
+    assert_eq!(
+        mutating(&cloud),
+        before,
+        "a converged image costs no mutating call"
+    );
     Ok(())
 }
 
@@ -140,27 +195,56 @@ async fn a_tag_event_grants_launch_snapshots_and_key_and_repeats_change_nothing(
 async fn removing_an_account_revokes_its_grants_and_keeps_a_hand_grant() -> TestResult {
     let cloud = FakeCloud::new("123456789012");
     let key_arn = cloud.add_key("us-east-1", None, false);
-    let id = image(&cloud, "us-east-1", &[(key::SHARE_WITH, &format!("{A} {B}"))], Some(&key_arn));
+    let id = image(
+        &cloud,
+        "us-east-1",
+        &[(key::SHARE_WITH, &format!("{A} {B}"))],
+        Some(&key_arn),
+    );
     let ctx = context(&cloud, &[]);
     handle(&ctx, json!({"image": id.as_str()}), NOW).await?;
     // a grant made by hand for a third account
     let hand = acct("777788889999");
-    cloud.state().launch_permissions.entry(id.clone()).or_default().insert(hand.clone());
+    cloud
+        .state()
+        .launch_permissions
+        .entry(id.clone())
+        .or_default()
+        .insert(hand.clone());
 
     cloud.edit_image(&id, |img| {
         img.tags.insert(key::SHARE_WITH.into(), A.into());
     });
-    let detail = handle(&ctx, tag_event(&id, "us-east-1", &[key::SHARE_WITH], json!({})), NOW).await?;
+    let detail = handle(
+        &ctx,
+        tag_event(&id, "us-east-1", &[key::SHARE_WITH], json!({})),
+        NOW,
+    )
+    .await?;
 
     assert_eq!(detail["counts"]["revoked"], 1, "{detail}");
-    assert_eq!(cloud.launch_permissions(&id), [acct(A), hand].into_iter().collect());
+    assert_eq!(
+        cloud.launch_permissions(&id),
+        [acct(A), hand].into_iter().collect()
+    );
     let img = cloud.image(&id).ok_or("image")?;
     for d in &img.disks {
-        assert_eq!(cloud.snapshot_permissions(&d.snapshot_id), [acct(A)].into_iter().collect());
+        assert_eq!(
+            cloud.snapshot_permissions(&d.snapshot_id),
+            [acct(A)].into_iter().collect()
+        );
     }
-    let grants: Vec<String> = cloud.state().grants.iter().filter_map(|g| g.name.clone()).collect();
+    let grants: Vec<String> = cloud
+        .state()
+        .grants
+        .iter()
+        .filter_map(|g| g.name.clone())
+        .collect();
     assert_eq!(grants, vec![format!("ami-lifecycle-{id}-{A}")]);
-    assert_eq!(img.tags.get(key::SHARE_GRANTED).map(String::as_str), Some(A));
+    assert_eq!(
+        img.tags.get(key::SHARE_GRANTED).map(String::as_str),
+        Some(A)
+    );
     Ok(())
 }
 
@@ -171,15 +255,32 @@ async fn an_aws_managed_key_is_refused_with_the_remedy_and_nothing_changes() -> 
     let id = image(&cloud, "us-east-1", &[(key::SHARE_WITH, A)], Some(&ebs));
     let ctx = context(&cloud, &[]);
 
-    let detail = handle(&ctx, tag_event(&id, "us-east-1", &[key::SHARE_WITH], json!({})), NOW).await?;
+    let detail = handle(
+        &ctx,
+        tag_event(&id, "us-east-1", &[key::SHARE_WITH], json!({})),
+        NOW,
+    )
+    .await?;
 
     assert_eq!(detail["counts"]["refused"], 1, "{detail}");
     let reason = detail["items"][0]["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("--reencrypt-with") && reason.contains("aws/ebs"), "{reason}");
+    assert!(
+        reason.contains("--kms-key-id KEY") && reason.contains("aws/ebs"),
+        "{reason}"
+    );
     assert!(cloud.launch_permissions(&id).is_empty());
-    assert_eq!(cloud.calls("CreateGrant") + cloud.calls("ModifySnapshotAttribute"), 0);
-    let status = cloud.image(&id).and_then(|i| i.tags.get(key::SHARE_STATUS).cloned()).unwrap_or_default();
-    assert!(status.starts_with("error aws/ebs key cannot be shared"), "{status}");
+    assert_eq!(
+        cloud.calls("CreateGrant") + cloud.calls("ModifySnapshotAttribute"),
+        0
+    );
+    let status = cloud
+        .image(&id)
+        .and_then(|i| i.tags.get(key::SHARE_STATUS).cloned())
+        .unwrap_or_default();
+    assert!(
+        status.starts_with("error aws/ebs key cannot be shared"),
+        "{status}"
+    );
     Ok(())
 }
 
@@ -188,15 +289,29 @@ async fn other_tag_changes_and_unmanaged_images_are_skipped() -> TestResult {
     let cloud = FakeCloud::new("123456789012");
     let id = image(&cloud, "us-east-1", &[(key::SHARE_WITH, A)], None);
     let ctx = context(&cloud, &[]);
-    let mut event = fixture("tests/fixtures/events", "tag-change-on-image-other-key.json");
+    let mut event = fixture(
+        "tests/fixtures/events",
+        "tag-change-on-image-other-key.json",
+    );
     event["resources"] = json!([format!("arn:aws:ec2:us-east-1:123456789012:image/{id}")]);
     let detail = handle(&ctx, event, NOW).await?;
     assert_eq!(detail["counts"]["skipped"], 1);
     assert_eq!(cloud.calls("DescribeImages"), 0, "not even a describe");
 
     let theirs = cloud.add_image("us-east-1", "theirs", NOW, &[(key::SHARE_WITH, A)]);
-    let detail = handle(&ctx, json!({"image": theirs.as_str(), "region": "us-east-1"}), NOW).await?;
-    assert!(detail["items"][0]["reason"].as_str().unwrap_or_default().contains("never shared"), "{detail}");
+    let detail = handle(
+        &ctx,
+        json!({"image": theirs.as_str(), "region": "us-east-1"}),
+        NOW,
+    )
+    .await?;
+    assert!(
+        detail["items"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("never shared"),
+        "{detail}"
+    );
     assert!(cloud.launch_permissions(&theirs).is_empty());
     Ok(())
 }
@@ -204,20 +319,50 @@ async fn other_tag_changes_and_unmanaged_images_are_skipped() -> TestResult {
 #[tokio::test]
 async fn invalid_and_refused_values_change_nothing_and_record_the_error() -> TestResult {
     let cloud = FakeCloud::new("123456789012");
-    let id = image(&cloud, "us-east-1", &[(key::SHARE_WITH, &format!("{A},12345"))], None);
-    let outsider = image(&cloud, "us-east-1", &[(key::SHARE_WITH, &format!("{A} 999999999999"))], None);
+    let id = image(
+        &cloud,
+        "us-east-1",
+        &[(key::SHARE_WITH, &format!("{A},12345"))],
+        None,
+    );
+    let outsider = image(
+        &cloud,
+        "us-east-1",
+        &[(key::SHARE_WITH, &format!("{A} 999999999999"))],
+        None,
+    );
     let public = image(&cloud, "us-east-1", &[(key::SHARE_WITH, "all")], None);
     let ctx = context(&cloud, &[]);
 
-    let detail = handle(&ctx, fixture("../shared/fixtures/events", "scheduled-event.json"), NOW).await?;
+    let detail = handle(
+        &ctx,
+        fixture("../shared/fixtures/events", "scheduled-event.json"),
+        NOW,
+    )
+    .await?;
 
     assert_eq!(detail["counts"]["failed"], 1, "{detail}");
     assert_eq!(detail["counts"]["refused"], 2, "{detail}");
-    let status = |i: &ImageId| cloud.image(i).and_then(|i| i.tags.get(key::SHARE_STATUS).cloned()).unwrap_or_default();
-    assert!(status(&id).contains("\"12345\" is not an account id"), "{}", status(&id));
-    assert_eq!(status(&outsider), "error not in SHARE_ALLOWED: 999999999999");
+    let status = |i: &ImageId| {
+        cloud
+            .image(i)
+            .and_then(|i| i.tags.get(key::SHARE_STATUS).cloned())
+            .unwrap_or_default()
+    };
+    assert!(
+        status(&id).contains("\"12345\" is not an account id"),
+        "{}",
+        status(&id)
+    );
+    assert_eq!(
+        status(&outsider),
+        "error not in SHARE_ALLOWED: 999999999999"
+    );
     assert!(status(&public).contains("ALLOW_PUBLIC is false"));
-    assert_eq!(cloud.calls("ModifyImageAttribute") + cloud.calls("ModifySnapshotAttribute"), 0);
+    assert_eq!(
+        cloud.calls("ModifyImageAttribute") + cloud.calls("ModifySnapshotAttribute"),
+        0
+    );
     Ok(())
 }
 
@@ -230,11 +375,18 @@ async fn the_dry_run_plans_without_a_mutating_call() -> TestResult {
     let detail = handle(&ctx, json!({}), NOW).await?;
     assert_eq!(detail["counts"]["planned"], 2, "grant + tags: {detail}");
     assert_eq!(detail["dry_run"], true);
-    for op in ["ModifyImageAttribute", "ModifySnapshotAttribute", "CreateGrant", "CreateTags"] {
+    for op in [
+        "ModifyImageAttribute",
+        "ModifySnapshotAttribute",
+        "CreateGrant",
+        "CreateTags",
+    ] {
         assert_eq!(cloud.calls(op), 0, "{op}");
     }
     assert!(cloud.launch_permissions(&id).is_empty());
-    assert!(cloud.image(&bad).is_some_and(|i| !i.tags.contains_key(key::SHARE_STATUS)));
+    assert!(cloud
+        .image(&bad)
+        .is_some_and(|i| !i.tags.contains_key(key::SHARE_STATUS)));
     Ok(())
 }
 
@@ -243,19 +395,40 @@ async fn replicas_follow_their_source_with_their_own_key() -> TestResult {
     let cloud = FakeCloud::new("123456789012");
     let home_key = cloud.add_key("us-east-1", None, false);
     let replica_key = cloud.add_key("eu-west-1", None, false);
-    let src = image(&cloud, "us-east-1", &[(key::SHARE_WITH, A)], Some(&home_key));
+    let src = image(
+        &cloud,
+        "us-east-1",
+        &[(key::SHARE_WITH, A)],
+        Some(&home_key),
+    );
     let rep = image(
         &cloud,
         "eu-west-1",
-        &[(key::SOURCE_IMAGE, src.as_str()), (key::SOURCE_REGION, "us-east-1")],
+        &[
+            (key::SOURCE_IMAGE, src.as_str()),
+            (key::SOURCE_REGION, "us-east-1"),
+        ],
         Some(&replica_key),
     );
     let ctx = context(&cloud, &[("REPLICA_REGIONS", "eu-west-1")]);
 
-    handle(&ctx, tag_event(&src, "us-east-1", &[key::SHARE_WITH], json!({})), NOW).await?;
+    handle(
+        &ctx,
+        tag_event(&src, "us-east-1", &[key::SHARE_WITH], json!({})),
+        NOW,
+    )
+    .await?;
 
-    assert_eq!(cloud.launch_permissions(&rep), [acct(A)].into_iter().collect());
-    let on_replica_key = cloud.state().grants.iter().filter(|g| g.key_arn == replica_key).count();
+    assert_eq!(
+        cloud.launch_permissions(&rep),
+        [acct(A)].into_iter().collect()
+    );
+    let on_replica_key = cloud
+        .state()
+        .grants
+        .iter()
+        .filter(|g| g.key_arn == replica_key)
+        .count();
     assert_eq!(on_replica_key, 1, "the replica's own region's key");
 
     // WHEN the source's tag goes, THEN the scheduled reconcile revokes from the replica too
@@ -274,13 +447,27 @@ async fn a_failed_grant_defers_and_the_next_run_converges() -> TestResult {
     let cloud = FakeCloud::new("123456789012");
     let id = image(&cloud, "us-east-1", &[(key::SHARE_WITH, A)], None);
     let ctx = context(&cloud, &[]);
-    cloud.fail("ModifyImageAttribute", Some(id.as_str()), "RequestLimitExceeded", Some(1));
+    cloud.fail(
+        "ModifyImageAttribute",
+        Some(id.as_str()),
+        "RequestLimitExceeded",
+        Some(1),
+    );
     let detail = handle(&ctx, json!({}), NOW).await?;
     assert_eq!(detail["counts"]["deferred"], 1, "{detail}");
     // the write-ahead record already names A: a later removal of A would still revoke it
-    assert_eq!(cloud.image(&id).and_then(|i| i.tags.get(key::SHARE_GRANTED).cloned()).as_deref(), Some(A));
+    assert_eq!(
+        cloud
+            .image(&id)
+            .and_then(|i| i.tags.get(key::SHARE_GRANTED).cloned())
+            .as_deref(),
+        Some(A)
+    );
     handle(&ctx, json!({}), NOW).await?;
-    assert_eq!(cloud.launch_permissions(&id), [acct(A)].into_iter().collect());
+    assert_eq!(
+        cloud.launch_permissions(&id),
+        [acct(A)].into_iter().collect()
+    );
     Ok(())
 }
 
@@ -290,11 +477,26 @@ async fn malformed_events_and_requests_are_refused() {
     let ctx = context(&cloud, &[]);
     let mut bad = fixture("../shared/fixtures/events", "tag-change-on-image.json");
     bad["resources"] = json!([]);
-    let e = handle(&ctx, bad, NOW).await.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(e.contains("no image ARN") && e.contains("not retryable"), "{e}");
-    let e = handle(&ctx, json!({"image": "snap-1"}), NOW).await.err().map(|e| e.to_string()).unwrap_or_default();
+    let e = handle(&ctx, bad, NOW)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains("no image ARN") && e.contains("not retryable"),
+        "{e}"
+    );
+    let e = handle(&ctx, json!({"image": "snap-1"}), NOW)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(e.contains("is not an image id"), "{e}");
-    let e = handle(&ctx, json!({"images": []}), NOW).await.err().map(|e| e.to_string()).unwrap_or_default();
+    let e = handle(&ctx, json!({"images": []}), NOW)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(e.contains("unknown key \"images\""), "{e}");
     assert!(cloud.state().calls.is_empty(), "nothing was called");
 }
