@@ -62,7 +62,8 @@ impl TagError {
     }
 }
 
-fn truncate(value: &str, max: usize) -> String {
+/// `value` cut to `max` characters (and `…`): what an error message may echo of an input.
+pub fn truncate(value: &str, max: usize) -> String {
     if value.chars().count() <= max {
         value.to_owned()
     } else {
@@ -111,7 +112,7 @@ pub fn parse_schedules(key: &str, value: &str) -> Result<Vec<ScheduleName>, TagE
     for item in split_list(value) {
         let name = parse_schedule_name(key, item).map_err(|e| TagError {
             value: truncate(value, 80),
-            problem: format!("{item:?}: {}", e.problem),
+            problem: format!("{:?}: {}", truncate(item, 80), e.problem),
             ..e
         })?;
         if !out.contains(&name) {
@@ -141,7 +142,7 @@ pub fn parse_regions(key: &str, value: &str) -> Result<Vec<Region>, TagError> {
             return Err(TagError::new(
                 key,
                 value,
-                format!("{item:?} is not a region name"),
+                format!("{:?} is not a region name", truncate(item, 80)),
                 "list regions such as eu-west-1,us-east-2",
             ));
         }
@@ -165,7 +166,7 @@ pub fn parse_devices(key: &str, value: &str) -> Result<Vec<DeviceName>, TagError
             return Err(TagError::new(
                 key,
                 value,
-                format!("{item:?} is not a device name"),
+                format!("{:?} is not a device name", truncate(item, 80)),
                 "list device names such as /dev/sdf,/dev/sdg",
             ));
         }
