@@ -11,6 +11,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::model::{ImageId, ImageState, Region, ScheduleName, Tags};
+use crate::tags::truncate;
 use crate::time_util::parse_rfc3339;
 
 /// What an invocation asks for.
@@ -76,7 +77,7 @@ fn region(s: &str, path: &str) -> Result<Region, EventError> {
 
 fn time(v: &Value) -> Result<OffsetDateTime, EventError> {
     let t = str_at(v, "time")?;
-    parse_rfc3339(t).ok_or_else(|| err("time", format!("{t:?} is not an RFC 3339 time")))
+    parse_rfc3339(t).ok_or_else(|| err("time", format!("{:?} is not an RFC 3339 time", truncate(t, 80))))
 }
 
 /// The image id at the end of an image ARN (`arn:aws:ec2:REGION:[ACCOUNT]:image/ami-…`).
@@ -130,7 +131,7 @@ pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
                 None | Some(Value::Null) => None,
                 Some(Value::Object(m)) => Some(
                     m.iter()
-                        .map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())).ok_or_else(|| err("detail.tags", format!("tag {k:?} is not a string"))))
+                        .map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())).ok_or_else(|| err("detail.tags", format!("tag {:?} is not a string", truncate(k, 80)))))
                         .collect::<Result<Tags, _>>()?,
                 ),
                 Some(other) => return Err(err("detail.tags", format!("expected an object, found {}", kind(other)))),
@@ -165,7 +166,7 @@ pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
                 tags: None,
             })
         }
-        (s, d) => Err(err("detail-type", format!("unexpected event {d:?} from {s:?}"))),
+        (s, d) => Err(err("detail-type", format!("unexpected event {:?} from {:?}", truncate(d, 80), truncate(s, 80)))),
     }
 }
 
