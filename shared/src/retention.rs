@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::model::ImageId;
-use crate::tags::TagError;
+use crate::tags::{truncate, TagError};
 
 /// A parsed retention rule. Every present part keeps images; the union is kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,19 +72,19 @@ impl fmt::Display for KeepReason {
 
 impl RetentionRule {
     pub fn parse(value: &str) -> Result<Self, RetentionError> {
-        let err = |problem: String| RetentionError { value: value.to_owned(), problem };
+        let err = |problem: String| RetentionError { value: truncate(value, 80), problem };
         let mut rule = RetentionRule::default();
         let mut any = false;
         for part in crate::tags::split_list(value) {
             let (k, v) = part
                 .split_once('=')
-                .ok_or_else(|| err(format!("{part:?} is not key=number")))?;
+                .ok_or_else(|| err(format!("{:?} is not key=number", truncate(part, 80))))?;
             let n: u32 = v
                 .trim()
                 .parse()
-                .map_err(|_| err(format!("{v:?} is not a whole number")))?;
+                .map_err(|_| err(format!("{:?} is not a whole number", truncate(v, 80))))?;
             if n == 0 || n > 100_000 {
-                return Err(err(format!("{k}={n} is out of range 1-100000")));
+                return Err(err(format!("{}={n} is out of range 1-100000", truncate(k, 80))));
             }
             let slot = match k.trim() {
                 "count" => &mut rule.count,
@@ -93,7 +93,7 @@ impl RetentionRule {
                 "weekly" => &mut rule.weekly,
                 "monthly" => &mut rule.monthly,
                 "yearly" => &mut rule.yearly,
-                other => return Err(err(format!("unknown key {other:?}"))),
+                other => return Err(err(format!("unknown key {:?}", truncate(other, 80)))),
             };
             if slot.replace(n).is_some() {
                 return Err(err(format!("{k} given twice")));
