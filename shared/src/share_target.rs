@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::{AccountId, Grantee};
-use crate::tags::{key, split_list, TagError};
+use crate::tags::{key, split_list, truncate, TagError};
 
 /// One entry of a share-with value before groups are expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,7 @@ impl ShareTarget {
                 TagError::new(
                     key::SHARE_WITH,
                     value,
-                    format!("{entry:?} is not an account id, organization or OU ARN, group:NAME or all"),
+                    format!("{:?} is not an account id, organization or OU ARN, group:NAME or all", truncate(entry, 80)),
                     "list 12-digit account ids, organization/OU ARNs or group:NAME, separated by commas",
                 )
             })?;
@@ -91,7 +91,7 @@ impl ShareTarget {
                     TagError::new(
                         key::SHARE_WITH,
                         value,
-                        format!("group {name:?} is not defined"),
+                        format!("group {:?} is not defined", truncate(&name, 80)),
                         "define it in SHARE_GROUPS (stack parameter ShareGroups) or list the accounts",
                     )
                 })?,
@@ -125,7 +125,8 @@ impl AllowList {
                 Some(ShareTarget::Grantee(Grantee::OrganizationalUnit(o))) => list.ous.push(o),
                 _ => {
                     return Err(format!(
-                        "{entry:?} is not a 12-digit account id, organization ARN or OU ARN (public sharing is ALLOW_PUBLIC, not an allow-list entry)"
+                        "{:?} is not a 12-digit account id, organization ARN or OU ARN (public sharing is ALLOW_PUBLIC, not an allow-list entry)",
+                        truncate(entry, 80)
                     ))
                 }
             }
