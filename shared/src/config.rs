@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::model::{AccountId, Grantee, KeyRef, Region, ScheduleName};
 use crate::retention::RetentionRule;
 use crate::share_target::{AllowList, ShareTarget};
-use crate::tags;
+use crate::tags::{self, truncate};
 
 /// A setting with a value that is not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,12 +66,14 @@ pub struct Config {
     pub report_bus: String,
     /// `CONTINUATION_QUEUE_URL`: SQS queue that continues create-image's reboot waves.
     pub continuation_queue: Option<String>,
+    /// `CONTINUATION_DELAY_SECONDS`: how long a reboot wave is given before the next check.
+    pub continuation_delay_seconds: u32,
 }
 
 const BOOL: &str = "true or false";
 
 fn err(variable: &'static str, value: &str, problem: impl Into<String>, accepted: &'static str) -> ConfigError {
-    ConfigError { variable, value: value.to_owned(), problem: problem.into(), accepted }
+    ConfigError { variable, value: truncate(value, 80), problem: problem.into(), accepted }
 }
 
 fn parse_bool(variable: &'static str, value: Option<&str>, default: bool) -> Result<bool, ConfigError> {
@@ -148,20 +150,20 @@ impl Config {
             for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 let (region, key) = pair
                     .split_once('=')
-                    .ok_or_else(|| err("REPLICA_KMS_KEYS", &v, format!("{pair:?} is not region=key"), ACCEPTED))?;
+                    .ok_or_else(|| err("REPLICA_KMS_KEYS", &v, format!("{:?} is not region=key", truncate(pair, 80)), ACCEPTED))?;
                 let (region, key) = (region.trim(), key.trim());
                 if !tags::is_region_name(region) {
-                    return Err(err("REPLICA_KMS_KEYS", &v, format!("{region:?} is not a region name"), ACCEPTED));
+                    return Err(err("REPLICA_KMS_KEYS", &v, format!("{:?} is not a region name", truncate(region, 80)), ACCEPTED));
                 }
                 let key_ok = key.starts_with("alias/")
                     || key.starts_with("arn:aws")
                     || (key.len() == 36 && key.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
                     || key.starts_with("mrk-");
                 if !key_ok {
-                    return Err(err("REPLICA_KMS_KEYS", &v, format!("{key:?} is not a key ARN, key id or alias/NAME"), ACCEPTED));
+                    return Err(err("REPLICA_KMS_KEYS", &v, format!("{:?} is not a key ARN, key id or alias/NAME", truncate(key, 80)), ACCEPTED));
                 }
                 if replica_keys.insert(Region::new(region), KeyRef::new(key)).is_some() {
-                    return Err(err("REPLICA_KMS_KEYS", &v, format!("region {region} is given twice"), ACCEPTED));
+                    return Err(err("REPLICA_KMS_KEYS", &v, format!("region {} is given twice", truncate(region, 80)), ACCEPTED));
                 }
             }
         }
@@ -182,16 +184,16 @@ impl Config {
             for def in v.split(';').map(str::trim).filter(|d| !d.is_empty()) {
                 let (name, members) = def
                     .split_once('=')
-                    .ok_or_else(|| err("SHARE_GROUPS", &v, format!("{def:?} is not name=targets"), ACCEPTED))?;
+                    .ok_or_else(|| err("SHARE_GROUPS", &v, format!("{:?} is not name=targets", truncate(def, 80)), ACCEPTED))?;
                 let name = name.trim();
                 if !matches!(ShareTarget::parse(&format!("group:{name}")), Some(ShareTarget::Group(_))) {
-                    return Err(err("SHARE_GROUPS", &v, format!("{name:?} is not a group name"), ACCEPTED));
+                    return Err(err("SHARE_GROUPS", &v, format!("{:?} is not a group name", truncate(name, 80)), ACCEPTED));
                 }
                 let mut grantees = Vec::new();
                 for m in tags::split_list(members) {
                     match ShareTarget::parse(m) {
                         Some(ShareTarget::Grantee(g)) if g != Grantee::Public => grantees.push(g),
-                        _ => return Err(err("SHARE_GROUPS", &v, format!("{m:?} in group {name} is not an account id, organization or OU ARN"), ACCEPTED)),
+                        _ => return Err(err("SHARE_GROUPS", &v, format!("{:?} in group {} is not an account id, organization or OU ARN", truncate(m, 80), truncate(name, 80)), ACCEPTED)),
                     }
                 }
                 share_groups.insert(name.to_owned(), grantees);
@@ -221,7 +223,7 @@ impl Config {
 
         let adopt_from = match get("ADOPT_FROM") {
             Some(v) => tags::split_list(&v)
-                .map(|a| AccountId::parse(a).ok_or_else(|| err("ADOPT_FROM", &v, format!("{a:?} is not a 12-digit account id"), "12-digit account ids separated by commas")))
+                .map(|a| AccountId::parse(a).ok_or_else(|| err("ADOPT_FROM", &v, format!("{:?} is not a 12-digit account id", truncate(a, 80)), "12-digit account ids separated by commas")))
                 .collect::<Result<Vec<_>, _>>()?,
             None => Vec::new(),
         };
@@ -248,6 +250,14 @@ impl Config {
             adopt_from,
             report_bus: get("REPORT_EVENT_BUS").unwrap_or_else(|| "default".to_owned()),
             continuation_queue: get("CONTINUATION_QUEUE_URL"),
+            continuation_delay_seconds: parse_u32(
+                "CONTINUATION_DELAY_SECONDS",
+                get("CONTINUATION_DELAY_SECONDS").as_deref(),
+                60,
+                0,
+                900,
+                "seconds, a whole number from 0 to 900 (the SQS delay limit)",
+            )?,
         })
     }
 
@@ -339,6 +349,7 @@ mod tests {
         check_rejects(&[("REBOOT_CONCURRENCY", "0")], "REBOOT_CONCURRENCY", "out of range");
         check_rejects(&[("ADOPT_FROM", "12")], "ADOPT_FROM", "12-digit");
         check_rejects(&[("PRICE_PER_GIB_MONTH", "-1")], "PRICE_PER_GIB_MONTH", "non-negative");
+        check_rejects(&[("CONTINUATION_DELAY_SECONDS", "901")], "CONTINUATION_DELAY_SECONDS", "out of range");
     }
 
     #[test]
