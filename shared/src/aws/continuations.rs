@@ -22,13 +22,21 @@ pub struct SqsContinuations {
 
 impl SqsContinuations {
     pub fn new(client: Client, region: Region, queue_url: impl Into<String>) -> Self {
-        Self { client, region, queue_url: queue_url.into() }
+        Self {
+            client,
+            region,
+            queue_url: queue_url.into(),
+        }
     }
 }
 
 #[async_trait]
 impl Continuations for SqsContinuations {
-    async fn continue_later(&self, body: &serde_json::Value, delay_seconds: u32) -> CloudResult<()> {
+    async fn continue_later(
+        &self,
+        body: &serde_json::Value,
+        delay_seconds: u32,
+    ) -> CloudResult<()> {
         let delay = i32::try_from(delay_seconds.min(MAX_DELAY_SECONDS)).unwrap_or(0);
         self.client
             .send_message()

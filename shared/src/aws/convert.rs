@@ -10,8 +10,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::model::{
-    AccountId, AttachedVolume, DeviceName, Grantee, Image, ImageDisk, ImageId, ImageState, Instance, InstanceId,
-    InstanceState, KeyRef, Region, Snapshot, SnapshotId, Tags,
+    AccountId, AttachedVolume, DeviceName, Grantee, Image, ImageDisk, ImageId, ImageState,
+    Instance, InstanceId, InstanceState, KeyRef, Region, Snapshot, SnapshotId, Tags,
 };
 
 /// The `UsageOperation` of images billed as plain Linux/UNIX: anything else carries a
@@ -33,19 +33,30 @@ pub fn to_smithy_time(t: OffsetDateTime) -> DateTime {
 
 pub fn tags_from_ec2(tags: &[ec2::Tag]) -> Tags {
     tags.iter()
-        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
         .collect()
 }
 
 pub fn tags_to_ec2(tags: &Tags) -> Vec<ec2::Tag> {
-    tags.iter().map(|(k, v)| ec2::Tag::builder().key(k).value(v).build()).collect()
+    tags.iter()
+        .map(|(k, v)| ec2::Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 /// A `TagSpecification` for `resource` at creation, or none when there is nothing to tag
 /// (EC2 rejects an empty specification).
 pub fn tag_spec(resource: ec2::ResourceType, tags: &Tags) -> Option<ec2::TagSpecification> {
-    (!tags.is_empty())
-        .then(|| ec2::TagSpecification::builder().resource_type(resource).set_tags(Some(tags_to_ec2(tags))).build())
+    (!tags.is_empty()).then(|| {
+        ec2::TagSpecification::builder()
+            .resource_type(resource)
+            .set_tags(Some(tags_to_ec2(tags)))
+            .build()
+    })
 }
 
 pub fn instance_from_ec2(i: &ec2::Instance, region: &Region) -> Option<Instance> {
@@ -65,7 +76,9 @@ pub fn instance_from_ec2(i: &ec2::Instance, region: &Region) -> Option<Instance>
         state: i
             .state()
             .and_then(|s| s.name())
-            .map_or(InstanceState::Unknown, |n| InstanceState::from_aws(n.as_str())),
+            .map_or(InstanceState::Unknown, |n| {
+                InstanceState::from_aws(n.as_str())
+            }),
         tags: tags_from_ec2(i.tags()),
         root_device: i.root_device_name().map(DeviceName::new),
         volumes,
@@ -86,7 +99,10 @@ pub fn billing_products(i: &ec2::Image) -> Vec<String> {
             Some(format!("{kind}:{id}"))
         })
         .collect();
-    if let Some(op) = i.usage_operation().filter(|op| !op.is_empty() && *op != PLAIN_USAGE_OPERATION) {
+    if let Some(op) = i
+        .usage_operation()
+        .filter(|op| !op.is_empty() && *op != PLAIN_USAGE_OPERATION)
+    {
         let platform = i.platform_details().unwrap_or("licensed");
         out.push(format!("{op} ({platform})"));
     }
@@ -102,7 +118,9 @@ pub fn image_from_ec2(i: &ec2::Image, region: &Region) -> Option<Image> {
             Some(ImageDisk {
                 device: DeviceName::new(m.device_name()?),
                 snapshot_id: SnapshotId::new(ebs.snapshot_id()?),
-                size_gib: ebs.volume_size().map_or(0, |s| u64::try_from(s).unwrap_or(0)),
+                size_gib: ebs
+                    .volume_size()
+                    .map_or(0, |s| u64::try_from(s).unwrap_or(0)),
                 encrypted: ebs.encrypted().unwrap_or(false),
                 kms_key: ebs.kms_key_id().map(KeyRef::new),
             })
@@ -116,17 +134,24 @@ pub fn image_from_ec2(i: &ec2::Image, region: &Region) -> Option<Image> {
         id: ImageId::new(i.image_id()?),
         region: region.clone(),
         name: i.name().unwrap_or_default().to_owned(),
-        state: i.state().map_or(ImageState::Unknown, |s| ImageState::from_aws(s.as_str())),
+        state: i
+            .state()
+            .map_or(ImageState::Unknown, |s| ImageState::from_aws(s.as_str())),
         owner: i.owner_id().and_then(AccountId::parse),
         // A missing date sorts the image as oldest, which retention treats conservatively
         // only together with the other guards; EC2 always reports it in practice.
-        created: i.creation_date().and_then(parse_ec2_time).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        created: i
+            .creation_date()
+            .and_then(parse_ec2_time)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
         tags: tags_from_ec2(i.tags()),
         disks,
         public: i.public().unwrap_or(false),
         deprecation_time: i.deprecation_time().and_then(parse_ec2_time),
         last_launched: i.last_launched_time().and_then(parse_ec2_time),
-        deregistration_protected: i.deregistration_protection().is_some_and(|p| p.starts_with("enabled")),
+        deregistration_protected: i
+            .deregistration_protection()
+            .is_some_and(|p| p.starts_with("enabled")),
         source,
         billing_products: billing_products(i),
     })
@@ -140,7 +165,10 @@ pub fn snapshot_from_ec2(s: &ec2::Snapshot, region: &Region) -> Option<Snapshot>
         size_gib: s.volume_size().map_or(0, |v| u64::try_from(v).unwrap_or(0)),
         encrypted: s.encrypted().unwrap_or(false),
         kms_key: s.kms_key_id().map(KeyRef::new),
-        started: s.start_time().and_then(from_smithy_time).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        started: s
+            .start_time()
+            .and_then(from_smithy_time)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
     })
 }
 
@@ -195,8 +223,14 @@ mod tests {
 
     #[test]
     fn ec2_time_strings_and_smithy_times_round_trip() {
-        assert_eq!(parse_ec2_time("2026-11-22T03:00:00.000Z"), Some(datetime!(2026-11-22 03:00 UTC)));
-        assert_eq!(parse_ec2_time("2026-11-22T03:00:00Z"), Some(datetime!(2026-11-22 03:00 UTC)));
+        assert_eq!(
+            parse_ec2_time("2026-11-22T03:00:00.000Z"),
+            Some(datetime!(2026-11-22 03:00 UTC))
+        );
+        assert_eq!(
+            parse_ec2_time("2026-11-22T03:00:00Z"),
+            Some(datetime!(2026-11-22 03:00 UTC))
+        );
         assert_eq!(parse_ec2_time("soon"), None);
         let t = datetime!(2026-11-22 03:00:01.5 UTC);
         assert_eq!(from_smithy_time(&to_smithy_time(t)), Some(t));
@@ -204,7 +238,12 @@ mod tests {
 
     #[test]
     fn tags_round_trip_and_empty_specs_are_dropped() {
-        let tags: Tags = [("a".to_owned(), "1".to_owned()), ("b".to_owned(), String::new())].into_iter().collect();
+        let tags: Tags = [
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), String::new()),
+        ]
+        .into_iter()
+        .collect();
         assert_eq!(tags_from_ec2(&tags_to_ec2(&tags)), tags);
         assert!(tag_spec(ec2::ResourceType::Image, &Tags::new()).is_none());
     }
@@ -212,7 +251,12 @@ mod tests {
     #[test]
     fn every_image_field_is_mapped() {
         let ebs = |snap: &str, size, enc, key: Option<&str>| {
-            ec2::EbsBlockDevice::builder().snapshot_id(snap).volume_size(size).encrypted(enc).set_kms_key_id(key.map(str::to_owned)).build()
+            ec2::EbsBlockDevice::builder()
+                .snapshot_id(snap)
+                .volume_size(size)
+                .encrypted(enc)
+                .set_kms_key_id(key.map(str::to_owned))
+                .build()
         };
         let sdk = ec2::Image::builder()
             .image_id("ami-1")
@@ -220,17 +264,47 @@ mod tests {
             .state(ec2::ImageState::Available)
             .owner_id("111122223333")
             .creation_date("2026-11-22T03:00:05.000Z")
-            .tags(ec2::Tag::builder().key("ami-lifecycle:slot").value("2026-11-22T03:00:00Z").build())
-            .block_device_mappings(ec2::BlockDeviceMapping::builder().device_name("/dev/xvda").ebs(ebs("snap-1", 8, true, Some("arn:aws:kms:us-east-1:111122223333:key/k"))).build())
-            .block_device_mappings(ec2::BlockDeviceMapping::builder().device_name("/dev/sdf").ebs(ebs("snap-2", 100, false, None)).build())
-            .block_device_mappings(ec2::BlockDeviceMapping::builder().device_name("/dev/sdb").virtual_name("ephemeral0").build())
+            .tags(
+                ec2::Tag::builder()
+                    .key("ami-lifecycle:slot")
+                    .value("2026-11-22T03:00:00Z")
+                    .build(),
+            )
+            .block_device_mappings(
+                ec2::BlockDeviceMapping::builder()
+                    .device_name("/dev/xvda")
+                    .ebs(ebs(
+                        "snap-1",
+                        8,
+                        true,
+                        Some("arn:aws:kms:us-east-1:111122223333:key/k"),
+                    ))
+                    .build(),
+            )
+            .block_device_mappings(
+                ec2::BlockDeviceMapping::builder()
+                    .device_name("/dev/sdf")
+                    .ebs(ebs("snap-2", 100, false, None))
+                    .build(),
+            )
+            .block_device_mappings(
+                ec2::BlockDeviceMapping::builder()
+                    .device_name("/dev/sdb")
+                    .virtual_name("ephemeral0")
+                    .build(),
+            )
             .public(true)
             .deprecation_time("2026-12-22T03:00:00.000Z")
             .last_launched_time("2026-11-23T10:00:00Z")
             .deregistration_protection("enabled-with-cooldown")
             .source_image_id("ami-0")
             .source_image_region("eu-west-1")
-            .product_codes(ec2::ProductCode::builder().product_code_id("abc123").product_code_type(ec2::ProductCodeValues::Marketplace).build())
+            .product_codes(
+                ec2::ProductCode::builder()
+                    .product_code_id("abc123")
+                    .product_code_type(ec2::ProductCodeValues::Marketplace)
+                    .build(),
+            )
             .usage_operation("RunInstances:0002")
             .platform_details("Windows")
             .build();
@@ -243,7 +317,12 @@ mod tests {
             state: ImageState::Available,
             owner: AccountId::parse("111122223333"),
             created: datetime!(2026-11-22 03:00:05 UTC),
-            tags: [("ami-lifecycle:slot".to_owned(), "2026-11-22T03:00:00Z".to_owned())].into_iter().collect(),
+            tags: [(
+                "ami-lifecycle:slot".to_owned(),
+                "2026-11-22T03:00:00Z".to_owned(),
+            )]
+            .into_iter()
+            .collect(),
             disks: vec![
                 ImageDisk {
                     device: DeviceName::new("/dev/xvda"),
@@ -252,14 +331,23 @@ mod tests {
                     encrypted: true,
                     kms_key: Some(KeyRef::new("arn:aws:kms:us-east-1:111122223333:key/k")),
                 },
-                ImageDisk { device: DeviceName::new("/dev/sdf"), snapshot_id: SnapshotId::new("snap-2"), size_gib: 100, encrypted: false, kms_key: None },
+                ImageDisk {
+                    device: DeviceName::new("/dev/sdf"),
+                    snapshot_id: SnapshotId::new("snap-2"),
+                    size_gib: 100,
+                    encrypted: false,
+                    kms_key: None,
+                },
             ],
             public: true,
             deprecation_time: Some(datetime!(2026-12-22 03:00 UTC)),
             last_launched: Some(datetime!(2026-11-23 10:00 UTC)),
             deregistration_protected: true,
             source: Some((ImageId::new("ami-0"), Region::new("eu-west-1"))),
-            billing_products: vec!["marketplace:abc123".to_owned(), "RunInstances:0002 (Windows)".to_owned()],
+            billing_products: vec![
+                "marketplace:abc123".to_owned(),
+                "RunInstances:0002 (Windows)".to_owned(),
+            ],
         };
         assert_eq!(image, expected);
     }

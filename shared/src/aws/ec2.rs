@@ -18,12 +18,13 @@ use super::convert::{self, tag_spec, tags_to_ec2};
 use super::errors::cloud_error;
 use crate::error::{CloudError, CloudResult, ErrorKind};
 use crate::model::{
-    AccountId, Grantee, Image, ImageId, ImageReference, Instance, InstanceId, Region, Snapshot, SnapshotId, Tags,
+    AccountId, Grantee, Image, ImageId, ImageReference, Instance, InstanceId, Region, Snapshot,
+    SnapshotId, Tags,
 };
 use crate::pacing::{Bucket, Pacer};
 use crate::ports::{
-    Deregistered, Ec2, ImageCopy, ImageFactory, ImageQuery, ImageRetirement, Images, Instances, NewImage, Page,
-    References, Sharing, SnapshotQuery, Tagging,
+    Deregistered, Ec2, ImageCopy, ImageFactory, ImageQuery, ImageRetirement, Images, Instances,
+    NewImage, Page, References, Sharing, SnapshotQuery, Tagging,
 };
 use crate::tags;
 
@@ -43,23 +44,36 @@ pub struct AwsEc2 {
 }
 
 fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> ec2::Filter {
-    ec2::Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
+    ec2::Filter::builder()
+        .name(name)
+        .set_values(Some(values.into_iter().map(Into::into).collect()))
+        .build()
 }
 
 /// Whether an error means "this endpoint does not know the operation" (older partitions,
 /// emulators) rather than a failure of the operation itself.
 fn unsupported(e: &CloudError) -> bool {
     matches!(e.kind, ErrorKind::Invalid | ErrorKind::Other)
-        && matches!(e.code.as_str(), "InvalidAction" | "UnsupportedOperation" | "NotImplemented" | "UnknownOperation")
+        && matches!(
+            e.code.as_str(),
+            "InvalidAction" | "UnsupportedOperation" | "NotImplemented" | "UnknownOperation"
+        )
 }
 
 impl AwsEc2 {
     /// `pacer` must be the one pacer of `region` (shared by everything calling EC2 there).
     pub fn new(client: Client, region: Region, pacer: Arc<Pacer>) -> Self {
-        Self { client, region, pacer }
+        Self {
+            client,
+            region,
+            pacer,
+        }
     }
 
-    fn err<E>(&self, operation: &'static str) -> impl FnOnce(aws_sdk_ec2::error::SdkError<E>) -> CloudError + '_
+    fn err<E>(
+        &self,
+        operation: &'static str,
+    ) -> impl FnOnce(aws_sdk_ec2::error::SdkError<E>) -> CloudError + '_
     where
         E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -67,21 +81,33 @@ impl AwsEc2 {
     }
 
     /// DescribeInstances, all pages, with these filters or ids.
-    async fn describe_instances(&self, filters: Vec<ec2::Filter>, ids: &[InstanceId]) -> CloudResult<Vec<(Option<String>, ec2::Instance)>> {
+    async fn describe_instances(
+        &self,
+        filters: Vec<ec2::Filter>,
+        ids: &[InstanceId],
+    ) -> CloudResult<Vec<(Option<String>, ec2::Instance)>> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
             self.pacer.take(Bucket::DescribeFiltered).await;
-            let mut req = self.client.describe_instances().set_next_token(token.take());
+            let mut req = self
+                .client
+                .describe_instances()
+                .set_next_token(token.take());
             if ids.is_empty() {
                 req = req.set_filters(Some(filters.clone())).max_results(MAX_PAGE);
             } else {
                 // EC2 rejects MaxResults together with InstanceIds.
-                req = req.set_instance_ids(Some(ids.iter().map(|i| i.as_str().to_owned()).collect()));
+                req =
+                    req.set_instance_ids(Some(ids.iter().map(|i| i.as_str().to_owned()).collect()));
             }
             let page = req.send().await.map_err(self.err("DescribeInstances"))?;
             for r in page.reservations() {
-                out.extend(r.instances().iter().map(|i| (r.owner_id().map(str::to_owned), i.clone())));
+                out.extend(
+                    r.instances()
+                        .iter()
+                        .map(|i| (r.owner_id().map(str::to_owned), i.clone())),
+                );
             }
             match page.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
@@ -91,7 +117,9 @@ impl AwsEc2 {
     }
 
     fn to_instances(&self, raw: Vec<(Option<String>, ec2::Instance)>) -> Vec<Instance> {
-        raw.iter().filter_map(|(_, i)| convert::instance_from_ec2(i, &self.region)).collect()
+        raw.iter()
+            .filter_map(|(_, i)| convert::instance_from_ec2(i, &self.region))
+            .collect()
     }
 
     /// DescribeImageReferences for `images`, all pages.
@@ -113,7 +141,10 @@ impl AwsEc2 {
                 out.extend(page.image_references().iter().filter_map(|r| {
                     Some(ImageReference {
                         image_id: ImageId::new(r.image_id()?),
-                        resource_type: r.resource_type().map_or("unknown", |t| t.as_str()).to_owned(),
+                        resource_type: r
+                            .resource_type()
+                            .map_or("unknown", |t| t.as_str())
+                            .to_owned(),
                         arn: r.arn().unwrap_or_default().to_owned(),
                     })
                 }));
@@ -138,11 +169,17 @@ impl AwsEc2 {
                 filter("instance-state-name", LIVE_STATES),
             ];
             for (owner, i) in self.describe_instances(filters, &[]).await? {
-                let (Some(id), Some(image)) = (i.instance_id(), i.image_id()) else { continue };
+                let (Some(id), Some(image)) = (i.instance_id(), i.image_id()) else {
+                    continue;
+                };
                 out.push(ImageReference {
                     image_id: ImageId::new(image),
                     resource_type: "ec2:Instance".to_owned(),
-                    arn: format!("arn:{partition}:ec2:{}:{}:instance/{id}", self.region, owner.unwrap_or_default()),
+                    arn: format!(
+                        "arn:{partition}:ec2:{}:{}:instance/{id}",
+                        self.region,
+                        owner.unwrap_or_default()
+                    ),
                 });
             }
         }
@@ -160,16 +197,25 @@ impl AwsEc2 {
                     .await
                     .map_err(self.err("DescribeLaunchTemplateVersions"))?;
                 for v in page.launch_template_versions() {
-                    let Some(image) = v.launch_template_data().and_then(|d| d.image_id()) else { continue };
-                    if !wanted.contains(image) || !seen.insert((image.to_owned(), template.clone())) {
+                    let Some(image) = v.launch_template_data().and_then(|d| d.image_id()) else {
+                        continue;
+                    };
+                    if !wanted.contains(image) || !seen.insert((image.to_owned(), template.clone()))
+                    {
                         continue;
                     }
                     // The account is the creator's; the ARN only needs to name the template.
-                    let account = v.created_by().and_then(|arn| arn.split(':').nth(4)).unwrap_or_default();
+                    let account = v
+                        .created_by()
+                        .and_then(|arn| arn.split(':').nth(4))
+                        .unwrap_or_default();
                     out.push(ImageReference {
                         image_id: ImageId::new(image),
                         resource_type: "ec2:LaunchTemplate".to_owned(),
-                        arn: format!("arn:{partition}:ec2:{}:{account}:launch-template/{template}", self.region),
+                        arn: format!(
+                            "arn:{partition}:ec2:{}:{account}:launch-template/{template}",
+                            self.region
+                        ),
                     });
                 }
                 match page.next_token() {
@@ -195,7 +241,11 @@ impl AwsEc2 {
                 .send()
                 .await
                 .map_err(self.err("DescribeLaunchTemplates"))?;
-            out.extend(page.launch_templates().iter().filter_map(|t| t.launch_template_id().map(str::to_owned)));
+            out.extend(
+                page.launch_templates()
+                    .iter()
+                    .filter_map(|t| t.launch_template_id().map(str::to_owned)),
+            );
             match page.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
                 _ => return Ok(out),
@@ -207,7 +257,9 @@ impl AwsEc2 {
 #[async_trait]
 impl Instances for AwsEc2 {
     async fn scheduled_instances(&self) -> CloudResult<Vec<Instance>> {
-        let raw = self.describe_instances(vec![filter("tag-key", [tags::key::SCHEDULE])], &[]).await?;
+        let raw = self
+            .describe_instances(vec![filter("tag-key", [tags::key::SCHEDULE])], &[])
+            .await?;
         Ok(self.to_instances(raw))
     }
 
@@ -223,7 +275,11 @@ impl Instances for AwsEc2 {
 
 #[async_trait]
 impl Images for AwsEc2 {
-    async fn images_page(&self, query: &ImageQuery, token: Option<String>) -> CloudResult<Page<Image>> {
+    async fn images_page(
+        &self,
+        query: &ImageQuery,
+        token: Option<String>,
+    ) -> CloudResult<Page<Image>> {
         let mut req = self.client.describe_images().set_next_token(token);
         if query.owned_by_self {
             req = req.owners("self");
@@ -251,36 +307,66 @@ impl Images for AwsEc2 {
             req = req.include_disabled(true);
         }
         if query.ids.is_empty() {
-            let size = query.page_size.map_or(MAX_PAGE, |s| i32::try_from(s).unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE));
+            let size = query.page_size.map_or(MAX_PAGE, |s| {
+                i32::try_from(s).unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE)
+            });
             req = req.max_results(size);
         } else {
             // EC2 rejects MaxResults together with ImageIds.
-            req = req.set_image_ids(Some(query.ids.iter().map(|i| i.as_str().to_owned()).collect()));
+            req = req.set_image_ids(Some(
+                query.ids.iter().map(|i| i.as_str().to_owned()).collect(),
+            ));
         }
         self.pacer.take(Bucket::Describe).await;
         let page = req.send().await.map_err(self.err("DescribeImages"))?;
         Ok(Page {
-            items: page.images().iter().filter_map(|i| convert::image_from_ec2(i, &self.region)).collect(),
-            next: page.next_token().filter(|t| !t.is_empty()).map(str::to_owned),
+            items: page
+                .images()
+                .iter()
+                .filter_map(|i| convert::image_from_ec2(i, &self.region))
+                .collect(),
+            next: page
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
         })
     }
 
-    async fn snapshots_page(&self, query: &SnapshotQuery, token: Option<String>) -> CloudResult<Page<Snapshot>> {
-        let mut req = self.client.describe_snapshots().owner_ids("self").set_next_token(token);
+    async fn snapshots_page(
+        &self,
+        query: &SnapshotQuery,
+        token: Option<String>,
+    ) -> CloudResult<Page<Snapshot>> {
+        let mut req = self
+            .client
+            .describe_snapshots()
+            .owner_ids("self")
+            .set_next_token(token);
         if let Some((k, v)) = &query.tag {
             req = req.filters(filter(&format!("tag:{k}"), [v.as_str()]));
         }
         if query.ids.is_empty() {
-            let size = query.page_size.map_or(MAX_PAGE, |s| i32::try_from(s).unwrap_or(MAX_PAGE).clamp(5, MAX_PAGE));
+            let size = query.page_size.map_or(MAX_PAGE, |s| {
+                i32::try_from(s).unwrap_or(MAX_PAGE).clamp(5, MAX_PAGE)
+            });
             req = req.max_results(size);
         } else {
-            req = req.set_snapshot_ids(Some(query.ids.iter().map(|i| i.as_str().to_owned()).collect()));
+            req = req.set_snapshot_ids(Some(
+                query.ids.iter().map(|i| i.as_str().to_owned()).collect(),
+            ));
         }
         self.pacer.take(Bucket::DescribeFiltered).await;
         let page = req.send().await.map_err(self.err("DescribeSnapshots"))?;
         Ok(Page {
-            items: page.snapshots().iter().filter_map(|s| convert::snapshot_from_ec2(s, &self.region)).collect(),
-            next: page.next_token().filter(|t| !t.is_empty()).map(str::to_owned),
+            items: page
+                .snapshots()
+                .iter()
+                .filter_map(|s| convert::snapshot_from_ec2(s, &self.region))
+                .collect(),
+            next: page
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
         })
     }
 }
@@ -291,7 +377,12 @@ impl ImageFactory for AwsEc2 {
         let excluded = request
             .exclude_devices
             .iter()
-            .map(|d| ec2::BlockDeviceMapping::builder().device_name(d.as_str()).no_device("").build())
+            .map(|d| {
+                ec2::BlockDeviceMapping::builder()
+                    .device_name(d.as_str())
+                    .no_device("")
+                    .build()
+            })
             .collect::<Vec<_>>();
         let specs = [
             tag_spec(ec2::ResourceType::Image, &request.image_tags),
@@ -306,13 +397,20 @@ impl ImageFactory for AwsEc2 {
             .description(&request.description)
             .no_reboot(request.no_reboot)
             .set_block_device_mappings((!excluded.is_empty()).then_some(excluded))
-            .set_tag_specifications(Some(specs.into_iter().flatten().collect::<Vec<_>>()).filter(|s| !s.is_empty()))
+            .set_tag_specifications(
+                Some(specs.into_iter().flatten().collect::<Vec<_>>()).filter(|s| !s.is_empty()),
+            )
             .send()
             .await
             .map_err(self.err("CreateImage"))?;
-        out.image_id()
-            .map(ImageId::new)
-            .ok_or_else(|| CloudError::from_code("CreateImage", Some(self.region.clone()), "MissingImageId", "no image id in the answer"))
+        out.image_id().map(ImageId::new).ok_or_else(|| {
+            CloudError::from_code(
+                "CreateImage",
+                Some(self.region.clone()),
+                "MissingImageId",
+                "no image id in the answer",
+            )
+        })
     }
 
     async fn copy_image(&self, request: &ImageCopy) -> CloudResult<ImageId> {
@@ -335,9 +433,14 @@ impl ImageFactory for AwsEc2 {
         }
         self.pacer.take(Bucket::CopyImage).await;
         let out = req.send().await.map_err(self.err("CopyImage"))?;
-        out.image_id()
-            .map(ImageId::new)
-            .ok_or_else(|| CloudError::from_code("CopyImage", Some(self.region.clone()), "MissingImageId", "no image id in the answer"))
+        out.image_id().map(ImageId::new).ok_or_else(|| {
+            CloudError::from_code(
+                "CopyImage",
+                Some(self.region.clone()),
+                "MissingImageId",
+                "no image id in the answer",
+            )
+        })
     }
 }
 
@@ -355,7 +458,11 @@ impl ImageRetirement for AwsEc2 {
         Ok(())
     }
 
-    async fn deregister(&self, image: &ImageId, delete_snapshots: bool) -> CloudResult<Deregistered> {
+    async fn deregister(
+        &self,
+        image: &ImageId,
+        delete_snapshots: bool,
+    ) -> CloudResult<Deregistered> {
         self.pacer.take(Bucket::DeregisterImage).await;
         let mut req = self.client.deregister_image().image_id(image.as_str());
         if delete_snapshots {
@@ -364,10 +471,14 @@ impl ImageRetirement for AwsEc2 {
         let out = req.send().await.map_err(self.err("DeregisterImage"))?;
         let mut result = Deregistered::default();
         for r in out.delete_snapshot_results() {
-            let Some(id) = r.snapshot_id().map(SnapshotId::new) else { continue };
+            let Some(id) = r.snapshot_id().map(SnapshotId::new) else {
+                continue;
+            };
             match r.return_code() {
                 Some(ec2::SnapshotReturnCodes::Success) => result.snapshots_deleted.push(id),
-                other => result.snapshots_kept.push((id, other.map_or("unknown", |c| c.as_str()).to_owned())),
+                other => result
+                    .snapshots_kept
+                    .push((id, other.map_or("unknown", |c| c.as_str()).to_owned())),
             }
         }
         Ok(result)
@@ -413,15 +524,29 @@ impl Sharing for AwsEc2 {
             .send()
             .await
             .map_err(self.err("DescribeImageAttribute"))?;
-        Ok(out.launch_permissions().iter().filter_map(convert::grantee_from_launch_permission).collect())
+        Ok(out
+            .launch_permissions()
+            .iter()
+            .filter_map(convert::grantee_from_launch_permission)
+            .collect())
     }
 
-    async fn modify_launch_permissions(&self, image: &ImageId, add: &[Grantee], remove: &[Grantee]) -> CloudResult<()> {
+    async fn modify_launch_permissions(
+        &self,
+        image: &ImageId,
+        add: &[Grantee],
+        remove: &[Grantee],
+    ) -> CloudResult<()> {
         if add.is_empty() && remove.is_empty() {
             return Ok(());
         }
-        let list = |g: &[Grantee]| (!g.is_empty()).then(|| g.iter().map(convert::launch_permission).collect());
-        let changes = ec2::LaunchPermissionModifications::builder().set_add(list(add)).set_remove(list(remove)).build();
+        let list = |g: &[Grantee]| {
+            (!g.is_empty()).then(|| g.iter().map(convert::launch_permission).collect())
+        };
+        let changes = ec2::LaunchPermissionModifications::builder()
+            .set_add(list(add))
+            .set_remove(list(remove))
+            .build();
         self.pacer.take(Bucket::ModifyImageAttribute).await;
         self.client
             .modify_image_attribute()
@@ -443,17 +568,37 @@ impl Sharing for AwsEc2 {
             .send()
             .await
             .map_err(self.err("DescribeSnapshotAttribute"))?;
-        Ok(out.create_volume_permissions().iter().filter_map(convert::grantee_from_volume_permission).collect())
+        Ok(out
+            .create_volume_permissions()
+            .iter()
+            .filter_map(convert::grantee_from_volume_permission)
+            .collect())
     }
 
-    async fn modify_snapshot_permissions(&self, snapshot: &SnapshotId, add: &[AccountId], remove: &[AccountId]) -> CloudResult<()> {
+    async fn modify_snapshot_permissions(
+        &self,
+        snapshot: &SnapshotId,
+        add: &[AccountId],
+        remove: &[AccountId],
+    ) -> CloudResult<()> {
         if add.is_empty() && remove.is_empty() {
             return Ok(());
         }
         let list = |a: &[AccountId]| {
-            (!a.is_empty()).then(|| a.iter().map(|a| ec2::CreateVolumePermission::builder().user_id(a.as_str()).build()).collect())
+            (!a.is_empty()).then(|| {
+                a.iter()
+                    .map(|a| {
+                        ec2::CreateVolumePermission::builder()
+                            .user_id(a.as_str())
+                            .build()
+                    })
+                    .collect()
+            })
         };
-        let changes = ec2::CreateVolumePermissionModifications::builder().set_add(list(add)).set_remove(list(remove)).build();
+        let changes = ec2::CreateVolumePermissionModifications::builder()
+            .set_add(list(add))
+            .set_remove(list(remove))
+            .build();
         self.pacer.take(Bucket::ModifySnapshotAttribute).await;
         self.client
             .modify_snapshot_attribute()
@@ -503,7 +648,11 @@ impl Tagging for AwsEc2 {
         self.client
             .delete_tags()
             .resources(resource)
-            .set_tags(Some(keys.iter().map(|k| ec2::Tag::builder().key(k).build()).collect()))
+            .set_tags(Some(
+                keys.iter()
+                    .map(|k| ec2::Tag::builder().key(k).build())
+                    .collect(),
+            ))
             .send()
             .await
             .map_err(self.err("DeleteTags"))?;

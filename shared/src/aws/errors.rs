@@ -18,7 +18,11 @@ pub const TRANSPORT: &str = "Transport";
 
 /// Maps a failed SDK call of `operation` in `region` into a [`CloudError`], keeping the
 /// original error as its source.
-pub fn cloud_error<E>(operation: &'static str, region: Option<&Region>, err: SdkError<E, HttpResponse>) -> CloudError
+pub fn cloud_error<E>(
+    operation: &'static str,
+    region: Option<&Region>,
+    err: SdkError<E, HttpResponse>,
+) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -26,18 +30,35 @@ where
     let (code, message, kind) = match &err {
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();
-            let message = ctx.err().message().map(str::to_owned).unwrap_or_else(detail);
+            let message = ctx
+                .err()
+                .message()
+                .map(str::to_owned)
+                .unwrap_or_else(detail);
             match ctx.err().code() {
                 Some(code) => (code.to_owned(), message, ErrorKind::from_code(code)),
                 None => status_code(status, message),
             }
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => (TRANSPORT.to_owned(), detail(), ErrorKind::Transient),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            (TRANSPORT.to_owned(), detail(), ErrorKind::Transient)
+        }
         SdkError::ResponseError(ctx) => status_code(ctx.raw().status().as_u16(), detail()),
-        SdkError::ConstructionFailure(_) => ("ConstructionFailure".to_owned(), detail(), ErrorKind::Invalid),
+        SdkError::ConstructionFailure(_) => (
+            "ConstructionFailure".to_owned(),
+            detail(),
+            ErrorKind::Invalid,
+        ),
         _ => ("Unknown".to_owned(), detail(), ErrorKind::Other),
     };
-    CloudError { operation, region: region.cloned(), code, message, kind, source: Some(Box::new(err)) }
+    CloudError {
+        operation,
+        region: region.cloned(),
+        code,
+        message,
+        kind,
+        source: Some(Box::new(err)),
+    }
 }
 
 /// An answer without an AWS error code: classify by HTTP status alone.

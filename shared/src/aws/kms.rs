@@ -23,7 +23,10 @@ impl AwsKeys {
         Self { client, region }
     }
 
-    fn err<E>(&self, operation: &'static str) -> impl FnOnce(aws_sdk_kms::error::SdkError<E>) -> CloudError + '_
+    fn err<E>(
+        &self,
+        operation: &'static str,
+    ) -> impl FnOnce(aws_sdk_kms::error::SdkError<E>) -> CloudError + '_
     where
         E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -34,9 +37,20 @@ impl AwsKeys {
 #[async_trait]
 impl Keys for AwsKeys {
     async fn describe_key(&self, key: &KeyRef) -> CloudResult<KeyInfo> {
-        let out = self.client.describe_key().key_id(key.as_str()).send().await.map_err(self.err("DescribeKey"))?;
+        let out = self
+            .client
+            .describe_key()
+            .key_id(key.as_str())
+            .send()
+            .await
+            .map_err(self.err("DescribeKey"))?;
         let meta = out.key_metadata().ok_or_else(|| {
-            CloudError::from_code("DescribeKey", Some(self.region.clone()), "MissingKeyMetadata", format!("no metadata for {key}"))
+            CloudError::from_code(
+                "DescribeKey",
+                Some(self.region.clone()),
+                "MissingKeyMetadata",
+                format!("no metadata for {key}"),
+            )
         })?;
         Ok(KeyInfo {
             arn: meta.arn().unwrap_or(meta.key_id()).to_owned(),
@@ -63,7 +77,11 @@ impl Keys for AwsKeys {
                     key_arn: g.key_id().unwrap_or(key_arn).to_owned(),
                     grantee: g.grantee_principal().unwrap_or_default().to_owned(),
                     name: g.name().filter(|n| !n.is_empty()).map(str::to_owned),
-                    operations: g.operations().iter().map(|o| o.as_str().to_owned()).collect(),
+                    operations: g
+                        .operations()
+                        .iter()
+                        .map(|o| o.as_str().to_owned())
+                        .collect(),
                 })
             }));
             match page.next_marker() {
@@ -73,20 +91,36 @@ impl Keys for AwsKeys {
         }
     }
 
-    async fn create_grant(&self, key_arn: &str, grantee_principal: &str, operations: &[String], name: &str) -> CloudResult<String> {
+    async fn create_grant(
+        &self,
+        key_arn: &str,
+        grantee_principal: &str,
+        operations: &[String],
+        name: &str,
+    ) -> CloudResult<String> {
         let out = self
             .client
             .create_grant()
             .key_id(key_arn)
             .grantee_principal(grantee_principal)
-            .set_operations(Some(operations.iter().map(|o| GrantOperation::from(o.as_str())).collect()))
+            .set_operations(Some(
+                operations
+                    .iter()
+                    .map(|o| GrantOperation::from(o.as_str()))
+                    .collect(),
+            ))
             .name(name)
             .send()
             .await
             .map_err(self.err("CreateGrant"))?;
-        out.grant_id()
-            .map(str::to_owned)
-            .ok_or_else(|| CloudError::from_code("CreateGrant", Some(self.region.clone()), "MissingGrantId", "no grant id in the answer"))
+        out.grant_id().map(str::to_owned).ok_or_else(|| {
+            CloudError::from_code(
+                "CreateGrant",
+                Some(self.region.clone()),
+                "MissingGrantId",
+                "no grant id in the answer",
+            )
+        })
     }
 
     async fn revoke_grant(&self, key_arn: &str, grant_id: &str) -> CloudResult<()> {

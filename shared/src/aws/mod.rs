@@ -61,7 +61,11 @@ pub fn parse_pace_scale(value: Option<&str>) -> f64 {
         Some(v) => match v.parse::<f64>() {
             Ok(s) if s.is_finite() && s >= 0.0 => s,
             _ => {
-                tracing::warn!(variable = PACE_SCALE_ENV, value = v, "not a non-negative number; pacing at scale 1");
+                tracing::warn!(
+                    variable = PACE_SCALE_ENV,
+                    value = v,
+                    "not a non-negative number; pacing at scale 1"
+                );
                 1.0
             }
         },
@@ -90,12 +94,26 @@ impl AwsCloud {
             .or_else(|| config.regions.first().cloned())
             .unwrap_or_else(|| Region::new(FALLBACK_REGION));
         let home_sdk = with_region(&sdk, &home);
-        let reports = Arc::new(EventBridgeReports::new(aws_sdk_eventbridge::Client::new(&home_sdk), home.clone(), &config.report_bus));
-        let continuations = config
-            .continuation_queue
-            .as_ref()
-            .map(|url| Arc::new(SqsContinuations::new(aws_sdk_sqs::Client::new(&home_sdk), home.clone(), url)));
-        Self { sdk, pace_scale, ec2: Mutex::default(), keys: Mutex::default(), reports, continuations }
+        let reports = Arc::new(EventBridgeReports::new(
+            aws_sdk_eventbridge::Client::new(&home_sdk),
+            home.clone(),
+            &config.report_bus,
+        ));
+        let continuations = config.continuation_queue.as_ref().map(|url| {
+            Arc::new(SqsContinuations::new(
+                aws_sdk_sqs::Client::new(&home_sdk),
+                home.clone(),
+                url,
+            ))
+        });
+        Self {
+            sdk,
+            pace_scale,
+            ec2: Mutex::default(),
+            keys: Mutex::default(),
+            reports,
+            continuations,
+        }
     }
 
     /// Loads the SDK's standard configuration chain (`AWS_REGION`, credentials,
@@ -114,7 +132,11 @@ impl AwsCloud {
             .entry(region.clone())
             .or_insert_with(|| {
                 let client = aws_sdk_ec2::Client::new(&with_region(&self.sdk, region));
-                Arc::new(AwsEc2::new(client, region.clone(), Arc::new(Pacer::new(self.pace_scale))))
+                Arc::new(AwsEc2::new(
+                    client,
+                    region.clone(),
+                    Arc::new(Pacer::new(self.pace_scale)),
+                ))
             })
             .clone()
     }
@@ -124,14 +146,21 @@ impl AwsCloud {
         let mut cache = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         cache
             .entry(region.clone())
-            .or_insert_with(|| Arc::new(AwsKeys::new(aws_sdk_kms::Client::new(&with_region(&self.sdk, region)), region.clone())))
+            .or_insert_with(|| {
+                Arc::new(AwsKeys::new(
+                    aws_sdk_kms::Client::new(&with_region(&self.sdk, region)),
+                    region.clone(),
+                ))
+            })
             .clone()
     }
 }
 
 /// `sdk` with its region replaced: everything else (credentials, endpoint, retries) is shared.
 fn with_region(sdk: &SdkConfig, region: &Region) -> SdkConfig {
-    sdk.to_builder().region(aws_types::region::Region::new(region.as_str().to_owned())).build()
+    sdk.to_builder()
+        .region(aws_types::region::Region::new(region.as_str().to_owned()))
+        .build()
 }
 
 impl Cloud for AwsCloud {
@@ -148,6 +177,8 @@ impl Cloud for AwsCloud {
     }
 
     fn continuations(&self) -> Option<Arc<dyn Continuations>> {
-        self.continuations.clone().map(|c| c as Arc<dyn Continuations>)
+        self.continuations
+            .clone()
+            .map(|c| c as Arc<dyn Continuations>)
     }
 }

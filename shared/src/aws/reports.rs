@@ -26,7 +26,11 @@ pub struct EventBridgeReports {
 
 impl EventBridgeReports {
     pub fn new(client: Client, region: Region, bus: impl Into<String>) -> Self {
-        Self { client, region, bus: bus.into() }
+        Self {
+            client,
+            region,
+            bus: bus.into(),
+        }
     }
 }
 
@@ -52,7 +56,14 @@ impl Reports for EventBridgeReports {
         // PutEvents answers 200 even when an entry was refused: the reason is per entry.
         let failed = out.entries().iter().find(|e| e.error_code().is_some());
         let code = failed.and_then(|e| e.error_code()).unwrap_or("FailedEntry");
-        let message = failed.and_then(|e| e.error_message()).unwrap_or("the report event was not accepted");
-        Err(CloudError::from_code("PutEvents", Some(self.region.clone()), code, format!("bus {}: {message}", self.bus)))
+        let message = failed
+            .and_then(|e| e.error_message())
+            .unwrap_or("the report event was not accepted");
+        Err(CloudError::from_code(
+            "PutEvents",
+            Some(self.region.clone()),
+            code,
+            format!("bus {}: {message}", self.bus),
+        ))
     }
 }
