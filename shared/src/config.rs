@@ -122,11 +122,12 @@ impl Config {
             return Err(err("AMI_LIFECYCLE_NAME", &deployment, "not a deployment name", "1-32 lowercase letters, digits and '-', not starting with '-'"));
         }
 
-        let home = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION"));
+        // Named after the variable that held it, so an error points at the right one.
+        let home = get("AWS_REGION").map(|v| ("AWS_REGION", v)).or_else(|| get("AWS_DEFAULT_REGION").map(|v| ("AWS_DEFAULT_REGION", v)));
         let regions = match get("AMI_LIFECYCLE_REGIONS") {
             Some(v) => parse_regions("AMI_LIFECYCLE_REGIONS", &v)?,
             None => match &home {
-                Some(h) => parse_regions("AWS_REGION", h)?,
+                Some((variable, h)) => parse_regions(variable, h)?,
                 None => Vec::new(),
             },
         };

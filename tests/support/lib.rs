@@ -319,6 +319,68 @@ impl EmulatorClient {
     }
 }
 
+impl EmulatorClient {
+    /// A plain SQS queue (no rule), e.g. a continuation queue a function sends to.
+    pub async fn queue(&self, region: &str, name: &str) -> anyhow::Result<EventQueue> {
+        let sqs = self.sqs(region);
+        let url = sqs.create_queue().queue_name(name).send().await.context("CreateQueue")?.queue_url().context("no queue url")?.to_owned();
+        Ok(EventQueue { sqs, url })
+    }
+
+    /// Tags an image (the emulator emits a `Tag Change on Resource` event).
+    pub async fn tag_image(&self, region: &str, image: &str, key: &str, value: &str) -> anyhow::Result<()> {
+        self.ec2(region)
+            .create_tags()
+            .resources(image)
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .context("CreateTags")?;
+        Ok(())
+    }
+
+    /// Removes a tag from an image (the emulator emits a `Tag Change on Resource` event).
+    pub async fn untag_image(&self, region: &str, image: &str, key: &str) -> anyhow::Result<()> {
+        self.ec2(region).delete_tags().resources(image).tags(Tag::builder().key(key).build()).send().await.context("DeleteTags")?;
+        Ok(())
+    }
+
+    /// A launch template whose default version uses `default_image` and whose second,
+    /// non-default version uses `image`: a reference cleanup must honour.
+    pub async fn launch_template_referencing(&self, region: &str, name: &str, default_image: &str, image: &str) -> anyhow::Result<String> {
+        use aws_sdk_ec2::types::RequestLaunchTemplateData;
+        let ec2 = self.ec2(region);
+        let lt = ec2
+            .create_launch_template()
+            .launch_template_name(name)
+            .launch_template_data(RequestLaunchTemplateData::builder().image_id(default_image).build())
+            .send()
+            .await
+            .context("CreateLaunchTemplate")?;
+        let id = lt.launch_template().and_then(|t| t.launch_template_id()).context("no launch template id")?.to_owned();
+        ec2.create_launch_template_version()
+            .launch_template_id(&id)
+            .launch_template_data(RequestLaunchTemplateData::builder().image_id(image).build())
+            .send()
+            .await
+            .context("CreateLaunchTemplateVersion")?;
+        Ok(id)
+    }
+
+    /// Accounts with launch permission on an image.
+    pub async fn launch_permission_accounts(&self, region: &str, image: &str) -> anyhow::Result<Vec<String>> {
+        let out = self
+            .ec2(region)
+            .describe_image_attribute()
+            .image_id(image)
+            .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+            .send()
+            .await
+            .context("DescribeImageAttribute")?;
+        Ok(out.launch_permissions().iter().filter_map(|p| p.user_id().map(str::to_owned)).collect())
+    }
+}
+
 static NEXT_QUEUE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
 /// Events delivered by an EventBridge rule to an SQS queue.
@@ -328,6 +390,10 @@ pub struct EventQueue {
 }
 
 impl EventQueue {
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// Every event delivered so far (removes them from the queue).
     pub async fn drain(&self) -> anyhow::Result<Vec<Value>> {
         let mut out = Vec::new();

@@ -1,3 +1,311 @@
 //! `amictl demo`: the whole lifecycle on the emulator, through the template's own wiring.
+//!
+//! [`run`] resets the emulator found at `AWS_ENDPOINT_URL` (loopback only), seeds a small
+//! estate ([`estate`]), creates the template's rules on the emulator's EventBridge
+//! ([`bus`], from [`wiring`]), then plays simulated days ([`scenario`]): schedules fire as
+//! the template's expressions say ([`cron`]), AMI State Change and Tag Change events flow
+//! through the rules to the same handlers the Lambda binaries run. It prints a timeline,
+//! a final table per region and totals, and fails if any step failed or the final state
+//! is not the expected one.
+
+pub mod bus;
 pub mod cron;
+pub mod estate;
+pub mod scenario;
 pub mod wiring;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use ami_core::model::{ImageState, Region};
+use ami_core::ports::{all_images, ImageQuery};
+use ami_core::report::render_rows;
+use ami_core::tags::key;
+use anyhow::Context as _;
+use integration_tests::EmulatorClient;
+use serde_json::Value;
+use time::{Date, Duration};
+
+use bus::{Bus, Invocation};
+use estate::{ALLOWED_ACCOUNT, DEPLOYMENT, HOME, REPLICA, SECOND};
+use scenario::Action;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Simulated days to play.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// The first simulated day (a Monday by default, so the weekly schedule fires on day 7).
+    #[arg(long, default_value = "2026-11-16")]
+    pub start: String,
+    /// The SAM template whose rules are wired.
+    #[arg(long, default_value = "template.yaml")]
+    pub template: PathBuf,
+    /// Emulator URL (default: AWS_ENDPOINT_URL).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint: String,
+}
+
+fn summary(inv: &Invocation) -> String {
+    match &inv.result {
+        Err(e) => format!("ERROR {e}"),
+        Ok(v) => {
+            let counts = v.get("counts").and_then(Value::as_object).map(|m| {
+                m.iter().map(|(k, n)| format!("{k}={n}")).collect::<Vec<_>>().join(" ")
+            });
+            match counts {
+                Some(c) if !c.is_empty() => c,
+                _ => "nothing to do".to_owned(),
+            }
+        }
+    }
+}
+
+fn failed(inv: &Invocation) -> bool {
+    match &inv.result {
+        Err(_) => true,
+        Ok(v) => v.get("failed").and_then(Value::as_u64).unwrap_or(0) > 0,
+    }
+}
+
+/// Rows of the timeline: one per handler invocation, consecutive identical ones folded.
+fn timeline_rows(day: u32, invocations: &[Invocation], rows: &mut Vec<[String; 5]>) {
+    let mut folded: Vec<(usize, &Invocation, String)> = Vec::new();
+    for inv in invocations {
+        let s = summary(inv);
+        match folded.last_mut() {
+            Some((n, last, ls)) if last.function == inv.function && last.event == inv.event && *ls == s => *n += 1,
+            _ => folded.push((1, inv, s)),
+        }
+    }
+    for (n, inv, s) in folded {
+        let event = if n > 1 { format!("{n} × {}", inv.event) } else { inv.event.clone() };
+        let hhmm = format!("{:02}:{:02}", inv.at.hour(), inv.at.minute());
+        rows.push([day.to_string(), hhmm, event, inv.function.clone(), s]);
+    }
+}
+
+pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let emu = EmulatorClient::from_url(&args.endpoint)?;
+    emu.control("POST", "/_emulator/reset", None).context("resetting the emulator")?;
+    let start = Date::parse(&args.start, &time::format_description::well_known::Iso8601::DATE)
+        .with_context(|| format!("--start {:?} is not a date (YYYY-MM-DD)", args.start))?;
+
+    let continuation = emu.queue(HOME, "ami-lifecycle-continuation").await?;
+    let settings = estate::settings(continuation.url());
+    let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = ami_core::config::Config::from_lookup(|k| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| (*v).to_owned()))?;
+    let regions: Vec<String> = config.all_regions().iter().map(ToString::to_string).collect();
+    let ctx = emu.context(config.clone());
+    let wiring = wiring::Wiring::load(&args.template, DEPLOYMENT)?;
+    println!(
+        "wiring from {}: {} rules ({} schedules), continuation queue → create-image",
+        args.template.display(),
+        wiring.rules.len(),
+        wiring.rules.iter().filter(|r| matches!(r.trigger, wiring::Trigger::Schedule(_))).count()
+    );
+    let bus = Bus::wire(&emu, &wiring, &regions, continuation, &ctx).await?;
+    let seeded = estate::seed(&emu).await?;
+    println!("estate: {}", seeded.iter().map(|s| format!("{} ({})", s.name, s.region)).collect::<Vec<_>>().join(", "));
+
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    let mut all: Vec<Invocation> = Vec::new();
+    let mut shared_on: BTreeMap<(String, u32), String> = BTreeMap::new();
+    let mut sundays = 0;
+    let mut first_web_image = None;
+    for d in 0..args.days {
+        let day = start + Duration::days(i64::from(d));
+        let n = d + 1;
+        if day.weekday() == time::Weekday::Sunday {
+            sundays += 1;
+        }
+        let mut today: Vec<Invocation> = Vec::new();
+        let mut actions_done = false;
+        let firings = scenario::firings(&wiring, day)?;
+        for (t, rule, function) in firings {
+            // The person's actions happen at 09:00, between the morning runs and the reconciles.
+            if !actions_done && t >= scenario::at(day, 9, 0) {
+                today.extend(act(&emu, &bus, &seeded, n, day, &mut shared_on, &mut first_web_image).await?);
+                actions_done = true;
+            }
+            today.push(bus.invoke(&function, scenario::scheduled_event(&rule, t, integration_tests::ACCOUNT), t).await);
+            today.extend(bus.pump(&emu, t).await?);
+        }
+        if !actions_done {
+            today.extend(act(&emu, &bus, &seeded, n, day, &mut shared_on, &mut first_web_image).await?);
+        }
+        timeline_rows(n, &today, &mut rows);
+        all.extend(today);
+    }
+    println!("\nTIMELINE");
+    print!("{}", render_rows(&["DAY", "TIME", "EVENT", "FUNCTION", "OUTCOME"], &rows));
+
+    // Final state per region.
+    let expected = scenario::expected_images(&seeded, args.days, sundays);
+    let names: BTreeMap<String, &str> = seeded.iter().map(|s| (s.id.clone(), s.name)).collect();
+    let mut problems = Vec::new();
+    let mut totals: BTreeMap<&str, usize> = BTreeMap::new();
+    println!("\nFINAL STATE");
+    let mut final_rows = Vec::new();
+    let mut actual: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for region in [HOME, SECOND, REPLICA] {
+        let ec2 = ctx.cloud.ec2(&Region::new(region));
+        let query = ImageQuery { owned_by_self: true, tag: Some((key::MANAGED_BY.into(), DEPLOYMENT.into())), include_disabled: true, ..ImageQuery::default() };
+        let mut images = all_images(ec2.as_ref(), &query).await?;
+        images.sort_by(|a, b| a.tag(key::SLOT).cmp(&b.tag(key::SLOT)));
+        let mut lineages: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for img in &images {
+            let instance = img.tag(key::SOURCE_INSTANCE).unwrap_or("-");
+            let name = names.get(instance).copied().unwrap_or(instance).to_owned();
+            let day = img.tag(key::SLOT).map(|s| s.get(5..10).unwrap_or(s).to_owned()).unwrap_or_default();
+            let mut what = format!("{day} {}", img.tag(key::CONSISTENCY).unwrap_or(if img.tags.contains_key(key::SOURCE_IMAGE) { "replica" } else { "" }));
+            let shared = emu.launch_permission_accounts(region, img.id.as_str()).await?;
+            if !shared.is_empty() {
+                what.push_str(&format!(" shared→{}", shared.join(",")));
+                *totals.entry("shared images").or_default() += 1;
+            }
+            if img.state != ImageState::Available {
+                what.push_str(&format!(" ({})", img.state.as_str()));
+            }
+            lineages.entry(name).or_default().push(what);
+        }
+        for (name, imgs) in &lineages {
+            actual.insert((region.to_owned(), name.clone()), imgs.len());
+            final_rows.push([region.to_owned(), name.clone(), imgs.len().to_string(), imgs.join("; ")]);
+        }
+        *totals.entry("images kept").or_default() += images.len();
+    }
+    print!("{}", render_rows(&["REGION", "LINEAGE", "IMAGES", "KEPT (slot, consistency, shares)"], &final_rows));
+
+    for ((region, name), want) in &expected {
+        let got = actual.get(&(region.clone(), name.clone())).copied().unwrap_or(0);
+        if got != *want {
+            problems.push(format!("{region} {name}: {got} images, expected {want}"));
+        }
+    }
+    for key in actual.keys() {
+        if !expected.contains_key(key) {
+            problems.push(format!("{} {}: unexpected images", key.0, key.1));
+        }
+    }
+    // The image shared on day 6 is still shared with the allowed account; the refused
+    // share left no permission anywhere.
+    if args.days >= 6 {
+        let still = shared_on.get(&("db-1".to_owned(), 6)).cloned();
+        match still {
+            Some(id) if emu.launch_permission_accounts(HOME, &id).await?.contains(&ALLOWED_ACCOUNT.to_owned()) => {}
+            Some(id) => problems.push(format!("db-1's image {id} is not shared with {ALLOWED_ACCOUNT}")),
+            None => problems.push("db-1 was not shared on day 6".to_owned()),
+        }
+    }
+    let reboots = emu.reboots()?;
+    for s in &seeded {
+        let n = reboots.get(&s.id).and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+        if s.reboots == (n == 0) {
+            problems.push(format!("{}: {n} reboots recorded, reboot opted {}", s.name, if s.reboots { "in" } else { "out" }));
+        }
+        *totals.entry("reboots").or_default() += n;
+    }
+    for inv in &all {
+        if failed(inv) {
+            problems.push(format!("{} on {}: {}", inv.function, inv.event, summary(inv)));
+        }
+        if let Ok(v) = &inv.result {
+            if let Some(counts) = v.get("counts").and_then(Value::as_object) {
+                for (k, n) in counts {
+                    let k: &'static str = match k.as_str() {
+                        "created" => "images created",
+                        "copied" => "copies",
+                        "deleted" => "deleted",
+                        "granted" => "grants",
+                        "revoked" => "revokes",
+                        "refused" => "refused",
+                        _ => continue,
+                    };
+                    *totals.entry(k).or_default() += n.as_u64().unwrap_or(0) as usize;
+                }
+            }
+        }
+    }
+    println!("\nTOTALS");
+    for (k, v) in &totals {
+        println!("  {k}: {v}");
+    }
+    println!("  handler invocations: {}", all.len());
+    println!("  wall time: {:.1} s", started.elapsed().as_secs_f64());
+    if problems.is_empty() {
+        println!("\ndemo: OK — final state is the expected one");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("\ndemo: FAILED");
+        for p in &problems {
+            println!("  - {p}");
+        }
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// Carries out the day's actions, then delivers the events they cause.
+async fn act(
+    emu: &EmulatorClient,
+    bus: &Bus,
+    seeded: &[estate::Seeded],
+    n: u32,
+    day: Date,
+    shared_on: &mut BTreeMap<(String, u32), String>,
+    first_web_image: &mut Option<String>,
+) -> anyhow::Result<Vec<Invocation>> {
+    let now = scenario::at(day, 9, 0);
+    let slot = ami_core::time_util::rfc3339(scenario::at(day, 3, 0));
+    let image_of = |instance: &str| -> anyhow::Result<(String, String)> {
+        let s = seeded.iter().find(|s| s.name == instance).with_context(|| format!("no instance {instance}"))?;
+        Ok((s.id.clone(), s.region.to_owned()))
+    };
+    let mut out = Vec::new();
+    for (_, action) in scenario::actions().into_iter().filter(|(d, _)| *d == n) {
+        match action {
+            Action::LaunchTemplateKeepsToday => {
+                let (id, region) = image_of("web-1")?;
+                let image = find_image(emu, &region, &id, &slot).await?;
+                let base = emu.base_image(&region).await?;
+                emu.launch_template_referencing(&region, "web-fleet", &base, &image).await?;
+                *first_web_image = Some(image);
+            }
+            Action::Share { instance, value } => {
+                let (id, region) = image_of(instance)?;
+                let image = find_image(emu, &region, &id, &slot).await?;
+                emu.tag_image(&region, &image, key::SHARE_WITH, value).await?;
+                shared_on.insert((instance.to_owned(), n), image);
+            }
+            Action::Unshare { instance, day } => {
+                let (_, region) = image_of(instance)?;
+                let image = shared_on.get(&(instance.to_owned(), day)).cloned().with_context(|| format!("{instance} was not shared on day {day}"))?;
+                emu.untag_image(&region, &image, key::SHARE_WITH).await?;
+            }
+        }
+    }
+    out.extend(bus.pump(emu, now).await?);
+    Ok(out)
+}
+
+/// The image of `instance` for `slot` in `region`.
+async fn find_image(emu: &EmulatorClient, region: &str, instance: &str, slot: &str) -> anyhow::Result<String> {
+    let out = emu
+        .ec2(region)
+        .describe_images()
+        .owners("self")
+        .filters(aws_sdk_ec2::types::Filter::builder().name(format!("tag:{}", key::SOURCE_INSTANCE)).values(instance).build())
+        .filters(aws_sdk_ec2::types::Filter::builder().name(format!("tag:{}", key::SLOT)).values(slot).build())
+        .send()
+        .await
+        .context("DescribeImages")?;
+    out.images()
+        .iter()
+        .find(|i| !i.tags().iter().any(|t| t.key() == Some(key::SOURCE_IMAGE)))
+        .and_then(|i| i.image_id())
+        .map(str::to_owned)
+        .with_context(|| format!("no image of {instance} for slot {slot} in {region}"))
+}

@@ -205,11 +205,6 @@ impl Wiring {
         }
         Ok(Self { rules, queues })
     }
-
-    /// Rules invoking `function`.
-    pub fn rules_for<'a>(&'a self, function: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
-        self.rules.iter().filter(move |r| r.function == function)
-    }
 }
 
 #[cfg(test)]
@@ -235,7 +230,7 @@ mod tests {
         }
         assert!(!names.iter().any(|(n, _)| n.contains("cloudtrail")), "optional rules are off by default");
         assert_eq!(w.queues, vec![("ContinuationQueue".to_owned(), "create-image".to_owned())]);
-        let replicate = w.rules_for("replicate").find(|r| matches!(r.trigger, Trigger::Pattern(_))).context("replicate pattern")?;
+        let replicate = w.rules.iter().filter(|r| r.function == "replicate").find(|r| matches!(r.trigger, Trigger::Pattern(_))).context("replicate pattern")?;
         assert_eq!(
             replicate.trigger,
             Trigger::Pattern(serde_json::json!({"source": ["aws.ec2"], "detail-type": ["EC2 AMI State Change"], "detail": {"State": ["available", "failed"]}}))

@@ -1,0 +1,90 @@
+//! The simulated days: which schedules fire (read from the template), what a person does
+//! on which day (share, refuse, revoke, a launch template), and the state expected at the
+//! end.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use time::{Date, OffsetDateTime, Time};
+
+use super::estate::{Seeded, HOME, REPLICA, SECOND};
+use super::wiring::{Trigger, Wiring};
+
+/// A person's action on a given day, after that day's image runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// A launch template whose non-default version uses web-1's image of this day.
+    LaunchTemplateKeepsToday,
+    /// Tag this day's image of `instance` with share-with = `value`.
+    Share { instance: &'static str, value: &'static str },
+    /// Remove the share-with tag from the image shared on `day`.
+    Unshare { instance: &'static str, day: u32 },
+}
+
+/// Day number (1-based) → actions at 09:00.
+pub fn actions() -> Vec<(u32, Action)> {
+    vec![
+        (1, Action::LaunchTemplateKeepsToday),
+        (2, Action::Share { instance: "web-1", value: super::estate::ALLOWED_ACCOUNT }),
+        (2, Action::Share { instance: "batch-1", value: super::estate::STRANGER_ACCOUNT }),
+        (5, Action::Unshare { instance: "web-1", day: 2 }),
+        (6, Action::Share { instance: "db-1", value: super::estate::ALLOWED_ACCOUNT }),
+    ]
+}
+
+pub fn at(day: Date, h: u8, m: u8) -> OffsetDateTime {
+    day.with_time(Time::from_hms(h, m, 0).unwrap_or(Time::MIDNIGHT)).assume_utc()
+}
+
+/// Schedule firings of `day`, in time order: (time, rule name, function).
+pub fn firings(wiring: &Wiring, day: Date) -> anyhow::Result<Vec<(OffsetDateTime, String, String)>> {
+    let mut out = Vec::new();
+    for rule in &wiring.rules {
+        if let Trigger::Schedule(expr) = &rule.trigger {
+            for t in super::cron::fires_on(expr, day)? {
+                out.push((t, rule.name.clone(), rule.function.clone()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The Scheduled Event EventBridge delivers for `rule` at `time`.
+pub fn scheduled_event(rule: &str, time: OffsetDateTime, account: &str) -> Value {
+    json!({
+        "version": "0",
+        "id": format!("demo-{rule}-{}", time.unix_timestamp()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": ami_core::time_util::rfc3339(time),
+        "region": HOME,
+        "resources": [format!("arn:aws:events:{HOME}:{account}:rule/{rule}")],
+        "detail": {}
+    })
+}
+
+/// Images expected at the end per (region, instance name), with RETAIN=count=3 over
+/// `days` days: three per daily lineage, in each region separately; web-1 keeps one more
+/// in the home region (its launch template); weekly lineages have one image per Sunday.
+pub fn expected_images(estate: &[Seeded], days: u32, sundays: u32) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    let retained = |made: u32| made.min(3) as usize;
+    for s in estate {
+        let made = if s.schedules.contains(&"weekly") { sundays } else { days };
+        if made == 0 {
+            continue;
+        }
+        let mut here = retained(made);
+        if s.name == "web-1" && days > 3 {
+            here += 1;
+        }
+        out.insert((s.region.to_owned(), s.name.to_owned()), here);
+        // Every managed region's images are replicated to the replica region.
+        if s.region == HOME || s.region == SECOND {
+            out.insert((REPLICA.to_owned(), s.name.to_owned()), retained(made));
+        }
+    }
+    out
+}
