@@ -48,7 +48,9 @@ mod tests {
     const NOW: OffsetDateTime = datetime!(2026-11-22 03:05 UTC);
 
     fn fixture(dir: &str, name: &str) -> Value {
-        let path = format!("{}/../../{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
+        // `shared/fixtures` lives next to the repository (as ami-core's own event tests read it).
+        let base = if dir == "shared" { "../../../shared/fixtures/events" } else { "../../tests/fixtures/events" };
+        let path = format!("{}/{base}/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
@@ -71,7 +73,7 @@ mod tests {
     #[tokio::test]
     async fn an_available_event_copies_and_publishes_the_report() -> Result<(), HandlerError> {
         let (cloud, ctx, src) = setup();
-        let mut event = fixture("shared/fixtures/events", "ami-state-change-available.json");
+        let mut event = fixture("shared", "ami-state-change-available.json");
         event["region"] = json!("us-east-1");
         event["detail"]["ImageId"] = json!(src);
         let detail = handle(&ctx, event.clone(), NOW).await?;
@@ -88,7 +90,7 @@ mod tests {
     #[tokio::test]
     async fn the_reconcile_schedule_and_an_empty_payload_reconcile() -> Result<(), HandlerError> {
         let (cloud, ctx, _) = setup();
-        let mut schedule = fixture("shared/fixtures/events", "scheduled-event.json");
+        let mut schedule = fixture("shared", "scheduled-event.json");
         schedule["resources"] = json!(["arn:aws:events:us-east-1:123456789012:rule/ami-lifecycle-replicate-reconcile"]);
         let detail = handle(&ctx, schedule, NOW).await?;
         assert_eq!(detail["counts"]["copied"], 1, "{detail}");
@@ -102,7 +104,7 @@ mod tests {
     async fn a_replicas_event_copies_nothing() -> Result<(), HandlerError> {
         let (cloud, ctx, src) = setup();
         let replica = cloud.add_image("ap-southeast-2", "copy", NOW, &[(key::MANAGED_BY, "ami-lifecycle"), (key::SOURCE_IMAGE, &src)]);
-        let mut event = fixture("tests/fixtures/events", "ami-state-change-available-replica.json");
+        let mut event = fixture("tests", "ami-state-change-available-replica.json");
         event["detail"]["ImageId"] = json!(replica.to_string());
         let detail = handle(&ctx, event, NOW).await?;
         assert_eq!(detail["counts"]["skipped"], 1, "{detail}");
@@ -113,9 +115,9 @@ mod tests {
     #[tokio::test]
     async fn malformed_events_are_errors_that_change_nothing() {
         let (cloud, ctx, _) = setup();
-        let mut bad = fixture("shared/fixtures/events", "ami-state-change-available.json");
+        let mut bad = fixture("shared", "ami-state-change-available.json");
         bad["detail"]["ImageId"] = json!(42);
-        let other_rule = fixture("shared/fixtures/events", "scheduled-event.json");
+        let other_rule = fixture("shared", "scheduled-event.json");
         for (event, words) in [
             (bad, "detail.ImageId"),
             (other_rule, "ami-lifecycle-replicate-reconcile"),
