@@ -32,3 +32,6 @@ pub mod run;
 pub use self::inventory::{ImageRecord, Inventory, Lineage};
 pub use self::plan::{CleanupPlan, Decision, Facts, KeepWhy};
 pub use self::run::{run, CleanupRequest, FUNCTION};
+
+#[cfg(test)]
+mod run_tests;

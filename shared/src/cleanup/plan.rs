@@ -113,7 +113,7 @@ impl fmt::Display for KeepWhy {
             Self::KeepTag => write!(f, "tagged {}=true", key::KEEP),
             Self::Protected => f.write_str("deregistration protection is on"),
             Self::LaunchedRecently { at, within_days } => {
-                write!(f, "launched {} , within KEEP_IF_LAUNCHED_WITHIN={within_days} days", rfc3339(*at))
+                write!(f, "launched {}, within KEEP_IF_LAUNCHED_WITHIN={within_days} days", rfc3339(*at))
             }
             Self::Public => f.write_str("public (launch permission all); CLEANUP_SHARED=true would allow deleting it"),
             Self::Shared(grantees) => {
@@ -967,9 +967,8 @@ mod tests {
             .map(|p| explain(&inv, p.index, &p.decision, 0))
             .collect();
         assert!(
-            text[0].contains(
-                "within the newest 1 (count=1): retention count=1 (RETAIN) [lineage i-1/daily]"
-            ),
+            text[0]
+                .contains("newest of its lineage: retention count=1 (RETAIN) [lineage i-1/daily]"),
             "{text:?}"
         );
         assert!(

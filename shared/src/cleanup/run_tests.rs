@@ -1,0 +1,446 @@
+//! Runner tests against the in-memory fake: GIVEN an inventory, WHEN cleanup runs, THEN
+//! exactly the images the rules say are gone, and the report says why for every one.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+use super::{run, CleanupRequest};
+use crate::config::Config;
+use crate::context::Context;
+use crate::deadline::Deadline;
+use crate::fake::FakeCloud;
+use crate::model::{AccountId, Grantee, ImageId, ImageState, Region, Snapshot, SnapshotId};
+use crate::report::{Outcome, RunReport};
+use crate::tags::key;
+use crate::time_util::rfc3339;
+
+const NOW: OffsetDateTime = datetime!(2026-11-22 05:30 UTC);
+const MUTATING: [&str; 9] = [
+    "EnableImageDeprecation",
+    "DeregisterImage",
+    "DeleteSnapshot",
+    "CreateTags",
+    "DeleteTags",
+    "ModifyImageAttribute",
+    "ModifySnapshotAttribute",
+    "CreateImage",
+    "CopyImage",
+];
+
+fn config(pairs: &[(&str, &str)]) -> Config {
+    let mut map: BTreeMap<String, String> =
+        BTreeMap::from([("AWS_REGION".to_owned(), "us-east-1".to_owned())]);
+    map.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Config::from_lookup(|k| map.get(k).cloned()).unwrap_or_else(|e| panic!("test config: {e}"))
+}
+
+fn context(cloud: &FakeCloud, pairs: &[(&str, &str)]) -> Context {
+    Context::new(Arc::new(cloud.clone()), config(pairs))
+}
+
+/// A managed daily image of `instance`, standing for the slot `days_ago` days before NOW.
+fn managed(cloud: &FakeCloud, region: &str, instance: &str, days_ago: i64) -> ImageId {
+    let slot = NOW - Duration::days(days_ago);
+    cloud.add_image(
+        region,
+        &format!("ami-lifecycle/{instance}/daily/{days_ago}"),
+        slot,
+        &[
+            (key::MANAGED_BY, "ami-lifecycle"),
+            (key::SOURCE_INSTANCE, instance),
+            (key::SCHEDULE, "daily"),
+            (key::SLOT, &rfc3339(slot)),
+        ],
+    )
+}
+
+fn mutating_calls(cloud: &FakeCloud) -> usize {
+    MUTATING.iter().map(|op| cloud.calls(op)).sum()
+}
+
+fn live(cloud: &FakeCloud, id: &ImageId) -> bool {
+    cloud
+        .image(id)
+        .is_some_and(|i| i.state != ImageState::Deregistered)
+}
+
+fn outcome_of(report: &RunReport, subject: &str) -> Option<(Outcome, String)> {
+    report
+        .items
+        .iter()
+        .find(|i| i.subject == subject)
+        .map(|i| (i.outcome, i.reason.clone()))
+}
+
+fn partner() -> AccountId {
+    AccountId::parse("111122223333").unwrap_or_else(|| panic!("valid account"))
+}
+
+#[tokio::test]
+async fn retention_runs_per_lineage_in_every_managed_and_replica_region() {
+    // GIVEN 4 images in the managed region, 3 replicas in a replica region, 1 in an unmanaged region.
+    let cloud = FakeCloud::new("123456789012");
+    let home: Vec<ImageId> = (0..4)
+        .map(|d| managed(&cloud, "us-east-1", "i-1", d))
+        .collect();
+    let replicas: Vec<ImageId> = (0..3)
+        .map(|d| managed(&cloud, "eu-west-1", "i-1", d))
+        .collect();
+    let elsewhere = managed(&cloud, "us-west-2", "i-1", 30);
+    let ctx = context(
+        &cloud,
+        &[
+            ("AMI_LIFECYCLE_REGIONS", "us-east-1"),
+            ("REPLICA_REGIONS", "eu-west-1"),
+            ("RETAIN", "count=2"),
+        ],
+    );
+
+    // WHEN cleanup runs
+    let report = run(&ctx, CleanupRequest::default(), NOW).await;
+
+    // THEN each region keeps its own 2 newest, and each deletion was exactly one call.
+    assert!(live(&cloud, &home[0]) && live(&cloud, &home[1]));
+    assert!(!live(&cloud, &home[2]) && !live(&cloud, &home[3]));
+    assert!(
+        live(&cloud, &replicas[0]) && live(&cloud, &replicas[1]) && !live(&cloud, &replicas[2])
+    );
+    assert!(
+        live(&cloud, &elsewhere),
+        "a region the suite does not manage is not touched"
+    );
+    assert_eq!(report.count(Outcome::Deleted), 3);
+    assert_eq!(
+        mutating_calls(&cloud),
+        3,
+        "one DeregisterImage per deleted image, nothing else"
+    );
+    assert_eq!(report.metrics.get("gib_freed"), Some(&24.0));
+    assert!(
+        (report
+            .metrics
+            .get("monthly_saving_usd")
+            .copied()
+            .unwrap_or_default()
+            - 1.2)
+            .abs()
+            < 1e-9
+    );
+    let (_, reason) = outcome_of(&report, home[3].as_str()).unwrap_or_else(|| panic!("reported"));
+    assert!(
+        reason.contains("past retention count=2 (RETAIN) [lineage i-1/daily]"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn look_alikes_of_other_deployments_or_untagged_are_never_touched() {
+    let cloud = FakeCloud::new("123456789012");
+    managed(&cloud, "us-east-1", "i-1", 0);
+    let theirs = cloud.add_image(
+        "us-east-1",
+        "ami-lifecycle/i-1/daily/9",
+        NOW - Duration::days(9),
+        &[
+            (key::MANAGED_BY, "other-deployment"),
+            (key::SOURCE_INSTANCE, "i-1"),
+            (key::SCHEDULE, "daily"),
+        ],
+    );
+    let untagged = cloud.add_image(
+        "us-east-1",
+        "ami-lifecycle/i-1/daily/8",
+        NOW - Duration::days(8),
+        &[(key::SOURCE_INSTANCE, "i-1")],
+    );
+    let ctx = context(&cloud, &[("RETAIN", "count=1")]);
+    let report = run(&ctx, CleanupRequest::default(), NOW).await;
+    assert!(live(&cloud, &theirs) && live(&cloud, &untagged));
+    assert_eq!(mutating_calls(&cloud), 0);
+    assert!(
+        outcome_of(&report, theirs.as_str()).is_none(),
+        "invisible, not even reported"
+    );
+}
+
+#[tokio::test]
+async fn images_in_use_or_shared_are_kept_and_the_report_says_by_what() {
+    // GIVEN old images used by an instance, a launch template version, shared, and one free.
+    let cloud = FakeCloud::new("123456789012");
+    managed(&cloud, "us-east-1", "i-1", 0);
+    let by_instance = managed(&cloud, "us-east-1", "i-1", 1);
+    let by_template = managed(&cloud, "us-east-1", "i-1", 2);
+    let shared = managed(&cloud, "us-east-1", "i-1", 3);
+    let free = managed(&cloud, "us-east-1", "i-1", 4);
+    let user = cloud.add_instance("us-east-1", &[("Name", "app")]);
+    if let Some(i) = cloud.state().instances.get_mut(&user) {
+        i.image_id = Some(by_instance.clone());
+    }
+    let lt = "arn:aws:ec2:us-east-1:123456789012:launch-template/lt-0abc:3";
+    cloud.add_reference("us-east-1", "ec2:LaunchTemplate", lt, &by_template);
+    cloud.state().launch_permissions.insert(
+        shared.clone(),
+        [Grantee::Account(partner())].into_iter().collect(),
+    );
+    let ctx = context(&cloud, &[("RETAIN", "count=1")]);
+
+    // WHEN cleanup runs
+    let report = run(&ctx, CleanupRequest::default(), NOW).await;
+
+    // THEN only the free one goes.
+    assert!(live(&cloud, &by_instance) && live(&cloud, &by_template) && live(&cloud, &shared));
+    assert!(!live(&cloud, &free));
+    let reason = |id: &ImageId| {
+        outcome_of(&report, id.as_str())
+            .map(|(_, r)| r)
+            .unwrap_or_default()
+    };
+    assert!(reason(&by_instance).contains(&format!(
+        "ec2:Instance arn:aws:ec2:us-east-1:123456789012:instance/{user}"
+    )));
+    assert!(
+        reason(&by_template).contains(lt),
+        "{}",
+        reason(&by_template)
+    );
+    assert!(
+        reason(&shared).contains("shared with 111122223333"),
+        "{}",
+        reason(&shared)
+    );
+
+    // AND with CLEANUP_SHARED=true the shared one goes too.
+    let ctx = context(&cloud, &[("RETAIN", "count=1"), ("CLEANUP_SHARED", "true")]);
+    run(&ctx, CleanupRequest::default(), NOW).await;
+    assert!(!live(&cloud, &shared) && live(&cloud, &by_template));
+}
+
+#[tokio::test]
+async fn a_failed_reference_check_keeps_everything_it_covered_until_a_run_can_check() {
+    let cloud = FakeCloud::new("123456789012");
+    let ids: Vec<ImageId> = (0..3)
+        .map(|d| managed(&cloud, "us-east-1", "i-1", d))
+        .collect();
+    cloud.fail(
+        "DescribeImageReferences",
+        None,
+        "RequestLimitExceeded",
+        Some(1),
+    );
+    let ctx = context(&cloud, &[("RETAIN", "count=1")]);
+
+    let report = run(&ctx, CleanupRequest::default(), NOW).await;
+    assert!(ids.iter().all(|i| live(&cloud, i)), "never delete on doubt");
+    assert_eq!(report.count(Outcome::Deferred), 2);
+    assert_eq!(mutating_calls(&cloud), 0);
+
+    let report = run(&ctx, CleanupRequest::default(), NOW).await;
+    assert_eq!(report.count(Outcome::Deleted), 2);
+}
+
+#[tokio::test]
+async fn a_throttled_deregistration_defers_that_image_and_the_rest_proceed() {
+    let cloud = FakeCloud::new("123456789012");
+    let ids: Vec<ImageId> = (0..4)
+        .map(|d| managed(&cloud, "us-east-1", "i-1", d))
+        .collect();
+    cloud.fail(
+        "DeregisterImage",
+        Some(ids[2].as_str()),
+        "RequestLimitExceeded",
+        None,
+    );
+    let ctx = context(&cloud, &[("RETAIN", "count=1")]);
+    let report = run(&ctx, CleanupRequest::default(), NOW).await;
+    assert_eq!(
+        outcome_of(&report, ids[2].as_str()).map(|o| o.0),
+        Some(Outcome::Deferred)
+    );
+    assert!(live(&cloud, &ids[2]) && !live(&cloud, &ids[1]) && !live(&cloud, &ids[3]));
+    assert_eq!(report.failed(), 0);
+}
+
+#[tokio::test]
+async fn a_near_deadline_stops_before_any_change_and_later_runs_converge() {
+    let cloud = FakeCloud::new("123456789012");
+    let ids: Vec<ImageId> = (0..5)
+        .map(|d| managed(&cloud, "us-east-1", "i-1", d))
+        .collect();
+    let ctx = context(&cloud, &[("RETAIN", "count=2")]);
+
+    let near = ctx.clone().with_deadline(Deadline::after(
+        StdDuration::ZERO,
+        StdDuration::from_secs(10),
+    ));
+    let report = run(&near, CleanupRequest::default(), NOW).await;
+    assert_eq!(mutating_calls(&cloud), 0);
+    assert!(report.incomplete.is_some());
+    assert_eq!(report.count(Outcome::Deferred), 3);
+
+    let report = run(&ctx, CleanupRequest::default(), NOW).await;
+    assert_eq!(report.count(Outcome::Deleted), 3);
+    assert!(report.incomplete.is_none());
+    let again = run(&ctx, CleanupRequest::default(), NOW).await;
+    assert_eq!(again.count(Outcome::Deleted), 0, "converged");
+    assert_eq!(ids.iter().filter(|i| live(&cloud, i)).count(), 2);
+}
+
+#[tokio::test]
+async fn staged_retirement_deprecates_first_and_deregisters_after_the_grace() {
+    let cloud = FakeCloud::new("123456789012");
+    let ids: Vec<ImageId> = (0..3)
+        .map(|d| managed(&cloud, "us-east-1", "i-1", d))
+        .collect();
+    let ctx = context(&cloud, &[("RETAIN", "count=2"), ("DEPRECATION_GRACE", "7")]);
+
+    let report = run(&ctx, CleanupRequest::default(), NOW).await;
+    assert_eq!(report.count(Outcome::Deprecated), 1);
+    assert_eq!(
+        cloud.image(&ids[2]).and_then(|i| i.deprecation_time),
+        Some(NOW)
+    );
+    assert_eq!(cloud.calls("DeregisterImage"), 0);
+
+    let report = run(&ctx, CleanupRequest::default(), NOW + Duration::days(3)).await;
+    let (outcome, reason) =
+        outcome_of(&report, ids[2].as_str()).unwrap_or_else(|| panic!("reported"));
+    assert_eq!(outcome, Outcome::Kept);
+    assert!(
+        reason.contains("deregistered on or after 2026-11-29T05:30:00Z"),
+        "{reason}"
+    );
+    assert_eq!(
+        cloud.calls("EnableImageDeprecation"),
+        1,
+        "not deprecated twice"
+    );
+
+    run(&ctx, CleanupRequest::default(), NOW + Duration::days(7)).await;
+    assert!(!live(&cloud, &ids[2]));
+}
+
+#[tokio::test]
+async fn a_snapshot_another_image_uses_is_kept_and_reported() {
+    // GIVEN an old managed image whose snapshot an unmanaged image also uses.
+    let cloud = FakeCloud::new("123456789012");
+    managed(&cloud, "us-east-1", "i-1", 0);
+    let old = managed(&cloud, "us-east-1", "i-1", 5);
+    let other = cloud.add_image("us-east-1", "hand-made", NOW - Duration::days(5), &[]);
+    let disks = cloud.image(&old).map(|i| i.disks).unwrap_or_default();
+    let snap = disks[0].snapshot_id.clone();
+    cloud.edit_image(&other, |i| i.disks = disks);
+    let ctx = context(&cloud, &[("RETAIN", "count=1")]);
+
+    let report = run(&ctx, CleanupRequest::default(), NOW).await;
+    assert!(!live(&cloud, &old));
+    assert!(cloud.state().snapshots.contains_key(&snap), "never forced");
+    let (outcome, reason) =
+        outcome_of(&report, snap.as_str()).unwrap_or_else(|| panic!("snapshot reported"));
+    assert_eq!(outcome, Outcome::Kept);
+    assert!(reason.contains("another image still uses it"), "{reason}");
+    assert_eq!(report.metrics.get("gib_freed"), Some(&0.0));
+}
+
+#[tokio::test]
+async fn orphans_are_reported_and_deleted_only_when_asked() {
+    // GIVEN an orphan snapshot of ours, and a disabled image whose snapshot is not an orphan.
+    let cloud = FakeCloud::new("123456789012");
+    managed(&cloud, "us-east-1", "i-1", 0);
+    let disabled = managed(&cloud, "us-east-1", "i-2", 3);
+    cloud.edit_image(&disabled, |i| i.state = ImageState::Disabled);
+    let orphan = SnapshotId::new("snap-0orphan");
+    cloud.state().snapshots.insert(
+        orphan.clone(),
+        Snapshot {
+            id: orphan.clone(),
+            region: Region::new("us-east-1"),
+            tags: [(key::MANAGED_BY.to_owned(), "ami-lifecycle".to_owned())]
+                .into_iter()
+                .collect(),
+            size_gib: 50,
+            encrypted: false,
+            kms_key: None,
+            started: NOW - Duration::days(2),
+        },
+    );
+
+    let report = run(&context(&cloud, &[]), CleanupRequest::default(), NOW).await;
+    let (outcome, reason) =
+        outcome_of(&report, orphan.as_str()).unwrap_or_else(|| panic!("orphan reported"));
+    assert_eq!(outcome, Outcome::Kept);
+    assert!(reason.contains("DELETE_ORPHANS=true"), "{reason}");
+    assert_eq!(report.metrics.get("orphan_snapshots"), Some(&1.0));
+    assert!(cloud.state().snapshots.contains_key(&orphan));
+
+    let report = run(
+        &context(&cloud, &[("DELETE_ORPHANS", "true")]),
+        CleanupRequest::default(),
+        NOW,
+    )
+    .await;
+    assert!(!cloud.state().snapshots.contains_key(&orphan));
+    assert_eq!(report.metrics.get("gib_freed"), Some(&50.0));
+    assert!(
+        live(&cloud, &disabled),
+        "its snapshot was never taken for an orphan"
+    );
+    assert_eq!(cloud.calls("DeleteSnapshot"), 1);
+}
+
+#[tokio::test]
+async fn a_dry_run_prints_the_plan_and_changes_nothing() {
+    let cloud = FakeCloud::new("123456789012");
+    let ids: Vec<ImageId> = (0..3)
+        .map(|d| managed(&cloud, "us-east-1", "i-1", d))
+        .collect();
+    let kept = managed(&cloud, "us-east-1", "i-1", 7);
+    cloud.edit_image(&kept, |i| i.deregistration_protected = true);
+    let ctx = context(&cloud, &[("RETAIN", "count=1"), ("DRY_RUN", "true")]);
+
+    let report = run(&ctx, CleanupRequest::default(), NOW).await;
+    assert_eq!(mutating_calls(&cloud), 0);
+    assert!(report.dry_run);
+    assert_eq!(report.count(Outcome::Planned), 2);
+    let (_, reason) = outcome_of(&report, ids[2].as_str()).unwrap_or_else(|| panic!("planned"));
+    assert!(
+        reason.starts_with("would deregister (about 8 GiB of snapshots): past retention count=1"),
+        "{reason}"
+    );
+    let (outcome, reason) = outcome_of(&report, kept.as_str()).unwrap_or_else(|| panic!("kept"));
+    assert_eq!(outcome, Outcome::Kept);
+    assert!(reason.contains("deregistration protection"), "{reason}");
+    assert_eq!(report.metrics.get("gib_planned"), Some(&16.0));
+}
+
+#[tokio::test]
+async fn a_region_that_cannot_be_read_is_reported_and_the_others_proceed() {
+    let cloud = FakeCloud::new("123456789012");
+    let home: Vec<ImageId> = (0..2)
+        .map(|d| managed(&cloud, "us-east-1", "i-1", d))
+        .collect();
+    cloud.fail("DescribeImages", None, "UnauthorizedOperation", Some(1));
+    let ctx = context(
+        &cloud,
+        &[
+            ("AMI_LIFECYCLE_REGIONS", "us-east-1,eu-west-1"),
+            ("RETAIN", "count=1"),
+        ],
+    );
+    let report = run(&ctx, CleanupRequest::default(), NOW).await;
+    // One region failed to read (whichever asked first); the other one still ran.
+    assert_eq!(report.failed(), 1);
+    let run2 = run(
+        &ctx,
+        CleanupRequest {
+            regions: vec![Region::new("us-east-1")],
+        },
+        NOW,
+    )
+    .await;
+    assert!(!live(&cloud, &home[1]));
+    assert_eq!(run2.failed(), 0);
+}
