@@ -30,6 +30,9 @@ use crate::tags;
 
 /// EC2's page limit for DescribeInstances/DescribeImages/DescribeSnapshots.
 const MAX_PAGE: i32 = 1000;
+/// The smallest MaxResults EC2 accepts: DescribeImages 6, DescribeSnapshots 5.
+const MIN_IMAGE_PAGE: i32 = 6;
+const MIN_SNAPSHOT_PAGE: i32 = 5;
 /// Values per filter or ids per request we send at once.
 const IDS_PER_CALL: usize = 200;
 /// Instance states that still hold on to their image.
@@ -308,7 +311,9 @@ impl Images for AwsEc2 {
         }
         if query.ids.is_empty() {
             let size = query.page_size.map_or(MAX_PAGE, |s| {
-                i32::try_from(s).unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE)
+                i32::try_from(s)
+                    .unwrap_or(MAX_PAGE)
+                    .clamp(MIN_IMAGE_PAGE, MAX_PAGE)
             });
             req = req.max_results(size);
         } else {
@@ -347,7 +352,9 @@ impl Images for AwsEc2 {
         }
         if query.ids.is_empty() {
             let size = query.page_size.map_or(MAX_PAGE, |s| {
-                i32::try_from(s).unwrap_or(MAX_PAGE).clamp(5, MAX_PAGE)
+                i32::try_from(s)
+                    .unwrap_or(MAX_PAGE)
+                    .clamp(MIN_SNAPSHOT_PAGE, MAX_PAGE)
             });
             req = req.max_results(size);
         } else {
