@@ -45,7 +45,9 @@ const MAX_MESSAGE_ESCAPED: usize = 2_000;
 const NOW: OffsetDateTime = datetime!(2026-11-22 03:00 UTC);
 
 fn message_bound<'a>(inputs: impl IntoIterator<Item = &'a str>) -> usize {
-    let escapes = inputs.into_iter().any(|s| s.chars().any(|c| c.escape_debug().count() > 2));
+    let escapes = inputs
+        .into_iter()
+        .any(|s| s.chars().any(|c| c.escape_debug().count() > 2));
     if escapes {
         MAX_MESSAGE_ESCAPED
     } else {
@@ -61,11 +63,20 @@ fn message_bound<'a>(inputs: impl IntoIterator<Item = &'a str>) -> usize {
 /// suffix so the value reaches past the first checks (`count=…`, `group:…`, `…=1`).
 fn huge() -> impl Strategy<Value = String> {
     let prefix = prop::sample::select(vec![
-        "", "count=", "days=", "group:", "ami-", "us-east-1,", "arn:aws:organizations::111111111111:organization/o-",
-        "prod=", "us-west-2=", "daily,",
+        "",
+        "count=",
+        "days=",
+        "group:",
+        "ami-",
+        "us-east-1,",
+        "arn:aws:organizations::111111111111:organization/o-",
+        "prod=",
+        "us-west-2=",
+        "daily,",
     ]);
     let suffix = prop::sample::select(vec!["", "=1", "=0", ",us-east-1", "-1", " 111122223333"]);
-    (prefix, any::<char>(), suffix).prop_map(|(p, c, s)| format!("{p}{}{s}", c.to_string().repeat(100_000)))
+    (prefix, any::<char>(), suffix)
+        .prop_map(|(p, c, s)| format!("{p}{}{s}", c.to_string().repeat(100_000)))
 }
 
 /// Text of every kind: printable unicode, any character, the contract's alphabet with its
@@ -87,7 +98,8 @@ fn json_leaf() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
         any::<f64>().prop_map(Value::from),
-        prop::sample::select(vec![f64::MAX, f64::MIN, f64::MIN_POSITIVE, 1e300, -0.0]).prop_map(Value::from),
+        prop::sample::select(vec![f64::MAX, f64::MIN, f64::MIN_POSITIVE, 1e300, -0.0])
+            .prop_map(Value::from),
         Just(Value::from(u64::MAX)),
         Just(Value::from(i64::MIN)),
         text().prop_map(Value::from),
@@ -113,11 +125,18 @@ fn json() -> impl Strategy<Value = Value> {
     let recursive = json_leaf().prop_recursive(6, 48, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec((json_key(), inner), 0..6).prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            prop::collection::vec((json_key(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
         ]
     });
     let deep = (json_leaf(), 0..256usize, json_key()).prop_map(|(leaf, depth, k)| {
-        (0..depth).fold(leaf, |v, i| if i % 2 == 0 { Value::Array(vec![v]) } else { serde_json::json!({ k.clone(): v }) })
+        (0..depth).fold(leaf, |v, i| {
+            if i % 2 == 0 {
+                Value::Array(vec![v])
+            } else {
+                serde_json::json!({ k.clone(): v })
+            }
+        })
     });
     prop_oneof![4 => recursive, 1 => deep]
 }
@@ -146,7 +165,10 @@ fn event_shaped() -> impl Strategy<Value = Value> {
 
 fn fixture_dirs() -> [PathBuf; 2] {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    [root.join("../../shared/fixtures/events"), root.join("../tests/fixtures/events")]
+    [
+        root.join("../../shared/fixtures/events"),
+        root.join("../tests/fixtures/events"),
+    ]
 }
 
 /// Every fixture, `(file name, event)`, sorted by name.
@@ -157,9 +179,14 @@ fn fixtures() -> Result<Vec<(String, Value)>, String> {
         for entry in entries {
             let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
             if path.extension().is_some_and(|x| x == "json") {
-                let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                let value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let value =
+                    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 out.push((name, value));
             }
         }
@@ -180,7 +207,11 @@ fn paths(v: &Value) -> Vec<Path> {
     fn walk(v: &Value, here: &mut Path, out: &mut Vec<Path>) {
         let children: Vec<(Seg, &Value)> = match v {
             Value::Object(m) => m.iter().map(|(k, c)| (Seg::Key(k.clone()), c)).collect(),
-            Value::Array(a) => a.iter().enumerate().map(|(i, c)| (Seg::Idx(i), c)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (Seg::Idx(i), c))
+                .collect(),
             _ => Vec::new(),
         };
         for (seg, child) in children {
@@ -226,8 +257,12 @@ fn same_type(a: &Value, b: &Value) -> bool {
 
 /// Applies `m` at `path`; returns false when there is nothing there.
 fn apply(v: &mut Value, path: &[Seg], m: &Mutation) -> bool {
-    let Some((last, parent_path)) = path.split_last() else { return false };
-    let Some(parent) = node_mut(v, parent_path) else { return false };
+    let Some((last, parent_path)) = path.split_last() else {
+        return false;
+    };
+    let Some(parent) = node_mut(v, parent_path) else {
+        return false;
+    };
     match (m, parent, last) {
         (Mutation::Delete, Value::Object(o), Seg::Key(k)) => o.remove(k).is_some(),
         (Mutation::Delete, Value::Array(a), Seg::Idx(i)) if *i < a.len() => {
@@ -235,7 +270,9 @@ fn apply(v: &mut Value, path: &[Seg], m: &Mutation) -> bool {
             true
         }
         (_, parent, _) => {
-            let Some(slot) = node_mut(parent, std::slice::from_ref(last)) else { return false };
+            let Some(slot) = node_mut(parent, std::slice::from_ref(last)) else {
+                return false;
+            };
             *slot = match m {
                 Mutation::Delete => return false,
                 Mutation::Retype(new) if !same_type(slot, new) => new.clone(),
@@ -260,22 +297,28 @@ fn path_text(path: &[Seg]) -> String {
 }
 
 /// Up to three mutations of one fixture.
-fn mutated_fixture(all: Vec<(String, Value)>) -> impl Strategy<Value = (String, Value, Value, Vec<(Path, Mutation)>)> {
-    (prop::sample::select(all), prop::collection::vec((any::<Index>(), mutation()), 1..=3)).prop_map(|((name, original), ms)| {
-        let mut v = original.clone();
-        let mut applied = Vec::new();
-        for (at, m) in ms {
-            let ps = paths(&v);
-            if ps.is_empty() {
-                break;
+fn mutated_fixture(
+    all: Vec<(String, Value)>,
+) -> impl Strategy<Value = (String, Value, Value, Vec<(Path, Mutation)>)> {
+    (
+        prop::sample::select(all),
+        prop::collection::vec((any::<Index>(), mutation()), 1..=3),
+    )
+        .prop_map(|((name, original), ms)| {
+            let mut v = original.clone();
+            let mut applied = Vec::new();
+            for (at, m) in ms {
+                let ps = paths(&v);
+                if ps.is_empty() {
+                    break;
+                }
+                let path = ps[at.index(ps.len())].clone();
+                if apply(&mut v, &path, &m) {
+                    applied.push((path, m));
+                }
             }
-            let path = ps[at.index(ps.len())].clone();
-            if apply(&mut v, &path, &m) {
-                applied.push((path, m));
-            }
-        }
-        (name, original, v, applied)
-    })
+            (name, original, v, applied)
+        })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -301,12 +344,24 @@ const EVENT_PATHS: &[&str] = &[
 
 fn check_event_error(e: &EventError, input: &Value) -> Result<(), TestCaseError> {
     let text = e.to_string();
-    prop_assert!(EVENT_PATHS.contains(&e.path.as_str()), "unexpected path {:?} in {text:?}", e.path);
+    prop_assert!(
+        EVENT_PATHS.contains(&e.path.as_str()),
+        "unexpected path {:?} in {text:?}",
+        e.path
+    );
     prop_assert!(!e.problem.trim().is_empty(), "no problem stated: {text:?}");
-    prop_assert!(text.contains(&e.path) && text.contains(&e.problem), "{text:?}");
+    prop_assert!(
+        text.contains(&e.path) && text.contains(&e.problem),
+        "{text:?}"
+    );
     let strings = strings_in(input);
     let bound = message_bound(strings.iter().map(String::as_str));
-    prop_assert!(text.chars().count() < bound, "{} characters (bound {bound}): {:?}…", text.chars().count(), text.chars().take(200).collect::<String>());
+    prop_assert!(
+        text.chars().count() < bound,
+        "{} characters (bound {bound}): {:?}…",
+        text.chars().count(),
+        text.chars().take(200).collect::<String>()
+    );
     Ok(())
 }
 
@@ -330,17 +385,33 @@ fn strings_in(v: &Value) -> Vec<String> {
 fn check_tag_error(e: &TagError, expected_key: &str, inputs: &[&str]) -> Result<(), TestCaseError> {
     let text = e.to_string();
     prop_assert_eq!(e.key.as_str(), expected_key);
-    prop_assert!(text.contains(expected_key), "{text:?} does not name {expected_key}");
-    prop_assert!(!e.problem.trim().is_empty() && !e.fix.trim().is_empty(), "{text:?}");
+    prop_assert!(
+        text.contains(expected_key),
+        "{text:?} does not name {expected_key}"
+    );
+    prop_assert!(
+        !e.problem.trim().is_empty() && !e.fix.trim().is_empty(),
+        "{text:?}"
+    );
     let bound = message_bound(inputs.iter().copied());
-    prop_assert!(text.chars().count() < bound, "{} characters (bound {bound}): {:?}…", text.chars().count(), text.chars().take(200).collect::<String>());
+    prop_assert!(
+        text.chars().count() < bound,
+        "{} characters (bound {bound}): {:?}…",
+        text.chars().count(),
+        text.chars().take(200).collect::<String>()
+    );
     Ok(())
 }
 
 fn check_plain_error(text: &str, inputs: &[&str]) -> Result<(), TestCaseError> {
     prop_assert!(!text.trim().is_empty());
     let bound = message_bound(inputs.iter().copied());
-    prop_assert!(text.chars().count() < bound, "{} characters (bound {bound}): {:?}…", text.chars().count(), text.chars().take(200).collect::<String>());
+    prop_assert!(
+        text.chars().count() < bound,
+        "{} characters (bound {bound}): {:?}…",
+        text.chars().count(),
+        text.chars().take(200).collect::<String>()
+    );
     Ok(())
 }
 
@@ -356,7 +427,12 @@ enum Function {
     Share,
 }
 
-const FUNCTIONS: [Function; 4] = [Function::Create, Function::Replicate, Function::Cleanup, Function::Share];
+const FUNCTIONS: [Function; 4] = [
+    Function::Create,
+    Function::Replicate,
+    Function::Cleanup,
+    Function::Share,
+];
 
 #[derive(Debug)]
 enum Refused {
@@ -370,22 +446,57 @@ fn request_for(function: Function, trigger: Trigger, config: &Config) -> Result<
     Ok(match function {
         Function::Create => Request::Create(match trigger {
             Trigger::Schedule { rule, time, .. } => {
-                let schedule = schedule_of_rule(&rule, &config.deployment).ok_or_else(|| not_mine(format!("rule {rule}")))?;
+                let schedule = schedule_of_rule(&rule, &config.deployment)
+                    .ok_or_else(|| not_mine(format!("rule {rule}")))?;
                 CreateRequest::Schedule(ScheduleRun::new(schedule, time))
             }
-            Trigger::AmiState { image, state: ImageState::Failed, region, error, .. } => CreateRequest::ImageFailed { region, image, error },
-            Trigger::Direct(v) => request_from_direct(&v, NOW).map_err(|e| not_mine(e.to_string()))?,
+            Trigger::AmiState {
+                image,
+                state: ImageState::Failed,
+                region,
+                error,
+                ..
+            } => CreateRequest::ImageFailed {
+                region,
+                image,
+                error,
+            },
+            Trigger::Direct(v) => {
+                request_from_direct(&v, NOW).map_err(|e| not_mine(e.to_string()))?
+            }
             other => return Err(not_mine(format!("{other:?}"))),
         }),
-        Function::Replicate => Request::Replicate(replicate::Request::from_trigger(&trigger, config).map_err(|e| not_mine(e.to_string()))?),
+        Function::Replicate => Request::Replicate(
+            replicate::Request::from_trigger(&trigger, config)
+                .map_err(|e| not_mine(e.to_string()))?,
+        ),
         Function::Cleanup => match trigger {
-            Trigger::Schedule { .. } | Trigger::Direct(_) => Request::Cleanup(CleanupRequest::default()),
+            Trigger::Schedule { .. } | Trigger::Direct(_) => {
+                Request::Cleanup(CleanupRequest::default())
+            }
             other => return Err(not_mine(format!("{other:?}"))),
         },
         Function::Share => Request::Share(match trigger {
             Trigger::Schedule { .. } | Trigger::Direct(_) => ShareRequest::Reconcile,
-            Trigger::AmiState { image, state: ImageState::Available, region, .. } => ShareRequest::Image { image, region: Some(region) },
-            Trigger::ImageTags { image, region, changed_keys, .. } => ShareRequest::TagChange { image, region, changed_keys },
+            Trigger::AmiState {
+                image,
+                state: ImageState::Available,
+                region,
+                ..
+            } => ShareRequest::Image {
+                image,
+                region: Some(region),
+            },
+            Trigger::ImageTags {
+                image,
+                region,
+                changed_keys,
+                ..
+            } => ShareRequest::TagChange {
+                image,
+                region,
+                changed_keys,
+            },
             other => return Err(not_mine(format!("{other:?}"))),
         }),
     })
@@ -424,7 +535,10 @@ fn dispatch(fake: &FakeCloud, function: Function, event: &Value) -> Result<RunRe
 fn seeded_fake() -> FakeCloud {
     let fake = FakeCloud::new("123456789012");
     fake.set_now(NOW);
-    let instance = fake.add_instance("us-east-1", &[(key::SCHEDULE, "daily"), (key::REPLICATE_TO, "us-west-2")]);
+    let instance = fake.add_instance(
+        "us-east-1",
+        &[(key::SCHEDULE, "daily"), (key::REPLICATE_TO, "us-west-2")],
+    );
     fake.add_image(
         "us-east-1",
         &format!("ami-lifecycle/{}/daily/20261101T0300Z", instance.as_str()),
@@ -478,8 +592,17 @@ proptest! {
 #[test]
 fn fixtures_are_there() -> Result<(), String> {
     let all = fixtures()?;
-    for must in ["ami-state-change-available.json", "ami-state-change-failed.json", "scheduled-event.json", "tag-change-on-image.json"] {
-        assert!(all.iter().any(|(n, _)| n == must), "{must} missing from {:?}", fixture_dirs());
+    for must in [
+        "ami-state-change-available.json",
+        "ami-state-change-failed.json",
+        "scheduled-event.json",
+        "tag-change-on-image.json",
+    ] {
+        assert!(
+            all.iter().any(|(n, _)| n == must),
+            "{must} missing from {:?}",
+            fixture_dirs()
+        );
     }
     assert!(all.len() >= 15, "{} fixtures", all.len());
     Ok(())
@@ -488,7 +611,9 @@ fn fixtures_are_there() -> Result<(), String> {
 /// What each fixture is: the variant it must parse to, or the path its error names.
 fn expected(name: &str) -> Option<Result<&'static str, &'static str>> {
     Some(match name {
-        "scheduled-event.json" | "scheduled-event-cleanup.json" | "scheduled-event-schedule-weekly.json" => Ok("Schedule"),
+        "scheduled-event.json"
+        | "scheduled-event-cleanup.json"
+        | "scheduled-event-schedule-weekly.json" => Ok("Schedule"),
         n if n.starts_with("ami-state-change-") => Ok("AmiState"),
         n if n.starts_with("tag-change-on-image") => Ok("ImageTags"),
         "cloudtrail-create-tags.json" | "cloudtrail-delete-tags.json" => Ok("ImageTags"),
@@ -511,7 +636,9 @@ fn variant(t: &Trigger) -> &'static str {
 fn valid_fixtures_parse_to_their_variant() -> Result<(), String> {
     let mut checked = 0;
     for (name, v) in fixtures()? {
-        let Some(want) = expected(&name) else { continue };
+        let Some(want) = expected(&name) else {
+            continue;
+        };
         match (parse_trigger(&v), want) {
             (Ok(t), Ok(variant_name)) => assert_eq!(variant(&t), variant_name, "{name}: {t:?}"),
             (Err(e), Err(path)) => assert_eq!(e.path, path, "{name}: {e}"),
@@ -520,9 +647,21 @@ fn valid_fixtures_parse_to_their_variant() -> Result<(), String> {
         checked += 1;
     }
     assert!(checked >= 15, "{checked} fixtures checked");
-    let parsed = parse_trigger(&fixtures()?.into_iter().find(|(n, _)| n == "ami-state-change-failed.json").ok_or("fixture")?.1).map_err(|e| e.to_string())?;
+    let parsed = parse_trigger(
+        &fixtures()?
+            .into_iter()
+            .find(|(n, _)| n == "ami-state-change-failed.json")
+            .ok_or("fixture")?
+            .1,
+    )
+    .map_err(|e| e.to_string())?;
     match parsed {
-        Trigger::AmiState { state, region, error, .. } => {
+        Trigger::AmiState {
+            state,
+            region,
+            error,
+            ..
+        } => {
             assert_eq!(state, ImageState::Failed);
             assert_eq!(region, Region::new("us-west-2"));
             assert_eq!(error.as_deref(), Some("Description of failure"));
@@ -590,7 +729,10 @@ proptest! {
 /// The harness is not vacuous: a readable schedule event does make images.
 #[test]
 fn a_readable_event_does_reach_the_fake() -> Result<(), String> {
-    let (_, event) = fixtures()?.into_iter().find(|(n, _)| n == "scheduled-event.json").ok_or("scheduled-event.json")?;
+    let (_, event) = fixtures()?
+        .into_iter()
+        .find(|(n, _)| n == "scheduled-event.json")
+        .ok_or("scheduled-event.json")?;
     let fake = seeded_fake();
     let report = dispatch(&fake, Function::Create, &event).map_err(|e| format!("{e:?}"))?;
     assert_eq!(fake.calls("CreateImage"), 1, "{report:?}");
@@ -598,7 +740,10 @@ fn a_readable_event_does_reach_the_fake() -> Result<(), String> {
     let mut broken = event.clone();
     broken["time"] = Value::from("yesterday");
     let refused = dispatch(&fake, Function::Create, &broken);
-    assert!(matches!(refused, Err(Refused::Unreadable(ref e)) if e.path == "time"), "{refused:?}");
+    assert!(
+        matches!(refused, Err(Refused::Unreadable(ref e)) if e.path == "time"),
+        "{refused:?}"
+    );
     assert_eq!(fake.calls("CreateImage"), 0);
     Ok(())
 }
@@ -608,7 +753,13 @@ fn a_readable_event_does_reach_the_fake() -> Result<(), String> {
 // ---------------------------------------------------------------------------------------
 
 /// The instance keys `from_tags` parses (and can therefore reject).
-const PARSED_KEYS: &[&str] = &[key::SCHEDULE, key::REBOOT, key::RETAIN, key::REPLICATE_TO, key::EXCLUDE_DEVICES];
+const PARSED_KEYS: &[&str] = &[
+    key::SCHEDULE,
+    key::REBOOT,
+    key::RETAIN,
+    key::REPLICATE_TO,
+    key::EXCLUDE_DEVICES,
+];
 
 fn tag_value() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -624,8 +775,16 @@ fn tag_value() -> impl Strategy<Value = String> {
 
 fn tag_map() -> impl Strategy<Value = Tags> {
     let contract_key = prop::sample::select(vec![
-        key::SCHEDULE, key::REBOOT, key::REBOOT_GROUP, key::RETAIN, key::REPLICATE_TO, key::SHARE_WITH,
-        key::EXCLUDE_DEVICES, key::KEEP, key::MANAGED_BY, "Name",
+        key::SCHEDULE,
+        key::REBOOT,
+        key::REBOOT_GROUP,
+        key::RETAIN,
+        key::REPLICATE_TO,
+        key::SHARE_WITH,
+        key::EXCLUDE_DEVICES,
+        key::KEEP,
+        key::MANAGED_BY,
+        "Name",
     ])
     .prop_map(str::to_owned);
     let k = prop_oneof![3 => contract_key, 1 => text()];
@@ -635,7 +794,16 @@ fn tag_map() -> impl Strategy<Value = Tags> {
 fn retention_rule() -> impl Strategy<Value = RetentionRule> {
     let n = || prop::option::of(1u32..=100_000);
     (n(), n(), n(), n(), n(), n())
-        .prop_map(|(count, days, daily, weekly, monthly, yearly)| RetentionRule { count, days, daily, weekly, monthly, yearly })
+        .prop_map(
+            |(count, days, daily, weekly, monthly, yearly)| RetentionRule {
+                count,
+                days,
+                daily,
+                weekly,
+                monthly,
+                yearly,
+            },
+        )
         .prop_filter("a rule keeps something", |r| *r != RetentionRule::default())
 }
 
@@ -656,7 +824,10 @@ fn groups() -> impl Strategy<Value = BTreeMap<String, Vec<Grantee>>> {
         Just(
             [("prod", "111122223333"), ("dev", "444455556666")]
                 .into_iter()
-                .filter_map(|(g, a)| Some((g.to_owned(), vec![Grantee::Account(AccountId::parse(a)?)])))
+                .filter_map(|(g, a)| Some((
+                    g.to_owned(),
+                    vec![Grantee::Account(AccountId::parse(a)?)]
+                )))
                 .collect()
         ),
     ]
@@ -780,12 +951,30 @@ const VARIABLES: &[(&str, &[&str])] = &[
     ("AMI_LIFECYCLE_NAME", &["ami-lifecycle", "prod-amis"]),
     ("AWS_REGION", &["us-east-1", "eu-west-1"]),
     ("AWS_DEFAULT_REGION", &["us-west-2"]),
-    ("AMI_LIFECYCLE_REGIONS", &["us-east-1,eu-west-1", "us-east-1"]),
+    (
+        "AMI_LIFECYCLE_REGIONS",
+        &["us-east-1,eu-west-1", "us-east-1"],
+    ),
     ("REPLICA_REGIONS", &["us-west-2 eu-west-1"]),
-    ("REPLICA_KMS_KEYS", &["us-west-2=alias/replicas", "eu-west-1=arn:aws:kms:eu-west-1:111122223333:key/abc"]),
+    (
+        "REPLICA_KMS_KEYS",
+        &[
+            "us-west-2=alias/replicas",
+            "eu-west-1=arn:aws:kms:eu-west-1:111122223333:key/abc",
+        ],
+    ),
     ("RETAIN", &["count=7", "daily=7,weekly=4"]),
-    ("SHARE_ALLOWED", &["111122223333", "arn:aws:organizations::111111111111:organization/o-abc123def4"]),
-    ("SHARE_GROUPS", &["prod=111122223333 444455556666;dev=777788889999"]),
+    (
+        "SHARE_ALLOWED",
+        &[
+            "111122223333",
+            "arn:aws:organizations::111111111111:organization/o-abc123def4",
+        ],
+    ),
+    (
+        "SHARE_GROUPS",
+        &["prod=111122223333 444455556666;dev=777788889999"],
+    ),
     ("SCHEDULES", &["daily,weekly"]),
     ("COPY_INSTANCE_TAGS", &["Name,team"]),
     ("PRICE_PER_GIB_MONTH", &["0.05"]),
@@ -799,7 +988,10 @@ const VARIABLES: &[(&str, &[&str])] = &[
     ("DEPRECATION_GRACE", &["0", "3650"]),
     ("DELETE_ORPHANS", &["yes"]),
     ("REPORT_EVENT_BUS", &["default"]),
-    ("CONTINUATION_QUEUE_URL", &["https://sqs.us-east-1.amazonaws.com/123456789012/q"]),
+    (
+        "CONTINUATION_QUEUE_URL",
+        &["https://sqs.us-east-1.amazonaws.com/123456789012/q"],
+    ),
 ];
 
 fn environment() -> impl Strategy<Value = BTreeMap<String, String>> {
@@ -814,17 +1006,31 @@ fn environment() -> impl Strategy<Value = BTreeMap<String, String>> {
     per_variable.prop_map(|vs| vs.into_iter().flatten().collect())
 }
 
-fn check_config_error(e: &ConfigError, env: &BTreeMap<String, String>) -> Result<(), TestCaseError> {
+fn check_config_error(
+    e: &ConfigError,
+    env: &BTreeMap<String, String>,
+) -> Result<(), TestCaseError> {
     let text = e.to_string();
     prop_assert!(VARIABLES.iter().any(|(v, _)| *v == e.variable), "{text:?}");
     prop_assert!(text.contains(e.variable), "{text:?}");
-    prop_assert!(!e.problem.trim().is_empty() && !e.accepted.trim().is_empty(), "{text:?}");
+    prop_assert!(
+        !e.problem.trim().is_empty() && !e.accepted.trim().is_empty(),
+        "{text:?}"
+    );
     // The variable named is the one that holds the bad value (no region at all is the
     // one error about a variable that is not set).
     let set = env.get(e.variable).is_some_and(|v| !v.trim().is_empty());
-    prop_assert!(set || (e.variable == "AMI_LIFECYCLE_REGIONS" && e.value.is_empty()), "{text:?} names a variable that is not set");
+    prop_assert!(
+        set || (e.variable == "AMI_LIFECYCLE_REGIONS" && e.value.is_empty()),
+        "{text:?} names a variable that is not set"
+    );
     let bound = message_bound(env.values().map(String::as_str));
-    prop_assert!(text.chars().count() < bound, "{} characters (bound {bound}): {:?}…", text.chars().count(), text.chars().take(200).collect::<String>());
+    prop_assert!(
+        text.chars().count() < bound,
+        "{} characters (bound {bound}): {:?}…",
+        text.chars().count(),
+        text.chars().take(200).collect::<String>()
+    );
     Ok(())
 }
 
