@@ -306,7 +306,13 @@ impl Region1<'_> {
                 Outcome::Deferred,
                 format!("deadline near, left for the next run: {reason}"),
             ),
-            Decision::Deprecate(_) => match self.ec2.deprecate(id, self.now).await {
+            // EC2 refuses a deprecation time in the past: "now" is a minute ahead. The
+            // grace counts from it.
+            Decision::Deprecate(_) => match self
+                .ec2
+                .deprecate(id, self.now + time::Duration::minutes(1))
+                .await
+            {
                 Ok(()) => {
                     self.tally.deprecated += 1;
                     self.push(id.as_str(), None, Outcome::Deprecated, reason);

@@ -301,7 +301,7 @@ async fn staged_retirement_deprecates_first_and_deregisters_after_the_grace() {
     assert_eq!(report.count(Outcome::Deprecated), 1);
     assert_eq!(
         cloud.image(&ids[2]).and_then(|i| i.deprecation_time),
-        Some(NOW)
+        Some(NOW + Duration::minutes(1))
     );
     assert_eq!(cloud.calls("DeregisterImage"), 0);
 
@@ -310,7 +310,7 @@ async fn staged_retirement_deprecates_first_and_deregisters_after_the_grace() {
         outcome_of(&report, ids[2].as_str()).unwrap_or_else(|| panic!("reported"));
     assert_eq!(outcome, Outcome::Kept);
     assert!(
-        reason.contains("deregistered on or after 2026-11-29T05:30:00Z"),
+        reason.contains("deregistered on or after 2026-11-29T05:31:00Z"),
         "{reason}"
     );
     assert_eq!(
@@ -319,7 +319,12 @@ async fn staged_retirement_deprecates_first_and_deregisters_after_the_grace() {
         "not deprecated twice"
     );
 
-    run(&ctx, CleanupRequest::default(), NOW + Duration::days(7)).await;
+    run(
+        &ctx,
+        CleanupRequest::default(),
+        NOW + Duration::days(7) + Duration::minutes(1),
+    )
+    .await;
     assert!(!live(&cloud, &ids[2]));
 }
 
