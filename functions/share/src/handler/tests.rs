@@ -93,17 +93,17 @@ fn acct(s: &str) -> Grantee {
     Grantee::Account(AccountId::parse(s).unwrap_or_else(|| panic!("{s}")))
 }
 
-/// Everything sharing-related about an image, to compare states.
-fn sharing_state(
-    cloud: &FakeCloud,
-    id: &ImageId,
-) -> (
+/// Launch permissions, per-snapshot permissions, grants, record and status of an image.
+type SharingState = (
     BTreeSet<Grantee>,
     Vec<BTreeSet<Grantee>>,
     Vec<(String, String)>,
     Option<String>,
     Option<String>,
-) {
+);
+
+/// Everything sharing-related about an image, to compare states.
+fn sharing_state(cloud: &FakeCloud, id: &ImageId) -> SharingState {
     let img = cloud.image(id).unwrap_or_else(|| panic!("{id}"));
     let snaps = img
         .disks
