@@ -144,6 +144,10 @@ pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
             })
         }
         ("aws.ec2", "AWS API Call via CloudTrail") => {
+            let name = str_at(v, "detail.eventName")?;
+            if name != "CreateTags" && name != "DeleteTags" {
+                return Err(err("detail.eventName", format!("{:?} is not CreateTags or DeleteTags", crate::tags::truncate(name, 80))));
+            }
             // CreateTags/DeleteTags: detail.requestParameters.resourcesSet.items[].resourceId
             let items = v
                 .pointer("/detail/requestParameters/resourcesSet/items")
@@ -160,7 +164,7 @@ pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
                 .map(|a| a.iter().filter_map(|t| t.get("key").and_then(Value::as_str).map(str::to_owned)).collect())
                 .unwrap_or_default();
             Ok(Trigger::ImageTags {
-                image: image_id(id, "resourceId")?,
+                image: image_id(id, "detail.requestParameters.resourcesSet.items.resourceId")?,
                 region: region(str_at(v, "region")?, "region")?,
                 changed_keys: keys,
                 tags: None,
@@ -248,6 +252,19 @@ mod tests {
         assert!(parse_trigger(&Value::from("[]")).is_err());
         let unknown = serde_json::json!({"detail-type": "Something", "source": "aws.s3"});
         assert!(parse_trigger(&unknown).err().map(|e| e.to_string()).unwrap_or_default().contains("unexpected event"));
+    }
+
+    #[test]
+    fn cloudtrail_calls_other_than_tagging_are_rejected() -> Result<(), EventError> {
+        let dir = format!("{}/../tests/fixtures/events", env!("CARGO_MANIFEST_DIR"));
+        let read = |name: &str| -> Value {
+            let text = std::fs::read_to_string(format!("{dir}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"));
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        assert!(matches!(parse_trigger(&read("cloudtrail-create-tags.json"))?, Trigger::ImageTags { .. }));
+        let e = parse_trigger(&read("cloudtrail-run-instances.json")).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("detail.eventName") && e.contains("RunInstances"), "{e}");
+        Ok(())
     }
 
     #[test]
