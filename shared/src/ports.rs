@@ -31,7 +31,9 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
-/// Which images to list. Fields combine with AND; empty vectors do not filter.
+/// Which images to list. Fields combine with AND, except that `owned_by_self` and `owners`
+/// together mean "self OR these accounts" (EC2's `Owners` is a list). Empty vectors do not
+/// filter; a query with no owner, executable-user or id filter lists public AMIs too.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImageQuery {
     /// Only images owned by this account (`Owners=self`).

@@ -46,6 +46,9 @@ impl RetentionError {
     }
 }
 
+/// A grandfather-father-son period: its name, how many to keep, and the bucket of a time.
+type GfsBucket = (&'static str, Option<u32>, fn(OffsetDateTime) -> i64);
+
 /// Why an image is kept (printed in plans).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeepReason {
@@ -129,7 +132,7 @@ impl RetentionRule {
                 }
             }
         }
-        let buckets: [(&'static str, Option<u32>, fn(OffsetDateTime) -> i64); 4] = [
+        let buckets: [GfsBucket; 4] = [
             ("day", self.daily, |t| t.unix_timestamp().div_euclid(86_400)),
             ("week", self.weekly, |t| {
                 // ISO weeks start on Monday; 1970-01-01 was a Thursday, so shift by 3 days.

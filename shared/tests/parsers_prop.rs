@@ -339,7 +339,8 @@ const EVENT_PATHS: &[&str] = &[
     "detail.changed-tag-keys",
     "detail.tags",
     "detail.requestParameters.resourcesSet.items",
-    "resourceId",
+    "detail.requestParameters.resourcesSet.items.resourceId",
+    "detail.eventName",
 ];
 
 fn check_event_error(e: &EventError, input: &Value) -> Result<(), TestCaseError> {
