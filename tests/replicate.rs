@@ -10,7 +10,10 @@ use ami_core::replicate::{run, Request};
 use ami_core::report::{Outcome, RunReport};
 use ami_core::tags::key;
 use anyhow::{bail, Context as _};
-use aws_sdk_ec2::types::{Filter, Image, LaunchPermission, LaunchPermissionModifications, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{
+    Filter, Image, LaunchPermission, LaunchPermissionModifications, ResourceType, Tag,
+    TagSpecification,
+};
 use integration_tests::{Emulator, ACCOUNT, OTHER_ACCOUNT};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -31,20 +34,51 @@ fn managed_tags(instance: &str) -> Vec<(String, String)> {
 }
 
 /// An available image of a fresh instance in `region`, with `tags` (and `extra`).
-async fn image(emu: &Emulator, region: &str, name_tail: &str, managed: bool, extra: &[(&str, &str)]) -> anyhow::Result<String> {
-    let instance = emu.launch_instance(region, &[("Name", "web")], &["/dev/sdf"]).await?;
-    let mut tags = if managed { managed_tags(&instance) } else { Vec::new() };
-    tags.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+async fn image(
+    emu: &Emulator,
+    region: &str,
+    name_tail: &str,
+    managed: bool,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<String> {
+    let instance = emu
+        .launch_instance(region, &[("Name", "web")], &["/dev/sdf"])
+        .await?;
+    let mut tags = if managed {
+        managed_tags(&instance)
+    } else {
+        Vec::new()
+    };
+    tags.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     let mut spec = TagSpecification::builder().resource_type(ResourceType::Image);
     for (k, v) in &tags {
         spec = spec.tags(Tag::builder().key(k).value(v).build());
     }
-    let name = if managed { format!("ami-lifecycle/{instance}/daily/{name_tail}") } else { format!("golden-{name_tail}") };
-    let mut req = emu.ec2(region).create_image().instance_id(&instance).name(name).no_reboot(true);
+    let name = if managed {
+        format!("ami-lifecycle/{instance}/daily/{name_tail}")
+    } else {
+        format!("golden-{name_tail}")
+    };
+    let mut req = emu
+        .ec2(region)
+        .create_image()
+        .instance_id(&instance)
+        .name(name)
+        .no_reboot(true);
     if !tags.is_empty() {
         req = req.tag_specifications(spec.build());
     }
-    let id = req.send().await.context("CreateImage")?.image_id().context("no image id")?.to_owned();
+    let id = req
+        .send()
+        .await
+        .context("CreateImage")?
+        .image_id()
+        .context("no image id")?
+        .to_owned();
     wait_state(emu, region, &id, "available").await?;
     Ok(id)
 }
@@ -61,7 +95,12 @@ async fn describe(emu: &Emulator, region: &str, id: &str) -> anyhow::Result<Opti
 async fn wait_state(emu: &Emulator, region: &str, id: &str, want: &str) -> anyhow::Result<()> {
     for _ in 0..50 {
         emu.tick()?;
-        if describe(emu, region, id).await?.and_then(|i| i.state().map(|s| s.as_str().to_owned())).as_deref() == Some(want) {
+        if describe(emu, region, id)
+            .await?
+            .and_then(|i| i.state().map(|s| s.as_str().to_owned()))
+            .as_deref()
+            == Some(want)
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -75,7 +114,12 @@ async fn copies(emu: &Emulator, region: &str) -> anyhow::Result<Vec<Image>> {
         .ec2(region)
         .describe_images()
         .owners("self")
-        .filters(Filter::builder().name("tag-key").values(key::SOURCE_IMAGE).build())
+        .filters(
+            Filter::builder()
+                .name("tag-key")
+                .values(key::SOURCE_IMAGE)
+                .build(),
+        )
         .send()
         .await
         .context("DescribeImages")?;
@@ -83,24 +127,49 @@ async fn copies(emu: &Emulator, region: &str) -> anyhow::Result<Vec<Image>> {
 }
 
 fn tag<'a>(image: &'a Image, k: &str) -> Option<&'a str> {
-    image.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value())
+    image
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some(k))
+        .and_then(|t| t.value())
 }
 
 /// The KMS keys of an image's snapshots.
-async fn snapshot_keys(emu: &Emulator, region: &str, image: &Image) -> anyhow::Result<Vec<Option<String>>> {
-    let ids: Vec<String> = image.block_device_mappings().iter().filter_map(|m| m.ebs()?.snapshot_id().map(str::to_owned)).collect();
+async fn snapshot_keys(
+    emu: &Emulator,
+    region: &str,
+    image: &Image,
+) -> anyhow::Result<Vec<Option<String>>> {
+    let ids: Vec<String> = image
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs()?.snapshot_id().map(str::to_owned))
+        .collect();
     anyhow::ensure!(!ids.is_empty(), "{:?} has no snapshots", image.image_id());
-    let out = emu.ec2(region).describe_snapshots().set_snapshot_ids(Some(ids)).send().await.context("DescribeSnapshots")?;
-    Ok(out.snapshots().iter().map(|s| s.kms_key_id().map(str::to_owned)).collect())
+    let out = emu
+        .ec2(region)
+        .describe_snapshots()
+        .set_snapshot_ids(Some(ids))
+        .send()
+        .await
+        .context("DescribeSnapshots")?;
+    Ok(out
+        .snapshots()
+        .iter()
+        .map(|s| s.kms_key_id().map(str::to_owned))
+        .collect())
 }
 
 async fn run_event(ctx: &Context, event: &Value) -> anyhow::Result<RunReport> {
     let request = Request::from_trigger(&parse_trigger(event)?, &ctx.config)?;
-    Ok(ctx.finish(run(ctx, request, OffsetDateTime::now_utc()).await).await)
+    Ok(ctx
+        .finish(run(ctx, request, OffsetDateTime::now_utc()).await)
+        .await)
 }
 
 async fn reconcile(ctx: &Context) -> RunReport {
-    ctx.finish(run(ctx, Request::Reconcile, OffsetDateTime::now_utc()).await).await
+    ctx.finish(run(ctx, Request::Reconcile, OffsetDateTime::now_utc()).await)
+        .await
 }
 
 fn counts(report: &RunReport) -> String {
@@ -109,7 +178,15 @@ fn counts(report: &RunReport) -> String {
 
 fn copy_calls(emu: &Emulator) -> anyhow::Result<u64> {
     let c = emu.counters()?;
-    Ok(c["calls"].as_object().map(|regions| regions.values().filter_map(|r| r["CopyImage"].as_u64()).sum()).unwrap_or(0))
+    Ok(c["calls"]
+        .as_object()
+        .map(|regions| {
+            regions
+                .values()
+                .filter_map(|r| r["CopyImage"].as_u64())
+                .sum()
+        })
+        .unwrap_or(0))
 }
 
 fn ami_events() -> Value {
@@ -122,26 +199,38 @@ async fn two_destinations(emu: &Emulator) -> anyhow::Result<(Context, String, St
     let us = emu.create_key("us-west-2", Some("alias/replicas")).await?;
     let config = emu.config(&[
         ("REPLICA_REGIONS", "eu-west-1,us-west-2"),
-        ("REPLICA_KMS_KEYS", "eu-west-1=alias/replicas,us-west-2=alias/replicas"),
+        (
+            "REPLICA_KMS_KEYS",
+            "eu-west-1=alias/replicas,us-west-2=alias/replicas",
+        ),
     ]);
     Ok((emu.context(config), eu, us))
 }
 
 #[tokio::test]
-async fn an_available_event_copies_to_each_destination_with_its_key_and_tags() -> anyhow::Result<()> {
+async fn an_available_event_copies_to_each_destination_with_its_key_and_tags() -> anyhow::Result<()>
+{
     // GIVEN two destinations with keys, and a managed image whose available event we catch
     let emu = Emulator::start()?;
     let (ctx, eu_key, us_key) = two_destinations(&emu).await?;
     let queue = emu.event_queue("us-east-1", ami_events()).await?;
     let source = image(&emu, "us-east-1", "20261122T0300Z", true, &[]).await?;
     let events = queue.wait_for(1, Duration::from_secs(5)).await?;
-    let event = events.iter().find(|e| e["detail"]["ImageId"] == source).context("no available event for the source")?;
+    let event = events
+        .iter()
+        .find(|e| e["detail"]["ImageId"] == source)
+        .context("no available event for the source")?;
 
     // WHEN the function handles it
     let report = run_event(&ctx, event).await?;
 
     // THEN one copy per destination, re-encrypted with that region's key, with lineage tags
-    assert_eq!((report.count(Outcome::Copied), report.failed()), (2, 0), "{}", counts(&report));
+    assert_eq!(
+        (report.count(Outcome::Copied), report.failed()),
+        (2, 0),
+        "{}",
+        counts(&report)
+    );
     for (region, key_arn) in [("eu-west-1", &eu_key), ("us-west-2", &us_key)] {
         let found = copies(&emu, region).await?;
         assert_eq!(found.len(), 1, "{region}");
@@ -155,25 +244,41 @@ async fn an_available_event_copies_to_each_destination_with_its_key_and_tags() -
         assert!(tag(copy, key::SOURCE_INSTANCE).is_some_and(|i| i.starts_with("i-")));
         assert_eq!(tag(copy, "Name"), Some("web"));
         assert_eq!(tag(copy, ATTEMPT), Some("1"));
-        assert!(copy.name().is_some_and(|n| n.starts_with("ami-lifecycle/i-")), "{:?}", copy.name());
+        assert!(
+            copy.name()
+                .is_some_and(|n| n.starts_with("ami-lifecycle/i-")),
+            "{:?}",
+            copy.name()
+        );
         let keys = snapshot_keys(&emu, region, copy).await?;
         assert_eq!(keys.len(), 2, "root and data volume");
-        assert!(keys.iter().all(|k| k.as_deref() == Some(key_arn.as_str())), "{region}: {keys:?} vs {key_arn}");
+        assert!(
+            keys.iter().all(|k| k.as_deref() == Some(key_arn.as_str())),
+            "{region}: {keys:?} vs {key_arn}"
+        );
     }
     Ok(())
 }
 
 #[tokio::test]
-async fn the_same_event_three_times_even_concurrently_makes_one_copy_per_region() -> anyhow::Result<()> {
+async fn the_same_event_three_times_even_concurrently_makes_one_copy_per_region(
+) -> anyhow::Result<()> {
     let emu = Emulator::start()?;
     let (ctx, _, _) = two_destinations(&emu).await?;
     let queue = emu.event_queue("us-east-1", ami_events()).await?;
     let source = image(&emu, "us-east-1", "20261122T0300Z", true, &[]).await?;
     let events = queue.wait_for(1, Duration::from_secs(5)).await?;
-    let event = events.iter().find(|e| e["detail"]["ImageId"] == source).context("no available event")?;
+    let event = events
+        .iter()
+        .find(|e| e["detail"]["ImageId"] == source)
+        .context("no available event")?;
 
     // WHEN it is delivered three times at once, then three times more one after another
-    let (a, b, c) = tokio::join!(run_event(&ctx, event), run_event(&ctx, event), run_event(&ctx, event));
+    let (a, b, c) = tokio::join!(
+        run_event(&ctx, event),
+        run_event(&ctx, event),
+        run_event(&ctx, event)
+    );
     for r in [a?, b?, c?] {
         assert_eq!(r.failed(), 0, "{}", counts(&r));
     }
@@ -186,7 +291,10 @@ async fn the_same_event_three_times_even_concurrently_makes_one_copy_per_region(
     for region in ["eu-west-1", "us-west-2"] {
         assert_eq!(copies(&emu, region).await?.len(), 1, "{region}");
     }
-    assert!(copy_calls(&emu)? <= 6, "only the concurrent deliveries reached CopyImage");
+    assert!(
+        copy_calls(&emu)? <= 6,
+        "only the concurrent deliveries reached CopyImage"
+    );
     Ok(())
 }
 
@@ -197,13 +305,36 @@ async fn a_replicas_available_event_copies_nothing() -> anyhow::Result<()> {
     let emu = Emulator::start()?;
     let (ctx, _, _) = two_destinations(&emu).await?;
     let queue = emu.event_queue("eu-west-1", ami_events()).await?;
-    let source = image(&emu, "us-east-1", "20261122T0300Z", true, &[(key::REPLICATE_TO, "eu-west-1,ap-southeast-2")]).await?;
-    let first = run(&ctx, Request::Image { image: source.clone().as_str().into(), region: None, from_event: false }, OffsetDateTime::now_utc()).await;
+    let source = image(
+        &emu,
+        "us-east-1",
+        "20261122T0300Z",
+        true,
+        &[(key::REPLICATE_TO, "eu-west-1,ap-southeast-2")],
+    )
+    .await?;
+    let first = run(
+        &ctx,
+        Request::Image {
+            image: source.clone().as_str().into(),
+            region: None,
+            from_event: false,
+        },
+        OffsetDateTime::now_utc(),
+    )
+    .await;
     assert_eq!(first.count(Outcome::Copied), 2, "{}", counts(&first));
-    let replica = copies(&emu, "eu-west-1").await?.first().and_then(|i| i.image_id().map(str::to_owned)).context("no replica")?;
+    let replica = copies(&emu, "eu-west-1")
+        .await?
+        .first()
+        .and_then(|i| i.image_id().map(str::to_owned))
+        .context("no replica")?;
     wait_state(&emu, "eu-west-1", &replica, "available").await?;
     let events = queue.wait_for(1, Duration::from_secs(5)).await?;
-    let event = events.iter().find(|e| e["detail"]["ImageId"] == replica).context("no available event for the replica")?;
+    let event = events
+        .iter()
+        .find(|e| e["detail"]["ImageId"] == replica)
+        .context("no available event for the replica")?;
     let before = copy_calls(&emu)?;
 
     // WHEN its available event is handled
@@ -211,9 +342,16 @@ async fn a_replicas_available_event_copies_nothing() -> anyhow::Result<()> {
 
     // THEN nothing is copied: copies are never replicated again
     assert_eq!(report.count(Outcome::Skipped), 1, "{}", counts(&report));
-    assert!(report.items[0].reason.contains("never replicated again"), "{}", counts(&report));
+    assert!(
+        report.items[0].reason.contains("never replicated again"),
+        "{}",
+        counts(&report)
+    );
     assert_eq!(copy_calls(&emu)?, before);
-    assert!(copies(&emu, "ap-southeast-2").await?.iter().all(|c| tag(c, key::SOURCE_IMAGE) == Some(source.as_str())));
+    assert!(copies(&emu, "ap-southeast-2")
+        .await?
+        .iter()
+        .all(|c| tag(c, key::SOURCE_IMAGE) == Some(source.as_str())));
     Ok(())
 }
 
@@ -229,21 +367,57 @@ async fn a_copy_cap_defers_and_the_next_reconcile_completes() -> anyhow::Result<
     // WHEN the reconcile runs
     let r1 = reconcile(&ctx).await;
     // THEN one copy is made and the other deferred with the reason, nothing failed
-    assert_eq!((r1.count(Outcome::Copied), r1.count(Outcome::Deferred), r1.failed()), (1, 1, 0), "{}", counts(&r1));
-    assert!(r1.items.iter().any(|i| i.outcome == Outcome::Deferred && i.reason.contains("ResourceLimitExceeded")), "{}", counts(&r1));
+    assert_eq!(
+        (
+            r1.count(Outcome::Copied),
+            r1.count(Outcome::Deferred),
+            r1.failed()
+        ),
+        (1, 1, 0),
+        "{}",
+        counts(&r1)
+    );
+    assert!(
+        r1.items
+            .iter()
+            .any(|i| i.outcome == Outcome::Deferred && i.reason.contains("ResourceLimitExceeded")),
+        "{}",
+        counts(&r1)
+    );
 
     // WHEN it runs again while the first copy is still pending: deferred again, not dropped
     let r2 = reconcile(&ctx).await;
-    assert_eq!((r2.count(Outcome::AlreadyExisted), r2.count(Outcome::Deferred)), (1, 1), "{}", counts(&r2));
+    assert_eq!(
+        (
+            r2.count(Outcome::AlreadyExisted),
+            r2.count(Outcome::Deferred)
+        ),
+        (1, 1),
+        "{}",
+        counts(&r2)
+    );
 
     // WHEN the first copy completes and the reconcile runs
-    let pending = copies(&emu, "eu-west-1").await?.first().and_then(|i| i.image_id().map(str::to_owned)).context("no copy")?;
+    let pending = copies(&emu, "eu-west-1")
+        .await?
+        .first()
+        .and_then(|i| i.image_id().map(str::to_owned))
+        .context("no copy")?;
     wait_state(&emu, "eu-west-1", &pending, "available").await?;
     let r3 = reconcile(&ctx).await;
 
     // THEN the deferred copy is made: both sources have exactly one copy
-    assert_eq!((r3.count(Outcome::Copied), r3.count(Outcome::AlreadyExisted)), (1, 1), "{}", counts(&r3));
-    let sources: Vec<String> = copies(&emu, "eu-west-1").await?.iter().filter_map(|c| tag(c, key::SOURCE_IMAGE).map(str::to_owned)).collect();
+    assert_eq!(
+        (r3.count(Outcome::Copied), r3.count(Outcome::AlreadyExisted)),
+        (1, 1),
+        "{}",
+        counts(&r3)
+    );
+    let sources: Vec<String> = copies(&emu, "eu-west-1")
+        .await?
+        .iter()
+        .filter_map(|c| tag(c, key::SOURCE_IMAGE).map(str::to_owned))
+        .collect();
     assert_eq!(sources.len(), 2);
     assert!(sources.contains(&first) && sources.contains(&second));
     Ok(())
@@ -253,15 +427,37 @@ async fn a_copy_cap_defers_and_the_next_reconcile_completes() -> anyhow::Result<
 async fn the_reconcile_alone_brings_every_region_up_to_date_without_loops() -> anyhow::Result<()> {
     // GIVEN two managed regions, default destinations, and no events at all
     let emu = Emulator::start()?;
-    let ctx = emu.context(emu.config(&[("AMI_LIFECYCLE_REGIONS", "us-east-1,eu-west-1"), ("REPLICA_REGIONS", "eu-west-1,us-west-2")]));
+    let ctx = emu.context(emu.config(&[
+        ("AMI_LIFECYCLE_REGIONS", "us-east-1,eu-west-1"),
+        ("REPLICA_REGIONS", "eu-west-1,us-west-2"),
+    ]));
     let east = image(&emu, "us-east-1", "a", true, &[]).await?;
-    let west = image(&emu, "eu-west-1", "b", true, &[(key::REPLICATE_TO, "ap-southeast-2")]).await?;
-    let foreign_tagged = image(&emu, "us-east-1", "c", false, &[(key::REPLICATE_TO, "us-west-2")]).await?;
+    let west = image(
+        &emu,
+        "eu-west-1",
+        "b",
+        true,
+        &[(key::REPLICATE_TO, "ap-southeast-2")],
+    )
+    .await?;
+    let foreign_tagged = image(
+        &emu,
+        "us-east-1",
+        "c",
+        false,
+        &[(key::REPLICATE_TO, "us-west-2")],
+    )
+    .await?;
     let untouched = image(&emu, "us-east-1", "d", false, &[]).await?;
 
     // WHEN the reconcile runs, the copies complete, and it runs again
     let r1 = reconcile(&ctx).await;
-    assert_eq!((r1.count(Outcome::Copied), r1.failed()), (4, 0), "{}", counts(&r1));
+    assert_eq!(
+        (r1.count(Outcome::Copied), r1.failed()),
+        (4, 0),
+        "{}",
+        counts(&r1)
+    );
     for region in ["eu-west-1", "us-west-2", "ap-southeast-2"] {
         for c in copies(&emu, region).await? {
             wait_state(&emu, region, c.image_id().unwrap_or_default(), "available").await?;
@@ -271,35 +467,72 @@ async fn the_reconcile_alone_brings_every_region_up_to_date_without_loops() -> a
 
     // THEN every region has what it should, and the copies (managed, in a managed region)
     // were not copied again
-    assert_eq!((r2.count(Outcome::Copied), r2.count(Outcome::AlreadyExisted)), (0, 4), "{}", counts(&r2));
+    assert_eq!(
+        (r2.count(Outcome::Copied), r2.count(Outcome::AlreadyExisted)),
+        (0, 4),
+        "{}",
+        counts(&r2)
+    );
     let sources = |v: Vec<Image>| -> Vec<String> {
-        let mut s: Vec<String> = v.iter().filter_map(|c| tag(c, key::SOURCE_IMAGE).map(str::to_owned)).collect();
+        let mut s: Vec<String> = v
+            .iter()
+            .filter_map(|c| tag(c, key::SOURCE_IMAGE).map(str::to_owned))
+            .collect();
         s.sort();
         s
     };
-    assert_eq!(sources(copies(&emu, "eu-west-1").await?), vec![east.clone()]);
+    assert_eq!(
+        sources(copies(&emu, "eu-west-1").await?),
+        vec![east.clone()]
+    );
     let mut us_west = vec![east.clone(), foreign_tagged.clone()];
     us_west.sort();
     assert_eq!(sources(copies(&emu, "us-west-2").await?), us_west);
-    assert_eq!(sources(copies(&emu, "ap-southeast-2").await?), vec![west.clone()]);
-    assert!(copies(&emu, "us-east-1").await?.is_empty(), "nothing is copied back to a source region");
-    let foreign = copies(&emu, "us-west-2").await?.into_iter().find(|c| tag(c, key::SOURCE_IMAGE) == Some(foreign_tagged.as_str()));
-    assert_eq!(foreign.and_then(|c| c.name().map(str::to_owned)), Some(format!("ami-lifecycle/copy/us-east-1/{foreign_tagged}")));
+    assert_eq!(
+        sources(copies(&emu, "ap-southeast-2").await?),
+        vec![west.clone()]
+    );
+    assert!(
+        copies(&emu, "us-east-1").await?.is_empty(),
+        "nothing is copied back to a source region"
+    );
+    let foreign = copies(&emu, "us-west-2")
+        .await?
+        .into_iter()
+        .find(|c| tag(c, key::SOURCE_IMAGE) == Some(foreign_tagged.as_str()));
+    assert_eq!(
+        foreign.and_then(|c| c.name().map(str::to_owned)),
+        Some(format!("ami-lifecycle/copy/us-east-1/{foreign_tagged}"))
+    );
     assert!(!untouched.is_empty());
     Ok(())
 }
 
 #[tokio::test]
-async fn a_failed_copy_is_reported_removed_and_copied_again_with_a_fresh_token() -> anyhow::Result<()> {
+async fn a_failed_copy_is_reported_removed_and_copied_again_with_a_fresh_token(
+) -> anyhow::Result<()> {
     // GIVEN a copy that stays pending, then fails (its failed event caught in eu-west-1)
     let emu = Emulator::start()?;
     let ctx = emu.context(emu.config(&[("REPLICA_REGIONS", "eu-west-1")]));
     let source = image(&emu, "us-east-1", "20261122T0300Z", true, &[]).await?;
     emu.configure(json!({"pending_seconds": 3600}))?;
-    let queue = emu.event_queue("eu-west-1", json!({"source": ["aws.ec2"], "detail": {"State": ["failed"]}})).await?;
+    let queue = emu
+        .event_queue(
+            "eu-west-1",
+            json!({"source": ["aws.ec2"], "detail": {"State": ["failed"]}}),
+        )
+        .await?;
     reconcile(&ctx).await;
-    let failed = copies(&emu, "eu-west-1").await?.first().and_then(|i| i.image_id().map(str::to_owned)).context("no copy")?;
-    emu.control("POST", &format!("/_emulator/images/{failed}/fail"), Some(json!({"message": "snapshot copy failed"})))?;
+    let failed = copies(&emu, "eu-west-1")
+        .await?
+        .first()
+        .and_then(|i| i.image_id().map(str::to_owned))
+        .context("no copy")?;
+    emu.control(
+        "POST",
+        &format!("/_emulator/images/{failed}/fail"),
+        Some(json!({"message": "snapshot copy failed"})),
+    )?;
     let events = queue.wait_for(1, Duration::from_secs(5)).await?;
     let event = events.first().context("no failed event")?;
 
@@ -307,8 +540,24 @@ async fn a_failed_copy_is_reported_removed_and_copied_again_with_a_fresh_token()
     let report = run_event(&ctx, event).await?;
 
     // THEN it is reported, a new copy (attempt 2, new token) is requested and the failed one removed
-    assert_eq!((report.failed(), report.count(Outcome::Copied), report.count(Outcome::Deleted)), (1, 1, 1), "{}", counts(&report));
-    assert!(report.items.iter().any(|i| i.reason.contains("snapshot copy failed")), "{}", counts(&report));
+    assert_eq!(
+        (
+            report.failed(),
+            report.count(Outcome::Copied),
+            report.count(Outcome::Deleted)
+        ),
+        (1, 1, 1),
+        "{}",
+        counts(&report)
+    );
+    assert!(
+        report
+            .items
+            .iter()
+            .any(|i| i.reason.contains("snapshot copy failed")),
+        "{}",
+        counts(&report)
+    );
     let now = copies(&emu, "eu-west-1").await?;
     assert_eq!(now.len(), 1);
     assert_ne!(now[0].image_id(), Some(failed.as_str()));
@@ -340,7 +589,11 @@ async fn shared_by(emu: &Emulator, account: &str, name: &str) -> anyhow::Result<
     theirs
         .modify_image_attribute()
         .image_id(&id)
-        .launch_permission(LaunchPermissionModifications::builder().add(LaunchPermission::builder().user_id(ACCOUNT).build()).build())
+        .launch_permission(
+            LaunchPermissionModifications::builder()
+                .add(LaunchPermission::builder().user_id(ACCOUNT).build())
+                .build(),
+        )
         .send()
         .await
         .context("ModifyImageAttribute")?;
@@ -348,11 +601,15 @@ async fn shared_by(emu: &Emulator, account: &str, name: &str) -> anyhow::Result<
 }
 
 #[tokio::test]
-async fn adoption_copies_an_allowed_shared_image_and_never_one_from_an_unlisted_account() -> anyhow::Result<()> {
+async fn adoption_copies_an_allowed_shared_image_and_never_one_from_an_unlisted_account(
+) -> anyhow::Result<()> {
     // GIVEN an image shared by an ADOPT_FROM account and one shared by a stranger
     let emu = Emulator::start()?;
     let key_arn = emu.create_key("us-east-1", Some("alias/mine")).await?;
-    let ctx = emu.context(emu.config(&[("ADOPT_FROM", OTHER_ACCOUNT), ("REPLICA_KMS_KEYS", "us-east-1=alias/mine")]));
+    let ctx = emu.context(emu.config(&[
+        ("ADOPT_FROM", OTHER_ACCOUNT),
+        ("REPLICA_KMS_KEYS", "us-east-1=alias/mine"),
+    ]));
     let allowed = shared_by(&emu, OTHER_ACCOUNT, "vendor-golden").await?;
     let stranger = shared_by(&emu, "444455556666", "stranger-golden").await?;
 
@@ -361,7 +618,12 @@ async fn adoption_copies_an_allowed_shared_image_and_never_one_from_an_unlisted_
     let r2 = reconcile(&ctx).await;
 
     // THEN the allowed image is copied into this account once, re-encrypted, tagged with its origin
-    assert_eq!((r1.count(Outcome::Copied), r1.failed()), (1, 0), "{}", counts(&r1));
+    assert_eq!(
+        (r1.count(Outcome::Copied), r1.failed()),
+        (1, 0),
+        "{}",
+        counts(&r1)
+    );
     assert_eq!(r2.count(Outcome::AlreadyExisted), 1, "{}", counts(&r2));
     let adopted = copies(&emu, "us-east-1").await?;
     assert_eq!(adopted.len(), 1);
@@ -370,11 +632,29 @@ async fn adoption_copies_an_allowed_shared_image_and_never_one_from_an_unlisted_
     assert_eq!(tag(copy, key::SOURCE_IMAGE), Some(allowed.as_str()));
     assert_eq!(tag(copy, key::SOURCE_ACCOUNT), Some(OTHER_ACCOUNT));
     assert_eq!(tag(copy, key::MANAGED_BY), Some("ami-lifecycle"));
-    assert!(snapshot_keys(&emu, "us-east-1", copy).await?.iter().all(|k| k.as_deref() == Some(key_arn.as_str())));
+    assert!(snapshot_keys(&emu, "us-east-1", copy)
+        .await?
+        .iter()
+        .all(|k| k.as_deref() == Some(key_arn.as_str())));
     // AND the stranger's image is never copied nor even attempted
-    assert!(r1.items.iter().chain(&r2.items).all(|i| i.subject != stranger), "{}", counts(&r1));
-    let mine = emu.ec2("us-east-1").describe_images().owners("self").send().await?;
-    assert!(mine.images().iter().all(|i| i.source_image_id() != Some(stranger.as_str())));
+    assert!(
+        r1.items
+            .iter()
+            .chain(&r2.items)
+            .all(|i| i.subject != stranger),
+        "{}",
+        counts(&r1)
+    );
+    let mine = emu
+        .ec2("us-east-1")
+        .describe_images()
+        .owners("self")
+        .send()
+        .await?;
+    assert!(mine
+        .images()
+        .iter()
+        .all(|i| i.source_image_id() != Some(stranger.as_str())));
     assert_eq!(copy_calls(&emu)?, 1);
     Ok(())
 }

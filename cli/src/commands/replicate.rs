@@ -19,15 +19,26 @@ pub struct Args {
 
 /// The request `args` stand for (the global `--region` has already narrowed the config).
 pub fn request(ctx: &Context, args: &Args) -> anyhow::Result<Request> {
-    let Some(id) = &args.image else { return Ok(Request::Reconcile) };
-    let valid = id.strip_prefix("ami-").is_some_and(|h| !h.is_empty() && h.len() <= 60 && h.bytes().all(|b| b.is_ascii_hexdigit()));
-    anyhow::ensure!(valid, "--image {id:?} is not an image id (ami- followed by hex digits)");
+    let Some(id) = &args.image else {
+        return Ok(Request::Reconcile);
+    };
+    let valid = id.strip_prefix("ami-").is_some_and(|h| {
+        !h.is_empty() && h.len() <= 60 && h.bytes().all(|b| b.is_ascii_hexdigit())
+    });
+    anyhow::ensure!(
+        valid,
+        "--image {id:?} is not an image id (ami- followed by hex digits)"
+    );
     // With several managed regions and no --region, the runner searches them all.
     let region = match ctx.config.regions.as_slice() {
         [only] => Some(only.clone()),
         _ => None,
     };
-    Ok(Request::Image { image: ImageId::new(id.as_str()), region, from_event: false })
+    Ok(Request::Image {
+        image: ImageId::new(id.as_str()),
+        region,
+        from_event: false,
+    })
 }
 
 pub async fn run(ctx: &Context, args: &Args) -> anyhow::Result<RunReport> {

@@ -19,12 +19,19 @@ impl From<HandlerError> for Diagnostic {
         let error_type = match e {
             HandlerError::MalformedEvent(_) => "MalformedEvent.NotRetryable",
         };
-        Diagnostic { error_type: error_type.to_owned(), error_message: e.to_string() }
+        Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: e.to_string(),
+        }
     }
 }
 
 /// Handles one event; returns the report's event detail.
-pub async fn handle(ctx: &Context, payload: Value, now: OffsetDateTime) -> Result<Value, HandlerError> {
+pub async fn handle(
+    ctx: &Context,
+    payload: Value,
+    now: OffsetDateTime,
+) -> Result<Value, HandlerError> {
     let trigger = parse_trigger(&payload)?;
     let request = Request::from_trigger(&trigger, &ctx.config)?;
     tracing::info!(request = ?request, "replicate");
@@ -49,7 +56,11 @@ mod tests {
 
     fn fixture(dir: &str, name: &str) -> Value {
         // `shared/fixtures` lives next to the repository (as ami-core's own event tests read it).
-        let base = if dir == "shared" { "../../../shared/fixtures/events" } else { "../../tests/fixtures/events" };
+        let base = if dir == "shared" {
+            "../../../shared/fixtures/events"
+        } else {
+            "../../tests/fixtures/events"
+        };
         let path = format!("{}/{base}/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -58,7 +69,12 @@ mod tests {
     fn setup() -> (FakeCloud, Context, String) {
         let cloud = FakeCloud::new("123456789012");
         cloud.add_key("eu-west-1", Some("alias/replicas"), false);
-        let src = cloud.add_image("us-east-1", "ami-lifecycle/i-1/daily/20261122T0300Z", NOW, &[(key::MANAGED_BY, "ami-lifecycle")]);
+        let src = cloud.add_image(
+            "us-east-1",
+            "ami-lifecycle/i-1/daily/20261122T0300Z",
+            NOW,
+            &[(key::MANAGED_BY, "ami-lifecycle")],
+        );
         let config = Config::from_lookup(|k| match k {
             "AWS_REGION" => Some("us-east-1".to_owned()),
             "REPLICA_REGIONS" => Some("eu-west-1".to_owned()),
@@ -91,7 +107,8 @@ mod tests {
     async fn the_reconcile_schedule_and_an_empty_payload_reconcile() -> Result<(), HandlerError> {
         let (cloud, ctx, _) = setup();
         let mut schedule = fixture("shared", "scheduled-event.json");
-        schedule["resources"] = json!(["arn:aws:events:us-east-1:123456789012:rule/ami-lifecycle-replicate-reconcile"]);
+        schedule["resources"] =
+            json!(["arn:aws:events:us-east-1:123456789012:rule/ami-lifecycle-replicate-reconcile"]);
         let detail = handle(&ctx, schedule, NOW).await?;
         assert_eq!(detail["counts"]["copied"], 1, "{detail}");
         let direct = handle(&ctx, json!({}), NOW).await?;
@@ -103,7 +120,15 @@ mod tests {
     #[tokio::test]
     async fn a_replicas_event_copies_nothing() -> Result<(), HandlerError> {
         let (cloud, ctx, src) = setup();
-        let replica = cloud.add_image("ap-southeast-2", "copy", NOW, &[(key::MANAGED_BY, "ami-lifecycle"), (key::SOURCE_IMAGE, &src)]);
+        let replica = cloud.add_image(
+            "ap-southeast-2",
+            "copy",
+            NOW,
+            &[
+                (key::MANAGED_BY, "ami-lifecycle"),
+                (key::SOURCE_IMAGE, &src),
+            ],
+        );
         let mut event = fixture("tests", "ami-state-change-available-replica.json");
         event["detail"]["ImageId"] = json!(replica.to_string());
         let detail = handle(&ctx, event, NOW).await?;
@@ -128,7 +153,11 @@ mod tests {
                 Ok(v) => panic!("accepted: {v}"),
                 Err(e) => {
                     let d = Diagnostic::from(e);
-                    assert!(d.error_message.contains(words), "{} lacks {words}", d.error_message);
+                    assert!(
+                        d.error_message.contains(words),
+                        "{} lacks {words}",
+                        d.error_message
+                    );
                     assert_eq!(d.error_type, "MalformedEvent.NotRetryable");
                 }
             }

@@ -15,9 +15,20 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let remaining = event.context.deadline().duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
-        let ctx = ctx.clone().with_deadline(Deadline::at(Instant::now() + remaining, Duration::from_secs(10)));
-        async move { replicate::handler::handle(&ctx, event.payload, time::OffsetDateTime::now_utc()).await.map_err(Diagnostic::from) }
+        let remaining = event
+            .context
+            .deadline()
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        let ctx = ctx.clone().with_deadline(Deadline::at(
+            Instant::now() + remaining,
+            Duration::from_secs(10),
+        ));
+        async move {
+            replicate::handler::handle(&ctx, event.payload, time::OffsetDateTime::now_utc())
+                .await
+                .map_err(Diagnostic::from)
+        }
     }))
     .await
 }

@@ -48,15 +48,30 @@ pub enum Request {
     /// Every managed source in every managed region, every destination; adoption.
     Reconcile,
     /// One image (searched in every managed region when `region` is `None`).
-    Image { image: ImageId, region: Option<Region>, from_event: bool },
+    Image {
+        image: ImageId,
+        region: Option<Region>,
+        from_event: bool,
+    },
     /// A copy that ended `failed`: report it, copy again with a fresh token, remove it.
-    FailedCopy { image: ImageId, region: Region, error: Option<String> },
+    FailedCopy {
+        image: ImageId,
+        region: Region,
+        error: Option<String>,
+    },
     /// An event replicate does not act on (another AMI state): reported, nothing done.
-    Ignore { image: ImageId, region: Region, why: String },
+    Ignore {
+        image: ImageId,
+        region: Region,
+        why: String,
+    },
 }
 
 fn bad(path: &str, problem: impl Into<String>) -> EventError {
-    EventError { path: path.to_owned(), problem: problem.into() }
+    EventError {
+        path: path.to_owned(),
+        problem: problem.into(),
+    }
 }
 
 impl Request {
@@ -77,44 +92,92 @@ impl Request {
                     Err(bad("resources", format!("schedule rule {rule:?} is not replicate's; expected {want:?} (check AMI_LIFECYCLE_NAME)")))
                 }
             }
-            Trigger::AmiState { image, state: ImageState::Available, region, .. } => {
-                Ok(Self::Image { image: image.clone(), region: Some(region.clone()), from_event: true })
-            }
-            Trigger::AmiState { image, state: ImageState::Failed, region, error, .. } => {
-                Ok(Self::FailedCopy { image: image.clone(), region: region.clone(), error: error.clone() })
-            }
-            Trigger::AmiState { image, state, region, .. } => Ok(Self::Ignore {
+            Trigger::AmiState {
+                image,
+                state: ImageState::Available,
+                region,
+                ..
+            } => Ok(Self::Image {
+                image: image.clone(),
+                region: Some(region.clone()),
+                from_event: true,
+            }),
+            Trigger::AmiState {
+                image,
+                state: ImageState::Failed,
+                region,
+                error,
+                ..
+            } => Ok(Self::FailedCopy {
                 image: image.clone(),
                 region: region.clone(),
-                why: format!("state {}: replicate acts on available and failed", state.as_str()),
+                error: error.clone(),
+            }),
+            Trigger::AmiState {
+                image,
+                state,
+                region,
+                ..
+            } => Ok(Self::Ignore {
+                image: image.clone(),
+                region: region.clone(),
+                why: format!(
+                    "state {}: replicate acts on available and failed",
+                    state.as_str()
+                ),
             }),
             // A tag change (e.g. replicate-to added) replicates that image now.
-            Trigger::ImageTags { image, region, .. } => Ok(Self::Image { image: image.clone(), region: Some(region.clone()), from_event: true }),
+            Trigger::ImageTags { image, region, .. } => Ok(Self::Image {
+                image: image.clone(),
+                region: Some(region.clone()),
+                from_event: true,
+            }),
             Trigger::Direct(v) => Self::from_direct(v),
         }
     }
 
     fn from_direct(v: &Value) -> Result<Self, EventError> {
-        let obj = v.as_object().ok_or_else(|| bad("$", "expected a JSON object"))?;
-        if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "image" | "region")) {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| bad("$", "expected a JSON object"))?;
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !matches!(k.as_str(), "image" | "region"))
+        {
             return Err(bad(k, "unknown key; replicate takes {} (reconcile) or {\"image\": \"ami-…\", \"region\": \"…\"}"));
         }
         let region = match obj.get("region") {
             None | Some(Value::Null) => None,
-            Some(Value::String(r)) if crate::tags::is_region_name(r) => Some(Region::new(r.as_str())),
-            Some(other) => return Err(bad("region", format!("{other} is not a region name such as eu-west-1"))),
+            Some(Value::String(r)) if crate::tags::is_region_name(r) => {
+                Some(Region::new(r.as_str()))
+            }
+            Some(other) => {
+                return Err(bad(
+                    "region",
+                    format!("{other} is not a region name such as eu-west-1"),
+                ))
+            }
         };
         match obj.get("image") {
             None | Some(Value::Null) if region.is_none() => Ok(Self::Reconcile),
-            None | Some(Value::Null) => Err(bad("image", "region given without an image; pass both, or {} to reconcile")),
-            Some(Value::String(id)) if is_image_id(id) => Ok(Self::Image { image: ImageId::new(id.as_str()), region, from_event: false }),
+            None | Some(Value::Null) => Err(bad(
+                "image",
+                "region given without an image; pass both, or {} to reconcile",
+            )),
+            Some(Value::String(id)) if is_image_id(id) => Ok(Self::Image {
+                image: ImageId::new(id.as_str()),
+                region,
+                from_event: false,
+            }),
             Some(other) => Err(bad("image", format!("{other} is not an image id (ami-…)"))),
         }
     }
 }
 
 fn is_image_id(s: &str) -> bool {
-    s.len() <= 64 && s.strip_prefix("ami-").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    s.len() <= 64
+        && s.strip_prefix("ami-")
+            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]

@@ -126,7 +126,14 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn decide(&mut self, region: &Region, subject: &ImageId, image: Option<&ImageId>, outcome: Outcome, reason: impl Into<String>) {
+    fn decide(
+        &mut self,
+        region: &Region,
+        subject: &ImageId,
+        image: Option<&ImageId>,
+        outcome: Outcome,
+        reason: impl Into<String>,
+    ) {
         self.decisions.push(Decision {
             region: region.clone(),
             subject: subject.to_string(),
@@ -149,9 +156,13 @@ pub fn copied_from(image: &Image) -> Option<ImageId> {
 /// Why `image` is not a replication source, or `None` if it is one.
 pub fn not_a_source(image: &Image, config: &Config) -> Option<String> {
     if let Some(src) = copied_from(image) {
-        return Some(format!("a copy of {src}: copies are never replicated again"));
+        return Some(format!(
+            "a copy of {src}: copies are never replicated again"
+        ));
     }
-    if !tags::is_managed_by(&image.tags, &config.deployment) && image.tag(key::REPLICATE_TO).is_none() {
+    if !tags::is_managed_by(&image.tags, &config.deployment)
+        && image.tag(key::REPLICATE_TO).is_none()
+    {
         return Some(format!(
             "not managed by {} and no {} tag: not replicated",
             config.deployment,
@@ -178,14 +189,18 @@ pub fn client_token(deployment: &str, source: &ImageId, dest: &Region, attempt: 
 
 /// The attempt a copy records (1 when the tag is missing or unreadable).
 pub fn attempt_of(copy: &Image) -> u32 {
-    copy.tag(ATTEMPT).and_then(|v| v.trim().parse().ok()).filter(|n| *n >= 1).unwrap_or(1)
+    copy.tag(ATTEMPT)
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1)
 }
 
 /// The copy's name: the source's own name when it is one of ours (unique per region, as
 /// it embeds instance, schedule and slot), else one derived from the source id. Later
 /// attempts get a suffix: the failed copy keeps its name until it is removed.
 pub fn copy_name(kind: CopyKind, source: &Image, config: &Config, attempt: u32) -> String {
-    let ours = tags::is_managed_by(&source.tags, &config.deployment) && source.name.starts_with(&format!("{}/", config.deployment));
+    let ours = tags::is_managed_by(&source.tags, &config.deployment)
+        && source.name.starts_with(&format!("{}/", config.deployment));
     let base = match kind {
         CopyKind::Adoption => format!(
             "{}/adopted/{}/{}",
@@ -229,20 +244,34 @@ fn copy_tags(kind: CopyKind, source: &Image, config: &Config, attempt: u32) -> T
 }
 
 fn is_present(state: ImageState) -> bool {
-    matches!(state, ImageState::Pending | ImageState::Available | ImageState::Disabled | ImageState::Transient)
+    matches!(
+        state,
+        ImageState::Pending | ImageState::Available | ImageState::Disabled | ImageState::Transient
+    )
 }
 
 fn is_failed(state: ImageState) -> bool {
-    matches!(state, ImageState::Failed | ImageState::Error | ImageState::Invalid)
+    matches!(
+        state,
+        ImageState::Failed | ImageState::Error | ImageState::Invalid
+    )
 }
 
 /// Our copies of `source` in `region`.
-fn copies_of<'a>(inv: &'a Inventory, region: &Region, source: &ImageId, config: &Config) -> Vec<&'a Image> {
+fn copies_of<'a>(
+    inv: &'a Inventory,
+    region: &Region,
+    source: &ImageId,
+    config: &Config,
+) -> Vec<&'a Image> {
     inv.copies
         .get(region)
         .map(|v| {
             v.iter()
-                .filter(|c| tags::is_managed_by(&c.tags, &config.deployment) && c.tag(key::SOURCE_IMAGE) == Some(source.as_str()))
+                .filter(|c| {
+                    tags::is_managed_by(&c.tags, &config.deployment)
+                        && c.tag(key::SOURCE_IMAGE) == Some(source.as_str())
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -271,22 +300,51 @@ pub fn plan(inv: &Inventory, config: &Config) -> Plan {
             Ok(d) => d,
             Err(e) => {
                 known.insert(src.id.clone(), None);
-                plan.decide(&src.region, &src.id, None, Outcome::Failed, format!("not replicated: {e}"));
+                plan.decide(
+                    &src.region,
+                    &src.id,
+                    None,
+                    Outcome::Failed,
+                    format!("not replicated: {e}"),
+                );
                 continue;
             }
         };
         known.insert(src.id.clone(), Some(dests.clone()));
         if src.state != ImageState::Available {
             if inv.explain_skips {
-                plan.decide(&src.region, &src.id, None, Outcome::Skipped, format!("{}: replicated once available", src.state.as_str()));
+                plan.decide(
+                    &src.region,
+                    &src.id,
+                    None,
+                    Outcome::Skipped,
+                    format!("{}: replicated once available", src.state.as_str()),
+                );
             }
             continue;
         }
         if dests.is_empty() && inv.explain_skips {
-            plan.decide(&src.region, &src.id, None, Outcome::Skipped, "no destination region (replicate-to tag or REPLICA_REGIONS)");
+            plan.decide(
+                &src.region,
+                &src.id,
+                None,
+                Outcome::Skipped,
+                "no destination region (replicate-to tag or REPLICA_REGIONS)",
+            );
         }
-        for dest in dests.iter().filter(|d| inv.only_region.as_ref().is_none_or(|o| o == *d)) {
-            decide_copy(inv, config, CopyKind::Replica, src, dest, &mut plan, &mut handled);
+        for dest in dests
+            .iter()
+            .filter(|d| inv.only_region.as_ref().map_or(true, |o| o == *d))
+        {
+            decide_copy(
+                inv,
+                config,
+                CopyKind::Replica,
+                src,
+                dest,
+                &mut plan,
+                &mut handled,
+            );
         }
     }
 
@@ -294,9 +352,22 @@ pub fn plan(inv: &Inventory, config: &Config) -> Plan {
         if !seen.insert(img.id.clone()) {
             continue;
         }
-        let owner = img.owner.as_ref().map_or_else(|| "an unknown account".to_owned(), ToString::to_string);
-        if !img.owner.as_ref().is_some_and(|o| config.adopt_from.contains(o)) {
-            plan.decide(&img.region, &img.id, None, Outcome::Refused, format!("shared by {owner}, which is not in ADOPT_FROM: never copied"));
+        let owner = img
+            .owner
+            .as_ref()
+            .map_or_else(|| "an unknown account".to_owned(), ToString::to_string);
+        if !img
+            .owner
+            .as_ref()
+            .is_some_and(|o| config.adopt_from.contains(o))
+        {
+            plan.decide(
+                &img.region,
+                &img.id,
+                None,
+                Outcome::Refused,
+                format!("shared by {owner}, which is not in ADOPT_FROM: never copied"),
+            );
             continue;
         }
         if !img.billing_products.is_empty() {
@@ -318,32 +389,58 @@ pub fn plan(inv: &Inventory, config: &Config) -> Plan {
         known.insert(img.id.clone(), Some(vec![img.region.clone()]));
         if img.state != ImageState::Available {
             if inv.explain_skips {
-                plan.decide(&img.region, &img.id, None, Outcome::Skipped, format!("{}: adopted once available", img.state.as_str()));
+                plan.decide(
+                    &img.region,
+                    &img.id,
+                    None,
+                    Outcome::Skipped,
+                    format!("{}: adopted once available", img.state.as_str()),
+                );
             }
             continue;
         }
-        if inv.only_region.as_ref().is_none_or(|o| *o == img.region) {
-            decide_copy(inv, config, CopyKind::Adoption, img, &img.region, &mut plan, &mut handled);
+        if inv.only_region.as_ref().map_or(true, |o| *o == img.region) {
+            decide_copy(
+                inv,
+                config,
+                CopyKind::Adoption,
+                img,
+                &img.region,
+                &mut plan,
+                &mut handled,
+            );
         }
     }
 
     // Failed copies nobody will supersede: remove those provably useless.
     for (region, copies) in &inv.copies {
-        for c in copies.iter().filter(|c| is_failed(c.state) && !handled.contains(&c.id)) {
+        for c in copies
+            .iter()
+            .filter(|c| is_failed(c.state) && !handled.contains(&c.id))
+        {
             if !tags::is_managed_by(&c.tags, &config.deployment) {
                 continue;
             }
-            let Some(src) = c.tag(key::SOURCE_IMAGE).map(ImageId::new) else { continue };
+            let Some(src) = c.tag(key::SOURCE_IMAGE).map(ImageId::new) else {
+                continue;
+            };
             let reason = if inv.gone_sources.contains(&src) {
                 Some(format!("failed copy of {src}, which no longer exists"))
             } else {
                 match known.get(&src) {
-                    Some(Some(dests)) if !dests.contains(region) => Some(format!("failed copy of {src}; {region} is no longer a destination")),
+                    Some(Some(dests)) if !dests.contains(region) => Some(format!(
+                        "failed copy of {src}; {region} is no longer a destination"
+                    )),
                     _ => None,
                 }
             };
             if let Some(reason) = reason {
-                plan.removals.push(Removal { region: region.clone(), image: c.id.clone(), source: src, reason });
+                plan.removals.push(Removal {
+                    region: region.clone(),
+                    image: c.id.clone(),
+                    source: src,
+                    reason,
+                });
             }
         }
     }
@@ -360,14 +457,34 @@ fn decide_copy(
     handled: &mut BTreeSet<ImageId>,
 ) {
     if let Some((retryable, why)) = inv.unlisted.get(dest) {
-        let outcome = if *retryable { Outcome::Deferred } else { Outcome::Failed };
-        plan.decide(dest, &src.id, None, outcome, format!("copies in {dest} could not be listed ({why}); the next reconcile copies it"));
+        let outcome = if *retryable {
+            Outcome::Deferred
+        } else {
+            Outcome::Failed
+        };
+        plan.decide(
+            dest,
+            &src.id,
+            None,
+            outcome,
+            format!("copies in {dest} could not be listed ({why}); the next reconcile copies it"),
+        );
         return;
     }
     let mine = copies_of(inv, dest, &src.id, config);
-    let failed: Vec<&Image> = mine.iter().copied().filter(|c| is_failed(c.state)).collect();
+    let failed: Vec<&Image> = mine
+        .iter()
+        .copied()
+        .filter(|c| is_failed(c.state))
+        .collect();
     if let Some(present) = mine.iter().find(|c| is_present(c.state)) {
-        plan.decide(dest, &src.id, Some(&present.id), Outcome::AlreadyExisted, format!("copy {} is {}", present.id, present.state.as_str()));
+        plan.decide(
+            dest,
+            &src.id,
+            Some(&present.id),
+            Outcome::AlreadyExisted,
+            format!("copy {} is {}", present.id, present.state.as_str()),
+        );
         for f in failed {
             handled.insert(f.id.clone());
             plan.removals.push(Removal {
@@ -379,7 +496,11 @@ fn decide_copy(
         }
         return;
     }
-    let attempt = failed.iter().map(|f| attempt_of(f)).max().map_or(1, |n| n + 1);
+    let attempt = failed
+        .iter()
+        .map(|f| attempt_of(f))
+        .max()
+        .map_or(1, |n| n + 1);
     let kms_key = match config.replica_keys.get(dest) {
         None => None,
         Some(configured) => match inv.keys.get(dest) {
@@ -402,13 +523,22 @@ fn decide_copy(
                 return;
             }
             None => {
-                plan.decide(dest, &src.id, None, Outcome::Deferred, format!("key {configured} was not checked; the next reconcile copies it"));
+                plan.decide(
+                    dest,
+                    &src.id,
+                    None,
+                    Outcome::Deferred,
+                    format!("key {configured} was not checked; the next reconcile copies it"),
+                );
                 return;
             }
         },
     };
     let description = match kind {
-        CopyKind::Replica => format!("Copy of {} ({}) from {} by {}", src.id, src.name, src.region, config.deployment),
+        CopyKind::Replica => format!(
+            "Copy of {} ({}) from {} by {}",
+            src.id, src.name, src.region, config.deployment
+        ),
         CopyKind::Adoption => format!(
             "Adopted by {} from account {}: {}",
             config.deployment,
@@ -428,7 +558,13 @@ fn decide_copy(
     };
     let supersedes: Vec<ImageId> = failed.iter().map(|f| f.id.clone()).collect();
     handled.extend(supersedes.iter().cloned());
-    plan.copies.push(CopyPlan { kind, dest: dest.clone(), attempt, request, supersedes });
+    plan.copies.push(CopyPlan {
+        kind,
+        dest: dest.clone(),
+        attempt,
+        request,
+        supersedes,
+    });
 }
 
 #[cfg(test)]
@@ -456,7 +592,10 @@ mod tests {
             state: ImageState::Available,
             owner: AccountId::parse("123456789012"),
             created: datetime!(2026-11-22 03:00 UTC),
-            tags: tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             disks: Vec::new(),
             public: false,
             deprecation_time: None,
@@ -468,14 +607,27 @@ mod tests {
     }
 
     fn managed(id: &str, region: &str) -> Image {
-        image(id, region, &[(key::MANAGED_BY, "ami-lifecycle"), (key::SLOT, "2026-11-22T03:00:00Z"), ("Name", "web")])
+        image(
+            id,
+            region,
+            &[
+                (key::MANAGED_BY, "ami-lifecycle"),
+                (key::SLOT, "2026-11-22T03:00:00Z"),
+                ("Name", "web"),
+            ],
+        )
     }
 
     fn copy_of(id: &str, source: &str, region: &str, state: ImageState, attempt: u32) -> Image {
         let mut c = image(
             id,
             region,
-            &[(key::MANAGED_BY, "ami-lifecycle"), (key::SOURCE_IMAGE, source), (key::SOURCE_REGION, "us-east-1"), (ATTEMPT, &attempt.to_string())],
+            &[
+                (key::MANAGED_BY, "ami-lifecycle"),
+                (key::SOURCE_IMAGE, source),
+                (key::SOURCE_REGION, "us-east-1"),
+                (ATTEMPT, &attempt.to_string()),
+            ],
         );
         c.state = state;
         c.source = Some((ImageId::new(source), Region::new("us-east-1")));
@@ -483,11 +635,24 @@ mod tests {
     }
 
     fn usable(regions: &[&str]) -> BTreeMap<Region, KeyStatus> {
-        regions.iter().map(|r| (Region::new(*r), KeyStatus::Usable { arn: format!("arn:aws:kms:{r}:123456789012:key/k") })).collect()
+        regions
+            .iter()
+            .map(|r| {
+                (
+                    Region::new(*r),
+                    KeyStatus::Usable {
+                        arn: format!("arn:aws:kms:{r}:123456789012:key/k"),
+                    },
+                )
+            })
+            .collect()
     }
 
     fn listed(regions: &[&str]) -> BTreeMap<Region, Vec<Image>> {
-        regions.iter().map(|r| (Region::new(*r), Vec::new())).collect()
+        regions
+            .iter()
+            .map(|r| (Region::new(*r), Vec::new()))
+            .collect()
     }
 
     fn dests(plan: &Plan) -> Vec<&str> {
@@ -495,18 +660,32 @@ mod tests {
     }
 
     #[test]
-    fn destinations_come_from_the_tag_else_the_config_and_never_the_source_region() -> Result<(), TagError> {
+    fn destinations_come_from_the_tag_else_the_config_and_never_the_source_region(
+    ) -> Result<(), TagError> {
         let c = config(&[("REPLICA_REGIONS", "us-east-1,eu-west-1")]);
-        assert_eq!(destinations(&managed("ami-1", "us-east-1"), &c)?, vec![Region::new("eu-west-1")]);
-        let tagged = image("ami-2", "us-east-1", &[(key::REPLICATE_TO, "us-west-2 ap-south-1,us-east-1")]);
-        assert_eq!(destinations(&tagged, &c)?, vec![Region::new("us-west-2"), Region::new("ap-south-1")]);
+        assert_eq!(
+            destinations(&managed("ami-1", "us-east-1"), &c)?,
+            vec![Region::new("eu-west-1")]
+        );
+        let tagged = image(
+            "ami-2",
+            "us-east-1",
+            &[(key::REPLICATE_TO, "us-west-2 ap-south-1,us-east-1")],
+        );
+        assert_eq!(
+            destinations(&tagged, &c)?,
+            vec![Region::new("us-west-2"), Region::new("ap-south-1")]
+        );
         Ok(())
     }
 
     #[test]
     fn an_available_source_is_copied_to_each_destination_with_its_key_token_and_lineage() {
         // GIVEN a managed image and two destinations, one with a replica key
-        let c = config(&[("REPLICA_REGIONS", "eu-west-1,us-west-2"), ("REPLICA_KMS_KEYS", "eu-west-1=alias/replicas")]);
+        let c = config(&[
+            ("REPLICA_REGIONS", "eu-west-1,us-west-2"),
+            ("REPLICA_KMS_KEYS", "eu-west-1=alias/replicas"),
+        ]);
         let inv = Inventory {
             sources: vec![managed("ami-1", "us-east-1")],
             copies: listed(&["eu-west-1", "us-west-2"]),
@@ -518,22 +697,49 @@ mod tests {
         // THEN one copy per destination, re-encrypted where a key is configured
         assert_eq!(dests(&plan), vec!["eu-west-1", "us-west-2"]);
         let eu = &plan.copies[0].request;
-        assert_eq!(eu.kms_key, Some(KeyRef::new("arn:aws:kms:eu-west-1:123456789012:key/k")));
+        assert_eq!(
+            eu.kms_key,
+            Some(KeyRef::new("arn:aws:kms:eu-west-1:123456789012:key/k"))
+        );
         assert_eq!(plan.copies[1].request.kms_key, None);
         assert_eq!(eu.name, "ami-lifecycle/i-1/daily/ami-1");
         assert!(eu.copy_source_tags);
-        assert_eq!(eu.tags.get(key::SOURCE_IMAGE).map(String::as_str), Some("ami-1"));
-        assert_eq!(eu.tags.get(key::SOURCE_REGION).map(String::as_str), Some("us-east-1"));
-        assert_eq!(eu.tags.get(key::MANAGED_BY).map(String::as_str), Some("ami-lifecycle"));
-        assert_eq!(eu.tags.get(key::SLOT).map(String::as_str), Some("2026-11-22T03:00:00Z"));
+        assert_eq!(
+            eu.tags.get(key::SOURCE_IMAGE).map(String::as_str),
+            Some("ami-1")
+        );
+        assert_eq!(
+            eu.tags.get(key::SOURCE_REGION).map(String::as_str),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            eu.tags.get(key::MANAGED_BY).map(String::as_str),
+            Some("ami-lifecycle")
+        );
+        assert_eq!(
+            eu.tags.get(key::SLOT).map(String::as_str),
+            Some("2026-11-22T03:00:00Z")
+        );
         assert_eq!(eu.tags.get("Name").map(String::as_str), Some("web"));
         assert_eq!(eu.tags.get(ATTEMPT).map(String::as_str), Some("1"));
-        assert_eq!(eu.client_token, client_token("ami-lifecycle", &ImageId::new("ami-1"), &Region::new("eu-west-1"), 1));
+        assert_eq!(
+            eu.client_token,
+            client_token(
+                "ami-lifecycle",
+                &ImageId::new("ami-1"),
+                &Region::new("eu-west-1"),
+                1
+            )
+        );
     }
 
     #[test]
     fn tokens_are_deterministic_64_hex_and_differ_by_destination_and_attempt() {
-        let (s, eu, us) = (ImageId::new("ami-1"), Region::new("eu-west-1"), Region::new("us-west-2"));
+        let (s, eu, us) = (
+            ImageId::new("ami-1"),
+            Region::new("eu-west-1"),
+            Region::new("us-west-2"),
+        );
         let t = client_token("d", &s, &eu, 1);
         assert_eq!(t.len(), 64);
         assert!(t.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -546,14 +752,31 @@ mod tests {
     fn copies_are_never_replicated_again_whatever_their_tags() {
         let c = config(&[("REPLICA_REGIONS", "eu-west-1")]);
         let mut by_tag = copy_of("ami-2", "ami-1", "eu-west-1", ImageState::Available, 1);
-        by_tag.tags.insert(key::REPLICATE_TO.to_owned(), "us-west-2".to_owned());
-        let mut by_ec2 = image("ami-3", "us-east-1", &[(key::MANAGED_BY, "ami-lifecycle"), (key::REPLICATE_TO, "us-west-2")]);
+        by_tag
+            .tags
+            .insert(key::REPLICATE_TO.to_owned(), "us-west-2".to_owned());
+        let mut by_ec2 = image(
+            "ami-3",
+            "us-east-1",
+            &[
+                (key::MANAGED_BY, "ami-lifecycle"),
+                (key::REPLICATE_TO, "us-west-2"),
+            ],
+        );
         by_ec2.source = Some((ImageId::new("ami-9"), Region::new("ap-south-1")));
-        let inv = Inventory { sources: vec![by_tag, by_ec2], copies: listed(&["eu-west-1", "us-west-2"]), explain_skips: true, ..Inventory::default() };
+        let inv = Inventory {
+            sources: vec![by_tag, by_ec2],
+            copies: listed(&["eu-west-1", "us-west-2"]),
+            explain_skips: true,
+            ..Inventory::default()
+        };
         let plan = plan(&inv, &c);
         assert!(plan.copies.is_empty(), "{plan:?}");
         assert_eq!(plan.decisions.len(), 2);
-        assert!(plan.decisions.iter().all(|d| d.outcome == Outcome::Skipped && d.reason.contains("never replicated again")));
+        assert!(plan
+            .decisions
+            .iter()
+            .all(|d| d.outcome == Outcome::Skipped && d.reason.contains("never replicated again")));
     }
 
     #[test]
@@ -561,16 +784,33 @@ mod tests {
         let c = config(&[("REPLICA_REGIONS", "eu-west-1")]);
         let mut foreign = image("ami-5", "us-east-1", &[(key::REPLICATE_TO, "eu-west-1")]);
         foreign.name = "golden".to_owned();
-        let inv = Inventory { sources: vec![image("ami-4", "us-east-1", &[]), foreign], copies: listed(&["eu-west-1"]), ..Inventory::default() };
+        let inv = Inventory {
+            sources: vec![image("ami-4", "us-east-1", &[]), foreign],
+            copies: listed(&["eu-west-1"]),
+            ..Inventory::default()
+        };
         let plan = plan(&inv, &c);
         assert_eq!(plan.copies.len(), 1);
-        assert_eq!(plan.copies[0].request.name, "ami-lifecycle/copy/us-east-1/ami-5");
+        assert_eq!(
+            plan.copies[0].request.name,
+            "ami-lifecycle/copy/us-east-1/ami-5"
+        );
     }
 
     #[test]
     fn a_bad_replicate_to_tag_fails_that_image_naming_tag_value_and_fix() {
         let c = config(&[]);
-        let inv = Inventory { sources: vec![image("ami-1", "us-east-1", &[(key::MANAGED_BY, "ami-lifecycle"), (key::REPLICATE_TO, "eu-west-1,mars")])], ..Inventory::default() };
+        let inv = Inventory {
+            sources: vec![image(
+                "ami-1",
+                "us-east-1",
+                &[
+                    (key::MANAGED_BY, "ami-lifecycle"),
+                    (key::REPLICATE_TO, "eu-west-1,mars"),
+                ],
+            )],
+            ..Inventory::default()
+        };
         let plan = plan(&inv, &c);
         assert!(plan.copies.is_empty());
         let d = &plan.decisions[0];
@@ -584,25 +824,86 @@ mod tests {
     fn a_pending_or_available_copy_counts_as_present() {
         let c = config(&[("REPLICA_REGIONS", "eu-west-1,us-west-2")]);
         let mut copies = listed(&["eu-west-1", "us-west-2"]);
-        copies.insert(Region::new("eu-west-1"), vec![copy_of("ami-2", "ami-1", "eu-west-1", ImageState::Pending, 1)]);
-        copies.insert(Region::new("us-west-2"), vec![copy_of("ami-3", "ami-1", "us-west-2", ImageState::Available, 1)]);
-        let plan = plan(&Inventory { sources: vec![managed("ami-1", "us-east-1")], copies, ..Inventory::default() }, &c);
+        copies.insert(
+            Region::new("eu-west-1"),
+            vec![copy_of(
+                "ami-2",
+                "ami-1",
+                "eu-west-1",
+                ImageState::Pending,
+                1,
+            )],
+        );
+        copies.insert(
+            Region::new("us-west-2"),
+            vec![copy_of(
+                "ami-3",
+                "ami-1",
+                "us-west-2",
+                ImageState::Available,
+                1,
+            )],
+        );
+        let plan = plan(
+            &Inventory {
+                sources: vec![managed("ami-1", "us-east-1")],
+                copies,
+                ..Inventory::default()
+            },
+            &c,
+        );
         assert!(plan.copies.is_empty());
-        assert_eq!(plan.decisions.iter().filter(|d| d.outcome == Outcome::AlreadyExisted).count(), 2);
+        assert_eq!(
+            plan.decisions
+                .iter()
+                .filter(|d| d.outcome == Outcome::AlreadyExisted)
+                .count(),
+            2
+        );
     }
 
     #[test]
     fn after_a_failed_copy_the_next_attempt_has_a_fresh_token_and_name_and_supersedes_it() {
         let c = config(&[("REPLICA_REGIONS", "eu-west-1")]);
         let mut copies = listed(&["eu-west-1"]);
-        copies.insert(Region::new("eu-west-1"), vec![copy_of("ami-2", "ami-1", "eu-west-1", ImageState::Failed, 2)]);
-        let plan = plan(&Inventory { sources: vec![managed("ami-1", "us-east-1")], copies, ..Inventory::default() }, &c);
+        copies.insert(
+            Region::new("eu-west-1"),
+            vec![copy_of(
+                "ami-2",
+                "ami-1",
+                "eu-west-1",
+                ImageState::Failed,
+                2,
+            )],
+        );
+        let plan = plan(
+            &Inventory {
+                sources: vec![managed("ami-1", "us-east-1")],
+                copies,
+                ..Inventory::default()
+            },
+            &c,
+        );
         let copy = &plan.copies[0];
         assert_eq!(copy.attempt, 3);
-        assert_eq!(copy.request.client_token, client_token("ami-lifecycle", &ImageId::new("ami-1"), &Region::new("eu-west-1"), 3));
-        assert_eq!(copy.request.name, "ami-lifecycle/i-1/daily/ami-1 (attempt 3)");
+        assert_eq!(
+            copy.request.client_token,
+            client_token(
+                "ami-lifecycle",
+                &ImageId::new("ami-1"),
+                &Region::new("eu-west-1"),
+                3
+            )
+        );
+        assert_eq!(
+            copy.request.name,
+            "ami-lifecycle/i-1/daily/ami-1 (attempt 3)"
+        );
         assert_eq!(copy.supersedes, vec![ImageId::new("ami-2")]);
-        assert!(plan.removals.is_empty(), "the failed copy stays until its successor is requested");
+        assert!(
+            plan.removals.is_empty(),
+            "the failed copy stays until its successor is requested"
+        );
     }
 
     #[test]
@@ -611,7 +912,10 @@ mod tests {
         let mut copies = listed(&["eu-west-1", "us-west-2"]);
         copies.insert(
             Region::new("eu-west-1"),
-            vec![copy_of("ami-2", "ami-1", "eu-west-1", ImageState::Failed, 1), copy_of("ami-3", "ami-1", "eu-west-1", ImageState::Available, 2)],
+            vec![
+                copy_of("ami-2", "ami-1", "eu-west-1", ImageState::Failed, 1),
+                copy_of("ami-3", "ami-1", "eu-west-1", ImageState::Available, 2),
+            ],
         );
         // us-west-2 is no longer a destination of ami-1; ami-8's source is gone; ami-7's unknown.
         copies.insert(
@@ -636,26 +940,66 @@ mod tests {
 
     #[test]
     fn an_unusable_key_fails_its_region_only_and_an_unchecked_one_defers() {
-        let c = config(&[("REPLICA_REGIONS", "eu-west-1,us-west-2,ap-south-1"), ("REPLICA_KMS_KEYS", "eu-west-1=alias/gone,ap-south-1=alias/slow")]);
+        let c = config(&[
+            ("REPLICA_REGIONS", "eu-west-1,us-west-2,ap-south-1"),
+            (
+                "REPLICA_KMS_KEYS",
+                "eu-west-1=alias/gone,ap-south-1=alias/slow",
+            ),
+        ]);
         let mut keys = BTreeMap::new();
-        keys.insert(Region::new("eu-west-1"), KeyStatus::Unusable("does not exist in eu-west-1".to_owned()));
-        keys.insert(Region::new("ap-south-1"), KeyStatus::Unknown("throttled".to_owned()));
-        let inv = Inventory { sources: vec![managed("ami-1", "us-east-1")], copies: listed(&["eu-west-1", "us-west-2", "ap-south-1"]), keys, ..Inventory::default() };
+        keys.insert(
+            Region::new("eu-west-1"),
+            KeyStatus::Unusable("does not exist in eu-west-1".to_owned()),
+        );
+        keys.insert(
+            Region::new("ap-south-1"),
+            KeyStatus::Unknown("throttled".to_owned()),
+        );
+        let inv = Inventory {
+            sources: vec![managed("ami-1", "us-east-1")],
+            copies: listed(&["eu-west-1", "us-west-2", "ap-south-1"]),
+            keys,
+            ..Inventory::default()
+        };
         let plan = plan(&inv, &c);
         assert_eq!(dests(&plan), vec!["us-west-2"]);
-        let failed = plan.decisions.iter().find(|d| d.outcome == Outcome::Failed).map(|d| d.reason.clone()).unwrap_or_default();
-        for words in ["alias/gone", "eu-west-1", "does not exist", "REPLICA_KMS_KEYS"] {
+        let failed = plan
+            .decisions
+            .iter()
+            .find(|d| d.outcome == Outcome::Failed)
+            .map(|d| d.reason.clone())
+            .unwrap_or_default();
+        for words in [
+            "alias/gone",
+            "eu-west-1",
+            "does not exist",
+            "REPLICA_KMS_KEYS",
+        ] {
             assert!(failed.contains(words), "{failed:?} lacks {words:?}");
         }
-        assert!(plan.decisions.iter().any(|d| d.outcome == Outcome::Deferred && d.region.as_str() == "ap-south-1"));
+        assert!(plan
+            .decisions
+            .iter()
+            .any(|d| d.outcome == Outcome::Deferred && d.region.as_str() == "ap-south-1"));
     }
 
     #[test]
     fn an_unlisted_destination_defers_instead_of_risking_a_duplicate() {
         let c = config(&[("REPLICA_REGIONS", "eu-west-1")]);
         let mut unlisted = BTreeMap::new();
-        unlisted.insert(Region::new("eu-west-1"), (true, "RequestLimitExceeded".to_owned()));
-        let plan = plan(&Inventory { sources: vec![managed("ami-1", "us-east-1")], unlisted, ..Inventory::default() }, &c);
+        unlisted.insert(
+            Region::new("eu-west-1"),
+            (true, "RequestLimitExceeded".to_owned()),
+        );
+        let plan = plan(
+            &Inventory {
+                sources: vec![managed("ami-1", "us-east-1")],
+                unlisted,
+                ..Inventory::default()
+            },
+            &c,
+        );
         assert!(plan.copies.is_empty());
         assert_eq!(plan.decisions[0].outcome, Outcome::Deferred);
     }
@@ -670,9 +1014,21 @@ mod tests {
 
     #[test]
     fn adoption_copies_allowed_shared_images_into_the_same_region_and_refuses_the_rest() {
-        let c = config(&[("ADOPT_FROM", "111122223333"), ("REPLICA_KMS_KEYS", "us-east-1=alias/mine")]);
+        let c = config(&[
+            ("ADOPT_FROM", "111122223333"),
+            ("REPLICA_KMS_KEYS", "us-east-1=alias/mine"),
+        ]);
         let mut copies = listed(&["us-east-1"]);
-        copies.insert(Region::new("us-east-1"), vec![copy_of("ami-a2", "ami-adopted", "us-east-1", ImageState::Available, 1)]);
+        copies.insert(
+            Region::new("us-east-1"),
+            vec![copy_of(
+                "ami-a2",
+                "ami-adopted",
+                "us-east-1",
+                ImageState::Available,
+                1,
+            )],
+        );
         let inv = Inventory {
             shared: vec![
                 shared("ami-ok", "111122223333", &[]),
@@ -687,14 +1043,38 @@ mod tests {
         let plan = plan(&inv, &c);
         assert_eq!(plan.copies.len(), 1);
         let copy = &plan.copies[0];
-        assert_eq!((copy.kind, copy.dest.as_str(), copy.request.source_image.as_str()), (CopyKind::Adoption, "us-east-1", "ami-ok"));
+        assert_eq!(
+            (
+                copy.kind,
+                copy.dest.as_str(),
+                copy.request.source_image.as_str()
+            ),
+            (CopyKind::Adoption, "us-east-1", "ami-ok")
+        );
         assert!(!copy.request.copy_source_tags);
-        assert_eq!(copy.request.name, "ami-lifecycle/adopted/111122223333/ami-ok");
-        assert_eq!(copy.request.tags.get(key::SOURCE_ACCOUNT).map(String::as_str), Some("111122223333"));
+        assert_eq!(
+            copy.request.name,
+            "ami-lifecycle/adopted/111122223333/ami-ok"
+        );
+        assert_eq!(
+            copy.request
+                .tags
+                .get(key::SOURCE_ACCOUNT)
+                .map(String::as_str),
+            Some("111122223333")
+        );
         assert!(copy.request.kms_key.is_some());
-        let refused: Vec<&str> = plan.decisions.iter().filter(|d| d.outcome == Outcome::Refused).map(|d| d.subject.as_str()).collect();
+        let refused: Vec<&str> = plan
+            .decisions
+            .iter()
+            .filter(|d| d.outcome == Outcome::Refused)
+            .map(|d| d.subject.as_str())
+            .collect();
         assert_eq!(refused, vec!["ami-market", "ami-stranger"]);
-        assert!(plan.decisions.iter().any(|d| d.reason.contains("launch an instance from it")));
+        assert!(plan
+            .decisions
+            .iter()
+            .any(|d| d.reason.contains("launch an instance from it")));
     }
 
     #[test]

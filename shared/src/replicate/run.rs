@@ -18,10 +18,24 @@ pub async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunRep
     let mut report = RunReport::new(FUNCTION, ctx.dry_run(), now);
     let inventory = match &request {
         Request::Reconcile => Some(reconcile_inventory(ctx, &mut report).await),
-        Request::Image { image, region, from_event } => image_inventory(ctx, image, region.as_ref(), *from_event, &mut report).await,
-        Request::FailedCopy { image, region, error } => failed_inventory(ctx, image, region, error.as_deref(), &mut report).await,
+        Request::Image {
+            image,
+            region,
+            from_event,
+        } => image_inventory(ctx, image, region.as_ref(), *from_event, &mut report).await,
+        Request::FailedCopy {
+            image,
+            region,
+            error,
+        } => failed_inventory(ctx, image, region, error.as_deref(), &mut report).await,
         Request::Ignore { image, region, why } => {
-            report.push(region, image.as_str(), Some(image), Outcome::Skipped, why.as_str());
+            report.push(
+                region,
+                image.as_str(),
+                Some(image),
+                Outcome::Skipped,
+                why.as_str(),
+            );
             None
         }
     };
@@ -35,12 +49,26 @@ pub async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunRep
 
 /// A listing failure as a report item: deferred when retrying later can help.
 fn listing_failed(report: &mut RunReport, region: &Region, subject: &str, e: &CloudError) {
-    let outcome = if e.is_retryable() { Outcome::Deferred } else { Outcome::Failed };
-    report.push(region, subject, None, outcome, format!("could not list: {e}; the next reconcile retries"));
+    let outcome = if e.is_retryable() {
+        Outcome::Deferred
+    } else {
+        Outcome::Failed
+    };
+    report.push(
+        region,
+        subject,
+        None,
+        outcome,
+        format!("could not list: {e}; the next reconcile retries"),
+    );
 }
 
 fn sources_query() -> ImageQuery {
-    ImageQuery { owned_by_self: true, page_size: Some(1000), ..ImageQuery::default() }
+    ImageQuery {
+        owned_by_self: true,
+        page_size: Some(1000),
+        ..ImageQuery::default()
+    }
 }
 
 fn copies_query(deployment: &str) -> ImageQuery {
@@ -60,17 +88,30 @@ async fn reconcile_inventory(ctx: &Context, report: &mut RunReport) -> Inventory
     for region in &config.regions {
         ctx.progress(&format!("listing source images in {region}"));
         let ec2 = ctx.cloud.ec2(region);
-        let managed = ImageQuery { tag: Some((key::MANAGED_BY.to_owned(), config.deployment.clone())), ..sources_query() };
-        let tagged = ImageQuery { tag_key: Some(key::REPLICATE_TO.to_owned()), ..sources_query() };
+        let managed = ImageQuery {
+            tag: Some((key::MANAGED_BY.to_owned(), config.deployment.clone())),
+            ..sources_query()
+        };
+        let tagged = ImageQuery {
+            tag_key: Some(key::REPLICATE_TO.to_owned()),
+            ..sources_query()
+        };
         for q in [managed, tagged] {
             match all_images(ec2.as_ref(), &q).await {
                 // Copies are listed too (they are managed): the planner never treats them as sources.
-                Ok(images) => inv.sources.extend(images.into_iter().filter(|i| ids.insert(i.id.clone()))),
+                Ok(images) => inv
+                    .sources
+                    .extend(images.into_iter().filter(|i| ids.insert(i.id.clone()))),
                 Err(e) => listing_failed(report, region, "source images", &e),
             }
         }
         if !config.adopt_from.is_empty() {
-            let q = ImageQuery { shared_with_me: true, owners: config.adopt_from.clone(), page_size: Some(1000), ..ImageQuery::default() };
+            let q = ImageQuery {
+                shared_with_me: true,
+                owners: config.adopt_from.clone(),
+                page_size: Some(1000),
+                ..ImageQuery::default()
+            };
             match all_images(ec2.as_ref(), &q).await {
                 Ok(images) => inv.shared.extend(images),
                 Err(e) => listing_failed(report, region, "images shared with this account", &e),
@@ -96,14 +137,22 @@ async fn list_copies(ctx: &Context, inv: &mut Inventory, region: &Region, query:
             inv.copies.entry(region.clone()).or_default().extend(images);
         }
         Err(e) => {
-            inv.unlisted.insert(region.clone(), (e.is_retryable(), e.to_string()));
+            inv.unlisted
+                .insert(region.clone(), (e.is_retryable(), e.to_string()));
         }
     }
 }
 
 /// Finds an image by id in one region: `Ok(None)` when it does not exist there.
-async fn find_image(ctx: &Context, region: &Region, image: &ImageId) -> Result<Option<Image>, CloudError> {
-    let q = ImageQuery { ids: vec![image.clone()], ..ImageQuery::default() };
+async fn find_image(
+    ctx: &Context,
+    region: &Region,
+    image: &ImageId,
+) -> Result<Option<Image>, CloudError> {
+    let q = ImageQuery {
+        ids: vec![image.clone()],
+        ..ImageQuery::default()
+    };
     match all_images(ctx.cloud.ec2(region).as_ref(), &q).await {
         Ok(images) => Ok(images.into_iter().find(|i| i.id == *image)),
         Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
@@ -112,10 +161,19 @@ async fn find_image(ctx: &Context, region: &Region, image: &ImageId) -> Result<O
 }
 
 fn is_adoptable(ctx: &Context, image: &Image) -> bool {
-    image.owner.as_ref().is_some_and(|o| ctx.config.adopt_from.contains(o))
+    image
+        .owner
+        .as_ref()
+        .is_some_and(|o| ctx.config.adopt_from.contains(o))
 }
 
-async fn image_inventory(ctx: &Context, image: &ImageId, region: Option<&Region>, from_event: bool, report: &mut RunReport) -> Option<Inventory> {
+async fn image_inventory(
+    ctx: &Context,
+    image: &ImageId,
+    region: Option<&Region>,
+    from_event: bool,
+    report: &mut RunReport,
+) -> Option<Inventory> {
     let config = &ctx.config;
     let regions: Vec<Region> = region.map_or_else(|| config.regions.clone(), |r| vec![r.clone()]);
     let mut found = None;
@@ -134,37 +192,78 @@ async fn image_inventory(ctx: &Context, image: &ImageId, region: Option<&Region>
     }
     let names: Vec<&str> = regions.iter().map(Region::as_str).collect();
     let Some(img) = found else {
-        let home = regions.first().cloned().unwrap_or_else(|| Region::new("unknown"));
+        let home = regions
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Region::new("unknown"));
         if from_event {
-            report.push(&home, image.as_str(), Some(image), Outcome::Skipped, "no longer exists: nothing to copy");
+            report.push(
+                &home,
+                image.as_str(),
+                Some(image),
+                Outcome::Skipped,
+                "no longer exists: nothing to copy",
+            );
         } else {
-            report.push(&home, image.as_str(), Some(image), Outcome::Failed, format!("not found in {}; check the id, or pass --region", names.join(", ")));
+            report.push(
+                &home,
+                image.as_str(),
+                Some(image),
+                Outcome::Failed,
+                format!(
+                    "not found in {}; check the id, or pass --region",
+                    names.join(", ")
+                ),
+            );
         }
         return None;
     };
-    let mut inv = Inventory { explain_skips: true, ..Inventory::default() };
+    let mut inv = Inventory {
+        explain_skips: true,
+        ..Inventory::default()
+    };
     let dests = if is_adoptable(ctx, &img) {
         let d = vec![img.region.clone()];
         inv.shared.push(img);
         d
     } else {
-        let d = if plan::not_a_source(&img, config).is_none() { plan::destinations(&img, config).unwrap_or_default() } else { Vec::new() };
+        let d = if plan::not_a_source(&img, config).is_none() {
+            plan::destinations(&img, config).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         inv.sources.push(img);
         d
     };
     for region in dests {
-        let q = ImageQuery { owned_by_self: true, tag: Some((key::SOURCE_IMAGE.to_owned(), image.to_string())), ..ImageQuery::default() };
+        let q = ImageQuery {
+            owned_by_self: true,
+            tag: Some((key::SOURCE_IMAGE.to_owned(), image.to_string())),
+            ..ImageQuery::default()
+        };
         list_copies(ctx, &mut inv, &region, q).await;
     }
     Some(inv)
 }
 
-async fn failed_inventory(ctx: &Context, image: &ImageId, region: &Region, error: Option<&str>, report: &mut RunReport) -> Option<Inventory> {
+async fn failed_inventory(
+    ctx: &Context,
+    image: &ImageId,
+    region: &Region,
+    error: Option<&str>,
+    report: &mut RunReport,
+) -> Option<Inventory> {
     let config = &ctx.config;
     let copy = match find_image(ctx, region, image).await {
         Ok(Some(c)) => c,
         Ok(None) => {
-            report.push(region, image.as_str(), Some(image), Outcome::Skipped, "failed image no longer exists: nothing to remove");
+            report.push(
+                region,
+                image.as_str(),
+                Some(image),
+                Outcome::Skipped,
+                "failed image no longer exists: nothing to remove",
+            );
             return None;
         }
         Err(e) => {
@@ -174,11 +273,29 @@ async fn failed_inventory(ctx: &Context, image: &ImageId, region: &Region, error
     };
     let source = copy.tag(key::SOURCE_IMAGE).map(ImageId::new);
     let (true, Some(source)) = (tags::is_managed_by(&copy.tags, &config.deployment), source) else {
-        report.push(region, image.as_str(), Some(image), Outcome::Skipped, format!("failed, but not a copy made by {}: left alone", config.deployment));
+        report.push(
+            region,
+            image.as_str(),
+            Some(image),
+            Outcome::Skipped,
+            format!(
+                "failed, but not a copy made by {}: left alone",
+                config.deployment
+            ),
+        );
         return None;
     };
     if copy.state != ImageState::Failed {
-        report.push(region, source.as_str(), Some(image), Outcome::Skipped, format!("copy {image} is {}, not failed: nothing to do", copy.state.as_str()));
+        report.push(
+            region,
+            source.as_str(),
+            Some(image),
+            Outcome::Skipped,
+            format!(
+                "copy {image} is {}, not failed: nothing to do",
+                copy.state.as_str()
+            ),
+        );
         return None;
     }
     report.push(
@@ -186,16 +303,25 @@ async fn failed_inventory(ctx: &Context, image: &ImageId, region: &Region, error
         source.as_str(),
         Some(image),
         Outcome::Failed,
-        format!("copy {image} of {source} failed: {}; copying again with a fresh token", error.unwrap_or("no error message")),
+        format!(
+            "copy {image} of {source} failed: {}; copying again with a fresh token",
+            error.unwrap_or("no error message")
+        ),
     );
     let source_region = copy
         .tag(key::SOURCE_REGION)
         .map(Region::new)
         .or_else(|| copy.source.as_ref().map(|(_, r)| r.clone()))
         .unwrap_or_else(|| region.clone());
-    let mut inv = Inventory { only_region: Some(region.clone()), explain_skips: true, ..Inventory::default() };
+    let mut inv = Inventory {
+        only_region: Some(region.clone()),
+        explain_skips: true,
+        ..Inventory::default()
+    };
     match find_image(ctx, &source_region, &source).await {
-        Ok(Some(src)) if copy.tag(key::SOURCE_ACCOUNT).is_some() || is_adoptable(ctx, &src) => inv.shared.push(src),
+        Ok(Some(src)) if copy.tag(key::SOURCE_ACCOUNT).is_some() || is_adoptable(ctx, &src) => {
+            inv.shared.push(src)
+        }
         Ok(Some(src)) => inv.sources.push(src),
         Ok(None) => {
             inv.gone_sources.insert(source.clone());
@@ -205,7 +331,11 @@ async fn failed_inventory(ctx: &Context, image: &ImageId, region: &Region, error
             return None;
         }
     }
-    let q = ImageQuery { owned_by_self: true, tag: Some((key::SOURCE_IMAGE.to_owned(), source.to_string())), ..ImageQuery::default() };
+    let q = ImageQuery {
+        owned_by_self: true,
+        tag: Some((key::SOURCE_IMAGE.to_owned(), source.to_string())),
+        ..ImageQuery::default()
+    };
     list_copies(ctx, &mut inv, region, q).await;
     Some(inv)
 }
@@ -215,12 +345,16 @@ async fn check_keys(ctx: &Context, inv: &mut Inventory) {
     let mut regions: BTreeSet<Region> = inv.copies.keys().cloned().collect();
     regions.extend(inv.unlisted.keys().cloned());
     for region in regions {
-        let Some(key_ref) = ctx.config.replica_keys.get(&region) else { continue };
+        let Some(key_ref) = ctx.config.replica_keys.get(&region) else {
+            continue;
+        };
         let status = match ctx.cloud.keys(&region).describe_key(key_ref).await {
             Ok(k) if k.enabled => KeyStatus::Usable { arn: k.arn },
             Ok(k) => KeyStatus::Unusable(format!("({}) is not enabled", k.arn)),
             Err(e) if e.is_retryable() => KeyStatus::Unknown(e.to_string()),
-            Err(e) if e.kind == ErrorKind::NotFound => KeyStatus::Unusable(format!("does not exist in {region}")),
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                KeyStatus::Unusable(format!("does not exist in {region}"))
+            }
             Err(e) => KeyStatus::Unusable(format!("cannot be used: {e}")),
         };
         inv.keys.insert(region, status);
@@ -233,9 +367,21 @@ async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
     }
     for copy in plan.copies {
         if ctx.dry_run() {
-            report.push(&copy.dest, copy.request.source_image.as_str(), None, Outcome::Planned, describe(&copy));
+            report.push(
+                &copy.dest,
+                copy.request.source_image.as_str(),
+                None,
+                Outcome::Planned,
+                describe(&copy),
+            );
             for f in &copy.supersedes {
-                report.push(&copy.dest, f.as_str(), Some(f), Outcome::Planned, "would remove this failed copy once the new copy is requested");
+                report.push(
+                    &copy.dest,
+                    f.as_str(),
+                    Some(f),
+                    Outcome::Planned,
+                    "would remove this failed copy once the new copy is requested",
+                );
             }
             continue;
         }
@@ -243,10 +389,19 @@ async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
             defer_for_deadline(report, &copy.dest, &copy.request.source_image);
             continue;
         }
-        ctx.progress(&format!("copying {} to {}", copy.request.source_image, copy.dest));
+        ctx.progress(&format!(
+            "copying {} to {}",
+            copy.request.source_image, copy.dest
+        ));
         match ctx.cloud.ec2(&copy.dest).copy_image(&copy.request).await {
             Ok(id) => {
-                report.push(&copy.dest, copy.request.source_image.as_str(), Some(&id), Outcome::Copied, describe(&copy));
+                report.push(
+                    &copy.dest,
+                    copy.request.source_image.as_str(),
+                    Some(&id),
+                    Outcome::Copied,
+                    describe(&copy),
+                );
                 for f in &copy.supersedes {
                     let removal = Removal {
                         region: copy.dest.clone(),
@@ -270,13 +425,25 @@ async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
                     ),
                     _ => (Outcome::Failed, e.to_string()),
                 };
-                report.push(&copy.dest, copy.request.source_image.as_str(), None, outcome, reason);
+                report.push(
+                    &copy.dest,
+                    copy.request.source_image.as_str(),
+                    None,
+                    outcome,
+                    reason,
+                );
             }
         }
     }
     for removal in plan.removals {
         if ctx.dry_run() {
-            report.push(&removal.region, removal.image.as_str(), Some(&removal.image), Outcome::Planned, format!("would remove: {}", removal.reason));
+            report.push(
+                &removal.region,
+                removal.image.as_str(),
+                Some(&removal.image),
+                Outcome::Planned,
+                format!("would remove: {}", removal.reason),
+            );
         } else if ctx.deadline.near() {
             defer_for_deadline(report, &removal.region, &removal.image);
         } else {
@@ -286,44 +453,99 @@ async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
 }
 
 fn defer_for_deadline(report: &mut RunReport, region: &Region, subject: &ImageId) {
-    report.incomplete.get_or_insert_with(|| "deadline near: the next run continues".to_owned());
-    report.push(region, subject.as_str(), None, Outcome::Deferred, "deadline near: the next reconcile does it");
+    report
+        .incomplete
+        .get_or_insert_with(|| "deadline near: the next run continues".to_owned());
+    report.push(
+        region,
+        subject.as_str(),
+        None,
+        Outcome::Deferred,
+        "deadline near: the next reconcile does it",
+    );
 }
 
 fn describe(copy: &CopyPlan) -> String {
     let what = match copy.kind {
-        CopyKind::Replica => format!("copy of {} from {}", copy.request.source_image, copy.request.source_region),
+        CopyKind::Replica => format!(
+            "copy of {} from {}",
+            copy.request.source_image, copy.request.source_region
+        ),
         CopyKind::Adoption => format!(
             "adoption of {} (account {})",
             copy.request.source_image,
-            copy.request.tags.get(key::SOURCE_ACCOUNT).map_or("?", String::as_str)
+            copy.request
+                .tags
+                .get(key::SOURCE_ACCOUNT)
+                .map_or("?", String::as_str)
         ),
     };
     format!(
         "{what} as {:?}, attempt {}, key {}, token {}",
         copy.request.name,
         copy.attempt,
-        copy.request.kms_key.as_ref().map_or("(source encryption)", |k| k.as_str()),
+        copy.request
+            .kms_key
+            .as_ref()
+            .map_or("(source encryption)", |k| k.as_str()),
         copy.request.client_token
     )
 }
 
 async fn remove(ctx: &Context, removal: &Removal, report: &mut RunReport) {
-    match ctx.cloud.ec2(&removal.region).deregister(&removal.image, true).await {
+    match ctx
+        .cloud
+        .ec2(&removal.region)
+        .deregister(&removal.image, true)
+        .await
+    {
         Ok(d) => {
-            let mut reason = format!("{}; deregistered, {} snapshot(s) deleted", removal.reason, d.snapshots_deleted.len());
+            let mut reason = format!(
+                "{}; deregistered, {} snapshot(s) deleted",
+                removal.reason,
+                d.snapshots_deleted.len()
+            );
             if !d.snapshots_kept.is_empty() {
-                let kept: Vec<String> = d.snapshots_kept.iter().map(|(s, c)| format!("{s} ({c})")).collect();
+                let kept: Vec<String> = d
+                    .snapshots_kept
+                    .iter()
+                    .map(|(s, c)| format!("{s} ({c})"))
+                    .collect();
                 reason.push_str(&format!(", kept {}", kept.join(", ")));
             }
-            report.push(&removal.region, removal.image.as_str(), Some(&removal.image), Outcome::Deleted, reason);
+            report.push(
+                &removal.region,
+                removal.image.as_str(),
+                Some(&removal.image),
+                Outcome::Deleted,
+                reason,
+            );
         }
         Err(e) if e.kind == ErrorKind::NotFound => {
-            report.push(&removal.region, removal.image.as_str(), Some(&removal.image), Outcome::AlreadyExisted, "failed copy already removed");
+            report.push(
+                &removal.region,
+                removal.image.as_str(),
+                Some(&removal.image),
+                Outcome::AlreadyExisted,
+                "failed copy already removed",
+            );
         }
         Err(e) => {
-            let outcome = if e.is_retryable() { Outcome::Deferred } else { Outcome::Failed };
-            report.push(&removal.region, removal.image.as_str(), Some(&removal.image), outcome, format!("could not remove the failed copy of {}: {e}", removal.source));
+            let outcome = if e.is_retryable() {
+                Outcome::Deferred
+            } else {
+                Outcome::Failed
+            };
+            report.push(
+                &removal.region,
+                removal.image.as_str(),
+                Some(&removal.image),
+                outcome,
+                format!(
+                    "could not remove the failed copy of {}: {e}",
+                    removal.source
+                ),
+            );
         }
     }
 }

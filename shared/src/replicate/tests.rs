@@ -39,7 +39,11 @@ fn seeded() -> (FakeCloud, ImageId) {
         "us-east-1",
         "ami-lifecycle/i-1/daily/20261122T0300Z",
         datetime!(2026-11-22 03:00 UTC),
-        &[(key::MANAGED_BY, "ami-lifecycle"), (key::SCHEDULE, "daily"), (key::SLOT, "2026-11-22T03:00:00Z")],
+        &[
+            (key::MANAGED_BY, "ami-lifecycle"),
+            (key::SCHEDULE, "daily"),
+            (key::SLOT, "2026-11-22T03:00:00Z"),
+        ],
     );
     (cloud, src)
 }
@@ -47,7 +51,10 @@ fn seeded() -> (FakeCloud, ImageId) {
 fn two_regions() -> Config {
     config(&[
         ("REPLICA_REGIONS", "eu-west-1,us-west-2"),
-        ("REPLICA_KMS_KEYS", "eu-west-1=alias/replicas,us-west-2=alias/replicas"),
+        (
+            "REPLICA_KMS_KEYS",
+            "eu-west-1=alias/replicas,us-west-2=alias/replicas",
+        ),
     ])
 }
 
@@ -56,11 +63,19 @@ fn ctx(cloud: &FakeCloud, config: Config) -> Context {
 }
 
 fn event(image: &ImageId) -> Request {
-    Request::Image { image: image.clone(), region: Some(Region::new("us-east-1")), from_event: true }
+    Request::Image {
+        image: image.clone(),
+        region: Some(Region::new("us-east-1")),
+        from_event: true,
+    }
 }
 
 fn copies_in(cloud: &FakeCloud, region: &str) -> Vec<crate::model::Image> {
-    cloud.live_images(region).into_iter().filter(|i| i.tag(key::SOURCE_IMAGE).is_some()).collect()
+    cloud
+        .live_images(region)
+        .into_iter()
+        .filter(|i| i.tag(key::SOURCE_IMAGE).is_some())
+        .collect()
 }
 
 fn reasons(report: &RunReport) -> String {
@@ -84,12 +99,20 @@ async fn an_available_event_copies_once_to_each_destination_and_a_replay_copies_
         assert_eq!(c.tag(key::SOURCE_REGION), Some("us-east-1"));
         assert_eq!(c.tag(key::SCHEDULE), Some("daily"));
         assert_eq!(c.tag(ATTEMPT), Some("1"));
-        assert!(c.disks.iter().all(|d| d.encrypted && d.kms_key.as_ref().is_some_and(|k| k.as_str().contains(&format!("kms:{region}:")))));
+        assert!(c.disks.iter().all(|d| d.encrypted
+            && d.kms_key
+                .as_ref()
+                .is_some_and(|k| k.as_str().contains(&format!("kms:{region}:")))));
     }
     // WHEN the same event is delivered again (copies still pending)
     let again = run(&ctx, event(&src), NOW).await;
     // THEN nothing is copied
-    assert_eq!(again.count(Outcome::AlreadyExisted), 2, "{}", reasons(&again));
+    assert_eq!(
+        again.count(Outcome::AlreadyExisted),
+        2,
+        "{}",
+        reasons(&again)
+    );
     assert_eq!(cloud.calls("CopyImage"), 2);
 }
 
@@ -100,7 +123,16 @@ async fn a_replicas_available_event_copies_nothing() {
     run(&ctx, event(&src), NOW).await;
     cloud.complete_pending();
     let replica = copies_in(&cloud, "eu-west-1").remove(0);
-    let report = run(&ctx, Request::Image { image: replica.id.clone(), region: Some(Region::new("eu-west-1")), from_event: true }, NOW).await;
+    let report = run(
+        &ctx,
+        Request::Image {
+            image: replica.id.clone(),
+            region: Some(Region::new("eu-west-1")),
+            from_event: true,
+        },
+        NOW,
+    )
+    .await;
     assert_eq!(report.count(Outcome::Skipped), 1, "{}", reasons(&report));
     assert_eq!(cloud.calls("CopyImage"), 2);
 }
@@ -110,16 +142,41 @@ async fn a_copy_quota_defers_and_the_next_reconcile_completes() {
     // GIVEN CopyImage in us-west-2 answers ResourceLimitExceeded once
     let (cloud, src) = seeded();
     let ctx = ctx(&cloud, two_regions());
-    cloud.fail("CopyImage", Some(src.as_str()), "ResourceLimitExceeded", Some(1));
+    cloud.fail(
+        "CopyImage",
+        Some(src.as_str()),
+        "ResourceLimitExceeded",
+        Some(1),
+    );
     // WHEN the event runs
     let first = run(&ctx, event(&src), NOW).await;
     // THEN one region is copied, the other deferred (not dropped, not failed)
-    assert_eq!((first.count(Outcome::Copied), first.count(Outcome::Deferred), first.failed()), (1, 1, 0), "{}", reasons(&first));
+    assert_eq!(
+        (
+            first.count(Outcome::Copied),
+            first.count(Outcome::Deferred),
+            first.failed()
+        ),
+        (1, 1, 0),
+        "{}",
+        reasons(&first)
+    );
     // WHEN the reconcile runs
     let second = run(&ctx, Request::Reconcile, NOW).await;
     // THEN the missing copy is made and the present one left alone
-    assert_eq!((second.count(Outcome::Copied), second.count(Outcome::AlreadyExisted)), (1, 1), "{}", reasons(&second));
-    assert_eq!(copies_in(&cloud, "eu-west-1").len() + copies_in(&cloud, "us-west-2").len(), 2);
+    assert_eq!(
+        (
+            second.count(Outcome::Copied),
+            second.count(Outcome::AlreadyExisted)
+        ),
+        (1, 1),
+        "{}",
+        reasons(&second)
+    );
+    assert_eq!(
+        copies_in(&cloud, "eu-west-1").len() + copies_in(&cloud, "us-west-2").len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -130,16 +187,46 @@ async fn a_failed_copy_is_reported_copied_again_with_a_fresh_token_and_removed()
     let failed = copies_in(&cloud, "eu-west-1").remove(0);
     cloud.edit_image(&failed.id, |i| i.state = ImageState::Failed);
     // WHEN the failed event arrives
-    let report = run(&ctx, Request::FailedCopy { image: failed.id.clone(), region: Region::new("eu-west-1"), error: Some("boom".into()) }, NOW).await;
+    let report = run(
+        &ctx,
+        Request::FailedCopy {
+            image: failed.id.clone(),
+            region: Region::new("eu-west-1"),
+            error: Some("boom".into()),
+        },
+        NOW,
+    )
+    .await;
     // THEN it is reported, a second attempt is requested, and the failed copy is gone
-    assert_eq!((report.failed(), report.count(Outcome::Copied), report.count(Outcome::Deleted)), (1, 1, 1), "{}", reasons(&report));
+    assert_eq!(
+        (
+            report.failed(),
+            report.count(Outcome::Copied),
+            report.count(Outcome::Deleted)
+        ),
+        (1, 1, 1),
+        "{}",
+        reasons(&report)
+    );
     let live = copies_in(&cloud, "eu-west-1");
     assert_eq!(live.len(), 1);
     assert_ne!(live[0].id, failed.id);
     assert_eq!(live[0].tag(ATTEMPT), Some("2"));
-    assert!(cloud.state().copy_tokens.contains_key(&(Region::new("eu-west-1"), client_token("ami-lifecycle", &src, &Region::new("eu-west-1"), 2))));
+    assert!(cloud.state().copy_tokens.contains_key(&(
+        Region::new("eu-west-1"),
+        client_token("ami-lifecycle", &src, &Region::new("eu-west-1"), 2)
+    )));
     // WHEN the event is replayed
-    let replay = run(&ctx, Request::FailedCopy { image: failed.id.clone(), region: Region::new("eu-west-1"), error: None }, NOW).await;
+    let replay = run(
+        &ctx,
+        Request::FailedCopy {
+            image: failed.id.clone(),
+            region: Region::new("eu-west-1"),
+            error: None,
+        },
+        NOW,
+    )
+    .await;
     // THEN nothing more happens
     assert_eq!(replay.count(Outcome::Skipped), 1, "{}", reasons(&replay));
     assert_eq!(cloud.calls("CopyImage"), 2);
@@ -153,12 +240,28 @@ async fn a_failed_copy_whose_retry_is_deferred_stays_as_the_attempt_record() {
     let failed = copies_in(&cloud, "eu-west-1").remove(0);
     cloud.edit_image(&failed.id, |i| i.state = ImageState::Failed);
     cloud.fail("CopyImage", None, "RequestLimitExceeded", Some(1));
-    let report = run(&ctx, Request::FailedCopy { image: failed.id.clone(), region: Region::new("eu-west-1"), error: None }, NOW).await;
+    let report = run(
+        &ctx,
+        Request::FailedCopy {
+            image: failed.id.clone(),
+            region: Region::new("eu-west-1"),
+            error: None,
+        },
+        NOW,
+    )
+    .await;
     assert_eq!(report.count(Outcome::Deferred), 1, "{}", reasons(&report));
-    assert!(cloud.image(&failed.id).is_some_and(|i| i.state == ImageState::Failed));
+    assert!(cloud
+        .image(&failed.id)
+        .is_some_and(|i| i.state == ImageState::Failed));
     // The reconcile then makes attempt 2 and removes the failed copy.
     let next = run(&ctx, Request::Reconcile, NOW).await;
-    assert_eq!((next.count(Outcome::Copied), next.count(Outcome::Deleted)), (1, 1), "{}", reasons(&next));
+    assert_eq!(
+        (next.count(Outcome::Copied), next.count(Outcome::Deleted)),
+        (1, 1),
+        "{}",
+        reasons(&next)
+    );
     assert_eq!(copies_in(&cloud, "eu-west-1")[0].tag(ATTEMPT), Some("2"));
 }
 
@@ -175,10 +278,29 @@ async fn a_disabled_key_fails_its_region_only() {
     }
     let ctx = ctx(&cloud, two_regions());
     let report = run(&ctx, event(&src), NOW).await;
-    assert_eq!((report.count(Outcome::Copied), report.failed()), (1, 1), "{}", reasons(&report));
-    let failure = report.items.iter().find(|i| i.outcome == Outcome::Failed).map(|i| i.reason.clone()).unwrap_or_default();
-    assert!(failure.contains("eu-west-1") && failure.contains("alias/replicas") && failure.contains("not enabled"), "{failure}");
-    assert_eq!(cloud.calls("DescribeKey"), 2, "each key is checked once per run");
+    assert_eq!(
+        (report.count(Outcome::Copied), report.failed()),
+        (1, 1),
+        "{}",
+        reasons(&report)
+    );
+    let failure = report
+        .items
+        .iter()
+        .find(|i| i.outcome == Outcome::Failed)
+        .map(|i| i.reason.clone())
+        .unwrap_or_default();
+    assert!(
+        failure.contains("eu-west-1")
+            && failure.contains("alias/replicas")
+            && failure.contains("not enabled"),
+        "{failure}"
+    );
+    assert_eq!(
+        cloud.calls("DescribeKey"),
+        2,
+        "each key is checked once per run"
+    );
 }
 
 #[tokio::test]
@@ -188,7 +310,10 @@ async fn a_dry_run_prints_the_plan_and_copies_nothing() {
     c.dry_run = true;
     let report = run(&ctx(&cloud, c), Request::Reconcile, NOW).await;
     assert_eq!(report.count(Outcome::Planned), 2, "{}", reasons(&report));
-    assert!(report.items.iter().all(|i| i.reason.contains("token ") && i.reason.contains("key arn:aws:kms:")));
+    assert!(report
+        .items
+        .iter()
+        .all(|i| i.reason.contains("token ") && i.reason.contains("key arn:aws:kms:")));
     assert_eq!(cloud.calls("CopyImage"), 0);
     assert!(src.as_str().starts_with("ami-"));
 }
@@ -196,7 +321,10 @@ async fn a_dry_run_prints_the_plan_and_copies_nothing() {
 #[tokio::test]
 async fn a_near_deadline_defers_the_rest_and_marks_the_run_incomplete() {
     let (cloud, src) = seeded();
-    let ctx = ctx(&cloud, two_regions()).with_deadline(Deadline::after(Duration::from_secs(1), Duration::from_secs(10)));
+    let ctx = ctx(&cloud, two_regions()).with_deadline(Deadline::after(
+        Duration::from_secs(1),
+        Duration::from_secs(10),
+    ));
     let report = run(&ctx, event(&src), NOW).await;
     assert_eq!(report.count(Outcome::Deferred), 2, "{}", reasons(&report));
     assert!(report.incomplete.is_some());
@@ -212,7 +340,12 @@ async fn the_reconcile_adopts_allowed_shared_images_only() {
     let me = AccountId::parse("123456789012").map(crate::model::Grantee::Account);
     for (id, owner) in [(&allowed, "111122223333"), (&stranger, "444455556666")] {
         cloud.edit_image(id, |i| i.owner = AccountId::parse(owner));
-        cloud.state().launch_permissions.entry(id.clone()).or_default().extend(me.clone());
+        cloud
+            .state()
+            .launch_permissions
+            .entry(id.clone())
+            .or_default()
+            .extend(me.clone());
     }
     let ctx = ctx(&cloud, config(&[("ADOPT_FROM", "111122223333")]));
     // WHEN the reconcile runs twice
@@ -220,7 +353,12 @@ async fn the_reconcile_adopts_allowed_shared_images_only() {
     let second = run(&ctx, Request::Reconcile, NOW).await;
     // THEN only the allowed image is copied, once
     assert_eq!(first.count(Outcome::Copied), 1, "{}", reasons(&first));
-    assert_eq!(second.count(Outcome::AlreadyExisted), 1, "{}", reasons(&second));
+    assert_eq!(
+        second.count(Outcome::AlreadyExisted),
+        1,
+        "{}",
+        reasons(&second)
+    );
     let adopted = copies_in(&cloud, "us-east-1");
     assert_eq!(adopted.len(), 1);
     assert_eq!(adopted[0].tag(key::SOURCE_IMAGE), Some(allowed.as_str()));
@@ -231,29 +369,54 @@ async fn the_reconcile_adopts_allowed_shared_images_only() {
 fn requests_come_from_events_and_direct_payloads() -> Result<(), crate::events::EventError> {
     let c = config(&[]);
     let fixture = |name: &str| -> serde_json::Value {
-        let path = format!("{}/../../shared/fixtures/events/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default()).unwrap_or_default()
+        let path = format!(
+            "{}/../../shared/fixtures/events/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
+            .unwrap_or_default()
     };
-    match Request::from_trigger(&parse_trigger(&fixture("ami-state-change-available.json"))?, &c)? {
-        Request::Image { from_event: true, region: Some(_), .. } => {}
+    match Request::from_trigger(
+        &parse_trigger(&fixture("ami-state-change-available.json"))?,
+        &c,
+    )? {
+        Request::Image {
+            from_event: true,
+            region: Some(_),
+            ..
+        } => {}
         other => panic!("{other:?}"),
     }
-    match Request::from_trigger(&parse_trigger(&fixture("ami-state-change-failed.json"))?, &c)? {
-        Request::FailedCopy { error, .. } => assert_eq!(error.as_deref(), Some("Description of failure")),
+    match Request::from_trigger(
+        &parse_trigger(&fixture("ami-state-change-failed.json"))?,
+        &c,
+    )? {
+        Request::FailedCopy { error, .. } => {
+            assert_eq!(error.as_deref(), Some("Description of failure"))
+        }
         other => panic!("{other:?}"),
     }
     let mut schedule = fixture("scheduled-event.json");
-    schedule["resources"][0] = "arn:aws:events:us-east-1:123456789012:rule/ami-lifecycle-replicate-reconcile".into();
-    assert_eq!(Request::from_trigger(&parse_trigger(&schedule)?, &c)?, Request::Reconcile);
+    schedule["resources"][0] =
+        "arn:aws:events:us-east-1:123456789012:rule/ami-lifecycle-replicate-reconcile".into();
+    assert_eq!(
+        Request::from_trigger(&parse_trigger(&schedule)?, &c)?,
+        Request::Reconcile
+    );
     let other_rule = Request::from_trigger(&parse_trigger(&fixture("scheduled-event.json"))?, &c);
     assert!(other_rule.is_err_and(|e| e.to_string().contains("ami-lifecycle-replicate-reconcile")));
     let direct = |v: serde_json::Value| Request::from_trigger(&Trigger::Direct(v), &c);
     assert_eq!(direct(serde_json::json!({}))?, Request::Reconcile);
     assert_eq!(
         direct(serde_json::json!({"image": "ami-0abc", "region": "eu-west-1"}))?,
-        Request::Image { image: ImageId::new("ami-0abc"), region: Some(Region::new("eu-west-1")), from_event: false }
+        Request::Image {
+            image: ImageId::new("ami-0abc"),
+            region: Some(Region::new("eu-west-1")),
+            from_event: false
+        }
     );
     assert!(direct(serde_json::json!({"image": "snap-1"})).is_err());
-    assert!(direct(serde_json::json!({"imgae": "ami-1"})).is_err_and(|e| e.to_string().contains("unknown key")));
+    assert!(direct(serde_json::json!({"imgae": "ami-1"}))
+        .is_err_and(|e| e.to_string().contains("unknown key")));
     Ok(())
 }
