@@ -39,11 +39,13 @@ pub struct Args {
 }
 
 fn parse_schedule(s: &str) -> Result<ScheduleName, String> {
-    ami_core::tags::parse_schedule_name("--schedule", s).map_err(|e| format!("{}; e.g. --schedule daily", e.problem))
+    ami_core::tags::parse_schedule_name("--schedule", s)
+        .map_err(|e| format!("{}; e.g. --schedule daily", e.problem))
 }
 
 fn parse_slot(s: &str) -> Result<OffsetDateTime, String> {
-    parse_rfc3339(s).ok_or_else(|| format!("{s:?} is not an RFC 3339 time such as 2026-11-22T03:00:00Z"))
+    parse_rfc3339(s)
+        .ok_or_else(|| format!("{s:?} is not an RFC 3339 time such as 2026-11-22T03:00:00Z"))
 }
 
 /// The cloud without continuations: the command waits out the waves itself.
@@ -71,14 +73,20 @@ fn fold(total: &mut Option<RunReport>, round: RunReport) {
         *total = Some(round);
         return;
     };
-    let mut index: HashMap<(Region, String), usize> =
-        all.items.iter().enumerate().map(|(n, i)| ((i.region.clone(), i.subject.clone()), n)).collect();
+    let mut index: HashMap<(Region, String), usize> = all
+        .items
+        .iter()
+        .enumerate()
+        .map(|(n, i)| ((i.region.clone(), i.subject.clone()), n))
+        .collect();
     let mut seen = std::collections::HashSet::new();
     for item in round.items {
         let k = (item.region.clone(), item.subject.clone());
         seen.insert(k.clone());
         match index.get(&k) {
-            Some(&n) if all.items[n].outcome == Outcome::Created && item.outcome == Outcome::AlreadyExisted => {}
+            Some(&n)
+                if all.items[n].outcome == Outcome::Created
+                    && item.outcome == Outcome::AlreadyExisted => {}
             Some(&n) => all.items[n] = item,
             None => {
                 index.insert(k, all.items.len());
@@ -87,7 +95,9 @@ fn fold(total: &mut Option<RunReport>, round: RunReport) {
         }
     }
     // Round-level notes (e.g. "continue with …") that the last round no longer has are stale.
-    all.items.retain(|i| seen.contains(&(i.region.clone(), i.subject.clone())) || i.outcome == Outcome::Created);
+    all.items.retain(|i| {
+        seen.contains(&(i.region.clone(), i.subject.clone())) || i.outcome == Outcome::Created
+    });
     all.metrics = round.metrics;
     all.incomplete = round.incomplete;
 }
@@ -104,7 +114,10 @@ pub async fn run(ctx: &Context, args: &Args) -> anyhow::Result<RunReport> {
     );
     let waits = !args.no_wait && !ctx.dry_run();
     let ctx = if waits {
-        Context { cloud: Arc::new(WithoutContinuations(ctx.cloud.clone())), ..ctx.clone() }
+        Context {
+            cloud: Arc::new(WithoutContinuations(ctx.cloud.clone())),
+            ..ctx.clone()
+        }
     } else {
         ctx.clone()
     };
@@ -136,6 +149,12 @@ pub async fn run(ctx: &Context, args: &Args) -> anyhow::Result<RunReport> {
         request = CreateRequest::Continue(slot_run.clone());
         round += 1;
     }
-    let report = total.unwrap_or_else(|| RunReport::new(create::run::FUNCTION, ctx.dry_run(), OffsetDateTime::now_utc()));
+    let report = total.unwrap_or_else(|| {
+        RunReport::new(
+            create::run::FUNCTION,
+            ctx.dry_run(),
+            OffsetDateTime::now_utc(),
+        )
+    });
     Ok(ctx.finish(report).await)
 }

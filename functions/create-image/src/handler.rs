@@ -29,8 +29,13 @@ pub enum HandlerError {
 impl fmt::Display for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::MalformedEvent(m) => write!(f, "malformed event (not retryable, nothing changed): {m}"),
-            Self::UnexpectedEvent(m) => write!(f, "unexpected event for create-image (not retryable, nothing changed): {m}"),
+            Self::MalformedEvent(m) => {
+                write!(f, "malformed event (not retryable, nothing changed): {m}")
+            }
+            Self::UnexpectedEvent(m) => write!(
+                f,
+                "unexpected event for create-image (not retryable, nothing changed): {m}"
+            ),
         }
     }
 }
@@ -44,7 +49,10 @@ impl HandlerError {
             Self::MalformedEvent(_) => "MalformedEvent.NotRetryable",
             Self::UnexpectedEvent(_) => "UnexpectedEvent.NotRetryable",
         };
-        lambda_runtime::Diagnostic { error_type: error_type.to_owned(), error_message: self.to_string() }
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: self.to_string(),
+        }
     }
 }
 
@@ -55,9 +63,20 @@ enum Work {
     Report(RunReport),
 }
 
-fn one_item_report(ctx: &Context, now: OffsetDateTime, subject: String, outcome: Outcome, reason: String) -> RunReport {
+fn one_item_report(
+    ctx: &Context,
+    now: OffsetDateTime,
+    subject: String,
+    outcome: Outcome,
+    reason: String,
+) -> RunReport {
     let mut report = RunReport::new(create::run::FUNCTION, ctx.dry_run(), now);
-    let home = ctx.config.regions.first().cloned().unwrap_or_else(|| "us-east-1".into());
+    let home = ctx
+        .config
+        .regions
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "us-east-1".into());
     report.push(&home, subject, None, outcome, reason);
     report
 }
@@ -65,23 +84,27 @@ fn one_item_report(ctx: &Context, now: OffsetDateTime, subject: String, outcome:
 fn work_of(ctx: &Context, payload: &Value, now: OffsetDateTime) -> Result<Vec<Work>, HandlerError> {
     // An SQS batch (the continuation queue): one request per record.
     if let Some(records) = payload.get("Records") {
-        let records = records
-            .as_array()
-            .ok_or_else(|| HandlerError::MalformedEvent("Records must be an array of SQS messages".to_owned()))?;
+        let records = records.as_array().ok_or_else(|| {
+            HandlerError::MalformedEvent("Records must be an array of SQS messages".to_owned())
+        })?;
         let mut out = Vec::new();
         for (n, record) in records.iter().enumerate() {
-            let body = record
-                .get("body")
-                .and_then(Value::as_str)
-                .ok_or_else(|| HandlerError::MalformedEvent(format!("Records[{n}].body is missing or not a string")))?;
-            let v: Value = serde_json::from_str(body)
-                .map_err(|e| HandlerError::MalformedEvent(format!("Records[{n}].body is not JSON: {e}")))?;
-            let request = request_from_direct(&v, now).map_err(|e| HandlerError::MalformedEvent(format!("Records[{n}].body: {e}")))?;
+            let body = record.get("body").and_then(Value::as_str).ok_or_else(|| {
+                HandlerError::MalformedEvent(format!(
+                    "Records[{n}].body is missing or not a string"
+                ))
+            })?;
+            let v: Value = serde_json::from_str(body).map_err(|e| {
+                HandlerError::MalformedEvent(format!("Records[{n}].body is not JSON: {e}"))
+            })?;
+            let request = request_from_direct(&v, now)
+                .map_err(|e| HandlerError::MalformedEvent(format!("Records[{n}].body: {e}")))?;
             out.push(Work::Run(request));
         }
         return Ok(out);
     }
-    let trigger = parse_trigger(payload).map_err(|e| HandlerError::MalformedEvent(e.to_string()))?;
+    let trigger =
+        parse_trigger(payload).map_err(|e| HandlerError::MalformedEvent(e.to_string()))?;
     let work = match trigger {
         Trigger::Schedule { rule, time, .. } => match schedule_of_rule(&rule, &ctx.config.deployment) {
             Some(schedule) => Work::Run(CreateRequest::Schedule(ScheduleRun::new(schedule, slot_of(time)))),
@@ -112,7 +135,11 @@ fn work_of(ctx: &Context, payload: &Value, now: OffsetDateTime) -> Result<Vec<Wo
 }
 
 /// Handles one invocation; the returned value is the report's event detail.
-pub async fn handle(ctx: &Context, payload: Value, now: OffsetDateTime) -> Result<Value, HandlerError> {
+pub async fn handle(
+    ctx: &Context,
+    payload: Value,
+    now: OffsetDateTime,
+) -> Result<Value, HandlerError> {
     let work = work_of(ctx, &payload, now)?;
     let mut report: Option<RunReport> = None;
     for w in work {
@@ -125,7 +152,8 @@ pub async fn handle(ctx: &Context, payload: Value, now: OffsetDateTime) -> Resul
             None => report = Some(r),
         }
     }
-    let report = report.unwrap_or_else(|| RunReport::new(create::run::FUNCTION, ctx.dry_run(), now));
+    let report =
+        report.unwrap_or_else(|| RunReport::new(create::run::FUNCTION, ctx.dry_run(), now));
     let report = ctx.finish(report).await;
     Ok(report.event_detail())
 }

@@ -19,9 +19,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let remaining = event.context.deadline().duration_since(SystemTime::now()).unwrap_or_default();
-        let ctx = ctx.clone().with_deadline(Deadline::after(remaining, Duration::from_secs(10)));
-        async move { handle(&ctx, event.payload, OffsetDateTime::now_utc()).await.map_err(HandlerError::into_diagnostic) }
+        let remaining = event
+            .context
+            .deadline()
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        let ctx = ctx
+            .clone()
+            .with_deadline(Deadline::after(remaining, Duration::from_secs(10)));
+        async move {
+            handle(&ctx, event.payload, OffsetDateTime::now_utc())
+                .await
+                .map_err(HandlerError::into_diagnostic)
+        }
     }))
     .await
 }

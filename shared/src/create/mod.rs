@@ -29,6 +29,8 @@ pub mod plan;
 pub mod request;
 pub mod run;
 
-pub use self::plan::{check_schedule, image_name, image_tags, plan, Action, Inventory, Plan, PlanItem, Wave};
+pub use self::plan::{
+    check_schedule, image_name, image_tags, plan, Action, Inventory, Plan, PlanItem, Wave,
+};
 pub use self::request::{request_from_direct, CreateRequest, RequestError, ScheduleRun};
 pub use self::run::{run, run_wave, WaveRun};

@@ -14,7 +14,9 @@ use time::OffsetDateTime;
 
 use super::request::ScheduleRun;
 use crate::config::Config;
-use crate::model::{DeviceName, Image, ImageId, ImageState, Instance, InstanceId, InstanceState, Region, Tags};
+use crate::model::{
+    DeviceName, Image, ImageId, ImageState, Instance, InstanceId, InstanceState, Region, Tags,
+};
 use crate::ports::NewImage;
 use crate::tags::{self, key, Consistency, InstanceSettings};
 use crate::time_util::{rfc3339, slot_compact};
@@ -54,15 +56,32 @@ pub struct Wave {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// CreateImage now.
-    Create { request: NewImage, consistency: Consistency, wave: Option<Wave> },
+    Create {
+        request: NewImage,
+        consistency: Consistency,
+        wave: Option<Wave>,
+    },
     /// The slot already has its image.
-    Exists { image: ImageId, state: ImageState },
+    Exists {
+        image: ImageId,
+        state: ImageState,
+    },
     /// The slot's image ended `failed`; the failed-image handler cleans it up.
-    ImageFailed { image: ImageId },
+    ImageFailed {
+        image: ImageId,
+    },
     /// A later reboot wave; `blocked_by` are the members that must be running again first.
-    Wait { name: String, wave: Wave, blocked_by: Vec<InstanceId> },
-    Skip { reason: String },
-    Fail { reason: String },
+    Wait {
+        name: String,
+        wave: Wave,
+        blocked_by: Vec<InstanceId>,
+    },
+    Skip {
+        reason: String,
+    },
+    Fail {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,17 +101,25 @@ pub struct Plan {
 impl Plan {
     /// Some instance of the slot still waits for a later wave: a continuation is needed.
     pub fn waves_remain(&self) -> bool {
-        self.items.iter().any(|i| matches!(i.action, Action::Wait { .. }))
+        self.items
+            .iter()
+            .any(|i| matches!(i.action, Action::Wait { .. }))
     }
 
     pub fn creates(&self) -> impl Iterator<Item = &PlanItem> {
-        self.items.iter().filter(|i| matches!(i.action, Action::Create { .. }))
+        self.items
+            .iter()
+            .filter(|i| matches!(i.action, Action::Create { .. }))
     }
 }
 
 /// The AMI name of an instance's image for a slot: deterministic, so a retry finds it.
 pub fn image_name(deployment: &str, instance: &InstanceId, run: &ScheduleRun) -> String {
-    format!("{deployment}/{instance}/{}/{}", run.schedule, slot_compact(run.slot))
+    format!(
+        "{deployment}/{instance}/{}/{}",
+        run.schedule,
+        slot_compact(run.slot)
+    )
 }
 
 /// Whether `schedule` is one create-image knows (`SCHEDULES`).
@@ -119,22 +146,35 @@ fn device_key(d: &DeviceName) -> &str {
 fn excluded_devices(instance: &Instance, wanted: &[DeviceName]) -> Result<Vec<DeviceName>, String> {
     let mut out = Vec::new();
     for want in wanted {
-        if instance.root_device.as_ref().is_some_and(|r| device_key(r) == device_key(want)) {
+        if instance
+            .root_device
+            .as_ref()
+            .is_some_and(|r| device_key(r) == device_key(want))
+        {
             return Err(format!(
                 "tag {}: {want} is the root device of {}; the root volume is always imaged — remove {want} from the tag",
                 key::EXCLUDE_DEVICES,
                 instance.id
             ));
         }
-        match instance.volumes.iter().find(|v| device_key(&v.device) == device_key(want)) {
+        match instance
+            .volumes
+            .iter()
+            .find(|v| device_key(&v.device) == device_key(want))
+        {
             Some(v) => out.push(v.device.clone()),
             None => {
-                let attached: Vec<&str> = instance.volumes.iter().map(|v| v.device.as_str()).collect();
+                let attached: Vec<&str> =
+                    instance.volumes.iter().map(|v| v.device.as_str()).collect();
                 return Err(format!(
                     "tag {}: {want} is not attached to {} (attached: {}); fix the tag",
                     key::EXCLUDE_DEVICES,
                     instance.id,
-                    if attached.is_empty() { "none".to_owned() } else { attached.join(", ") }
+                    if attached.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        attached.join(", ")
+                    }
                 ));
             }
         }
@@ -143,7 +183,12 @@ fn excluded_devices(instance: &Instance, wanted: &[DeviceName]) -> Result<Vec<De
 }
 
 /// The tags written on the image and its snapshots at creation.
-pub fn image_tags(instance: &Instance, run: &ScheduleRun, consistency: Consistency, config: &Config) -> Tags {
+pub fn image_tags(
+    instance: &Instance,
+    run: &ScheduleRun,
+    consistency: Consistency,
+    config: &Config,
+) -> Tags {
     let mut t = Tags::new();
     for k in &config.copy_instance_tags {
         if let Some(v) = instance.tags.get(k) {
@@ -163,8 +208,16 @@ pub fn image_tags(instance: &Instance, run: &ScheduleRun, consistency: Consisten
     t
 }
 
-fn description(instance: &Instance, run: &ScheduleRun, consistency: Consistency, config: &Config) -> String {
-    let name = instance.name().map(|n| format!(" ({n})")).unwrap_or_default();
+fn description(
+    instance: &Instance,
+    run: &ScheduleRun,
+    consistency: Consistency,
+    config: &Config,
+) -> String {
+    let name = instance
+        .name()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
     let text = format!(
         "ami-lifecycle {} create-image: {} image of {}{name}, schedule {}, slot {}",
         config.deployment,
@@ -178,7 +231,12 @@ fn description(instance: &Instance, run: &ScheduleRun, consistency: Consistency,
 }
 
 /// The slot's image of an instance, if one exists: by lineage tags, else by name.
-fn slot_image<'a>(inventory: &'a Inventory, instance: &Instance, run: &ScheduleRun, config: &Config) -> Option<&'a Image> {
+fn slot_image<'a>(
+    inventory: &'a Inventory,
+    instance: &Instance,
+    run: &ScheduleRun,
+    config: &Config,
+) -> Option<&'a Image> {
     let name = image_name(&config.deployment, &instance.id, run);
     let slot = rfc3339(run.slot);
     let mut found: Vec<&Image> = inventory
@@ -210,7 +268,12 @@ struct Candidate<'a> {
 }
 
 /// Plans one invocation for `run`. `now` only ages the images of the previous wave.
-pub fn plan(run: &ScheduleRun, inventory: &Inventory, config: &Config, now: OffsetDateTime) -> Plan {
+pub fn plan(
+    run: &ScheduleRun,
+    inventory: &Inventory,
+    config: &Config,
+    now: OffsetDateTime,
+) -> Plan {
     let mut items: Vec<PlanItem> = Vec::new();
     let mut candidates: Vec<Candidate> = Vec::new();
     // Members of each reboot group (any schedule) and whether each is done for this slot.
@@ -221,7 +284,13 @@ pub fn plan(run: &ScheduleRun, inventory: &Inventory, config: &Config, now: Offs
     instances.dedup_by(|a, b| a.id == b.id);
 
     for instance in instances {
-        let push = |items: &mut Vec<PlanItem>, action| items.push(PlanItem { region: instance.region.clone(), instance: instance.id.clone(), action });
+        let push = |items: &mut Vec<PlanItem>, action| {
+            items.push(PlanItem {
+                region: instance.region.clone(),
+                instance: instance.id.clone(),
+                action,
+            })
+        };
         let settings = match InstanceSettings::from_tags(&instance.tags) {
             Ok(s) => s,
             Err(e) => {
@@ -232,7 +301,12 @@ pub fn plan(run: &ScheduleRun, inventory: &Inventory, config: &Config, now: Offs
                     .get(key::SCHEDULE)
                     .is_some_and(|v| tags::split_list(v).any(|s| s == run.schedule.as_str()));
                 if named {
-                    push(&mut items, Action::Fail { reason: format!("{e}; nothing imaged until the tag is fixed") });
+                    push(
+                        &mut items,
+                        Action::Fail {
+                            reason: format!("{e}; nothing imaged until the tag is fixed"),
+                        },
+                    );
                 }
                 continue;
             }
@@ -245,9 +319,14 @@ pub fn plan(run: &ScheduleRun, inventory: &Inventory, config: &Config, now: Offs
         }
         if let Some(image) = slot_image(inventory, instance, run, config) {
             let action = if image.state == ImageState::Failed {
-                Action::ImageFailed { image: image.id.clone() }
+                Action::ImageFailed {
+                    image: image.id.clone(),
+                }
             } else {
-                Action::Exists { image: image.id.clone(), state: image.state }
+                Action::Exists {
+                    image: image.id.clone(),
+                    state: image.state,
+                }
             };
             push(&mut items, action);
             continue;
@@ -257,14 +336,27 @@ pub fn plan(run: &ScheduleRun, inventory: &Inventory, config: &Config, now: Offs
             InstanceState::Running => Consistency::CrashConsistent,
             InstanceState::Stopped => Consistency::Stopped,
             other => {
-                push(&mut items, Action::Skip { reason: format!("instance is {}: only running and stopped instances are imaged", other.as_str()) });
+                push(
+                    &mut items,
+                    Action::Skip {
+                        reason: format!(
+                            "instance is {}: only running and stopped instances are imaged",
+                            other.as_str()
+                        ),
+                    },
+                );
                 continue;
             }
         };
         let exclude_devices = match excluded_devices(instance, &settings.exclude_devices) {
             Ok(d) => d,
             Err(reason) => {
-                push(&mut items, Action::Fail { reason: format!("{reason}; nothing imaged") });
+                push(
+                    &mut items,
+                    Action::Fail {
+                        reason: format!("{reason}; nothing imaged"),
+                    },
+                );
                 continue;
             }
         };
@@ -302,7 +394,9 @@ pub fn plan(run: &ScheduleRun, inventory: &Inventory, config: &Config, now: Offs
                 .then(|| slot_image(inventory, m, run, config))
                 .flatten()
                 .filter(|img| img.tag(key::CONSISTENCY) == Some(Consistency::Rebooted.as_str()))
-                .filter(|img| m.state != InstanceState::Running || now - img.created < REBOOT_SETTLE);
+                .filter(|img| {
+                    m.state != InstanceState::Running || now - img.created < REBOOT_SETTLE
+                });
             if let Some(img) = rebooted {
                 since = since.max(img.created);
             }
@@ -322,14 +416,25 @@ pub fn plan(run: &ScheduleRun, inventory: &Inventory, config: &Config, now: Offs
     }
     let mut decided: BTreeMap<usize, Action> = BTreeMap::new();
     for (group, members) in &waves {
-        let (blocking, since) = blockers.get(*group).cloned().unwrap_or((Vec::new(), run.slot));
+        let (blocking, since) = blockers
+            .get(*group)
+            .cloned()
+            .unwrap_or((Vec::new(), run.slot));
         let given_up = !blocking.is_empty() && now - since > MAX_WAVE_WAIT;
         let of = members.len().div_ceil(concurrency);
         for (pos, &n) in members.iter().enumerate() {
-            let wave = Wave { group: (*group).to_owned(), number: pos / concurrency + 1, of };
+            let wave = Wave {
+                group: (*group).to_owned(),
+                number: pos / concurrency + 1,
+                of,
+            };
             let c = &candidates[n];
             let action = if wave.number == 1 && blocking.is_empty() {
-                Action::Create { request: c.request.clone(), consistency: c.consistency, wave: Some(wave) }
+                Action::Create {
+                    request: c.request.clone(),
+                    consistency: c.consistency,
+                    wave: Some(wave),
+                }
             } else if given_up {
                 let ids: Vec<String> = blocking.iter().map(ToString::to_string).collect();
                 Action::Fail {
@@ -342,7 +447,11 @@ pub fn plan(run: &ScheduleRun, inventory: &Inventory, config: &Config, now: Offs
                     ),
                 }
             } else {
-                Action::Wait { name: c.request.name.clone(), wave, blocked_by: blocking.clone() }
+                Action::Wait {
+                    name: c.request.name.clone(),
+                    wave,
+                    blocked_by: blocking.clone(),
+                }
             };
             decided.insert(n, action);
         }
@@ -353,10 +462,17 @@ pub fn plan(run: &ScheduleRun, inventory: &Inventory, config: &Config, now: Offs
             consistency: c.consistency,
             wave: None,
         });
-        items.push(PlanItem { region: c.instance.region.clone(), instance: c.instance.id.clone(), action });
+        items.push(PlanItem {
+            region: c.instance.region.clone(),
+            instance: c.instance.id.clone(),
+            action,
+        });
     }
     items.sort_by(|a, b| (&a.region, &a.instance).cmp(&(&b.region, &b.instance)));
-    Plan { run: run.clone(), items }
+    Plan {
+        run: run.clone(),
+        items,
+    }
 }
 
 #[cfg(test)]

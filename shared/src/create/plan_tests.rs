@@ -16,20 +16,32 @@ fn run() -> ScheduleRun {
 fn config(pairs: &[(&str, &str)]) -> Config {
     let mut all = vec![("AMI_LIFECYCLE_REGIONS", "us-east-1,eu-west-1")];
     all.extend_from_slice(pairs);
-    Config::from_lookup(|k| all.iter().find(|(key, _)| *key == k).map(|(_, v)| (*v).to_owned()))
-        .unwrap_or_else(|e| panic!("{e}"))
+    Config::from_lookup(|k| {
+        all.iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn inventory(cloud: &FakeCloud) -> Inventory {
     let s = cloud.state();
     Inventory {
-        instances: s.instances.values().filter(|i| i.tags.contains_key(key::SCHEDULE)).cloned().collect(),
+        instances: s
+            .instances
+            .values()
+            .filter(|i| i.tags.contains_key(key::SCHEDULE))
+            .cloned()
+            .collect(),
         slot_images: s.images.values().cloned().collect(),
     }
 }
 
 fn action<'a>(plan: &'a Plan, id: &InstanceId) -> Option<&'a Action> {
-    plan.items.iter().find(|i| &i.instance == id).map(|i| &i.action)
+    plan.items
+        .iter()
+        .find(|i| &i.instance == id)
+        .map(|i| &i.action)
 }
 
 fn created(plan: &Plan) -> Vec<InstanceId> {
@@ -44,9 +56,24 @@ fn selects_opted_in_running_and_stopped_instances_of_every_region() {
     let west = cloud.add_instance("eu-west-1", &[(key::SCHEDULE, "weekly,daily")]);
     let weekly = cloud.add_instance("us-east-1", &[(key::SCHEDULE, "weekly")]);
     let untagged = cloud.add_instance("us-east-1", &[("Name", "other")]);
-    let stopped = cloud.add_instance_with("us-east-1", &[(key::SCHEDULE, "daily")], InstanceState::Stopped, &[]);
-    let gone = cloud.add_instance_with("us-east-1", &[(key::SCHEDULE, "daily")], InstanceState::Terminated, &[]);
-    let pending = cloud.add_instance_with("eu-west-1", &[(key::SCHEDULE, "daily")], InstanceState::Pending, &[]);
+    let stopped = cloud.add_instance_with(
+        "us-east-1",
+        &[(key::SCHEDULE, "daily")],
+        InstanceState::Stopped,
+        &[],
+    );
+    let gone = cloud.add_instance_with(
+        "us-east-1",
+        &[(key::SCHEDULE, "daily")],
+        InstanceState::Terminated,
+        &[],
+    );
+    let pending = cloud.add_instance_with(
+        "eu-west-1",
+        &[(key::SCHEDULE, "daily")],
+        InstanceState::Pending,
+        &[],
+    );
 
     // WHEN the daily slot is planned
     let plan = plan(&run(), &inventory(&cloud), &config(&[]), SLOT);
@@ -84,15 +111,31 @@ fn names_tags_and_consistency_follow_the_contract() {
             (key::SHARE_WITH, "111122223333"),
         ],
     );
-    let optout = cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily"), (key::REBOOT, "false")]);
-    let stopped = cloud.add_instance_with("us-east-1", &[(key::SCHEDULE, "daily"), (key::REBOOT, "false")], InstanceState::Stopped, &[]);
-    let config = config(&[("AMI_LIFECYCLE_NAME", "prod"), ("COPY_INSTANCE_TAGS", "team")]);
+    let optout = cloud.add_instance(
+        "us-east-1",
+        &[(key::SCHEDULE, "daily"), (key::REBOOT, "false")],
+    );
+    let stopped = cloud.add_instance_with(
+        "us-east-1",
+        &[(key::SCHEDULE, "daily"), (key::REBOOT, "false")],
+        InstanceState::Stopped,
+        &[],
+    );
+    let config = config(&[
+        ("AMI_LIFECYCLE_NAME", "prod"),
+        ("COPY_INSTANCE_TAGS", "team"),
+    ]);
 
     // WHEN planned
     let plan = plan(&run(), &inventory(&cloud), &config, SLOT);
 
     // THEN the name is deployment/instance/schedule/slot and the tags carry the lineage
-    let Some(Action::Create { request, consistency, wave: None }) = action(&plan, &web) else {
+    let Some(Action::Create {
+        request,
+        consistency,
+        wave: None,
+    }) = action(&plan, &web)
+    else {
         panic!("{plan:?}");
     };
     assert_eq!(request.name, format!("prod/{web}/daily/20261122T0300Z"));
@@ -115,28 +158,83 @@ fn names_tags_and_consistency_follow_the_contract() {
     assert!(request.description.contains("rebooted") && request.description.len() <= 255);
     assert!(!request.name.contains(':'));
 
-    let Some(Action::Create { request, consistency, .. }) = action(&plan, &optout) else { panic!("{plan:?}") };
-    assert_eq!((*consistency, request.no_reboot), (Consistency::CrashConsistent, true));
-    assert_eq!(request.image_tags.get(key::CONSISTENCY).map(String::as_str), Some("crash-consistent"));
-    let Some(Action::Create { request, consistency, .. }) = action(&plan, &stopped) else { panic!("{plan:?}") };
-    assert_eq!((*consistency, request.no_reboot), (Consistency::Stopped, true));
+    let Some(Action::Create {
+        request,
+        consistency,
+        ..
+    }) = action(&plan, &optout)
+    else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(
+        (*consistency, request.no_reboot),
+        (Consistency::CrashConsistent, true)
+    );
+    assert_eq!(
+        request.image_tags.get(key::CONSISTENCY).map(String::as_str),
+        Some("crash-consistent")
+    );
+    let Some(Action::Create {
+        request,
+        consistency,
+        ..
+    }) = action(&plan, &stopped)
+    else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(
+        (*consistency, request.no_reboot),
+        (Consistency::Stopped, true)
+    );
 }
 
 #[test]
 fn excluded_devices_map_to_the_instance_and_never_the_root() {
     // GIVEN instances excluding a data device, the root device, and a device they lack
     let cloud = FakeCloud::new("123456789012");
-    let data = cloud.add_instance_with("us-east-1", &[(key::SCHEDULE, "daily"), (key::EXCLUDE_DEVICES, "sdg,/dev/sdf")], InstanceState::Running, &["/dev/sdf", "/dev/sdg"]);
-    let root = cloud.add_instance_with("us-east-1", &[(key::SCHEDULE, "daily"), (key::EXCLUDE_DEVICES, "/dev/xvda")], InstanceState::Running, &["/dev/sdf"]);
-    let missing = cloud.add_instance_with("us-east-1", &[(key::SCHEDULE, "daily"), (key::EXCLUDE_DEVICES, "/dev/sdz")], InstanceState::Running, &["/dev/sdf"]);
+    let data = cloud.add_instance_with(
+        "us-east-1",
+        &[
+            (key::SCHEDULE, "daily"),
+            (key::EXCLUDE_DEVICES, "sdg,/dev/sdf"),
+        ],
+        InstanceState::Running,
+        &["/dev/sdf", "/dev/sdg"],
+    );
+    let root = cloud.add_instance_with(
+        "us-east-1",
+        &[
+            (key::SCHEDULE, "daily"),
+            (key::EXCLUDE_DEVICES, "/dev/xvda"),
+        ],
+        InstanceState::Running,
+        &["/dev/sdf"],
+    );
+    let missing = cloud.add_instance_with(
+        "us-east-1",
+        &[(key::SCHEDULE, "daily"), (key::EXCLUDE_DEVICES, "/dev/sdz")],
+        InstanceState::Running,
+        &["/dev/sdf"],
+    );
 
     let plan = plan(&run(), &inventory(&cloud), &config(&[]), SLOT);
 
-    let Some(Action::Create { request, .. }) = action(&plan, &data) else { panic!("{plan:?}") };
-    assert_eq!(request.exclude_devices, vec![DeviceName::new("/dev/sdg"), DeviceName::new("/dev/sdf")]);
-    for (id, words) in [(&root, "is the root device"), (&missing, "/dev/sdz is not attached")] {
+    let Some(Action::Create { request, .. }) = action(&plan, &data) else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(
+        request.exclude_devices,
+        vec![DeviceName::new("/dev/sdg"), DeviceName::new("/dev/sdf")]
+    );
+    for (id, words) in [
+        (&root, "is the root device"),
+        (&missing, "/dev/sdz is not attached"),
+    ] {
         match action(&plan, id) {
-            Some(Action::Fail { reason }) => assert!(reason.contains(words) && reason.contains(id.as_str()), "{reason}"),
+            Some(Action::Fail { reason }) => assert!(
+                reason.contains(words) && reason.contains(id.as_str()),
+                "{reason}"
+            ),
             other => panic!("{id}: {other:?}"),
         }
     }
@@ -146,14 +244,23 @@ fn excluded_devices_map_to_the_instance_and_never_the_root() {
 fn bad_tags_fail_only_their_instance_and_only_for_their_schedule() {
     // GIVEN a daily instance with a bad reboot tag, a weekly one with a bad tag, a good one
     let cloud = FakeCloud::new("123456789012");
-    let bad = cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily"), (key::REBOOT, "maybe")]);
-    let other = cloud.add_instance("us-east-1", &[(key::SCHEDULE, "weekly"), (key::REBOOT, "maybe")]);
+    let bad = cloud.add_instance(
+        "us-east-1",
+        &[(key::SCHEDULE, "daily"), (key::REBOOT, "maybe")],
+    );
+    let other = cloud.add_instance(
+        "us-east-1",
+        &[(key::SCHEDULE, "weekly"), (key::REBOOT, "maybe")],
+    );
     let good = cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily")]);
 
     let plan = plan(&run(), &inventory(&cloud), &config(&[]), SLOT);
 
     match action(&plan, &bad) {
-        Some(Action::Fail { reason }) => assert!(reason.contains("ami-lifecycle:reboot=\"maybe\"") && reason.contains("true or false"), "{reason}"),
+        Some(Action::Fail { reason }) => assert!(
+            reason.contains("ami-lifecycle:reboot=\"maybe\"") && reason.contains("true or false"),
+            "{reason}"
+        ),
         other => panic!("{other:?}"),
     }
     assert_eq!(action(&plan, &other), None);
@@ -180,26 +287,65 @@ fn an_existing_slot_image_is_already_done_and_a_failed_one_reported() {
     let t = lineage(&tagged);
     let t: Vec<(&str, &str)> = t.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let img = cloud.add_image("us-east-1", "something else", SLOT, &t);
-    let by_name = cloud.add_image("us-east-1", &image_name(&config.deployment, &named, &run()), SLOT, &[]);
+    let by_name = cloud.add_image(
+        "us-east-1",
+        &image_name(&config.deployment, &named, &run()),
+        SLOT,
+        &[],
+    );
     let f = lineage(&failed);
     let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let bad = cloud.add_image("us-east-1", &image_name(&config.deployment, &failed, &run()), SLOT, &f);
+    let bad = cloud.add_image(
+        "us-east-1",
+        &image_name(&config.deployment, &failed, &run()),
+        SLOT,
+        &f,
+    );
     cloud.edit_image(&bad, |i| i.state = ImageState::Failed);
     // an image of the previous slot does not count
-    cloud.add_image("us-east-1", &image_name(&config.deployment, &fresh, &ScheduleRun::new("daily".into(), datetime!(2026-11-21 03:00 UTC))), SLOT, &[]);
+    cloud.add_image(
+        "us-east-1",
+        &image_name(
+            &config.deployment,
+            &fresh,
+            &ScheduleRun::new("daily".into(), datetime!(2026-11-21 03:00 UTC)),
+        ),
+        SLOT,
+        &[],
+    );
 
     let plan = plan(&run(), &inventory(&cloud), &config, SLOT);
 
-    assert_eq!(action(&plan, &tagged), Some(&Action::Exists { image: img, state: ImageState::Available }));
-    assert_eq!(action(&plan, &named), Some(&Action::Exists { image: by_name, state: ImageState::Available }));
-    assert_eq!(action(&plan, &failed), Some(&Action::ImageFailed { image: bad }));
+    assert_eq!(
+        action(&plan, &tagged),
+        Some(&Action::Exists {
+            image: img,
+            state: ImageState::Available
+        })
+    );
+    assert_eq!(
+        action(&plan, &named),
+        Some(&Action::Exists {
+            image: by_name,
+            state: ImageState::Available
+        })
+    );
+    assert_eq!(
+        action(&plan, &failed),
+        Some(&Action::ImageFailed { image: bad })
+    );
     assert_eq!(created(&plan), vec![fresh]);
 }
 
 /// Seeds a reboot group of `n` running members plus an ungrouped instance.
 fn group_of(cloud: &FakeCloud, n: usize) -> (Vec<InstanceId>, InstanceId) {
     let mut members: Vec<InstanceId> = (0..n)
-        .map(|_| cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily"), (key::REBOOT_GROUP, "db")]))
+        .map(|_| {
+            cloud.add_instance(
+                "us-east-1",
+                &[(key::SCHEDULE, "daily"), (key::REBOOT_GROUP, "db")],
+            )
+        })
         .collect();
     members.sort();
     let loner = cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily")]);
@@ -211,7 +357,11 @@ fn make(cloud: &FakeCloud, plan: &Plan, created_at: OffsetDateTime) {
     cloud.set_now(created_at);
     for item in plan.creates() {
         if let Action::Create { request, .. } = &item.action {
-            let tags: Vec<(&str, &str)> = request.image_tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let tags: Vec<(&str, &str)> = request
+                .image_tags
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             cloud.add_image(item.region.as_str(), &request.name, created_at, &tags);
         }
     }
@@ -227,7 +377,10 @@ fn reboot_groups_go_in_waves_of_the_concurrency_and_wait_for_running() {
     // WHEN the first invocation plans
     let first = plan(&run(), &inventory(&cloud), &config, SLOT);
     // THEN the ungrouped instance and the first two members are imaged, three wait
-    assert_eq!(created(&first), vec![members[0].clone(), members[1].clone(), loner.clone()]);
+    assert_eq!(
+        created(&first),
+        vec![members[0].clone(), members[1].clone(), loner.clone()]
+    );
     match action(&first, &members[4]) {
         Some(Action::Wait { wave, .. }) => assert_eq!((wave.number, wave.of), (3, 3)),
         other => panic!("{other:?}"),
@@ -242,30 +395,62 @@ fn reboot_groups_go_in_waves_of_the_concurrency_and_wait_for_running() {
     // THEN nothing new starts: the next wave waits for it
     assert!(created(&held).is_empty(), "{held:?}");
     match action(&held, &members[2]) {
-        Some(Action::Wait { blocked_by, wave, .. }) => {
+        Some(Action::Wait {
+            blocked_by, wave, ..
+        }) => {
             assert_eq!(blocked_by, &vec![members[0].clone()]);
             assert_eq!(wave.number, 1);
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(action(&held, &members[0]), Some(Action::Exists { .. })));
+    assert!(matches!(
+        action(&held, &members[0]),
+        Some(Action::Exists { .. })
+    ));
 
     // WHEN it is running again but its image is only seconds old
     cloud.set_instance_state(&members[0], InstanceState::Running);
-    let too_soon = plan(&run(), &inventory(&cloud), &config, SLOT + time::Duration::seconds(5));
-    assert!(created(&too_soon).is_empty(), "a reboot that may not have begun yet holds the wave");
+    let too_soon = plan(
+        &run(),
+        &inventory(&cloud),
+        &config,
+        SLOT + time::Duration::seconds(5),
+    );
+    assert!(
+        created(&too_soon).is_empty(),
+        "a reboot that may not have begun yet holds the wave"
+    );
 
     // THEN, once running and settled, the second wave starts; then the last
     let second = plan(&run(), &inventory(&cloud), &config, later);
-    assert_eq!(created(&second), vec![members[2].clone(), members[3].clone()]);
+    assert_eq!(
+        created(&second),
+        vec![members[2].clone(), members[3].clone()]
+    );
     make(&cloud, &second, later);
-    let third = plan(&run(), &inventory(&cloud), &config, later + time::Duration::minutes(1));
+    let third = plan(
+        &run(),
+        &inventory(&cloud),
+        &config,
+        later + time::Duration::minutes(1),
+    );
     assert_eq!(created(&third), vec![members[4].clone()]);
     assert!(!third.waves_remain());
     make(&cloud, &third, later + time::Duration::minutes(1));
-    let done = plan(&run(), &inventory(&cloud), &config, later + time::Duration::minutes(2));
+    let done = plan(
+        &run(),
+        &inventory(&cloud),
+        &config,
+        later + time::Duration::minutes(2),
+    );
     assert!(created(&done).is_empty() && !done.waves_remain());
-    assert_eq!(done.items.iter().filter(|i| matches!(i.action, Action::Exists { .. })).count(), 6);
+    assert_eq!(
+        done.items
+            .iter()
+            .filter(|i| matches!(i.action, Action::Exists { .. }))
+            .count(),
+        6
+    );
 }
 
 #[test]
@@ -273,18 +458,38 @@ fn stopped_and_opted_out_members_never_hold_a_wave() {
     // GIVEN a group with one stopped member and one opted out of the reboot
     let cloud = FakeCloud::new("123456789012");
     let (members, _) = group_of(&cloud, 2);
-    let stopped = cloud.add_instance_with("us-east-1", &[(key::SCHEDULE, "daily"), (key::REBOOT_GROUP, "db")], InstanceState::Stopped, &[]);
-    let optout = cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily"), (key::REBOOT_GROUP, "db"), (key::REBOOT, "false")]);
+    let stopped = cloud.add_instance_with(
+        "us-east-1",
+        &[(key::SCHEDULE, "daily"), (key::REBOOT_GROUP, "db")],
+        InstanceState::Stopped,
+        &[],
+    );
+    let optout = cloud.add_instance(
+        "us-east-1",
+        &[
+            (key::SCHEDULE, "daily"),
+            (key::REBOOT_GROUP, "db"),
+            (key::REBOOT, "false"),
+        ],
+    );
 
     let first = plan(&run(), &inventory(&cloud), &config(&[]), SLOT);
 
     // THEN both are imaged with the first wave, which holds one rebooting member only
     let got = created(&first);
-    assert!(got.contains(&stopped) && got.contains(&optout) && got.contains(&members[0]), "{got:?}");
+    assert!(
+        got.contains(&stopped) && got.contains(&optout) && got.contains(&members[0]),
+        "{got:?}"
+    );
     assert!(!got.contains(&members[1]));
     // and once imaged they do not block the next wave
     make(&cloud, &first, SLOT);
-    let second = plan(&run(), &inventory(&cloud), &config(&[]), SLOT + time::Duration::minutes(1));
+    let second = plan(
+        &run(),
+        &inventory(&cloud),
+        &config(&[]),
+        SLOT + time::Duration::minutes(1),
+    );
     assert_eq!(created(&second), vec![members[1].clone()]);
 }
 
@@ -298,11 +503,19 @@ fn a_group_blocked_for_hours_gives_up_instead_of_looping() {
     cloud.set_instance_state(&members[0], InstanceState::Stopping);
 
     // WHEN planned 4 hours later
-    let late = plan(&run(), &inventory(&cloud), &config(&[]), SLOT + time::Duration::hours(4));
+    let late = plan(
+        &run(),
+        &inventory(&cloud),
+        &config(&[]),
+        SLOT + time::Duration::hours(4),
+    );
 
     // THEN the waiting member is failed for the slot with the way out, and nothing continues
     match action(&late, &members[1]) {
-        Some(Action::Fail { reason }) => assert!(reason.contains(members[0].as_str()) && reason.contains("--slot 2026-11-22T03:00:00Z"), "{reason}"),
+        Some(Action::Fail { reason }) => assert!(
+            reason.contains(members[0].as_str()) && reason.contains("--slot 2026-11-22T03:00:00Z"),
+            "{reason}"
+        ),
         other => panic!("{other:?}"),
     }
     assert!(!late.waves_remain());
@@ -312,6 +525,11 @@ fn a_group_blocked_for_hours_gives_up_instead_of_looping() {
 fn unknown_schedules_are_named_with_the_setting() {
     let config = config(&[("SCHEDULES", "daily,weekly")]);
     assert!(check_schedule(&run(), &config).is_ok());
-    let text = check_schedule(&ScheduleRun::new("hourly".into(), SLOT), &config).err().unwrap_or_default();
-    assert!(text.contains("\"hourly\"") && text.contains("SCHEDULES=daily,weekly"), "{text}");
+    let text = check_schedule(&ScheduleRun::new("hourly".into(), SLOT), &config)
+        .err()
+        .unwrap_or_default();
+    assert!(
+        text.contains("\"hourly\"") && text.contains("SCHEDULES=daily,weekly"),
+        "{text}"
+    );
 }

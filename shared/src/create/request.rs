@@ -19,7 +19,10 @@ pub struct ScheduleRun {
 
 impl ScheduleRun {
     pub fn new(schedule: ScheduleName, slot: OffsetDateTime) -> Self {
-        Self { schedule, slot: slot_of(slot) }
+        Self {
+            schedule,
+            slot: slot_of(slot),
+        }
     }
 
     /// The body of the continuation message that runs the next wave of this slot.
@@ -36,7 +39,11 @@ pub enum CreateRequest {
     /// The next reboot wave of a slot (sent by an earlier invocation).
     Continue(ScheduleRun),
     /// An image ended `failed` (EC2 AMI State Change): report it and clean up its snapshots.
-    ImageFailed { region: Region, image: ImageId, error: Option<String> },
+    ImageFailed {
+        region: Region,
+        image: ImageId,
+        error: Option<String>,
+    },
 }
 
 impl CreateRequest {
@@ -54,17 +61,37 @@ impl CreateRequest {
 #[error("not a create-image request: {0}")]
 pub struct RequestError(pub String);
 
-fn schedule_run_from(v: &Value, at: &str, now: OffsetDateTime) -> Result<ScheduleRun, RequestError> {
+fn schedule_run_from(
+    v: &Value,
+    at: &str,
+    now: OffsetDateTime,
+) -> Result<ScheduleRun, RequestError> {
     let schedule = match v.get("schedule") {
-        Some(Value::String(s)) => parse_schedule_name("schedule", s).map_err(|e| RequestError(format!("{at}schedule: {e}")))?,
-        Some(other) => return Err(RequestError(format!("{at}schedule must be a string such as \"daily\", found {other}"))),
-        None => return Err(RequestError(format!("{at}schedule is missing; send {{\"schedule\": \"daily\"}}"))),
+        Some(Value::String(s)) => parse_schedule_name("schedule", s)
+            .map_err(|e| RequestError(format!("{at}schedule: {e}")))?,
+        Some(other) => {
+            return Err(RequestError(format!(
+                "{at}schedule must be a string such as \"daily\", found {other}"
+            )))
+        }
+        None => {
+            return Err(RequestError(format!(
+                "{at}schedule is missing; send {{\"schedule\": \"daily\"}}"
+            )))
+        }
     };
     let slot = match v.get("slot") {
         None | Some(Value::Null) => slot_of(now),
-        Some(Value::String(s)) => parse_rfc3339(s)
-            .ok_or_else(|| RequestError(format!("{at}slot {s:?} is not an RFC 3339 time such as 2026-11-22T03:00:00Z")))?,
-        Some(other) => return Err(RequestError(format!("{at}slot must be an RFC 3339 string, found {other}"))),
+        Some(Value::String(s)) => parse_rfc3339(s).ok_or_else(|| {
+            RequestError(format!(
+                "{at}slot {s:?} is not an RFC 3339 time such as 2026-11-22T03:00:00Z"
+            ))
+        })?,
+        Some(other) => {
+            return Err(RequestError(format!(
+                "{at}slot must be an RFC 3339 string, found {other}"
+            )))
+        }
     };
     Ok(ScheduleRun::new(schedule, slot))
 }
@@ -74,10 +101,14 @@ fn schedule_run_from(v: &Value, at: &str, now: OffsetDateTime) -> Result<Schedul
 pub fn request_from_direct(v: &Value, now: OffsetDateTime) -> Result<CreateRequest, RequestError> {
     if let Some(c) = v.get("continue") {
         if !c.is_object() {
-            return Err(RequestError("continue must be an object {\"schedule\": …, \"slot\": …}".to_owned()));
+            return Err(RequestError(
+                "continue must be an object {\"schedule\": …, \"slot\": …}".to_owned(),
+            ));
         }
         if c.get("slot").is_none() {
-            return Err(RequestError("continue.slot is missing: a continuation names the slot it continues".to_owned()));
+            return Err(RequestError(
+                "continue.slot is missing: a continuation names the slot it continues".to_owned(),
+            ));
         }
         return schedule_run_from(c, "continue.", now).map(CreateRequest::Continue);
     }
@@ -99,17 +130,32 @@ mod tests {
 
     #[test]
     fn direct_schedule_with_and_without_slot() -> Result<(), RequestError> {
-        let r = request_from_direct(&json!({"schedule": "daily", "slot": "2026-11-22T03:00:59Z"}), NOW)?;
-        assert_eq!(r, CreateRequest::Schedule(ScheduleRun::new("daily".into(), datetime!(2026-11-22 03:00 UTC))));
+        let r = request_from_direct(
+            &json!({"schedule": "daily", "slot": "2026-11-22T03:00:59Z"}),
+            NOW,
+        )?;
+        assert_eq!(
+            r,
+            CreateRequest::Schedule(ScheduleRun::new(
+                "daily".into(),
+                datetime!(2026-11-22 03:00 UTC)
+            ))
+        );
         let r = request_from_direct(&json!({"schedule": "weekly"}), NOW)?;
-        assert_eq!(r.schedule_run().map(|r| r.slot), Some(datetime!(2026-11-22 10:17 UTC)));
+        assert_eq!(
+            r.schedule_run().map(|r| r.slot),
+            Some(datetime!(2026-11-22 10:17 UTC))
+        );
         Ok(())
     }
 
     #[test]
     fn continuation_round_trips() -> Result<(), RequestError> {
         let run = ScheduleRun::new("daily".into(), datetime!(2026-11-22 03:00 UTC));
-        assert_eq!(request_from_direct(&run.continuation_body(), NOW)?, CreateRequest::Continue(run));
+        assert_eq!(
+            request_from_direct(&run.continuation_body(), NOW)?,
+            CreateRequest::Continue(run)
+        );
         Ok(())
     }
 
@@ -118,11 +164,20 @@ mod tests {
         for (payload, words) in [
             (json!({"schedule": 3}), "schedule must be a string"),
             (json!({"schedule": "no way"}), "a schedule name is"),
-            (json!({"schedule": "daily", "slot": "tomorrow"}), "not an RFC 3339 time"),
-            (json!({"continue": {"schedule": "daily"}}), "continue.slot is missing"),
+            (
+                json!({"schedule": "daily", "slot": "tomorrow"}),
+                "not an RFC 3339 time",
+            ),
+            (
+                json!({"continue": {"schedule": "daily"}}),
+                "continue.slot is missing",
+            ),
             (json!({"image": "ami-1"}), "expected {\"schedule\""),
         ] {
-            let text = request_from_direct(&payload, NOW).err().map(|e| e.to_string()).unwrap_or_default();
+            let text = request_from_direct(&payload, NOW)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(text.contains(words), "{payload}: {text:?} lacks {words:?}");
         }
     }

@@ -40,15 +40,26 @@ pub async fn run_wave(ctx: &Context, request: CreateRequest, now: OffsetDateTime
             let more = run_slot(ctx, &r, now, &mut report).await;
             WaveRun { report, more }
         }
-        CreateRequest::ImageFailed { region, image, error } => {
+        CreateRequest::ImageFailed {
+            region,
+            image,
+            error,
+        } => {
             failed_image(ctx, &region, &image, error.as_deref(), &mut report).await;
-            WaveRun { report, more: false }
+            WaveRun {
+                report,
+                more: false,
+            }
         }
     }
 }
 
 fn home(ctx: &Context) -> Region {
-    ctx.config.regions.first().cloned().unwrap_or_else(|| Region::new("us-east-1"))
+    ctx.config
+        .regions
+        .first()
+        .cloned()
+        .unwrap_or_else(|| Region::new("us-east-1"))
 }
 
 fn slot_label(r: &ScheduleRun) -> String {
@@ -56,7 +67,11 @@ fn slot_label(r: &ScheduleRun) -> String {
 }
 
 /// Reads one region: its scheduled instances and the images of the slot.
-async fn read_region(ctx: &Context, ec2: &dyn Ec2, r: &ScheduleRun) -> Result<Inventory, CloudError> {
+async fn read_region(
+    ctx: &Context,
+    ec2: &dyn Ec2,
+    r: &ScheduleRun,
+) -> Result<Inventory, CloudError> {
     let instances = ec2.scheduled_instances().await?;
     let query = ImageQuery {
         owned_by_self: true,
@@ -66,7 +81,10 @@ async fn read_region(ctx: &Context, ec2: &dyn Ec2, r: &ScheduleRun) -> Result<In
     let mut slot_images: Vec<Image> = all_images(ec2, &query)
         .await?
         .into_iter()
-        .filter(|i| tags::is_managed_by(&i.tags, &ctx.config.deployment) && i.tag(key::SCHEDULE) == Some(r.schedule.as_str()))
+        .filter(|i| {
+            tags::is_managed_by(&i.tags, &ctx.config.deployment)
+                && i.tag(key::SCHEDULE) == Some(r.schedule.as_str())
+        })
         .collect();
     // Images named after the slot but not (or differently) tagged still hold the name.
     let names: Vec<String> = instances
@@ -75,22 +93,43 @@ async fn read_region(ctx: &Context, ec2: &dyn Ec2, r: &ScheduleRun) -> Result<In
         .filter(|n| !slot_images.iter().any(|img| &img.name == n))
         .collect();
     for chunk in names.chunks(200) {
-        let query = ImageQuery { owned_by_self: true, names: chunk.to_vec(), ..ImageQuery::default() };
+        let query = ImageQuery {
+            owned_by_self: true,
+            names: chunk.to_vec(),
+            ..ImageQuery::default()
+        };
         slot_images.extend(all_images(ec2, &query).await?);
     }
-    Ok(Inventory { instances, slot_images })
+    Ok(Inventory {
+        instances,
+        slot_images,
+    })
 }
 
 /// One wave of a slot. Returns whether work remains for the slot.
-async fn run_slot(ctx: &Context, r: &ScheduleRun, now: OffsetDateTime, report: &mut RunReport) -> bool {
+async fn run_slot(
+    ctx: &Context,
+    r: &ScheduleRun,
+    now: OffsetDateTime,
+    report: &mut RunReport,
+) -> bool {
     if let Err(reason) = check_schedule(r, &ctx.config) {
-        report.push(&home(ctx), format!("schedule {}", r.schedule), None, Outcome::Failed, reason);
+        report.push(
+            &home(ctx),
+            format!("schedule {}", r.schedule),
+            None,
+            Outcome::Failed,
+            reason,
+        );
         return false;
     }
     let mut more = false;
     let mut inventory = Inventory::default();
     for region in &ctx.config.regions {
-        ctx.progress(&format!("reading instances and {} images in {region}", slot_label(r)));
+        ctx.progress(&format!(
+            "reading instances and {} images in {region}",
+            slot_label(r)
+        ));
         let ec2 = ctx.cloud.ec2(region);
         match read_region(ctx, ec2.as_ref(), r).await {
             Ok(inv) => {
@@ -99,10 +138,22 @@ async fn run_slot(ctx: &Context, r: &ScheduleRun, now: OffsetDateTime, report: &
             }
             Err(e) if e.is_retryable() => {
                 more = true;
-                report.push(region, region.to_string(), None, Outcome::Deferred, format!("could not read the region ({e}); the continuation retries it"));
+                report.push(
+                    region,
+                    region.to_string(),
+                    None,
+                    Outcome::Deferred,
+                    format!("could not read the region ({e}); the continuation retries it"),
+                );
             }
             Err(e) => {
-                report.push(region, region.to_string(), None, Outcome::Failed, format!("could not read the region: {e}; its instances were not imaged"));
+                report.push(
+                    region,
+                    region.to_string(),
+                    None,
+                    Outcome::Failed,
+                    format!("could not read the region: {e}; its instances were not imaged"),
+                );
             }
         }
     }
@@ -113,7 +164,11 @@ async fn run_slot(ctx: &Context, r: &ScheduleRun, now: OffsetDateTime, report: &
     } else {
         more |= apply(ctx, &plan, report).await;
     }
-    let waiting = plan.items.iter().filter(|i| matches!(i.action, Action::Wait { .. })).count();
+    let waiting = plan
+        .items
+        .iter()
+        .filter(|i| matches!(i.action, Action::Wait { .. }))
+        .count();
     report.metrics.insert("waiting".to_owned(), waiting as f64);
     if more && !ctx.dry_run() {
         continue_later(ctx, r, report).await;
@@ -133,9 +188,16 @@ fn wait_text(name: &str, wave: &plan::Wave, blocked_by: &[crate::model::Instance
         "after the waves before it".to_owned()
     } else {
         let ids: Vec<String> = blocked_by.iter().map(ToString::to_string).collect();
-        format!("when {} {} running again", ids.join(", "), if ids.len() == 1 { "is" } else { "are" })
+        format!(
+            "when {} {} running again",
+            ids.join(", "),
+            if ids.len() == 1 { "is" } else { "are" }
+        )
     };
-    format!("{name}: reboot group {} wave {} of {}, {after}", wave.group, wave.number, wave.of)
+    format!(
+        "{name}: reboot group {} wave {} of {}, {after}",
+        wave.group, wave.number, wave.of
+    )
 }
 
 /// Items every plan reports the same way, dry run or not. Returns `true` if handled.
@@ -165,7 +227,11 @@ fn report_dry_run(plan: &Plan, report: &mut RunReport) {
             continue;
         }
         let reason = match &item.action {
-            Action::Create { request, consistency, wave } => format!(
+            Action::Create {
+                request,
+                consistency,
+                wave,
+            } => format!(
                 "would create {} ({}{}{})",
                 request.name,
                 consistency.as_str(),
@@ -173,13 +239,31 @@ fn report_dry_run(plan: &Plan, report: &mut RunReport) {
                 if request.exclude_devices.is_empty() {
                     String::new()
                 } else {
-                    format!(", without {}", request.exclude_devices.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(" "))
+                    format!(
+                        ", without {}",
+                        request
+                            .exclude_devices
+                            .iter()
+                            .map(|d| d.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    )
                 }
             ),
-            Action::Wait { name, wave, blocked_by } => format!("would create {}", wait_text(name, wave, blocked_by)),
+            Action::Wait {
+                name,
+                wave,
+                blocked_by,
+            } => format!("would create {}", wait_text(name, wave, blocked_by)),
             _ => continue,
         };
-        report.push(&item.region, item.instance.as_str(), None, Outcome::Planned, reason);
+        report.push(
+            &item.region,
+            item.instance.as_str(),
+            None,
+            Outcome::Planned,
+            reason,
+        );
     }
 }
 
@@ -192,37 +276,113 @@ async fn apply(ctx: &Context, plan: &Plan, report: &mut RunReport) -> bool {
         }
         let (region, subject) = (&item.region, item.instance.as_str());
         match &item.action {
-            Action::Wait { name, wave, blocked_by } => {
-                report.push(region, subject, None, Outcome::Deferred, wait_text(name, wave, blocked_by));
+            Action::Wait {
+                name,
+                wave,
+                blocked_by,
+            } => {
+                report.push(
+                    region,
+                    subject,
+                    None,
+                    Outcome::Deferred,
+                    wait_text(name, wave, blocked_by),
+                );
             }
-            Action::Create { request, consistency, wave } => {
+            Action::Create {
+                request,
+                consistency,
+                wave,
+            } => {
                 if ctx.deadline.near() {
                     deferred = true;
-                    report.incomplete = Some("the invocation's deadline is near; the continuation does the rest".to_owned());
-                    report.push(region, subject, None, Outcome::Deferred, format!("{}: deadline near, left to the continuation", request.name));
+                    report.incomplete = Some(
+                        "the invocation's deadline is near; the continuation does the rest"
+                            .to_owned(),
+                    );
+                    report.push(
+                        region,
+                        subject,
+                        None,
+                        Outcome::Deferred,
+                        format!("{}: deadline near, left to the continuation", request.name),
+                    );
                     continue;
                 }
                 ctx.progress(&format!("CreateImage {} in {region}", request.name));
                 let ec2 = ctx.cloud.ec2(region);
                 match ec2.create_image(request).await {
-                    Ok(id) => report.push(region, subject, Some(&id), Outcome::Created, format!("{} ({}{})", request.name, consistency.as_str(), wave_text(wave))),
-                    Err(e) if e.kind == ErrorKind::Duplicate => match find_by_name(ec2.as_ref(), &request.name).await {
-                        Ok(Some(img)) => report.push(region, subject, Some(&img.id), Outcome::AlreadyExisted, format!("{} exists already ({})", request.name, img.state.as_str())),
-                        Ok(None) => {
-                            deferred = true;
-                            report.push(region, subject, None, Outcome::Deferred, format!("{} is taken but not visible yet; the next run looks again", request.name));
+                    Ok(id) => report.push(
+                        region,
+                        subject,
+                        Some(&id),
+                        Outcome::Created,
+                        format!(
+                            "{} ({}{})",
+                            request.name,
+                            consistency.as_str(),
+                            wave_text(wave)
+                        ),
+                    ),
+                    Err(e) if e.kind == ErrorKind::Duplicate => {
+                        match find_by_name(ec2.as_ref(), &request.name).await {
+                            Ok(Some(img)) => report.push(
+                                region,
+                                subject,
+                                Some(&img.id),
+                                Outcome::AlreadyExisted,
+                                format!("{} exists already ({})", request.name, img.state.as_str()),
+                            ),
+                            Ok(None) => {
+                                deferred = true;
+                                report.push(
+                                    region,
+                                    subject,
+                                    None,
+                                    Outcome::Deferred,
+                                    format!(
+                                        "{} is taken but not visible yet; the next run looks again",
+                                        request.name
+                                    ),
+                                );
+                            }
+                            Err(le) => {
+                                deferred |= le.is_retryable();
+                                let outcome = if le.is_retryable() {
+                                    Outcome::Deferred
+                                } else {
+                                    Outcome::Failed
+                                };
+                                report.push(
+                                    region,
+                                    subject,
+                                    None,
+                                    outcome,
+                                    format!(
+                                        "{} is taken and could not be looked up: {le}",
+                                        request.name
+                                    ),
+                                );
+                            }
                         }
-                        Err(le) => {
-                            deferred |= le.is_retryable();
-                            let outcome = if le.is_retryable() { Outcome::Deferred } else { Outcome::Failed };
-                            report.push(region, subject, None, outcome, format!("{} is taken and could not be looked up: {le}", request.name));
-                        }
-                    },
+                    }
                     Err(e) if e.is_retryable() => {
                         deferred = true;
-                        report.push(region, subject, None, Outcome::Deferred, format!("{}: {e}; retried by the continuation", request.name));
+                        report.push(
+                            region,
+                            subject,
+                            None,
+                            Outcome::Deferred,
+                            format!("{}: {e}; retried by the continuation", request.name),
+                        );
                     }
-                    Err(e) => report.push(region, subject, None, Outcome::Failed, format!("{}: {e}", request.name)),
+                    Err(e) => report.push(
+                        region,
+                        subject,
+                        None,
+                        Outcome::Failed,
+                        format!("{}: {e}", request.name),
+                    ),
                 }
             }
             _ => {}
@@ -232,24 +392,52 @@ async fn apply(ctx: &Context, plan: &Plan, report: &mut RunReport) -> bool {
 }
 
 async fn find_by_name(ec2: &dyn Ec2, name: &str) -> Result<Option<Image>, CloudError> {
-    let query = ImageQuery { owned_by_self: true, names: vec![name.to_owned()], ..ImageQuery::default() };
+    let query = ImageQuery {
+        owned_by_self: true,
+        names: vec![name.to_owned()],
+        ..ImageQuery::default()
+    };
     Ok(all_images(ec2, &query).await?.into_iter().next())
 }
 
 /// Asks for the next invocation of this slot, or says how to continue without a queue.
 async fn continue_later(ctx: &Context, r: &ScheduleRun, report: &mut RunReport) {
     let subject = slot_label(r);
-    let by_hand = format!("amictl create-images --schedule {} --slot {}", r.schedule, rfc3339(r.slot));
+    let by_hand = format!(
+        "amictl create-images --schedule {} --slot {}",
+        r.schedule,
+        rfc3339(r.slot)
+    );
     match ctx.cloud.continuations() {
-        Some(c) => match c.continue_later(&r.continuation_body(), CONTINUATION_DELAY_SECONDS).await {
-            Ok(()) => report.metrics.insert("continuation_delay_seconds".to_owned(), f64::from(CONTINUATION_DELAY_SECONDS)),
+        Some(c) => match c
+            .continue_later(&r.continuation_body(), CONTINUATION_DELAY_SECONDS)
+            .await
+        {
+            Ok(()) => report.metrics.insert(
+                "continuation_delay_seconds".to_owned(),
+                f64::from(CONTINUATION_DELAY_SECONDS),
+            ),
             Err(e) => {
-                report.push(&home(ctx), subject, None, Outcome::Failed, format!("could not send the continuation ({e}); finish the slot with {by_hand}"));
+                report.push(
+                    &home(ctx),
+                    subject,
+                    None,
+                    Outcome::Failed,
+                    format!(
+                        "could not send the continuation ({e}); finish the slot with {by_hand}"
+                    ),
+                );
                 None
             }
         },
         None => {
-            report.push(&home(ctx), subject, None, Outcome::Deferred, format!("no continuation queue (CONTINUATION_QUEUE_URL); continue with {by_hand}"));
+            report.push(
+                &home(ctx),
+                subject,
+                None,
+                Outcome::Deferred,
+                format!("no continuation queue (CONTINUATION_QUEUE_URL); continue with {by_hand}"),
+            );
             None
         }
     };
@@ -266,20 +454,43 @@ fn cleanup_outcome(e: &CloudError) -> Outcome {
 
 /// An image ended `failed`: report it, deregister it and delete its leftover snapshots —
 /// only when it is provably ours (managed-by this deployment, made by create-image).
-async fn failed_image(ctx: &Context, region: &Region, id: &ImageId, error: Option<&str>, report: &mut RunReport) {
+async fn failed_image(
+    ctx: &Context,
+    region: &Region,
+    id: &ImageId,
+    error: Option<&str>,
+    report: &mut RunReport,
+) {
     let config = &ctx.config;
     let ec2 = ctx.cloud.ec2(region);
-    let query = ImageQuery { owned_by_self: true, ids: vec![id.clone()], include_disabled: true, ..ImageQuery::default() };
+    let query = ImageQuery {
+        owned_by_self: true,
+        ids: vec![id.clone()],
+        include_disabled: true,
+        ..ImageQuery::default()
+    };
     let image = match all_images(ec2.as_ref(), &query).await {
         Ok(images) => images.into_iter().find(|i| &i.id == id),
         Err(e) if e.kind == ErrorKind::NotFound => None,
         Err(e) => {
-            report.push(region, id.as_str(), Some(id), cleanup_outcome(&e), format!("could not describe the failed image: {e}"));
+            report.push(
+                region,
+                id.as_str(),
+                Some(id),
+                cleanup_outcome(&e),
+                format!("could not describe the failed image: {e}"),
+            );
             return;
         }
     };
     let Some(image) = image else {
-        report.push(region, id.as_str(), Some(id), Outcome::Skipped, "the image no longer exists (already cleaned up, or not ours)");
+        report.push(
+            region,
+            id.as_str(),
+            Some(id),
+            Outcome::Skipped,
+            "the image no longer exists (already cleaned up, or not ours)",
+        );
         return;
     };
     let ours = tags::is_managed_by(&image.tags, &config.deployment);
@@ -290,15 +501,37 @@ async fn failed_image(ctx: &Context, region: &Region, id: &ImageId, error: Optio
         ours,
         image.tag(key::SOURCE_IMAGE),
     ) else {
-        report.push(region, id.as_str(), Some(id), Outcome::Skipped, format!("not an image create-image made for {} (no {} lineage); left alone", config.deployment, key::SOURCE_INSTANCE));
+        report.push(
+            region,
+            id.as_str(),
+            Some(id),
+            Outcome::Skipped,
+            format!(
+                "not an image create-image made for {} (no {} lineage); left alone",
+                config.deployment,
+                key::SOURCE_INSTANCE
+            ),
+        );
         return;
     };
     if image.state != ImageState::Failed {
-        report.push(region, instance, Some(id), Outcome::Skipped, format!("the image is {}, not failed; nothing to clean up", image.state.as_str()));
+        report.push(
+            region,
+            instance,
+            Some(id),
+            Outcome::Skipped,
+            format!(
+                "the image is {}, not failed; nothing to clean up",
+                image.state.as_str()
+            ),
+        );
         return;
     }
     let retry = match parse_rfc3339(slot) {
-        Some(t) => format!("amictl create-images --schedule {schedule} --slot {}", rfc3339(t)),
+        Some(t) => format!(
+            "amictl create-images --schedule {schedule} --slot {}",
+            rfc3339(t)
+        ),
         None => format!("amictl create-images --schedule {schedule}"),
     };
     report.push(
@@ -312,16 +545,42 @@ async fn failed_image(ctx: &Context, region: &Region, id: &ImageId, error: Optio
     // Leftover snapshots: the image's own, and ours of the same lineage and slot not used
     // by a live image of the slot.
     let mut candidates: BTreeSet<SnapshotId> = image.snapshot_ids().cloned().collect();
-    let snaps = all_snapshots(ec2.as_ref(), &SnapshotQuery { tag: Some((key::SLOT.to_owned(), slot.to_owned())), ..SnapshotQuery::default() }).await;
-    let in_use = all_images(ec2.as_ref(), &ImageQuery { owned_by_self: true, tag: Some((key::SLOT.to_owned(), slot.to_owned())), include_disabled: true, ..ImageQuery::default() }).await;
+    let snaps = all_snapshots(
+        ec2.as_ref(),
+        &SnapshotQuery {
+            tag: Some((key::SLOT.to_owned(), slot.to_owned())),
+            ..SnapshotQuery::default()
+        },
+    )
+    .await;
+    let in_use = all_images(
+        ec2.as_ref(),
+        &ImageQuery {
+            owned_by_self: true,
+            tag: Some((key::SLOT.to_owned(), slot.to_owned())),
+            include_disabled: true,
+            ..ImageQuery::default()
+        },
+    )
+    .await;
     let (snaps, in_use) = match (snaps, in_use) {
         (Ok(s), Ok(i)) => (s, i),
         (Err(e), _) | (_, Err(e)) => {
-            report.push(region, id.as_str(), Some(id), cleanup_outcome(&e), format!("could not list the slot's snapshots and images: {e}; nothing deleted"));
+            report.push(
+                region,
+                id.as_str(),
+                Some(id),
+                cleanup_outcome(&e),
+                format!("could not list the slot's snapshots and images: {e}; nothing deleted"),
+            );
             return;
         }
     };
-    let used: BTreeSet<&SnapshotId> = in_use.iter().filter(|i| &i.id != id && i.state != ImageState::Failed).flat_map(Image::snapshot_ids).collect();
+    let used: BTreeSet<&SnapshotId> = in_use
+        .iter()
+        .filter(|i| &i.id != id && i.state != ImageState::Failed)
+        .flat_map(Image::snapshot_ids)
+        .collect();
     for s in &snaps {
         let lineage = tags::is_managed_by(&s.tags, &config.deployment)
             && s.tags.get(key::SOURCE_INSTANCE).map(String::as_str) == Some(instance)
@@ -336,37 +595,103 @@ async fn failed_image(ctx: &Context, region: &Region, id: &ImageId, error: Optio
         BTreeSet::new()
     } else {
         let ids: Vec<SnapshotId> = candidates.iter().cloned().collect();
-        match all_snapshots(ec2.as_ref(), &SnapshotQuery { ids, ..SnapshotQuery::default() }).await {
-            Ok(s) => s.into_iter().filter(|s| tags::is_managed_by(&s.tags, &config.deployment)).map(|s| s.id).collect(),
-            Err(e) if e.kind == ErrorKind::NotFound => snaps.iter().filter(|s| candidates.contains(&s.id) && tags::is_managed_by(&s.tags, &config.deployment)).map(|s| s.id.clone()).collect(),
+        match all_snapshots(
+            ec2.as_ref(),
+            &SnapshotQuery {
+                ids,
+                ..SnapshotQuery::default()
+            },
+        )
+        .await
+        {
+            Ok(s) => s
+                .into_iter()
+                .filter(|s| tags::is_managed_by(&s.tags, &config.deployment))
+                .map(|s| s.id)
+                .collect(),
+            Err(e) if e.kind == ErrorKind::NotFound => snaps
+                .iter()
+                .filter(|s| {
+                    candidates.contains(&s.id) && tags::is_managed_by(&s.tags, &config.deployment)
+                })
+                .map(|s| s.id.clone())
+                .collect(),
             Err(e) => {
-                report.push(region, id.as_str(), Some(id), cleanup_outcome(&e), format!("could not describe the image's snapshots: {e}; nothing deleted"));
+                report.push(
+                    region,
+                    id.as_str(),
+                    Some(id),
+                    cleanup_outcome(&e),
+                    format!("could not describe the image's snapshots: {e}; nothing deleted"),
+                );
                 return;
             }
         }
     };
 
     if ctx.dry_run() {
-        report.push(region, id.as_str(), Some(id), Outcome::Planned, "would deregister the failed image");
+        report.push(
+            region,
+            id.as_str(),
+            Some(id),
+            Outcome::Planned,
+            "would deregister the failed image",
+        );
         for s in &ours_by_tag {
-            report.push(region, s.as_str(), Some(id), Outcome::Planned, "would delete this leftover snapshot of the failed image");
+            report.push(
+                region,
+                s.as_str(),
+                Some(id),
+                Outcome::Planned,
+                "would delete this leftover snapshot of the failed image",
+            );
         }
         return;
     }
     match ec2.deregister(id, false).await {
-        Ok(_) => report.push(region, id.as_str(), Some(id), Outcome::Deleted, "deregistered the failed image"),
+        Ok(_) => report.push(
+            region,
+            id.as_str(),
+            Some(id),
+            Outcome::Deleted,
+            "deregistered the failed image",
+        ),
         Err(e) if e.kind == ErrorKind::NotFound => {}
         Err(e) => {
-            report.push(region, id.as_str(), Some(id), cleanup_outcome(&e), format!("could not deregister the failed image: {e}; its snapshots are kept"));
+            report.push(
+                region,
+                id.as_str(),
+                Some(id),
+                cleanup_outcome(&e),
+                format!("could not deregister the failed image: {e}; its snapshots are kept"),
+            );
             return;
         }
     }
     for s in &ours_by_tag {
         match ec2.delete_snapshot(s).await {
-            Ok(()) => report.push(region, s.as_str(), Some(id), Outcome::Deleted, "leftover snapshot of the failed image"),
+            Ok(()) => report.push(
+                region,
+                s.as_str(),
+                Some(id),
+                Outcome::Deleted,
+                "leftover snapshot of the failed image",
+            ),
             Err(e) if e.kind == ErrorKind::NotFound => {}
-            Err(e) if e.code == "InvalidSnapshot.InUse" => report.push(region, s.as_str(), Some(id), Outcome::Kept, format!("in use by another image: {e}")),
-            Err(e) => report.push(region, s.as_str(), Some(id), cleanup_outcome(&e), format!("could not delete: {e}")),
+            Err(e) if e.code == "InvalidSnapshot.InUse" => report.push(
+                region,
+                s.as_str(),
+                Some(id),
+                Outcome::Kept,
+                format!("in use by another image: {e}"),
+            ),
+            Err(e) => report.push(
+                region,
+                s.as_str(),
+                Some(id),
+                cleanup_outcome(&e),
+                format!("could not delete: {e}"),
+            ),
         }
     }
 }

@@ -28,7 +28,8 @@ fn repo(name: &str) -> Value {
 }
 
 fn ctx(cloud: &FakeCloud) -> Context {
-    let config = Config::from_lookup(|k| (k == "AWS_REGION").then(|| "us-east-1".to_owned())).unwrap_or_else(|e| panic!("{e}"));
+    let config = Config::from_lookup(|k| (k == "AWS_REGION").then(|| "us-east-1".to_owned()))
+        .unwrap_or_else(|e| panic!("{e}"));
     Context::new(Arc::new(cloud.clone()), config)
 }
 
@@ -48,10 +49,18 @@ async fn a_scheduled_event_images_its_schedule_at_the_event_slot() -> Result<(),
     assert_eq!(detail["counts"]["created"], 1, "{detail}");
     let images = cloud.live_images("us-east-1");
     assert_eq!(images.len(), 1);
-    assert_eq!(images[0].name, format!("ami-lifecycle/{daily}/daily/20261122T0300Z"));
+    assert_eq!(
+        images[0].name,
+        format!("ami-lifecycle/{daily}/daily/20261122T0300Z")
+    );
     assert_eq!(cloud.state().reports.len(), 1);
     // AND the weekly rule (ami-lifecycle-schedule-weekly) images only the weekly one
-    let detail = handle(&ctx(&cloud), repo("scheduled-event-schedule-weekly.json"), NOW).await?;
+    let detail = handle(
+        &ctx(&cloud),
+        repo("scheduled-event-schedule-weekly.json"),
+        NOW,
+    )
+    .await?;
     assert_eq!(detail["counts"]["created"], 1, "{detail}");
     assert_eq!(cloud.live_images("us-east-1").len(), 2);
     Ok(())
@@ -77,14 +86,27 @@ async fn a_rule_of_no_known_schedule_is_reported_and_creates_nothing() -> Result
     other["resources"] = json!(["arn:aws:events:us-east-1:123456789012:rule/someone-else-daily"]);
     let detail = handle(&ctx(&cloud), other, NOW).await?;
     assert_eq!(detail["failed"], 1);
-    let reason = detail["items"][0]["reason"].as_str().unwrap_or_default().to_owned();
-    assert!(reason.contains("someone-else-daily") && reason.contains("SCHEDULES=daily,weekly"), "{reason}");
+    let reason = detail["items"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        reason.contains("someone-else-daily") && reason.contains("SCHEDULES=daily,weekly"),
+        "{reason}"
+    );
 
     let mut hourly = shared("scheduled-event.json");
-    hourly["resources"] = json!(["arn:aws:events:us-east-1:123456789012:rule/ami-lifecycle-schedule-hourly"]);
+    hourly["resources"] =
+        json!(["arn:aws:events:us-east-1:123456789012:rule/ami-lifecycle-schedule-hourly"]);
     let detail = handle(&ctx(&cloud), hourly, NOW).await?;
-    let reason = detail["items"][0]["reason"].as_str().unwrap_or_default().to_owned();
-    assert!(reason.contains("\"hourly\"") && reason.contains("SCHEDULES=daily,weekly"), "{reason}");
+    let reason = detail["items"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        reason.contains("\"hourly\"") && reason.contains("SCHEDULES=daily,weekly"),
+        "{reason}"
+    );
     assert_eq!(cloud.calls("CreateImage"), 0);
     Ok(())
 }
@@ -95,22 +117,53 @@ async fn continuations_arrive_as_an_sqs_batch() -> Result<(), HandlerError> {
     let cloud = FakeCloud::new("123456789012");
     cloud.set_now(NOW);
     for _ in 0..2 {
-        cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily"), (key::REBOOT_GROUP, "db")]);
+        cloud.add_instance(
+            "us-east-1",
+            &[(key::SCHEDULE, "daily"), (key::REBOOT_GROUP, "db")],
+        );
     }
-    let detail = handle(&ctx(&cloud), json!({"schedule": "daily", "slot": "2026-11-22T03:00:00Z"}), NOW).await?;
-    assert_eq!((detail["counts"]["created"].as_u64(), detail["counts"]["deferred"].as_u64()), (Some(1), Some(1)), "{detail}");
-    let (body, _) = cloud.state().continuations.first().cloned().unwrap_or_default();
+    let detail = handle(
+        &ctx(&cloud),
+        json!({"schedule": "daily", "slot": "2026-11-22T03:00:00Z"}),
+        NOW,
+    )
+    .await?;
+    assert_eq!(
+        (
+            detail["counts"]["created"].as_u64(),
+            detail["counts"]["deferred"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{detail}"
+    );
+    let (body, _) = cloud
+        .state()
+        .continuations
+        .first()
+        .cloned()
+        .unwrap_or_default();
     // WHEN the queue delivers the continuation a minute later
     let sqs = json!({"Records": [{"messageId": "1", "eventSource": "aws:sqs", "body": body.to_string()}]});
     let detail = handle(&ctx(&cloud), sqs, NOW + time::Duration::minutes(1)).await?;
     // THEN the second member is imaged for the same slot
-    assert_eq!((detail["counts"]["created"].as_u64(), detail["counts"]["already-existed"].as_u64()), (Some(1), Some(1)), "{detail}");
-    assert!(cloud.live_images("us-east-1").iter().all(|i| i.name.ends_with("/daily/20261122T0300Z")));
+    assert_eq!(
+        (
+            detail["counts"]["created"].as_u64(),
+            detail["counts"]["already-existed"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{detail}"
+    );
+    assert!(cloud
+        .live_images("us-east-1")
+        .iter()
+        .all(|i| i.name.ends_with("/daily/20261122T0300Z")));
     Ok(())
 }
 
 #[tokio::test]
-async fn a_failed_ami_state_change_is_reported_and_cleaned_up_only_when_ours() -> Result<(), HandlerError> {
+async fn a_failed_ami_state_change_is_reported_and_cleaned_up_only_when_ours(
+) -> Result<(), HandlerError> {
     let cloud = FakeCloud::new("123456789012");
     let inst = daily_instance(&cloud);
     handle(&ctx(&cloud), shared("scheduled-event.json"), NOW).await?;
@@ -121,7 +174,10 @@ async fn a_failed_ami_state_change_is_reported_and_cleaned_up_only_when_ours() -
     event["detail"]["ImageId"] = json!(img.as_str());
     let detail = handle(&ctx(&cloud), event.clone(), NOW).await?;
     assert_eq!(detail["items"][0]["subject"], inst.as_str(), "{detail}");
-    assert!(detail["items"][0]["reason"].as_str().unwrap_or_default().contains("Description of failure"));
+    assert!(detail["items"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("Description of failure"));
     assert_eq!(detail["counts"]["deleted"], 2, "image and its snapshot");
 
     // a failed image that is not ours is left alone
@@ -139,7 +195,15 @@ async fn an_available_state_change_is_skipped() -> Result<(), HandlerError> {
     let cloud = FakeCloud::new("123456789012");
     let detail = handle(&ctx(&cloud), shared("ami-state-change-available.json"), NOW).await?;
     assert_eq!(detail["counts"]["skipped"], 1, "{detail}");
-    assert_eq!(cloud.state().calls.iter().filter(|(_, op)| op != "PutEvents").count(), 0);
+    assert_eq!(
+        cloud
+            .state()
+            .calls
+            .iter()
+            .filter(|(_, op)| op != "PutEvents")
+            .count(),
+        0
+    );
     Ok(())
 }
 
@@ -152,16 +216,28 @@ async fn malformed_and_foreign_events_are_errors_that_change_nothing() {
     for (payload, words) in [
         (bad_time, "time"),
         (json!([1, 2]), "expected a JSON object"),
-        (json!({"Records": [{"body": "not json"}]}), "Records[0].body is not JSON"),
-        (json!({"Records": [{"body": "{\"continue\": {\"schedule\": \"daily\"}}"}]}), "continue.slot is missing"),
-        (json!({"schedule": "daily", "slot": "soon"}), "not an RFC 3339 time"),
+        (
+            json!({"Records": [{"body": "not json"}]}),
+            "Records[0].body is not JSON",
+        ),
+        (
+            json!({"Records": [{"body": "{\"continue\": {\"schedule\": \"daily\"}}"}]}),
+            "continue.slot is missing",
+        ),
+        (
+            json!({"schedule": "daily", "slot": "soon"}),
+            "not an RFC 3339 time",
+        ),
         (shared("tag-change-on-image.json"), "for share"),
     ] {
         match handle(&ctx(&cloud), payload.clone(), NOW).await {
             Ok(v) => panic!("{payload} accepted: {v}"),
             Err(e) => {
                 let text = e.to_string();
-                assert!(text.contains(words) && text.contains("not retryable"), "{text:?} lacks {words:?}");
+                assert!(
+                    text.contains(words) && text.contains("not retryable"),
+                    "{text:?} lacks {words:?}"
+                );
                 assert!(e.into_diagnostic().error_type.ends_with("NotRetryable"));
             }
         }
