@@ -14,7 +14,7 @@
 //!   itself (tag [`ATTEMPT`], written at creation), which is removed only once its
 //!   successor has been requested — so the record outlives the failure without any
 //!   tag write outside CopyImage (the template allows `ec2:CreateTags` only as part of
-//!   `CopyImage`).
+//!   `CopyImage`). After [`MAX_ATTEMPTS`] failures the copy is reported, not retried.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,6 +29,10 @@ use crate::tags::{self, key, TagError};
 
 /// Tag written on every copy at creation: which attempt of (source, destination) it is.
 pub const ATTEMPT: &str = "ami-lifecycle:replicate-attempt";
+
+/// A copy that failed this many times is reported, not tried again, until an operator
+/// removes the last failed copy (its attempt record).
+pub const MAX_ATTEMPTS: u32 = 5;
 
 /// AMI names are at most 128 characters.
 const NAME_MAX: usize = 128;
@@ -501,6 +505,23 @@ fn decide_copy(
         .map(|f| attempt_of(f))
         .max()
         .map_or(1, |n| n + 1);
+    if attempt > MAX_ATTEMPTS {
+        let last = failed
+            .iter()
+            .max_by_key(|f| attempt_of(f))
+            .map_or_else(String::new, |f| f.id.to_string());
+        plan.decide(
+            dest,
+            &src.id,
+            failed.first().map(|f| &f.id),
+            Outcome::Failed,
+            format!(
+                "the copy to {dest} failed {MAX_ATTEMPTS} times (last: {last}); not tried again. \
+                 Fix the cause (key permissions, source snapshots), then deregister {last} and the next reconcile copies again"
+            ),
+        );
+        return;
+    }
     let kms_key = match config.replica_keys.get(dest) {
         None => None,
         Some(configured) => match inv.keys.get(dest) {
@@ -903,6 +924,40 @@ mod tests {
         assert!(
             plan.removals.is_empty(),
             "the failed copy stays until its successor is requested"
+        );
+    }
+
+    #[test]
+    fn after_the_last_allowed_attempt_failed_it_is_reported_and_not_tried_again() {
+        let c = config(&[("REPLICA_REGIONS", "eu-west-1")]);
+        let mut copies = listed(&["eu-west-1"]);
+        copies.insert(
+            Region::new("eu-west-1"),
+            vec![copy_of(
+                "ami-2",
+                "ami-1",
+                "eu-west-1",
+                ImageState::Failed,
+                MAX_ATTEMPTS,
+            )],
+        );
+        let plan = plan(
+            &Inventory {
+                sources: vec![managed("ami-1", "us-east-1")],
+                copies,
+                ..Inventory::default()
+            },
+            &c,
+        );
+        assert!(
+            plan.copies.is_empty() && plan.removals.is_empty(),
+            "{plan:?}"
+        );
+        assert_eq!(plan.decisions[0].outcome, Outcome::Failed);
+        assert!(
+            plan.decisions[0].reason.contains("deregister ami-2"),
+            "{:?}",
+            plan.decisions[0].reason
         );
     }
 
