@@ -128,7 +128,8 @@ pub async fn run(ctx: &Context, args: &Args) -> anyhow::Result<RunReport> {
     loop {
         let out = create::run_wave(&ctx, request, OffsetDateTime::now_utc()).await;
         let created = out.report.count(Outcome::Created);
-        let waiting = out.report.count(Outcome::Deferred);
+        // Instances held for a later reboot wave (not the round's notes).
+        let waiting = out.report.metrics.get("waiting").copied().unwrap_or(0.0) as u64;
         fold(&mut total, out.report);
         if !out.more || !waits {
             break;
