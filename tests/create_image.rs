@@ -160,6 +160,25 @@ async fn a_schedule_run_images_exactly_the_opted_in_instances_of_each_region() -
         .launch_instance(EAST, &[(key::SCHEDULE, "weekly")], &[])
         .await?;
     let untagged = emu.launch_instance(WEST, &[("Name", "other")], &[]).await?;
+    // a stopped instance (imaged, no reboot) and a terminated one (skipped)
+    let cold = emu
+        .launch_instance(WEST, &[(key::SCHEDULE, "daily")], &[])
+        .await?;
+    emu.ec2(WEST)
+        .stop_instances()
+        .instance_ids(&cold)
+        .send()
+        .await
+        .context("StopInstances")?;
+    let gone = emu
+        .launch_instance(EAST, &[(key::SCHEDULE, "daily")], &[])
+        .await?;
+    emu.ec2(EAST)
+        .terminate_instances()
+        .instance_ids(&gone)
+        .send()
+        .await
+        .context("TerminateInstances")?;
     let ctx = emu.context(emu.config(&[
         ("AMI_LIFECYCLE_REGIONS", "us-east-1,eu-west-1"),
         ("COPY_INSTANCE_TAGS", "team"),
@@ -170,7 +189,7 @@ async fn a_schedule_run_images_exactly_the_opted_in_instances_of_each_region() -
 
     // THEN exactly the daily instances are imaged, in their own regions
     ensure!(
-        report.failed() == 0 && report.count(Outcome::Created) == 3,
+        report.failed() == 0 && report.count(Outcome::Created) == 4,
         "{}",
         report.render_table()
     );
@@ -186,11 +205,21 @@ async fn a_schedule_run_images_exactly_the_opted_in_instances_of_each_region() -
         east.keys()
     );
     ensure!(
-        west.keys().cloned().collect::<Vec<_>>() == vec![name_of(&lean, "daily")],
+        west.keys().cloned().collect::<Vec<_>>() == {
+            let mut v = vec![name_of(&lean, "daily"), name_of(&cold, "daily")];
+            v.sort();
+            v
+        },
         "west: {:?}",
         west.keys()
     );
     ensure!(outcome_of(&report, &weekly).is_none() && outcome_of(&report, &untagged).is_none());
+    let skipped = report.items.iter().find(|i| i.subject == gone);
+    ensure!(
+        skipped.is_some_and(|i| i.outcome == Outcome::Skipped && i.reason.contains("terminated")),
+        "{}",
+        report.render_table()
+    );
 
     // AND only the instances that did not opt out were rebooted
     let rebooted = reboots(&emu)?;
@@ -198,7 +227,10 @@ async fn a_schedule_run_images_exactly_the_opted_in_instances_of_each_region() -
         rebooted.get(&web) == Some(&1) && rebooted.get(&lean) == Some(&1),
         "{rebooted:?}"
     );
-    ensure!(!rebooted.contains_key(&quiet), "{rebooted:?}");
+    ensure!(
+        !rebooted.contains_key(&quiet) && !rebooted.contains_key(&cold),
+        "{rebooted:?}"
+    );
 
     // AND the images and every snapshot carry the lineage, consistency and carried tags
     let img = &east[&name_of(&web, "daily")];
@@ -235,6 +267,12 @@ async fn a_schedule_run_images_exactly_the_opted_in_instances_of_each_region() -
         q.tags.get(key::CONSISTENCY).map(String::as_str) == Some("crash-consistent"),
         "{:?}",
         q.tags
+    );
+    let c = &west[&name_of(&cold, "daily")];
+    ensure!(
+        c.tags.get(key::CONSISTENCY).map(String::as_str) == Some("stopped"),
+        "{:?}",
+        c.tags
     );
     // exclude-devices left /dev/sdf out
     let l = &west[&name_of(&lean, "daily")];

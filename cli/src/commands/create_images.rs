@@ -159,3 +159,59 @@ pub async fn run(ctx: &Context, args: &Args) -> anyhow::Result<RunReport> {
     });
     Ok(ctx.finish(report).await)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn round(items: &[(&str, Outcome)]) -> RunReport {
+        let mut r = RunReport::new("create-image", false, datetime!(2026-11-22 03:00 UTC));
+        for (subject, outcome) in items {
+            r.push(&Region::new("us-east-1"), *subject, None, *outcome, "");
+        }
+        r
+    }
+
+    #[test]
+    fn rounds_fold_into_one_report_that_keeps_what_was_created() {
+        let mut total = None;
+        fold(
+            &mut total,
+            round(&[
+                ("i-1", Outcome::Created),
+                ("i-2", Outcome::Deferred),
+                ("schedule daily", Outcome::Deferred),
+            ]),
+        );
+        fold(
+            &mut total,
+            round(&[("i-1", Outcome::AlreadyExisted), ("i-2", Outcome::Created)]),
+        );
+        let items: Vec<(String, Outcome)> = total
+            .map(|t| {
+                t.items
+                    .into_iter()
+                    .map(|i| (i.subject, i.outcome))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(
+            items,
+            vec![
+                ("i-1".to_owned(), Outcome::Created),
+                ("i-2".to_owned(), Outcome::Created)
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_flags_say_what_is_expected() {
+        assert!(parse_slot("yesterday").is_err_and(|e| e.contains("RFC 3339")));
+        assert!(parse_schedule("no way").is_err_and(|e| e.contains("--schedule daily")));
+        assert_eq!(
+            parse_slot("2026-11-22T03:00:00Z"),
+            Ok(datetime!(2026-11-22 03:00 UTC))
+        );
+    }
+}
