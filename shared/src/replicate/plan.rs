@@ -20,12 +20,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::model::{Image, ImageId, ImageState, Region, Tags};
 use crate::ports::ImageCopy;
 use crate::report::Outcome;
+use crate::retention::RetentionRule;
 use crate::tags::{self, key, TagError};
+use crate::time_util::{parse_rfc3339, parse_slot_compact};
 
 /// Tag written on every copy at creation: which attempt of (source, destination) it is.
 pub const ATTEMPT: &str = "ami-lifecycle:replicate-attempt";
@@ -281,9 +284,63 @@ fn copies_of<'a>(
         .unwrap_or_default()
 }
 
+/// The time retention counts an image by: its slot, else its creation.
+fn retention_time(image: &Image) -> OffsetDateTime {
+    image
+        .tag(key::SLOT)
+        .and_then(|v| parse_rfc3339(v.trim()).or_else(|| parse_slot_compact(v.trim())))
+        .unwrap_or(image.created)
+}
+
+/// Sources their own region keeps only for local reasons (a reference, a keep tag):
+/// the retention rule of their lineage (the newest image's `retain` tag, else `RETAIN`)
+/// no longer keeps them. Cleanup applies the same rule to the replicas (which carry the
+/// same lineage tags and slot), so copying such a source would only feed a
+/// copy-then-delete loop.
+fn outside_retention(sources: &[Image], config: &Config, now: OffsetDateTime) -> BTreeSet<ImageId> {
+    let mut lineages: BTreeMap<(&Region, &str, &str), Vec<&Image>> = BTreeMap::new();
+    for s in sources {
+        let live = matches!(s.state, ImageState::Available | ImageState::Pending);
+        if let (true, None, Some(instance)) = (live, copied_from(s), s.tag(key::SOURCE_INSTANCE)) {
+            let schedule = s.tag(key::SCHEDULE).unwrap_or("-");
+            lineages
+                .entry((&s.region, instance, schedule))
+                .or_default()
+                .push(s);
+        }
+    }
+    let mut out = BTreeSet::new();
+    for images in lineages.values() {
+        let newest = images
+            .iter()
+            .max_by_key(|i| (retention_time(i), i.id.clone()));
+        let rule = match newest.and_then(|n| n.tag(key::RETAIN)) {
+            Some(v) => match RetentionRule::parse(v) {
+                Ok(r) => r,
+                // A bad tag is cleanup's to report; here, when in doubt, replicate.
+                Err(_) => continue,
+            },
+            None => config.retain.clone(),
+        };
+        let timed: Vec<(ImageId, OffsetDateTime)> = images
+            .iter()
+            .map(|i| (i.id.clone(), retention_time(i)))
+            .collect();
+        let kept = rule.keep(&timed, now);
+        out.extend(
+            timed
+                .into_iter()
+                .map(|(id, _)| id)
+                .filter(|id| !kept.contains_key(id)),
+        );
+    }
+    out
+}
+
 /// Plans the run; see the module docs.
-pub fn plan(inv: &Inventory, config: &Config) -> Plan {
+pub fn plan(inv: &Inventory, config: &Config, now: OffsetDateTime) -> Plan {
     let mut plan = Plan::default();
+    let retired = outside_retention(&inv.sources, config, now);
     // Failed copies already dealt with (superseded or removed), by id.
     let mut handled: BTreeSet<ImageId> = BTreeSet::new();
     // Where each known source goes (None: unknown, e.g. a bad tag).
@@ -315,6 +372,18 @@ pub fn plan(inv: &Inventory, config: &Config) -> Plan {
             }
         };
         known.insert(src.id.clone(), Some(dests.clone()));
+        if retired.contains(&src.id) {
+            if inv.explain_skips {
+                plan.decide(
+                    &src.region,
+                    &src.id,
+                    None,
+                    Outcome::Skipped,
+                    "older than what the retention rule keeps of its lineage: not replicated (cleanup retires it)",
+                );
+            }
+            continue;
+        }
         if src.state != ImageState::Available {
             if inv.explain_skips {
                 plan.decide(
@@ -594,6 +663,8 @@ mod tests {
     use crate::model::{AccountId, KeyRef};
     use time::macros::datetime;
 
+    const NOW: OffsetDateTime = datetime!(2026-11-22 04:00 UTC);
+
     fn config(pairs: &[(&str, &str)]) -> Config {
         Config::from_lookup(|k| {
             pairs
@@ -714,7 +785,7 @@ mod tests {
             ..Inventory::default()
         };
         // WHEN planning
-        let plan = plan(&inv, &c);
+        let plan = plan(&inv, &c, NOW);
         // THEN one copy per destination, re-encrypted where a key is configured
         assert_eq!(dests(&plan), vec!["eu-west-1", "us-west-2"]);
         let eu = &plan.copies[0].request;
@@ -791,7 +862,7 @@ mod tests {
             explain_skips: true,
             ..Inventory::default()
         };
-        let plan = plan(&inv, &c);
+        let plan = plan(&inv, &c, NOW);
         assert!(plan.copies.is_empty(), "{plan:?}");
         assert_eq!(plan.decisions.len(), 2);
         assert!(plan
@@ -810,7 +881,7 @@ mod tests {
             copies: listed(&["eu-west-1"]),
             ..Inventory::default()
         };
-        let plan = plan(&inv, &c);
+        let plan = plan(&inv, &c, NOW);
         assert_eq!(plan.copies.len(), 1);
         assert_eq!(
             plan.copies[0].request.name,
@@ -832,7 +903,7 @@ mod tests {
             )],
             ..Inventory::default()
         };
-        let plan = plan(&inv, &c);
+        let plan = plan(&inv, &c, NOW);
         assert!(plan.copies.is_empty());
         let d = &plan.decisions[0];
         assert_eq!(d.outcome, Outcome::Failed);
@@ -872,6 +943,7 @@ mod tests {
                 ..Inventory::default()
             },
             &c,
+            NOW,
         );
         assert!(plan.copies.is_empty());
         assert_eq!(
@@ -904,6 +976,7 @@ mod tests {
                 ..Inventory::default()
             },
             &c,
+            NOW,
         );
         let copy = &plan.copies[0];
         assert_eq!(copy.attempt, 3);
@@ -948,6 +1021,7 @@ mod tests {
                 ..Inventory::default()
             },
             &c,
+            NOW,
         );
         assert!(
             plan.copies.is_empty() && plan.removals.is_empty(),
@@ -959,6 +1033,66 @@ mod tests {
             "{:?}",
             plan.decisions[0].reason
         );
+    }
+
+    #[test]
+    fn sources_the_retention_rule_no_longer_keeps_are_not_copied_so_cleanup_and_replicate_never_loop(
+    ) {
+        // GIVEN RETAIN=count=2 and three images of one lineage; the oldest is still there
+        // (kept by a launch template in its region) and has no replica any more
+        let c = config(&[("REPLICA_REGIONS", "eu-west-1"), ("RETAIN", "count=2")]);
+        let at = |id: &str, slot: &str| {
+            image(
+                id,
+                "us-east-1",
+                &[
+                    (key::MANAGED_BY, "ami-lifecycle"),
+                    (key::SOURCE_INSTANCE, "i-1"),
+                    (key::SCHEDULE, "daily"),
+                    (key::SLOT, slot),
+                ],
+            )
+        };
+        let other_lineage = image(
+            "ami-x",
+            "us-east-1",
+            &[
+                (key::MANAGED_BY, "ami-lifecycle"),
+                (key::SOURCE_INSTANCE, "i-2"),
+                (key::SCHEDULE, "daily"),
+                (key::SLOT, "2026-11-01T03:00:00Z"),
+            ],
+        );
+        let inv = Inventory {
+            sources: vec![
+                at("ami-old", "2026-11-20T03:00:00Z"),
+                at("ami-mid", "2026-11-21T03:00:00Z"),
+                at("ami-new", "2026-11-22T03:00:00Z"),
+                other_lineage,
+            ],
+            copies: listed(&["eu-west-1"]),
+            ..Inventory::default()
+        };
+        // WHEN planning
+        let plan = plan(&inv, &c, NOW);
+        // THEN only what the rule keeps is copied (each lineage counted on its own)
+        let mut copied: Vec<&str> = plan
+            .copies
+            .iter()
+            .map(|c| c.request.source_image.as_str())
+            .collect();
+        copied.sort_unstable();
+        assert_eq!(copied, vec!["ami-mid", "ami-new", "ami-x"]);
+        // AND the newest image's retain tag overrides RETAIN for its lineage
+        let mut tagged = inv.clone();
+        tagged.sources[2]
+            .tags
+            .insert(key::RETAIN.to_owned(), "count=3".to_owned());
+        assert_eq!(plan_copies(&tagged, &c), 4);
+    }
+
+    fn plan_copies(inv: &Inventory, c: &Config) -> usize {
+        plan(inv, c, NOW).copies.len()
     }
 
     #[test]
@@ -987,7 +1121,7 @@ mod tests {
             gone_sources: [ImageId::new("ami-8")].into_iter().collect(),
             ..Inventory::default()
         };
-        let plan = plan(&inv, &c);
+        let plan = plan(&inv, &c, NOW);
         let removed: Vec<&str> = plan.removals.iter().map(|r| r.image.as_str()).collect();
         assert_eq!(removed, vec!["ami-2", "ami-4", "ami-6"]);
         assert!(plan.copies.is_empty());
@@ -1017,7 +1151,7 @@ mod tests {
             keys,
             ..Inventory::default()
         };
-        let plan = plan(&inv, &c);
+        let plan = plan(&inv, &c, NOW);
         assert_eq!(dests(&plan), vec!["us-west-2"]);
         let failed = plan
             .decisions
@@ -1054,6 +1188,7 @@ mod tests {
                 ..Inventory::default()
             },
             &c,
+            NOW,
         );
         assert!(plan.copies.is_empty());
         assert_eq!(plan.decisions[0].outcome, Outcome::Deferred);
@@ -1095,7 +1230,7 @@ mod tests {
             keys: usable(&["us-east-1"]),
             ..Inventory::default()
         };
-        let plan = plan(&inv, &c);
+        let plan = plan(&inv, &c, NOW);
         assert_eq!(plan.copies.len(), 1);
         let copy = &plan.copies[0];
         assert_eq!(

@@ -41,7 +41,7 @@ pub async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunRep
     };
     if let Some(mut inventory) = inventory {
         check_keys(ctx, &mut inventory).await;
-        let plan = plan::plan(&inventory, &ctx.config);
+        let plan = plan::plan(&inventory, &ctx.config, now);
         apply(ctx, plan, &mut report).await;
     }
     report
