@@ -218,6 +218,20 @@ async fn image_inventory(
         }
         return None;
     };
+    if !config.regions.contains(&img.region) && plan::copied_from(&img).is_none() {
+        // The reconcile never looks there either: acting on events alone would not converge.
+        report.push(
+            &img.region,
+            image.as_str(),
+            Some(image),
+            Outcome::Skipped,
+            format!(
+                "{} is not a managed region (AMI_LIFECYCLE_REGIONS): not replicated from there",
+                img.region
+            ),
+        );
+        return None;
+    }
     let mut inv = Inventory {
         explain_skips: true,
         ..Inventory::default()

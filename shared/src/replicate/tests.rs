@@ -134,7 +134,32 @@ async fn a_replicas_available_event_copies_nothing() {
     )
     .await;
     assert_eq!(report.count(Outcome::Skipped), 1, "{}", reasons(&report));
+    assert!(
+        report.items[0].reason.contains("never replicated again"),
+        "{}",
+        reasons(&report)
+    );
     assert_eq!(cloud.calls("CopyImage"), 2);
+}
+
+#[tokio::test]
+async fn an_event_from_a_region_that_is_not_managed_copies_nothing() {
+    let (cloud, _) = seeded();
+    let elsewhere = cloud.add_image(
+        "ap-south-1",
+        "x",
+        NOW,
+        &[(key::MANAGED_BY, "ami-lifecycle")],
+    );
+    let request = Request::Image {
+        image: elsewhere,
+        region: Some(Region::new("ap-south-1")),
+        from_event: true,
+    };
+    let report = run(&ctx(&cloud, two_regions()), request, NOW).await;
+    assert_eq!(report.count(Outcome::Skipped), 1, "{}", reasons(&report));
+    assert!(report.items[0].reason.contains("AMI_LIFECYCLE_REGIONS"));
+    assert_eq!(cloud.calls("CopyImage"), 0);
 }
 
 #[tokio::test]
