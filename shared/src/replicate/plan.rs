@@ -337,6 +337,14 @@ fn outside_retention(sources: &[Image], config: &Config, now: OffsetDateTime) ->
     out
 }
 
+/// Whether copies into `region` are in this run's scope ([`Inventory::only_region`]).
+fn in_scope(inv: &Inventory, region: &Region) -> bool {
+    match &inv.only_region {
+        None => true,
+        Some(only) => only == region,
+    }
+}
+
 /// Plans the run; see the module docs.
 pub fn plan(inv: &Inventory, config: &Config, now: OffsetDateTime) -> Plan {
     let mut plan = Plan::default();
@@ -405,10 +413,7 @@ pub fn plan(inv: &Inventory, config: &Config, now: OffsetDateTime) -> Plan {
                 "no destination region (replicate-to tag or REPLICA_REGIONS)",
             );
         }
-        for dest in dests
-            .iter()
-            .filter(|d| inv.only_region.as_ref().map_or(true, |o| o == *d))
-        {
+        for dest in dests.iter().filter(|d| in_scope(inv, d)) {
             decide_copy(
                 inv,
                 config,
@@ -472,7 +477,7 @@ pub fn plan(inv: &Inventory, config: &Config, now: OffsetDateTime) -> Plan {
             }
             continue;
         }
-        if inv.only_region.as_ref().map_or(true, |o| *o == img.region) {
+        if in_scope(inv, &img.region) {
             decide_copy(
                 inv,
                 config,
