@@ -243,6 +243,8 @@ impl EmulatorClient {
         for (k, v) in tags {
             tag_spec = tag_spec.tags(Tag::builder().key(*k).value(*v).build());
         }
+        // EC2 rejects a tag specification without tags.
+        let tag_specs = (!tags.is_empty()).then(|| vec![tag_spec.build()]);
         let out = ec2
             .run_instances()
             .image_id(base)
@@ -250,7 +252,7 @@ impl EmulatorClient {
             .min_count(1)
             .max_count(1)
             .set_block_device_mappings(Some(mappings))
-            .tag_specifications(tag_spec.build())
+            .set_tag_specifications(tag_specs)
             .send()
             .await
             .context("RunInstances")?;

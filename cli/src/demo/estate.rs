@@ -24,6 +24,8 @@ pub fn settings(continuation_queue: &str) -> Vec<(&'static str, String)> {
         ("SHARE_ALLOWED", ALLOWED_ACCOUNT.into()),
         ("REBOOT_CONCURRENCY", "1".into()),
         ("CONTINUATION_QUEUE_URL", continuation_queue.into()),
+        // Simulated days pass in seconds: the next reboot wave is checked at once.
+        ("CONTINUATION_DELAY_SECONDS", "0".into()),
     ]
 }
 

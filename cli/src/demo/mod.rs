@@ -37,9 +37,10 @@ pub struct Args {
     /// Simulated days to play.
     #[arg(long, default_value_t = 7)]
     pub days: u32,
-    /// The first simulated day (a Monday by default, so the weekly schedule fires on day 7).
-    #[arg(long, default_value = "2026-11-16")]
-    pub start: String,
+    /// The first simulated day (YYYY-MM-DD; default: tomorrow). Simulated time must not be
+    /// earlier than the emulator's clock, which stamps the images' creation dates.
+    #[arg(long)]
+    pub start: Option<String>,
     /// The SAM template whose rules are wired.
     #[arg(long, default_value = "template.yaml")]
     pub template: PathBuf,
@@ -91,8 +92,11 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let emu = EmulatorClient::from_url(&args.endpoint)?;
     emu.control("POST", "/_emulator/reset", None).context("resetting the emulator")?;
-    let start = Date::parse(&args.start, &time::format_description::well_known::Iso8601::DATE)
-        .with_context(|| format!("--start {:?} is not a date (YYYY-MM-DD)", args.start))?;
+    let start = match &args.start {
+        Some(s) => Date::parse(s, &time::format_description::well_known::Iso8601::DATE)
+            .with_context(|| format!("--start {s:?} is not a date (YYYY-MM-DD)"))?,
+        None => time::OffsetDateTime::now_utc().date().next_day().context("no tomorrow")?,
+    };
 
     let continuation = emu.queue(HOME, "ami-lifecycle-continuation").await?;
     let settings = estate::settings(continuation.url());

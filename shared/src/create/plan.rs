@@ -25,9 +25,6 @@ use crate::time_util::{rfc3339, slot_compact};
 /// its state says: EC2 may report `running` for a moment before the shutdown begins.
 pub const REBOOT_SETTLE: Duration = Duration::from_secs(20);
 
-/// Seconds a continuation waits before the next wave is checked.
-pub const CONTINUATION_DELAY_SECONDS: u32 = 60;
-
 /// How long a reboot group may stay blocked (since the slot, or since the newest image of
 /// a blocking member) before its waiting members are given up for that slot and reported
 /// as failed: continuations never loop forever.

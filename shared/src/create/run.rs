@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use time::OffsetDateTime;
 
-use super::plan::{self, check_schedule, Action, Inventory, Plan, CONTINUATION_DELAY_SECONDS};
+use super::plan::{self, check_schedule, Action, Inventory, Plan};
 use super::request::{CreateRequest, ScheduleRun};
 use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
@@ -410,12 +410,12 @@ async fn continue_later(ctx: &Context, r: &ScheduleRun, report: &mut RunReport) 
     );
     match ctx.cloud.continuations() {
         Some(c) => match c
-            .continue_later(&r.continuation_body(), CONTINUATION_DELAY_SECONDS)
+            .continue_later(&r.continuation_body(), ctx.config.continuation_delay_seconds)
             .await
         {
             Ok(()) => report.metrics.insert(
                 "continuation_delay_seconds".to_owned(),
-                f64::from(CONTINUATION_DELAY_SECONDS),
+                f64::from(ctx.config.continuation_delay_seconds),
             ),
             Err(e) => {
                 report.push(

@@ -212,7 +212,7 @@ async fn waves_continue_through_the_queue_and_never_exceed_the_concurrency() {
             .last()
             .cloned()
             .unwrap_or_default();
-        assert_eq!(delay, CONTINUATION_DELAY_SECONDS);
+        assert_eq!(delay, 60, "CONTINUATION_DELAY_SECONDS defaults to 60");
         request = crate::create::request_from_direct(&body, now).unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(request, CreateRequest::Continue(_)));
         now += time::Duration::seconds(i64::from(delay));

@@ -359,7 +359,7 @@ impl Sharing for FakeRegion {
     async fn modify_launch_permissions(&self, image: &ImageId, add: &[Grantee], remove: &[Grantee]) -> CloudResult<()> {
         let mut s = self.lock();
         s.call(&self.region, "ModifyImageAttribute", Some(image.as_str()))?;
-        if !s.images.get(image).is_some_and(|i| i.region == self.region) {
+        if s.images.get(image).is_none_or(|i| i.region != self.region) {
             return Err(not_found("ModifyImageAttribute", &self.region, "InvalidAMIID.NotFound", image.as_str()));
         }
         let perms = s.launch_permissions.entry(image.clone()).or_default();
