@@ -38,6 +38,6 @@ rust-lint:
 rust-test: emulator-venv
 	$(CARGO) test --workspace --locked
 
-demo: setup
-	$(CARGO) build --locked -p amictl -p create-image -p replicate -p share -p cleanup
+demo: emulator-venv
+	$(CARGO) build --locked -p amictl
 	bash infra/demo/run.sh

@@ -154,6 +154,21 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let mut totals: BTreeMap<&str, usize> = BTreeMap::new();
     println!("\nFINAL STATE");
     let mut final_rows = Vec::new();
+    // Why each image is kept, as the last cleanup run reported it.
+    let why: BTreeMap<String, String> = all
+        .iter()
+        .rev()
+        .find(|i| i.function == "cleanup")
+        .and_then(|i| i.result.as_ref().ok())
+        .and_then(|v| v.get("items").and_then(Value::as_array))
+        .map(|items| {
+            items
+                .iter()
+                .filter(|i| i["outcome"] == "kept")
+                .filter_map(|i| Some((i["image"].as_str().or(i["subject"].as_str())?.to_owned(), i["reason"].as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut actual: BTreeMap<(String, String), usize> = BTreeMap::new();
     for region in [HOME, SECOND, REPLICA] {
         let ec2 = ctx.cloud.ec2(&Region::new(region));
@@ -165,11 +180,17 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
             let instance = img.tag(key::SOURCE_INSTANCE).unwrap_or("-");
             let name = names.get(instance).copied().unwrap_or(instance).to_owned();
             let day = img.tag(key::SLOT).map(|s| s.get(5..10).unwrap_or(s).to_owned()).unwrap_or_default();
-            let mut what = format!("{day} {}", img.tag(key::CONSISTENCY).unwrap_or(if img.tags.contains_key(key::SOURCE_IMAGE) { "replica" } else { "" }));
+            let mut what = day.clone();
+            if img.tag(key::CONSISTENCY) == Some("crash-consistent") {
+                what.push_str(" crash-consistent");
+            }
             let shared = emu.launch_permission_accounts(region, img.id.as_str()).await?;
             if !shared.is_empty() {
                 what.push_str(&format!(" shared→{}", shared.join(",")));
                 *totals.entry("shared images").or_default() += 1;
+            }
+            if let Some(reason) = why.get(img.id.as_str()) {
+                what.push_str(&format!(" [{}]", short_reason(reason)));
             }
             if img.state != ImageState::Available {
                 what.push_str(&format!(" ({})", img.state.as_str()));
@@ -182,7 +203,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         *totals.entry("images kept").or_default() += images.len();
     }
-    print!("{}", render_rows(&["REGION", "LINEAGE", "IMAGES", "KEPT (slot, consistency, shares)"], &final_rows));
+    print!("{}", render_rows(&["REGION", "LINEAGE", "IMAGES", "KEPT: day [why] (crash-consistent, shared→account)"], &final_rows));
 
     for ((region, name), want) in &expected {
         let got = actual.get(&(region.clone(), name.clone())).copied().unwrap_or(0);
@@ -250,6 +271,24 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::from(1))
     }
+}
+
+/// A few words for why cleanup kept an image (the report has the full sentence).
+fn short_reason(reason: &str) -> String {
+    let known = [
+        ("in use by ec2:LaunchTemplate", "launch template"),
+        ("in use by ec2:Instance", "instance"),
+        ("in use by", "in use"),
+        ("newest of its lineage", "newest"),
+        ("within the newest", "count"),
+        ("younger than", "age"),
+        ("newest of its", "gfs"),
+    ];
+    known
+        .iter()
+        .find(|(prefix, _)| reason.starts_with(prefix))
+        .map(|(_, label)| (*label).to_owned())
+        .unwrap_or_else(|| ami_core::tags::truncate(reason.split(':').next().unwrap_or(reason), 24))
 }
 
 /// Carries out the day's actions, then delivers the events they cause.
