@@ -278,65 +278,90 @@ pub async fn source_image(
         .map(|i| i.id))
 }
 
-/// One pass of the cycle: slot 0 (create, replicate, the person shares `i0`'s image, share
-/// reconcile), slot 1 (create, replicate, share reconcile, cleanup). Every step runs even
-/// when an earlier one failed, as the deployed functions would.
+/// One pass of the cycle: slot 0 (create, replicate, the person's launch template, share
+/// reconcile), slot 1 (create, replicate, the person shares `i0`'s image, share reconcile,
+/// cleanup). Every step runs even when an earlier one failed, as the deployed functions
+/// would.
 pub async fn run_cycle(
     emu: &EmulatorClient,
     ctx: &Context,
     estate: &Estate,
 ) -> anyhow::Result<CycleRun> {
+    run_cycle_with(emu, ctx, estate, 1).await
+}
+
+/// [`run_cycle`] with every scheduled invocation delivered `copies` times concurrently (1
+/// or 3), as a duplicated EventBridge delivery would.
+pub async fn run_cycle_with(
+    emu: &EmulatorClient,
+    ctx: &Context,
+    estate: &Estate,
+    copies: usize,
+) -> anyhow::Result<CycleRun> {
     let mut run = CycleRun::default();
-    let schedule = format!("{DEPLOYMENT}-schedule-daily");
-    let replicate_rule = format!("{DEPLOYMENT}-replicate-reconcile");
-    let share_rule = format!("{DEPLOYMENT}-share-reconcile");
-    let cleanup_rule = format!("{DEPLOYMENT}-cleanup");
+    let rules = [
+        ("create-image", format!("{DEPLOYMENT}-schedule-daily"), 0),
+        ("replicate", format!("{DEPLOYMENT}-replicate-reconcile"), 10),
+        ("share", format!("{DEPLOYMENT}-share-reconcile"), 360),
+        ("cleanup", format!("{DEPLOYMENT}-cleanup"), 390),
+    ];
     for n in 0..2 {
         let t = slot(n);
-        let step = |name: &str, function: &'static str, rule: &str, minutes: i64| {
-            (
-                format!("{function} {name} slot{n}"),
-                function,
-                scheduled_event(rule, t + time::Duration::minutes(minutes)),
-                t + time::Duration::minutes(minutes),
-            )
-        };
-        let mut steps = vec![
-            step("schedule", "create-image", &schedule, 0),
-            step("reconcile", "replicate", &replicate_rule, 10),
-        ];
-        let later = vec![step("reconcile", "share", &share_rule, 360)];
-        let cleanup = step("schedule", "cleanup", &cleanup_rule, 150 + 240);
-        for (label, function, event, now) in steps.drain(..) {
-            let result = invoke(ctx, function, event, now).await;
-            run.invocations.push(Invocation {
-                step: label,
-                result,
-            });
+        for (function, rule, minutes) in &rules {
+            if *function == "share" {
+                if n == 0 {
+                    reference_first_image(emu, ctx, estate, t, &mut run).await?;
+                } else {
+                    share_image(emu, ctx, estate, t, &mut run).await?;
+                }
+            }
+            if *function == "cleanup" && n == 0 {
+                continue;
+            }
+            let now = t + time::Duration::minutes(*minutes);
+            let event = scheduled_event(rule, now);
+            for (i, result) in deliver(ctx, function, &event, now, copies)
+                .await
+                .into_iter()
+                .enumerate()
+            {
+                let copy = if copies > 1 {
+                    format!(" #{}", i + 1)
+                } else {
+                    String::new()
+                };
+                run.invocations.push(Invocation {
+                    step: format!("{function} slot{n}{copy}"),
+                    result,
+                });
+            }
             settle(emu)?;
-        }
-        if n == 0 {
-            reference_first_image(emu, ctx, estate, t, &mut run).await?;
-        } else {
-            share_image(emu, ctx, estate, t, &mut run).await?;
-        }
-        for (label, function, event, now) in later {
-            let result = invoke(ctx, function, event, now).await;
-            run.invocations.push(Invocation {
-                step: label,
-                result,
-            });
-        }
-        if n == 1 {
-            let (label, function, event, now) = cleanup;
-            let result = invoke(ctx, function, event, now).await;
-            run.invocations.push(Invocation {
-                step: label,
-                result,
-            });
         }
     }
     Ok(run)
+}
+
+/// Delivers `payload` to `function` `copies` times concurrently (1, 2 or 3).
+pub async fn deliver(
+    ctx: &Context,
+    function: &str,
+    payload: &Value,
+    now: OffsetDateTime,
+    copies: usize,
+) -> Vec<Result<Value, String>> {
+    let one = || invoke(ctx, function, payload.clone(), now);
+    match copies {
+        0 => vec![],
+        1 => vec![one().await],
+        2 => {
+            let (a, b) = tokio::join!(one(), one());
+            vec![a, b]
+        }
+        _ => {
+            let (a, b, c) = tokio::join!(one(), one(), one());
+            vec![a, b, c]
+        }
+    }
 }
 
 /// The person points a launch template (a non-default version) at `i1`'s slot image: a
@@ -416,8 +441,8 @@ pub struct ImageKey {
 pub struct FinalState {
     /// Image → (state, launch permission accounts, per-snapshot create-volume accounts).
     pub images: BTreeMap<ImageKey, (String, BTreeSet<String>, Vec<BTreeSet<String>>)>,
-    /// KMS grants on the replica key: (image key, grantee account).
-    pub kms_grants: BTreeSet<(ImageKey, String)>,
+    /// KMS grants on the replica key: (image key, grantee account) → how many.
+    pub kms_grants: BTreeMap<(ImageKey, String), usize>,
 }
 
 /// Everything the invariants need besides the comparable state.
@@ -582,7 +607,10 @@ pub async fn observe(
                         "KMS grant {name}: {account} has no launch permission on {image}"
                     ));
                 }
-                out.state.kms_grants.insert((k.clone(), account.to_owned()));
+                *out.state
+                    .kms_grants
+                    .entry((k.clone(), account.to_owned()))
+                    .or_insert(0) += 1;
             }
             None => out.problems.push(format!(
                 "KMS grant {name} names an image that no longer exists (leaked grant)"
@@ -592,7 +620,7 @@ pub async fn observe(
     for (k, (state, launch, _)) in &out.state.images {
         if k.region == REPLICA && state == "available" {
             for a in launch {
-                if !out.state.kms_grants.contains(&(k.clone(), a.clone())) {
+                if !out.state.kms_grants.contains_key(&(k.clone(), a.clone())) {
                     out.problems.push(format!(
                         "{k:?} shared with {a} but no KMS grant on the replica key"
                     ));
@@ -644,7 +672,7 @@ pub fn expected() -> FinalState {
                 none.clone()
             };
             if region == REPLICA && lineage == "i0" {
-                state.kms_grants.insert((k.clone(), ALLOWED.to_owned()));
+                state.kms_grants.insert((k.clone(), ALLOWED.to_owned()), 1);
             }
             state
                 .images
