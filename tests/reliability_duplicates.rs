@@ -31,20 +31,6 @@ async fn every_scheduled_run_delivered_three_times_at_once_ends_as_once() -> any
     let ctx = cycle::context(&emu, 1);
     let run = run_cycle_with(&emu, &ctx, &estate, 3).await?;
     println!("{}", run.summary());
-    for i in run
-        .invocations
-        .iter()
-        .filter(|i| i.step.starts_with("share slot1"))
-    {
-        println!(
-            "{}: {:#}",
-            i.step,
-            i.result
-                .as_ref()
-                .map(|v| v["items"].clone())
-                .unwrap_or_default()
-        );
-    }
     ensure!(run.errors().is_empty(), "errors: {:?}", run.errors());
     ensure!(
         run.failed() == 0,
