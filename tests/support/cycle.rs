@@ -378,19 +378,74 @@ async fn reference_first_image(
             .push("person: i1's slot-0 image is missing, no launch template".to_owned());
         return Ok(());
     };
-    let exists = emu
-        .ec2(HOME)
-        .describe_launch_templates()
-        .launch_template_names(TEMPLATE)
-        .send()
-        .await
-        .is_ok();
-    if !exists {
-        let base = emu.base_image(HOME).await?;
-        emu.launch_template_referencing(HOME, TEMPLATE, &base, image.as_str())
-            .await?;
+    // A person retries a failed call (the emulator may be injecting faults).
+    for attempt in 1..=5 {
+        match emu
+            .ec2(HOME)
+            .describe_launch_templates()
+            .launch_template_names(TEMPLATE)
+            .send()
+            .await
+        {
+            Ok(found) if !found.launch_templates().is_empty() => {
+                // Made by an earlier pass or attempt: make sure a version uses the image.
+                let ec2 = emu.ec2(HOME);
+                match ec2
+                    .describe_launch_template_versions()
+                    .launch_template_name(TEMPLATE)
+                    .send()
+                    .await
+                {
+                    Ok(v)
+                        if v.launch_template_versions().iter().any(|v| {
+                            v.launch_template_data().and_then(|d| d.image_id())
+                                == Some(image.as_str())
+                        }) =>
+                    {
+                        return Ok(())
+                    }
+                    Ok(_) => {
+                        let data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                            .image_id(image.as_str())
+                            .build();
+                        match ec2.create_launch_template_version().launch_template_name(TEMPLATE).launch_template_data(data).send().await {
+                            Ok(_) => return Ok(()),
+                            Err(e) => run.notes.push(format!("person: CreateLaunchTemplateVersion failed (attempt {attempt}): {e}")),
+                        }
+                    }
+                    Err(e) => run.notes.push(format!(
+                        "person: DescribeLaunchTemplateVersions failed (attempt {attempt}): {e}"
+                    )),
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) if format!("{e:?}").contains("NotFound") => {}
+            Err(e) => {
+                run.notes.push(format!(
+                    "person: DescribeLaunchTemplates failed (attempt {attempt}): {e}"
+                ));
+                continue;
+            }
+        }
+        let made = match emu.base_image(HOME).await {
+            Ok(base) => emu
+                .launch_template_referencing(HOME, TEMPLATE, &base, image.as_str())
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match made {
+            Ok(()) => return Ok(()),
+            Err(e) => run.notes.push(format!(
+                "person: launch template failed (attempt {attempt}): {e:#}"
+            )),
+        }
     }
-    Ok(())
+    bail!(
+        "person: could not create the launch template: {:?}",
+        run.notes
+    )
 }
 
 /// The launch template of [`reference_first_image`].
@@ -411,7 +466,7 @@ async fn share_image(
             .push("person: i0's slot-1 image is missing, not tagged".to_owned());
         return Ok(());
     };
-    for attempt in 1..=3 {
+    for attempt in 1..=5 {
         match emu
             .tag_image(HOME, image.as_str(), key::SHARE_WITH, ALLOWED)
             .await
