@@ -14,15 +14,24 @@ async fn adapters_create_list_and_page_images_on_the_emulator() -> anyhow::Resul
     let config = emu.config(&[]);
     let cloud = emu.cloud(&config);
     let region = Region::new("us-east-1");
-    let instance = emu.launch_instance("us-east-1", &[(key::SCHEDULE, "daily")], &["/dev/sdf"]).await?;
+    let instance = emu
+        .launch_instance("us-east-1", &[(key::SCHEDULE, "daily")], &["/dev/sdf"])
+        .await?;
 
     // WHEN the adapter lists scheduled instances and creates three images of it
     let ec2 = cloud.ec2(&region);
     let scheduled = ec2.scheduled_instances().await?;
     assert_eq!(scheduled.len(), 1);
-    assert_eq!(scheduled[0].volumes.len(), 2, "root and data volume: {:?}", scheduled[0].volumes);
+    assert_eq!(
+        scheduled[0].volumes.len(),
+        2,
+        "root and data volume: {:?}",
+        scheduled[0].volumes
+    );
     for n in 0..3 {
-        let tags = [(key::MANAGED_BY.to_owned(), "ami-lifecycle".to_owned())].into_iter().collect();
+        let tags = [(key::MANAGED_BY.to_owned(), "ami-lifecycle".to_owned())]
+            .into_iter()
+            .collect();
         ec2.create_image(&NewImage {
             instance: scheduled[0].id.clone(),
             name: format!("smoke/{instance}/{n}"),
@@ -47,7 +56,10 @@ async fn adapters_create_list_and_page_images_on_the_emulator() -> anyhow::Resul
     assert_eq!(images.len(), 3);
     assert!(images.iter().all(|i| i.disks.len() == 2), "{images:?}");
     let calls = emu.counters()?;
-    assert_eq!(calls["calls"]["us-east-1"]["DescribeImages"], 2, "two pages: {calls}");
+    assert_eq!(
+        calls["calls"]["us-east-1"]["DescribeImages"], 2,
+        "two pages: {calls}"
+    );
     Ok(())
 }
 

@@ -64,8 +64,12 @@ pub async fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AMICTL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AMICTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -78,7 +82,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => Err(e),
     })?;
     if let Some(r) = &cli.region {
-        anyhow::ensure!(ami_core::tags::is_region_name(r), "--region {r:?} is not a region name (e.g. us-east-1)");
+        anyhow::ensure!(
+            ami_core::tags::is_region_name(r),
+            "--region {r:?} is not a region name (e.g. us-east-1)"
+        );
         config.regions = vec![Region::new(r.as_str())];
     }
     let dry_run = match &cli.command {

@@ -6,12 +6,20 @@ use std::process::Command;
 use aws_sdk_ec2::types::Filter;
 use integration_tests::Emulator;
 
-async fn managed_images(emu: &Emulator, region: &str) -> anyhow::Result<Vec<aws_sdk_ec2::types::Image>> {
+async fn managed_images(
+    emu: &Emulator,
+    region: &str,
+) -> anyhow::Result<Vec<aws_sdk_ec2::types::Image>> {
     let out = emu
         .ec2(region)
         .describe_images()
         .owners("self")
-        .filters(Filter::builder().name("tag:ami-lifecycle:managed-by").values("ami-lifecycle").build())
+        .filters(
+            Filter::builder()
+                .name("tag:ami-lifecycle:managed-by")
+                .values("ami-lifecycle")
+                .build(),
+        )
         .send()
         .await?;
     Ok(out.images().to_vec())
@@ -29,9 +37,16 @@ async fn the_demo_converges_to_the_expected_estate() -> anyhow::Result<()> {
         .env("AWS_MAX_ATTEMPTS", "2")
         .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("demo: OK"), "{stdout}");
-    assert!(stdout.contains("TIMELINE") && stdout.contains("FINAL STATE") && stdout.contains("TOTALS"), "{stdout}");
+    assert!(
+        stdout.contains("TIMELINE") && stdout.contains("FINAL STATE") && stdout.contains("TOTALS"),
+        "{stdout}"
+    );
 
     // THEN each region holds exactly what retention keeps: 3 per daily lineage per region,
     // one more for web-1 at home (a launch template uses it), one weekly image.
@@ -42,11 +57,23 @@ async fn the_demo_converges_to_the_expected_estate() -> anyhow::Result<()> {
     assert_eq!(second.len(), 3, "eu-west-1");
     assert_eq!(replicas.len(), 3 * 5 + 1, "us-west-2");
     // Every replica was re-encrypted with the replica region's key.
-    let key = |img: &aws_sdk_ec2::types::Image| img.block_device_mappings().iter().filter_map(|m| m.ebs()).all(|e| e.encrypted() == Some(true));
+    let key = |img: &aws_sdk_ec2::types::Image| {
+        img.block_device_mappings()
+            .iter()
+            .filter_map(|m| m.ebs())
+            .all(|e| e.encrypted() == Some(true))
+    };
     assert!(replicas.iter().all(key), "replicas are encrypted");
     // The opted-out instance was never rebooted; the others were, once per image.
     let reboots = emu.reboots()?;
-    let total: usize = reboots.as_object().map(|m| m.values().filter_map(|v| v.as_array()).map(Vec::len).sum()).unwrap_or(0);
-    assert_eq!(total, 4 * 7 + 1, "web-1, db-1, db-2, app-eu-1 daily for 7 days, files-1 weekly once");
+    let total: usize = reboots
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_array()).map(Vec::len).sum())
+        .unwrap_or(0);
+    assert_eq!(
+        total,
+        4 * 7 + 1,
+        "web-1, db-1, db-2, app-eu-1 daily for 7 days, files-1 weekly once"
+    );
     Ok(())
 }

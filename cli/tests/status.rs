@@ -21,7 +21,11 @@ fn status_prints_an_empty_inventory() -> anyhow::Result<()> {
     let emu = Emulator::start()?;
     let out = amictl(&emu, &["--region", "us-east-1", "status"])?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("regions us-east-1"), "{stdout}");
     assert!(stdout.contains("no managed images"), "{stdout}");
 
@@ -42,6 +46,9 @@ fn a_bad_setting_stops_with_the_variable_value_and_fix() -> anyhow::Result<()> {
         .output()?;
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("RETAIN=\"forever\"") && stderr.contains("Accepted:"), "{stderr}");
+    assert!(
+        stderr.contains("RETAIN=\"forever\"") && stderr.contains("Accepted:"),
+        "{stderr}"
+    );
     Ok(())
 }

@@ -16,12 +16,18 @@ pub struct Deadline {
 impl Deadline {
     /// No deadline (the CLI).
     pub fn none() -> Self {
-        Self { at: None, margin: Duration::ZERO }
+        Self {
+            at: None,
+            margin: Duration::ZERO,
+        }
     }
 
     /// Stop starting work `margin` before `at`.
     pub fn at(at: Instant, margin: Duration) -> Self {
-        Self { at: Some(at), margin }
+        Self {
+            at: Some(at),
+            margin,
+        }
     }
 
     /// From Lambda's remaining time, keeping a margin for the report.
@@ -34,7 +40,8 @@ impl Deadline {
     }
 
     pub fn remaining(&self) -> Option<Duration> {
-        self.at.map(|at| at.saturating_duration_since(Instant::now()))
+        self.at
+            .map(|at| at.saturating_duration_since(Instant::now()))
     }
 }
 

@@ -37,24 +37,53 @@ impl ErrorKind {
     /// Classifies an AWS error code (EC2, KMS, EventBridge, SQS).
     pub fn from_code(code: &str) -> Self {
         match code {
-            "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "ThrottledException"
-            | "TooManyRequestsException" | "RequestThrottled" | "SlowDown" => Self::Throttled,
-            "ResourceLimitExceeded" | "LimitExceededException" | "AMIQuotaExceeded" => Self::ResourceLimit,
+            "RequestLimitExceeded"
+            | "Throttling"
+            | "ThrottlingException"
+            | "ThrottledException"
+            | "TooManyRequestsException"
+            | "RequestThrottled"
+            | "SlowDown" => Self::Throttled,
+            "ResourceLimitExceeded" | "LimitExceededException" | "AMIQuotaExceeded" => {
+                Self::ResourceLimit
+            }
             "InvalidAMIName.Duplicate" => Self::Duplicate,
-            c if c.ends_with(".NotFound") || c.ends_with("NotFoundException") || c == "InvalidAMIID.Unavailable" => Self::NotFound,
-            "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" | "OperationNotPermitted"
-            | "DisabledException" | "KMSInvalidStateException" => Self::Denied,
-            "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable" | "KMSInternalException"
+            c if c.ends_with(".NotFound")
+                || c.ends_with("NotFoundException")
+                || c == "InvalidAMIID.Unavailable" =>
+            {
+                Self::NotFound
+            }
+            "UnauthorizedOperation"
+            | "AccessDenied"
+            | "AccessDeniedException"
+            | "OperationNotPermitted"
+            | "DisabledException"
+            | "KMSInvalidStateException" => Self::Denied,
+            "InternalError"
+            | "InternalFailure"
+            | "ServiceUnavailable"
+            | "Unavailable"
+            | "KMSInternalException"
             | "DependencyTimeoutException" => Self::Transient,
-            c if c.starts_with("Invalid") || c.starts_with("Missing") || c.starts_with("Malformed")
-                || c == "ValidationException" || c == "UnsupportedOperation" => Self::Invalid,
+            c if c.starts_with("Invalid")
+                || c.starts_with("Missing")
+                || c.starts_with("Malformed")
+                || c == "ValidationException"
+                || c == "UnsupportedOperation" =>
+            {
+                Self::Invalid
+            }
             _ => Self::Other,
         }
     }
 
     /// Work that failed this way is deferred to a later run rather than failed.
     pub fn is_retryable(self) -> bool {
-        matches!(self, Self::Throttled | Self::ResourceLimit | Self::Transient)
+        matches!(
+            self,
+            Self::Throttled | Self::ResourceLimit | Self::Transient
+        )
     }
 }
 
@@ -88,7 +117,12 @@ impl fmt::Display for CloudError {
 
 impl CloudError {
     /// An error from an AWS error code; the kind follows from the code.
-    pub fn from_code(operation: &'static str, region: Option<Region>, code: &str, message: impl Into<String>) -> Self {
+    pub fn from_code(
+        operation: &'static str,
+        region: Option<Region>,
+        code: &str,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             operation,
             region,
@@ -137,7 +171,15 @@ mod tests {
 
     #[test]
     fn display_names_operation_region_and_code() {
-        let e = CloudError::from_code("CopyImage", Some(Region::new("eu-west-1")), "ResourceLimitExceeded", "too many copies");
-        assert_eq!(e.to_string(), "CopyImage in eu-west-1 failed: ResourceLimitExceeded: too many copies");
+        let e = CloudError::from_code(
+            "CopyImage",
+            Some(Region::new("eu-west-1")),
+            "ResourceLimitExceeded",
+            "too many copies",
+        );
+        assert_eq!(
+            e.to_string(),
+            "CopyImage in eu-west-1 failed: ResourceLimitExceeded: too many copies"
+        );
     }
 }

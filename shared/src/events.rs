@@ -18,11 +18,26 @@ use crate::time_util::parse_rfc3339;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
     /// A schedule rule fired (`Scheduled Event`); `rule` is the rule name.
-    Schedule { rule: String, time: OffsetDateTime, region: Region },
+    Schedule {
+        rule: String,
+        time: OffsetDateTime,
+        region: Region,
+    },
     /// `EC2 AMI State Change`.
-    AmiState { image: ImageId, state: ImageState, region: Region, error: Option<String>, time: OffsetDateTime },
+    AmiState {
+        image: ImageId,
+        state: ImageState,
+        region: Region,
+        error: Option<String>,
+        time: OffsetDateTime,
+    },
     /// `Tag Change on Resource` for an image (or a CloudTrail CreateTags/DeleteTags call).
-    ImageTags { image: ImageId, region: Region, changed_keys: Vec<String>, tags: Option<Tags> },
+    ImageTags {
+        image: ImageId,
+        region: Region,
+        changed_keys: Vec<String>,
+        tags: Option<Tags>,
+    },
     /// A continuation message (create-image waves) or a manual invocation: free-form JSON.
     Direct(Value),
 }
@@ -36,7 +51,10 @@ pub struct EventError {
 }
 
 fn err(path: &str, problem: impl Into<String>) -> EventError {
-    EventError { path: path.to_owned(), problem: problem.into() }
+    EventError {
+        path: path.to_owned(),
+        problem: problem.into(),
+    }
 }
 
 fn str_at<'a>(v: &'a Value, path: &str) -> Result<&'a str, EventError> {
@@ -44,7 +62,8 @@ fn str_at<'a>(v: &'a Value, path: &str) -> Result<&'a str, EventError> {
     for part in path.split('.') {
         cur = cur.get(part).ok_or_else(|| err(path, "missing"))?;
     }
-    cur.as_str().ok_or_else(|| err(path, format!("expected a string, found {}", kind(cur))))
+    cur.as_str()
+        .ok_or_else(|| err(path, format!("expected a string, found {}", kind(cur))))
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -59,11 +78,19 @@ fn kind(v: &Value) -> &'static str {
 }
 
 fn image_id(s: &str, path: &str) -> Result<ImageId, EventError> {
-    let ok = s.len() <= 64 && s.strip_prefix("ami-").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    let ok = s.len() <= 64
+        && s.strip_prefix("ami-")
+            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
     if ok {
         Ok(ImageId::new(s))
     } else {
-        Err(err(path, format!("{:?} is not an image id", crate::tags::TagError::new("", s, "", "").value)))
+        Err(err(
+            path,
+            format!(
+                "{:?} is not an image id",
+                crate::tags::TagError::new("", s, "", "").value
+            ),
+        ))
     }
 }
 
@@ -71,29 +98,49 @@ fn region(s: &str, path: &str) -> Result<Region, EventError> {
     if crate::tags::is_region_name(s) {
         Ok(Region::new(s))
     } else {
-        Err(err(path, format!("{:?} is not a region", crate::tags::TagError::new("", s, "", "").value)))
+        Err(err(
+            path,
+            format!(
+                "{:?} is not a region",
+                crate::tags::TagError::new("", s, "", "").value
+            ),
+        ))
     }
 }
 
 fn time(v: &Value) -> Result<OffsetDateTime, EventError> {
     let t = str_at(v, "time")?;
-    parse_rfc3339(t).ok_or_else(|| err("time", format!("{:?} is not an RFC 3339 time", truncate(t, 80))))
+    parse_rfc3339(t).ok_or_else(|| {
+        err(
+            "time",
+            format!("{:?} is not an RFC 3339 time", truncate(t, 80)),
+        )
+    })
 }
 
 /// The image id at the end of an image ARN (`arn:aws:ec2:REGION:[ACCOUNT]:image/ami-…`).
 fn image_from_resources(v: &Value) -> Option<&str> {
-    v.get("resources")?.as_array()?.iter().filter_map(Value::as_str).find_map(|arn| arn.split_once(":image/").map(|(_, id)| id))
+    v.get("resources")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|arn| arn.split_once(":image/").map(|(_, id)| id))
 }
 
 /// Parses one EventBridge event (or a direct invocation payload).
 pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
     if !v.is_object() {
-        return Err(err("$", format!("expected a JSON object, found {}", kind(v))));
+        return Err(err(
+            "$",
+            format!("expected a JSON object, found {}", kind(v)),
+        ));
     }
     let Some(detail_type) = v.get("detail-type") else {
         return Ok(Trigger::Direct(v.clone()));
     };
-    let detail_type = detail_type.as_str().ok_or_else(|| err("detail-type", "expected a string"))?;
+    let detail_type = detail_type
+        .as_str()
+        .ok_or_else(|| err("detail-type", "expected a string"))?;
     let source = str_at(v, "source")?;
     match (source, detail_type) {
         ("aws.events", "Scheduled Event") | ("aws.scheduler", "Scheduled Event") => {
@@ -103,12 +150,21 @@ pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
                 .and_then(|r| r.iter().find_map(Value::as_str))
                 .ok_or_else(|| err("resources", "a scheduled event names its rule in resources"))?;
             let rule = arn.rsplit('/').next().unwrap_or(arn).to_owned();
-            Ok(Trigger::Schedule { rule, time: time(v)?, region: region(str_at(v, "region")?, "region")? })
+            Ok(Trigger::Schedule {
+                rule,
+                time: time(v)?,
+                region: region(str_at(v, "region")?, "region")?,
+            })
         }
         ("aws.ec2", "EC2 AMI State Change") => {
             let id = str_at(v, "detail.ImageId")?;
             let state = str_at(v, "detail.State")?;
-            let error = v.get("detail").and_then(|d| d.get("ErrorMessage")).and_then(Value::as_str).filter(|m| !m.is_empty()).map(str::to_owned);
+            let error = v
+                .get("detail")
+                .and_then(|d| d.get("ErrorMessage"))
+                .and_then(Value::as_str)
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned);
             Ok(Trigger::AmiState {
                 image: image_id(id, "detail.ImageId")?,
                 state: ImageState::from_aws(state),
@@ -118,23 +174,42 @@ pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
             })
         }
         ("aws.tag", "Tag Change on Resource") => {
-            let id = image_from_resources(v).ok_or_else(|| err("resources", "no image ARN in resources"))?;
+            let id = image_from_resources(v)
+                .ok_or_else(|| err("resources", "no image ARN in resources"))?;
             let detail = v.get("detail").ok_or_else(|| err("detail", "missing"))?;
             let keys = detail
                 .get("changed-tag-keys")
                 .and_then(Value::as_array)
                 .ok_or_else(|| err("detail.changed-tag-keys", "expected an array"))?
                 .iter()
-                .map(|k| k.as_str().map(str::to_owned).ok_or_else(|| err("detail.changed-tag-keys", "expected strings")))
+                .map(|k| {
+                    k.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| err("detail.changed-tag-keys", "expected strings"))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let tags = match detail.get("tags") {
                 None | Some(Value::Null) => None,
                 Some(Value::Object(m)) => Some(
                     m.iter()
-                        .map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())).ok_or_else(|| err("detail.tags", format!("tag {:?} is not a string", truncate(k, 80)))))
+                        .map(|(k, v)| {
+                            v.as_str()
+                                .map(|s| (k.clone(), s.to_owned()))
+                                .ok_or_else(|| {
+                                    err(
+                                        "detail.tags",
+                                        format!("tag {:?} is not a string", truncate(k, 80)),
+                                    )
+                                })
+                        })
                         .collect::<Result<Tags, _>>()?,
                 ),
-                Some(other) => return Err(err("detail.tags", format!("expected an object, found {}", kind(other)))),
+                Some(other) => {
+                    return Err(err(
+                        "detail.tags",
+                        format!("expected an object, found {}", kind(other)),
+                    ))
+                }
             };
             Ok(Trigger::ImageTags {
                 image: image_id(id, "resources")?,
@@ -146,22 +221,42 @@ pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
         ("aws.ec2", "AWS API Call via CloudTrail") => {
             let name = str_at(v, "detail.eventName")?;
             if name != "CreateTags" && name != "DeleteTags" {
-                return Err(err("detail.eventName", format!("{:?} is not CreateTags or DeleteTags", crate::tags::truncate(name, 80))));
+                return Err(err(
+                    "detail.eventName",
+                    format!(
+                        "{:?} is not CreateTags or DeleteTags",
+                        crate::tags::truncate(name, 80)
+                    ),
+                ));
             }
             // CreateTags/DeleteTags: detail.requestParameters.resourcesSet.items[].resourceId
             let items = v
                 .pointer("/detail/requestParameters/resourcesSet/items")
                 .and_then(Value::as_array)
-                .ok_or_else(|| err("detail.requestParameters.resourcesSet.items", "expected an array"))?;
+                .ok_or_else(|| {
+                    err(
+                        "detail.requestParameters.resourcesSet.items",
+                        "expected an array",
+                    )
+                })?;
             let id = items
                 .iter()
                 .filter_map(|i| i.get("resourceId").and_then(Value::as_str))
                 .find(|id| id.starts_with("ami-"))
-                .ok_or_else(|| err("detail.requestParameters.resourcesSet.items", "no image among the tagged resources"))?;
+                .ok_or_else(|| {
+                    err(
+                        "detail.requestParameters.resourcesSet.items",
+                        "no image among the tagged resources",
+                    )
+                })?;
             let keys = v
                 .pointer("/detail/requestParameters/tagSet/items")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|t| t.get("key").and_then(Value::as_str).map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|t| t.get("key").and_then(Value::as_str).map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
             Ok(Trigger::ImageTags {
                 image: image_id(id, "detail.requestParameters.resourcesSet.items.resourceId")?,
@@ -170,7 +265,14 @@ pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
                 tags: None,
             })
         }
-        (s, d) => Err(err("detail-type", format!("unexpected event {:?} from {:?}", truncate(d, 80), truncate(s, 80)))),
+        (s, d) => Err(err(
+            "detail-type",
+            format!(
+                "unexpected event {:?} from {:?}",
+                truncate(d, 80),
+                truncate(s, 80)
+            ),
+        )),
     }
 }
 
@@ -188,7 +290,10 @@ mod tests {
     use time::macros::datetime;
 
     fn fixture(name: &str) -> Value {
-        let path = format!("{}/../../shared/fixtures/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../shared/fixtures/events/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
@@ -197,10 +302,20 @@ mod tests {
     fn reads_the_aws_shaped_fixtures() -> Result<(), EventError> {
         assert_eq!(
             parse_trigger(&fixture("scheduled-event.json"))?,
-            Trigger::Schedule { rule: "ami-lifecycle-daily".into(), time: datetime!(2026-11-22 03:00 UTC), region: Region::new("us-east-1") }
+            Trigger::Schedule {
+                rule: "ami-lifecycle-daily".into(),
+                time: datetime!(2026-11-22 03:00 UTC),
+                region: Region::new("us-east-1")
+            }
         );
         match parse_trigger(&fixture("ami-state-change-failed.json"))? {
-            Trigger::AmiState { image, state, region, error, .. } => {
+            Trigger::AmiState {
+                image,
+                state,
+                region,
+                error,
+                ..
+            } => {
                 assert_eq!(image.as_str(), "ami-0fedcba9876543210");
                 assert_eq!(state, ImageState::Failed);
                 assert_eq!(region.as_str(), "us-west-2");
@@ -216,10 +331,19 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match parse_trigger(&fixture("tag-change-on-image.json"))? {
-            Trigger::ImageTags { image, changed_keys, tags, .. } => {
+            Trigger::ImageTags {
+                image,
+                changed_keys,
+                tags,
+                ..
+            } => {
                 assert_eq!(image.as_str(), "ami-0abcdef1234567890");
                 assert_eq!(changed_keys, vec!["ami-lifecycle:share-with".to_owned()]);
-                assert_eq!(tags.and_then(|t| t.get("ami-lifecycle:share-with").cloned()).as_deref(), Some("111122223333,444455556666"));
+                assert_eq!(
+                    tags.and_then(|t| t.get("ami-lifecycle:share-with").cloned())
+                        .as_deref(),
+                    Some("111122223333,444455556666")
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -237,12 +361,21 @@ mod tests {
     fn malformed_events_say_what_is_wrong() {
         let mut bad = fixture("ami-state-change-available.json");
         bad["detail"]["ImageId"] = Value::from(42);
-        let e = parse_trigger(&bad).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(e.contains("detail.ImageId") && e.contains("expected a string, found a number"), "{e}");
+        let e = parse_trigger(&bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("detail.ImageId") && e.contains("expected a string, found a number"),
+            "{e}"
+        );
 
         let mut bad = fixture("ami-state-change-available.json");
         bad["detail"]["ImageId"] = Value::from("snap-123");
-        let e = parse_trigger(&bad).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = parse_trigger(&bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("is not an image id"), "{e}");
 
         let mut bad = fixture("scheduled-event.json");
@@ -251,28 +384,57 @@ mod tests {
 
         assert!(parse_trigger(&Value::from("[]")).is_err());
         let unknown = serde_json::json!({"detail-type": "Something", "source": "aws.s3"});
-        assert!(parse_trigger(&unknown).err().map(|e| e.to_string()).unwrap_or_default().contains("unexpected event"));
+        assert!(parse_trigger(&unknown)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+            .contains("unexpected event"));
     }
 
     #[test]
     fn cloudtrail_calls_other_than_tagging_are_rejected() -> Result<(), EventError> {
         let dir = format!("{}/../tests/fixtures/events", env!("CARGO_MANIFEST_DIR"));
         let read = |name: &str| -> Value {
-            let text = std::fs::read_to_string(format!("{dir}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let text = std::fs::read_to_string(format!("{dir}/{name}"))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
         };
-        assert!(matches!(parse_trigger(&read("cloudtrail-create-tags.json"))?, Trigger::ImageTags { .. }));
-        let e = parse_trigger(&read("cloudtrail-run-instances.json")).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(e.contains("detail.eventName") && e.contains("RunInstances"), "{e}");
+        assert!(matches!(
+            parse_trigger(&read("cloudtrail-create-tags.json"))?,
+            Trigger::ImageTags { .. }
+        ));
+        let e = parse_trigger(&read("cloudtrail-run-instances.json"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("detail.eventName") && e.contains("RunInstances"),
+            "{e}"
+        );
         Ok(())
     }
 
     #[test]
     fn schedule_names_come_from_rule_names() {
-        assert_eq!(schedule_of_rule("ami-lifecycle-schedule-daily", "ami-lifecycle"), Some(ScheduleName::new("daily")));
-        assert_eq!(schedule_of_rule("prod-schedule-weekly", "prod"), Some(ScheduleName::new("weekly")));
-        assert_eq!(schedule_of_rule("ami-lifecycle-daily", "ami-lifecycle"), Some(ScheduleName::new("daily")));
-        assert_eq!(schedule_of_rule("other-schedule-daily", "ami-lifecycle"), None);
-        assert_eq!(schedule_of_rule("ami-lifecycle-schedule-bad name", "ami-lifecycle"), None);
+        assert_eq!(
+            schedule_of_rule("ami-lifecycle-schedule-daily", "ami-lifecycle"),
+            Some(ScheduleName::new("daily"))
+        );
+        assert_eq!(
+            schedule_of_rule("prod-schedule-weekly", "prod"),
+            Some(ScheduleName::new("weekly"))
+        );
+        assert_eq!(
+            schedule_of_rule("ami-lifecycle-daily", "ami-lifecycle"),
+            Some(ScheduleName::new("daily"))
+        );
+        assert_eq!(
+            schedule_of_rule("other-schedule-daily", "ami-lifecycle"),
+            None
+        );
+        assert_eq!(
+            schedule_of_rule("ami-lifecycle-schedule-bad name", "ami-lifecycle"),
+            None
+        );
     }
 }

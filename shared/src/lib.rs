@@ -32,8 +32,8 @@ pub mod config;
 pub mod context;
 pub mod create;
 pub mod deadline;
-pub mod events;
 pub mod error;
+pub mod events;
 #[cfg(feature = "test-util")]
 pub mod fake;
 pub mod model;

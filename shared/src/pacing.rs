@@ -34,9 +34,10 @@ impl Bucket {
             Self::Describe | Self::DescribeFiltered => (100.0, 20.0),
             Self::CreateImage | Self::Mutating => (50.0, 5.0),
             Self::CopyImage => (100.0, 1.0),
-            Self::DeregisterImage | Self::DeleteSnapshot | Self::ModifyImageAttribute | Self::ModifySnapshotAttribute => {
-                (100.0, 5.0)
-            }
+            Self::DeregisterImage
+            | Self::DeleteSnapshot
+            | Self::ModifyImageAttribute
+            | Self::ModifySnapshotAttribute => (100.0, 5.0),
             Self::CreateTags => (100.0, 10.0),
         }
     }
@@ -58,7 +59,10 @@ pub struct Pacer {
 
 impl Pacer {
     pub fn new(scale: f64) -> Self {
-        Self { scale, buckets: Mutex::new(HashMap::new()) }
+        Self {
+            scale,
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// A pacer that never waits.
@@ -74,7 +78,10 @@ impl Pacer {
         let (capacity, refill) = bucket.limits();
         let rate = refill * self.scale;
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let state = buckets.entry(bucket).or_insert(State { tokens: capacity, last: now });
+        let state = buckets.entry(bucket).or_insert(State {
+            tokens: capacity,
+            last: now,
+        });
         let elapsed = now.saturating_duration_since(state.last).as_secs_f64();
         state.tokens = (state.tokens + elapsed * rate).min(capacity);
         state.last = now;
@@ -110,9 +117,15 @@ mod tests {
             assert_eq!(pacer.try_take(Bucket::CopyImage, t0), Duration::ZERO);
         }
         let wait = pacer.try_take(Bucket::CopyImage, t0);
-        assert!((wait.as_secs_f64() - 1.0).abs() < 1e-6, "CopyImage refills 1/s, waited {wait:?}");
+        assert!(
+            (wait.as_secs_f64() - 1.0).abs() < 1e-6,
+            "CopyImage refills 1/s, waited {wait:?}"
+        );
         // After a second one token is back.
-        assert_eq!(pacer.try_take(Bucket::CopyImage, t0 + Duration::from_secs(1)), Duration::ZERO);
+        assert_eq!(
+            pacer.try_take(Bucket::CopyImage, t0 + Duration::from_secs(1)),
+            Duration::ZERO
+        );
     }
 
     #[test]
@@ -123,7 +136,10 @@ mod tests {
             pacer.try_take(Bucket::DeregisterImage, t0);
         }
         let wait = pacer.try_take(Bucket::DeregisterImage, t0);
-        assert!((wait.as_secs_f64() - 0.02).abs() < 1e-6, "5/s × 10 = 50/s: {wait:?}");
+        assert!(
+            (wait.as_secs_f64() - 0.02).abs() < 1e-6,
+            "5/s × 10 = 50/s: {wait:?}"
+        );
         assert_eq!(pacer.try_take(Bucket::DeleteSnapshot, t0), Duration::ZERO);
     }
 

@@ -19,8 +19,8 @@ use time::OffsetDateTime;
 
 use crate::error::CloudResult;
 use crate::model::{
-    AccountId, DeviceName, Grantee, Image, ImageId, ImageReference, Instance, InstanceId, InstanceState, KeyGrant,
-    KeyInfo, KeyRef, Region, Snapshot, SnapshotId, Tags,
+    AccountId, DeviceName, Grantee, Image, ImageId, ImageReference, Instance, InstanceId,
+    InstanceState, KeyGrant, KeyInfo, KeyRef, Region, Snapshot, SnapshotId, Tags,
 };
 use crate::report::RunReport;
 
@@ -111,9 +111,17 @@ pub trait Instances: Send + Sync {
 #[async_trait]
 pub trait Images: Send + Sync {
     /// One page of images matching `query`. Pass the previous page's `next` to continue.
-    async fn images_page(&self, query: &ImageQuery, token: Option<String>) -> CloudResult<Page<Image>>;
+    async fn images_page(
+        &self,
+        query: &ImageQuery,
+        token: Option<String>,
+    ) -> CloudResult<Page<Image>>;
     /// One page of own snapshots matching `query`.
-    async fn snapshots_page(&self, query: &SnapshotQuery, token: Option<String>) -> CloudResult<Page<Snapshot>>;
+    async fn snapshots_page(
+        &self,
+        query: &SnapshotQuery,
+        token: Option<String>,
+    ) -> CloudResult<Page<Snapshot>>;
 }
 
 #[async_trait]
@@ -126,7 +134,11 @@ pub trait ImageFactory: Send + Sync {
 #[async_trait]
 pub trait ImageRetirement: Send + Sync {
     async fn deprecate(&self, image: &ImageId, at: OffsetDateTime) -> CloudResult<()>;
-    async fn deregister(&self, image: &ImageId, delete_snapshots: bool) -> CloudResult<Deregistered>;
+    async fn deregister(
+        &self,
+        image: &ImageId,
+        delete_snapshots: bool,
+    ) -> CloudResult<Deregistered>;
     async fn delete_snapshot(&self, snapshot: &SnapshotId) -> CloudResult<()>;
 }
 
@@ -140,10 +152,20 @@ pub trait References: Send + Sync {
 #[async_trait]
 pub trait Sharing: Send + Sync {
     async fn launch_permissions(&self, image: &ImageId) -> CloudResult<Vec<Grantee>>;
-    async fn modify_launch_permissions(&self, image: &ImageId, add: &[Grantee], remove: &[Grantee]) -> CloudResult<()>;
+    async fn modify_launch_permissions(
+        &self,
+        image: &ImageId,
+        add: &[Grantee],
+        remove: &[Grantee],
+    ) -> CloudResult<()>;
     /// Accounts (and `Public`) allowed to create volumes from a snapshot.
     async fn snapshot_permissions(&self, snapshot: &SnapshotId) -> CloudResult<Vec<Grantee>>;
-    async fn modify_snapshot_permissions(&self, snapshot: &SnapshotId, add: &[AccountId], remove: &[AccountId]) -> CloudResult<()>;
+    async fn modify_snapshot_permissions(
+        &self,
+        snapshot: &SnapshotId,
+        add: &[AccountId],
+        remove: &[AccountId],
+    ) -> CloudResult<()>;
     /// Whether the region's image block public access setting blocks new public sharing.
     async fn public_sharing_blocked(&self) -> CloudResult<bool>;
 }
@@ -156,7 +178,9 @@ pub trait Tagging: Send + Sync {
 }
 
 /// Everything the suite asks of EC2 in one region.
-pub trait Ec2: Instances + Images + ImageFactory + ImageRetirement + References + Sharing + Tagging {
+pub trait Ec2:
+    Instances + Images + ImageFactory + ImageRetirement + References + Sharing + Tagging
+{
     fn region(&self) -> &Region;
 }
 
@@ -165,7 +189,13 @@ pub trait Keys: Send + Sync {
     async fn describe_key(&self, key: &KeyRef) -> CloudResult<KeyInfo>;
     async fn list_grants(&self, key_arn: &str) -> CloudResult<Vec<KeyGrant>>;
     /// Returns the grant id.
-    async fn create_grant(&self, key_arn: &str, grantee_principal: &str, operations: &[String], name: &str) -> CloudResult<String>;
+    async fn create_grant(
+        &self,
+        key_arn: &str,
+        grantee_principal: &str,
+        operations: &[String],
+        name: &str,
+    ) -> CloudResult<String>;
     /// Revokes a grant (as the key's account).
     async fn revoke_grant(&self, key_arn: &str, grant_id: &str) -> CloudResult<()>;
 }
@@ -179,7 +209,8 @@ pub trait Reports: Send + Sync {
 #[async_trait]
 pub trait Continuations: Send + Sync {
     /// Asks for this function to be invoked again with `body` after `delay_seconds` (≤ 900).
-    async fn continue_later(&self, body: &serde_json::Value, delay_seconds: u32) -> CloudResult<()>;
+    async fn continue_later(&self, body: &serde_json::Value, delay_seconds: u32)
+        -> CloudResult<()>;
 }
 
 /// The cloud as the suite sees it.
@@ -229,6 +260,14 @@ pub async fn all_snapshots(ec2: &dyn Ec2, query: &SnapshotQuery) -> CloudResult<
 }
 
 /// Current states of instances, for wave progress.
-pub async fn instance_states(ec2: &dyn Ec2, ids: &[InstanceId]) -> CloudResult<Vec<(InstanceId, InstanceState)>> {
-    Ok(ec2.instances(ids).await?.into_iter().map(|i| (i.id, i.state)).collect())
+pub async fn instance_states(
+    ec2: &dyn Ec2,
+    ids: &[InstanceId],
+) -> CloudResult<Vec<(InstanceId, InstanceState)>> {
+    Ok(ec2
+        .instances(ids)
+        .await?
+        .into_iter()
+        .map(|i| (i.id, i.state))
+        .collect())
 }

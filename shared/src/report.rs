@@ -101,7 +101,14 @@ impl RunReport {
         }
     }
 
-    pub fn push(&mut self, region: &Region, subject: impl Into<String>, image: Option<&ImageId>, outcome: Outcome, reason: impl Into<String>) {
+    pub fn push(
+        &mut self,
+        region: &Region,
+        subject: impl Into<String>,
+        image: Option<&ImageId>,
+        outcome: Outcome,
+        reason: impl Into<String>,
+    ) {
         self.items.push(ReportItem {
             region: region.clone(),
             subject: subject.into(),
@@ -153,7 +160,11 @@ impl RunReport {
 
     /// The detail of the `AMI Lifecycle Report` event: counts always, items capped.
     pub fn event_detail(&self) -> serde_json::Value {
-        let mut items: Vec<&ReportItem> = self.items.iter().filter(|i| i.outcome == Outcome::Failed).collect();
+        let mut items: Vec<&ReportItem> = self
+            .items
+            .iter()
+            .filter(|i| i.outcome == Outcome::Failed)
+            .collect();
         items.extend(self.items.iter().filter(|i| i.outcome != Outcome::Failed));
         let truncated = items.len() > EVENT_ITEM_LIMIT;
         items.truncate(EVENT_ITEM_LIMIT);
@@ -181,21 +192,35 @@ impl RunReport {
                 [
                     i.region.to_string(),
                     i.subject.clone(),
-                    i.image.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    i.image
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                     i.outcome.as_str().to_owned(),
                     i.reason.clone(),
                 ]
             })
             .collect();
         let mut out = render_rows(&headers, &rows);
-        let counts: Vec<String> = self.counts().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let counts: Vec<String> = self
+            .counts()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let _ = writeln!(
             out,
             "{}{}: {}{}",
             self.function,
             if self.dry_run { " (dry run)" } else { "" },
-            if counts.is_empty() { "nothing to do".to_owned() } else { counts.join(" ") },
-            self.incomplete.as_ref().map(|r| format!(" — incomplete: {r}")).unwrap_or_default()
+            if counts.is_empty() {
+                "nothing to do".to_owned()
+            } else {
+                counts.join(" ")
+            },
+            self.incomplete
+                .as_ref()
+                .map(|r| format!(" — incomplete: {r}"))
+                .unwrap_or_default()
         );
         for (k, v) in &self.metrics {
             let _ = writeln!(out, "{k}: {v:.2}");
@@ -240,8 +265,20 @@ mod tests {
     fn sample() -> RunReport {
         let r = Region::new("us-east-1");
         let mut rep = RunReport::new("create-image", false, datetime!(2026-11-22 03:00 UTC));
-        rep.push(&r, "i-1", Some(&ImageId::new("ami-1")), Outcome::Created, "rebooted");
-        rep.push(&r, "i-2", None, Outcome::Failed, "CreateImage failed: InternalError");
+        rep.push(
+            &r,
+            "i-1",
+            Some(&ImageId::new("ami-1")),
+            Outcome::Created,
+            "rebooted",
+        );
+        rep.push(
+            &r,
+            "i-2",
+            None,
+            Outcome::Failed,
+            "CreateImage failed: InternalError",
+        );
         rep.push(&r, "i-3", None, Outcome::Skipped, "terminated");
         rep
     }
@@ -260,7 +297,13 @@ mod tests {
     fn event_detail_puts_failures_first_and_caps_items() {
         let mut rep = sample();
         for n in 0..300 {
-            rep.push(&Region::new("us-east-1"), format!("i-x{n}"), None, Outcome::Skipped, "not opted in");
+            rep.push(
+                &Region::new("us-east-1"),
+                format!("i-x{n}"),
+                None,
+                Outcome::Skipped,
+                "not opted in",
+            );
         }
         let detail = rep.event_detail();
         assert_eq!(detail["failed"], 1);
@@ -275,6 +318,9 @@ mod tests {
         let text = sample().render_table();
         assert_eq!(text.lines().count(), 5, "{text}");
         assert!(text.contains("i-2"));
-        assert!(text.contains("create-image: created=1 failed=1 skipped=1"), "{text}");
+        assert!(
+            text.contains("create-image: created=1 failed=1 skipped=1"),
+            "{text}"
+        );
     }
 }

@@ -68,14 +68,20 @@ impl fmt::Display for KeepReason {
             Self::Newest => f.write_str("newest of its lineage"),
             Self::Count(n) => write!(f, "within the newest {n} (count={n})"),
             Self::Age(d) => write!(f, "younger than {d} days (days={d})"),
-            Self::Gfs(period, n) => write!(f, "newest of its {period} within the last {n} ({period}={n})"),
+            Self::Gfs(period, n) => write!(
+                f,
+                "newest of its {period} within the last {n} ({period}={n})"
+            ),
         }
     }
 }
 
 impl RetentionRule {
     pub fn parse(value: &str) -> Result<Self, RetentionError> {
-        let err = |problem: String| RetentionError { value: truncate(value, 80), problem };
+        let err = |problem: String| RetentionError {
+            value: truncate(value, 80),
+            problem,
+        };
         let mut rule = RetentionRule::default();
         let mut any = false;
         for part in crate::tags::split_list(value) {
@@ -87,7 +93,10 @@ impl RetentionRule {
                 .parse()
                 .map_err(|_| err(format!("{:?} is not a whole number", truncate(v, 80))))?;
             if n == 0 || n > 100_000 {
-                return Err(err(format!("{}={n} is out of range 1-100000", truncate(k, 80))));
+                return Err(err(format!(
+                    "{}={n} is out of range 1-100000",
+                    truncate(k, 80)
+                )));
             }
             let slot = match k.trim() {
                 "count" => &mut rule.count,
@@ -111,7 +120,11 @@ impl RetentionRule {
 
     /// Which of `images` (one lineage in one region, any order, `(id, created)`) the rule
     /// keeps at `now`, each with its first reason. The newest is always kept.
-    pub fn keep(&self, images: &[(ImageId, OffsetDateTime)], now: OffsetDateTime) -> BTreeMap<ImageId, KeepReason> {
+    pub fn keep(
+        &self,
+        images: &[(ImageId, OffsetDateTime)],
+        now: OffsetDateTime,
+    ) -> BTreeMap<ImageId, KeepReason> {
         let mut sorted: Vec<&(ImageId, OffsetDateTime)> = images.iter().collect();
         // Newest first; ties broken by id so the plan is deterministic.
         sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -138,7 +151,9 @@ impl RetentionRule {
                 // ISO weeks start on Monday; 1970-01-01 was a Thursday, so shift by 3 days.
                 (t.unix_timestamp() + 3 * 86_400).div_euclid(7 * 86_400)
             }),
-            ("month", self.monthly, |t| i64::from(t.year()) * 12 + i64::from(u8::from(t.month()))),
+            ("month", self.monthly, |t| {
+                i64::from(t.year()) * 12 + i64::from(u8::from(t.month()))
+            }),
             ("year", self.yearly, |t| i64::from(t.year())),
         ];
         for (period, limit, bucket_of) in buckets {
@@ -182,14 +197,23 @@ mod tests {
     fn lineage(days_ago: &[i64], now: OffsetDateTime) -> Vec<(ImageId, OffsetDateTime)> {
         days_ago
             .iter()
-            .map(|d| (ImageId::new(format!("ami-{d:03}")), now - Duration::days(*d)))
+            .map(|d| {
+                (
+                    ImageId::new(format!("ami-{d:03}")),
+                    now - Duration::days(*d),
+                )
+            })
             .collect()
     }
 
     fn kept_ids(rule: &str, days_ago: &[i64]) -> Result<Vec<String>, RetentionError> {
         let now = datetime!(2026-11-22 03:00 UTC);
         let rule = RetentionRule::parse(rule)?;
-        Ok(rule.keep(&lineage(days_ago, now), now).keys().map(|k| k.to_string()).collect())
+        Ok(rule
+            .keep(&lineage(days_ago, now), now)
+            .keys()
+            .map(|k| k.to_string())
+            .collect())
     }
 
     #[test]
@@ -208,8 +232,14 @@ mod tests {
 
     #[test]
     fn both_keep_what_either_keeps() -> Result<(), RetentionError> {
-        assert_eq!(kept_ids("count=1,days=3", &[0, 1, 2, 5])?, ["ami-000", "ami-001", "ami-002"]);
-        assert_eq!(kept_ids("count=3,days=1", &[0, 4, 5, 6])?, ["ami-000", "ami-004", "ami-005"]);
+        assert_eq!(
+            kept_ids("count=1,days=3", &[0, 1, 2, 5])?,
+            ["ami-000", "ami-001", "ami-002"]
+        );
+        assert_eq!(
+            kept_ids("count=3,days=1", &[0, 4, 5, 6])?,
+            ["ami-000", "ami-004", "ami-005"]
+        );
         Ok(())
     }
 
@@ -230,7 +260,10 @@ mod tests {
         let now = datetime!(2026-11-22 03:00 UTC);
         let rule = RetentionRule::parse("days=1")?;
         let kept = rule.keep(&lineage(&[400, 500], now), now);
-        assert_eq!(kept.get(&ImageId::new("ami-400")), Some(&KeepReason::Newest));
+        assert_eq!(
+            kept.get(&ImageId::new("ami-400")),
+            Some(&KeepReason::Newest)
+        );
         assert_eq!(kept.len(), 1);
         Ok(())
     }
@@ -258,7 +291,12 @@ mod tests {
 
     #[test]
     fn display_round_trips() -> Result<(), RetentionError> {
-        for s in ["count=7", "days=30", "count=7,days=30", "daily=7,weekly=4,monthly=12,yearly=2"] {
+        for s in [
+            "count=7",
+            "days=30",
+            "count=7,days=30",
+            "daily=7,weekly=4,monthly=12,yearly=2",
+        ] {
             assert_eq!(RetentionRule::parse(s)?.to_string(), s);
         }
         Ok(())

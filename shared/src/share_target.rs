@@ -50,7 +50,11 @@ fn org_arn_parts(s: &str) -> Option<(&str, &str)> {
 }
 
 fn is_org_id(s: &str) -> bool {
-    s.starts_with("o-") && s.len() >= 12 && s[2..].bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    s.starts_with("o-")
+        && s.len() >= 12
+        && s[2..]
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 impl ShareTarget {
@@ -68,13 +72,19 @@ impl ShareTarget {
             return Some(Self::Grantee(Grantee::OrganizationalUnit(entry.to_owned())));
         }
         let group = entry.strip_prefix("group:")?;
-        let ok = !group.is_empty() && group.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let ok = !group.is_empty()
+            && group
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         ok.then(|| Self::Group(group.to_owned()))
     }
 
     /// Parses a whole share-with value and expands groups. One bad entry (or an unknown
     /// group) rejects the whole value, so a typo never shares with a partial list.
-    pub fn parse_list(value: &str, groups: &BTreeMap<String, Vec<Grantee>>) -> Result<Vec<Grantee>, TagError> {
+    pub fn parse_list(
+        value: &str,
+        groups: &BTreeMap<String, Vec<Grantee>>,
+    ) -> Result<Vec<Grantee>, TagError> {
         let mut out: Vec<Grantee> = Vec::new();
         for entry in split_list(value) {
             let target = Self::parse(entry).ok_or_else(|| {
@@ -147,7 +157,9 @@ impl AllowList {
             Grantee::Organization(o) => self.organizations.contains(o),
             Grantee::OrganizationalUnit(ou) => {
                 self.ous.contains(ou)
-                    || org_id_of(ou).is_some_and(|id| self.organizations.iter().any(|o| org_id_of(o) == Some(id)))
+                    || org_id_of(ou).is_some_and(|id| {
+                        self.organizations.iter().any(|o| org_id_of(o) == Some(id))
+                    })
             }
             Grantee::Public => false,
         }
@@ -168,8 +180,12 @@ mod tests {
     #[test]
     fn parses_every_kind_and_expands_groups() -> Result<(), TagError> {
         let mut groups = BTreeMap::new();
-        groups.insert("prod".to_owned(), vec![acct("444455556666"), acct("111122223333")]);
-        let got = ShareTarget::parse_list(&format!("111122223333, {ORG} {OU},group:prod"), &groups)?;
+        groups.insert(
+            "prod".to_owned(),
+            vec![acct("444455556666"), acct("111122223333")],
+        );
+        let got =
+            ShareTarget::parse_list(&format!("111122223333, {ORG} {OU},group:prod"), &groups)?;
         assert_eq!(
             got,
             vec![
@@ -188,7 +204,10 @@ mod tests {
         for (value, words) in [
             ("111122223333,12345", "\"12345\" is not an account id"),
             ("111122223333 group:nope", "group \"nope\" is not defined"),
-            ("arn:aws:organizations::111111111111:organization/x", "is not an account id"),
+            (
+                "arn:aws:organizations::111111111111:organization/x",
+                "is not an account id",
+            ),
         ] {
             match ShareTarget::parse_list(value, &groups) {
                 Ok(g) => panic!("{value:?} parsed as {g:?}"),
@@ -203,7 +222,10 @@ mod tests {
         assert!(list.permits(&acct("111122223333")));
         assert!(!list.permits(&acct("999999999999")));
         assert!(list.permits(&Grantee::Organization(ORG.into())));
-        assert!(list.permits(&Grantee::OrganizationalUnit(OU.into())), "OU inside an allowed org");
+        assert!(
+            list.permits(&Grantee::OrganizationalUnit(OU.into())),
+            "OU inside an allowed org"
+        );
         assert!(!list.permits(&Grantee::Public));
         assert!(AllowList::parse("").map(|l| l.is_empty())?);
         assert!(AllowList::parse("all").is_err());

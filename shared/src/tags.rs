@@ -47,7 +47,11 @@ pub struct TagError {
 
 impl fmt::Display for TagError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tag {}={:?}: {}; {}", self.key, self.value, self.problem, self.fix)
+        write!(
+            f,
+            "tag {}={:?}: {}; {}",
+            self.key, self.value, self.problem, self.fix
+        )
     }
 }
 
@@ -85,7 +89,12 @@ pub fn parse_bool(key: &str, value: &str) -> Result<bool, TagError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "yes" => Ok(true),
         "false" | "no" => Ok(false),
-        _ => Err(TagError::new(key, value, "expected true or false", "set it to true or false")),
+        _ => Err(TagError::new(
+            key,
+            value,
+            "expected true or false",
+            "set it to true or false",
+        )),
     }
 }
 
@@ -93,7 +102,9 @@ pub fn parse_bool(key: &str, value: &str) -> Result<bool, TagError> {
 pub fn parse_schedule_name(key: &str, value: &str) -> Result<ScheduleName, TagError> {
     let ok = !value.is_empty()
         && value.len() <= 32
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(ScheduleName::new(value))
     } else {
@@ -120,7 +131,12 @@ pub fn parse_schedules(key: &str, value: &str) -> Result<Vec<ScheduleName>, TagE
         }
     }
     if out.is_empty() {
-        return Err(TagError::new(key, value, "no schedule named", "list at least one schedule, e.g. daily"));
+        return Err(TagError::new(
+            key,
+            value,
+            "no schedule named",
+            "list at least one schedule, e.g. daily",
+        ));
     }
     Ok(out)
 }
@@ -129,8 +145,14 @@ pub fn parse_schedules(key: &str, value: &str) -> Result<Vec<ScheduleName>, TagE
 pub fn is_region_name(value: &str) -> bool {
     let parts: Vec<&str> = value.split('-').collect();
     parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
         && parts[0].bytes().all(|b| b.is_ascii_lowercase())
 }
 
@@ -262,7 +284,8 @@ pub fn is_managed_by(tags: &Tags, deployment: &str) -> bool {
 /// `ami-lifecycle:keep=true` protects an image from cleanup. An unparsable value also keeps:
 /// when in doubt, do not delete.
 pub fn is_kept(tags: &Tags) -> bool {
-    tags.get(key::KEEP).is_some_and(|v| parse_bool(key::KEEP, v).unwrap_or(true))
+    tags.get(key::KEEP)
+        .is_some_and(|v| parse_bool(key::KEEP, v).unwrap_or(true))
 }
 
 #[cfg(test)]
@@ -270,7 +293,10 @@ mod tests {
     use super::*;
 
     fn tags(pairs: &[(&str, &str)]) -> Tags {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -293,12 +319,24 @@ mod tests {
             (key::SHARE_WITH, "111122223333"),
             (key::EXCLUDE_DEVICES, "/dev/sdf /dev/sdg"),
         ]))?;
-        assert_eq!(s.schedules, vec![ScheduleName::new("daily"), ScheduleName::new("weekly")]);
+        assert_eq!(
+            s.schedules,
+            vec![ScheduleName::new("daily"), ScheduleName::new("weekly")]
+        );
         assert!(!s.reboot);
         assert_eq!(s.reboot_group.as_deref(), Some("db-cluster"));
-        assert_eq!(s.retain, Some(RetentionRule::parse("count=3").map_err(|e| e.for_key("x"))?));
-        assert_eq!(s.replicate_to, Some(vec![Region::new("eu-west-1"), Region::new("us-west-2")]));
-        assert_eq!(s.exclude_devices, vec![DeviceName::new("/dev/sdf"), DeviceName::new("/dev/sdg")]);
+        assert_eq!(
+            s.retain,
+            Some(RetentionRule::parse("count=3").map_err(|e| e.for_key("x"))?)
+        );
+        assert_eq!(
+            s.replicate_to,
+            Some(vec![Region::new("eu-west-1"), Region::new("us-west-2")])
+        );
+        assert_eq!(
+            s.exclude_devices,
+            vec![DeviceName::new("/dev/sdf"), DeviceName::new("/dev/sdg")]
+        );
         Ok(())
     }
 
@@ -308,24 +346,52 @@ mod tests {
             Err(e) => {
                 assert_eq!(e.key, expected_key);
                 let text = e.to_string();
-                assert!(text.contains(expected_words), "{text:?} should contain {expected_words:?}");
+                assert!(
+                    text.contains(expected_words),
+                    "{text:?} should contain {expected_words:?}"
+                );
             }
         }
     }
 
     #[test]
     fn bad_values_name_key_value_and_fix() {
-        check_error(&[(key::REBOOT, "maybe")], key::REBOOT, "expected true or false");
-        check_error(&[(key::SCHEDULE, "daily ly!")], key::SCHEDULE, "\"ly!\": a schedule name");
-        check_error(&[(key::SCHEDULE, " , ")], key::SCHEDULE, "list at least one schedule");
-        check_error(&[(key::REPLICATE_TO, "eu-west-1,mars")], key::REPLICATE_TO, "\"mars\" is not a region name");
-        check_error(&[(key::EXCLUDE_DEVICES, "/dev/sd f;")], key::EXCLUDE_DEVICES, "is not a device name");
+        check_error(
+            &[(key::REBOOT, "maybe")],
+            key::REBOOT,
+            "expected true or false",
+        );
+        check_error(
+            &[(key::SCHEDULE, "daily ly!")],
+            key::SCHEDULE,
+            "\"ly!\": a schedule name",
+        );
+        check_error(
+            &[(key::SCHEDULE, " , ")],
+            key::SCHEDULE,
+            "list at least one schedule",
+        );
+        check_error(
+            &[(key::REPLICATE_TO, "eu-west-1,mars")],
+            key::REPLICATE_TO,
+            "\"mars\" is not a region name",
+        );
+        check_error(
+            &[(key::EXCLUDE_DEVICES, "/dev/sd f;")],
+            key::EXCLUDE_DEVICES,
+            "is not a device name",
+        );
         check_error(&[(key::RETAIN, "forever")], key::RETAIN, "count=7");
     }
 
     #[test]
     fn region_shapes() {
-        for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-4"] {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "ap-southeast-4",
+        ] {
             assert!(is_region_name(ok), "{ok}");
         }
         for bad in ["", "us", "us-east", "US-EAST-1", "us-east-x", "us--1"] {

@@ -26,7 +26,9 @@ pub fn slot_compact(slot: OffsetDateTime) -> String {
 /// Parses [`slot_compact`] text back.
 pub fn parse_slot_compact(s: &str) -> Option<OffsetDateTime> {
     let fmt = format_description!("[year][month][day]T[hour][minute]Z");
-    PrimitiveDateTime::parse(s, &fmt).ok().map(PrimitiveDateTime::assume_utc)
+    PrimitiveDateTime::parse(s, &fmt)
+        .ok()
+        .map(PrimitiveDateTime::assume_utc)
 }
 
 /// RFC 3339 text (`2026-11-22T03:00:00Z`).
@@ -48,9 +50,15 @@ mod tests {
         let t = datetime!(2026-11-22 03:00:41.5 UTC);
         assert_eq!(slot_of(t), datetime!(2026-11-22 03:00 UTC));
         assert_eq!(slot_compact(t), "20261122T0300Z");
-        assert_eq!(parse_slot_compact("20261122T0300Z"), Some(datetime!(2026-11-22 03:00 UTC)));
+        assert_eq!(
+            parse_slot_compact("20261122T0300Z"),
+            Some(datetime!(2026-11-22 03:00 UTC))
+        );
         assert_eq!(rfc3339(slot_of(t)), "2026-11-22T03:00:00Z");
-        assert_eq!(parse_rfc3339("2026-11-22T03:00:00Z"), Some(datetime!(2026-11-22 03:00 UTC)));
+        assert_eq!(
+            parse_rfc3339("2026-11-22T03:00:00Z"),
+            Some(datetime!(2026-11-22 03:00 UTC))
+        );
         assert_eq!(parse_slot_compact("yesterday"), None);
     }
 }

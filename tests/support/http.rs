@@ -9,8 +9,14 @@ use anyhow::{bail, Context};
 use serde_json::Value;
 
 /// Sends one request to 127.0.0.1:`port`; returns the status and the body.
-pub fn request(port: u16, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).with_context(|| format!("connect to 127.0.0.1:{port}"))?;
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .with_context(|| format!("connect to 127.0.0.1:{port}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let payload = body.map(Value::to_string).unwrap_or_default();
     write!(
@@ -22,9 +28,20 @@ pub fn request(port: u16, method: &str, path: &str, body: Option<&Value>) -> any
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").context("no HTTP header end")?;
-    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("no HTTP status")?;
-    let chunked = head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.to_ascii_lowercase().contains("chunked"));
-    let body = if chunked { dechunk(body)? } else { body.to_owned() };
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no HTTP status")?;
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_owned()
+    };
     Ok((status, body))
 }
 

@@ -73,7 +73,10 @@ impl Emulator {
         let root = repo_root();
         let python = root.join(".venv/emulator/bin/python");
         if !python.exists() {
-            bail!("{} is missing: run `make emulator-venv` first (make test does)", python.display());
+            bail!(
+                "{} is missing: run `make emulator-venv` first (make test does)",
+                python.display()
+            );
         }
         let mut last_err = None;
         // A free port can be taken between probing and binding: try a few.
@@ -98,12 +101,20 @@ impl Emulator {
             });
             match rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(()) => {
-                    return Ok(Self { child, client: EmulatorClient { port, endpoint: format!("http://127.0.0.1:{port}") } });
+                    return Ok(Self {
+                        child,
+                        client: EmulatorClient {
+                            port,
+                            endpoint: format!("http://127.0.0.1:{port}"),
+                        },
+                    });
                 }
                 Err(e) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    last_err = Some(anyhow::anyhow!("emulator on port {port} did not get ready: {e}"));
+                    last_err = Some(anyhow::anyhow!(
+                        "emulator on port {port} did not get ready: {e}"
+                    ));
                 }
             }
         }
@@ -115,13 +126,23 @@ impl EmulatorClient {
     /// A client for an emulator already listening at `url` (`http://127.0.0.1:PORT`); only
     /// loopback addresses are accepted, so nothing here can reach a real AWS account.
     pub fn from_url(url: &str) -> anyhow::Result<Self> {
-        let rest = url.strip_prefix("http://").with_context(|| format!("{url:?}: expected http://127.0.0.1:PORT"))?;
-        let (host, port) = rest.trim_end_matches('/').rsplit_once(':').with_context(|| format!("{url:?}: no port"))?;
+        let rest = url
+            .strip_prefix("http://")
+            .with_context(|| format!("{url:?}: expected http://127.0.0.1:PORT"))?;
+        let (host, port) = rest
+            .trim_end_matches('/')
+            .rsplit_once(':')
+            .with_context(|| format!("{url:?}: no port"))?;
         if host != "127.0.0.1" && host != "localhost" {
-            bail!("{url:?} is not a loopback address: the demo only runs against the local emulator");
+            bail!(
+                "{url:?} is not a loopback address: the demo only runs against the local emulator"
+            );
         }
         let port: u16 = port.parse().with_context(|| format!("{url:?}: bad port"))?;
-        Ok(Self { port, endpoint: format!("http://127.0.0.1:{port}") })
+        Ok(Self {
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        })
     }
 
     /// SDK configuration for `region` as the default account. Two attempts: the emulator's
@@ -132,13 +153,20 @@ impl EmulatorClient {
 
     /// SDK configuration acting as `account` (a 12-digit access key id selects it).
     pub fn sdk_config_as(&self, region: &str, access_key: &str) -> SdkConfig {
-        let creds = aws_credential_types::Credentials::new(access_key, "secret", None, None, "emulator");
+        let creds =
+            aws_credential_types::Credentials::new(access_key, "secret", None, None, "emulator");
         SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(aws_types::region::Region::new(region.to_owned()))
             .endpoint_url(&self.endpoint)
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2).with_initial_backoff(Duration::from_millis(10)))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(creds),
+            )
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(2)
+                    .with_initial_backoff(Duration::from_millis(10)),
+            )
             .build()
     }
 
@@ -158,7 +186,11 @@ impl EmulatorClient {
     /// The AWS adapters pointed at the emulator (home region: the config's first region),
     /// pacing off.
     pub fn cloud(&self, config: &Config) -> Arc<AwsCloud> {
-        let home = config.regions.first().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_owned());
+        let home = config
+            .regions
+            .first()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".to_owned());
         Arc::new(AwsCloud::new(self.sdk_config(&home), config, 0.0))
     }
 
@@ -209,7 +241,14 @@ impl EmulatorClient {
     /// Applies due state transitions now; returns the images that became available.
     pub fn tick(&self) -> anyhow::Result<Vec<String>> {
         let v = self.control("POST", "/_emulator/tick", None)?;
-        Ok(v["available"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()).unwrap_or_default())
+        Ok(v["available"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// Recorded reboots: `{instance-id: [{image_id, time}]}`.
@@ -223,21 +262,42 @@ impl EmulatorClient {
     }
 
     /// A running instance with an 8 GiB root volume and 20 GiB data volumes on `data_devices`.
-    pub async fn launch_instance(&self, region: &str, tags: &[(&str, &str)], data_devices: &[&str]) -> anyhow::Result<String> {
-        self.launch_instance_encrypted(region, tags, data_devices, None).await
+    pub async fn launch_instance(
+        &self,
+        region: &str,
+        tags: &[(&str, &str)],
+        data_devices: &[&str],
+    ) -> anyhow::Result<String> {
+        self.launch_instance_encrypted(region, tags, data_devices, None)
+            .await
     }
 
     /// As [`Emulator::launch_instance`], with every volume encrypted with `kms_key`.
-    pub async fn launch_instance_encrypted(&self, region: &str, tags: &[(&str, &str)], data_devices: &[&str], kms_key: Option<&str>) -> anyhow::Result<String> {
+    pub async fn launch_instance_encrypted(
+        &self,
+        region: &str,
+        tags: &[(&str, &str)],
+        data_devices: &[&str],
+        kms_key: Option<&str>,
+    ) -> anyhow::Result<String> {
         let ec2 = self.ec2(region);
         let base = self.base_image(region).await?;
         let mut mappings = Vec::new();
-        for (device, size) in std::iter::once(("/dev/xvda", 8)).chain(data_devices.iter().map(|d| (*d, 20))) {
-            let mut ebs = EbsBlockDevice::builder().volume_size(size).delete_on_termination(true);
+        for (device, size) in
+            std::iter::once(("/dev/xvda", 8)).chain(data_devices.iter().map(|d| (*d, 20)))
+        {
+            let mut ebs = EbsBlockDevice::builder()
+                .volume_size(size)
+                .delete_on_termination(true);
             if let Some(key) = kms_key {
                 ebs = ebs.encrypted(true).kms_key_id(key);
             }
-            mappings.push(BlockDeviceMapping::builder().device_name(device).ebs(ebs.build()).build());
+            mappings.push(
+                BlockDeviceMapping::builder()
+                    .device_name(device)
+                    .ebs(ebs.build())
+                    .build(),
+            );
         }
         let mut tag_spec = TagSpecification::builder().resource_type(ResourceType::Instance);
         for (k, v) in tags {
@@ -270,7 +330,12 @@ impl EmulatorClient {
         let found = ec2
             .describe_images()
             .owners("self")
-            .filters(aws_sdk_ec2::types::Filter::builder().name("name").values(name).build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("name")
+                    .values(name)
+                    .build(),
+            )
             .send()
             .await
             .context("DescribeImages")?;
@@ -285,17 +350,29 @@ impl EmulatorClient {
             .send()
             .await
             .context("RegisterImage")?;
-        out.image_id().map(str::to_owned).context("RegisterImage returned no id")
+        out.image_id()
+            .map(str::to_owned)
+            .context("RegisterImage returned no id")
     }
 
     /// A customer managed KMS key in `region`, with `alias` if given; returns its ARN.
     pub async fn create_key(&self, region: &str, alias: Option<&str>) -> anyhow::Result<String> {
         let kms = self.kms(region);
-        let key = kms.create_key().description("ami-lifecycle test key").send().await.context("CreateKey")?;
+        let key = kms
+            .create_key()
+            .description("ami-lifecycle test key")
+            .send()
+            .await
+            .context("CreateKey")?;
         let meta = key.key_metadata().context("no key metadata")?;
         let arn = meta.arn().context("no key ARN")?.to_owned();
         if let Some(alias) = alias {
-            kms.create_alias().alias_name(alias).target_key_id(meta.key_id()).send().await.context("CreateAlias")?;
+            kms.create_alias()
+                .alias_name(alias)
+                .target_key_id(meta.key_id())
+                .send()
+                .await
+                .context("CreateAlias")?;
         }
         Ok(arn)
     }
@@ -306,14 +383,34 @@ impl EmulatorClient {
         let n = NEXT_QUEUE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("events-{n}");
         let sqs = self.sqs(region);
-        let url = sqs.create_queue().queue_name(&name).send().await.context("CreateQueue")?.queue_url().context("no queue url")?.to_owned();
+        let url = sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .context("CreateQueue")?
+            .queue_url()
+            .context("no queue url")?
+            .to_owned();
         let arn = format!("arn:aws:sqs:{region}:{ACCOUNT}:{name}");
         let events = self.events(region);
-        events.put_rule().name(&name).event_pattern(pattern.to_string()).send().await.context("PutRule")?;
+        events
+            .put_rule()
+            .name(&name)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .context("PutRule")?;
         events
             .put_targets()
             .rule(&name)
-            .targets(aws_sdk_eventbridge::types::Target::builder().id("queue").arn(arn).build().context("target")?)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(arn)
+                    .build()
+                    .context("target")?,
+            )
             .send()
             .await
             .context("PutTargets")?;
@@ -325,12 +422,26 @@ impl EmulatorClient {
     /// A plain SQS queue (no rule), e.g. a continuation queue a function sends to.
     pub async fn queue(&self, region: &str, name: &str) -> anyhow::Result<EventQueue> {
         let sqs = self.sqs(region);
-        let url = sqs.create_queue().queue_name(name).send().await.context("CreateQueue")?.queue_url().context("no queue url")?.to_owned();
+        let url = sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .context("CreateQueue")?
+            .queue_url()
+            .context("no queue url")?
+            .to_owned();
         Ok(EventQueue { sqs, url })
     }
 
     /// Tags an image (the emulator emits a `Tag Change on Resource` event).
-    pub async fn tag_image(&self, region: &str, image: &str, key: &str, value: &str) -> anyhow::Result<()> {
+    pub async fn tag_image(
+        &self,
+        region: &str,
+        image: &str,
+        key: &str,
+        value: &str,
+    ) -> anyhow::Result<()> {
         self.ec2(region)
             .create_tags()
             .resources(image)
@@ -343,23 +454,43 @@ impl EmulatorClient {
 
     /// Removes a tag from an image (the emulator emits a `Tag Change on Resource` event).
     pub async fn untag_image(&self, region: &str, image: &str, key: &str) -> anyhow::Result<()> {
-        self.ec2(region).delete_tags().resources(image).tags(Tag::builder().key(key).build()).send().await.context("DeleteTags")?;
+        self.ec2(region)
+            .delete_tags()
+            .resources(image)
+            .tags(Tag::builder().key(key).build())
+            .send()
+            .await
+            .context("DeleteTags")?;
         Ok(())
     }
 
     /// A launch template whose default version uses `default_image` and whose second,
     /// non-default version uses `image`: a reference cleanup must honour.
-    pub async fn launch_template_referencing(&self, region: &str, name: &str, default_image: &str, image: &str) -> anyhow::Result<String> {
+    pub async fn launch_template_referencing(
+        &self,
+        region: &str,
+        name: &str,
+        default_image: &str,
+        image: &str,
+    ) -> anyhow::Result<String> {
         use aws_sdk_ec2::types::RequestLaunchTemplateData;
         let ec2 = self.ec2(region);
         let lt = ec2
             .create_launch_template()
             .launch_template_name(name)
-            .launch_template_data(RequestLaunchTemplateData::builder().image_id(default_image).build())
+            .launch_template_data(
+                RequestLaunchTemplateData::builder()
+                    .image_id(default_image)
+                    .build(),
+            )
             .send()
             .await
             .context("CreateLaunchTemplate")?;
-        let id = lt.launch_template().and_then(|t| t.launch_template_id()).context("no launch template id")?.to_owned();
+        let id = lt
+            .launch_template()
+            .and_then(|t| t.launch_template_id())
+            .context("no launch template id")?
+            .to_owned();
         ec2.create_launch_template_version()
             .launch_template_id(&id)
             .launch_template_data(RequestLaunchTemplateData::builder().image_id(image).build())
@@ -370,7 +501,11 @@ impl EmulatorClient {
     }
 
     /// Accounts with launch permission on an image.
-    pub async fn launch_permission_accounts(&self, region: &str, image: &str) -> anyhow::Result<Vec<String>> {
+    pub async fn launch_permission_accounts(
+        &self,
+        region: &str,
+        image: &str,
+    ) -> anyhow::Result<Vec<String>> {
         let out = self
             .ec2(region)
             .describe_image_attribute()
@@ -379,7 +514,11 @@ impl EmulatorClient {
             .send()
             .await
             .context("DescribeImageAttribute")?;
-        Ok(out.launch_permissions().iter().filter_map(|p| p.user_id().map(str::to_owned)).collect())
+        Ok(out
+            .launch_permissions()
+            .iter()
+            .filter_map(|p| p.user_id().map(str::to_owned))
+            .collect())
     }
 }
 
@@ -400,17 +539,33 @@ impl EventQueue {
     pub async fn drain(&self) -> anyhow::Result<Vec<Value>> {
         let mut out = Vec::new();
         loop {
-            let batch = self.sqs.receive_message().queue_url(&self.url).max_number_of_messages(10).send().await.context("ReceiveMessage")?;
+            let batch = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .context("ReceiveMessage")?;
             let messages = batch.messages();
             if messages.is_empty() {
                 return Ok(out);
             }
             for m in messages {
                 if let Some(body) = m.body() {
-                    out.push(serde_json::from_str(body).with_context(|| format!("event is not JSON: {body}"))?);
+                    out.push(
+                        serde_json::from_str(body)
+                            .with_context(|| format!("event is not JSON: {body}"))?,
+                    );
                 }
                 if let Some(handle) = m.receipt_handle() {
-                    self.sqs.delete_message().queue_url(&self.url).receipt_handle(handle).send().await.context("DeleteMessage")?;
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&self.url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .context("DeleteMessage")?;
                 }
             }
         }

@@ -62,12 +62,14 @@ pub async fn run(ctx: &Context, _args: &Args, out: &Output) -> anyhow::Result<Ex
         for_each_image(ec2.as_ref(), &query, |img| {
             managed += 1;
             let (instance, schedule) = lineage_key(&img);
-            let entry = lineages.entry((region.to_string(), instance.clone(), schedule.clone())).or_insert_with(|| LineageStatus {
-                region: region.to_string(),
-                instance,
-                schedule,
-                ..LineageStatus::default()
-            });
+            let entry = lineages
+                .entry((region.to_string(), instance.clone(), schedule.clone()))
+                .or_insert_with(|| LineageStatus {
+                    region: region.to_string(),
+                    instance,
+                    schedule,
+                    ..LineageStatus::default()
+                });
             entry.images += 1;
             match img.state {
                 ImageState::Available => entry.available += 1,
@@ -77,7 +79,11 @@ pub async fn run(ctx: &Context, _args: &Args, out: &Output) -> anyhow::Result<Ex
             if img.tags.contains_key(key::SOURCE_IMAGE) {
                 entry.replicas += 1;
             }
-            if img.tags.get(key::SHARE_WITH).is_some_and(|v| !v.trim().is_empty()) {
+            if img
+                .tags
+                .get(key::SHARE_WITH)
+                .is_some_and(|v| !v.trim().is_empty())
+            {
                 entry.shared += 1;
             }
             let slot = img.tag(key::SLOT).map(str::to_owned);
@@ -98,9 +104,17 @@ pub async fn run(ctx: &Context, _args: &Args, out: &Output) -> anyhow::Result<Ex
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("deployment {} — regions {}", status.deployment, status.regions.join(", "));
+    println!(
+        "deployment {} — regions {}",
+        status.deployment,
+        status.regions.join(", ")
+    );
     if status.lineages.is_empty() {
-        println!("no managed images (nothing tagged {}={})", key::MANAGED_BY, status.deployment);
+        println!(
+            "no managed images (nothing tagged {}={})",
+            key::MANAGED_BY,
+            status.deployment
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<[String; 8]> = status
@@ -121,8 +135,24 @@ pub async fn run(ctx: &Context, _args: &Args, out: &Output) -> anyhow::Result<Ex
         .collect();
     print!(
         "{}",
-        render_rows(&["REGION", "INSTANCE", "SCHEDULE", "AVAILABLE", "REPLICAS", "SHARED", "NEWEST SLOT", "NEWEST IMAGE"], &rows)
+        render_rows(
+            &[
+                "REGION",
+                "INSTANCE",
+                "SCHEDULE",
+                "AVAILABLE",
+                "REPLICAS",
+                "SHARED",
+                "NEWEST SLOT",
+                "NEWEST IMAGE"
+            ],
+            &rows
+        )
     );
-    println!("{} managed images in {} lineages", status.managed_images, status.lineages.len());
+    println!(
+        "{} managed images in {} lineages",
+        status.managed_images,
+        status.lineages.len()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -42,11 +42,20 @@ pub fn label(event: &Value) -> String {
         ),
         Some("Tag Change on Resource") => format!(
             "tag change {} {}",
-            event["resources"][0].as_str().and_then(|a| a.rsplit('/').next()).unwrap_or("?"),
+            event["resources"][0]
+                .as_str()
+                .and_then(|a| a.rsplit('/').next())
+                .unwrap_or("?"),
             event["detail"]["changed-tag-keys"]
         ),
         Some("Scheduled Event") => {
-            format!("schedule {}", event["resources"][0].as_str().and_then(|a| a.rsplit('/').next()).unwrap_or("?"))
+            format!(
+                "schedule {}",
+                event["resources"][0]
+                    .as_str()
+                    .and_then(|a| a.rsplit('/').next())
+                    .unwrap_or("?")
+            )
         }
         Some(other) => other.to_owned(),
         None if event.get("Records").is_some() => "continuation (SQS)".to_owned(),
@@ -56,39 +65,76 @@ pub fn label(event: &Value) -> String {
 
 impl Bus {
     /// Creates the template's pattern rules in every region, one queue per function.
-    pub async fn wire(emu: &EmulatorClient, wiring: &Wiring, regions: &[String], continuation: EventQueue, ctx: &Context) -> anyhow::Result<Self> {
+    pub async fn wire(
+        emu: &EmulatorClient,
+        wiring: &Wiring,
+        regions: &[String],
+        continuation: EventQueue,
+        ctx: &Context,
+    ) -> anyhow::Result<Self> {
         let mut queues = Vec::new();
         for rule in &wiring.rules {
-            let Trigger::Pattern(pattern) = &rule.trigger else { continue };
+            let Trigger::Pattern(pattern) = &rule.trigger else {
+                continue;
+            };
             for region in regions {
-                queues.push((rule.function.clone(), emu.event_queue(region, pattern.clone()).await?));
+                queues.push((
+                    rule.function.clone(),
+                    emu.event_queue(region, pattern.clone()).await?,
+                ));
             }
         }
         let mut contexts = BTreeMap::new();
         for function in ["create-image", "replicate", "cleanup", "share"] {
             contexts.insert(function.to_owned(), ctx.clone());
         }
-        Ok(Self { queues, continuation, contexts })
+        Ok(Self {
+            queues,
+            continuation,
+            contexts,
+        })
     }
 
     /// Invokes `function`'s handler, as Lambda would.
     pub async fn invoke(&self, function: &str, payload: Value, now: OffsetDateTime) -> Invocation {
         let event = label(&payload);
         let Some(ctx) = self.contexts.get(function) else {
-            return Invocation { at: now, function: function.to_owned(), event, result: Err(format!("no function {function}")) };
+            return Invocation {
+                at: now,
+                function: function.to_owned(),
+                event,
+                result: Err(format!("no function {function}")),
+            };
         };
         let result = match function {
-            "create-image" => create_image::handler::handle(ctx, payload, now).await.map_err(|e| e.to_string()),
-            "replicate" => replicate::handler::handle(ctx, payload, now).await.map_err(|e| e.to_string()),
-            "cleanup" => cleanup::handler::handle(ctx, payload, now).await.map_err(|e| e.to_string()),
-            "share" => share::handler::handle(ctx, payload, now).await.map_err(|e| e.to_string()),
+            "create-image" => create_image::handler::handle(ctx, payload, now)
+                .await
+                .map_err(|e| e.to_string()),
+            "replicate" => replicate::handler::handle(ctx, payload, now)
+                .await
+                .map_err(|e| e.to_string()),
+            "cleanup" => cleanup::handler::handle(ctx, payload, now)
+                .await
+                .map_err(|e| e.to_string()),
+            "share" => share::handler::handle(ctx, payload, now)
+                .await
+                .map_err(|e| e.to_string()),
             other => Err(format!("the template wires unknown function {other}")),
         };
-        Invocation { at: now, function: function.to_owned(), event, result }
+        Invocation {
+            at: now,
+            function: function.to_owned(),
+            event,
+            result,
+        }
     }
 
     /// Delivers everything that is pending, until the emulator is quiet.
-    pub async fn pump(&self, emu: &EmulatorClient, now: OffsetDateTime) -> anyhow::Result<Vec<Invocation>> {
+    pub async fn pump(
+        &self,
+        emu: &EmulatorClient,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<Vec<Invocation>> {
         let mut done = Vec::new();
         let mut quiet_rounds = 0;
         for _ in 0..200 {
@@ -102,7 +148,8 @@ impl Bus {
             }
             for body in self.continuation.drain().await? {
                 moved = true;
-                let sqs = json!({"Records": [{"eventSource": "aws:sqs", "body": body.to_string()}]});
+                let sqs =
+                    json!({"Records": [{"eventSource": "aws:sqs", "body": body.to_string()}]});
                 done.push(self.invoke("create-image", sqs, now).await);
             }
             if moved {

@@ -11,7 +11,10 @@ use time::{Date, OffsetDateTime, Time};
 
 /// The times on `day` at which `expression` fires (at most one for cron, sorted).
 pub fn fires_on(expression: &str, day: Date) -> anyhow::Result<Vec<OffsetDateTime>> {
-    if let Some(body) = expression.strip_prefix("rate(").and_then(|s| s.strip_suffix(')')) {
+    if let Some(body) = expression
+        .strip_prefix("rate(")
+        .and_then(|s| s.strip_suffix(')'))
+    {
         if body.split_whitespace().count() != 2 {
             bail!("rate expression {expression:?} is not rate(N unit)");
         }
@@ -33,19 +36,29 @@ pub fn fires_on(expression: &str, day: Date) -> anyhow::Result<Vec<OffsetDateTim
     if !ok {
         return Ok(vec![]);
     }
-    let minute: u8 = minute.parse().with_context(|| format!("minute {minute:?}: the demo fires fixed-minute schedules"))?;
-    let hour: u8 = hour.parse().with_context(|| format!("hour {hour:?}: the demo fires fixed-hour schedules"))?;
-    Ok(vec![day.with_time(Time::from_hms(hour, minute, 0)?).assume_utc()])
+    let minute: u8 = minute
+        .parse()
+        .with_context(|| format!("minute {minute:?}: the demo fires fixed-minute schedules"))?;
+    let hour: u8 = hour
+        .parse()
+        .with_context(|| format!("hour {hour:?}: the demo fires fixed-hour schedules"))?;
+    Ok(vec![day
+        .with_time(Time::from_hms(hour, minute, 0)?)
+        .assume_utc()])
 }
 
 const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
-const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
 
 fn value(token: &str, names: &[&str]) -> anyhow::Result<i64> {
     if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(token)) {
         return Ok(i as i64 + 1);
     }
-    token.parse().with_context(|| format!("{token:?} is not a number"))
+    token
+        .parse()
+        .with_context(|| format!("{token:?} is not a number"))
 }
 
 fn matches(field: &str, actual: i64, names: &[&str]) -> anyhow::Result<bool> {
@@ -72,17 +85,30 @@ mod tests {
     #[test]
     fn daily_and_weekly_crons() -> anyhow::Result<()> {
         // 2026-11-22 is a Sunday.
-        assert_eq!(fires_on("cron(0 3 * * ? *)", date!(2026 - 11 - 22))?, vec![datetime!(2026-11-22 03:00 UTC)]);
-        assert_eq!(fires_on("cron(0 4 ? * SUN *)", date!(2026 - 11 - 22))?, vec![datetime!(2026-11-22 04:00 UTC)]);
+        assert_eq!(
+            fires_on("cron(0 3 * * ? *)", date!(2026 - 11 - 22))?,
+            vec![datetime!(2026-11-22 03:00 UTC)]
+        );
+        assert_eq!(
+            fires_on("cron(0 4 ? * SUN *)", date!(2026 - 11 - 22))?,
+            vec![datetime!(2026-11-22 04:00 UTC)]
+        );
         assert!(fires_on("cron(0 4 ? * SUN *)", date!(2026 - 11 - 23))?.is_empty());
-        assert_eq!(fires_on("cron(30 5 ? * 2-6 *)", date!(2026 - 11 - 23))?.len(), 1, "Monday is 2");
+        assert_eq!(
+            fires_on("cron(30 5 ? * 2-6 *)", date!(2026 - 11 - 23))?.len(),
+            1,
+            "Monday is 2"
+        );
         assert!(fires_on("cron(0 0 1 JAN ? *)", date!(2026 - 11 - 22))?.is_empty());
         Ok(())
     }
 
     #[test]
     fn rates_fire_once_a_day_and_garbage_is_an_error() -> anyhow::Result<()> {
-        assert_eq!(fires_on("rate(1 hour)", date!(2026 - 11 - 22))?, vec![datetime!(2026-11-22 23:00 UTC)]);
+        assert_eq!(
+            fires_on("rate(1 hour)", date!(2026 - 11 - 22))?,
+            vec![datetime!(2026-11-22 23:00 UTC)]
+        );
         assert!(fires_on("at(2026-11-22T00:00:00)", date!(2026 - 11 - 22)).is_err());
         assert!(fires_on("cron(0 3 * *)", date!(2026 - 11 - 22)).is_err());
         Ok(())

@@ -40,20 +40,57 @@ pub struct Seeded {
 }
 
 /// (name, region, tags, data devices)
-type Spec = (&'static str, &'static str, &'static [(&'static str, &'static str)], &'static [&'static str]);
+type Spec = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+);
 
 const ESTATE: &[Spec] = &[
     ("web-1", HOME, &[("ami-lifecycle:schedule", "daily")], &[]),
-    ("db-1", HOME, &[("ami-lifecycle:schedule", "daily"), ("ami-lifecycle:reboot-group", "db")], &[]),
-    ("db-2", HOME, &[("ami-lifecycle:schedule", "daily"), ("ami-lifecycle:reboot-group", "db")], &[]),
-    ("batch-1", HOME, &[("ami-lifecycle:schedule", "daily"), ("ami-lifecycle:reboot", "false")], &[]),
+    (
+        "db-1",
+        HOME,
+        &[
+            ("ami-lifecycle:schedule", "daily"),
+            ("ami-lifecycle:reboot-group", "db"),
+        ],
+        &[],
+    ),
+    (
+        "db-2",
+        HOME,
+        &[
+            ("ami-lifecycle:schedule", "daily"),
+            ("ami-lifecycle:reboot-group", "db"),
+        ],
+        &[],
+    ),
+    (
+        "batch-1",
+        HOME,
+        &[
+            ("ami-lifecycle:schedule", "daily"),
+            ("ami-lifecycle:reboot", "false"),
+        ],
+        &[],
+    ),
     (
         "files-1",
         HOME,
-        &[("ami-lifecycle:schedule", "weekly"), ("ami-lifecycle:exclude-devices", "/dev/sdg")],
+        &[
+            ("ami-lifecycle:schedule", "weekly"),
+            ("ami-lifecycle:exclude-devices", "/dev/sdg"),
+        ],
         &["/dev/sdf", "/dev/sdg"],
     ),
-    ("app-eu-1", SECOND, &[("ami-lifecycle:schedule", "daily")], &[]),
+    (
+        "app-eu-1",
+        SECOND,
+        &[("ami-lifecycle:schedule", "daily")],
+        &[],
+    ),
 ];
 
 /// Launches the estate and creates the replica region's key.
@@ -64,9 +101,20 @@ pub async fn seed(emu: &EmulatorClient) -> anyhow::Result<Vec<Seeded>> {
         let mut all_tags: Vec<(&str, &str)> = vec![("Name", name)];
         all_tags.extend_from_slice(tags);
         let id = emu.launch_instance(region, &all_tags, devices).await?;
-        let schedules: &'static [&'static str] = if tags.contains(&("ami-lifecycle:schedule", "weekly")) { &["weekly"] } else { &["daily"] };
+        let schedules: &'static [&'static str] =
+            if tags.contains(&("ami-lifecycle:schedule", "weekly")) {
+                &["weekly"]
+            } else {
+                &["daily"]
+            };
         let reboots = !tags.contains(&("ami-lifecycle:reboot", "false"));
-        out.push(Seeded { name, region, id, schedules, reboots });
+        out.push(Seeded {
+            name,
+            region,
+            id,
+            schedules,
+            reboots,
+        });
     }
     Ok(out)
 }

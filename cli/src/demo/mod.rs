@@ -54,7 +54,10 @@ fn summary(inv: &Invocation) -> String {
         Err(e) => format!("ERROR {e}"),
         Ok(v) => {
             let counts = v.get("counts").and_then(Value::as_object).map(|m| {
-                m.iter().map(|(k, n)| format!("{k}={n}")).collect::<Vec<_>>().join(" ")
+                m.iter()
+                    .map(|(k, n)| format!("{k}={n}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             });
             match counts {
                 Some(c) if !c.is_empty() => c,
@@ -77,12 +80,20 @@ fn timeline_rows(day: u32, invocations: &[Invocation], rows: &mut Vec<[String; 5
     for inv in invocations {
         let s = summary(inv);
         match folded.last_mut() {
-            Some((n, last, ls)) if last.function == inv.function && last.event == inv.event && *ls == s => *n += 1,
+            Some((n, last, ls))
+                if last.function == inv.function && last.event == inv.event && *ls == s =>
+            {
+                *n += 1
+            }
             _ => folded.push((1, inv, s)),
         }
     }
     for (n, inv, s) in folded {
-        let event = if n > 1 { format!("{n} × {}", inv.event) } else { inv.event.clone() };
+        let event = if n > 1 {
+            format!("{n} × {}", inv.event)
+        } else {
+            inv.event.clone()
+        };
         let hhmm = format!("{:02}:{:02}", inv.at.hour(), inv.at.minute());
         rows.push([day.to_string(), hhmm, event, inv.function.clone(), s]);
     }
@@ -91,29 +102,53 @@ fn timeline_rows(day: u32, invocations: &[Invocation], rows: &mut Vec<[String; 5
 pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let emu = EmulatorClient::from_url(&args.endpoint)?;
-    emu.control("POST", "/_emulator/reset", None).context("resetting the emulator")?;
+    emu.control("POST", "/_emulator/reset", None)
+        .context("resetting the emulator")?;
     let start = match &args.start {
         Some(s) => Date::parse(s, &time::format_description::well_known::Iso8601::DATE)
             .with_context(|| format!("--start {s:?} is not a date (YYYY-MM-DD)"))?,
-        None => time::OffsetDateTime::now_utc().date().next_day().context("no tomorrow")?,
+        None => time::OffsetDateTime::now_utc()
+            .date()
+            .next_day()
+            .context("no tomorrow")?,
     };
 
     let continuation = emu.queue(HOME, "ami-lifecycle-continuation").await?;
     let settings = estate::settings(continuation.url());
     let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let config = ami_core::config::Config::from_lookup(|k| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| (*v).to_owned()))?;
-    let regions: Vec<String> = config.all_regions().iter().map(ToString::to_string).collect();
+    let config = ami_core::config::Config::from_lookup(|k| {
+        pairs
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| (*v).to_owned())
+    })?;
+    let regions: Vec<String> = config
+        .all_regions()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let ctx = emu.context(config.clone());
     let wiring = wiring::Wiring::load(&args.template, DEPLOYMENT)?;
     println!(
         "wiring from {}: {} rules ({} schedules), continuation queue → create-image",
         args.template.display(),
         wiring.rules.len(),
-        wiring.rules.iter().filter(|r| matches!(r.trigger, wiring::Trigger::Schedule(_))).count()
+        wiring
+            .rules
+            .iter()
+            .filter(|r| matches!(r.trigger, wiring::Trigger::Schedule(_)))
+            .count()
     );
     let bus = Bus::wire(&emu, &wiring, &regions, continuation, &ctx).await?;
     let seeded = estate::seed(&emu).await?;
-    println!("estate: {}", seeded.iter().map(|s| format!("{} ({})", s.name, s.region)).collect::<Vec<_>>().join(", "));
+    println!(
+        "estate: {}",
+        seeded
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.region))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     let mut rows: Vec<[String; 5]> = Vec::new();
     let mut all: Vec<Invocation> = Vec::new();
@@ -132,20 +167,52 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         for (t, rule, function) in firings {
             // The person's actions happen at 09:00, between the morning runs and the reconciles.
             if !actions_done && t >= scenario::at(day, 9, 0) {
-                today.extend(act(&emu, &bus, &seeded, n, day, &mut shared_on, &mut first_web_image).await?);
+                today.extend(
+                    act(
+                        &emu,
+                        &bus,
+                        &seeded,
+                        n,
+                        day,
+                        &mut shared_on,
+                        &mut first_web_image,
+                    )
+                    .await?,
+                );
                 actions_done = true;
             }
-            today.push(bus.invoke(&function, scenario::scheduled_event(&rule, t, integration_tests::ACCOUNT), t).await);
+            today.push(
+                bus.invoke(
+                    &function,
+                    scenario::scheduled_event(&rule, t, integration_tests::ACCOUNT),
+                    t,
+                )
+                .await,
+            );
             today.extend(bus.pump(&emu, t).await?);
         }
         if !actions_done {
-            today.extend(act(&emu, &bus, &seeded, n, day, &mut shared_on, &mut first_web_image).await?);
+            today.extend(
+                act(
+                    &emu,
+                    &bus,
+                    &seeded,
+                    n,
+                    day,
+                    &mut shared_on,
+                    &mut first_web_image,
+                )
+                .await?,
+            );
         }
         timeline_rows(n, &today, &mut rows);
         all.extend(today);
     }
     println!("\nTIMELINE");
-    print!("{}", render_rows(&["DAY", "TIME", "EVENT", "FUNCTION", "OUTCOME"], &rows));
+    print!(
+        "{}",
+        render_rows(&["DAY", "TIME", "EVENT", "FUNCTION", "OUTCOME"], &rows)
+    );
 
     // Final state per region.
     let expected = scenario::expected_images(&seeded, args.days, sundays);
@@ -165,26 +232,41 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
             items
                 .iter()
                 .filter(|i| i["outcome"] == "kept")
-                .filter_map(|i| Some((i["image"].as_str().or(i["subject"].as_str())?.to_owned(), i["reason"].as_str()?.to_owned())))
+                .filter_map(|i| {
+                    Some((
+                        i["image"].as_str().or(i["subject"].as_str())?.to_owned(),
+                        i["reason"].as_str()?.to_owned(),
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default();
     let mut actual: BTreeMap<(String, String), usize> = BTreeMap::new();
     for region in [HOME, SECOND, REPLICA] {
         let ec2 = ctx.cloud.ec2(&Region::new(region));
-        let query = ImageQuery { owned_by_self: true, tag: Some((key::MANAGED_BY.into(), DEPLOYMENT.into())), include_disabled: true, ..ImageQuery::default() };
+        let query = ImageQuery {
+            owned_by_self: true,
+            tag: Some((key::MANAGED_BY.into(), DEPLOYMENT.into())),
+            include_disabled: true,
+            ..ImageQuery::default()
+        };
         let mut images = all_images(ec2.as_ref(), &query).await?;
         images.sort_by(|a, b| a.tag(key::SLOT).cmp(&b.tag(key::SLOT)));
         let mut lineages: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for img in &images {
             let instance = img.tag(key::SOURCE_INSTANCE).unwrap_or("-");
             let name = names.get(instance).copied().unwrap_or(instance).to_owned();
-            let day = img.tag(key::SLOT).map(|s| s.get(5..10).unwrap_or(s).to_owned()).unwrap_or_default();
+            let day = img
+                .tag(key::SLOT)
+                .map(|s| s.get(5..10).unwrap_or(s).to_owned())
+                .unwrap_or_default();
             let mut what = day.clone();
             if img.tag(key::CONSISTENCY) == Some("crash-consistent") {
                 what.push_str(" crash-consistent");
             }
-            let shared = emu.launch_permission_accounts(region, img.id.as_str()).await?;
+            let shared = emu
+                .launch_permission_accounts(region, img.id.as_str())
+                .await?;
             if !shared.is_empty() {
                 what.push_str(&format!(" shared→{}", shared.join(",")));
                 *totals.entry("shared images").or_default() += 1;
@@ -199,14 +281,33 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         for (name, imgs) in &lineages {
             actual.insert((region.to_owned(), name.clone()), imgs.len());
-            final_rows.push([region.to_owned(), name.clone(), imgs.len().to_string(), imgs.join("; ")]);
+            final_rows.push([
+                region.to_owned(),
+                name.clone(),
+                imgs.len().to_string(),
+                imgs.join("; "),
+            ]);
         }
         *totals.entry("images kept").or_default() += images.len();
     }
-    print!("{}", render_rows(&["REGION", "LINEAGE", "IMAGES", "KEPT: day [why] (crash-consistent, shared→account)"], &final_rows));
+    print!(
+        "{}",
+        render_rows(
+            &[
+                "REGION",
+                "LINEAGE",
+                "IMAGES",
+                "KEPT: day [why] (crash-consistent, shared→account)"
+            ],
+            &final_rows
+        )
+    );
 
     for ((region, name), want) in &expected {
-        let got = actual.get(&(region.clone(), name.clone())).copied().unwrap_or(0);
+        let got = actual
+            .get(&(region.clone(), name.clone()))
+            .copied()
+            .unwrap_or(0);
         if got != *want {
             problems.push(format!("{region} {name}: {got} images, expected {want}"));
         }
@@ -221,22 +322,41 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.days >= 6 {
         let still = shared_on.get(&("db-1".to_owned(), 6)).cloned();
         match still {
-            Some(id) if emu.launch_permission_accounts(HOME, &id).await?.contains(&ALLOWED_ACCOUNT.to_owned()) => {}
-            Some(id) => problems.push(format!("db-1's image {id} is not shared with {ALLOWED_ACCOUNT}")),
+            Some(id)
+                if emu
+                    .launch_permission_accounts(HOME, &id)
+                    .await?
+                    .contains(&ALLOWED_ACCOUNT.to_owned()) => {}
+            Some(id) => problems.push(format!(
+                "db-1's image {id} is not shared with {ALLOWED_ACCOUNT}"
+            )),
             None => problems.push("db-1 was not shared on day 6".to_owned()),
         }
     }
     let reboots = emu.reboots()?;
     for s in &seeded {
-        let n = reboots.get(&s.id).and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+        let n = reboots
+            .get(&s.id)
+            .and_then(Value::as_array)
+            .map(Vec::len)
+            .unwrap_or(0);
         if s.reboots == (n == 0) {
-            problems.push(format!("{}: {n} reboots recorded, reboot opted {}", s.name, if s.reboots { "in" } else { "out" }));
+            problems.push(format!(
+                "{}: {n} reboots recorded, reboot opted {}",
+                s.name,
+                if s.reboots { "in" } else { "out" }
+            ));
         }
         *totals.entry("reboots").or_default() += n;
     }
     for inv in &all {
         if failed(inv) {
-            problems.push(format!("{} on {}: {}", inv.function, inv.event, summary(inv)));
+            problems.push(format!(
+                "{} on {}: {}",
+                inv.function,
+                inv.event,
+                summary(inv)
+            ));
         }
         if let Ok(v) = &inv.result {
             if let Some(counts) = v.get("counts").and_then(Value::as_object) {
@@ -304,7 +424,10 @@ async fn act(
     let now = scenario::at(day, 9, 0);
     let slot = ami_core::time_util::rfc3339(scenario::at(day, 3, 0));
     let image_of = |instance: &str| -> anyhow::Result<(String, String)> {
-        let s = seeded.iter().find(|s| s.name == instance).with_context(|| format!("no instance {instance}"))?;
+        let s = seeded
+            .iter()
+            .find(|s| s.name == instance)
+            .with_context(|| format!("no instance {instance}"))?;
         Ok((s.id.clone(), s.region.to_owned()))
     };
     let mut out = Vec::new();
@@ -314,18 +437,23 @@ async fn act(
                 let (id, region) = image_of("web-1")?;
                 let image = find_image(emu, &region, &id, &slot).await?;
                 let base = emu.base_image(&region).await?;
-                emu.launch_template_referencing(&region, "web-fleet", &base, &image).await?;
+                emu.launch_template_referencing(&region, "web-fleet", &base, &image)
+                    .await?;
                 *first_web_image = Some(image);
             }
             Action::Share { instance, value } => {
                 let (id, region) = image_of(instance)?;
                 let image = find_image(emu, &region, &id, &slot).await?;
-                emu.tag_image(&region, &image, key::SHARE_WITH, value).await?;
+                emu.tag_image(&region, &image, key::SHARE_WITH, value)
+                    .await?;
                 shared_on.insert((instance.to_owned(), n), image);
             }
             Action::Unshare { instance, day } => {
                 let (_, region) = image_of(instance)?;
-                let image = shared_on.get(&(instance.to_owned(), day)).cloned().with_context(|| format!("{instance} was not shared on day {day}"))?;
+                let image = shared_on
+                    .get(&(instance.to_owned(), day))
+                    .cloned()
+                    .with_context(|| format!("{instance} was not shared on day {day}"))?;
                 emu.untag_image(&region, &image, key::SHARE_WITH).await?;
             }
         }
@@ -335,13 +463,28 @@ async fn act(
 }
 
 /// The image of `instance` for `slot` in `region`.
-async fn find_image(emu: &EmulatorClient, region: &str, instance: &str, slot: &str) -> anyhow::Result<String> {
+async fn find_image(
+    emu: &EmulatorClient,
+    region: &str,
+    instance: &str,
+    slot: &str,
+) -> anyhow::Result<String> {
     let out = emu
         .ec2(region)
         .describe_images()
         .owners("self")
-        .filters(aws_sdk_ec2::types::Filter::builder().name(format!("tag:{}", key::SOURCE_INSTANCE)).values(instance).build())
-        .filters(aws_sdk_ec2::types::Filter::builder().name(format!("tag:{}", key::SLOT)).values(slot).build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name(format!("tag:{}", key::SOURCE_INSTANCE))
+                .values(instance)
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name(format!("tag:{}", key::SLOT))
+                .values(slot)
+                .build(),
+        )
         .send()
         .await
         .context("DescribeImages")?;

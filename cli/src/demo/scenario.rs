@@ -16,7 +16,10 @@ pub enum Action {
     /// A launch template whose non-default version uses web-1's image of this day.
     LaunchTemplateKeepsToday,
     /// Tag this day's image of `instance` with share-with = `value`.
-    Share { instance: &'static str, value: &'static str },
+    Share {
+        instance: &'static str,
+        value: &'static str,
+    },
     /// Remove the share-with tag from the image shared on `day`.
     Unshare { instance: &'static str, day: u32 },
 }
@@ -25,19 +28,47 @@ pub enum Action {
 pub fn actions() -> Vec<(u32, Action)> {
     vec![
         (1, Action::LaunchTemplateKeepsToday),
-        (2, Action::Share { instance: "web-1", value: super::estate::ALLOWED_ACCOUNT }),
-        (2, Action::Share { instance: "batch-1", value: super::estate::STRANGER_ACCOUNT }),
-        (5, Action::Unshare { instance: "web-1", day: 2 }),
-        (6, Action::Share { instance: "db-1", value: super::estate::ALLOWED_ACCOUNT }),
+        (
+            2,
+            Action::Share {
+                instance: "web-1",
+                value: super::estate::ALLOWED_ACCOUNT,
+            },
+        ),
+        (
+            2,
+            Action::Share {
+                instance: "batch-1",
+                value: super::estate::STRANGER_ACCOUNT,
+            },
+        ),
+        (
+            5,
+            Action::Unshare {
+                instance: "web-1",
+                day: 2,
+            },
+        ),
+        (
+            6,
+            Action::Share {
+                instance: "db-1",
+                value: super::estate::ALLOWED_ACCOUNT,
+            },
+        ),
     ]
 }
 
 pub fn at(day: Date, h: u8, m: u8) -> OffsetDateTime {
-    day.with_time(Time::from_hms(h, m, 0).unwrap_or(Time::MIDNIGHT)).assume_utc()
+    day.with_time(Time::from_hms(h, m, 0).unwrap_or(Time::MIDNIGHT))
+        .assume_utc()
 }
 
 /// Schedule firings of `day`, in time order: (time, rule name, function).
-pub fn firings(wiring: &Wiring, day: Date) -> anyhow::Result<Vec<(OffsetDateTime, String, String)>> {
+pub fn firings(
+    wiring: &Wiring,
+    day: Date,
+) -> anyhow::Result<Vec<(OffsetDateTime, String, String)>> {
     let mut out = Vec::new();
     for rule in &wiring.rules {
         if let Trigger::Schedule(expr) = &rule.trigger {
@@ -68,11 +99,19 @@ pub fn scheduled_event(rule: &str, time: OffsetDateTime, account: &str) -> Value
 /// Images expected at the end per (region, instance name), with RETAIN=count=3 over
 /// `days` days: three per daily lineage, in each region separately; web-1 keeps one more
 /// in the home region (its launch template); weekly lineages have one image per Sunday.
-pub fn expected_images(estate: &[Seeded], days: u32, sundays: u32) -> BTreeMap<(String, String), usize> {
+pub fn expected_images(
+    estate: &[Seeded],
+    days: u32,
+    sundays: u32,
+) -> BTreeMap<(String, String), usize> {
     let mut out = BTreeMap::new();
     let retained = |made: u32| made.min(3) as usize;
     for s in estate {
-        let made = if s.schedules.contains(&"weekly") { sundays } else { days };
+        let made = if s.schedules.contains(&"weekly") {
+            sundays
+        } else {
+            days
+        };
         if made == 0 {
             continue;
         }

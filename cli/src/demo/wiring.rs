@@ -56,7 +56,11 @@ impl Resolver<'_> {
                     out.push_str(&rest[..start]);
                     let end = rest[start..].find('}').context("unclosed ${ in !Sub")? + start;
                     let name = &rest[start + 2..end];
-                    out.push_str(self.params.get(name).with_context(|| format!("!Sub names unknown ${{{name}}}"))?);
+                    out.push_str(
+                        self.params
+                            .get(name)
+                            .with_context(|| format!("!Sub names unknown ${{{name}}}"))?,
+                    );
                     rest = &rest[end + 1..];
                 }
                 out.push_str(rest);
@@ -64,7 +68,10 @@ impl Resolver<'_> {
             }
             Value::Tagged(t) if t.tag == "!Ref" => {
                 let name = t.value.as_str().context("!Ref takes a name")?;
-                self.params.get(name).cloned().with_context(|| format!("!Ref {name}: no default"))
+                self.params
+                    .get(name)
+                    .cloned()
+                    .with_context(|| format!("!Ref {name}: no default"))
             }
             other => bail!("expected a string, !Sub or !Ref, found {other:?}"),
         }
@@ -85,11 +92,16 @@ fn to_json(v: &Value) -> anyhow::Result<Json> {
         Value::Bool(b) => Json::Bool(*b),
         Value::Number(n) => serde_json::to_value(n)?,
         Value::String(s) => Json::String(s.clone()),
-        Value::Sequence(items) => Json::Array(items.iter().map(to_json).collect::<anyhow::Result<_>>()?),
+        Value::Sequence(items) => {
+            Json::Array(items.iter().map(to_json).collect::<anyhow::Result<_>>()?)
+        }
         Value::Mapping(m) => {
             let mut out = serde_json::Map::new();
             for (k, v) in m {
-                out.insert(k.as_str().context("pattern keys are strings")?.to_owned(), to_json(v)?);
+                out.insert(
+                    k.as_str().context("pattern keys are strings")?.to_owned(),
+                    to_json(v)?,
+                );
             }
             Json::Object(out)
         }
@@ -100,7 +112,8 @@ fn to_json(v: &Value) -> anyhow::Result<Json> {
 impl Wiring {
     /// Reads `template.yaml`. `deployment` stands in for the `DeploymentName` parameter.
     pub fn load(path: &Path, deployment: &str) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Self::parse(&text, deployment).with_context(|| format!("wiring in {}", path.display()))
     }
 
@@ -121,7 +134,10 @@ impl Wiring {
             }
         }
         params.insert("DeploymentName".to_owned(), deployment.to_owned());
-        let resources = doc.get("Resources").and_then(Value::as_mapping).context("no Resources")?;
+        let resources = doc
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .context("no Resources")?;
 
         let mut functions = BTreeMap::new();
         for (logical, res) in resources {
@@ -131,11 +147,19 @@ impl Wiring {
                     .and_then(|m| m.get("BuildProperties"))
                     .and_then(|b| b.get("Binary"))
                     .and_then(Value::as_str)
-                    .with_context(|| format!("{logical:?} has no Metadata.BuildProperties.Binary"))?;
-                functions.insert(logical.as_str().unwrap_or_default().to_owned(), binary.to_owned());
+                    .with_context(|| {
+                        format!("{logical:?} has no Metadata.BuildProperties.Binary")
+                    })?;
+                functions.insert(
+                    logical.as_str().unwrap_or_default().to_owned(),
+                    binary.to_owned(),
+                );
             }
         }
-        let resolver = Resolver { params, functions: &functions };
+        let resolver = Resolver {
+            params,
+            functions: &functions,
+        };
 
         let mut rules = Vec::new();
         let mut queues = Vec::new();
@@ -150,20 +174,45 @@ impl Wiring {
             match kind {
                 "AWS::Serverless::Function" => {
                     let function = functions[logical].clone();
-                    let Some(Value::Mapping(events)) = props.and_then(|p| p.get("Events")) else { continue };
+                    let Some(Value::Mapping(events)) = props.and_then(|p| p.get("Events")) else {
+                        continue;
+                    };
                     for (event_name, event) in events {
-                        let ep = event.get("Properties").context("event without Properties")?;
+                        let ep = event
+                            .get("Properties")
+                            .context("event without Properties")?;
                         let event_name = event_name.as_str().unwrap_or_default();
                         match event.get("Type").and_then(Value::as_str) {
                             Some("Schedule") | Some("ScheduleV2") => {
-                                let name = ep.get("Name").map(|n| resolver.string(n)).transpose()?.unwrap_or_else(|| format!("{logical}-{event_name}"));
-                                let expr = resolver.string(ep.get("Schedule").or_else(|| ep.get("ScheduleExpression")).context("schedule without expression")?)?;
-                                rules.push(Rule { name, function: function.clone(), trigger: Trigger::Schedule(expr) });
+                                let name = ep
+                                    .get("Name")
+                                    .map(|n| resolver.string(n))
+                                    .transpose()?
+                                    .unwrap_or_else(|| format!("{logical}-{event_name}"));
+                                let expr = resolver.string(
+                                    ep.get("Schedule")
+                                        .or_else(|| ep.get("ScheduleExpression"))
+                                        .context("schedule without expression")?,
+                                )?;
+                                rules.push(Rule {
+                                    name,
+                                    function: function.clone(),
+                                    trigger: Trigger::Schedule(expr),
+                                });
                             }
                             Some("EventBridgeRule") | Some("CloudWatchEvent") => {
-                                let name = ep.get("RuleName").map(|n| resolver.string(n)).transpose()?.unwrap_or_else(|| format!("{logical}-{event_name}"));
-                                let pattern = to_json(ep.get("Pattern").context("rule without Pattern")?)?;
-                                rules.push(Rule { name, function: function.clone(), trigger: Trigger::Pattern(pattern) });
+                                let name = ep
+                                    .get("RuleName")
+                                    .map(|n| resolver.string(n))
+                                    .transpose()?
+                                    .unwrap_or_else(|| format!("{logical}-{event_name}"));
+                                let pattern =
+                                    to_json(ep.get("Pattern").context("rule without Pattern")?)?;
+                                rules.push(Rule {
+                                    name,
+                                    function: function.clone(),
+                                    trigger: Trigger::Pattern(pattern),
+                                });
                             }
                             _ => {}
                         }
@@ -171,26 +220,51 @@ impl Wiring {
                 }
                 "AWS::Events::Rule" => {
                     let Some(props) = props else { continue };
-                    let targets = props.get("Targets").and_then(Value::as_sequence).cloned().unwrap_or_default();
+                    let targets = props
+                        .get("Targets")
+                        .and_then(Value::as_sequence)
+                        .cloned()
+                        .unwrap_or_default();
                     for target in targets {
-                        let Some(function) = target.get("Arn").and_then(|a| resolver.target_function(a)) else { continue };
-                        let name = props.get("Name").map(|n| resolver.string(n)).transpose()?.unwrap_or_else(|| logical.to_owned());
-                        let trigger = match (props.get("EventPattern"), props.get("ScheduleExpression")) {
-                            (Some(p), _) => Trigger::Pattern(to_json(p)?),
-                            (None, Some(s)) => Trigger::Schedule(resolver.string(s)?),
-                            _ => continue,
+                        let Some(function) =
+                            target.get("Arn").and_then(|a| resolver.target_function(a))
+                        else {
+                            continue;
                         };
-                        rules.push(Rule { name, function, trigger });
+                        let name = props
+                            .get("Name")
+                            .map(|n| resolver.string(n))
+                            .transpose()?
+                            .unwrap_or_else(|| logical.to_owned());
+                        let trigger =
+                            match (props.get("EventPattern"), props.get("ScheduleExpression")) {
+                                (Some(p), _) => Trigger::Pattern(to_json(p)?),
+                                (None, Some(s)) => Trigger::Schedule(resolver.string(s)?),
+                                _ => continue,
+                            };
+                        rules.push(Rule {
+                            name,
+                            function,
+                            trigger,
+                        });
                     }
                 }
                 "AWS::Lambda::EventSourceMapping" => {
                     let Some(props) = props else { continue };
                     let queue = match props.get("EventSourceArn") {
-                        Some(Value::Tagged(t)) => t.value.as_str().and_then(|s| s.split('.').next()).map(str::to_owned),
+                        Some(Value::Tagged(t)) => t
+                            .value
+                            .as_str()
+                            .and_then(|s| s.split('.').next())
+                            .map(str::to_owned),
                         _ => None,
                     };
                     let function = match props.get("FunctionName") {
-                        Some(Value::Tagged(t)) => t.value.as_str().and_then(|s| functions.get(s.split('.').next().unwrap_or(s))).cloned(),
+                        Some(Value::Tagged(t)) => t
+                            .value
+                            .as_str()
+                            .and_then(|s| functions.get(s.split('.').next().unwrap_or(s)))
+                            .cloned(),
                         _ => None,
                     };
                     if let (Some(q), Some(f)) = (queue, function) {
@@ -212,13 +286,20 @@ mod tests {
     use super::*;
 
     fn template() -> anyhow::Result<Wiring> {
-        Wiring::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"), "demo")
+        Wiring::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
+            "demo",
+        )
     }
 
     #[test]
     fn reads_every_function_trigger_from_the_template() -> anyhow::Result<()> {
         let w = template()?;
-        let names: Vec<(&str, &str)> = w.rules.iter().map(|r| (r.name.as_str(), r.function.as_str())).collect();
+        let names: Vec<(&str, &str)> = w
+            .rules
+            .iter()
+            .map(|r| (r.name.as_str(), r.function.as_str()))
+            .collect();
         for expected in [
             ("demo-schedule-daily", "create-image"),
             ("demo-schedule-weekly", "create-image"),
@@ -226,14 +307,30 @@ mod tests {
             ("demo-share-tag-change", "share"),
             ("demo-cleanup", "cleanup"),
         ] {
-            assert!(names.contains(&expected), "{expected:?} missing from {names:?}");
+            assert!(
+                names.contains(&expected),
+                "{expected:?} missing from {names:?}"
+            );
         }
-        assert!(!names.iter().any(|(n, _)| n.contains("cloudtrail")), "optional rules are off by default");
-        assert_eq!(w.queues, vec![("ContinuationQueue".to_owned(), "create-image".to_owned())]);
-        let replicate = w.rules.iter().filter(|r| r.function == "replicate").find(|r| matches!(r.trigger, Trigger::Pattern(_))).context("replicate pattern")?;
+        assert!(
+            !names.iter().any(|(n, _)| n.contains("cloudtrail")),
+            "optional rules are off by default"
+        );
+        assert_eq!(
+            w.queues,
+            vec![("ContinuationQueue".to_owned(), "create-image".to_owned())]
+        );
+        let replicate = w
+            .rules
+            .iter()
+            .filter(|r| r.function == "replicate")
+            .find(|r| matches!(r.trigger, Trigger::Pattern(_)))
+            .context("replicate pattern")?;
         assert_eq!(
             replicate.trigger,
-            Trigger::Pattern(serde_json::json!({"source": ["aws.ec2"], "detail-type": ["EC2 AMI State Change"], "detail": {"State": ["available", "failed"]}}))
+            Trigger::Pattern(
+                serde_json::json!({"source": ["aws.ec2"], "detail-type": ["EC2 AMI State Change"], "detail": {"State": ["available", "failed"]}})
+            )
         );
         Ok(())
     }

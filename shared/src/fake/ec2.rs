@@ -6,12 +6,12 @@ use time::OffsetDateTime;
 use super::{not_found, FakeRegion};
 use crate::error::{CloudError, CloudResult};
 use crate::model::{
-    AccountId, Grantee, Image, ImageDisk, ImageId, ImageReference, ImageState, Instance, InstanceId, InstanceState,
-    Snapshot, SnapshotId, Tags,
+    AccountId, Grantee, Image, ImageDisk, ImageId, ImageReference, ImageState, Instance,
+    InstanceId, InstanceState, Snapshot, SnapshotId, Tags,
 };
 use crate::ports::{
-    Deregistered, ImageCopy, ImageFactory, ImageQuery, ImageRetirement, Images, Instances, NewImage, Page, References,
-    Sharing, SnapshotQuery, Tagging,
+    Deregistered, ImageCopy, ImageFactory, ImageQuery, ImageRetirement, Images, Instances,
+    NewImage, Page, References, Sharing, SnapshotQuery, Tagging,
 };
 use crate::tags::key;
 
@@ -20,11 +20,16 @@ fn page<T: Clone>(items: Vec<T>, token: Option<String>, size: Option<u32>) -> Pa
     let size = size.unwrap_or(1000).max(1) as usize;
     let end = (start + size).min(items.len());
     let next = (end < items.len()).then(|| end.to_string());
-    Page { items: items.get(start..end).map(<[T]>::to_vec).unwrap_or_default(), next }
+    Page {
+        items: items.get(start..end).map(<[T]>::to_vec).unwrap_or_default(),
+        next,
+    }
 }
 
 fn image_matches(img: &Image, q: &ImageQuery, account: &str) -> bool {
-    if img.state == ImageState::Deregistered || (img.state == ImageState::Disabled && !q.include_disabled) {
+    if img.state == ImageState::Deregistered
+        || (img.state == ImageState::Disabled && !q.include_disabled)
+    {
         return false;
     }
     let owner = img.owner.as_ref().map(AccountId::as_str);
@@ -79,7 +84,11 @@ impl Instances for FakeRegion {
 
 #[async_trait]
 impl Images for FakeRegion {
-    async fn images_page(&self, query: &ImageQuery, token: Option<String>) -> CloudResult<Page<Image>> {
+    async fn images_page(
+        &self,
+        query: &ImageQuery,
+        token: Option<String>,
+    ) -> CloudResult<Page<Image>> {
         let mut s = self.lock();
         s.call(&self.region, "DescribeImages", None)?;
         let account = s.account.clone();
@@ -91,7 +100,8 @@ impl Images for FakeRegion {
                 !query.shared_with_me
                     || (i.owner.as_ref().map(AccountId::as_str) != Some(account.as_str())
                         && s.launch_permissions.get(&i.id).is_some_and(|g| {
-                            AccountId::parse(&account).is_some_and(|a| g.contains(&Grantee::Account(a)))
+                            AccountId::parse(&account)
+                                .is_some_and(|a| g.contains(&Grantee::Account(a)))
                         }))
             })
             .cloned()
@@ -99,7 +109,11 @@ impl Images for FakeRegion {
         Ok(page(items, token, query.page_size))
     }
 
-    async fn snapshots_page(&self, query: &SnapshotQuery, token: Option<String>) -> CloudResult<Page<Snapshot>> {
+    async fn snapshots_page(
+        &self,
+        query: &SnapshotQuery,
+        token: Option<String>,
+    ) -> CloudResult<Page<Snapshot>> {
         let mut s = self.lock();
         s.call(&self.region, "DescribeSnapshots", None)?;
         let items: Vec<Snapshot> = s
@@ -107,7 +121,12 @@ impl Images for FakeRegion {
             .values()
             .filter(|snap| snap.region == self.region)
             .filter(|snap| query.ids.is_empty() || query.ids.contains(&snap.id))
-            .filter(|snap| query.tag.as_ref().is_none_or(|(k, v)| snap.tags.get(k) == Some(v)))
+            .filter(|snap| {
+                query
+                    .tag
+                    .as_ref()
+                    .is_none_or(|(k, v)| snap.tags.get(k) == Some(v))
+            })
             .cloned()
             .collect();
         Ok(page(items, token, query.page_size))
@@ -124,8 +143,17 @@ impl ImageFactory for FakeRegion {
             .get(&request.instance)
             .filter(|i| i.region == self.region)
             .cloned()
-            .ok_or_else(|| not_found("CreateImage", &self.region, "InvalidInstanceID.NotFound", request.instance.as_str()))?;
-        if s.images.values().any(|i| i.region == self.region && i.name == request.name && i.state != ImageState::Deregistered) {
+            .ok_or_else(|| {
+                not_found(
+                    "CreateImage",
+                    &self.region,
+                    "InvalidInstanceID.NotFound",
+                    request.instance.as_str(),
+                )
+            })?;
+        if s.images.values().any(|i| {
+            i.region == self.region && i.name == request.name && i.state != ImageState::Deregistered
+        }) {
             return Err(CloudError::from_code(
                 "CreateImage",
                 Some(self.region.clone()),
@@ -136,8 +164,16 @@ impl ImageFactory for FakeRegion {
         let now = s.now();
         let id = ImageId::new(s.id("ami"));
         let mut disks = Vec::new();
-        for vol in instance.volumes.iter().filter(|v| !request.exclude_devices.contains(&v.device)) {
-            let (size, encrypted, kms) = s.volumes.get(&vol.volume_id).cloned().unwrap_or((8, false, None));
+        for vol in instance
+            .volumes
+            .iter()
+            .filter(|v| !request.exclude_devices.contains(&v.device))
+        {
+            let (size, encrypted, kms) = s
+                .volumes
+                .get(&vol.volume_id)
+                .cloned()
+                .unwrap_or((8, false, None));
             let snap = SnapshotId::new(s.id("snap"));
             s.snapshots.insert(
                 snap.clone(),
@@ -151,7 +187,13 @@ impl ImageFactory for FakeRegion {
                     started: now,
                 },
             );
-            disks.push(ImageDisk { device: vol.device.clone(), snapshot_id: snap, size_gib: size, encrypted, kms_key: kms });
+            disks.push(ImageDisk {
+                device: vol.device.clone(),
+                snapshot_id: snap,
+                size_gib: size,
+                encrypted,
+                kms_key: kms,
+            });
         }
         if !request.no_reboot && instance.state == InstanceState::Running {
             s.reboots.push((instance.id.clone(), id.clone()));
@@ -181,8 +223,15 @@ impl ImageFactory for FakeRegion {
 
     async fn copy_image(&self, request: &ImageCopy) -> CloudResult<ImageId> {
         let mut s = self.lock();
-        s.call(&self.region, "CopyImage", Some(request.source_image.as_str()))?;
-        if let Some(existing) = s.copy_tokens.get(&(self.region.clone(), request.client_token.clone())) {
+        s.call(
+            &self.region,
+            "CopyImage",
+            Some(request.source_image.as_str()),
+        )?;
+        if let Some(existing) = s
+            .copy_tokens
+            .get(&(self.region.clone(), request.client_token.clone()))
+        {
             return Ok(existing.clone());
         }
         let source = s
@@ -190,12 +239,21 @@ impl ImageFactory for FakeRegion {
             .get(&request.source_image)
             .filter(|i| i.region == request.source_region && i.state == ImageState::Available)
             .cloned()
-            .ok_or_else(|| not_found("CopyImage", &self.region, "InvalidAMIID.NotFound", request.source_image.as_str()))?;
+            .ok_or_else(|| {
+                not_found(
+                    "CopyImage",
+                    &self.region,
+                    "InvalidAMIID.NotFound",
+                    request.source_image.as_str(),
+                )
+            })?;
         if let Some(cap) = s.copy_cap {
             let in_flight = s
                 .images
                 .values()
-                .filter(|i| i.region == self.region && i.state == ImageState::Pending && i.source.is_some())
+                .filter(|i| {
+                    i.region == self.region && i.state == ImageState::Pending && i.source.is_some()
+                })
                 .count();
             if in_flight >= cap {
                 return Err(CloudError::from_code(
@@ -208,7 +266,11 @@ impl ImageFactory for FakeRegion {
         }
         let now = s.now();
         let id = ImageId::new(s.id("ami"));
-        let mut tags: Tags = if request.copy_source_tags { source.tags.clone() } else { Tags::new() };
+        let mut tags: Tags = if request.copy_source_tags {
+            source.tags.clone()
+        } else {
+            Tags::new()
+        };
         tags.extend(request.tags.clone());
         let mut disks = Vec::new();
         for d in &source.disks {
@@ -227,7 +289,13 @@ impl ImageFactory for FakeRegion {
                     started: now,
                 },
             );
-            disks.push(ImageDisk { device: d.device.clone(), snapshot_id: snap, size_gib: d.size_gib, encrypted, kms_key: kms });
+            disks.push(ImageDisk {
+                device: d.device.clone(),
+                snapshot_id: snap,
+                size_gib: d.size_gib,
+                encrypted,
+                kms_key: kms,
+            });
         }
         let owner = AccountId::parse(&s.account);
         s.images.insert(
@@ -249,7 +317,10 @@ impl ImageFactory for FakeRegion {
                 billing_products: Vec::new(),
             },
         );
-        s.copy_tokens.insert((self.region.clone(), request.client_token.clone()), id.clone());
+        s.copy_tokens.insert(
+            (self.region.clone(), request.client_token.clone()),
+            id.clone(),
+        );
         Ok(id)
     }
 }
@@ -263,12 +334,23 @@ impl ImageRetirement for FakeRegion {
             .images
             .get_mut(image)
             .filter(|i| i.region == self.region)
-            .ok_or_else(|| not_found("EnableImageDeprecation", &self.region, "InvalidAMIID.NotFound", image.as_str()))?;
+            .ok_or_else(|| {
+                not_found(
+                    "EnableImageDeprecation",
+                    &self.region,
+                    "InvalidAMIID.NotFound",
+                    image.as_str(),
+                )
+            })?;
         img.deprecation_time = Some(at);
         Ok(())
     }
 
-    async fn deregister(&self, image: &ImageId, delete_snapshots: bool) -> CloudResult<Deregistered> {
+    async fn deregister(
+        &self,
+        image: &ImageId,
+        delete_snapshots: bool,
+    ) -> CloudResult<Deregistered> {
         let mut s = self.lock();
         s.call(&self.region, "DeregisterImage", Some(image.as_str()))?;
         let img = s
@@ -276,7 +358,14 @@ impl ImageRetirement for FakeRegion {
             .get(image)
             .filter(|i| i.region == self.region && i.state != ImageState::Deregistered)
             .cloned()
-            .ok_or_else(|| not_found("DeregisterImage", &self.region, "InvalidAMIID.NotFound", image.as_str()))?;
+            .ok_or_else(|| {
+                not_found(
+                    "DeregisterImage",
+                    &self.region,
+                    "InvalidAMIID.NotFound",
+                    image.as_str(),
+                )
+            })?;
         if img.deregistration_protected {
             return Err(CloudError::from_code(
                 "DeregisterImage",
@@ -292,7 +381,8 @@ impl ImageRetirement for FakeRegion {
         if delete_snapshots {
             for snap in img.snapshot_ids() {
                 if s.images_using(snap) > 0 {
-                    out.snapshots_kept.push((snap.clone(), "client-error".to_owned()));
+                    out.snapshots_kept
+                        .push((snap.clone(), "client-error".to_owned()));
                 } else {
                     s.snapshots.remove(snap);
                     out.snapshots_deleted.push(snap.clone());
@@ -313,10 +403,14 @@ impl ImageRetirement for FakeRegion {
                 format!("{snapshot} is in use by an image"),
             ));
         }
-        s.snapshots
-            .remove(snapshot)
-            .map(|_| ())
-            .ok_or_else(|| not_found("DeleteSnapshot", &self.region, "InvalidSnapshot.NotFound", snapshot.as_str()))
+        s.snapshots.remove(snapshot).map(|_| ()).ok_or_else(|| {
+            not_found(
+                "DeleteSnapshot",
+                &self.region,
+                "InvalidSnapshot.NotFound",
+                snapshot.as_str(),
+            )
+        })
     }
 }
 
@@ -334,7 +428,10 @@ impl References for FakeRegion {
                 Some(ImageReference {
                     image_id: image.clone(),
                     resource_type: "ec2:Instance".to_owned(),
-                    arn: format!("arn:aws:ec2:{}:{}:instance/{}", self.region, s.account, i.id),
+                    arn: format!(
+                        "arn:aws:ec2:{}:{}:instance/{}",
+                        self.region, s.account, i.id
+                    ),
                 })
             })
             .collect();
@@ -342,7 +439,11 @@ impl References for FakeRegion {
             s.extra_references
                 .iter()
                 .filter(|(r, _, _, img)| *r == self.region && images.contains(img))
-                .map(|(_, kind, arn, img)| ImageReference { image_id: img.clone(), resource_type: kind.clone(), arn: arn.clone() }),
+                .map(|(_, kind, arn, img)| ImageReference {
+                    image_id: img.clone(),
+                    resource_type: kind.clone(),
+                    arn: arn.clone(),
+                }),
         );
         Ok(out)
     }
@@ -353,14 +454,27 @@ impl Sharing for FakeRegion {
     async fn launch_permissions(&self, image: &ImageId) -> CloudResult<Vec<Grantee>> {
         let mut s = self.lock();
         s.call(&self.region, "DescribeImageAttribute", Some(image.as_str()))?;
-        Ok(s.launch_permissions.get(image).map(|g| g.iter().cloned().collect()).unwrap_or_default())
+        Ok(s.launch_permissions
+            .get(image)
+            .map(|g| g.iter().cloned().collect())
+            .unwrap_or_default())
     }
 
-    async fn modify_launch_permissions(&self, image: &ImageId, add: &[Grantee], remove: &[Grantee]) -> CloudResult<()> {
+    async fn modify_launch_permissions(
+        &self,
+        image: &ImageId,
+        add: &[Grantee],
+        remove: &[Grantee],
+    ) -> CloudResult<()> {
         let mut s = self.lock();
         s.call(&self.region, "ModifyImageAttribute", Some(image.as_str()))?;
         if s.images.get(image).is_none_or(|i| i.region != self.region) {
-            return Err(not_found("ModifyImageAttribute", &self.region, "InvalidAMIID.NotFound", image.as_str()));
+            return Err(not_found(
+                "ModifyImageAttribute",
+                &self.region,
+                "InvalidAMIID.NotFound",
+                image.as_str(),
+            ));
         }
         let perms = s.launch_permissions.entry(image.clone()).or_default();
         for g in remove {
@@ -376,15 +490,36 @@ impl Sharing for FakeRegion {
 
     async fn snapshot_permissions(&self, snapshot: &SnapshotId) -> CloudResult<Vec<Grantee>> {
         let mut s = self.lock();
-        s.call(&self.region, "DescribeSnapshotAttribute", Some(snapshot.as_str()))?;
-        Ok(s.snapshot_permissions.get(snapshot).map(|g| g.iter().cloned().collect()).unwrap_or_default())
+        s.call(
+            &self.region,
+            "DescribeSnapshotAttribute",
+            Some(snapshot.as_str()),
+        )?;
+        Ok(s.snapshot_permissions
+            .get(snapshot)
+            .map(|g| g.iter().cloned().collect())
+            .unwrap_or_default())
     }
 
-    async fn modify_snapshot_permissions(&self, snapshot: &SnapshotId, add: &[AccountId], remove: &[AccountId]) -> CloudResult<()> {
+    async fn modify_snapshot_permissions(
+        &self,
+        snapshot: &SnapshotId,
+        add: &[AccountId],
+        remove: &[AccountId],
+    ) -> CloudResult<()> {
         let mut s = self.lock();
-        s.call(&self.region, "ModifySnapshotAttribute", Some(snapshot.as_str()))?;
+        s.call(
+            &self.region,
+            "ModifySnapshotAttribute",
+            Some(snapshot.as_str()),
+        )?;
         if !s.snapshots.contains_key(snapshot) {
-            return Err(not_found("ModifySnapshotAttribute", &self.region, "InvalidSnapshot.NotFound", snapshot.as_str()));
+            return Err(not_found(
+                "ModifySnapshotAttribute",
+                &self.region,
+                "InvalidSnapshot.NotFound",
+                snapshot.as_str(),
+            ));
         }
         let perms = s.snapshot_permissions.entry(snapshot.clone()).or_default();
         for a in remove {

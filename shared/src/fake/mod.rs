@@ -25,8 +25,8 @@ use time::OffsetDateTime;
 
 use crate::error::{CloudError, CloudResult};
 use crate::model::{
-    AccountId, AttachedVolume, DeviceName, Grantee, Image, ImageDisk, ImageId, ImageState, Instance, InstanceId,
-    InstanceState, KeyGrant, KeyRef, Region, Snapshot, SnapshotId, Tags,
+    AccountId, AttachedVolume, DeviceName, Grantee, Image, ImageDisk, ImageId, ImageState,
+    Instance, InstanceId, InstanceState, KeyGrant, KeyRef, Region, Snapshot, SnapshotId, Tags,
 };
 use crate::ports::{Cloud, Continuations, Ec2, Keys, Reports};
 use crate::report::RunReport;
@@ -86,7 +86,12 @@ impl FakeState {
     }
 
     /// Records the call and returns the injected failure, if one matches.
-    fn call(&mut self, region: &Region, operation: &'static str, subject: Option<&str>) -> CloudResult<()> {
+    fn call(
+        &mut self,
+        region: &Region,
+        operation: &'static str,
+        subject: Option<&str>,
+    ) -> CloudResult<()> {
         self.calls.push((region.clone(), operation.to_owned()));
         let hit = self.faults.iter_mut().position(|f| {
             f.operation == operation
@@ -104,7 +109,12 @@ impl FakeState {
                 if let Some(n) = fault.remaining.as_mut() {
                     *n -= 1;
                 }
-                Err(CloudError::from_code(operation, Some(region.clone()), &fault.code, "injected by the fake"))
+                Err(CloudError::from_code(
+                    operation,
+                    Some(region.clone()),
+                    &fault.code,
+                    "injected by the fake",
+                ))
             }
         }
     }
@@ -112,7 +122,9 @@ impl FakeState {
     fn images_using(&self, snapshot: &SnapshotId) -> usize {
         self.images
             .values()
-            .filter(|i| i.state != ImageState::Deregistered && i.snapshot_ids().any(|s| s == snapshot))
+            .filter(|i| {
+                i.state != ImageState::Deregistered && i.snapshot_ids().any(|s| s == snapshot)
+            })
             .count()
     }
 }
@@ -126,8 +138,14 @@ pub struct FakeCloud {
 
 impl FakeCloud {
     pub fn new(account: &str) -> Self {
-        let state = FakeState { account: account.to_owned(), ..FakeState::default() };
-        Self { state: Arc::new(Mutex::new(state)), with_continuations: true }
+        let state = FakeState {
+            account: account.to_owned(),
+            ..FakeState::default()
+        };
+        Self {
+            state: Arc::new(Mutex::new(state)),
+            with_continuations: true,
+        }
     }
 
     /// Direct access to the state, for seeding and assertions.
@@ -157,7 +175,11 @@ impl FakeCloud {
 
     /// How many calls of `operation` were made (any region).
     pub fn calls(&self, operation: &str) -> usize {
-        self.state().calls.iter().filter(|(_, op)| op == operation).count()
+        self.state()
+            .calls
+            .iter()
+            .filter(|(_, op)| op == operation)
+            .count()
     }
 
     /// A running instance with an 8 GiB root volume `/dev/xvda`, in `region`, with `tags`.
@@ -166,14 +188,27 @@ impl FakeCloud {
     }
 
     /// An instance in `state` with a root volume and the given extra data devices.
-    pub fn add_instance_with(&self, region: &str, tags: &[(&str, &str)], state: InstanceState, data_devices: &[&str]) -> InstanceId {
+    pub fn add_instance_with(
+        &self,
+        region: &str,
+        tags: &[(&str, &str)],
+        state: InstanceState,
+        data_devices: &[&str],
+    ) -> InstanceId {
         let mut s = self.state();
         let id = InstanceId::new(s.id("i"));
         let mut volumes = Vec::new();
-        for (n, dev) in std::iter::once("/dev/xvda").chain(data_devices.iter().copied()).enumerate() {
+        for (n, dev) in std::iter::once("/dev/xvda")
+            .chain(data_devices.iter().copied())
+            .enumerate()
+        {
             let vol = s.id("vol");
-            s.volumes.insert(vol.clone(), (if n == 0 { 8 } else { 100 }, false, None));
-            volumes.push(AttachedVolume { device: DeviceName::new(dev), volume_id: vol });
+            s.volumes
+                .insert(vol.clone(), (if n == 0 { 8 } else { 100 }, false, None));
+            volumes.push(AttachedVolume {
+                device: DeviceName::new(dev),
+                volume_id: vol,
+            });
         }
         let instance = Instance {
             id: id.clone(),
@@ -196,7 +231,13 @@ impl FakeCloud {
     }
 
     /// An available image with one snapshot, as if made earlier (by us or by anyone).
-    pub fn add_image(&self, region: &str, name: &str, created: OffsetDateTime, tags: &[(&str, &str)]) -> ImageId {
+    pub fn add_image(
+        &self,
+        region: &str,
+        name: &str,
+        created: OffsetDateTime,
+        tags: &[(&str, &str)],
+    ) -> ImageId {
         let mut s = self.state();
         let id = ImageId::new(s.id("ami"));
         let snap = SnapshotId::new(s.id("snap"));
@@ -277,9 +318,12 @@ impl FakeCloud {
 
     /// A launch template version (or SSM parameter, by `resource_type`) referencing `image`.
     pub fn add_reference(&self, region: &str, resource_type: &str, arn: &str, image: &ImageId) {
-        self.state()
-            .extra_references
-            .push((Region::new(region), resource_type.to_owned(), arn.to_owned(), image.clone()));
+        self.state().extra_references.push((
+            Region::new(region),
+            resource_type.to_owned(),
+            arn.to_owned(),
+            image.clone(),
+        ));
     }
 
     /// A KMS key in `region`; `alias` like `alias/replicas`.
@@ -299,12 +343,20 @@ impl FakeCloud {
 
     /// The launch permissions of an image.
     pub fn launch_permissions(&self, id: &ImageId) -> BTreeSet<Grantee> {
-        self.state().launch_permissions.get(id).cloned().unwrap_or_default()
+        self.state()
+            .launch_permissions
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The create-volume permissions of a snapshot.
     pub fn snapshot_permissions(&self, id: &SnapshotId) -> BTreeSet<Grantee> {
-        self.state().snapshot_permissions.get(id).cloned().unwrap_or_default()
+        self.state()
+            .snapshot_permissions
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Without a continuation queue (as when `CONTINUATION_QUEUE_URL` is unset).
@@ -334,16 +386,23 @@ impl Ec2 for FakeRegion {
 
 impl Cloud for FakeCloud {
     fn ec2(&self, region: &Region) -> Arc<dyn Ec2> {
-        Arc::new(FakeRegion { state: self.state.clone(), region: region.clone() })
+        Arc::new(FakeRegion {
+            state: self.state.clone(),
+            region: region.clone(),
+        })
     }
     fn keys(&self, region: &Region) -> Arc<dyn Keys> {
-        Arc::new(FakeRegion { state: self.state.clone(), region: region.clone() })
+        Arc::new(FakeRegion {
+            state: self.state.clone(),
+            region: region.clone(),
+        })
     }
     fn reports(&self) -> Arc<dyn Reports> {
         Arc::new(self.clone())
     }
     fn continuations(&self) -> Option<Arc<dyn Continuations>> {
-        self.with_continuations.then(|| Arc::new(self.clone()) as Arc<dyn Continuations>)
+        self.with_continuations
+            .then(|| Arc::new(self.clone()) as Arc<dyn Continuations>)
     }
 }
 
@@ -359,7 +418,11 @@ impl Reports for FakeCloud {
 
 #[async_trait]
 impl Continuations for FakeCloud {
-    async fn continue_later(&self, body: &serde_json::Value, delay_seconds: u32) -> CloudResult<()> {
+    async fn continue_later(
+        &self,
+        body: &serde_json::Value,
+        delay_seconds: u32,
+    ) -> CloudResult<()> {
         let mut s = self.state();
         s.call(&Region::new("home"), "SendMessage", None)?;
         s.continuations.push((body.clone(), delay_seconds));
@@ -368,9 +431,16 @@ impl Continuations for FakeCloud {
 }
 
 fn to_tags(tags: &[(&str, &str)]) -> Tags {
-    tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    tags.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 fn not_found(operation: &'static str, region: &Region, code: &str, what: &str) -> CloudError {
-    CloudError::from_code(operation, Some(region.clone()), code, format!("{what} does not exist"))
+    CloudError::from_code(
+        operation,
+        Some(region.clone()),
+        code,
+        format!("{what} does not exist"),
+    )
 }
