@@ -12,7 +12,10 @@ impl Output {
     /// Prints a run report; exit code 1 when any item failed.
     pub fn report(&self, report: &RunReport) -> ExitCode {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(report).unwrap_or_default()
+            );
         } else {
             print!("{}", report.render_table());
         }
