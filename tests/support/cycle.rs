@@ -491,11 +491,14 @@ pub struct ImageKey {
     pub kind: &'static str,
 }
 
+/// An image's state, launch permission accounts and per-snapshot create-volume accounts.
+pub type ImageAccess = (String, BTreeSet<String>, Vec<BTreeSet<String>>);
+
 /// The comparable final state: images, and who may use them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FinalState {
     /// Image → (state, launch permission accounts, per-snapshot create-volume accounts).
-    pub images: BTreeMap<ImageKey, (String, BTreeSet<String>, Vec<BTreeSet<String>>)>,
+    pub images: BTreeMap<ImageKey, ImageAccess>,
     /// KMS grants on the replica key: (image key, grantee account) → how many.
     pub kms_grants: BTreeMap<(ImageKey, String), usize>,
 }
