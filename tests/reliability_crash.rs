@@ -147,4 +147,10 @@ crash_tests! {
     create_tags_after: "CreateTags" #2 "after";
     deregister_image_before: "DeregisterImage" #1 "before";
     deregister_image_after: "DeregisterImage" #1 "after";
+    // Later calls: share's next record write (after its grants), a second snapshot's
+    // permission (a partly shared image), cleanup's last deregistration.
+    create_tags_third_before: "CreateTags" #3 "before";
+    create_tags_third_after: "CreateTags" #3 "after";
+    modify_snapshot_attribute_second_after: "ModifySnapshotAttribute" #2 "after";
+    deregister_image_last_after: "DeregisterImage" #3 "after";
 }
