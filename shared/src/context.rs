@@ -26,7 +26,12 @@ pub struct Context {
 
 impl Context {
     pub fn new(cloud: Arc<dyn Cloud>, config: Config) -> Self {
-        Self { cloud, config: Arc::new(config), deadline: Deadline::none(), progress: None }
+        Self {
+            cloud,
+            config: Arc::new(config),
+            deadline: Deadline::none(),
+            progress: None,
+        }
     }
 
     pub fn with_deadline(mut self, deadline: Deadline) -> Self {

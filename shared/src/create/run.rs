@@ -410,7 +410,10 @@ async fn continue_later(ctx: &Context, r: &ScheduleRun, report: &mut RunReport) 
     );
     match ctx.cloud.continuations() {
         Some(c) => match c
-            .continue_later(&r.continuation_body(), ctx.config.continuation_delay_seconds)
+            .continue_later(
+                &r.continuation_body(),
+                ctx.config.continuation_delay_seconds,
+            )
             .await
         {
             Ok(()) => report.metrics.insert(
