@@ -464,7 +464,7 @@ pub fn explain(
             "past retention {rule} [lineage {lineage}]: deprecate now, deregister after DEPRECATION_GRACE={grace_days} days"
         ),
         Decision::Deregister { rule, deprecated_at } => format!(
-            "past retention {rule} [lineage {lineage}]{}: unused, unprotected, not shared: deregister with its snapshots",
+            "past retention {rule} [lineage {lineage}]{}: no reference, no guard: deregister with its snapshots",
             deprecated_at.map(|t| format!(", deprecated {}", rfc3339(t))).unwrap_or_default()
         ),
     }
