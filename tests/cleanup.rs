@@ -432,7 +432,9 @@ async fn lineage(
     n: i64,
     base: OffsetDateTime,
 ) -> anyhow::Result<Vec<String>> {
-    let from = emu.launch_instance(HOME, &[("Name", instance)], &[]).await?;
+    let from = emu
+        .launch_instance(HOME, &[("Name", instance)], &[])
+        .await?;
     let mut out = Vec::new();
     for d in 0..n {
         out.push(
