@@ -9,6 +9,7 @@ def install() -> None:
     # Import order matters only in that every module registers its own patches.
     from . import (  # noqa: F401
         accounts,
+        bulk,
         ec2_images,
         copy,
         lifecycle,
@@ -19,6 +20,6 @@ def install() -> None:
         tag_events,
     )
 
-    for mod in (ec2_images, copy, pagination, deregister, references, sharing, tag_events):
+    for mod in (ec2_images, copy, pagination, deregister, references, sharing, tag_events, bulk):
         mod.install()
     lifecycle.start_ticker()

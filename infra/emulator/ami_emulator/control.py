@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from . import faults, lifecycle, references, state
+from . import bulk, faults, lifecycle, references, state
 
 CONFIG_KEYS = set(state.DEFAULT_SETTINGS)
 
@@ -63,6 +63,8 @@ def handle(environ, start_response):
             return _json(start_response, 200, state.REBOOTS)
     if path == "/tick" and method == "POST":
         return _json(start_response, 200, {"available": lifecycle.tick()})
+    if path == "/seed-images" and method == "POST":  # bulk.py: benchmark seeding
+        return bulk.handle(body, lambda status, payload: _json(start_response, status, payload))
     if path == "/reset" and method == "POST":
         reset_everything()
         return _json(start_response, 200, {"reset": True})
