@@ -10,6 +10,7 @@ SHELL := /bin/bash
 
 include infra/emulator/emulator.mk
 include infra/infra.mk
+include infra/bench.mk
 
 CARGO ?= cargo
 # Tests start emulators of their own; keep SDK retries low so injected faults reach the code.

@@ -1,0 +1,107 @@
+//! Child processes of the bench: release binaries with a clean environment, wall time and
+//! peak RSS (`wait4`'s `ru_maxrss`, or `/proc/PID/status` `VmHWM` while it runs).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// Where the release binaries are (`BENCH_BIN_DIR`, default `target/release`).
+pub fn bin_dir() -> PathBuf {
+    std::env::var_os("BENCH_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| integration_tests::repo_root().join("target/release"))
+}
+
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let p = bin_dir().join(name);
+    if !p.exists() {
+        bail!(
+            "{} is missing: `make bench` builds it (cargo build --release -p {name})",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// A command with only the variables a Lambda function or amictl needs, pointed at the
+/// emulator (never at a real account).
+pub fn command(program: &Path, endpoint: &str, env: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_MAX_ATTEMPTS", "3");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// How a finished child went.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub wall: Duration,
+    pub peak_rss_kib: u64,
+    pub success: bool,
+    pub stdout: String,
+}
+
+/// Runs `cmd` to the end (stdout captured to a file, stderr discarded); wall time and
+/// `ru_maxrss` of that child from `wait4`.
+pub fn run(mut cmd: Command) -> anyhow::Result<Finished> {
+    let out_path = std::env::temp_dir().join(format!(
+        "bench-{}-{}.out",
+        std::process::id(),
+        rand_suffix()
+    ));
+    let out = std::fs::File::create(&out_path)?;
+    let started = Instant::now();
+    let child = cmd
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::null())
+        .spawn()
+        .context("spawn")?;
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our own child; status and usage are valid for writes.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    std::mem::forget(child); // reaped by wait4
+    if rc != pid {
+        bail!("wait4({pid}) failed: {}", std::io::Error::last_os_error());
+    }
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&out_path);
+    Ok(Finished {
+        wall,
+        peak_rss_kib: usage.ru_maxrss as u64,
+        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        stdout,
+    })
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// `VmHWM` (peak resident set) of a running process, KiB.
+pub fn vm_hwm_kib(child: &Child) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
