@@ -18,7 +18,7 @@ async fn adapters_create_list_and_page_images_on_the_emulator() -> anyhow::Resul
         .launch_instance("us-east-1", &[(key::SCHEDULE, "daily")], &["/dev/sdf"])
         .await?;
 
-    // WHEN the adapter lists scheduled instances and creates three images of it
+    // WHEN the adapter lists scheduled instances and creates seven images of it
     let ec2 = cloud.ec2(&region);
     let scheduled = ec2.scheduled_instances().await?;
     assert_eq!(scheduled.len(), 1);
@@ -28,7 +28,7 @@ async fn adapters_create_list_and_page_images_on_the_emulator() -> anyhow::Resul
         "root and data volume: {:?}",
         scheduled[0].volumes
     );
-    for n in 0..3 {
+    for n in 0..7 {
         let tags = [(key::MANAGED_BY.to_owned(), "ami-lifecycle".to_owned())]
             .into_iter()
             .collect();
@@ -44,16 +44,16 @@ async fn adapters_create_list_and_page_images_on_the_emulator() -> anyhow::Resul
         .await?;
     }
 
-    // THEN paging with a page size of 2 still returns all three, each with both disks
+    // THEN paging with a page size of 6 (EC2's minimum is 6) returns all seven, each with both disks
     let query = ImageQuery {
         owned_by_self: true,
         tag: Some((key::MANAGED_BY.into(), "ami-lifecycle".into())),
-        page_size: Some(2),
+        page_size: Some(6),
         ..ImageQuery::default()
     };
     emu.control("POST", "/_emulator/counters/reset", None)?;
     let images = all_images(ec2.as_ref(), &query).await?;
-    assert_eq!(images.len(), 3);
+    assert_eq!(images.len(), 7);
     assert!(images.iter().all(|i| i.disks.len() == 2), "{images:?}");
     let calls = emu.counters()?;
     assert_eq!(
