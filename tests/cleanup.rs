@@ -524,11 +524,15 @@ async fn runs_cut_short_converge_when_re_run() -> anyhow::Result<()> {
     let report = run(&ctx, CleanupRequest::default(), base).await;
     emu.configure(json!({"crash": []}))?;
     if done < 16 {
-        assert!(
-            report.count(Outcome::Deferred) >= 1,
-            "{}",
-            report.render_table()
-        );
+        // The lost answer surfaces either as a deferral (the retry failed too) or, when the
+        // retry reached EC2 after the deregistration, as "already gone": both are handled.
+        let handled = report.count(Outcome::Deferred)
+            + report
+                .items
+                .iter()
+                .filter(|i| i.outcome == Outcome::Unchanged && i.reason.starts_with("already gone"))
+                .count();
+        assert!(handled >= 1, "{}", report.render_table());
     }
 
     // THEN the next run converges: exactly the two newest of each lineage remain, no orphan.
