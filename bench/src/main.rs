@@ -32,7 +32,7 @@ const CLEANUP_RETAIN: &str = "count=2";
 const BURST_SOURCES: u32 = 500;
 const BURST_DESTINATIONS: [&str; 3] = ["us-west-2", "eu-west-1", "ap-southeast-2"];
 const BURST_COPY_CAP: u32 = 50;
-const BURST_PENDING_SECONDS: f64 = 2.0;
+const BURST_PENDING_SECONDS: f64 = 10.0;
 const INVENTORY_SIZES: [u32; 3] = [5_000, 20_000, 50_000];
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -678,7 +678,22 @@ async fn bench_functions(
             }
         };
         eprintln!("[3/4] {name}: {what}");
-        let r = run_lambda(emu, name, &env, &event)?;
+        let r = match run_lambda(emu, name, &env, &event) {
+            Ok(r) => r,
+            Err(e) => {
+                results.insert(
+                    name.to_owned(),
+                    json!({"event": what, "error": format!("{e:#}")}),
+                );
+                rows.push(row(
+                    format!("3. {name}: run under the Runtime API"),
+                    format!("could not run: {e:#}"),
+                    "runs",
+                    Some(false),
+                ));
+                continue;
+            }
+        };
         let size = sizes.get(name).copied().flatten();
         results.insert(
             name.to_owned(),
