@@ -18,6 +18,8 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
+
 use time::OffsetDateTime;
 
 use super::inventory::{snapshot_key, Inventory};
@@ -46,6 +48,9 @@ pub struct CleanupRequest {
 }
 
 /// Cleans every requested region (in parallel) and returns one merged report.
+/// Launch-permission reads in flight at once per region.
+const PERMISSION_CHECKS_IN_FLIGHT: usize = 8;
+
 pub async fn run(ctx: &Context, request: CleanupRequest, now: OffsetDateTime) -> RunReport {
     let regions = if request.regions.is_empty() {
         ctx.config.all_regions()
@@ -246,11 +251,23 @@ impl Region1<'_> {
             }
         }
         if !self.ctx.config.cleanup_shared {
-            for id in &ids {
-                if facts.is_referenced(id) || facts.has_failed(id) {
-                    continue;
-                }
-                match self.ec2.launch_permissions(id).await {
+            // One read per image: run a few at once so call latency does not add up; the
+            // EC2 adapter's pacer still holds them to the Describe bucket.
+            let to_check: Vec<&ImageId> = ids
+                .iter()
+                .filter(|id| !facts.is_referenced(id) && !facts.has_failed(id))
+                .collect();
+            let ec2 = self.ec2.clone();
+            let results: Vec<_> = futures::stream::iter(to_check)
+                .map(|id| {
+                    let ec2 = ec2.clone();
+                    async move { (id, ec2.launch_permissions(id).await) }
+                })
+                .buffered(PERMISSION_CHECKS_IN_FLIGHT)
+                .collect()
+                .await;
+            for (id, result) in results {
+                match result {
                     Ok(grantees) => facts.sharing_checked(id, grantees),
                     Err(e) => facts.check_failed(
                         id,
