@@ -52,6 +52,8 @@ pub struct Finished {
     pub peak_rss_kib: u64,
     pub success: bool,
     pub stdout: String,
+    /// User + system CPU seconds of the child.
+    pub cpu_seconds: f64,
 }
 
 /// Runs `cmd` to the end (stdout captured to a file, stderr discarded); wall time and
@@ -87,7 +89,12 @@ pub fn run(mut cmd: Command) -> anyhow::Result<Finished> {
         peak_rss_kib: usage.ru_maxrss as u64,
         success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         stdout,
+        cpu_seconds: tv(usage.ru_utime) + tv(usage.ru_stime),
     })
+}
+
+fn tv(t: libc::timeval) -> f64 {
+    t.tv_sec as f64 + t.tv_usec as f64 / 1e6
 }
 
 fn rand_suffix() -> u128 {
@@ -104,4 +111,27 @@ pub fn vm_hwm_kib(child: &Child) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The pid of the emulator listening on `port` (found by its command line).
+pub fn emulator_pid(port: u16) -> Option<u32> {
+    let want = format!("--port\0{port}");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        (cmdline.contains("launcher.py") && cmdline.contains(&want)).then_some(pid)
+    })
+}
+
+/// CPU seconds (user + system) a process has used so far.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / if hz > 0.0 { hz } else { 100.0 })
 }
