@@ -335,8 +335,12 @@ async fn bench_cleanup(
         "1. cleanup: CPU used during the run (emulator, one Python process / amictl)",
         format!(
             "emulator {} ({}), amictl {:.1} s",
-            emu_cpu.map(|c| format!("{c:.0} s")).unwrap_or_else(|| "?".into()),
-            emu_cpu.map(|c| format!("{:.0}% of one core", 100.0 * c / wall)).unwrap_or_default(),
+            emu_cpu
+                .map(|c| format!("{c:.0} s"))
+                .unwrap_or_else(|| "?".into()),
+            emu_cpu
+                .map(|c| format!("{:.0}% of one core", 100.0 * c / wall))
+                .unwrap_or_default(),
             finished.cpu_seconds
         ),
         "-",
