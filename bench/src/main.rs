@@ -302,6 +302,18 @@ async fn bench_cleanup(
         .filter(|(a, _)| is_mutating(a))
         .map(|(_, n)| *n)
         .sum();
+    // The emulator counts a call before its bucket check: a throttled call (rejected,
+    // no effect, retried by the SDK) is in `calls` too.
+    let throttled_mutating: u64 = sum_region_counts(&c["throttled"])
+        .iter()
+        .filter(|(a, _)| is_mutating(a))
+        .map(|(_, n)| *n)
+        .sum();
+    let accepted_per_image = if deleted > 0 {
+        (mutating_calls - throttled_mutating.min(mutating_calls)) as f64 / deleted as f64
+    } else {
+        f64::INFINITY
+    };
     let mutating_per_image = if deleted > 0 {
         mutating_calls as f64 / deleted as f64
     } else {
@@ -313,7 +325,7 @@ async fn bench_cleanup(
         "time_scale": TIME_SCALE, "latency_ms": LATENCY_MS, "pace_scale": TIME_SCALE,
         "exit_ok": finished.success, "wall_seconds": wall, "ideal_seconds": ideal, "ideal_over_wall": ratio,
         "deregistration_phase_seconds": phase, "deleted": deleted, "deleted_per_region": deleted_per_region,
-        "calls": calls, "calls_per_deleted_image": per_image, "mutating_calls_per_deleted_image": mutating_per_image,
+        "calls": calls, "calls_per_deleted_image": per_image, "mutating_calls_per_deleted_image": mutating_per_image, "accepted_mutating_calls_per_deleted_image": accepted_per_image,
         "throttled_by_emulator": throttled, "report_failed": failed, "report_deferred": deferred,
         "failures_or_deferrals_from_throttling": throttle_failures,
         "amictl_peak_rss_mib": finished.peak_rss_kib as f64 / 1024.0,
@@ -354,9 +366,11 @@ async fn bench_cleanup(
     ));
     rows.push(row(
         "1. cleanup: mutating calls per deleted image",
-        format!("{mutating_per_image:.3} (all calls per image: {action_list})"),
+        format!(
+            "{accepted_per_image:.4} accepted, {mutating_per_image:.4} sent (throttled retries included; all calls per image: {action_list})"
+        ),
         "<= 1",
-        Some(mutating_per_image <= 1.0 + 1e-9),
+        Some(accepted_per_image <= 1.0 + 1e-9),
     ));
     rows.push(row(
         "1. cleanup: throttling errors received / failures from throttling",
