@@ -17,7 +17,7 @@ CARGO ?= cargo
 export AWS_MAX_ATTEMPTS ?= 2
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help test rust-fmt rust-lint rust-test demo bench setup
+.PHONY: help test rust-fmt rust-lint rust-test demo bench setup standalone-check
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# //'
@@ -27,7 +27,7 @@ help:
 setup: emulator-venv tools
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 
-test: setup rust-fmt rust-lint rust-test emulator-test infra-check
+test: setup standalone-check rust-fmt rust-lint rust-test emulator-test infra-check
 	@echo "make test: all checks passed"
 
 rust-fmt:
@@ -42,3 +42,12 @@ rust-test: emulator-venv
 demo: emulator-venv
 	$(CARGO) build --locked -p amictl
 	bash infra/demo/run.sh
+
+## The repository stands alone (no reference to the team folder or a machine path), and the
+## check itself fails on a scratch repository that breaks the rule.
+standalone-check:
+	bash infra/checks/standalone.sh
+	@tmp=$$(mktemp -d); git -C $$tmp init -q; printf 'see ../%s/fixtures\n' shared > $$tmp/bad.txt; \
+	git -C $$tmp add bad.txt; \
+	if bash infra/checks/standalone.sh $$tmp >/dev/null 2>&1; then rm -rf $$tmp; echo "standalone-check: the check let a bad file through" >&2; exit 1; fi; \
+	rm -rf $$tmp; echo "standalone-check: the check refuses a file that refers outside the repository"

@@ -661,7 +661,7 @@ async fn bench_functions(
                 }
                 (
                     base_env(&[]),
-                    fixture("../shared/fixtures/events/scheduled-event.json")?,
+                    fixture("tests/fixtures/events/scheduled-event.json")?,
                     "daily schedule, 3 instances",
                 )
             }
@@ -678,8 +678,7 @@ async fn bench_functions(
                 )?;
                 let id = v["image_ids"][0].as_str().context("seeded id")?.to_owned();
                 if name == "replicate" {
-                    let mut e =
-                        fixture("../shared/fixtures/events/ami-state-change-available.json")?;
+                    let mut e = fixture("tests/fixtures/events/ami-state-change-available.json")?;
                     e["detail"]["ImageId"] = json!(id);
                     e["resources"] = json!([format!("arn:aws:ec2:us-east-1::image/{id}")]);
                     (
@@ -688,7 +687,7 @@ async fn bench_functions(
                         "available event, 2 destinations",
                     )
                 } else {
-                    let mut e = fixture("../shared/fixtures/events/tag-change-on-image.json")?;
+                    let mut e = fixture("tests/fixtures/events/tag-change-on-image.json")?;
                     e["resources"] =
                         json!([format!("arn:aws:ec2:us-east-1:123456789012:image/{id}")]);
                     e["detail"]["tags"] = tags;
@@ -892,7 +891,11 @@ async fn main() -> anyhow::Result<()> {
     let mut out = json!({
         "generated": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?,
         "host": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
-        "binaries": proc::bin_dir().display().to_string(),
+        // Relative to the repository: results are committed, machine paths are not.
+        "binaries": proc::bin_dir()
+            .strip_prefix(integration_tests::repo_root())
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "BENCH_BIN_DIR".to_string()),
     });
     let mut rows = Vec::new();
     let mut errors = Vec::new();

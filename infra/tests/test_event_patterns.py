@@ -4,8 +4,7 @@ Every rule in the templates is extracted (SAM `EventBridgeRule`/`CloudWatchEvent
 `Schedule` event sources and `AWS::Events::Rule` resources), resolved for a parameter
 scenario, and checked against AWS-shaped events:
 
-* the samples in ../shared/fixtures/events/ (relative to the repo root) and the ones
-  in tests/fixtures/events/;
+* the AWS-shaped samples in tests/fixtures/events/ (inside the repository);
 * mutations of them that must NOT match (another source, another detail-type, ...).
 
 Matching is moto's EventBridge implementation, in process, through boto3 inside
@@ -33,7 +32,6 @@ from moto import mock_aws
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 FORWARDER = ROOT / "infra" / "forwarder.yaml"
-SHARED_EVENTS = ROOT / ".." / "shared" / "fixtures" / "events"
 OUR_EVENTS = ROOT / "tests" / "fixtures" / "events"
 DEPLOYMENT = "ami-lifecycle"  # DeploymentName default
 
@@ -256,7 +254,7 @@ def matcher():
 # ----------------------------------------------------------------------------
 
 def ev(name: str) -> dict[str, Any]:
-    for folder in (SHARED_EVENTS, OUR_EVENTS):
+    for folder in (OUR_EVENTS,):
         p = folder / name
         if p.exists():
             return json.loads(p.read_text())
@@ -275,15 +273,15 @@ def mutate(name: str, **changes: Any) -> dict[str, Any]:
 
 
 def all_fixture_names() -> list[str]:
-    names = sorted(p.name for p in SHARED_EVENTS.glob("*.json")) + sorted(p.name for p in OUR_EVENTS.glob("*.json"))
+    names = sorted(p.name for p in OUR_EVENTS.glob("*.json"))
     return names
 
 
 def test_fixtures_present():
-    shared = {p.name for p in SHARED_EVENTS.glob("*.json")}
+    ours = {p.name for p in OUR_EVENTS.glob("*.json")}
     assert {"ami-state-change-available.json", "ami-state-change-failed.json",
-            "scheduled-event.json", "tag-change-on-image.json"} <= shared, f"missing shared fixtures in {SHARED_EVENTS}"
-    assert len(list(OUR_EVENTS.glob("*.json"))) >= 10
+            "scheduled-event.json", "tag-change-on-image.json"} <= ours, f"missing AWS sample fixtures in {OUR_EVENTS}"
+    assert len(ours) >= 14
 
 
 @pytest.mark.parametrize("name", all_fixture_names())

@@ -163,12 +163,9 @@ fn event_shaped() -> impl Strategy<Value = Value> {
 // Fixtures and mutations
 // ---------------------------------------------------------------------------------------
 
-fn fixture_dirs() -> [PathBuf; 2] {
+fn fixture_dirs() -> [PathBuf; 1] {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    [
-        root.join("../../shared/fixtures/events"),
-        root.join("../tests/fixtures/events"),
-    ]
+    [root.join("../tests/fixtures/events")]
 }
 
 /// Every fixture, `(file name, event)`, sorted by name.

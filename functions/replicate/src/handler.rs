@@ -55,13 +55,11 @@ mod tests {
     const NOW: OffsetDateTime = datetime!(2026-11-22 03:05 UTC);
 
     fn fixture(dir: &str, name: &str) -> Value {
-        // `shared/fixtures` lives next to the repository (as ami-core's own event tests read it).
-        let base = if dir == "shared" {
-            "../../../shared/fixtures/events"
-        } else {
-            "../../tests/fixtures/events"
-        };
-        let path = format!("{}/{base}/{name}", env!("CARGO_MANIFEST_DIR"));
+        let _ = dir; // every fixture lives in the repository's tests/fixtures/events
+        let path = format!(
+            "{}/../../tests/fixtures/events/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
     }

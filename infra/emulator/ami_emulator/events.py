@@ -6,7 +6,7 @@
 
 Events are put on the default bus of the image's account+region through moto's own
 events backend (each rule's pattern matching and target delivery, e.g. SQS), in
-exactly the shapes of the AWS samples (see /work/shared/fixtures/events/).
+exactly the shapes of the AWS samples (see tests/fixtures/events/ in the repository).
 """
 from __future__ import annotations
 

@@ -395,7 +395,7 @@ fn requests_come_from_events_and_direct_payloads() -> Result<(), crate::events::
     let c = config(&[]);
     let fixture = |name: &str| -> serde_json::Value {
         let path = format!(
-            "{}/../../shared/fixtures/events/{name}",
+            "{}/../tests/fixtures/events/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())

@@ -21,7 +21,7 @@ fn fixture(dir: &str, name: &str) -> Value {
 
 /// Fixtures shared by the suite, and the repository's own.
 fn shared(name: &str) -> Value {
-    fixture("../../../shared/fixtures/events", name)
+    fixture("../../tests/fixtures/events", name)
 }
 fn repo(name: &str) -> Value {
     fixture("../../tests/fixtures/events", name)

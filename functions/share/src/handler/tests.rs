@@ -81,7 +81,7 @@ fn image(cloud: &FakeCloud, region: &str, tags: &[(&str, &str)], key: Option<&st
 }
 
 fn tag_event(image: &ImageId, region: &str, changed: &[&str], tags: Value) -> Value {
-    let mut e = fixture("../shared/fixtures/events", "tag-change-on-image.json");
+    let mut e = fixture("tests/fixtures/events", "tag-change-on-image.json");
     e["region"] = json!(region);
     e["resources"] = json!([format!("arn:aws:ec2:{region}:123456789012:image/{image}")]);
     e["detail"]["changed-tag-keys"] = json!(changed);
@@ -336,7 +336,7 @@ async fn invalid_and_refused_values_change_nothing_and_record_the_error() -> Tes
 
     let detail = handle(
         &ctx,
-        fixture("../shared/fixtures/events", "scheduled-event.json"),
+        fixture("tests/fixtures/events", "scheduled-event.json"),
         NOW,
     )
     .await?;
@@ -475,7 +475,7 @@ async fn a_failed_grant_defers_and_the_next_run_converges() -> TestResult {
 async fn malformed_events_and_requests_are_refused() {
     let cloud = FakeCloud::new("123456789012");
     let ctx = context(&cloud, &[]);
-    let mut bad = fixture("../shared/fixtures/events", "tag-change-on-image.json");
+    let mut bad = fixture("tests/fixtures/events", "tag-change-on-image.json");
     bad["resources"] = json!([]);
     let e = handle(&ctx, bad, NOW)
         .await
