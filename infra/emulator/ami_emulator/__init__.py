@@ -12,14 +12,17 @@ def install() -> None:
         bulk,
         ec2_images,
         copy,
+        ebs_keys,
         lifecycle,
         pagination,
+        product_codes,
         deregister,
         references,
         sharing,
         tag_events,
     )
 
-    for mod in (ec2_images, copy, pagination, deregister, references, sharing, tag_events, bulk):
+    for mod in (ec2_images, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
+                product_codes):
         mod.install()
     lifecycle.start_ticker()

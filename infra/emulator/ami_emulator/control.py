@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from . import bulk, faults, lifecycle, references, state
+from . import bulk, faults, lifecycle, product_codes, references, state
 
 CONFIG_KEYS = set(state.DEFAULT_SETTINGS)
 
@@ -68,6 +68,16 @@ def handle(environ, start_response):
     if path == "/reset" and method == "POST":
         reset_everything()
         return _json(start_response, 200, {"reset": True})
+    m = re.fullmatch(r"/images/(ami-[0-9a-z]+)/product-codes", path)
+    if m and method == "POST":
+        try:
+            codes = product_codes.parse(body.get("product_codes"))
+        except ValueError as e:
+            return _json(start_response, 400, {"error": str(e)})
+        found = product_codes.set_codes(m.group(1), codes, body.get("account"), body.get("region"))
+        if found is None:
+            return _json(start_response, 404, {"error": f"{m.group(1)} not found"})
+        return _json(start_response, 200, found)
     m = re.fullmatch(r"/images/(ami-[0-9a-z]+)/(fail|last-launched)", path)
     if m and method == "POST":
         image_id, what = m.groups()
