@@ -13,6 +13,7 @@ def install() -> None:
         ec2_images,
         copy,
         ebs_keys,
+        instances,
         lifecycle,
         pagination,
         product_codes,
@@ -23,6 +24,6 @@ def install() -> None:
     )
 
     for mod in (ec2_images, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
-                product_codes):
+                product_codes, instances):
         mod.install()
     lifecycle.start_ticker()

@@ -13,8 +13,9 @@ account+region only:
   MissingParameter;
 * Image Builder recipes: moto has no Image Builder -> never returned (not emulated);
 * `MaxResults` (>= 5) + `NextToken`, stable order.
-RunInstances from an image sets its LastLaunchedTime (AWS reports it with ~24 h
-delay; here at once). The control API can set it to any time.
+RunInstances from an image sets its LastLaunchedTime via set_last_launched
+(instances.py; AWS reports it with ~24 h delay; here at once). The control API can
+set it to any time.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from moto.core.responses import ActionResult
 
 from . import state, visibility
 from .errors import Ec2Error
-from .patching import handler, original
+from .patching import handler
 
 ALL_TYPES = ("ec2:Instance", "ec2:LaunchTemplate", "ssm:Parameter",
              "imagebuilder:ImageRecipe", "imagebuilder:ContainerRecipe")
@@ -166,15 +167,5 @@ def set_last_launched(account: str, region: str, image_id: str, when: str) -> bo
         return True
 
 
-def run_instances(self):
-    image_id = self._get_param("ImageId")
-    result = original("run_instances")(self)
-    if image_id:
-        set_last_launched(self.current_account, self.region, image_id,
-                          state.iso(state.now()).replace(".000Z", "Z"))
-    return result
-
-
 def install() -> None:
     handler("describe_image_references")(describe_image_references)
-    handler("run_instances")(run_instances)
