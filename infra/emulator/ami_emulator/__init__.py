@@ -10,6 +10,7 @@ def install() -> None:
     from . import (  # noqa: F401
         accounts,
         bulk,
+        control,
         ec2_images,
         copy,
         ebs_keys,
@@ -24,6 +25,6 @@ def install() -> None:
     )
 
     for mod in (ec2_images, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
-                product_codes, instances):
+                product_codes, instances, control):
         mod.install()
     lifecycle.start_ticker()

@@ -32,9 +32,26 @@ def reset_everything() -> None:
     from moto.moto_api._internal.models import moto_api_backend
 
     with state.LOCK:
-        moto_api_backend.reset()
-        state.reset()
-        faults.reset_all()
+        moto_api_backend.reset()  # our own state too: see install()
+
+
+def install() -> None:
+    """moto's reset (`POST /moto-api/reset`, used by moto-based harnesses and by
+    /_emulator/reset) also clears the emulator's state: copy client tokens, pending
+    images, tag-event versions, reboots, config and fault settings, counters. Product
+    codes and the default-EBS-key choice live on moto's models and go with them.
+    Without this a reused client token would return an image that no longer exists."""
+    from moto.moto_api._internal.models import MotoAPIBackend
+
+    moto_reset = MotoAPIBackend.reset
+
+    def reset(self) -> None:
+        with state.LOCK:
+            moto_reset(self)
+            state.reset()
+            faults.reset_all()
+
+    MotoAPIBackend.reset = reset
 
 
 def handle(environ, start_response):

@@ -64,3 +64,26 @@ def test_launcher_exits_cleanly_on_sigterm():
     assert proc.stdout.readline().strip() == f"emulator ready on http://127.0.0.1:{port}"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
+
+
+def test_moto_api_reset_clears_emulator_state(ec2, emu):
+    import urllib.request
+
+    from conftest import make_image
+
+    source = make_image(ec2, emu, "reset-src")
+    first = ec2.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="tok-copy",
+                           ClientToken="reused-token")["ImageId"]
+    emu.control("POST", "/config", {"latency_ms": 1, "strict": False})
+    req = urllib.request.Request(emu.url + "/moto-api/reset", data=b"", method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+    cfg = emu.control("GET", "/config")
+    assert cfg["latency_ms"] == 0 and cfg["strict"] is True
+    assert emu.control("GET", "/counters")["calls"] == {}
+    # the token is forgotten with the image: the same token makes a new copy
+    source = make_image(ec2, emu, "reset-src")
+    second = ec2.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="tok-copy",
+                            ClientToken="reused-token")["ImageId"]
+    assert second != first
+    assert ec2.describe_images(ImageIds=[second])["Images"][0]["ImageId"] == second
