@@ -45,3 +45,13 @@ def test_request_overrides_and_no_device(ec2, emu):
         {"DeviceName": "/dev/sdg", "NoDevice": ""},
         {"DeviceName": root, "Ebs": {"VolumeSize": 30}}]))
     assert devs == {root: 30}
+
+
+def test_registered_root_device_is_kept_and_not_doubled(ec2, emu):
+    base = ec2.register_image(Name="base-al2023", RootDeviceName="/dev/xvda",
+                              Architecture="x86_64")["ImageId"]
+    assert ec2.describe_images(ImageIds=[base])["Images"][0]["RootDeviceName"] == "/dev/xvda"
+    _, devs = devices(ec2, run(ec2, base, BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}},
+        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 20}}]))
+    assert devs == {"/dev/xvda": 8, "/dev/sdf": 20}
