@@ -51,7 +51,8 @@ UNFILTERED_ACTIONS = {"DescribeInstances", "DescribeSnapshots"}
 
 _lock = threading.Lock()
 _buckets: dict[tuple[str, str, str], list[float]] = {}   # key -> [tokens, last_time]
-_counters: dict[str, dict[str, dict[str, int]]] = {"calls": {}, "throttled": {}, "injected": {}}
+_counters: dict[str, dict[str, dict[str, int]]] = {"calls": {}, "throttled": {}, "injected": {},
+                                                   "refused": {}}
 _crash_seen: dict[str, int] = {}
 _rng = random.Random()
 

@@ -28,11 +28,16 @@ Answers as the services do (HTTP 400):
 
 Parsed shapes are cached per operation (the bench makes thousands of calls a second).
 `strict` in the emulator config (default true) turns the layer off for diagnosis.
+Every refusal is counted (`refused` in GET /_emulator/counters) and, when the
+environment names a file in AMI_EMULATOR_REFUSED_LOG, appended to it as one JSON line
+(service, operation, problems): a way to see what a whole test suite sends that AWS
+would refuse, even where the client tolerates the error.
 """
 from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import threading
 import uuid
@@ -40,7 +45,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from . import state
+from . import faults, state
 from .errors import wsgi_error
 
 SCOPE_RE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/")
@@ -439,6 +444,24 @@ def validate(environ, body: bytes) -> tuple[str, list[Problem]] | None:
     return protocol, out
 
 
+def record(environ, body: bytes, problems: list[Problem]) -> None:
+    m = SCOPE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    region, service = (m.group(1), m.group(2)) if m else ("?", "?")
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        operation = target.rsplit(".", 1)[-1]
+    else:
+        params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        operation = next((v for k, v in params if k == "Action"), "?")
+    faults.count("refused", region, f"{service}:{operation}")
+    path = os.environ.get("AMI_EMULATOR_REFUSED_LOG")
+    if path:
+        line = json.dumps({"service": service, "region": region, "operation": operation,
+                           "problems": [f"{p.kind} {p.path}: {p.message}" for p in problems]})
+        with _lock, open(path, "a") as f:
+            f.write(line + "\n")
+
+
 class ValidationMiddleware:
     def __init__(self, app):
         self.app = app
@@ -454,6 +477,7 @@ class ValidationMiddleware:
         if not checked or not checked[1]:
             return self.app(environ, start_response)
         protocol, problems = checked
+        record(environ, body, problems)
         if protocol == "ec2":
             return ec2_answer(start_response, problems)
         if protocol == "query":

@@ -106,4 +106,5 @@ def test_counters_count_and_reset(ec2, emu):
     assert c["calls"]["us-west-2"]["DescribeImages"] == 1
     assert c["throttled"] == {} and c["injected"] == {}
     emu.control("POST", "/counters/reset")
-    assert emu.control("GET", "/counters") == {"calls": {}, "throttled": {}, "injected": {}}
+    assert emu.control("GET", "/counters") == {"calls": {}, "throttled": {}, "injected": {},
+                                               "refused": {}}

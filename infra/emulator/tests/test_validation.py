@@ -82,6 +82,9 @@ def test_ec2_list_max(emu):
     code, msg = ec2_error(lambda: raw_client(emu, "ec2").describe_image_references(
         ImageIds=ids, IncludeAllResourceTypes=True))
     assert code == "InvalidParameterValue" and "ImageId" in msg and "maximum is 10" in msg
+    # refusals are counted per region and service:operation
+    refused = emu.control("GET", "/counters")["refused"]
+    assert refused == {"us-east-1": {"ec2:DescribeImageReferences": 1}}
 
 
 def test_ec2_list_min_cannot_be_spelled_empty(emu):
