@@ -27,7 +27,7 @@ from moto.ec2.utils import random_ami_id
 
 from . import ebs_keys, lifecycle, state, visibility
 from .ec2_images import check_name, drop_synthetic_snapshot, new_snapshot, set_bdm, split_tag_specs
-from .errors import Ec2Error
+from .errors import Ec2Error, check_image_ids, image_not_found
 from .patching import handler
 
 
@@ -81,10 +81,10 @@ def copy_image(self):
             raise Ec2Error("ResourceLimitExceeded",
                            f"You have reached the limit of {cap} concurrent AMI copies in {region}.")
 
+        check_image_ids(source_image_id)
         source = visibility.find_image(account, source_region, source_image_id)
         if source is None:
-            raise Ec2Error("InvalidAMIID.NotFound",
-                           f"The image id '[{source_image_id}]' does not exist")
+            raise image_not_found(source_image_id)
         if source.owner_id != account and source.product_codes:
             # AWS: "You can't copy an AMI with an associated billingProduct code that was
             # shared with you from another account." The docs name no error code; ours.

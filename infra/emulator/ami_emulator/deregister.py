@@ -21,17 +21,18 @@ from moto.core.responses import ActionResult
 
 from . import events, state
 from .ec2_images import image_snapshots
-from .errors import Ec2Error
+from .errors import Ec2Error, check_image_ids, image_not_found
 from .patching import handler
 
 
 def _own_image(self, image_id: str):
+    check_image_ids(image_id)
     backend = self.ec2_backend
     if image_id in backend.amis:
         return backend.amis[image_id]
     if image_id in backend.deleted_amis:
         raise Ec2Error("InvalidAMIID.Unavailable", f"The image ID '{image_id}' is no longer available")
-    raise Ec2Error("InvalidAMIID.NotFound", f"The image id '[{image_id}]' does not exist")
+    raise image_not_found(image_id)
 
 
 def _protected(ami) -> bool:

@@ -20,7 +20,7 @@ from moto.core.responses import ActionResult
 from moto.ec2.utils import generic_filter
 
 from . import state, visibility
-from .errors import Ec2Error
+from .errors import Ec2Error, check_image_ids, image_not_found
 from .patching import handler, original
 
 
@@ -79,15 +79,12 @@ def describe_images(self):
     with state.LOCK:
         images = list(visibility.visible_images(account, region))
         if ami_ids:
-            bad = [i for i in ami_ids if not i.startswith("ami-")]
-            if bad:
-                raise Ec2Error("InvalidAMIID.Malformed", f'Invalid id: "{bad[0]}"')
+            check_image_ids(ami_ids)
             images = [a for a in images if a.id in ami_ids]
             deleted = state.ec2_backend(account, region).deleted_amis
             missing = [i for i in ami_ids if i not in {a.id for a in images} and i not in deleted]
             if missing:
-                raise Ec2Error("InvalidAMIID.NotFound",
-                               f"The image id '[{', '.join(missing)}]' does not exist")
+                raise image_not_found(missing)
         if exec_users:
             users = {account if u == "self" else u for u in exec_users}
             images = [a for a in images if a.is_public or any(
