@@ -63,10 +63,11 @@ MISSING, UNKNOWN, INVALID, TYPE = "missing", "unknown", "invalid", "type"
 
 
 class Problem:
-    __slots__ = ("kind", "path", "message")
+    __slots__ = ("kind", "path", "message", "ec2_message")
 
-    def __init__(self, kind: str, path: str, message: str):
+    def __init__(self, kind: str, path: str, message: str, ec2_message: str | None = None):
         self.kind, self.path, self.message = kind, path, message
+        self.ec2_message = ec2_message  # EC2's own wording where it differs from ours
 
 
 # --------------------------------------------------------------------------- models
@@ -146,7 +147,11 @@ def check_scalar(shape, value: Any, path: str, out: list[Problem]) -> None:
             out.append(Problem(INVALID, path, f"length {n} is above the maximum length {md['max']}"))
         enum = md.get("enum")
         if enum and value not in enum:
-            out.append(Problem(INVALID, path, f"must be one of: {', '.join(enum)}"))
+            ec2 = None
+            if path.startswith("TagSpecification.") and path.endswith(".ResourceType"):
+                # EC2's wording for this one (moto's tests, recorded from AWS)
+                ec2 = f"'{value}' is not a valid taggable resource type for this operation."
+            out.append(Problem(INVALID, path, f"must be one of: {', '.join(enum)}", ec2))
         if "pattern" in md:
             rx = pattern(md["pattern"])
             if rx and not rx.fullmatch(value):  # Coral matches the whole value
@@ -175,7 +180,15 @@ def check_size(shape, n: int, path: str, out: list[Problem]) -> None:
 def check_required(shape, present, path_of, out: list[Problem]) -> None:
     for name in shape.required_members:
         if name not in present:
-            out.append(Problem(MISSING, path_of(name), "is required"))
+            path = path_of(name)
+            ec2 = None
+            if shape.members[name].type_name == "list":
+                # EC2 names a missing list by its internal set name: ResourceId.N ->
+                # "The request must contain the parameter resourceIdSet" (moto's tests,
+                # recorded from AWS).
+                last = path.rsplit(".", 1)[-1]
+                ec2 = f"The request must contain the parameter {last[:1].lower()}{last[1:]}Set"
+            out.append(Problem(MISSING, path, "is required", ec2))
 
 
 # ---------------------------------------------------------------- query / EC2 walker
@@ -351,6 +364,10 @@ def _lc(path: str) -> str:
 
 def ec2_answer(start_response, problems: list[Problem]):
     p = sorted(problems, key=lambda x: {UNKNOWN: 0, MISSING: 1}.get(x.kind, 2))[0]
+    code = {UNKNOWN: "UnknownParameter", MISSING: "MissingParameter"}.get(p.kind,
+                                                                           "InvalidParameterValue")
+    if p.ec2_message:
+        return wsgi_error(start_response, 400, code, p.ec2_message)
     if p.kind == UNKNOWN:
         return wsgi_error(start_response, 400, "UnknownParameter",
                           f"The parameter {p.path} is not recognized")

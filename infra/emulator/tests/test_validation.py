@@ -61,7 +61,10 @@ def ec2_error(call):
 def test_ec2_required(emu):
     code, msg = ec2_error(lambda: raw_client(emu, "ec2").describe_image_references(
         IncludeAllResourceTypes=True))
-    assert code == "MissingParameter" and msg == "The request must contain the parameter ImageId"
+    # a missing list is named as EC2 names it internally (ImageId.N -> imageIdSet)
+    assert code == "MissingParameter" and msg == "The request must contain the parameter imageIdSet"
+    code, msg = ec2_error(lambda: raw_client(emu, "ec2").create_image(Name="no-instance"))
+    assert code == "MissingParameter" and msg == "The request must contain the parameter InstanceId"
 
 
 def test_ec2_unknown_top_level_and_nested(emu):
@@ -112,6 +115,14 @@ def test_ec2_integer_range_and_type(emu):
     status, body, _ = post_query(emu, "ec2", {"Action": "DescribeImages", "Version": "2016-11-15",
                                               "MaxResults": "many"})
     assert status == 400 and "InvalidParameterValue" in body and "integer" in body
+
+
+def test_ec2_enum_tag_specification_wording(emu):
+    code, msg = ec2_error(lambda: raw_client(emu, "ec2").create_image(
+        InstanceId="i-00000000000000001", Name="tagged",
+        TagSpecifications=[{"ResourceType": "bogus", "Tags": [{"Key": "a", "Value": "b"}]}]))
+    assert (code, msg) == ("InvalidParameterValue",
+                           "'bogus' is not a valid taggable resource type for this operation.")
 
 
 def test_ec2_enum(emu):
