@@ -8,7 +8,7 @@ EMULATOR_VENV ?= .venv/emulator
 EMULATOR_PY := $(EMULATOR_VENV)/bin/python
 EMULATOR_STAMP := $(EMULATOR_VENV)/.installed
 
-.PHONY: emulator-venv emulator emulator-test
+.PHONY: emulator-venv emulator emulator-test emulator-moto-tests
 
 emulator-venv: $(EMULATOR_STAMP)
 
@@ -22,5 +22,12 @@ $(EMULATOR_STAMP): $(EMULATOR_DIR)/requirements.txt
 emulator: $(EMULATOR_STAMP)
 	$(EMULATOR_PY) $(EMULATOR_DIR)/launcher.py --host 127.0.0.1 --port $(EMULATOR_PORT) --exit-with-parent
 
+# Our tests, then moto's own AMI/snapshot/tag tests against the emulator.
 emulator-test: $(EMULATOR_STAMP)
 	$(EMULATOR_PY) -m pytest -q -p no:cacheprovider $(EMULATOR_DIR)/tests
+	$(EMULATOR_PY) $(EMULATOR_DIR)/moto_suite/run.py
+
+# moto's tests from its source release (fetched once into .venv/moto-src), run in server
+# mode against the emulator; accepted differences: moto_suite/differences.md.
+emulator-moto-tests: $(EMULATOR_STAMP)
+	$(EMULATOR_PY) $(EMULATOR_DIR)/moto_suite/run.py
