@@ -19,8 +19,6 @@ concurrent copies. EC2:
 """
 from __future__ import annotations
 
-from typing import Any
-
 from moto.core.responses import ActionResult
 from moto.ec2.models.amis import Ami
 from moto.ec2.utils import random_ami_id

@@ -79,3 +79,27 @@ def test_modified_default_key_is_used_and_reset_goes_back(ec2, emu):
     vol = ec2.create_volume(Size=1, AvailabilityZone="us-east-1a", Encrypted=True)
     managed = kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]
     assert vol["KmsKeyId"] == managed["Arn"] and managed["KeyManager"] == "AWS"
+
+
+def test_encrypted_source_keeps_key_in_region_and_gets_default_key_elsewhere(ec2, emu):
+    kms = emu.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    iid = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                            BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {
+                                "VolumeSize": 8, "Encrypted": True, "KmsKeyId": key}}]
+                            )["Instances"][0]["InstanceId"]
+    source = ec2.create_image(InstanceId=iid, Name="enc-source", NoReboot=True)["ImageId"]
+
+    def snapshot_keys(client, image_id):
+        img = client.describe_images(ImageIds=[image_id])["Images"][0]
+        ids = [b["Ebs"]["SnapshotId"] for b in img["BlockDeviceMappings"]]
+        return {(s["Encrypted"], s.get("KmsKeyId")) for s in
+                client.describe_snapshots(SnapshotIds=ids)["Snapshots"]}
+
+    assert snapshot_keys(ec2, source) == {(True, key)}
+    same = ec2.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="same-region")
+    assert snapshot_keys(ec2, same["ImageId"]) == {(True, key)}
+    dest = emu.client("ec2", "eu-west-1")
+    other = dest.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="other-region")
+    managed = emu.client("kms", "eu-west-1").describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]
+    assert snapshot_keys(dest, other["ImageId"]) == {(True, managed["Arn"])}
