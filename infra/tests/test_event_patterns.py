@@ -243,9 +243,36 @@ class Matcher:
             self.events.delete_rule(Name="probe")
 
 
+def _flatten_like_eventbridge(node: Any, prefix: str = "", result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """moto's flattening, plus what EventBridge does and moto 5.2 does not: an array of
+    objects is flattened too, each leaf path collecting the values of every element, so
+    `requestParameters.resourcesSet.items.resourceId` matches when any item does (AWS:
+    "If the value in the event is an array, then the event pattern matches if the
+    intersection of the event pattern array and the event array is non-empty")."""
+    if result is None:
+        result = {}
+    if isinstance(node, dict):
+        for k, v in node.items():
+            key = f"{prefix}.{k}" if prefix else k
+            if isinstance(v, dict) and v:
+                _flatten_like_eventbridge(v, key, result)
+            elif isinstance(v, list) and v and all(isinstance(i, dict) for i in v):
+                for item in v:
+                    for leaf, value in _flatten_like_eventbridge(item, key).items():
+                        values = value if isinstance(value, list) else [value]
+                        result.setdefault(leaf, []).extend(values)
+            else:
+                result[key] = v
+    return result
+
+
 @pytest.fixture(scope="module")
 def matcher():
-    with mock_aws():
+    from unittest import mock
+
+    from moto.events.models import EventPattern
+
+    with mock_aws(), mock.patch.object(EventPattern, "_flatten_dict", staticmethod(_flatten_like_eventbridge)):
         yield Matcher()
 
 
@@ -269,6 +296,13 @@ def mutate(name: str, **changes: Any) -> dict[str, Any]:
         for k in keys[:-1]:
             node = node[k.replace("_", "-")]
         node[keys[-1].replace("_", "-")] = value
+    return e
+
+
+def cloudtrail_tagging(name: str, *resource_ids: str) -> dict[str, Any]:
+    """A CloudTrail CreateTags/DeleteTags sample retargeted at other resources."""
+    e = copy.deepcopy(ev(name))
+    e["detail"]["requestParameters"]["resourcesSet"]["items"] = [{"resourceId": r} for r in resource_ids]
     return e
 
 
@@ -347,9 +381,16 @@ TEMPLATE_EXPECTATIONS: dict[str, tuple[str, list[Any], list[Any]]] = {
     ),
     f"{DEPLOYMENT}-share-cloudtrail": (
         "ShareFunction",
-        ["cloudtrail-create-tags.json", "cloudtrail-delete-tags.json"],
+        ["cloudtrail-create-tags.json", "cloudtrail-delete-tags.json",
+         # a multi-resource call naming an image matches (share handles its images)
+         ("instance + image", lambda: cloudtrail_tagging("cloudtrail-create-tags.json", "i-0123456789abcdef0",
+                                                          "ami-0abcdef1234567890"))],
         ["cloudtrail-run-instances.json", "tag-change-on-image.json", "ami-state-change-available.json",
-         ("other event source", lambda: mutate("cloudtrail-create-tags.json", detail__eventSource="rds.amazonaws.com"))],
+         ("other event source", lambda: mutate("cloudtrail-create-tags.json", detail__eventSource="rds.amazonaws.com")),
+         ("instance tagging", lambda: cloudtrail_tagging("cloudtrail-create-tags.json", "i-0123456789abcdef0")),
+         ("instance tag deletion", lambda: cloudtrail_tagging("cloudtrail-delete-tags.json", "i-0123456789abcdef0")),
+         ("snapshot + volume tagging", lambda: cloudtrail_tagging("cloudtrail-create-tags.json", "snap-0123456789abcdef0",
+                                                                   "vol-0123456789abcdef0"))],
     ),
     f"{DEPLOYMENT}-reports": (
         "ReportsTopic",
@@ -499,6 +540,9 @@ def test_forwarder_rules(forwarder, matcher):
         assert matcher.matches(tag, ev(name)), name
     for name in ("tag-change-on-image-other-key.json", "tag-change-on-instance.json", "ami-state-change-failed.json"):
         assert not matcher.matches(tag, ev(name)), name
+    trail = rules[f"{DEPLOYMENT}-forward-cloudtrail"].pattern
+    assert matcher.matches(trail, ev("cloudtrail-create-tags.json"))
+    assert not matcher.matches(trail, cloudtrail_tagging("cloudtrail-create-tags.json", "i-0123456789abcdef0"))
 
 
 def test_forwarder_home_rules_see_forwarded_events(template, forwarder, matcher):
