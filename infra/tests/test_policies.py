@@ -1,0 +1,304 @@
+"""Policy tests: the tag-guard SCP and permissions boundary (infra/policies/) and the
+continuation queue policy (template.yaml), evaluated for sample requests with the
+evaluator in policy_eval.py. Each good policy must give every expected decision; each
+deliberately broken variant must get at least one decision wrong (the test proves the
+scenarios can fail).
+
+Run: make pattern-test  (or .venv/tools/bin/pytest infra/tests)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from policy_eval import ALLOW, EXPLICIT_DENY, IMPLICIT_DENY, Request, Unsupported, condition_holds, decide
+from test_event_patterns import Resolver, load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICIES = ROOT / "infra" / "policies"
+ACCOUNT = "123456789012"
+
+
+def role(name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+
+
+# Role names CloudFormation gives the SAM functions' roles: <stack>-<Function>Role-<suffix>.
+SUITE = {fn: role(f"ami-lifecycle-{fn}Role-1A2B3C4D5E6F")
+         for fn in ("CreateImageFunction", "ReplicateFunction", "ShareFunction", "CleanupFunction")}
+OPERATOR = role("ami-lifecycle-operator")
+DEVELOPER = role("developer")
+LOOKALIKE = role("developer-ami-lifecycle-ShareFunctionRole-x")
+ADMIN_POLICY = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+IMAGE = "arn:aws:ec2:us-east-1::image/ami-0abcdef1234567890"
+SNAPSHOT = "arn:aws:ec2:us-east-1::snapshot/snap-0abcdef1234567890"
+INSTANCE = f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0abcdef1234567890"
+VOLUME = f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-0abcdef1234567890"
+
+
+def tagging(principal: str, action: str, resource: str, keys: list[str] | None, create_action: str | None = None) -> Request:
+    ctx: dict[str, Any] = {"aws:PrincipalArn": principal}
+    if keys is not None:
+        ctx["aws:TagKeys"] = keys
+    if create_action:
+        ctx["ec2:CreateAction"] = create_action
+    return Request(f"ec2:{action}", resource, principal, ctx)
+
+
+# (label, request, must be denied by the guard?)
+TAG_SCENARIOS: list[tuple[str, Request, bool]] = [
+    ("forge managed-by on an image", tagging(DEVELOPER, "CreateTags", IMAGE, ["ami-lifecycle:managed-by"]), True),
+    ("forge mixed with an ordinary key", tagging(DEVELOPER, "CreateTags", IMAGE, ["Name", "ami-lifecycle:managed-by"]), True),
+    ("forge a share-granted record", tagging(DEVELOPER, "CreateTags", IMAGE, ["ami-lifecycle:share-granted-2"]), True),
+    ("delete a record chunk", tagging(DEVELOPER, "DeleteTags", IMAGE, ["ami-lifecycle:share-granted"]), True),
+    ("delete every tag of an image", tagging(DEVELOPER, "DeleteTags", IMAGE, None), True),
+    ("opt an instance into reboots", tagging(DEVELOPER, "CreateTags", INSTANCE, ["ami-lifecycle:schedule"]), True),
+    ("tag a snapshot managed", tagging(DEVELOPER, "CreateTags", SNAPSHOT, ["ami-lifecycle:managed-by"]), True),
+    ("forge at creation (CreateImage)", tagging(DEVELOPER, "CreateTags", IMAGE, ["ami-lifecycle:managed-by"], "CreateImage"), True),
+    ("forge at creation (CopyImage)", tagging(DEVELOPER, "CreateTags", IMAGE, ["ami-lifecycle:slot"], "CopyImage"), True),
+    ("launch with the schedule tag", tagging(DEVELOPER, "CreateTags", INSTANCE, ["ami-lifecycle:schedule"], "RunInstances"), True),
+    ("a role whose name only contains the suite's", tagging(LOOKALIKE, "CreateTags", IMAGE, ["ami-lifecycle:share-status"]), True),
+    ("ordinary tags on an image", tagging(DEVELOPER, "CreateTags", IMAGE, ["Name", "team"]), False),
+    ("ordinary tags at launch", tagging(DEVELOPER, "CreateTags", INSTANCE, ["Name"], "RunInstances"), False),
+    ("delete an ordinary tag", tagging(DEVELOPER, "DeleteTags", INSTANCE, ["Name"]), False),
+    ("delete every tag of a volume (not guarded)", tagging(DEVELOPER, "DeleteTags", VOLUME, None), False),
+    ("create-image tags at CreateImage", tagging(SUITE["CreateImageFunction"], "CreateTags", SNAPSHOT,
+                                                  ["ami-lifecycle:managed-by", "ami-lifecycle:slot", "Name"], "CreateImage"), False),
+    ("replicate tags at CopyImage", tagging(SUITE["ReplicateFunction"], "CreateTags", IMAGE,
+                                            ["ami-lifecycle:managed-by", "ami-lifecycle:source-image"], "CopyImage"), False),
+    ("share writes its status", tagging(SUITE["ShareFunction"], "CreateTags", IMAGE, ["ami-lifecycle:share-status"]), False),
+    ("cleanup removes a tag", tagging(SUITE["CleanupFunction"], "DeleteTags", IMAGE, ["ami-lifecycle:share-granted"]), False),
+    ("the operator opts an instance in", tagging(OPERATOR, "CreateTags", INSTANCE, ["ami-lifecycle:schedule"]), False),
+]
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((POLICIES / name).read_text())
+
+
+def scp_denies(policy: dict[str, Any], req: Request) -> bool:
+    return decide(req, identity=[ADMIN_POLICY], scps=[policy]) == EXPLICIT_DENY
+
+
+def boundary_denies(policy: dict[str, Any], req: Request) -> bool:
+    return decide(req, identity=[ADMIN_POLICY], boundary=policy) != ALLOW
+
+
+GUARDS: dict[str, tuple[str, Callable[[dict[str, Any], Request], bool]]] = {
+    "scp": ("tag-guard-scp.json", scp_denies),
+    "boundary": ("tag-guard-permissions-boundary.json", boundary_denies),
+}
+
+
+def wrong_decisions(policy: dict[str, Any], denies: Callable[[dict[str, Any], Request], bool]) -> list[str]:
+    return [label for label, req, want in TAG_SCENARIOS if denies(policy, req) != want]
+
+
+@pytest.mark.parametrize("guard", sorted(GUARDS))
+def test_tag_guard_decides_every_scenario(guard):
+    name, denies = GUARDS[guard]
+    assert wrong_decisions(load(name), denies) == []
+
+
+def test_scp_and_boundary_deny_the_same_things():
+    scp, boundary = load("tag-guard-scp.json"), load("tag-guard-permissions-boundary.json")
+    assert boundary["Statement"][0] == {"Sid": "BoundaryCeiling", "Effect": "Allow", "Action": "*", "Resource": "*"}
+    assert boundary["Statement"][1:] == scp["Statement"]
+    assert len(json.dumps(scp, separators=(",", ":"))) <= 5120, "SCPs are limited to 5,120 characters"
+
+
+def test_every_suite_function_is_exempt():
+    """The exemption names exactly the roles of the template's functions, plus the operator."""
+    functions = {k for k, v in load_template(ROOT / "template.yaml")["Resources"].items()
+                 if v["Type"] == "AWS::Serverless::Function"}
+    assert functions == set(SUITE)
+    exempt = load("tag-guard-scp.json")["Statement"][0]["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+    assert sorted(exempt) == sorted([f"arn:aws:iam::*:role/ami-lifecycle-{fn}Role-*" for fn in functions]
+                                    + ["arn:aws:iam::*:role/ami-lifecycle-operator"])
+
+
+def _drop_exemption(p):
+    for s in p["Statement"]:
+        s.get("Condition", {}).pop("ArnNotLike", None)
+
+
+def _all_values(p):
+    for s in p["Statement"]:
+        c = s.get("Condition", {})
+        if "ForAnyValue:StringLike" in c:
+            c["ForAllValues:StringLike"] = c.pop("ForAnyValue:StringLike")
+
+
+def _string_equals(p):
+    for s in p["Statement"]:
+        c = s.get("Condition", {})
+        if "ForAnyValue:StringLike" in c:
+            c["ForAnyValue:StringEquals"] = c.pop("ForAnyValue:StringLike")
+
+
+def _no_delete_all(p):
+    p["Statement"] = [s for s in p["Statement"] if s.get("Sid") != "DenyDeletingAllTagsOutsideTheSuite"]
+
+
+def _images_only(p):
+    for s in p["Statement"]:
+        if s["Effect"] == "Deny":
+            s["Resource"] = ["arn:aws:ec2:*::image/*"]
+
+
+def _exempt_by_source_arn(p):
+    for s in p["Statement"]:
+        c = s.get("Condition", {})
+        if "ArnNotLike" in c:
+            c["ArnNotLike"] = {"aws:SourceArn": c["ArnNotLike"]["aws:PrincipalArn"]}
+
+
+def _exempt_everyone_named_like(p):
+    for s in p["Statement"]:
+        c = s.get("Condition", {})
+        if "ArnNotLike" in c:
+            c["ArnNotLike"]["aws:PrincipalArn"] = ["arn:aws:iam::*:role/*ami-lifecycle*"]
+
+
+BAD_VARIANTS = {
+    "without the PrincipalArn exception": _drop_exemption,
+    "aws:TagKeys with ForAllValues": _all_values,
+    "aws:TagKeys with StringEquals (no wildcard)": _string_equals,
+    "without the delete-every-tag statement": _no_delete_all,
+    "images only": _images_only,
+    "exemption on aws:SourceArn": _exempt_by_source_arn,
+    "exemption by a loose name pattern": _exempt_everyone_named_like,
+}
+
+
+@pytest.mark.parametrize("guard", sorted(GUARDS))
+@pytest.mark.parametrize("variant", sorted(BAD_VARIANTS))
+def test_bad_tag_guard_is_caught(guard, variant):
+    name, denies = GUARDS[guard]
+    policy = copy.deepcopy(load(name))
+    BAD_VARIANTS[variant](policy)
+    assert policy != load(name), "the mutation changed nothing"
+    assert wrong_decisions(policy, denies), f"{variant}: no scenario notices the broken {guard}"
+
+
+# ----------------------------------------------------------------------------
+# The evaluator itself
+# ----------------------------------------------------------------------------
+
+def test_evaluator_semantics():
+    r = Request("ec2:CreateTags", IMAGE, DEVELOPER, {"aws:TagKeys": ["Name", "ami-lifecycle:x"]})
+    empty = Request("ec2:DeleteTags", IMAGE, DEVELOPER, {})
+    assert condition_holds({"ForAnyValue:StringLike": {"aws:tagkeys": "ami-lifecycle:*"}}, r)  # key names ignore case
+    assert not condition_holds({"ForAllValues:StringLike": {"aws:TagKeys": "ami-lifecycle:*"}}, r)
+    assert condition_holds({"ForAllValues:StringLike": {"aws:TagKeys": "ami-lifecycle:*"}}, empty)  # vacuous
+    assert not condition_holds({"ForAnyValue:StringLike": {"aws:TagKeys": "ami-lifecycle:*"}}, empty)
+    assert condition_holds({"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/x"}}, empty)  # missing + negated
+    assert not condition_holds({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/x"}}, empty)
+    assert condition_holds({"Null": {"aws:TagKeys": "true"}}, empty)
+    assert not condition_holds({"Null": {"aws:TagKeys": "true"}}, r)
+    assert not condition_holds({"StringLike": {"k": "Ami-*"}}, Request("a", "r", "p", {"k": "ami-1"}))  # values keep case
+    for op in ("StringLikeIfExists", "NumericLessThan", "ForAnyValue:IpAddress", "DateGreaterThan"):
+        with pytest.raises(Unsupported):
+            condition_holds({op: {"k": "v"}}, r)
+    with pytest.raises(Unsupported):
+        decide(r, identity=[{"Statement": [{"Effect": "Allow", "NotPrincipal": "*", "Action": "*", "Resource": "*"}]}])
+    assert decide(r) == IMPLICIT_DENY
+    assert decide(r, identity=[ADMIN_POLICY]) == ALLOW
+
+
+# ----------------------------------------------------------------------------
+# The continuation queue: only create-image may send (reboot authority)
+# ----------------------------------------------------------------------------
+
+QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:ami-lifecycle-continuation"
+CONCRETE = {("CreateImageFunctionRole", "Arn"): SUITE["CreateImageFunction"], ("ContinuationQueue", "Arn"): QUEUE_ARN}
+
+
+def concrete(node: Any) -> Any:
+    """Resolved template node with the GetAtts these tests need made concrete."""
+    if isinstance(node, list):
+        return [concrete(v) for v in node]
+    if isinstance(node, dict):
+        if set(node) == {"Fn::GetAtt"}:
+            return CONCRETE[tuple(node["Fn::GetAtt"])]
+        return {k: concrete(v) for k, v in node.items()}
+    return node
+
+
+@pytest.fixture(scope="module")
+def queue_policies():
+    t = load_template(ROOT / "template.yaml")
+    r = Resolver(t)
+    policies = [v for v in t["Resources"].values() if v["Type"] == "AWS::SQS::QueuePolicy"
+                and {"Ref": "ContinuationQueue"} in v["Properties"]["Queues"]]
+    assert len(policies) == 1, "the continuation queue needs exactly one queue policy"
+    resource = concrete(r.resolve(policies[0]["Properties"]["PolicyDocument"]))
+    create_image = [concrete(p) for p in r.resolve(t["Resources"]["CreateImageFunction"]["Properties"]["Policies"])]
+    return resource, create_image
+
+
+def send(principal: str, **ctx: Any) -> Request:
+    context = {"aws:PrincipalArn": principal} if principal.startswith("arn:") else {}
+    context.update(ctx)
+    return Request("sqs:SendMessage", QUEUE_ARN, principal, context)
+
+
+def queue_scenarios(create_image_identity):
+    sqs_everything = {"Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]}
+    rule = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/ami-lifecycle-schedule-daily"
+    return [
+        ("create-image continues its waves", send(SUITE["CreateImageFunction"]), [create_image_identity], ALLOW),
+        ("create-image receives (event source mapping)", Request("sqs:ReceiveMessage", QUEUE_ARN, SUITE["CreateImageFunction"],
+                                                                 {"aws:PrincipalArn": SUITE["CreateImageFunction"]}),
+         [create_image_identity], ALLOW),
+        ("an admin of the account sends", send(role("admin")), [ADMIN_POLICY], EXPLICIT_DENY),
+        ("another suite function sends", send(SUITE["ShareFunction"]), [sqs_everything], EXPLICIT_DENY),
+        ("the operator sends", send(OPERATOR), [sqs_everything], EXPLICIT_DENY),
+        ("an EventBridge rule targets the queue", send("events.amazonaws.com", **{"aws:SourceArn": rule}), [], EXPLICIT_DENY),
+        ("another account sends", send("arn:aws:iam::444455556666:role/x"), [], EXPLICIT_DENY),
+    ]
+
+
+def queue_wrong(resource, create_image_identity) -> list[str]:
+    return [label for label, req, identity, want in queue_scenarios(create_image_identity)
+            if decide(req, identity=identity, resource=resource) != want]
+
+
+def test_continuation_queue_admits_only_create_image(queue_policies):
+    resource, create_image = queue_policies
+    identity = {"Statement": [s for p in create_image for s in p["Statement"]]}
+    assert queue_wrong(resource, identity) == []
+
+
+def _allow_only(p):
+    p["Statement"] = [s for s in p["Statement"] if s["Effect"] == "Allow"]
+
+
+def _deny_on_source_arn(p):
+    for s in p["Statement"]:
+        if s["Effect"] == "Deny":
+            s["Condition"] = {"ArnNotEquals": {"aws:SourceArn": s["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]}}
+
+
+def _deny_any_suite_role(p):
+    for s in p["Statement"]:
+        if s["Effect"] == "Deny":
+            s["Condition"] = {"ArnNotLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/ami-lifecycle-*"}}
+
+
+@pytest.mark.parametrize("variant", ["allow only, no deny", "deny keyed on aws:SourceArn",
+                                     "deny exempts every suite role"])
+def test_bad_queue_policy_is_caught(queue_policies, variant):
+    resource, create_image = queue_policies
+    identity = {"Statement": [s for p in create_image for s in p["Statement"]]}
+    bad = copy.deepcopy(resource)
+    {"allow only, no deny": _allow_only, "deny keyed on aws:SourceArn": _deny_on_source_arn,
+     "deny exempts every suite role": _deny_any_suite_role}[variant](bad)
+    assert bad != resource
+    assert queue_wrong(bad, identity), f"{variant}: no scenario notices the broken queue policy"
