@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -302,3 +303,81 @@ def test_bad_queue_policy_is_caught(queue_policies, variant):
      "deny exempts every suite role": _deny_any_suite_role}[variant](bad)
     assert bad != resource
     assert queue_wrong(bad, identity), f"{variant}: no scenario notices the broken queue policy"
+
+
+# ----------------------------------------------------------------------------
+# KMS: every call the code makes is still allowed, and nothing more
+# ----------------------------------------------------------------------------
+
+KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def _rust_grant_operations() -> list[str]:
+    src = (ROOT / "shared" / "src" / "share" / "plan.rs").read_text()
+    m = re.search(r"pub const GRANT_OPERATIONS: \[&str; \d+\] = \[(.*?)\];", src, re.S)
+    assert m, "GRANT_OPERATIONS not found in shared/src/share/plan.rs"
+    return re.findall(r'"([A-Za-z]+)"', m.group(1))
+
+
+def _kms_calls() -> set[str]:
+    """KMS operations the AWS adapter calls (`.describe_key()` -> kms:DescribeKey)."""
+    src = (ROOT / "shared" / "src" / "aws" / "kms.rs").read_text()
+    calls = re.findall(r"\.client\s*\.([a-z_]+)\(\)", src)
+    return {"kms:" + "".join(w.capitalize() for w in c.split("_")) for c in calls}
+
+
+@pytest.fixture(scope="module")
+def kms_roles():
+    t = load_template(ROOT / "template.yaml")
+    r = Resolver(t, {"KmsKeyArns": KEY})
+
+    def identity(fn: str) -> dict[str, Any]:
+        return {"Statement": [s for p in r.resolve(t["Resources"][fn]["Properties"]["Policies"]) for s in p["Statement"]]}
+
+    return identity("ShareFunction"), identity("ReplicateFunction")
+
+
+def kms(action: str, principal: str, **ctx: Any) -> Request:
+    return Request(action, KEY, principal, {"aws:PrincipalArn": principal, **ctx})
+
+
+def test_share_may_make_every_kms_call_it_makes(kms_roles):
+    share, _ = kms_roles
+    ops = _rust_grant_operations()
+    assert _kms_calls() == {"kms:DescribeKey", "kms:ListGrants", "kms:CreateGrant", "kms:RevokeGrant"}, \
+        "a new KMS call: add it to the template and to these tests"
+    p = SUITE["ShareFunction"]
+    grant = {"kms:GrantOperations": ops, "kms:GranteePrincipal": "arn:aws:iam::111122223333:root",
+             "kms:GrantIsForAWSResource": "false"}
+    for action, ctx, want in [
+        ("kms:DescribeKey", {}, ALLOW),
+        ("kms:ListGrants", {}, ALLOW),
+        ("kms:RevokeGrant", {}, ALLOW),
+        ("kms:CreateGrant", grant, ALLOW),
+        ("kms:CreateGrant", {**grant, "kms:GrantOperations": ops + ["Encrypt"]}, IMPLICIT_DENY),
+        ("kms:CreateGrant", {**grant, "kms:GrantOperations": []}, IMPLICIT_DENY),
+        ("kms:CreateGrant", {**grant, "kms:GranteePrincipal": "arn:aws:iam::111122223333:role/anyone"}, IMPLICIT_DENY),
+        ("kms:RetireGrant", {}, IMPLICIT_DENY),
+        ("kms:Decrypt", {}, IMPLICIT_DENY),
+    ]:
+        assert decide(kms(action, p, **ctx), identity=[share]) == want, (action, ctx)
+    other_key = Request("kms:RevokeGrant", KEY.replace("1234abcd", "9999abcd"), p, {"aws:PrincipalArn": p})
+    assert decide(other_key, identity=[share]) == IMPLICIT_DENY
+
+
+def test_replicate_uses_keys_only_through_ec2(kms_roles):
+    _, replicate = kms_roles
+    p = SUITE["ReplicateFunction"]
+    via_ec2 = {"kms:ViaService": "ec2.eu-west-1.amazonaws.com"}
+    for action in ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+                   "kms:GenerateDataKeyWithoutPlaintext"):
+        assert decide(kms(action, p, **via_ec2), identity=[replicate]) == ALLOW, action
+        assert decide(kms(action, p), identity=[replicate]) == IMPLICIT_DENY, f"{action} called directly"
+        assert decide(kms(action, p, **{"kms:ViaService": "s3.eu-west-1.amazonaws.com"}),
+                      identity=[replicate]) == IMPLICIT_DENY, f"{action} via S3"
+    assert decide(kms("kms:DescribeKey", p), identity=[replicate]) == ALLOW  # check_keys calls it directly
+    ebs_grant = {**via_ec2, "kms:GrantIsForAWSResource": "true"}
+    assert decide(kms("kms:CreateGrant", p, **ebs_grant), identity=[replicate]) == ALLOW
+    assert decide(kms("kms:CreateGrant", p, **{"kms:GrantIsForAWSResource": "false"}), identity=[replicate]) == IMPLICIT_DENY
+    for action in ("kms:RevokeGrant", "kms:ListGrants", "kms:RetireGrant"):
+        assert decide(kms(action, p), identity=[replicate]) == IMPLICIT_DENY, action
