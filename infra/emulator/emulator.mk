@@ -17,8 +17,10 @@ $(EMULATOR_STAMP): $(EMULATOR_DIR)/requirements.txt
 	$(EMULATOR_PY) -m pip install --quiet --disable-pip-version-check -r $(EMULATOR_DIR)/requirements.txt
 	touch $@
 
+# GNU make passes SIGTERM on to the recipe's process; --exit-with-parent also stops the
+# emulator if make itself is killed outright (nothing is left holding the port).
 emulator: $(EMULATOR_STAMP)
-	$(EMULATOR_PY) $(EMULATOR_DIR)/launcher.py --host 127.0.0.1 --port $(EMULATOR_PORT)
+	$(EMULATOR_PY) $(EMULATOR_DIR)/launcher.py --host 127.0.0.1 --port $(EMULATOR_PORT) --exit-with-parent
 
 emulator-test: $(EMULATOR_STAMP)
 	$(EMULATOR_PY) -m pytest -q -p no:cacheprovider $(EMULATOR_DIR)/tests

@@ -31,28 +31,44 @@ def build_app():
     import ami_emulator
     from ami_emulator.control import AccountMiddleware, ControlMiddleware
     from ami_emulator.faults import FaultMiddleware
+    from ami_emulator.validation import ValidationMiddleware
 
     ami_emulator.install()
     moto_app = DomainDispatcherApplication(create_backend_app)
-    # Outermost first: control API, then account selection, then EC2 faults.
-    return ControlMiddleware(AccountMiddleware(FaultMiddleware(moto_app)))
+    # Outermost first: control API, account selection, EC2 faults (a refused request
+    # still counts and takes a token, as on AWS), then the API-model check before moto.
+    return ControlMiddleware(AccountMiddleware(FaultMiddleware(ValidationMiddleware(moto_app))))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop when the starting process (e.g. make) goes away")
     args = parser.parse_args(argv)
     if args.host not in ALLOWED_HOSTS:
         print(f"refusing to listen on {args.host}: only 127.0.0.1/localhost allowed",
               file=sys.stderr)
         return 2
     host = "127.0.0.1"
-    # Handlers first, so a stop request during the (slow) moto import is honoured too.
+    # A stop request must end the process within 2 s whatever it is doing. Before the
+    # server runs there is nothing to clean up: exit at once (the moto import alone
+    # takes seconds). Once serving: stop the server, and a watchdog ends the process
+    # if a shutdown step hangs (e.g. a client holding a keep-alive connection).
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    serving_started = threading.Event()
+
+    def on_signal(signum, frame):
+        if not serving_started.is_set():
+            os._exit(0)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)  # the terminal or session went away
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    parent = os.getppid()
 
     from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -65,10 +81,18 @@ def main(argv=None) -> int:
 
     serving = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     serving.start()
+    serving_started.set()
     # make_server has bound and is listening: connections are accepted from now on.
     print(f"emulator ready on http://{host}:{args.port}", flush=True)
-    while not stop.wait(0.2):  # short waits keep the main thread responsive to signals
-        pass
+    # Short waits keep the main thread responsive to signals. With --exit-with-parent
+    # (what `make emulator` passes) a changed parent means make is gone: stop too
+    # rather than linger as an orphan holding the port.
+    while not stop.wait(0.2):
+        if args.exit_with_parent and os.getppid() != parent:
+            break
+    watchdog = threading.Timer(1.5, lambda: os._exit(0))
+    watchdog.daemon = True
+    watchdog.start()
     server.shutdown()
     server.server_close()
     sys.stdout.flush()

@@ -10,16 +10,21 @@ def install() -> None:
     from . import (  # noqa: F401
         accounts,
         bulk,
+        control,
         ec2_images,
         copy,
+        ebs_keys,
+        instances,
         lifecycle,
         pagination,
+        product_codes,
         deregister,
         references,
         sharing,
         tag_events,
     )
 
-    for mod in (ec2_images, copy, pagination, deregister, references, sharing, tag_events, bulk):
+    for mod in (ec2_images, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
+                product_codes, instances, control):
         mod.install()
     lifecycle.start_ticker()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from . import bulk, faults, lifecycle, references, state
+from . import bulk, faults, lifecycle, product_codes, references, state
 
 CONFIG_KEYS = set(state.DEFAULT_SETTINGS)
 
@@ -32,9 +32,26 @@ def reset_everything() -> None:
     from moto.moto_api._internal.models import moto_api_backend
 
     with state.LOCK:
-        moto_api_backend.reset()
-        state.reset()
-        faults.reset_all()
+        moto_api_backend.reset()  # our own state too: see install()
+
+
+def install() -> None:
+    """moto's reset (`POST /moto-api/reset`, used by moto-based harnesses and by
+    /_emulator/reset) also clears the emulator's state: copy client tokens, pending
+    images, tag-event versions, reboots, config and fault settings, counters. Product
+    codes and the default-EBS-key choice live on moto's models and go with them.
+    Without this a reused client token would return an image that no longer exists."""
+    from moto.moto_api._internal.models import MotoAPIBackend
+
+    moto_reset = MotoAPIBackend.reset
+
+    def reset(self) -> None:
+        with state.LOCK:
+            moto_reset(self)
+            state.reset()
+            faults.reset_all()
+
+    MotoAPIBackend.reset = reset
 
 
 def handle(environ, start_response):
@@ -68,6 +85,16 @@ def handle(environ, start_response):
     if path == "/reset" and method == "POST":
         reset_everything()
         return _json(start_response, 200, {"reset": True})
+    m = re.fullmatch(r"/images/(ami-[0-9a-z]+)/product-codes", path)
+    if m and method == "POST":
+        try:
+            codes = product_codes.parse(body.get("product_codes"))
+        except ValueError as e:
+            return _json(start_response, 400, {"error": str(e)})
+        found = product_codes.set_codes(m.group(1), codes, body.get("account"), body.get("region"))
+        if found is None:
+            return _json(start_response, 404, {"error": f"{m.group(1)} not found"})
+        return _json(start_response, 200, found)
     m = re.fullmatch(r"/images/(ami-[0-9a-z]+)/(fail|last-launched)", path)
     if m and method == "POST":
         image_id, what = m.groups()

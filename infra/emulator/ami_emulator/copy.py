@@ -9,8 +9,9 @@ concurrent copies. EC2:
 * CopyImageTags=true copies the source's user tags; TagSpecifications apply
   (image and snapshot);
 * Encrypted+KmsKeyId re-encrypt the copy's snapshots with that key (alias names/ARNs
-  resolved to the key ARN in the destination region); an encrypted source stays
-  encrypted;
+  resolved to the key ARN in the destination region); Encrypted without KmsKeyId uses
+  the destination's default EBS key (ebs_keys.py); an encrypted source stays
+  encrypted (same region: same key; other region: the default key there);
 * the copy records SourceImageId/SourceImageRegion and starts `pending`;
 * at most N concurrent pending copies per destination region (300 in AWS; here
   `copy_cap`, default unlimited) -> ResourceLimitExceeded (HTTP 400);
@@ -24,7 +25,7 @@ from moto.core.responses import ActionResult
 from moto.ec2.models.amis import Ami
 from moto.ec2.utils import random_ami_id
 
-from . import lifecycle, state, visibility
+from . import ebs_keys, lifecycle, state, visibility
 from .ec2_images import check_name, drop_synthetic_snapshot, new_snapshot, set_bdm, split_tag_specs
 from .errors import Ec2Error
 from .patching import handler
@@ -84,11 +85,24 @@ def copy_image(self):
         if source is None:
             raise Ec2Error("InvalidAMIID.NotFound",
                            f"The image id '[{source_image_id}]' does not exist")
+        if source.owner_id != account and source.product_codes:
+            # AWS: "You can't copy an AMI with an associated billingProduct code that was
+            # shared with you from another account." The docs name no error code; ours.
+            raise Ec2Error("InvalidRequest",
+                           f"The image '{source_image_id}' has a billing product code and was "
+                           "shared by another account: it cannot be copied. Launch an instance "
+                           "from it and create an image of that instance instead.")
         tags = split_tag_specs(tag_specs)
         check_name(self.ec2_backend, name)  # names are unique per account+region for copies too
-        key_arn = resolve_kms_key(account, region, kms_key_id) if encrypted else None
-
         backend = self.ec2_backend
+        # Encrypted=true without KmsKeyId: the destination's default EBS key (aws/ebs
+        # unless changed). An encrypted source copied to another region cannot keep its
+        # key (keys are regional): the destination's default key too.
+        key_arn = None
+        if encrypted:
+            key_arn = resolve_kms_key(account, region, kms_key_id) if kms_key_id \
+                else ebs_keys.default_key_arn(backend)
+
         ami_id = random_ami_id()
         ami = Ami(backend, ami_id, source_ami=source, name=name, description=description,
                   root_device_name=source.root_device_name)
@@ -102,7 +116,10 @@ def copy_image(self):
             src_snap = e["snapshot"]
             # An encrypted source stays encrypted; Encrypted=true (re)encrypts with the key.
             snap_encrypted = encrypted or bool(src_snap.encrypted)
-            snap_key = key_arn or (src_snap.kms_key_id if snap_encrypted else None)
+            snap_key = key_arn
+            if snap_encrypted and not snap_key:
+                snap_key = src_snap.kms_key_id if source_region == region \
+                    else ebs_keys.default_key_arn(backend)
             snap = new_snapshot(backend, ami_id, e["size"], snap_encrypted, snap_key,
                                 f"Copied for DestinationAmi {ami_id} from SourceAmi "
                                 f"{source_image_id} for SourceSnapshot {src_snap.id}",

@@ -173,10 +173,10 @@ def register_image(self):
                             "size": int(ebs.get("VolumeSize") or snap.volume.size),
                             "volume_type": ebs.get("VolumeType"),
                             "delete_on_termination": True})
+        if ami is not None and root:
+            ami.root_device_name = root  # moto keeps /dev/sda1 whatever was asked
         if ami is not None and entries:
             drop_synthetic_snapshot(backend, ami)
-            if root:
-                ami.root_device_name = root
             ami.root_device_type = "ebs"
             set_bdm(ami, entries)
     return result

@@ -34,6 +34,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "error_rates": {},        # {"<Action or *>": {"<ErrorCode>": rate}}
     "seed": None,             # seed for the injected-error random generator
     "crash": [],              # [{"action", "nth", "when": "before"|"after"}]
+    "strict": True,           # check every request against the API model (validation.py)
 }
 SETTINGS: dict[str, Any] = copy.deepcopy(DEFAULT_SETTINGS)
 

@@ -64,3 +64,104 @@ def test_launcher_exits_cleanly_on_sigterm():
     assert proc.stdout.readline().strip() == f"emulator ready on http://127.0.0.1:{port}"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
+
+
+def test_moto_api_reset_clears_emulator_state(ec2, emu):
+    import urllib.request
+
+    from conftest import make_image
+
+    source = make_image(ec2, emu, "reset-src")
+    first = ec2.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="tok-copy",
+                           ClientToken="reused-token")["ImageId"]
+    emu.control("POST", "/config", {"latency_ms": 1, "strict": False})
+    req = urllib.request.Request(emu.url + "/moto-api/reset", data=b"", method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+    cfg = emu.control("GET", "/config")
+    assert cfg["latency_ms"] == 0 and cfg["strict"] is True
+    assert emu.control("GET", "/counters")["calls"] == {}
+    # the token is forgotten with the image: the same token makes a new copy
+    source = make_image(ec2, emu, "reset-src")
+    second = ec2.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="tok-copy",
+                            ClientToken="reused-token")["ImageId"]
+    assert second != first
+    assert ec2.describe_images(ImageIds=[second])["Images"][0]["ImageId"] == second
+
+
+def _gone(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie child of ours counts as gone once it has exited
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(") ", 1)[1].startswith("Z")
+
+
+def _wait_gone(pids, seconds):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if all(_gone(p) for p in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _children(pid: int) -> list[int]:
+    import glob
+
+    out = []
+    for path in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(path) as f:
+                fields = f.read().split(") ", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(path.split("/")[2]))
+    return out
+
+
+def test_sigterm_while_importing_exits_at_once():
+    import time
+
+    proc = subprocess.Popen([sys.executable, LAUNCHER, "--port", str(free_port())],
+                            stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)  # inside the moto import, long before "ready"
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=5) == 0
+    assert time.monotonic() - start < 2.0
+
+
+@pytest.mark.parametrize("kill_make", ["SIGTERM", "SIGKILL"])
+def test_setsid_make_emulator_stops_within_two_seconds(kill_make):
+    """`setsid make emulator &` in a script, then the script signals make's pid."""
+    import os
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(LAUNCHER)))
+    venv_py = os.path.join(root, ".venv", "emulator", "bin", "python")
+    port = free_port()
+    # -o: never (re)install the venv from a test; EMULATOR_PY: this interpreter
+    proc = subprocess.Popen(
+        ["setsid", "make", "--no-print-directory", "-f", "infra/emulator/emulator.mk",
+         "-o", ".venv/emulator/.installed", "emulator", f"EMULATOR_PORT={port}",
+         f"EMULATOR_PY={venv_py if os.path.exists(venv_py) else sys.executable}"],
+        cwd=root, stdout=subprocess.PIPE, text=True)
+    line = ""
+    while "emulator ready" not in line:
+        line = proc.stdout.readline()
+        assert line, "make emulator ended before the emulator was ready"
+    pythons = _children(proc.pid)
+    assert pythons, "no emulator process under make"
+    start = time.monotonic()
+    os.kill(proc.pid, getattr(signal, kill_make))
+    assert _wait_gone([proc.pid] + pythons, 2.0), f"still running after 2 s of {kill_make}"
+    assert time.monotonic() - start < 2.0
+    proc.wait(timeout=5)

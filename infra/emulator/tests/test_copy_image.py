@@ -22,6 +22,8 @@ def test_client_token_is_idempotent(emu, source):
 
 
 def test_copy_tags_tag_specs_and_source_fields(emu, source):
+    # long enough that the ticker cannot make the copy available before we look
+    emu.control("POST", "/config", {"pending_seconds": 1})
     dest = emu.client("ec2", "eu-west-1")
     image_id = dest.copy_image(
         SourceImageId=source, SourceRegion="us-east-1", Name="copy", CopyImageTags=True,

@@ -75,9 +75,11 @@ def test_describe_image_references(ec2, emu):
     ec2.create_launch_template_version(LaunchTemplateId=lt, LaunchTemplateData={"ImageId": image_id})
     refs = ec2.describe_image_references(ImageIds=[image_id], IncludeAllResourceTypes=True)["ImageReferences"]
     got = {(r["ResourceType"], r["Arn"]) for r in refs}
+    # Default: instances in all states (terminated ones too, while EC2 still lists them).
     assert got == {
         ("ec2:Instance", f"arn:aws:ec2:us-east-1:123456789012:instance/{inst}"),
         ("ec2:Instance", f"arn:aws:ec2:us-east-1:123456789012:instance/{stopped}"),
+        ("ec2:Instance", f"arn:aws:ec2:us-east-1:123456789012:instance/{gone}"),
         ("ec2:LaunchTemplate", f"arn:aws:ec2:us-east-1:123456789012:launch-template/{lt}"),
     }
     assert all(r["ImageId"] == image_id for r in refs)
