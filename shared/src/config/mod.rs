@@ -3,13 +3,32 @@
 //! [`Config::from_env`] validates everything and fails with a [`ConfigError`] naming the
 //! variable, the value and what is accepted — a bad value stops start-up before any AWS
 //! call. [`Config::from_lookup`] takes any lookup function so tests need no process env.
+//!
+//! [`Config`] is one flat record every runner reads; it is parsed in sections, one file
+//! each: [`common`] (deployment name, regions, retention, dry run, report bus),
+//! [`create`], [`replicate`], [`cleanup`] and [`share`]. Settings that feed a derived
+//! value with an AWS limit (the deployment name, schedule names, copied tag keys) are
+//! checked against that limit here, so a valid configuration never yields a request AWS
+//! refuses.
 
 use std::collections::BTreeMap;
 
 use crate::model::{AccountId, Grantee, KeyRef, Region, ScheduleName};
 use crate::retention::RetentionRule;
-use crate::share_target::{AllowList, ShareTarget};
-use crate::tags::{self, truncate};
+use crate::share_target::AllowList;
+
+mod cleanup;
+pub mod common;
+pub mod create;
+mod parse;
+mod replicate;
+mod share;
+
+use self::cleanup::CleanupSettings;
+use self::common::CommonSettings;
+use self::create::CreateSettings;
+use self::replicate::ReplicateSettings;
+use self::share::ShareSettings;
 
 /// A setting with a value that is not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,66 +89,6 @@ pub struct Config {
     pub continuation_delay_seconds: u32,
 }
 
-const BOOL: &str = "true or false";
-
-fn err(
-    variable: &'static str,
-    value: &str,
-    problem: impl Into<String>,
-    accepted: &'static str,
-) -> ConfigError {
-    ConfigError {
-        variable,
-        value: truncate(value, 80),
-        problem: problem.into(),
-        accepted,
-    }
-}
-
-fn parse_bool(
-    variable: &'static str,
-    value: Option<&str>,
-    default: bool,
-) -> Result<bool, ConfigError> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(default),
-        Some(v) => match v.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Ok(true),
-            "false" | "0" | "no" => Ok(false),
-            _ => Err(err(variable, v, "not a boolean", BOOL)),
-        },
-    }
-}
-
-fn parse_u32(
-    variable: &'static str,
-    value: Option<&str>,
-    default: u32,
-    min: u32,
-    max: u32,
-    accepted: &'static str,
-) -> Result<u32, ConfigError> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(default),
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if (min..=max).contains(&n) => Ok(n),
-            Ok(n) => Err(err(variable, v, format!("{n} is out of range"), accepted)),
-            Err(_) => Err(err(variable, v, "not a whole number", accepted)),
-        },
-    }
-}
-
-fn parse_regions(variable: &'static str, value: &str) -> Result<Vec<Region>, ConfigError> {
-    tags::parse_regions(variable, value).map_err(|e| {
-        err(
-            variable,
-            value,
-            e.problem,
-            "comma-separated region names, e.g. us-east-1,eu-west-1",
-        )
-    })
-}
-
 impl Config {
     /// Reads the process environment. The home region (`AWS_REGION`, else
     /// `AWS_DEFAULT_REGION`) is the default for `AMI_LIFECYCLE_REGIONS`.
@@ -137,284 +96,37 @@ impl Config {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    /// Reads settings through `get`; see the module docs.
+    /// Reads settings through `get`, one section at a time; see the module docs.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-
-        let deployment = get("AMI_LIFECYCLE_NAME").unwrap_or_else(|| "ami-lifecycle".to_owned());
-        let deployment_ok = !deployment.is_empty()
-            && deployment.len() <= 32
-            && deployment
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !deployment.starts_with('-');
-        if !deployment_ok {
-            return Err(err(
-                "AMI_LIFECYCLE_NAME",
-                &deployment,
-                "not a deployment name",
-                "1-32 lowercase letters, digits and '-', not starting with '-'",
-            ));
-        }
-
-        // Named after the variable that held it, so an error points at the right one.
-        let home = get("AWS_REGION")
-            .map(|v| ("AWS_REGION", v))
-            .or_else(|| get("AWS_DEFAULT_REGION").map(|v| ("AWS_DEFAULT_REGION", v)));
-        let regions = match get("AMI_LIFECYCLE_REGIONS") {
-            Some(v) => parse_regions("AMI_LIFECYCLE_REGIONS", &v)?,
-            None => match &home {
-                Some((variable, h)) => parse_regions(variable, h)?,
-                None => Vec::new(),
-            },
-        };
-        if regions.is_empty() {
-            return Err(err(
-                "AMI_LIFECYCLE_REGIONS",
-                "",
-                "no region to manage (and AWS_REGION is not set)",
-                "comma-separated region names, e.g. us-east-1,eu-west-1",
-            ));
-        }
-
-        let replica_regions = match get("REPLICA_REGIONS") {
-            Some(v) => parse_regions("REPLICA_REGIONS", &v)?,
-            None => Vec::new(),
-        };
-
-        let mut replica_keys = BTreeMap::new();
-        if let Some(v) = get("REPLICA_KMS_KEYS") {
-            const ACCEPTED: &str = "region=key-arn-or-alias pairs separated by commas, e.g. eu-west-1=alias/ami-replicas";
-            for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let (region, key) = pair.split_once('=').ok_or_else(|| {
-                    err(
-                        "REPLICA_KMS_KEYS",
-                        &v,
-                        format!("{:?} is not region=key", truncate(pair, 80)),
-                        ACCEPTED,
-                    )
-                })?;
-                let (region, key) = (region.trim(), key.trim());
-                if !tags::is_region_name(region) {
-                    return Err(err(
-                        "REPLICA_KMS_KEYS",
-                        &v,
-                        format!("{:?} is not a region name", truncate(region, 80)),
-                        ACCEPTED,
-                    ));
-                }
-                let key_ok = key.starts_with("alias/")
-                    || key.starts_with("arn:aws")
-                    || (key.len() == 36 && key.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
-                    || key.starts_with("mrk-");
-                if !key_ok {
-                    return Err(err(
-                        "REPLICA_KMS_KEYS",
-                        &v,
-                        format!(
-                            "{:?} is not a key ARN, key id or alias/NAME",
-                            truncate(key, 80)
-                        ),
-                        ACCEPTED,
-                    ));
-                }
-                if replica_keys
-                    .insert(Region::new(region), KeyRef::new(key))
-                    .is_some()
-                {
-                    return Err(err(
-                        "REPLICA_KMS_KEYS",
-                        &v,
-                        format!("region {} is given twice", truncate(region, 80)),
-                        ACCEPTED,
-                    ));
-                }
-            }
-        }
-
-        let retain = match get("RETAIN") {
-            Some(v) => RetentionRule::parse(&v).map_err(|e| {
-                err(
-                    "RETAIN",
-                    &v,
-                    e.problem,
-                    "count=N, days=N, count=N,days=N, or daily=N,weekly=N,monthly=N",
-                )
-            })?,
-            None => RetentionRule {
-                count: Some(7),
-                ..RetentionRule::default()
-            },
-        };
-
-        let share_allowed = match get("SHARE_ALLOWED") {
-            Some(v) => AllowList::parse(&v).map_err(|p| {
-                err(
-                    "SHARE_ALLOWED",
-                    &v,
-                    p,
-                    "account ids, organization ARNs and OU ARNs separated by commas",
-                )
-            })?,
-            None => AllowList::default(),
-        };
-
-        let mut share_groups = BTreeMap::new();
-        if let Some(v) = get("SHARE_GROUPS") {
-            const ACCEPTED: &str = "name=target target;name2=target, e.g. prod=111122223333 444455556666;dev=777788889999";
-            for def in v.split(';').map(str::trim).filter(|d| !d.is_empty()) {
-                let (name, members) = def.split_once('=').ok_or_else(|| {
-                    err(
-                        "SHARE_GROUPS",
-                        &v,
-                        format!("{:?} is not name=targets", truncate(def, 80)),
-                        ACCEPTED,
-                    )
-                })?;
-                let name = name.trim();
-                if !matches!(
-                    ShareTarget::parse(&format!("group:{name}")),
-                    Some(ShareTarget::Group(_))
-                ) {
-                    return Err(err(
-                        "SHARE_GROUPS",
-                        &v,
-                        format!("{:?} is not a group name", truncate(name, 80)),
-                        ACCEPTED,
-                    ));
-                }
-                let mut grantees = Vec::new();
-                for m in tags::split_list(members) {
-                    match ShareTarget::parse(m) {
-                        Some(ShareTarget::Grantee(g)) if g != Grantee::Public => grantees.push(g),
-                        _ => {
-                            return Err(err(
-                                "SHARE_GROUPS",
-                                &v,
-                                format!(
-                                    "{:?} in group {} is not an account id, organization or OU ARN",
-                                    truncate(m, 80),
-                                    truncate(name, 80)
-                                ),
-                                ACCEPTED,
-                            ))
-                        }
-                    }
-                }
-                share_groups.insert(name.to_owned(), grantees);
-            }
-        }
-
-        let schedules = match get("SCHEDULES") {
-            Some(v) => tags::parse_schedules("SCHEDULES", &v).map_err(|e| {
-                err(
-                    "SCHEDULES",
-                    &v,
-                    e.problem,
-                    "schedule names separated by commas, e.g. daily,weekly",
-                )
-            })?,
-            None => vec![ScheduleName::new("daily"), ScheduleName::new("weekly")],
-        };
-
-        let copy_instance_tags = get("COPY_INSTANCE_TAGS")
-            .map(|v| tags::split_list(&v).map(str::to_owned).collect::<Vec<_>>())
-            .unwrap_or_default();
-        if let Some(bad) = copy_instance_tags
-            .iter()
-            .find(|k| k.starts_with("aws:") || k.len() > 128)
-        {
-            return Err(err(
-                "COPY_INSTANCE_TAGS",
-                bad,
-                "tag keys starting with aws: are reserved and keys are at most 128 characters",
-                "instance tag keys separated by commas",
-            ));
-        }
-
-        let price_raw = get("PRICE_PER_GIB_MONTH");
-        let price_per_gib_month = match price_raw.as_deref() {
-            None => 0.05,
-            Some(v) => match v.trim().parse::<f64>() {
-                Ok(p) if p.is_finite() && p >= 0.0 => p,
-                _ => {
-                    return Err(err(
-                        "PRICE_PER_GIB_MONTH",
-                        v,
-                        "not a non-negative number",
-                        "a price in USD per GiB-month, e.g. 0.05",
-                    ))
-                }
-            },
-        };
-
-        let adopt_from = match get("ADOPT_FROM") {
-            Some(v) => tags::split_list(&v)
-                .map(|a| {
-                    AccountId::parse(a).ok_or_else(|| {
-                        err(
-                            "ADOPT_FROM",
-                            &v,
-                            format!("{:?} is not a 12-digit account id", truncate(a, 80)),
-                            "12-digit account ids separated by commas",
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            None => Vec::new(),
-        };
-
+        let get = move |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let common = CommonSettings::from_lookup(&get)?;
+        let replicate = ReplicateSettings::from_lookup(&get)?;
+        let share = ShareSettings::from_lookup(&get)?;
+        let create = CreateSettings::from_lookup(&get, &common.deployment)?;
+        let cleanup = CleanupSettings::from_lookup(&get)?;
         Ok(Config {
-            deployment,
-            regions,
-            replica_regions,
-            replica_keys,
-            retain,
-            share_allowed,
-            share_groups,
-            allow_public: parse_bool("ALLOW_PUBLIC", get("ALLOW_PUBLIC").as_deref(), false)?,
-            share_replicas: parse_bool("SHARE_REPLICAS", get("SHARE_REPLICAS").as_deref(), true)?,
-            dry_run: parse_bool("DRY_RUN", get("DRY_RUN").as_deref(), false)?,
-            schedules,
-            reboot_concurrency: parse_u32(
-                "REBOOT_CONCURRENCY",
-                get("REBOOT_CONCURRENCY").as_deref(),
-                1,
-                1,
-                100,
-                "a whole number from 1 to 100",
-            )?,
-            copy_instance_tags,
-            keep_if_launched_within_days: parse_u32(
-                "KEEP_IF_LAUNCHED_WITHIN",
-                get("KEEP_IF_LAUNCHED_WITHIN").as_deref(),
-                14,
-                0,
-                3650,
-                "days, a whole number from 0 to 3650",
-            )?,
-            cleanup_shared: parse_bool("CLEANUP_SHARED", get("CLEANUP_SHARED").as_deref(), false)?,
-            deprecation_grace_days: parse_u32(
-                "DEPRECATION_GRACE",
-                get("DEPRECATION_GRACE").as_deref(),
-                0,
-                0,
-                3650,
-                "days, a whole number from 0 to 3650",
-            )?,
-            delete_orphans: parse_bool("DELETE_ORPHANS", get("DELETE_ORPHANS").as_deref(), false)?,
-            price_per_gib_month,
-            adopt_from,
-            report_bus: get("REPORT_EVENT_BUS").unwrap_or_else(|| "default".to_owned()),
-            continuation_queue: get("CONTINUATION_QUEUE_URL"),
-            continuation_delay_seconds: parse_u32(
-                "CONTINUATION_DELAY_SECONDS",
-                get("CONTINUATION_DELAY_SECONDS").as_deref(),
-                60,
-                0,
-                900,
-                "seconds, a whole number from 0 to 900 (the SQS delay limit)",
-            )?,
+            deployment: common.deployment,
+            regions: common.regions,
+            replica_regions: replicate.replica_regions,
+            replica_keys: replicate.replica_keys,
+            retain: common.retain,
+            share_allowed: share.share_allowed,
+            share_groups: share.share_groups,
+            allow_public: share.allow_public,
+            share_replicas: share.share_replicas,
+            dry_run: common.dry_run,
+            schedules: create.schedules,
+            reboot_concurrency: create.reboot_concurrency,
+            copy_instance_tags: create.copy_instance_tags,
+            keep_if_launched_within_days: cleanup.keep_if_launched_within_days,
+            cleanup_shared: cleanup.cleanup_shared,
+            deprecation_grace_days: cleanup.deprecation_grace_days,
+            delete_orphans: cleanup.delete_orphans,
+            price_per_gib_month: cleanup.price_per_gib_month,
+            adopt_from: replicate.adopt_from,
+            report_bus: common.report_bus,
+            continuation_queue: create.continuation_queue,
+            continuation_delay_seconds: create.continuation_delay_seconds,
         })
     }
 
@@ -556,5 +268,110 @@ mod tests {
             Ok(c) => panic!("accepted {c:?}"),
             Err(e) => assert_eq!(e.variable, "AMI_LIFECYCLE_REGIONS"),
         }
+    }
+
+    /// A deployment name of the maximum length, a schedule name as long as its rule
+    /// name allows, and the most copied tag keys.
+    fn longest() -> Result<Config, ConfigError> {
+        let deployment = "d".repeat(common::DEPLOYMENT_MAX);
+        let schedule = "s".repeat(create::RULE_NAME_MAX - deployment.len() - "-schedule-".len());
+        let tags: Vec<String> = (0..create::COPIED_TAGS_MAX)
+            .map(|i| format!("{i:0>128}"))
+            .collect();
+        config(&[
+            ("AWS_REGION", "us-east-1"),
+            ("AMI_LIFECYCLE_NAME", &deployment),
+            ("SCHEDULES", &schedule),
+            ("COPY_INSTANCE_TAGS", &tags.join(",")),
+        ])
+    }
+
+    #[test]
+    fn the_longest_accepted_values_are_accepted() -> Result<(), ConfigError> {
+        let c = longest()?;
+        assert_eq!(c.deployment.len(), 32);
+        assert_eq!(
+            create::schedule_rule_name(&c.deployment, c.schedules[0].as_str()).len(),
+            64
+        );
+        assert_eq!(c.copy_instance_tags.len(), 30);
+        Ok(())
+    }
+
+    #[test]
+    fn one_character_or_tag_more_is_refused_with_the_limit_and_the_fix() {
+        check_rejects(
+            &[("AMI_LIFECYCLE_NAME", &"d".repeat(33))],
+            "AMI_LIFECYCLE_NAME",
+            "33 characters, more than 32",
+        );
+        check_rejects(
+            &[
+                ("AMI_LIFECYCLE_NAME", &"d".repeat(32)),
+                ("SCHEDULES", &format!("daily,{}", "s".repeat(23))),
+            ],
+            "SCHEDULES",
+            "is 65 characters, EventBridge allows 64; shorten the schedule name to 22 characters",
+        );
+        let tags: Vec<String> = (0..31).map(|i| format!("k{i}")).collect();
+        check_rejects(
+            &[("COPY_INSTANCE_TAGS", &tags.join(","))],
+            "COPY_INSTANCE_TAGS",
+            "31 keys",
+        );
+        check_rejects(
+            &[("COPY_INSTANCE_TAGS", &"k".repeat(129))],
+            "COPY_INSTANCE_TAGS",
+            "at most 128 characters",
+        );
+    }
+
+    /// AMI names: 3–128 characters of letters, digits and `()[] ./-'@_`.
+    fn is_ami_name(name: &str) -> bool {
+        (3..=128).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c))
+    }
+
+    #[test]
+    fn names_derived_from_the_longest_settings_fit_aws_limits() -> Result<(), ConfigError> {
+        use crate::create::{plan::image_name, ScheduleRun};
+        use crate::model::{AccountId, ImageId, InstanceId};
+
+        let c = longest()?;
+        let run = ScheduleRun::new(
+            c.schedules[0].clone(),
+            time::macros::datetime!(2026-12-31 23:59 UTC),
+        );
+        // The longest instance id EC2 issues (17 hex digits).
+        let name = image_name(&c.deployment, &InstanceId::new("i-0123456789abcdef0"), &run);
+        assert!(is_ami_name(&name), "{name:?} ({} characters)", name.len());
+
+        // KMS CreateGrant Name: 1–256 of [a-zA-Z0-9:/_-].
+        let Some(account) = AccountId::parse("111122223333") else {
+            panic!("a 12-digit account id parses");
+        };
+        let grant =
+            crate::share::plan::grant_name(&ImageId::new("ami-0123456789abcdef0"), &account);
+        assert!(grant.len() <= 256);
+        assert!(grant
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ":/_-".contains(ch)));
+
+        // EC2 ClientToken: at most 64 ASCII characters.
+        let token = crate::replicate::plan::client_token(
+            &c.deployment,
+            &ImageId::new("ami-0123456789abcdef0"),
+            &Region::new("ap-southeast-4"),
+            u32::MAX,
+        );
+        assert!(token.len() <= 64 && token.is_ascii(), "{token}");
+
+        // Every tag value the suite derives from settings: at most 256 characters.
+        for value in [&c.deployment, c.schedules[0].as_str()] {
+            assert!(value.chars().count() <= 256);
+        }
+        Ok(())
     }
 }
