@@ -29,7 +29,7 @@ use crate::ports::{
 use crate::tags;
 
 /// EC2's page limit for DescribeInstances/DescribeImages/DescribeSnapshots.
-pub(super) const MAX_PAGE: i32 = 1000;
+const MAX_PAGE: i32 = 1000;
 /// The smallest MaxResults EC2 accepts: DescribeImages 6, DescribeSnapshots 5.
 const MIN_IMAGE_PAGE: i32 = 6;
 const MIN_SNAPSHOT_PAGE: i32 = 5;
