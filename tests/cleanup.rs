@@ -621,3 +621,86 @@ async fn staged_retirement_and_orphans() -> anyhow::Result<()> {
     assert_eq!(left.images().len(), 2);
     Ok(())
 }
+
+/// A launch template of `versions` versions: the first (oldest) uses `pinned`, every later
+/// one `current`. With more than 10 versions AWS's default reference check (the 10 newest)
+/// would not see `pinned`.
+async fn deep_launch_template(
+    emu: &Emulator,
+    name: &str,
+    pinned: &str,
+    current: &str,
+    versions: usize,
+) -> anyhow::Result<String> {
+    use aws_sdk_ec2::types::RequestLaunchTemplateData;
+    let ec2 = emu.ec2(HOME);
+    let data = |image: &str| RequestLaunchTemplateData::builder().image_id(image).build();
+    let lt = ec2
+        .create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(data(pinned))
+        .send()
+        .await
+        .context("CreateLaunchTemplate")?;
+    let id = lt
+        .launch_template()
+        .and_then(|t| t.launch_template_id())
+        .context("no launch template id")?
+        .to_owned();
+    for _ in 1..versions {
+        ec2.create_launch_template_version()
+            .launch_template_id(&id)
+            .launch_template_data(data(current))
+            .send()
+            .await
+            .context("CreateLaunchTemplateVersion")?;
+    }
+    Ok(id)
+}
+
+#[tokio::test]
+async fn more_than_ten_candidates_are_checked_and_the_oldest_template_version_still_counts(
+) -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let base = OffsetDateTime::now_utc();
+    // GIVEN 16 images of one lineage, RETAIN=count=2: 14 candidates in one region, more than
+    // one DescribeImageReferences call can take (10 ids) …
+    let images_of_web = lineage(&emu, "i-web", 16, base).await?;
+    let (newest, candidates) = images_of_web.split_at(2);
+    // … and one candidate pinned only by version 1 of a 12-version launch template.
+    let pinned = &candidates[5];
+    let lt = deep_launch_template(&emu, "deep", pinned, &newest[0], 12).await?;
+    let before = images(&emu, HOME).await?;
+    let ctx = emu.context(emu.config(&[("RETAIN", "count=2")]));
+
+    // WHEN cleanup runs
+    let report = run(&ctx, CleanupRequest::default(), base).await;
+
+    // THEN every other candidate is deleted, the pinned one kept with its reference named.
+    let table = report.render_table();
+    assert!(report.incomplete.is_none(), "{table}");
+    assert_eq!(report.count(Outcome::Failed), 0, "{table}");
+    let left = images(&emu, HOME).await?;
+    let expected: BTreeSet<String> = newest.iter().chain([pinned]).cloned().collect();
+    let remaining: BTreeSet<String> = images_of_web
+        .iter()
+        .filter(|i| left.contains_key(*i))
+        .cloned()
+        .collect();
+    assert_eq!(remaining, expected, "{table}");
+    assert_eq!(
+        report.count(Outcome::Deleted),
+        candidates.len() - 1,
+        "{table}"
+    );
+    let (outcome, reason) = item(&report, pinned)?;
+    assert_eq!(outcome, Outcome::Kept, "{table}");
+    assert!(
+        reason.contains(&lt),
+        "the reason names the template: {reason}"
+    );
+    // Each DescribeImageReferences call carried at most 10 ids: the strict emulator refuses
+    // more, which would have left every candidate kept as a failed check.
+    assert!(counter(&emu, HOME, "DescribeImageReferences")? >= 2);
+    no_orphans_of(&emu, HOME, &before).await
+}

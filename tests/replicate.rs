@@ -658,3 +658,42 @@ async fn adoption_copies_an_allowed_shared_image_and_never_one_from_an_unlisted_
     assert_eq!(copy_calls(&emu)?, 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_adopted_image_with_a_billing_product_code_is_refused_with_the_alternative(
+) -> anyhow::Result<()> {
+    // GIVEN an image an ADOPT_FROM account shares with us, carrying a Marketplace code
+    let emu = Emulator::start()?;
+    emu.create_key("us-east-1", Some("alias/mine")).await?;
+    let ctx = emu.context(emu.config(&[
+        ("ADOPT_FROM", OTHER_ACCOUNT),
+        ("REPLICA_KMS_KEYS", "us-east-1=alias/mine"),
+    ]));
+    let billed = shared_by(&emu, OTHER_ACCOUNT, "vendor-marketplace").await?;
+    emu.control(
+        "POST",
+        &format!("/_emulator/images/{billed}/product-codes"),
+        Some(json!({"product_codes": [{"ProductCodeId": "abc123", "ProductCodeType": "marketplace"}]})),
+    )?;
+
+    // WHEN the reconcile runs
+    let report = reconcile(&ctx).await;
+
+    // THEN it is refused (AWS would refuse the copy) with the documented alternative,
+    // and no CopyImage is even attempted.
+    let item = report
+        .items
+        .iter()
+        .find(|i| i.subject == billed)
+        .with_context(|| format!("{billed} not reported: {}", counts(&report)))?;
+    assert_eq!(item.outcome, Outcome::Refused, "{}", counts(&report));
+    assert!(item.reason.contains("abc123"), "{}", item.reason);
+    assert!(
+        item.reason.contains("launch an instance from it"),
+        "{}",
+        item.reason
+    );
+    assert_eq!(copy_calls(&emu)?, 0);
+    assert!(copies(&emu, "us-east-1").await?.is_empty());
+    Ok(())
+}

@@ -453,3 +453,65 @@ async fn the_reconcile_shares_replicas_with_their_own_region_key() -> anyhow::Re
     assert_eq!(names, vec![format!("ami-lifecycle-{replica}-{A}").as_str()]);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_image_copied_encrypted_without_a_key_is_refused_with_its_remedy() -> anyhow::Result<()>
+{
+    let emu = Emulator::start()?;
+    let (source, _) = managed_image(&emu, "web-src", None).await?;
+    // GIVEN a copy made with Encrypted=true and no KmsKeyId: EC2 uses the account's default
+    // EBS key, the AWS managed aws/ebs unless changed, which cannot be shared …
+    let ec2 = emu.ec2(REGION);
+    let copy = ec2
+        .copy_image()
+        .source_image_id(&source)
+        .source_region(REGION)
+        .name("web-default-key")
+        .encrypted(true)
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Image)
+                .tags(
+                    Tag::builder()
+                        .key(key::MANAGED_BY)
+                        .value("ami-lifecycle")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .context("CopyImage")?
+        .image_id()
+        .context("no copy id")?
+        .to_owned();
+    emu.tick()?;
+    let described = ec2.describe_images().image_ids(&copy).send().await?;
+    let snaps: Vec<String> = described
+        .images()
+        .iter()
+        .flat_map(|i| i.block_device_mappings())
+        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_owned))
+        .collect();
+    anyhow::ensure!(!snaps.is_empty(), "the copy has no snapshot");
+    let ctx = emu.context(emu.config(&[("SHARE_ALLOWED", A)]));
+    let queue = emu.event_queue(REGION, share_pattern()).await?;
+
+    // WHEN it is tagged to be shared with an allowed account
+    emu.tag_image(REGION, &copy, key::SHARE_WITH, A).await?;
+    let report = deliver(&ctx, &one_event(&queue).await?).await?;
+
+    // THEN nothing is shared and the status says why and what to do, not "key unknown".
+    let table = report.render_table();
+    assert!(launch_accounts(&emu, &copy).await?.is_empty(), "{table}");
+    for s in &snaps {
+        assert!(volume_accounts(&emu, s).await?.is_empty(), "{s}: {table}");
+    }
+    let status = image_tag(&emu, &copy, key::SHARE_STATUS)
+        .await?
+        .unwrap_or_default();
+    assert!(status.contains("aws/ebs"), "{status}");
+    assert!(status.contains("customer managed key"), "{status}");
+    assert!(!status.contains("unknown"), "{status}");
+    Ok(())
+}

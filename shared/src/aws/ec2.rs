@@ -4,9 +4,9 @@
 //! client and shares that region's [`Pacer`]. Every method takes a token of its bucket
 //! before calling, then maps the answer into [`crate::model`] records and any failure
 //! through [`cloud_error`]. Listing methods return one page; [`crate::ports`] has the
-//! loops.
+//! loops. What still uses an image ([`References`](crate::ports::References)) has its own
+//! file: [`super::references`].
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,15 +16,15 @@ use time::OffsetDateTime;
 
 use super::convert::{self, tag_spec, tags_to_ec2};
 use super::errors::cloud_error;
-use crate::error::{CloudError, CloudResult, ErrorKind};
+use super::ssm::ImageParameters;
+use crate::error::{CloudError, CloudResult};
 use crate::model::{
-    AccountId, Grantee, Image, ImageId, ImageReference, Instance, InstanceId, Region, Snapshot,
-    SnapshotId, Tags,
+    AccountId, Grantee, Image, ImageId, Instance, InstanceId, Region, Snapshot, SnapshotId, Tags,
 };
 use crate::pacing::{Bucket, Pacer};
 use crate::ports::{
     Deregistered, Ec2, ImageCopy, ImageFactory, ImageQuery, ImageRetirement, Images, Instances,
-    NewImage, Page, References, Sharing, SnapshotQuery, Tagging,
+    NewImage, Page, Sharing, SnapshotQuery, Tagging,
 };
 use crate::tags;
 
@@ -33,47 +33,45 @@ const MAX_PAGE: i32 = 1000;
 /// The smallest MaxResults EC2 accepts: DescribeImages 6, DescribeSnapshots 5.
 const MIN_IMAGE_PAGE: i32 = 6;
 const MIN_SNAPSHOT_PAGE: i32 = 5;
-/// Values per filter or ids per request we send at once.
-const IDS_PER_CALL: usize = 200;
-/// Instance states that still hold on to their image.
-const LIVE_STATES: [&str; 5] = ["pending", "running", "shutting-down", "stopping", "stopped"];
 
 /// The EC2 ports of one region.
 #[derive(Debug, Clone)]
 pub struct AwsEc2 {
-    client: Client,
-    region: Region,
-    pacer: Arc<Pacer>,
+    pub(super) client: Client,
+    pub(super) region: Region,
+    pub(super) pacer: Arc<Pacer>,
+    /// The region's SSM parameters, read only where `DescribeImageReferences` is missing.
+    pub(super) parameters: Arc<dyn ImageParameters>,
 }
 
-fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> ec2::Filter {
+pub(super) fn filter(
+    name: &str,
+    values: impl IntoIterator<Item = impl Into<String>>,
+) -> ec2::Filter {
     ec2::Filter::builder()
         .name(name)
         .set_values(Some(values.into_iter().map(Into::into).collect()))
         .build()
 }
 
-/// Whether an error means "this endpoint does not know the operation" (older partitions,
-/// emulators) rather than a failure of the operation itself.
-fn unsupported(e: &CloudError) -> bool {
-    matches!(e.kind, ErrorKind::Invalid | ErrorKind::Other)
-        && matches!(
-            e.code.as_str(),
-            "InvalidAction" | "UnsupportedOperation" | "NotImplemented" | "UnknownOperation"
-        )
-}
-
 impl AwsEc2 {
-    /// `pacer` must be the one pacer of `region` (shared by everything calling EC2 there).
-    pub fn new(client: Client, region: Region, pacer: Arc<Pacer>) -> Self {
+    /// `pacer` must be the one pacer of `region` (shared by everything calling EC2 there);
+    /// `parameters` that region's SSM parameters.
+    pub fn new(
+        client: Client,
+        region: Region,
+        pacer: Arc<Pacer>,
+        parameters: Arc<dyn ImageParameters>,
+    ) -> Self {
         Self {
             client,
             region,
             pacer,
+            parameters,
         }
     }
 
-    fn err<E>(
+    pub(super) fn err<E>(
         &self,
         operation: &'static str,
     ) -> impl FnOnce(aws_sdk_ec2::error::SdkError<E>) -> CloudError + '_
@@ -84,7 +82,7 @@ impl AwsEc2 {
     }
 
     /// DescribeInstances, all pages, with these filters or ids.
-    async fn describe_instances(
+    pub(super) async fn describe_instances(
         &self,
         filters: Vec<ec2::Filter>,
         ids: &[InstanceId],
@@ -123,137 +121,6 @@ impl AwsEc2 {
         raw.iter()
             .filter_map(|(_, i)| convert::instance_from_ec2(i, &self.region))
             .collect()
-    }
-
-    /// DescribeImageReferences for `images`, all pages.
-    async fn image_references(&self, images: &[ImageId]) -> CloudResult<Vec<ImageReference>> {
-        let mut out = Vec::new();
-        for chunk in images.chunks(IDS_PER_CALL) {
-            let mut token: Option<String> = None;
-            loop {
-                self.pacer.take(Bucket::Describe).await;
-                let page = self
-                    .client
-                    .describe_image_references()
-                    .set_image_ids(Some(chunk.iter().map(|i| i.as_str().to_owned()).collect()))
-                    .include_all_resource_types(true)
-                    .set_next_token(token.take())
-                    .send()
-                    .await
-                    .map_err(self.err("DescribeImageReferences"))?;
-                out.extend(page.image_references().iter().filter_map(|r| {
-                    Some(ImageReference {
-                        image_id: ImageId::new(r.image_id()?),
-                        resource_type: r
-                            .resource_type()
-                            .map_or("unknown", |t| t.as_str())
-                            .to_owned(),
-                        arn: r.arn().unwrap_or_default().to_owned(),
-                    })
-                }));
-                match page.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                    _ => break,
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Where DescribeImageReferences is missing: live instances launched from the images,
-    /// and every version (not only `$Latest`/`$Default`) of every launch template.
-    async fn references_by_scan(&self, images: &[ImageId]) -> CloudResult<Vec<ImageReference>> {
-        let wanted: BTreeSet<&str> = images.iter().map(ImageId::as_str).collect();
-        let partition = convert::partition(&self.region);
-        let mut out = Vec::new();
-        for chunk in images.chunks(IDS_PER_CALL) {
-            let filters = vec![
-                filter("image-id", chunk.iter().map(|i| i.as_str().to_owned())),
-                filter("instance-state-name", LIVE_STATES),
-            ];
-            for (owner, i) in self.describe_instances(filters, &[]).await? {
-                let (Some(id), Some(image)) = (i.instance_id(), i.image_id()) else {
-                    continue;
-                };
-                out.push(ImageReference {
-                    image_id: ImageId::new(image),
-                    resource_type: "ec2:Instance".to_owned(),
-                    arn: format!(
-                        "arn:{partition}:ec2:{}:{}:instance/{id}",
-                        self.region,
-                        owner.unwrap_or_default()
-                    ),
-                });
-            }
-        }
-        let mut seen = BTreeSet::new();
-        for template in self.launch_templates().await? {
-            let mut token: Option<String> = None;
-            loop {
-                self.pacer.take(Bucket::Describe).await;
-                let page = self
-                    .client
-                    .describe_launch_template_versions()
-                    .launch_template_id(&template)
-                    .set_next_token(token.take())
-                    .send()
-                    .await
-                    .map_err(self.err("DescribeLaunchTemplateVersions"))?;
-                for v in page.launch_template_versions() {
-                    let Some(image) = v.launch_template_data().and_then(|d| d.image_id()) else {
-                        continue;
-                    };
-                    if !wanted.contains(image) || !seen.insert((image.to_owned(), template.clone()))
-                    {
-                        continue;
-                    }
-                    // The account is the creator's; the ARN only needs to name the template.
-                    let account = v
-                        .created_by()
-                        .and_then(|arn| arn.split(':').nth(4))
-                        .unwrap_or_default();
-                    out.push(ImageReference {
-                        image_id: ImageId::new(image),
-                        resource_type: "ec2:LaunchTemplate".to_owned(),
-                        arn: format!(
-                            "arn:{partition}:ec2:{}:{account}:launch-template/{template}",
-                            self.region
-                        ),
-                    });
-                }
-                match page.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                    _ => break,
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Ids of every launch template in the region.
-    async fn launch_templates(&self) -> CloudResult<Vec<String>> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            self.pacer.take(Bucket::Describe).await;
-            let page = self
-                .client
-                .describe_launch_templates()
-                .max_results(200)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(self.err("DescribeLaunchTemplates"))?;
-            out.extend(
-                page.launch_templates()
-                    .iter()
-                    .filter_map(|t| t.launch_template_id().map(str::to_owned)),
-            );
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(out),
-            }
-        }
     }
 }
 
@@ -500,22 +367,6 @@ impl ImageRetirement for AwsEc2 {
             .await
             .map_err(self.err("DeleteSnapshot"))?;
         Ok(())
-    }
-}
-
-#[async_trait]
-impl References for AwsEc2 {
-    async fn references(&self, images: &[ImageId]) -> CloudResult<Vec<ImageReference>> {
-        if images.is_empty() {
-            return Ok(Vec::new());
-        }
-        match self.image_references(images).await {
-            Err(e) if unsupported(&e) => {
-                tracing::warn!(region = %self.region, code = %e.code, "DescribeImageReferences unsupported; scanning instances and launch templates");
-                self.references_by_scan(images).await
-            }
-            other => other,
-        }
     }
 }
 

@@ -2,6 +2,8 @@
 //!
 //! Which file does what:
 //! - [`ec2`]: [`AwsEc2`], every EC2 port of one region, paced to EC2's throttling buckets;
+//! - [`references`]: what still uses an image (`DescribeImageReferences`, or a scan where
+//!   it is missing, reading SSM parameters through [`ssm`]'s [`AwsParameters`]);
 //! - [`kms`]: [`AwsKeys`], key facts and grants;
 //! - [`reports`]: run reports as EventBridge events; [`continuations`]: delayed SQS messages;
 //! - [`errors`]: `SdkError` → [`crate::error::CloudError`]; [`convert`]: SDK ↔ model shapes.
@@ -28,7 +30,9 @@ pub mod convert;
 pub mod ec2;
 pub mod errors;
 pub mod kms;
+pub mod references;
 pub mod reports;
+pub mod ssm;
 #[cfg(test)]
 mod tests;
 
@@ -41,6 +45,7 @@ pub use self::continuations::SqsContinuations;
 pub use self::ec2::AwsEc2;
 pub use self::kms::AwsKeys;
 pub use self::reports::EventBridgeReports;
+pub use self::ssm::AwsParameters;
 use crate::config::Config;
 use crate::model::Region;
 use crate::pacing::Pacer;
@@ -131,11 +136,13 @@ impl AwsCloud {
         cache
             .entry(region.clone())
             .or_insert_with(|| {
-                let client = aws_sdk_ec2::Client::new(&with_region(&self.sdk, region));
+                let sdk = with_region(&self.sdk, region);
+                let parameters = AwsParameters::new(aws_sdk_ssm::Client::new(&sdk), region.clone());
                 Arc::new(AwsEc2::new(
-                    client,
+                    aws_sdk_ec2::Client::new(&sdk),
                     region.clone(),
                     Arc::new(Pacer::new(self.pace_scale)),
+                    Arc::new(parameters),
                 ))
             })
             .clone()

@@ -10,8 +10,6 @@ use aws_sdk_ec2::operation::deregister_image::DeregisterImageOutput;
 use aws_sdk_ec2::operation::describe_image_attribute::DescribeImageAttributeOutput;
 use aws_sdk_ec2::operation::describe_images::DescribeImagesOutput;
 use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
-use aws_sdk_ec2::operation::describe_launch_template_versions::DescribeLaunchTemplateVersionsOutput;
-use aws_sdk_ec2::operation::describe_launch_templates::DescribeLaunchTemplatesOutput;
 use aws_sdk_ec2::operation::modify_snapshot_attribute::{
     ModifySnapshotAttributeInput, ModifySnapshotAttributeOutput,
 };
@@ -19,16 +17,15 @@ use aws_sdk_ec2::types as ec2;
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use aws_smithy_types::retry::RetryConfig;
 
-use super::AwsEc2;
+use super::{AwsEc2, AwsParameters};
 use crate::error::{CloudError, ErrorKind};
 use crate::model::{
-    AccountId, DeviceName, Grantee, ImageId, ImageReference, InstanceId, KeyRef, Region,
-    SnapshotId, Tags,
+    AccountId, DeviceName, Grantee, ImageId, InstanceId, KeyRef, Region, SnapshotId, Tags,
 };
 use crate::pacing::Pacer;
 use crate::ports::{
     all_images, Deregistered, ImageCopy, ImageFactory, ImageQuery, ImageRetirement, NewImage,
-    References, Sharing,
+    Sharing,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -60,11 +57,24 @@ macro_rules! mock_conf {
 }
 
 fn ec2_with(rules: &[&Rule], attempts: u32) -> AwsEc2 {
-    let client = aws_sdk_ec2::Client::from_conf(mock_conf!(aws_sdk_ec2, rules, attempts));
+    ec2_and_ssm(rules, &[], attempts)
+}
+
+/// The EC2 adapter with its SSM parameters answering `ssm_rules`.
+fn ec2_and_ssm(ec2_rules: &[&Rule], ssm_rules: &[&Rule], attempts: u32) -> AwsEc2 {
+    let client = aws_sdk_ec2::Client::from_conf(mock_conf!(aws_sdk_ec2, ec2_rules, attempts));
     AwsEc2::new(
         client,
         Region::new("us-east-1"),
         Arc::new(Pacer::unlimited()),
+        Arc::new(parameters(ssm_rules)),
+    )
+}
+
+fn parameters(rules: &[&Rule]) -> AwsParameters {
+    AwsParameters::new(
+        aws_sdk_ssm::Client::from_conf(mock_conf!(aws_sdk_ssm, rules, 1)),
+        Region::new("us-east-1"),
     )
 }
 
@@ -532,90 +542,6 @@ async fn launch_permissions_map_to_grantees() -> TestResult {
 }
 
 #[tokio::test]
-async fn references_fall_back_to_instances_and_every_launch_template_version() -> TestResult {
-    let unsupported = mock!(aws_sdk_ec2::Client::describe_image_references)
-        .sequence()
-        .http_status(
-            400,
-            ec2_error(
-                "InvalidAction",
-                "The action DescribeImageReferences is not valid for this web service.",
-            ),
-        )
-        .build();
-    let instances = mock!(aws_sdk_ec2::Client::describe_instances)
-        .match_requests(|r| {
-            r.filters()
-                .iter()
-                .any(|f| f.name() == Some("image-id") && f.values() == ["ami-1", "ami-2"])
-        })
-        .then_output(|| {
-            DescribeInstancesOutput::builder()
-                .reservations(
-                    ec2::Reservation::builder()
-                        .owner_id("111122223333")
-                        .instances(
-                            ec2::Instance::builder()
-                                .instance_id("i-1")
-                                .image_id("ami-1")
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build()
-        });
-    let templates = mock!(aws_sdk_ec2::Client::describe_launch_templates).then_output(|| {
-        DescribeLaunchTemplatesOutput::builder()
-            .launch_templates(
-                ec2::LaunchTemplate::builder()
-                    .launch_template_id("lt-1")
-                    .build(),
-            )
-            .build()
-    });
-    let version = |n: i64, image: &str| {
-        ec2::LaunchTemplateVersion::builder()
-            .launch_template_id("lt-1")
-            .version_number(n)
-            .created_by("arn:aws:iam::111122223333:user/ops")
-            .launch_template_data(
-                ec2::ResponseLaunchTemplateData::builder()
-                    .image_id(image)
-                    .build(),
-            )
-            .build()
-    };
-    let versions = mock!(aws_sdk_ec2::Client::describe_launch_template_versions)
-        .match_requests(|r| r.launch_template_id() == Some("lt-1") && r.versions().is_empty())
-        .then_output(move || {
-            DescribeLaunchTemplateVersionsOutput::builder()
-                .launch_template_versions(version(3, "ami-9"))
-                .launch_template_versions(version(2, "ami-2"))
-                .launch_template_versions(version(1, "ami-2"))
-                .build()
-        });
-    let refs = ec2(&[&unsupported, &instances, &templates, &versions])
-        .references(&[ImageId::new("ami-1"), ImageId::new("ami-2")])
-        .await?;
-    assert_eq!(
-        refs,
-        [
-            ImageReference {
-                image_id: ImageId::new("ami-1"),
-                resource_type: "ec2:Instance".to_owned(),
-                arn: "arn:aws:ec2:us-east-1:111122223333:instance/i-1".to_owned(),
-            },
-            ImageReference {
-                image_id: ImageId::new("ami-2"),
-                resource_type: "ec2:LaunchTemplate".to_owned(),
-                arn: "arn:aws:ec2:us-east-1:111122223333:launch-template/lt-1".to_owned(),
-            },
-        ]
-    );
-    Ok(())
-}
-
-#[tokio::test]
 async fn put_events_failures_are_errors_with_the_entry_code() {
     use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
     use aws_sdk_eventbridge::types::PutEventsResultEntry;
@@ -825,3 +751,6 @@ fn the_cloud_caches_one_port_per_region_and_continues_only_with_a_queue() -> Tes
         .is_some());
     Ok(())
 }
+
+#[path = "references_tests.rs"]
+mod references_tests;

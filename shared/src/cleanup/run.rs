@@ -34,7 +34,10 @@ use crate::tags::key;
 /// The function name in reports.
 pub const FUNCTION: &str = "cleanup";
 
-/// Images checked (references, launch permissions) per batch.
+/// Images checked (references, launch permissions) per batch; the deadline is checked
+/// between batches. The EC2 adapter splits a batch's reference check into
+/// DescribeImageReferences calls of at most 10 ids
+/// ([`crate::aws::references::IDS_PER_REFERENCE_CALL`], the API's limit).
 const CHECK_BATCH: usize = 100;
 
 /// EC2's largest page.
