@@ -9,12 +9,12 @@ use ami_core::replicate::plan::ATTEMPT;
 use ami_core::replicate::{run, Request};
 use ami_core::report::{Outcome, RunReport};
 use ami_core::tags::key;
+use ami_sim::{Emulator, ACCOUNT, OTHER_ACCOUNT};
 use anyhow::{bail, Context as _};
 use aws_sdk_ec2::types::{
     Filter, Image, LaunchPermission, LaunchPermissionModifications, ResourceType, Tag,
     TagSpecification,
 };
-use integration_tests::{Emulator, ACCOUNT, OTHER_ACCOUNT};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
