@@ -1,6 +1,6 @@
 //! `amictl` as an operator runs it, without an emulator: a bad setting stops it before any
 //! AWS call. (`amictl status` against the emulator is tested by the simulator crate,
-//! sim/tests/amictl.rs: amictl does not depend on the emulator harness.)
+//! sim/tests/amictl_status.rs: amictl does not depend on the emulator harness.)
 
 use std::process::Command;
 
