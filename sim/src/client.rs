@@ -161,3 +161,34 @@ impl EmulatorClient {
         self.control("GET", "/_emulator/counters", None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_loopback_url_is_accepted() {
+        let local = EmulatorClient::from_url("http://127.0.0.1:5000/").map(|c| c.endpoint);
+        assert_eq!(local.ok().as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            EmulatorClient::from_url("http://localhost:4566")
+                .map(|c| c.port)
+                .ok(),
+            Some(4566)
+        );
+        for refused in [
+            "https://ec2.us-east-1.amazonaws.com",
+            "http://ec2.us-east-1.amazonaws.com:80",
+            "http://10.0.0.5:5000",
+            "http://127.0.0.1",
+        ] {
+            let err = EmulatorClient::from_url(refused).map(|c| c.endpoint);
+            // An accepted URL fails too: "accepted" does not name the URL.
+            let message = format!(
+                "{:#}",
+                err.err().unwrap_or_else(|| anyhow::anyhow!("accepted"))
+            );
+            assert!(message.contains(refused), "{refused}: {message}");
+        }
+    }
+}

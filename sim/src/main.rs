@@ -21,6 +21,13 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The functions' warnings on stderr, as amictl shows them (AMI_SIM_LOG to change).
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AMI_SIM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let result = match &cli.command {
         Command::Demo(args) => ami_sim::demo::run(args).await,
     };
