@@ -171,21 +171,9 @@ pub async fn invoke(
     payload: Value,
     now: OffsetDateTime,
 ) -> Result<Value, String> {
-    match function {
-        "create-image" => create_image::handler::handle(ctx, payload, now)
-            .await
-            .map_err(|e| e.to_string()),
-        "replicate" => replicate::handler::handle(ctx, payload, now)
-            .await
-            .map_err(|e| e.to_string()),
-        "cleanup" => cleanup::handler::handle(ctx, payload, now)
-            .await
-            .map_err(|e| e.to_string()),
-        "share" => share::handler::handle(ctx, payload, now)
-            .await
-            .map_err(|e| e.to_string()),
-        other => Err(format!("no function {other}")),
-    }
+    ami_core::runner::invoke(function, ctx, payload, now)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// One handler invocation of a cycle.

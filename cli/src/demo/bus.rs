@@ -106,21 +106,9 @@ impl Bus {
                 result: Err(format!("no function {function}")),
             };
         };
-        let result = match function {
-            "create-image" => create_image::handler::handle(ctx, payload, now)
-                .await
-                .map_err(|e| e.to_string()),
-            "replicate" => replicate::handler::handle(ctx, payload, now)
-                .await
-                .map_err(|e| e.to_string()),
-            "cleanup" => cleanup::handler::handle(ctx, payload, now)
-                .await
-                .map_err(|e| e.to_string()),
-            "share" => share::handler::handle(ctx, payload, now)
-                .await
-                .map_err(|e| e.to_string()),
-            other => Err(format!("the template wires unknown function {other}")),
-        };
+        let result = ami_core::runner::invoke(function, ctx, payload, now)
+            .await
+            .map_err(|e| e.to_string());
         Invocation {
             at: now,
             function: function.to_owned(),
