@@ -161,7 +161,7 @@ async fn snapshot_keys(
 }
 
 async fn run_event(ctx: &Context, event: &Value) -> anyhow::Result<RunReport> {
-    let request = Request::from_trigger(&parse_trigger(event)?, &ctx.config)?;
+    let request = Request::from_trigger(parse_trigger(event)?, &ctx.config)?;
     Ok(ctx
         .finish(run(ctx, request, OffsetDateTime::now_utc()).await)
         .await)

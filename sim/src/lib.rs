@@ -21,7 +21,7 @@ mod http;
 mod resources;
 
 pub use client::EmulatorClient;
-pub use dispatch::{dispatch, FUNCTIONS};
+pub use dispatch::dispatch;
 pub use emulator::{repo_root, Emulator};
 pub use events::EventQueue;
 pub use http::request as http_request;
