@@ -1,5 +1,5 @@
 # ami-lifecycle — the targets read like the README.
-#   make demo       the whole lifecycle on the local emulator (installs what it needs)
+#   make demo       the whole lifecycle on the local emulator (ami-sim demo; installs what it needs)
 #   make test       everything CI runs: fmt, clippy, unit/adapter/emulator tests, template checks
 #   make emulator   the emulator in the foreground on 127.0.0.1:$(EMULATOR_PORT)
 #   make bench      benchmarks (table + JSON in bench/results/)
@@ -40,7 +40,7 @@ rust-test: emulator-venv
 	$(CARGO) test --workspace --locked
 
 demo: emulator-venv
-	$(CARGO) build --locked -p amictl
+	$(CARGO) build --locked -p ami-sim
 	bash infra/demo/run.sh
 
 ## The repository stands alone (no reference to the team folder or a machine path), and the

@@ -12,12 +12,12 @@ use ami_core::deadline::Deadline;
 use ami_core::report::{Outcome, RunReport};
 use ami_core::tags::key;
 use ami_core::time_util::{rfc3339, slot_compact, slot_of};
+use ami_sim::{Emulator, OTHER_ACCOUNT};
 use anyhow::Context as _;
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, LaunchPermission, LaunchPermissionModifications,
     ResourceType, Tag, TagSpecification,
 };
-use integration_tests::{Emulator, OTHER_ACCOUNT};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 

@@ -4,7 +4,7 @@
 use ami_core::model::Region;
 use ami_core::ports::{all_images, Cloud, ImageQuery, NewImage};
 use ami_core::tags::key;
-use integration_tests::Emulator;
+use ami_sim::Emulator;
 use serde_json::json;
 
 #[tokio::test]

@@ -6,14 +6,12 @@
 //! final state must equal the fault-free run's, compared by (region, lineage, slot, kind)
 //! and grants.
 
-#[path = "support/cycle.rs"]
-mod cycle;
-
+use ami_sim::cycle;
+use ami_sim::Emulator;
 use anyhow::{ensure, Context as _};
-use integration_tests::Emulator;
 use serde_json::json;
 
-use cycle::{expected, mutating_calls, observe, run_cycle, seed};
+use ami_sim::cycle::{expected, mutating_calls, observe, run_cycle, seed};
 
 #[tokio::test]
 async fn fault_free_cycle_reaches_the_expected_state_and_a_replay_changes_nothing(

@@ -3,20 +3,18 @@
 //! retries can. One image per instance per slot, one copy per destination region, the same
 //! grants as once, the same deletions as once, and no failure reported by the losers.
 
-#[path = "support/cycle.rs"]
-mod cycle;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use ami_core::model::Region;
 use ami_core::ports::{all_images, ImageQuery};
 use ami_core::tags::key;
+use ami_sim::cycle;
+use ami_sim::Emulator;
 use anyhow::{ensure, Context as _};
-use integration_tests::Emulator;
 use serde_json::{json, Value};
 
-use cycle::{
+use ami_sim::cycle::{
     deliver, expected, observe, run_cycle_with, seed, slot, source_image, ALLOWED, HOME, REPLICA,
 };
 

@@ -5,14 +5,12 @@
 //! (at most 5 rounds) ends in the fault-free final state, by (region, lineage, slot, kind)
 //! and grants.
 
-#[path = "support/cycle.rs"]
-mod cycle;
-
+use ami_sim::cycle;
+use ami_sim::Emulator;
 use anyhow::ensure;
-use integration_tests::Emulator;
 use serde_json::json;
 
-use cycle::{expected, observe, run_cycle, seed};
+use ami_sim::cycle::{expected, observe, run_cycle, seed};
 
 const ROUNDS: usize = 5;
 

@@ -9,12 +9,12 @@ use ami_core::replicate::plan::ATTEMPT;
 use ami_core::replicate::{run, Request};
 use ami_core::report::{Outcome, RunReport};
 use ami_core::tags::key;
+use ami_sim::{Emulator, ACCOUNT, OTHER_ACCOUNT};
 use anyhow::{bail, Context as _};
 use aws_sdk_ec2::types::{
     Filter, Image, LaunchPermission, LaunchPermissionModifications, ResourceType, Tag,
     TagSpecification,
 };
-use integration_tests::{Emulator, ACCOUNT, OTHER_ACCOUNT};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -161,7 +161,7 @@ async fn snapshot_keys(
 }
 
 async fn run_event(ctx: &Context, event: &Value) -> anyhow::Result<RunReport> {
-    let request = Request::from_trigger(&parse_trigger(event)?, &ctx.config)?;
+    let request = Request::from_trigger(parse_trigger(event)?, &ctx.config)?;
     Ok(ctx
         .finish(run(ctx, request, OffsetDateTime::now_utc()).await)
         .await)

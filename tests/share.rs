@@ -12,12 +12,12 @@ use ami_core::events::{parse_trigger, Trigger};
 use ami_core::report::RunReport;
 use ami_core::share::{run, ShareRequest};
 use ami_core::tags::key;
+use ami_sim::Emulator;
 use anyhow::Context as _;
 use aws_sdk_ec2::types::{
     LaunchPermission, LaunchPermissionModifications, ResourceType, SnapshotAttributeName, Tag,
     TagSpecification,
 };
-use integration_tests::Emulator;
 use serde_json::{json, Value};
 
 const A: &str = "111122223333";
@@ -171,7 +171,7 @@ fn share_pattern() -> Value {
     })
 }
 
-async fn one_event(queue: &integration_tests::EventQueue) -> anyhow::Result<Value> {
+async fn one_event(queue: &ami_sim::EventQueue) -> anyhow::Result<Value> {
     let events = queue.wait_for(1, Duration::from_secs(5)).await?;
     anyhow::ensure!(
         events.len() == 1,

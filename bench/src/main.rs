@@ -18,8 +18,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use ami_core::report::{Outcome, RunReport};
+use ami_sim::{Emulator, EmulatorClient};
 use anyhow::{bail, Context as _};
-use integration_tests::{Emulator, EmulatorClient};
 use serde_json::{json, Value};
 
 /// The emulator's bucket time scale, the same for every run (see README in bench/).
@@ -521,7 +521,7 @@ async fn bench_burst(
 // --- 3. functions under a Lambda Runtime API -----------------------------------------
 
 fn fixture(path: &str) -> anyhow::Result<Value> {
-    let p = integration_tests::repo_root().join(path);
+    let p = ami_sim::repo_root().join(path);
     let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
     Ok(serde_json::from_str(&text)?)
 }
@@ -598,7 +598,7 @@ fn run_lambda(
 }
 
 fn zipped_sizes() -> BTreeMap<String, Option<u64>> {
-    let root = integration_tests::repo_root();
+    let root = ami_sim::repo_root();
     let python = ["/.venv/tools/bin/python", "/.venv/emulator/bin/python"]
         .iter()
         .map(|p| PathBuf::from(format!("{}{p}", root.display())))
@@ -893,7 +893,7 @@ async fn main() -> anyhow::Result<()> {
         "host": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
         // Relative to the repository: results are committed, machine paths are not.
         "binaries": proc::bin_dir()
-            .strip_prefix(integration_tests::repo_root())
+            .strip_prefix(ami_sim::repo_root())
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "BENCH_BIN_DIR".to_string()),
     });
@@ -938,7 +938,7 @@ async fn main() -> anyhow::Result<()> {
         out["binaries"].as_str().unwrap_or("")
     );
     let md = markdown(&rows, &header);
-    let dir = integration_tests::repo_root().join("bench/results");
+    let dir = ami_sim::repo_root().join("bench/results");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(
         dir.join("latest.json"),

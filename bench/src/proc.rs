@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 pub fn bin_dir() -> PathBuf {
     std::env::var_os("BENCH_BIN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| integration_tests::repo_root().join("target/release"))
+        .unwrap_or_else(|| ami_sim::repo_root().join("target/release"))
 }
 
 pub fn binary(name: &str) -> anyhow::Result<PathBuf> {

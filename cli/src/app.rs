@@ -41,20 +41,12 @@ pub enum Command {
     Share(commands::share::Args),
     /// Lineages, their images per region, replicas and shares.
     Status(commands::status::Args),
-    /// Play the whole lifecycle on the local emulator (AWS_ENDPOINT_URL), through the
-    /// template's own wiring.
-    Demo(crate::demo::Args),
 }
 
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let result = match &cli.command {
-        // The demo builds its own configuration and clients: it is not configured from the environment.
-        Command::Demo(args) => crate::demo::run(args).await,
-        _ => run(cli).await,
-    };
-    match result {
+    match run(cli).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("amictl: {e:#}");
@@ -93,7 +85,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replicate(a) => a.dry_run,
         Command::Cleanup(a) => a.dry_run,
         Command::Share(a) => a.dry_run,
-        Command::Status(_) | Command::Demo(_) => false,
+        Command::Status(_) => false,
     };
     config.dry_run |= dry_run;
     let cloud = AwsCloud::from_env(&config).await;
@@ -108,7 +100,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cleanup(a) => commands::cleanup::run(&ctx, a).await,
         Command::Share(a) => commands::share::run(&ctx, a).await,
         Command::Status(a) => return commands::status::run(&ctx, a, &out).await.context("status"),
-        Command::Demo(a) => return crate::demo::run(a).await,
     }?;
     Ok(out.report(&report))
 }

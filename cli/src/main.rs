@@ -1,7 +1,6 @@
 //! `amictl`: the operator's command line over the same core code the Lambda functions run.
 mod app;
 mod commands;
-mod demo;
 mod output;
 
 #[tokio::main]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make demo: start the emulator on 127.0.0.1, play the lifecycle with `amictl demo`, stop it.
+# make demo: start the emulator on 127.0.0.1, play the lifecycle with `ami-sim demo`, stop it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 port="${EMULATOR_PORT:-5000}"
@@ -18,4 +18,4 @@ for _ in $(seq 1 200); do
 done
 grep -q "emulator ready" "$log" || { echo "emulator did not start" >&2; cat "$log" >&2; exit 1; }
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
-"${CARGO_TARGET_DIR:-target}/debug/amictl" demo "$@"
+"${CARGO_TARGET_DIR:-target}/debug/ami-sim" demo "$@"

@@ -2,10 +2,14 @@
 //!
 //! Lambda hands each function an EventBridge envelope (or, for create-image's
 //! continuation, an SQS batch). [`parse_trigger`] turns any of them into a [`Trigger`]:
-//! a fired schedule, an AMI state change, a tag change on an image, a continuation, or a
-//! manual request (`{"schedule": "daily"}`, `{"image": "ami-…"}`, `{}` = reconcile).
-//! Malformed input is an [`EventError`] that says what was wrong; it never panics and
-//! never yields a half-read trigger.
+//! a fired schedule, an AMI state change, a tag change on an image, a batch of
+//! continuations, or a manual request (`{"schedule": "daily"}`, `{"image": "ami-…"}`,
+//! `{}` = reconcile). Malformed input is an [`EventError`] that says what was wrong; it
+//! never panics and never yields a half-read trigger. What a trigger asks of each function
+//! is the runner's decision (`Runner::request` in [`crate::runner`]).
+//!
+//! The names the template gives its schedule rules live here too ([`schedule_of_rule`],
+//! [`reconcile_rule`], [`cleanup_rule`]), so a runner and the template agree in one place.
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -38,7 +42,9 @@ pub enum Trigger {
         changed_keys: Vec<String>,
         tags: Option<Tags>,
     },
-    /// A continuation message (create-image waves) or a manual invocation: free-form JSON.
+    /// An SQS batch (create-image's continuation queue): each message's body, read as JSON.
+    Continuation(Vec<Value>),
+    /// A manual invocation: free-form JSON.
     Direct(Value),
 }
 
@@ -136,6 +142,9 @@ pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
         ));
     }
     let Some(detail_type) = v.get("detail-type") else {
+        if let Some(records) = v.get("Records") {
+            return sqs_batch(records).map(Trigger::Continuation);
+        }
         return Ok(Trigger::Direct(v.clone()));
     };
     let detail_type = detail_type
@@ -276,12 +285,45 @@ pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
     }
 }
 
-/// The schedule a rule stands for: the template names schedule rules
+/// The bodies of an SQS batch (`Records[].body`, each a JSON document).
+fn sqs_batch(records: &Value) -> Result<Vec<Value>, EventError> {
+    let records = records
+        .as_array()
+        .ok_or_else(|| err("Records", "expected an array of SQS messages"))?;
+    records
+        .iter()
+        .enumerate()
+        .map(|(n, record)| {
+            let path = format!("Records[{n}].body");
+            let body = record
+                .get("body")
+                .and_then(Value::as_str)
+                .ok_or_else(|| err(&path, "missing or not a string"))?;
+            serde_json::from_str(body).map_err(|e| err(&path, format!("not JSON: {e}")))
+        })
+        .collect()
+}
+
+// The template's rule names. A fired `Scheduled Event` names its rule; these say what the
+// rule stands for.
+
+/// The schedule a create-image rule stands for: the template names schedule rules
 /// `DEPLOYMENT-schedule-NAME`; `DEPLOYMENT-NAME` is accepted too.
 pub fn schedule_of_rule(rule: &str, deployment: &str) -> Option<ScheduleName> {
     let rest = rule.strip_prefix(deployment)?.strip_prefix('-')?;
     let name = rest.strip_prefix("schedule-").unwrap_or(rest);
     crate::tags::parse_schedule_name("rule", name).ok()
+}
+
+/// The rule of `function`'s periodic reconcile (`replicate`, `share`):
+/// `DEPLOYMENT-FUNCTION-reconcile`.
+pub fn reconcile_rule(deployment: &str, function: &str) -> String {
+    format!("{deployment}-{function}-reconcile")
+}
+
+/// The rule of cleanup's schedule: `DEPLOYMENT-cleanup`.
+pub fn cleanup_rule(deployment: &str) -> String {
+    format!("{deployment}-cleanup")
 }
 
 #[cfg(test)]
@@ -412,6 +454,63 @@ mod tests {
             "{e}"
         );
         Ok(())
+    }
+
+    #[test]
+    fn an_sqs_batch_is_a_continuation_of_its_bodies() -> Result<(), EventError> {
+        let body =
+            serde_json::json!({"continue": {"schedule": "daily", "slot": "2026-11-22T03:00:00Z"}});
+        let batch = serde_json::json!({"Records": [
+            {"messageId": "1", "eventSource": "aws:sqs", "body": body.to_string()},
+            {"messageId": "2", "eventSource": "aws:sqs", "body": "{}"},
+        ]});
+        assert_eq!(
+            parse_trigger(&batch)?,
+            Trigger::Continuation(vec![body, serde_json::json!({})])
+        );
+        for (records, path, words) in [
+            (serde_json::json!({"a": 1}), "Records", "expected an array"),
+            (
+                serde_json::json!([{"body": 3}]),
+                "Records[0].body",
+                "not a string",
+            ),
+            (
+                serde_json::json!([{"body": "{}"}, {"body": "not json"}]),
+                "Records[1].body",
+                "not JSON",
+            ),
+        ] {
+            let e = parse_trigger(&serde_json::json!({ "Records": records }))
+                .err()
+                .unwrap_or_else(|| panic!("{records} accepted"));
+            assert_eq!(e.path, path);
+            assert!(e.to_string().contains(words), "{e}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn rule_names_match_the_template() {
+        assert_eq!(
+            reconcile_rule("prod", "replicate"),
+            "prod-replicate-reconcile"
+        );
+        assert_eq!(cleanup_rule("prod"), "prod-cleanup");
+        let template =
+            std::fs::read_to_string(format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR")))
+                .unwrap_or_else(|e| panic!("template.yaml: {e}"));
+        for name in [
+            reconcile_rule("${DeploymentName}", "replicate"),
+            reconcile_rule("${DeploymentName}", "share"),
+            cleanup_rule("${DeploymentName}"),
+            "${DeploymentName}-schedule-daily".to_owned(),
+        ] {
+            assert!(
+                template.contains(&format!(" Name: !Sub {name}\n")),
+                "template.yaml names no rule {name}"
+            );
+        }
     }
 
     #[test]

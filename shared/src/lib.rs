@@ -1,4 +1,5 @@
 //! ami-core: the core of ami-lifecycle, shared by the four Lambda functions and `amictl`.
+//! It knows nothing of the Lambda runtime (`lambda-shell` does).
 //!
 //! - [`model`]: identifiers and inventory records ([`model::Image`], [`model::Instance`], …).
 //! - [`tags`]: the `ami-lifecycle:` tag contract and its parser ([`tags::InstanceSettings`]).
@@ -9,8 +10,11 @@
 //! - [`fake`] (feature `test-util`): an in-memory cloud for domain tests.
 //! - [`report`]: the [`report::RunReport`] every run ends in; [`context::Context`] carries
 //!   the cloud, the config and the deadline into each runner.
-//! - Runners, one per function: [`create`], [`replicate`], [`cleanup`], [`share`] — each a
-//!   pure planner (`plan.rs`) and the code that applies the plan (`run.rs`).
+//! - Runners, one per function: [`create`], [`replicate`], [`cleanup`], [`share`] — each
+//!   its request read from an event (`mod.rs`), a pure planner (`plan.rs`) and the code that
+//!   applies the plan (`run.rs`). [`runner`]: the contract they share ([`runner::Runner`])
+//!   and the one way in ([`runner::invoke`]) for the Lambda functions, `amictl`, the
+//!   simulator and the tests; [`events`]: the events they are invoked with.
 //!
 //! ```
 //! use ami_core::config::Config;
@@ -26,7 +30,6 @@
 //! ```
 
 pub mod aws;
-pub mod bootstrap;
 pub mod cleanup;
 pub mod config;
 pub mod context;
@@ -42,6 +45,7 @@ pub mod ports;
 pub mod replicate;
 pub mod report;
 pub mod retention;
+pub mod runner;
 pub mod share;
 pub mod share_target;
 pub mod tags;

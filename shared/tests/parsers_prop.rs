@@ -2,7 +2,7 @@
 //! ([`parse_trigger`]), instance tags ([`InstanceSettings::from_tags`] and the value
 //! languages under it) and the environment ([`Config::from_lookup`]) — never panic, and
 //! every error says where and what, in a message whose length does not grow with the input.
-//! A malformed event changes nothing: [`dispatch`] (parse, then run the matching runner
+//! A malformed event changes nothing: [`dispatch`] (the runners' one way in, parse, then run
 //! against the in-memory fake) makes no call at all when the event does not parse.
 //!
 //! Inputs: arbitrary JSON (unicode, huge numbers, 100k-character strings, nesting up to 256
@@ -14,17 +14,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ami_core::cleanup::{self, CleanupRequest};
 use ami_core::config::{Config, ConfigError};
 use ami_core::context::Context;
-use ami_core::create::{self, request_from_direct, CreateRequest, ScheduleRun};
-use ami_core::events::{parse_trigger, schedule_of_rule, EventError, Trigger};
+use ami_core::events::{parse_trigger, EventError, Trigger};
 use ami_core::fake::FakeCloud;
 use ami_core::model::{AccountId, Grantee, ImageState, Region, Tags};
-use ami_core::replicate;
 use ami_core::report::RunReport;
 use ami_core::retention::RetentionRule;
-use ami_core::share::{self, ShareRequest};
+use ami_core::runner::{invoke_report, Cause, RequestError, RUNNERS};
 use ami_core::share_target::{AllowList, ShareTarget};
 use ami_core::tags::{self, key, InstanceSettings, TagError};
 use proptest::prelude::*;
@@ -113,7 +110,8 @@ fn json_key() -> impl Strategy<Value = String> {
         2 => prop::sample::select(vec![
             "detail-type", "source", "time", "region", "resources", "detail", "ImageId", "State",
             "ErrorMessage", "changed-tag-keys", "tags", "requestParameters", "resourcesSet", "items",
-            "resourceId", "tagSet", "key", "schedule", "slot", "continue", "image",
+            "resourceId", "tagSet", "key", "schedule", "slot", "continue", "image", "Records",
+            "body",
         ])
         .prop_map(str::to_owned),
         1 => text(),
@@ -325,6 +323,7 @@ fn mutated_fixture(
 /// Paths an [`EventError`] may name: the contract's fields, never an echo of the input.
 const EVENT_PATHS: &[&str] = &[
     "$",
+    "Records",
     "detail-type",
     "source",
     "time",
@@ -342,8 +341,9 @@ const EVENT_PATHS: &[&str] = &[
 
 fn check_event_error(e: &EventError, input: &Value) -> Result<(), TestCaseError> {
     let text = e.to_string();
+    let sqs_body = e.path.starts_with("Records[") && e.path.ends_with("].body");
     prop_assert!(
-        EVENT_PATHS.contains(&e.path.as_str()),
+        EVENT_PATHS.contains(&e.path.as_str()) || sqs_body,
         "unexpected path {:?} in {text:?}",
         e.path
     );
@@ -417,115 +417,19 @@ fn check_plain_error(text: &str, inputs: &[&str]) -> Result<(), TestCaseError> {
 // The harness: parse, then — only on Ok — run the matching runner against the fake
 // ---------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy)]
-enum Function {
-    Create,
-    Replicate,
-    Cleanup,
-    Share,
-}
-
-const FUNCTIONS: [Function; 4] = [
-    Function::Create,
-    Function::Replicate,
-    Function::Cleanup,
-    Function::Share,
-];
-
-#[derive(Debug)]
-enum Refused {
-    Unreadable(EventError),
-    #[allow(dead_code)] // read through Debug in failure messages
-    NotForThisFunction(String),
-}
-
-fn request_for(function: Function, trigger: Trigger, config: &Config) -> Result<Request, Refused> {
-    let not_mine = |why: String| Refused::NotForThisFunction(why);
-    Ok(match function {
-        Function::Create => Request::Create(match trigger {
-            Trigger::Schedule { rule, time, .. } => {
-                let schedule = schedule_of_rule(&rule, &config.deployment)
-                    .ok_or_else(|| not_mine(format!("rule {rule}")))?;
-                CreateRequest::Schedule(ScheduleRun::new(schedule, time))
-            }
-            Trigger::AmiState {
-                image,
-                state: ImageState::Failed,
-                region,
-                error,
-                ..
-            } => CreateRequest::ImageFailed {
-                region,
-                image,
-                error,
-            },
-            Trigger::Direct(v) => {
-                request_from_direct(&v, NOW).map_err(|e| not_mine(e.to_string()))?
-            }
-            other => return Err(not_mine(format!("{other:?}"))),
-        }),
-        Function::Replicate => Request::Replicate(
-            replicate::Request::from_trigger(&trigger, config)
-                .map_err(|e| not_mine(e.to_string()))?,
-        ),
-        Function::Cleanup => match trigger {
-            Trigger::Schedule { .. } | Trigger::Direct(_) => {
-                Request::Cleanup(CleanupRequest::default())
-            }
-            other => return Err(not_mine(format!("{other:?}"))),
-        },
-        Function::Share => Request::Share(match trigger {
-            Trigger::Schedule { .. } | Trigger::Direct(_) => ShareRequest::Reconcile,
-            Trigger::AmiState {
-                image,
-                state: ImageState::Available,
-                region,
-                ..
-            } => ShareRequest::Image {
-                image,
-                region: Some(region),
-            },
-            Trigger::ImageTags {
-                image,
-                region,
-                changed_keys,
-                ..
-            } => ShareRequest::TagChange {
-                image,
-                region,
-                changed_keys,
-            },
-            other => return Err(not_mine(format!("{other:?}"))),
-        }),
-    })
-}
-
-enum Request {
-    Create(CreateRequest),
-    Replicate(replicate::Request),
-    Cleanup(CleanupRequest),
-    Share(ShareRequest),
-}
-
-/// What a function's handler does with an event, minus Lambda: parse it, and only when it
-/// parses (and is for this function) run the runner against `fake`.
-fn dispatch(fake: &FakeCloud, function: Function, event: &Value) -> Result<RunReport, Refused> {
-    let trigger = parse_trigger(event).map_err(Refused::Unreadable)?;
-    let config = Config::for_region("us-east-1");
-    let request = request_for(function, trigger, &config)?;
-    let ctx = Context::new(Arc::new(fake.clone()), config);
+/// What a function does with an event, as Lambda runs it ([`invoke_report`]): parse it,
+/// read the runner's request, and only when both succeed run the runner against `fake`.
+fn dispatch(fake: &FakeCloud, function: &str, event: &Value) -> Result<RunReport, RequestError> {
+    let ctx = Context::new(Arc::new(fake.clone()), Config::for_region("us-east-1"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Refused::NotForThisFunction(format!("no runtime: {e}")))?;
-    Ok(rt.block_on(async {
-        match request {
-            Request::Create(r) => create::run(&ctx, r, NOW).await,
-            Request::Replicate(r) => replicate::run(&ctx, r, NOW).await,
-            Request::Cleanup(r) => cleanup::run(&ctx, r, NOW).await,
-            Request::Share(r) => share::run(&ctx, r, NOW).await,
-        }
-    }))
+        .unwrap_or_else(|e| panic!("no runtime: {e}"));
+    rt.block_on(invoke_report(function, &ctx, event.clone(), NOW))
+}
+
+fn is_unreadable(result: &Result<RunReport, RequestError>) -> bool {
+    matches!(result, Err(e) if matches!(e.cause(), Cause::UnreadableEvent(_)))
 }
 
 /// A cloud where a readable event has work to do: an opted-in instance and a managed,
@@ -581,6 +485,9 @@ proptest! {
                 prop_assert!(v.get("detail-type").is_none(), "only a payload without detail-type is direct");
                 prop_assert_eq!(d, v);
             }
+            Ok(Trigger::Continuation(_)) => {
+                prop_assert!(v.get("detail-type").is_none() && v.get("Records").is_some(), "only an SQS batch is a continuation");
+            }
             Ok(_) => prop_assert!(v.get("detail-type").is_some()),
             Err(e) => check_event_error(&e, &v)?,
         }
@@ -626,6 +533,7 @@ fn variant(t: &Trigger) -> &'static str {
         Trigger::Schedule { .. } => "Schedule",
         Trigger::AmiState { .. } => "AmiState",
         Trigger::ImageTags { .. } => "ImageTags",
+        Trigger::Continuation(_) => "Continuation",
         Trigger::Direct(_) => "Direct",
     }
 }
@@ -707,11 +615,11 @@ proptest! {
     #[test]
     fn malformed_events_change_nothing((name, _original, v, _applied) in mutated_fixture(all_fixtures_or_none())) {
         prop_assume!(parse_trigger(&v).is_err());
-        for function in FUNCTIONS {
+        for function in RUNNERS {
             let fake = seeded_fake();
             let images_before = fake.live_images("us-east-1");
             let result = dispatch(&fake, function, &v);
-            prop_assert!(matches!(result, Err(Refused::Unreadable(_))), "{name}: {function:?} took a malformed event: {result:?}");
+            prop_assert!(is_unreadable(&result), "{name}: {function:?} took a malformed event: {result:?}");
             for op in MUTATING_CALLS {
                 prop_assert_eq!(fake.calls(op), 0, "{}: {:?} called {}", name, function, op);
             }
@@ -732,14 +640,14 @@ fn a_readable_event_does_reach_the_fake() -> Result<(), String> {
         .find(|(n, _)| n == "scheduled-event.json")
         .ok_or("scheduled-event.json")?;
     let fake = seeded_fake();
-    let report = dispatch(&fake, Function::Create, &event).map_err(|e| format!("{e:?}"))?;
+    let report = dispatch(&fake, "create-image", &event).map_err(|e| format!("{e:?}"))?;
     assert_eq!(fake.calls("CreateImage"), 1, "{report:?}");
     let fake = seeded_fake();
     let mut broken = event.clone();
     broken["time"] = Value::from("yesterday");
-    let refused = dispatch(&fake, Function::Create, &broken);
+    let refused = dispatch(&fake, "create-image", &broken);
     assert!(
-        matches!(refused, Err(Refused::Unreadable(ref e)) if e.path == "time"),
+        matches!(&refused, Err(e) if matches!(e.cause(), Cause::UnreadableEvent(e) if e.path == "time")),
         "{refused:?}"
     );
     assert_eq!(fake.calls("CreateImage"), 0);

@@ -1,13 +1,6 @@
-//! The cleanup Lambda function: retention of managed AMIs (see `ami_core::cleanup`).
+//! The cleanup Lambda function: retention of managed AMIs (see `ami_core::cleanup`). Start-up and the event → request →
+//! report path are `lambda_shell::serve`'s; the decisions are the core's.
 
-use cleanup::handler::{handle, HandlerError};
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_shell::serve("cleanup", |ctx, payload, now| async move {
-        handle(&ctx, payload, now)
-            .await
-            .map_err(HandlerError::into_diagnostic)
-    })
-    .await
+fn main() -> Result<(), lambda_shell::Error> {
+    lambda_shell::serve::<ami_core::runner::Cleanup>()
 }

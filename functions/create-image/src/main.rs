@@ -1,13 +1,6 @@
-//! The create-image Lambda function: scheduled, consistent AMIs (see `ami_core::create`).
+//! The create-image Lambda function: scheduled, consistent AMIs (see `ami_core::create`). Start-up and the event → request →
+//! report path are `lambda_shell::serve`'s; the decisions are the core's.
 
-use create_image::handler::{handle, HandlerError};
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_shell::serve("create-image", |ctx, payload, now| async move {
-        handle(&ctx, payload, now)
-            .await
-            .map_err(HandlerError::into_diagnostic)
-    })
-    .await
+fn main() -> Result<(), lambda_shell::Error> {
+    lambda_shell::serve::<ami_core::runner::CreateImage>()
 }

@@ -1,34 +1,47 @@
-//! lambda-shell: the start-up every ami-lifecycle function shares, so each `main.rs` only
-//! names its handler.
+//! lambda-shell: everything the four ami-lifecycle functions share that is about Lambda,
+//! so each `main.rs` only names its runner and `ami-core` knows nothing of the runtime.
 //!
 //! [`serve`] sets up JSON logs, reads and validates the configuration (a bad setting ends
 //! start-up with its message, before any event is taken), builds the AWS clients, and
-//! runs the Lambda loop, giving each invocation a [`Deadline`] ten seconds before
-//! Lambda's own so a run stops cleanly and the next one continues.
+//! runs the Lambda loop: each invocation goes through [`ami_core::runner::handle`] with a
+//! [`Deadline`] ten seconds before Lambda's own, so a run stops cleanly and the next one
+//! continues. A refused invocation becomes a Lambda error through [`diagnostic`].
+//!
+//! ```no_run
+//! fn main() -> Result<(), lambda_shell::Error> {
+//!     lambda_shell::serve::<ami_core::runner::Cleanup>()
+//! }
+//! ```
 
-use std::future::Future;
+mod bootstrap;
+
 use std::time::{Duration, SystemTime};
 
-use ami_core::context::Context;
 use ami_core::deadline::Deadline;
+use ami_core::runner::{self, RequestError, Runner};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+pub use lambda_runtime::Error;
+
 /// Time kept back from Lambda's deadline for finishing the report.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
-/// Runs `handler` for every invocation of the function `name`.
-pub async fn serve<F, Fut>(name: &str, handler: F) -> Result<(), lambda_runtime::Error>
-where
-    F: Fn(Context, Value, OffsetDateTime) -> Fut,
-    Fut: Future<Output = Result<Value, Diagnostic>>,
-{
-    ami_core::bootstrap::init_json_logging();
-    let ctx = match ami_core::bootstrap::context_from_env().await {
+/// Runs runner `R` for every invocation of this function, on a multi-threaded runtime.
+pub fn serve<R: Runner>() -> Result<(), Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve_async::<R>())
+}
+
+async fn serve_async<R: Runner>() -> Result<(), Error> {
+    bootstrap::init_json_logging();
+    let ctx = match bootstrap::context_from_env().await {
         Ok(ctx) => ctx,
         Err(e) => {
-            eprintln!("{name}: {e}");
+            eprintln!("{}: {e}", R::NAME);
             std::process::exit(1);
         }
     };
@@ -41,7 +54,43 @@ where
         let ctx = ctx
             .clone()
             .with_deadline(Deadline::after(remaining, DEADLINE_MARGIN));
-        handler(ctx, event.payload, OffsetDateTime::now_utc())
+        async move {
+            runner::handle::<R>(&ctx, event.payload, OffsetDateTime::now_utc())
+                .await
+                .map_err(|e| diagnostic(&e))
+        }
     }))
     .await
+}
+
+/// The Lambda error for a refused invocation: its type says whether retrying can help
+/// (`NotRetryable.…` or `Retryable.…`, [`RequestError::error_type`]), its message names the
+/// function, the value and the fix.
+pub fn diagnostic(e: &RequestError) -> Diagnostic {
+    Diagnostic {
+        error_type: e.error_type(),
+        error_message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_maps_to_a_diagnostic_that_says_whether_to_retry() {
+        let refused = diagnostic(&RequestError::invalid(
+            "share",
+            "image \"snap-1\" is not an image id",
+        ));
+        assert_eq!(refused.error_type, "NotRetryable.BadRequest");
+        assert!(
+            refused.error_message.starts_with("share: image \"snap-1\"")
+                && refused.error_message.contains("not retryable"),
+            "{}",
+            refused.error_message
+        );
+        let later = diagnostic(&RequestError::retryable("cleanup", "throttled"));
+        assert_eq!(later.error_type, "Retryable.Unavailable");
+    }
 }

@@ -1,12 +1,6 @@
-//! The replicate Lambda function: cross-region copies of managed AMIs (see `ami_core::replicate`).
+//! The replicate Lambda function: cross-region copies of managed AMIs (see `ami_core::replicate`). Start-up and the event → request →
+//! report path are `lambda_shell::serve`'s; the decisions are the core's.
 
-use lambda_runtime::Diagnostic;
-use replicate::handler::handle;
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_shell::serve("replicate", |ctx, payload, now| async move {
-        handle(&ctx, payload, now).await.map_err(Diagnostic::from)
-    })
-    .await
+fn main() -> Result<(), lambda_shell::Error> {
+    lambda_shell::serve::<ami_core::runner::Replicate>()
 }

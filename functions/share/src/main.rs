@@ -1,12 +1,6 @@
-//! The share Lambda function: share-on-tag with KMS and an allow-list (see `ami_core::share`).
+//! The share Lambda function: share-on-tag with KMS and an allow-list (see `ami_core::share`). Start-up and the event → request →
+//! report path are `lambda_shell::serve`'s; the decisions are the core's.
 
-use lambda_runtime::Diagnostic;
-use share::handler::handle;
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_shell::serve("share", |ctx, payload, now| async move {
-        handle(&ctx, payload, now).await.map_err(Diagnostic::from)
-    })
-    .await
+fn main() -> Result<(), lambda_shell::Error> {
+    lambda_shell::serve::<ami_core::runner::Share>()
 }

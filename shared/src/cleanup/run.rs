@@ -24,6 +24,7 @@ use time::OffsetDateTime;
 
 use super::inventory::{snapshot_key, Inventory};
 use super::plan::{self, Decision, Facts, KeepWhy, OrphanDecision, Stage};
+use super::CleanupRequest;
 use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
 use crate::model::{ImageId, Region, SnapshotId};
@@ -43,18 +44,12 @@ const CHECK_BATCH: usize = 100;
 /// EC2's largest page.
 const PAGE_SIZE: u32 = 1000;
 
-/// What to clean.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CleanupRequest {
-    /// Regions to clean; empty = every region the suite touches ([`crate::config::Config::all_regions`]).
-    pub regions: Vec<Region>,
-}
-
 /// Cleans every requested region (in parallel) and returns one merged report.
 /// Launch-permission reads in flight at once per region.
 const PERMISSION_CHECKS_IN_FLIGHT: usize = 8;
 
 pub async fn run(ctx: &Context, request: CleanupRequest, now: OffsetDateTime) -> RunReport {
+    let ctx = &request.context(ctx);
     let regions = if request.regions.is_empty() {
         ctx.config.all_regions()
     } else {

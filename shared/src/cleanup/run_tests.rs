@@ -442,6 +442,7 @@ async fn a_region_that_cannot_be_read_is_reported_and_the_others_proceed() {
         &ctx,
         CleanupRequest {
             regions: vec![Region::new("us-east-1")],
+            ..CleanupRequest::default()
         },
         NOW,
     )

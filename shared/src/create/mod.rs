@@ -1,13 +1,17 @@
 //! create-image: scheduled, consistent AMIs of opted-in instances, in staggered reboot waves.
 //!
-//! - [`CreateRequest`]: a fired schedule or a continuation ([`ScheduleRun`]: schedule + slot),
-//!   or an image that ended `failed`; [`request_from_direct`] reads direct/continuation JSON.
+//! - [`Request`] ([`Request::from_trigger`]): what one invocation asks — the runs of a
+//!   fired schedule, an operator's request, a batch of continuations or an image that ended
+//!   `failed`, each a [`CreateRequest`] ([`ScheduleRun`]: schedule + slot); or an event it
+//!   only reports (a rule of no known schedule, an AMI state it does not act on).
+//!   [`request_from_direct`] reads direct and continuation JSON. [`CreateImage`] is the
+//!   runner ([`crate::runner::Runner`]).
 //! - [`plan::plan`]: the pure planner over an [`Inventory`] → [`Plan`] of [`Action`]s
 //!   (create now, already exists, wait for a later wave, skip, fail).
 //! - [`run::run`]: reads the inventory, applies the plan (CreateImage with tags at creation,
 //!   `InvalidAMIName.Duplicate` counted as done), sends the continuation of the next wave,
-//!   and returns the [`RunReport`](crate::report::RunReport); [`run::run_wave`] also says
-//!   whether waves remain (the CLI's loop).
+//!   and returns the [`RunReport`]; [`run::run_wave`] also says whether waves remain (the
+//!   CLI's loop).
 //!
 //! ```
 //! use ami_core::config::Config;
@@ -26,11 +30,350 @@
 //! ```
 
 pub mod plan;
-pub mod request;
 pub mod run;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::config::Config;
+use crate::context::Context;
+use crate::events::{schedule_of_rule, Trigger};
+use crate::model::{ImageId, ImageState, Region, ScheduleName};
+use crate::report::{Outcome, RunReport};
+use crate::runner::{RequestError, Runner};
+use crate::tags::parse_schedule_name;
+use crate::time_util::{parse_rfc3339, rfc3339, slot_of};
 
 pub use self::plan::{
     check_schedule, image_name, image_tags, plan, Action, Inventory, Plan, PlanItem, Wave,
 };
-pub use self::request::{request_from_direct, CreateRequest, RequestError, ScheduleRun};
-pub use self::run::{run, run_wave, WaveRun};
+pub use self::run::{run, run_wave, WaveRun, FUNCTION};
+
+/// The create-image runner.
+pub struct CreateImage;
+
+impl Runner for CreateImage {
+    const NAME: &'static str = FUNCTION;
+    type Request = Request;
+
+    fn request(
+        trigger: Trigger,
+        config: &Config,
+        now: OffsetDateTime,
+    ) -> Result<Request, RequestError> {
+        Request::from_trigger(trigger, config, now)
+    }
+
+    async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunReport {
+        request.run(ctx, now).await
+    }
+}
+
+/// What one create-image invocation asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// These runs, in order, into one report: one for a schedule, an operator or a failed
+    /// image; one per message of a continuation batch.
+    Run(Vec<CreateRequest>),
+    /// A schedule rule that names no schedule of this deployment: reported `failed` (so the
+    /// misnamed rule is seen), nothing imaged. `why` names the rule and the fix.
+    UnknownRule { rule: String, why: String },
+    /// An AMI state change create-image does not act on (only `failed` is): reported
+    /// `skipped`.
+    Ignore {
+        image: ImageId,
+        region: Region,
+        state: ImageState,
+    },
+}
+
+impl Request {
+    /// Reads what a trigger asks of create-image. `now` is the slot of a direct request
+    /// that names none.
+    pub fn from_trigger(
+        trigger: Trigger,
+        config: &Config,
+        now: OffsetDateTime,
+    ) -> Result<Self, RequestError> {
+        Ok(match trigger {
+            Trigger::Schedule { rule, time, .. } => {
+                match schedule_of_rule(&rule, &config.deployment) {
+                    Some(schedule) => Self::Run(vec![CreateRequest::Schedule(ScheduleRun::new(
+                        schedule, time,
+                    ))]),
+                    None => {
+                        let why = format!(
+                        "rule {rule:?} does not name a schedule of deployment {d:?}: name create-image rules {d}-schedule-NAME with NAME in SCHEDULES={s}; nothing was imaged",
+                        d = config.deployment,
+                        s = config.schedules.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+                    );
+                        Self::UnknownRule { rule, why }
+                    }
+                }
+            }
+            Trigger::AmiState {
+                image,
+                state: ImageState::Failed,
+                region,
+                error,
+                ..
+            } => Self::Run(vec![CreateRequest::ImageFailed {
+                region,
+                image,
+                error,
+            }]),
+            Trigger::AmiState {
+                image,
+                state,
+                region,
+                ..
+            } => Self::Ignore {
+                image,
+                region,
+                state,
+            },
+            Trigger::ImageTags { image, .. } => {
+                return Err(RequestError::unexpected(
+                    FUNCTION,
+                    format!("a tag change on {image} is for share, not create-image"),
+                ))
+            }
+            Trigger::Continuation(bodies) => Self::Run(
+                bodies
+                    .iter()
+                    .enumerate()
+                    .map(|(n, body)| {
+                        request_from_direct(body, now).map_err(|e| {
+                            RequestError::invalid(
+                                FUNCTION,
+                                format!("Records[{n}].body: {}", e.cause()),
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            Trigger::Direct(v) => Self::Run(vec![request_from_direct(&v, now)?]),
+        })
+    }
+
+    /// Applies the request: every run, merged into one report.
+    pub async fn run(self, ctx: &Context, now: OffsetDateTime) -> RunReport {
+        let mut report = RunReport::new(FUNCTION, ctx.dry_run(), now);
+        match self {
+            Self::Run(runs) => {
+                let mut merged: Option<RunReport> = None;
+                for r in runs {
+                    let one = run::run(ctx, r, now).await;
+                    match merged.as_mut() {
+                        Some(all) => all.merge(one),
+                        None => merged = Some(one),
+                    }
+                }
+                return merged.unwrap_or(report);
+            }
+            Self::UnknownRule { rule, why } => {
+                let home = ctx
+                    .config
+                    .regions
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "us-east-1".into());
+                report.push(&home, format!("rule {rule}"), None, Outcome::Failed, why);
+            }
+            Self::Ignore {
+                image,
+                region,
+                state,
+            } => report.push(
+                &region,
+                image.as_str(),
+                Some(&image),
+                Outcome::Skipped,
+                format!(
+                    "state {}: create-image acts on failed images only",
+                    state.as_str()
+                ),
+            ),
+        }
+        report
+    }
+}
+
+fn bad(why: String) -> RequestError {
+    RequestError::invalid(FUNCTION, why)
+}
+
+/// One schedule slot: the schedule that fired and the minute it stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleRun {
+    pub schedule: ScheduleName,
+    /// Always truncated to the minute ([`slot_of`]).
+    #[serde(with = "time::serde::rfc3339")]
+    pub slot: OffsetDateTime,
+}
+
+impl ScheduleRun {
+    pub fn new(schedule: ScheduleName, slot: OffsetDateTime) -> Self {
+        Self {
+            schedule,
+            slot: slot_of(slot),
+        }
+    }
+
+    /// The body of the continuation message that runs the next wave of this slot.
+    pub fn continuation_body(&self) -> Value {
+        json!({"continue": {"schedule": self.schedule.as_str(), "slot": rfc3339(self.slot)}})
+    }
+}
+
+/// A create-image invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateRequest {
+    /// A schedule fired (or an operator asked): image the instances of this slot.
+    Schedule(ScheduleRun),
+    /// The next reboot wave of a slot (sent by an earlier invocation).
+    Continue(ScheduleRun),
+    /// An image ended `failed` (EC2 AMI State Change): report it and clean up its snapshots.
+    ImageFailed {
+        region: Region,
+        image: ImageId,
+        error: Option<String>,
+    },
+}
+
+impl CreateRequest {
+    /// The slot this request images, if it images one.
+    pub fn schedule_run(&self) -> Option<&ScheduleRun> {
+        match self {
+            Self::Schedule(r) | Self::Continue(r) => Some(r),
+            Self::ImageFailed { .. } => None,
+        }
+    }
+}
+
+fn schedule_run_from(
+    v: &Value,
+    at: &str,
+    now: OffsetDateTime,
+) -> Result<ScheduleRun, RequestError> {
+    let schedule = match v.get("schedule") {
+        Some(Value::String(s)) => {
+            parse_schedule_name("schedule", s).map_err(|e| bad(format!("{at}schedule: {e}")))?
+        }
+        Some(other) => {
+            return Err(bad(format!(
+                "{at}schedule must be a string such as \"daily\", found {other}"
+            )))
+        }
+        None => {
+            return Err(bad(format!(
+                "{at}schedule is missing; send {{\"schedule\": \"daily\"}}"
+            )))
+        }
+    };
+    let slot = match v.get("slot") {
+        None | Some(Value::Null) => slot_of(now),
+        Some(Value::String(s)) => parse_rfc3339(s).ok_or_else(|| {
+            bad(format!(
+                "{at}slot {s:?} is not an RFC 3339 time such as 2026-11-22T03:00:00Z"
+            ))
+        })?,
+        Some(other) => {
+            return Err(bad(format!(
+                "{at}slot must be an RFC 3339 string, found {other}"
+            )))
+        }
+    };
+    Ok(ScheduleRun::new(schedule, slot))
+}
+
+/// Reads a direct payload: `{"schedule": "daily", "slot": "2026-11-22T03:00:00Z"}` (slot
+/// optional: now, truncated to the minute) or a continuation `{"continue": {...}}`.
+pub fn request_from_direct(v: &Value, now: OffsetDateTime) -> Result<CreateRequest, RequestError> {
+    if let Some(c) = v.get("continue") {
+        if !c.is_object() {
+            return Err(bad(
+                "continue must be an object {\"schedule\": …, \"slot\": …}".to_owned(),
+            ));
+        }
+        if c.get("slot").is_none() {
+            return Err(bad(
+                "continue.slot is missing: a continuation names the slot it continues".to_owned(),
+            ));
+        }
+        return schedule_run_from(c, "continue.", now).map(CreateRequest::Continue);
+    }
+    if v.get("schedule").is_some() {
+        return schedule_run_from(v, "", now).map(CreateRequest::Schedule);
+    }
+    Err(bad(format!(
+        "expected {{\"schedule\": \"daily\", \"slot\": \"2026-11-22T03:00:00Z\"}} or a continuation {{\"continue\": {{…}}}}, got {}",
+        crate::tags::TagError::new("", &v.to_string(), "", "").value
+    )))
+}
+
+#[cfg(test)]
+mod request_tests;
+
+#[cfg(test)]
+mod direct_tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-22 10:17:42 UTC);
+
+    #[test]
+    fn direct_schedule_with_and_without_slot() -> Result<(), RequestError> {
+        let r = request_from_direct(
+            &json!({"schedule": "daily", "slot": "2026-11-22T03:00:59Z"}),
+            NOW,
+        )?;
+        assert_eq!(
+            r,
+            CreateRequest::Schedule(ScheduleRun::new(
+                "daily".into(),
+                datetime!(2026-11-22 03:00 UTC)
+            ))
+        );
+        let r = request_from_direct(&json!({"schedule": "weekly"}), NOW)?;
+        assert_eq!(
+            r.schedule_run().map(|r| r.slot),
+            Some(datetime!(2026-11-22 10:17 UTC))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn continuation_round_trips() -> Result<(), RequestError> {
+        let run = ScheduleRun::new("daily".into(), datetime!(2026-11-22 03:00 UTC));
+        assert_eq!(
+            request_from_direct(&run.continuation_body(), NOW)?,
+            CreateRequest::Continue(run)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn bad_payloads_say_what_is_expected() {
+        for (payload, words) in [
+            (json!({"schedule": 3}), "schedule must be a string"),
+            (json!({"schedule": "no way"}), "a schedule name is"),
+            (
+                json!({"schedule": "daily", "slot": "tomorrow"}),
+                "not an RFC 3339 time",
+            ),
+            (
+                json!({"continue": {"schedule": "daily"}}),
+                "continue.slot is missing",
+            ),
+            (json!({"image": "ami-1"}), "expected {\"schedule\""),
+        ] {
+            let text = request_from_direct(&payload, NOW)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(text.contains(words), "{payload}: {text:?} lacks {words:?}");
+        }
+    }
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::request::ScheduleRun;
+use super::ScheduleRun;
 use crate::config::Config;
 use crate::model::{
     DeviceName, Image, ImageId, ImageState, Instance, InstanceId, InstanceState, Region, Tags,

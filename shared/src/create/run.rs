@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
 use super::plan::{self, check_schedule, Action, Inventory, Plan};
-use super::request::{CreateRequest, ScheduleRun};
+use super::{CreateRequest, ScheduleRun};
 use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
 use crate::model::{Image, ImageId, ImageState, Region, SnapshotId};

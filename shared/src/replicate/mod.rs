@@ -3,7 +3,8 @@
 //!
 //! - [`Request`]: what a run is about — one image (an `available` event, `amictl replicate
 //!   --image`), one failed copy (a `failed` event), or a full reconcile (the hourly
-//!   schedule, `{}`, `amictl replicate`). [`Request::from_trigger`] reads it from an event.
+//!   schedule, `{}`, `amictl replicate`). [`Request::from_trigger`] reads it from an event;
+//!   [`Replicate`] is the runner ([`crate::runner::Runner`]).
 //! - [`plan::plan`]: the pure planner over a [`plan::Inventory`]; [`plan::Plan`] lists
 //!   copies ([`plan::CopyPlan`], each with its deterministic `ClientToken`), failed copies to
 //!   remove and decisions to report.
@@ -22,25 +23,49 @@
 //! use ami_core::replicate::Request;
 //!
 //! let config = Config::for_region("us-east-1");
-//! let request = Request::from_trigger(&Trigger::Direct(serde_json::json!({})), &config)?;
+//! let request = Request::from_trigger(Trigger::Direct(serde_json::json!({})), &config)?;
 //! assert_eq!(request, Request::Reconcile);
-//! # Ok::<(), ami_core::events::EventError>(())
+//! # Ok::<(), ami_core::runner::RequestError>(())
 //! ```
 
 pub mod plan;
 mod run;
 
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::events::{EventError, Trigger};
+use crate::context::Context;
+use crate::events::{reconcile_rule, Trigger};
 use crate::model::{ImageId, ImageState, Region};
+use crate::report::RunReport;
+use crate::runner::{RequestError, Runner};
 
 pub use self::plan::{plan, CopyKind, CopyPlan, Inventory, KeyStatus, Plan};
 pub use self::run::run;
 
 /// The function name in reports.
 pub const FUNCTION: &str = "replicate";
+
+/// The replicate runner.
+pub struct Replicate;
+
+impl Runner for Replicate {
+    const NAME: &'static str = FUNCTION;
+    type Request = Request;
+
+    fn request(
+        trigger: Trigger,
+        config: &Config,
+        _now: OffsetDateTime,
+    ) -> Result<Request, RequestError> {
+        Request::from_trigger(trigger, config)
+    }
+
+    async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunReport {
+        run(ctx, request, now).await
+    }
+}
 
 /// What one run of replicate is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,29 +92,27 @@ pub enum Request {
     },
 }
 
-fn bad(path: &str, problem: impl Into<String>) -> EventError {
-    EventError {
-        path: path.to_owned(),
-        problem: problem.into(),
-    }
+/// A direct payload replicate cannot read: the field, what is wrong, what is accepted.
+fn bad(field: &str, problem: impl std::fmt::Display) -> RequestError {
+    RequestError::invalid(FUNCTION, format!("{field}: {problem}"))
 }
 
 impl Request {
     /// The schedule rule that triggers the reconcile.
     pub fn reconcile_rule(config: &Config) -> String {
-        format!("{}-replicate-reconcile", config.deployment)
+        reconcile_rule(&config.deployment, FUNCTION)
     }
 
     /// Reads a request from a parsed trigger. Direct payloads: `{}` (reconcile) or
     /// `{"image": "ami-…", "region": "eu-west-1"}` (`region` optional).
-    pub fn from_trigger(trigger: &Trigger, config: &Config) -> Result<Self, EventError> {
+    pub fn from_trigger(trigger: Trigger, config: &Config) -> Result<Self, RequestError> {
         match trigger {
             Trigger::Schedule { rule, .. } => {
                 let want = Self::reconcile_rule(config);
-                if *rule == want {
+                if rule == want {
                     Ok(Self::Reconcile)
                 } else {
-                    Err(bad("resources", format!("schedule rule {rule:?} is not replicate's; expected {want:?} (check AMI_LIFECYCLE_NAME)")))
+                    Err(RequestError::unexpected(FUNCTION, format!("schedule rule {rule:?} is not replicate's; expected {want:?} (check AMI_LIFECYCLE_NAME)")))
                 }
             }
             Trigger::AmiState {
@@ -98,8 +121,8 @@ impl Request {
                 region,
                 ..
             } => Ok(Self::Image {
-                image: image.clone(),
-                region: Some(region.clone()),
+                image,
+                region: Some(region),
                 from_event: true,
             }),
             Trigger::AmiState {
@@ -109,9 +132,9 @@ impl Request {
                 error,
                 ..
             } => Ok(Self::FailedCopy {
-                image: image.clone(),
-                region: region.clone(),
-                error: error.clone(),
+                image,
+                region,
+                error,
             }),
             Trigger::AmiState {
                 image,
@@ -119,8 +142,8 @@ impl Request {
                 region,
                 ..
             } => Ok(Self::Ignore {
-                image: image.clone(),
-                region: region.clone(),
+                image,
+                region,
                 why: format!(
                     "state {}: replicate acts on available and failed",
                     state.as_str()
@@ -128,15 +151,19 @@ impl Request {
             }),
             // A tag change (e.g. replicate-to added) replicates that image now.
             Trigger::ImageTags { image, region, .. } => Ok(Self::Image {
-                image: image.clone(),
-                region: Some(region.clone()),
+                image,
+                region: Some(region),
                 from_event: true,
             }),
-            Trigger::Direct(v) => Self::from_direct(v),
+            Trigger::Continuation(_) => Err(RequestError::unexpected(
+                FUNCTION,
+                "a continuation batch is for create-image, not replicate",
+            )),
+            Trigger::Direct(v) => Self::from_direct(&v),
         }
     }
 
-    fn from_direct(v: &Value) -> Result<Self, EventError> {
+    fn from_direct(v: &Value) -> Result<Self, RequestError> {
         let obj = v
             .as_object()
             .ok_or_else(|| bad("$", "expected a JSON object"))?;
@@ -144,7 +171,7 @@ impl Request {
             .keys()
             .find(|k| !matches!(k.as_str(), "image" | "region"))
         {
-            return Err(bad(k, "unknown key; replicate takes {} (reconcile) or {\"image\": \"ami-…\", \"region\": \"…\"}"));
+            return Err(bad(&format!("{:?}", crate::tags::truncate(k, 80)), "unknown key; replicate takes {} (reconcile) or {\"image\": \"ami-…\", \"region\": \"…\"}"));
         }
         let region = match obj.get("region") {
             None | Some(Value::Null) => None,
@@ -179,6 +206,9 @@ fn is_image_id(s: &str) -> bool {
         && s.strip_prefix("ami-")
             .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
+
+#[cfg(test)]
+mod request_tests;
 
 #[cfg(test)]
 mod tests;

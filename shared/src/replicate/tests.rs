@@ -391,7 +391,7 @@ async fn the_reconcile_adopts_allowed_shared_images_only() {
 }
 
 #[test]
-fn requests_come_from_events_and_direct_payloads() -> Result<(), crate::events::EventError> {
+fn requests_come_from_events_and_direct_payloads() -> Result<(), Box<dyn std::error::Error>> {
     let c = config(&[]);
     let fixture = |name: &str| -> serde_json::Value {
         let path = format!(
@@ -402,7 +402,7 @@ fn requests_come_from_events_and_direct_payloads() -> Result<(), crate::events::
             .unwrap_or_default()
     };
     match Request::from_trigger(
-        &parse_trigger(&fixture("ami-state-change-available.json"))?,
+        parse_trigger(&fixture("ami-state-change-available.json"))?,
         &c,
     )? {
         Request::Image {
@@ -412,10 +412,7 @@ fn requests_come_from_events_and_direct_payloads() -> Result<(), crate::events::
         } => {}
         other => panic!("{other:?}"),
     }
-    match Request::from_trigger(
-        &parse_trigger(&fixture("ami-state-change-failed.json"))?,
-        &c,
-    )? {
+    match Request::from_trigger(parse_trigger(&fixture("ami-state-change-failed.json"))?, &c)? {
         Request::FailedCopy { error, .. } => {
             assert_eq!(error.as_deref(), Some("Description of failure"))
         }
@@ -425,12 +422,12 @@ fn requests_come_from_events_and_direct_payloads() -> Result<(), crate::events::
     schedule["resources"][0] =
         "arn:aws:events:us-east-1:123456789012:rule/ami-lifecycle-replicate-reconcile".into();
     assert_eq!(
-        Request::from_trigger(&parse_trigger(&schedule)?, &c)?,
+        Request::from_trigger(parse_trigger(&schedule)?, &c)?,
         Request::Reconcile
     );
-    let other_rule = Request::from_trigger(&parse_trigger(&fixture("scheduled-event.json"))?, &c);
+    let other_rule = Request::from_trigger(parse_trigger(&fixture("scheduled-event.json"))?, &c);
     assert!(other_rule.is_err_and(|e| e.to_string().contains("ami-lifecycle-replicate-reconcile")));
-    let direct = |v: serde_json::Value| Request::from_trigger(&Trigger::Direct(v), &c);
+    let direct = |v: serde_json::Value| Request::from_trigger(Trigger::Direct(v), &c);
     assert_eq!(direct(serde_json::json!({}))?, Request::Reconcile);
     assert_eq!(
         direct(serde_json::json!({"image": "ami-0abc", "region": "eu-west-1"}))?,

@@ -3,8 +3,9 @@
 //! on every snapshot, and a grant on each customer managed KMS key — and revokes what the
 //! suite granted once the tag stops listing a target.
 //!
-//! - [`ShareRequest`]: what a run is asked for (full reconcile, one image, a tag change);
-//!   [`run`] applies it and returns the [`crate::report::RunReport`].
+//! - [`ShareRequest`] ([`ShareRequest::from_trigger`]): what a run is asked for (full
+//!   reconcile, one image, a tag change); [`run`] applies it and returns the
+//!   [`crate::report::RunReport`]. [`Share`] is the runner ([`crate::runner::Runner`]).
 //! - [`plan`]: the pure planner ([`plan::plan_image`] over [`plan::ImageFacts`]), and the
 //!   choice of images a reconcile looks at ([`plan::select`]).
 //! - [`record`]: the `ami-lifecycle:share-granted` record of what the suite granted.
@@ -48,4 +49,138 @@ pub mod record;
 mod run;
 
 pub use plan::{plan_image, Action, Changes, Governing, ImageFacts, ImagePlan};
-pub use run::{run, ShareRequest};
+pub use run::run;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::config::Config;
+use crate::context::Context;
+use crate::events::Trigger;
+use crate::model::{ImageId, Region};
+use crate::report::RunReport;
+use crate::runner::{RequestError, Runner};
+
+/// The function name in reports.
+pub const FUNCTION: &str = "share";
+
+/// The share runner.
+pub struct Share;
+
+impl Runner for Share {
+    const NAME: &'static str = FUNCTION;
+    type Request = ShareRequest;
+
+    fn request(
+        trigger: Trigger,
+        _config: &Config,
+        _now: OffsetDateTime,
+    ) -> Result<ShareRequest, RequestError> {
+        ShareRequest::from_trigger(trigger)
+    }
+
+    async fn run(ctx: &Context, request: ShareRequest, now: OffsetDateTime) -> RunReport {
+        run(ctx, request, now).await
+    }
+}
+
+/// What a share run is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShareRequest {
+    /// Every managed image, in every region, that has a share-with value (its own or its
+    /// source's) or a record of grants the suite made.
+    Reconcile,
+    /// One image (searched in every region when `region` is `None`), with its source
+    /// and replicas when `SHARE_REPLICAS` is on.
+    Image {
+        image: ImageId,
+        region: Option<Region>,
+    },
+    /// A tag change on an image: acted on only when share-with changed (or the changed
+    /// keys are unknown). The event's tags are hints; the image is always described.
+    TagChange {
+        image: ImageId,
+        region: Region,
+        changed_keys: Vec<String>,
+    },
+}
+
+impl ShareRequest {
+    /// What a trigger asks of share. Any schedule is a reconcile (the template's is
+    /// [`crate::events::reconcile_rule`]); an AMI state change reconciles that image; a
+    /// direct invocation is `{}` (reconcile) or `{"image": "ami-…", "region": "…"}`
+    /// (`region` optional).
+    pub fn from_trigger(trigger: Trigger) -> Result<Self, RequestError> {
+        match trigger {
+            Trigger::Schedule { .. } => Ok(Self::Reconcile),
+            Trigger::ImageTags {
+                image,
+                region,
+                changed_keys,
+                ..
+            } => Ok(Self::TagChange {
+                image,
+                region,
+                changed_keys,
+            }),
+            Trigger::AmiState { image, region, .. } => Ok(Self::Image {
+                image,
+                region: Some(region),
+            }),
+            Trigger::Continuation(_) => Err(RequestError::unexpected(
+                FUNCTION,
+                "a continuation batch is for create-image, not share",
+            )),
+            Trigger::Direct(v) => Self::from_direct(&v),
+        }
+    }
+
+    fn from_direct(v: &Value) -> Result<Self, RequestError> {
+        let bad = |m: String| {
+            RequestError::invalid(
+                FUNCTION,
+                format!("{m}. Send {{}} to reconcile everything or {{\"image\": \"ami-…\", \"region\": \"us-east-1\"}} for one image"),
+            )
+        };
+        let obj = v
+            .as_object()
+            .ok_or_else(|| bad("a direct invocation must be a JSON object".to_owned()))?;
+        if let Some(unknown) = obj
+            .keys()
+            .find(|k| !matches!(k.as_str(), "image" | "region"))
+        {
+            return Err(bad(format!(
+                "unknown key {:?}",
+                crate::tags::truncate(unknown, 80)
+            )));
+        }
+        let text = |k: &str| match obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
+            Some(_) => Err(bad(format!("{k:?} must be a string"))),
+        };
+        let region = match text("region")? {
+            Some(r) if crate::tags::is_region_name(&r) => Some(Region::new(r)),
+            Some(r) => return Err(bad(format!("region {r:?} is not a region name"))),
+            None => None,
+        };
+        match text("image")? {
+            Some(id)
+                if id
+                    .strip_prefix("ami-")
+                    .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit())) =>
+            {
+                Ok(Self::Image {
+                    image: ImageId::new(id),
+                    region,
+                })
+            }
+            Some(id) => Err(bad(format!("image {id:?} is not an image id"))),
+            None if region.is_some() => Err(bad("region given without image".to_owned())),
+            None => Ok(Self::Reconcile),
+        }
+    }
+}
+
+#[cfg(test)]
+mod request_tests;

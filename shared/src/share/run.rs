@@ -14,28 +14,8 @@ use crate::share::plan::{
     self, Action, Changes, Governing, ImageFacts, ImagePlan, KeyFacts, SnapshotFacts,
 };
 use crate::share::record;
+use crate::share::ShareRequest;
 use crate::tags::{is_managed_by, key};
-
-/// What a share run is asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ShareRequest {
-    /// Every managed image, in every region, that has a share-with value (its own or its
-    /// source's) or a record of grants the suite made.
-    Reconcile,
-    /// One image (searched in every region when `region` is `None`), with its source
-    /// and replicas when `SHARE_REPLICAS` is on.
-    Image {
-        image: ImageId,
-        region: Option<Region>,
-    },
-    /// A tag change on an image: acted on only when share-with changed (or the changed
-    /// keys are unknown). The event's tags are hints; the image is always described.
-    TagChange {
-        image: ImageId,
-        region: Region,
-        changed_keys: Vec<String>,
-    },
-}
 
 /// Runs a share request to completion (or to the deadline) and returns its report.
 pub async fn run(ctx: &Context, request: ShareRequest, now: OffsetDateTime) -> RunReport {

@@ -1,10 +1,10 @@
-//! `amictl demo` end to end: the same scenario `make demo` plays, with its final state
+//! `ami-sim demo` end to end: the same scenario `make demo` plays, with its final state
 //! checked here independently of the demo's own check.
 
 use std::process::Command;
 
+use ami_sim::Emulator;
 use aws_sdk_ec2::types::Filter;
-use integration_tests::Emulator;
 
 async fn managed_images(
     emu: &Emulator,
@@ -31,7 +31,7 @@ async fn the_demo_converges_to_the_expected_estate() -> anyhow::Result<()> {
     let emu = Emulator::start()?;
 
     // WHEN the demo plays a week through the template's wiring
-    let out = Command::new(env!("CARGO_BIN_EXE_amictl"))
+    let out = Command::new(env!("CARGO_BIN_EXE_ami-sim"))
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .args(["demo", "--endpoint", &emu.endpoint])
         .env("AWS_MAX_ATTEMPTS", "2")

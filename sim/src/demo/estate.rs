@@ -2,7 +2,7 @@
 //! different schedules, one opted out of reboot, two in one reboot group, one with a data
 //! volume excluded, and the replica region's KMS key.
 
-use integration_tests::EmulatorClient;
+use crate::EmulatorClient;
 
 pub const HOME: &str = "us-east-1";
 pub const SECOND: &str = "eu-west-1";

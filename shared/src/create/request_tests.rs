@@ -1,17 +1,25 @@
-//! Handler tests: AWS-shaped events in, reports out, against the in-memory fake.
+//! Runner tests: AWS-shaped events in through [`handle`] (what the Lambda function runs),
+//! reports out, against the in-memory fake.
 
 use std::sync::Arc;
 
-use ami_core::config::Config;
-use ami_core::fake::FakeCloud;
-use ami_core::model::{ImageId, InstanceId};
-use ami_core::tags::key;
-use serde_json::json;
+use serde_json::{json, Value};
 use time::macros::datetime;
+use time::OffsetDateTime;
 
-use super::*;
+use super::CreateImage;
+use crate::config::Config;
+use crate::context::Context;
+use crate::fake::FakeCloud;
+use crate::model::{ImageId, InstanceId};
+use crate::runner::{self, RequestError};
+use crate::tags::key;
 
 const NOW: OffsetDateTime = datetime!(2026-11-22 03:00:07 UTC);
+
+async fn handle(ctx: &Context, payload: Value, now: OffsetDateTime) -> Result<Value, RequestError> {
+    runner::handle::<CreateImage>(ctx, payload, now).await
+}
 
 fn fixture(dir: &str, name: &str) -> Value {
     let path = format!("{}/{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -21,10 +29,10 @@ fn fixture(dir: &str, name: &str) -> Value {
 
 /// Fixtures shared by the suite, and the repository's own.
 fn shared(name: &str) -> Value {
-    fixture("../../tests/fixtures/events", name)
+    fixture("../tests/fixtures/events", name)
 }
 fn repo(name: &str) -> Value {
-    fixture("../../tests/fixtures/events", name)
+    fixture("../tests/fixtures/events", name)
 }
 
 fn ctx(cloud: &FakeCloud) -> Context {
@@ -38,7 +46,7 @@ fn daily_instance(cloud: &FakeCloud) -> InstanceId {
 }
 
 #[tokio::test]
-async fn a_scheduled_event_images_its_schedule_at_the_event_slot() -> Result<(), HandlerError> {
+async fn a_scheduled_event_images_its_schedule_at_the_event_slot() -> Result<(), RequestError> {
     // GIVEN a daily and a weekly instance
     let cloud = FakeCloud::new("123456789012");
     let daily = daily_instance(&cloud);
@@ -67,7 +75,7 @@ async fn a_scheduled_event_images_its_schedule_at_the_event_slot() -> Result<(),
 }
 
 #[tokio::test]
-async fn a_duplicated_scheduled_event_makes_no_second_image() -> Result<(), HandlerError> {
+async fn a_duplicated_scheduled_event_makes_no_second_image() -> Result<(), RequestError> {
     let cloud = FakeCloud::new("123456789012");
     daily_instance(&cloud);
     let event = shared("scheduled-event.json");
@@ -79,7 +87,7 @@ async fn a_duplicated_scheduled_event_makes_no_second_image() -> Result<(), Hand
 }
 
 #[tokio::test]
-async fn a_rule_of_no_known_schedule_is_reported_and_creates_nothing() -> Result<(), HandlerError> {
+async fn a_rule_of_no_known_schedule_is_reported_and_creates_nothing() -> Result<(), RequestError> {
     let cloud = FakeCloud::new("123456789012");
     daily_instance(&cloud);
     let mut other = shared("scheduled-event.json");
@@ -112,7 +120,7 @@ async fn a_rule_of_no_known_schedule_is_reported_and_creates_nothing() -> Result
 }
 
 #[tokio::test]
-async fn continuations_arrive_as_an_sqs_batch() -> Result<(), HandlerError> {
+async fn continuations_arrive_as_an_sqs_batch() -> Result<(), RequestError> {
     // GIVEN a reboot group of two: the first invocation images one and continues
     let cloud = FakeCloud::new("123456789012");
     cloud.set_now(NOW);
@@ -163,12 +171,12 @@ async fn continuations_arrive_as_an_sqs_batch() -> Result<(), HandlerError> {
 
 #[tokio::test]
 async fn a_failed_ami_state_change_is_reported_and_cleaned_up_only_when_ours(
-) -> Result<(), HandlerError> {
+) -> Result<(), RequestError> {
     let cloud = FakeCloud::new("123456789012");
     let inst = daily_instance(&cloud);
     handle(&ctx(&cloud), shared("scheduled-event.json"), NOW).await?;
     let img = cloud.live_images("us-east-1")[0].id.clone();
-    cloud.edit_image(&img, |i| i.state = ami_core::model::ImageState::Failed);
+    cloud.edit_image(&img, |i| i.state = crate::model::ImageState::Failed);
     let mut event = shared("ami-state-change-failed.json");
     event["region"] = json!("us-east-1");
     event["detail"]["ImageId"] = json!(img.as_str());
@@ -182,7 +190,7 @@ async fn a_failed_ami_state_change_is_reported_and_cleaned_up_only_when_ours(
 
     // a failed image that is not ours is left alone
     let foreign: ImageId = cloud.add_image("us-east-1", "theirs", NOW, &[]);
-    cloud.edit_image(&foreign, |i| i.state = ami_core::model::ImageState::Failed);
+    cloud.edit_image(&foreign, |i| i.state = crate::model::ImageState::Failed);
     event["detail"]["ImageId"] = json!(foreign.as_str());
     let detail = handle(&ctx(&cloud), event, NOW).await?;
     assert_eq!(detail["counts"]["skipped"], 1, "{detail}");
@@ -191,7 +199,7 @@ async fn a_failed_ami_state_change_is_reported_and_cleaned_up_only_when_ours(
 }
 
 #[tokio::test]
-async fn an_available_state_change_is_skipped() -> Result<(), HandlerError> {
+async fn an_available_state_change_is_skipped() -> Result<(), RequestError> {
     let cloud = FakeCloud::new("123456789012");
     let detail = handle(&ctx(&cloud), shared("ami-state-change-available.json"), NOW).await?;
     assert_eq!(detail["counts"]["skipped"], 1, "{detail}");
@@ -218,11 +226,11 @@ async fn malformed_and_foreign_events_are_errors_that_change_nothing() {
         (json!([1, 2]), "expected a JSON object"),
         (
             json!({"Records": [{"body": "not json"}]}),
-            "Records[0].body is not JSON",
+            "not JSON (at Records[0].body)",
         ),
         (
             json!({"Records": [{"body": "{\"continue\": {\"schedule\": \"daily\"}}"}]}),
-            "continue.slot is missing",
+            "Records[0].body: continue.slot is missing",
         ),
         (
             json!({"schedule": "daily", "slot": "soon"}),
@@ -238,7 +246,11 @@ async fn malformed_and_foreign_events_are_errors_that_change_nothing() {
                     text.contains(words) && text.contains("not retryable"),
                     "{text:?} lacks {words:?}"
                 );
-                assert!(e.into_diagnostic().error_type.ends_with("NotRetryable"));
+                assert!(
+                    e.error_type().starts_with("NotRetryable."),
+                    "{}",
+                    e.error_type()
+                );
             }
         }
     }

@@ -5,13 +5,13 @@
 //! template brings other regions' events home), each targeting one SQS queue per function;
 //! create-image's continuation queue is a plain queue, as the template's event source
 //! mapping wires it. The pump ticks the emulator (pending images become available and
-//! emit their events), drains the queues and invokes the handlers until nothing moves.
+//! emit their events), drains the queues and invokes the functions through
+//! [`crate::dispatch`] until nothing moves.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::{dispatch, EmulatorClient, EventQueue};
 use ami_core::context::Context;
-use integration_tests::{EmulatorClient, EventQueue};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -29,7 +29,7 @@ pub struct Invocation {
 pub struct Bus {
     queues: Vec<(String, EventQueue)>,
     continuation: EventQueue,
-    contexts: BTreeMap<String, Context>,
+    ctx: Context,
 }
 
 /// A short label for an event in the timeline.
@@ -84,43 +84,17 @@ impl Bus {
                 ));
             }
         }
-        let mut contexts = BTreeMap::new();
-        for function in ["create-image", "replicate", "cleanup", "share"] {
-            contexts.insert(function.to_owned(), ctx.clone());
-        }
         Ok(Self {
             queues,
             continuation,
-            contexts,
+            ctx: ctx.clone(),
         })
     }
 
-    /// Invokes `function`'s handler, as Lambda would.
+    /// Invokes `function`, as Lambda would.
     pub async fn invoke(&self, function: &str, payload: Value, now: OffsetDateTime) -> Invocation {
         let event = label(&payload);
-        let Some(ctx) = self.contexts.get(function) else {
-            return Invocation {
-                at: now,
-                function: function.to_owned(),
-                event,
-                result: Err(format!("no function {function}")),
-            };
-        };
-        let result = match function {
-            "create-image" => create_image::handler::handle(ctx, payload, now)
-                .await
-                .map_err(|e| e.to_string()),
-            "replicate" => replicate::handler::handle(ctx, payload, now)
-                .await
-                .map_err(|e| e.to_string()),
-            "cleanup" => cleanup::handler::handle(ctx, payload, now)
-                .await
-                .map_err(|e| e.to_string()),
-            "share" => share::handler::handle(ctx, payload, now)
-                .await
-                .map_err(|e| e.to_string()),
-            other => Err(format!("the template wires unknown function {other}")),
-        };
+        let result = dispatch(function, &self.ctx, payload, now).await;
         Invocation {
             at: now,
             function: function.to_owned(),

@@ -9,13 +9,13 @@
 //! its replica; cleanup deletes the slot-0 images and replicas except `i1`'s referenced
 //! home image. Final: 3 images at home, 2 replicas, `i0`'s pair shared (+ a KMS grant).
 //!
-//! Handlers are invoked as Lambda invokes them (`handle(ctx, event, now)`), with Scheduled
+//! Functions are invoked as Lambda invokes them, through [`crate::dispatch`], with Scheduled
 //! Events for the schedules and reconciles. Simulated times are after the real clock
 //! (tomorrow on), as the emulator stamps creation dates with it.
 //!
-//! Included by the `reliability_*` tests with `#[path]` (it needs the function crates,
-//! which are dev-dependencies of this package, not dependencies of the harness library).
-#![allow(dead_code)]
+//! Main types: [`Estate`] (what [`seed`] made), [`CycleRun`] (what [`run_cycle`] did),
+//! [`Observed`] / [`FinalState`] (what [`observe`] read back). Used by the `reliability_*`
+//! tests.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -32,7 +32,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use serde_json::{json, Value};
 use time::{OffsetDateTime, Time};
 
-use integration_tests::{EmulatorClient, ACCOUNT, OTHER_ACCOUNT};
+use crate::{dispatch, EmulatorClient, ACCOUNT, OTHER_ACCOUNT};
 
 pub const DEPLOYMENT: &str = "ami-lifecycle";
 pub const HOME: &str = "us-east-1";
@@ -162,30 +162,6 @@ pub fn scheduled_event(rule: &str, at: OffsetDateTime) -> Value {
         "resources": [format!("arn:aws:events:{HOME}:{ACCOUNT}:rule/{rule}")],
         "detail": {}
     })
-}
-
-/// The functions, by binary name.
-pub async fn invoke(
-    ctx: &Context,
-    function: &str,
-    payload: Value,
-    now: OffsetDateTime,
-) -> Result<Value, String> {
-    match function {
-        "create-image" => create_image::handler::handle(ctx, payload, now)
-            .await
-            .map_err(|e| e.to_string()),
-        "replicate" => replicate::handler::handle(ctx, payload, now)
-            .await
-            .map_err(|e| e.to_string()),
-        "cleanup" => cleanup::handler::handle(ctx, payload, now)
-            .await
-            .map_err(|e| e.to_string()),
-        "share" => share::handler::handle(ctx, payload, now)
-            .await
-            .map_err(|e| e.to_string()),
-        other => Err(format!("no function {other}")),
-    }
 }
 
 /// One handler invocation of a cycle.
@@ -349,7 +325,7 @@ pub async fn deliver(
     now: OffsetDateTime,
     copies: usize,
 ) -> Vec<Result<Value, String>> {
-    let one = || invoke(ctx, function, payload.clone(), now);
+    let one = || dispatch(function, ctx, payload.clone(), now);
     match copies {
         0 => vec![],
         1 => vec![one().await],

@@ -1,4 +1,4 @@
-//! `amictl demo`: the whole lifecycle on the emulator, through the template's own wiring.
+//! `ami-sim demo`: the whole lifecycle on the emulator, through the template's own wiring.
 //!
 //! [`run`] resets the emulator found at `AWS_ENDPOINT_URL` (loopback only), seeds a small
 //! estate ([`estate`]), creates the template's rules on the emulator's EventBridge
@@ -19,12 +19,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use crate::EmulatorClient;
 use ami_core::model::{ImageState, Region};
 use ami_core::ports::{all_images, ImageQuery};
 use ami_core::report::render_rows;
 use ami_core::tags::key;
 use anyhow::Context as _;
-use integration_tests::EmulatorClient;
 use serde_json::Value;
 use time::{Date, Duration};
 
@@ -184,7 +184,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
             today.push(
                 bus.invoke(
                     &function,
-                    scenario::scheduled_event(&rule, t, integration_tests::ACCOUNT),
+                    scenario::scheduled_event(&rule, t, crate::ACCOUNT),
                     t,
                 )
                 .await,

@@ -1,14 +1,14 @@
-//! Start-up shared by the four Lambda binaries: JSON logs, config, AWS clients.
+//! Start-up: JSON logs, config, AWS clients.
 //!
-//! A function's `main.rs` calls [`init_json_logging`] and [`context_from_env`]; a bad
-//! setting stops start-up with the [`ConfigError`] message (variable, value, what is
-//! accepted) before any event is taken.
+//! [`crate::serve`] calls [`init_json_logging`] and [`context_from_env`]; a bad setting
+//! stops start-up with the [`ConfigError`] message (variable, value, what is accepted)
+//! before any event is taken.
 
 use std::sync::Arc;
 
-use crate::aws::AwsCloud;
-use crate::config::{Config, ConfigError};
-use crate::context::Context;
+use ami_core::aws::AwsCloud;
+use ami_core::config::{Config, ConfigError};
+use ami_core::context::Context;
 
 /// One JSON object per log line (what CloudWatch Logs' JSON log format expects).
 pub fn init_json_logging() {

@@ -1,18 +1,22 @@
-//! Handler tests against the in-memory fake, with AWS-shaped events.
+//! Runner tests: share's AWS-shaped events in through [`runner::handle`] (what the Lambda
+//! function runs), against the in-memory fake.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use ami_core::config::Config;
-use ami_core::fake::FakeCloud;
-use ami_core::model::{
-    AccountId, DeviceName, Grantee, ImageDisk, KeyRef, Region, Snapshot, SnapshotId,
-};
-use ami_core::tags::key;
-use serde_json::json;
+use serde_json::{json, Value};
 use time::macros::datetime;
+use time::OffsetDateTime;
 
-use super::*;
+use super::Share;
+use crate::config::Config;
+use crate::context::Context;
+use crate::fake::FakeCloud;
+use crate::model::{
+    AccountId, DeviceName, Grantee, ImageDisk, ImageId, KeyRef, Region, Snapshot, SnapshotId,
+};
+use crate::runner::{self, RequestError};
+use crate::tags::key;
 
 const NOW: OffsetDateTime = datetime!(2026-11-22 10:05 UTC);
 const A: &str = "111122223333";
@@ -20,8 +24,12 @@ const B: &str = "444455556666";
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+async fn handle(ctx: &Context, payload: Value, now: OffsetDateTime) -> Result<Value, RequestError> {
+    runner::handle::<Share>(ctx, payload, now).await
+}
+
 fn fixture(dir: &str, name: &str) -> Value {
-    let path = format!("{}/../../{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
