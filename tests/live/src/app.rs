@@ -98,12 +98,24 @@ pub async fn main(args: Vec<String>) -> ExitCode {
     );
     tokio::select! {
         _ = tokio::time::sleep(GRACE) => {}
-        _ = tokio::signal::ctrl_c() => {
+        _ = ctrl_c() => {
             println!("live-test: cancelled; nothing was created");
             return ExitCode::from(FAILED);
         }
     }
 
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(run_and_tear_down(sdk, s, clients, &local))
+        .await
+}
+
+async fn run_and_tear_down(
+    sdk: aws_config::SdkConfig,
+    s: Settings,
+    clients: Clients,
+    local: &tokio::task::LocalSet,
+) -> ExitCode {
     let journal = Arc::new(Journal::default());
     let stop = Stop::default();
     let outcome = {
@@ -114,12 +126,13 @@ pub async fn main(args: Vec<String>) -> ExitCode {
             journal.clone(),
             stop.clone(),
         );
-        tokio::spawn(async move { lifecycle::run(&sdk, &s, &clients, &journal, &stop).await })
+        // A local task: a panic in it ends the task, not the process, and teardown runs.
+        local.spawn_local(async move { lifecycle::run(&sdk, &s, &clients, &journal, &stop).await })
     };
     tokio::pin!(outcome);
     let result = tokio::select! {
         r = &mut outcome => r,
-        _ = tokio::signal::ctrl_c() => {
+        _ = ctrl_c() => {
             println!("\nlive-test: Ctrl-C — stopping the lifecycle, then tearing down");
             stop.request();
             match tokio::time::timeout(WIND_DOWN, &mut outcome).await {
@@ -143,7 +156,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
     println!("\n== teardown (run {})", s.run);
     let left = tokio::select! {
         r = teardown(&clients, &s, &journal) => r,
-        _ = tokio::signal::ctrl_c() => {
+        _ = ctrl_c() => {
             println!("\nlive-test: teardown interrupted. Find what is left with the tag {RUN_TAG}={} (EC2 in {} and {}, the KMS key in {})", s.run, s.home, s.replica, s.replica);
             return ExitCode::from(LEFT_OVER);
         }
@@ -179,4 +192,8 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         println!("\nlive-test: OK");
         ExitCode::SUCCESS
     }
+}
+
+async fn ctrl_c() -> std::io::Result<()> {
+    std::future::pending().await
 }

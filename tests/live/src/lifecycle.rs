@@ -120,7 +120,10 @@ async fn call(name: &str, ctx: &Context, payload: Value) -> anyhow::Result<Value
     let detail = invoke_function(name, ctx, payload)
         .await
         .map_err(|e| anyhow!("{name} refused the request: {e}"))?;
-    println!("  {name}: {} counts {}", detail["outcome"], detail["counts"]);
+    println!(
+        "  {name}: {} counts {}",
+        detail["outcome"], detail["counts"]
+    );
     if count(&detail, "failed") > 0 {
         println!("  {name} failures: {}", detail["items"]);
     }
@@ -204,12 +207,7 @@ pub async fn run(
     let (a, b, c_img) = (images[0].clone(), images[1].clone(), images[2].clone());
 
     step(&format!("replicate C to {}", s.replica));
-    let detail = call(
-        "replicate",
-        &ctx,
-        json!({"image": c_img, "region": s.home}),
-    )
-    .await?;
+    let detail = call("replicate", &ctx, json!({"image": c_img, "region": s.home})).await?;
     journal.check(
         "replicate: one copy started",
         count(&detail, "copied") == 1 && count(&detail, "failed") == 0,
@@ -293,9 +291,19 @@ pub async fn run(
         b_gone.err().map(|e| e.to_string()).unwrap_or_default(),
     );
     for (label, region_ec2, image, why) in [
-        ("A", home, &a, "only the oldest of 12 launch template versions uses it"),
+        (
+            "A",
+            home,
+            &a,
+            "only the oldest of 12 launch template versions uses it",
+        ),
         ("C", home, &c_img, "the newest of its lineage"),
-        ("replica of C", &c.replica_ec2, &replica, "the newest replica"),
+        (
+            "replica of C",
+            &c.replica_ec2,
+            &replica,
+            "the newest replica",
+        ),
     ] {
         journal.check(
             format!("{label} ({image}) kept: {why}"),

@@ -133,8 +133,18 @@ impl fmt::Display for Plan {
             "Creates (every resource tagged {RUN_TAG}={}; the suite runs as deployment {}):",
             s.run, s.run
         )?;
-        let rw = self.resources.iter().map(|r| r.region.len()).max().unwrap_or(0);
-        let kw = self.resources.iter().map(|r| r.resource.len()).max().unwrap_or(0);
+        let rw = self
+            .resources
+            .iter()
+            .map(|r| r.region.len())
+            .max()
+            .unwrap_or(0);
+        let kw = self
+            .resources
+            .iter()
+            .map(|r| r.resource.len())
+            .max()
+            .unwrap_or(0);
         for r in &self.resources {
             writeln!(f, "  {:<rw$}  {:<kw$}  {}", r.region, r.resource, r.detail)?;
         }
@@ -174,7 +184,8 @@ mod tests {
     fn the_listing_names_every_resource_with_its_region_and_the_run_tag() {
         let listing = Plan::new(&settings(None)).to_string();
         assert!(
-            listing.contains("every resource tagged ami-lifecycle-live-run=live-20261201t1540-a3f9"),
+            listing
+                .contains("every resource tagged ami-lifecycle-live-run=live-20261201t1540-a3f9"),
             "{listing}"
         );
         for (region, resource) in [
@@ -185,19 +196,35 @@ mod tests {
             ("eu-central-1", "replica of C"),
             ("eu-west-1", "launch template"),
         ] {
-            let rows: Vec<&str> = lines_with(&listing, resource)
-                .into_iter()
-                .filter(|l| l.trim_start().starts_with(region))
-                .collect();
-            assert_eq!(rows.len(), 1, "{region} {resource} in\n{listing}");
+            // Rows are columns separated by at least two spaces: region, resource, detail.
+            let rows = listing
+                .lines()
+                .filter(|l| {
+                    let cols: Vec<&str> = l
+                        .split("  ")
+                        .map(str::trim)
+                        .filter(|c| !c.is_empty())
+                        .collect();
+                    cols.len() == 3 && cols[0] == region && cols[1] == resource
+                })
+                .count();
+            assert_eq!(rows, 1, "{region} {resource} in\n{listing}");
         }
         let instance = lines_with(&listing, "  instance ")[0];
-        assert!(instance.contains("t4g.nano where the region offers it, else t3.nano"), "{instance}");
         assert!(
-            instance.contains("resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-"),
+            instance.contains("t4g.nano where the region offers it, else t3.nano"),
             "{instance}"
         );
-        assert!(instance.contains("ami-lifecycle:schedule=live-20261201t1540-a3f9"), "{instance}");
+        assert!(
+            instance.contains(
+                "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-"
+            ),
+            "{instance}"
+        );
+        assert!(
+            instance.contains("ami-lifecycle:schedule=live-20261201t1540-a3f9"),
+            "{instance}"
+        );
         let template = lines_with(&listing, "  launch template ")[0];
         assert!(
             template.contains("12 versions: version 1 (the oldest) pins image A"),
@@ -214,8 +241,14 @@ mod tests {
     fn sharing_is_listed_only_with_a_share_account() {
         let without = Plan::new(&settings(None)).to_string();
         assert!(without.contains("share account none"), "{without}");
-        assert!(lines_with(&without, "launch permissions").is_empty(), "{without}");
-        assert_eq!(lines_with(&without, "share: skipped (set LIVE_SHARE_ACCOUNT").len(), 1);
+        assert!(
+            lines_with(&without, "launch permissions").is_empty(),
+            "{without}"
+        );
+        assert_eq!(
+            lines_with(&without, "share: skipped (set LIVE_SHARE_ACCOUNT").len(),
+            1
+        );
 
         let with = Plan::new(&settings(Some("111122223333"))).to_string();
         assert!(with.contains("share account 111122223333"), "{with}");
@@ -246,7 +279,11 @@ mod tests {
         let total: f64 = lines.iter().map(|l| l.usd).sum();
         let printed = lines_with(&listing, "  total ");
         assert_eq!(printed.len(), 1, "{listing}");
-        assert!(printed[0].ends_with(&format!("${total:>7.4}")), "{}", printed[0]);
+        assert!(
+            printed[0].ends_with(&format!("${total:>7.4}")),
+            "{}",
+            printed[0]
+        );
         // A run is cents, not dollars: the copy's transfer (8 GB × $0.02) dominates.
         assert!((0.1..1.0).contains(&total), "total {total}");
     }

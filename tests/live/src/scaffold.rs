@@ -147,7 +147,12 @@ pub async fn instance_type(c: &Clients) -> anyhow::Result<(&'static str, &'stati
         .home_ec2
         .describe_instance_type_offerings()
         .location_type(LocationType::Region)
-        .filters(Filter::builder().name("instance-type").values(arm.0).build())
+        .filters(
+            Filter::builder()
+                .name("instance-type")
+                .values(arm.0)
+                .build(),
+        )
         .send()
         .await
         .context("DescribeInstanceTypeOfferings")?;
@@ -193,7 +198,10 @@ pub async fn launch_instance(c: &Clients, s: &Settings) -> anyhow::Result<(Strin
                 s.home
             )
         })?;
-    let instance = out.instances().first().context("RunInstances returned no instance")?;
+    let instance = out
+        .instances()
+        .first()
+        .context("RunInstances returned no instance")?;
     let id = instance.instance_id().context("no instance id")?.to_owned();
     let image = instance.image_id().context("no image id")?.to_owned();
     println!("  instance {id} ({size}, {arch}) from {image}");
@@ -232,25 +240,30 @@ where
 }
 
 pub async fn wait_running(c: &Clients, id: &str, stop: &Stop) -> anyhow::Result<()> {
-    wait_for(&format!("{id} running"), Duration::from_secs(600), stop, || async {
-        let out = c
-            .home_ec2
-            .describe_instances()
-            .instance_ids(id)
-            .send()
-            .await
-            .context("DescribeInstances")?;
-        let state = out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find_map(|i| i.state().and_then(|s| s.name()).cloned());
-        match state {
-            Some(InstanceStateName::Running) => Ok(Some(())),
-            Some(InstanceStateName::Pending) | None => Ok(None),
-            Some(other) => bail!("instance {id} is {other:?}, not starting"),
-        }
-    })
+    wait_for(
+        &format!("{id} running"),
+        Duration::from_secs(600),
+        stop,
+        || async {
+            let out = c
+                .home_ec2
+                .describe_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .context("DescribeInstances")?;
+            let state = out
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .find_map(|i| i.state().and_then(|s| s.name()).cloned());
+            match state {
+                Some(InstanceStateName::Running) => Ok(Some(())),
+                Some(InstanceStateName::Pending) | None => Ok(None),
+                Some(other) => bail!("instance {id} is {other:?}, not starting"),
+            }
+        },
+    )
     .await
 }
 
@@ -273,7 +286,9 @@ pub async fn wait_available(
             Some(ImageState::Available) => Ok(Some(img.clone())),
             Some(ImageState::Failed) => bail!(
                 "{image} failed: {}",
-                img.state_reason().and_then(|r| r.message()).unwrap_or("no reason given")
+                img.state_reason()
+                    .and_then(|r| r.message())
+                    .unwrap_or("no reason given")
             ),
             _ => Ok(None),
         }

@@ -164,7 +164,11 @@ impl Settings {
         mode: Mode,
         run: RunId,
     ) -> Result<Self, Refusal> {
-        let get = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let home = ["LIVE_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"]
             .into_iter()
             .find_map(|k| get(k).map(|v| (k, v)));
@@ -259,7 +263,11 @@ mod tests {
     fn without_the_opt_in_it_refuses_and_says_how_to_opt_in() {
         check_mode(&[], &[], Err("AMI_LIFECYCLE_LIVE is not set"));
         check_mode(&[], &[(OPT_IN, "0")], Err("AMI_LIFECYCLE_LIVE is \"0\""));
-        check_mode(&[], &[(OPT_IN, "yes")], Err("runs only when AMI_LIFECYCLE_LIVE=1"));
+        check_mode(
+            &[],
+            &[(OPT_IN, "yes")],
+            Err("runs only when AMI_LIFECYCLE_LIVE=1"),
+        );
         check_mode(&[], &[(OPT_IN, "")], Err("LIVE_DRY_RUN=1"));
         check_mode(&[], &[(OPT_IN, "1")], Ok(Mode::Live));
         check_mode(&[], &[(OPT_IN, " 1 ")], Ok(Mode::Live));
@@ -269,10 +277,18 @@ mod tests {
     fn a_dry_run_needs_no_opt_in() {
         check_mode(&["--dry-run"], &[], Ok(Mode::DryRun));
         check_mode(&[], &[("LIVE_DRY_RUN", "1")], Ok(Mode::DryRun));
-        check_mode(&[], &[("LIVE_DRY_RUN", "true"), (OPT_IN, "1")], Ok(Mode::DryRun));
+        check_mode(
+            &[],
+            &[("LIVE_DRY_RUN", "true"), (OPT_IN, "1")],
+            Ok(Mode::DryRun),
+        );
         // An empty LIVE_DRY_RUN (what make passes when unset) is not a dry run.
         check_mode(&[], &[("LIVE_DRY_RUN", "")], Err("not set"));
-        check_mode(&["--live"], &[(OPT_IN, "1")], Err("unknown argument \"--live\""));
+        check_mode(
+            &["--live"],
+            &[(OPT_IN, "1")],
+            Err("unknown argument \"--live\""),
+        );
     }
 
     #[test]
@@ -304,9 +320,15 @@ mod tests {
     #[test]
     fn regions_default_and_are_checked() -> Result<(), Refusal> {
         let s = Settings::from_lookup(env(&[]), None, Mode::DryRun, run())?;
-        assert_eq!((s.home.as_str(), s.replica.as_str()), ("us-east-1", "us-west-2"));
+        assert_eq!(
+            (s.home.as_str(), s.replica.as_str()),
+            ("us-east-1", "us-west-2")
+        );
         let s = Settings::from_lookup(env(&[]), Some("us-west-2".into()), Mode::Live, run())?;
-        assert_eq!((s.home.as_str(), s.replica.as_str()), ("us-west-2", "us-east-1"));
+        assert_eq!(
+            (s.home.as_str(), s.replica.as_str()),
+            ("us-west-2", "us-east-1")
+        );
         let s = Settings::from_lookup(
             env(&[("AWS_REGION", "eu-west-1"), ("LIVE_REGION", "eu-central-1")]),
             None,
@@ -320,10 +342,21 @@ mod tests {
             let msg = got.err().map(|e| e.to_string()).unwrap_or_default();
             assert!(msg.contains(words), "{pairs:?}: {msg:?} lacks {words:?}");
         };
-        refused(&[], Mode::Live, "LIVE_REGION=\"\" is not valid: no home region");
-        refused(&[("LIVE_REGION", "mars")], Mode::Live, "LIVE_REGION=\"mars\"");
         refused(
-            &[("AWS_REGION", "eu-west-1"), ("LIVE_REPLICA_REGION", "eu-west-1")],
+            &[],
+            Mode::Live,
+            "LIVE_REGION=\"\" is not valid: no home region",
+        );
+        refused(
+            &[("LIVE_REGION", "mars")],
+            Mode::Live,
+            "LIVE_REGION=\"mars\"",
+        );
+        refused(
+            &[
+                ("AWS_REGION", "eu-west-1"),
+                ("LIVE_REPLICA_REGION", "eu-west-1"),
+            ],
             Mode::Live,
             "the copy must cross regions",
         );
@@ -332,7 +365,11 @@ mod tests {
             Mode::DryRun,
             "LIVE_SHARE_ACCOUNT=\"12345\" is not valid: not a 12-digit account id",
         );
-        refused(&[("LIVE_SUBNET_ID", "vpc-1")], Mode::DryRun, "not a subnet id");
+        refused(
+            &[("LIVE_SUBNET_ID", "vpc-1")],
+            Mode::DryRun,
+            "not a subnet id",
+        );
         Ok(())
     }
 }

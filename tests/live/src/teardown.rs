@@ -53,7 +53,10 @@ fn run_filters(s: &Settings) -> [Filter; 2] {
     ]
 }
 
-async fn instances(ec2: &aws_sdk_ec2::Client, s: &Settings) -> anyhow::Result<Vec<(String, String)>> {
+async fn instances(
+    ec2: &aws_sdk_ec2::Client,
+    s: &Settings,
+) -> anyhow::Result<Vec<(String, String)>> {
     let out = ec2
         .describe_instances()
         .filters(by_tag(RUN_TAG, s.run.as_str()))
@@ -100,7 +103,11 @@ async fn snapshots(ec2: &aws_sdk_ec2::Client, s: &Settings) -> anyhow::Result<BT
             .send()
             .await
             .context("DescribeSnapshots")?;
-        out.extend(page.snapshots().iter().filter_map(|s| s.snapshot_id().map(str::to_owned)));
+        out.extend(
+            page.snapshots()
+                .iter()
+                .filter_map(|s| s.snapshot_id().map(str::to_owned)),
+        );
     }
     Ok(out)
 }
@@ -146,7 +153,12 @@ fn note<T, E: fmt::Display>(what: &str, r: Result<T, E>) {
 }
 
 /// One pass over both regions: delete everything found.
-async fn delete_pass(c: &Clients, s: &Settings, journal: &Journal, snapshots_seen: &mut BTreeSet<String>) {
+async fn delete_pass(
+    c: &Clients,
+    s: &Settings,
+    journal: &Journal,
+    snapshots_seen: &mut BTreeSet<String>,
+) {
     for region in [&s.home, &s.replica] {
         let ec2 = c.ec2(s, region);
         match instances(ec2, s).await {
@@ -160,7 +172,10 @@ async fn delete_pass(c: &Clients, s: &Settings, journal: &Journal, snapshots_see
                     println!("  terminate {live:?} ({region})");
                     note(
                         "TerminateInstances",
-                        ec2.terminate_instances().set_instance_ids(Some(live)).send().await,
+                        ec2.terminate_instances()
+                            .set_instance_ids(Some(live))
+                            .send()
+                            .await,
                     );
                 }
             }
@@ -172,7 +187,10 @@ async fn delete_pass(c: &Clients, s: &Settings, journal: &Journal, snapshots_see
                     println!("  delete launch template {id} ({region})");
                     note(
                         "DeleteLaunchTemplate",
-                        ec2.delete_launch_template().launch_template_id(&id).send().await,
+                        ec2.delete_launch_template()
+                            .launch_template_id(&id)
+                            .send()
+                            .await,
                     );
                 }
             }
@@ -182,9 +200,11 @@ async fn delete_pass(c: &Clients, s: &Settings, journal: &Journal, snapshots_see
             Ok(found) => {
                 for img in found {
                     let id = img.image_id().unwrap_or_default().to_owned();
-                    snapshots_seen.extend(img.block_device_mappings().iter().filter_map(|m| {
-                        m.ebs().and_then(|e| e.snapshot_id()).map(str::to_owned)
-                    }));
+                    snapshots_seen.extend(
+                        img.block_device_mappings().iter().filter_map(|m| {
+                            m.ebs().and_then(|e| e.snapshot_id()).map(str::to_owned)
+                        }),
+                    );
                     println!("  deregister {id} ({region}, {:?})", img.state());
                     note(
                         "DeregisterImage",
@@ -206,7 +226,10 @@ async fn delete_pass(c: &Clients, s: &Settings, journal: &Journal, snapshots_see
             Ok(found) => {
                 for (id, state) in found.into_iter().filter(|(_, st)| st == "available") {
                     println!("  delete volume {id} ({region}, {state})");
-                    note("DeleteVolume", ec2.delete_volume().volume_id(&id).send().await);
+                    note(
+                        "DeleteVolume",
+                        ec2.delete_volume().volume_id(&id).send().await,
+                    );
                 }
             }
             Err(e) => note::<(), _>("list volumes", Err(e)),
@@ -217,13 +240,22 @@ async fn delete_pass(c: &Clients, s: &Settings, journal: &Journal, snapshots_see
     let mut gone = Vec::new();
     for id in snapshots_seen.iter() {
         for region in [&s.home, &s.replica] {
-            match c.ec2(s, region).delete_snapshot().snapshot_id(id).send().await {
+            match c
+                .ec2(s, region)
+                .delete_snapshot()
+                .snapshot_id(id)
+                .send()
+                .await
+            {
                 Ok(_) => {
                     println!("  deleted snapshot {id} ({region})");
                     gone.push(id.clone());
                 }
                 Err(e) => {
-                    let code = e.as_service_error().and_then(|e| e.meta().code()).unwrap_or("");
+                    let code = e
+                        .as_service_error()
+                        .and_then(|e| e.meta().code())
+                        .unwrap_or("");
                     if code == "InvalidSnapshot.NotFound" {
                         continue;
                     }
@@ -232,15 +264,28 @@ async fn delete_pass(c: &Clients, s: &Settings, journal: &Journal, snapshots_see
             }
         }
     }
-    if let Err(e) = c.home_events.delete_event_bus().name(s.run.as_str()).send().await {
-        let code = e.as_service_error().and_then(|e| e.meta().code()).unwrap_or("");
+    if let Err(e) = c
+        .home_events
+        .delete_event_bus()
+        .name(s.run.as_str())
+        .send()
+        .await
+    {
+        let code = e
+            .as_service_error()
+            .and_then(|e| e.meta().code())
+            .unwrap_or("");
         if code != "ResourceNotFoundException" {
             println!("  teardown: DeleteEventBus {}: {code} {e}", s.run);
         }
     }
     if let Some(arn) = journal.key_arn() {
         match c.replica_kms.describe_key().key_id(&arn).send().await {
-            Ok(k) if k.key_metadata().and_then(|m| m.key_state()).map(|s| s.as_str()) == Some("PendingDeletion") => {}
+            Ok(k)
+                if k.key_metadata()
+                    .and_then(|m| m.key_state())
+                    .map(|s| s.as_str())
+                    == Some("PendingDeletion") => {}
             _ => {
                 println!("  schedule deletion of key {arn} in {KEY_PENDING_DAYS} days");
                 note(
@@ -285,13 +330,21 @@ pub async fn leftovers(
                 region,
                 "image",
                 img.image_id().unwrap_or_default().to_owned(),
-                img.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                img.state()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
             ));
         }
         let mut snaps = snapshots(ec2, s).await?;
         // Untagged snapshots of the run's images: still there if DescribeSnapshots knows them.
         for id in snapshots_seen {
-            if ec2.describe_snapshots().snapshot_ids(id).send().await.is_ok() {
+            if ec2
+                .describe_snapshots()
+                .snapshot_ids(id)
+                .send()
+                .await
+                .is_ok()
+            {
                 snaps.insert(id.clone());
             }
         }
@@ -302,13 +355,22 @@ pub async fn leftovers(
             out.push(left(region, "volume", id, state));
         }
     }
-    if c.home_events.describe_event_bus().name(s.run.as_str()).send().await.is_ok() {
+    if c.home_events
+        .describe_event_bus()
+        .name(s.run.as_str())
+        .send()
+        .await
+        .is_ok()
+    {
         out.push(left(&s.home, "event bus", s.run.to_string(), String::new()));
     }
     if let Some(arn) = journal.key_arn() {
         let k = c.replica_kms.describe_key().key_id(&arn).send().await?;
         let meta = k.key_metadata();
-        let state = meta.and_then(|m| m.key_state()).map(|s| s.as_str().to_owned()).unwrap_or_default();
+        let state = meta
+            .and_then(|m| m.key_state())
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default();
         if state == "PendingDeletion" {
             let at = meta
                 .and_then(|m| m.deletion_date())
@@ -325,7 +387,11 @@ pub async fn leftovers(
 
 /// Deletes everything of the run, re-listing until nothing is left or [`PATIENCE`] runs
 /// out; returns the final listing (empty = clean).
-pub async fn teardown(c: &Clients, s: &Settings, journal: &Journal) -> anyhow::Result<Vec<Leftover>> {
+pub async fn teardown(
+    c: &Clients,
+    s: &Settings,
+    journal: &Journal,
+) -> anyhow::Result<Vec<Leftover>> {
     let start = Instant::now();
     let mut snapshots_seen = BTreeSet::new();
     loop {
@@ -338,7 +404,10 @@ pub async fn teardown(c: &Clients, s: &Settings, journal: &Journal) -> anyhow::R
         println!(
             "  teardown: {} left ({}), again in {} s",
             left.len(),
-            left.iter().map(|l| format!("{} {}", l.kind, l.id)).collect::<Vec<_>>().join(", "),
+            left.iter()
+                .map(|l| format!("{} {}", l.kind, l.id))
+                .collect::<Vec<_>>()
+                .join(", "),
             PAUSE.as_secs()
         );
         tokio::time::sleep(PAUSE).await;
