@@ -400,12 +400,8 @@ pub async fn launch_template(
     pinned: &str,
     other: &str,
 ) -> anyhow::Result<String> {
-    let data = |image: &str| {
-        RequestLaunchTemplateData::builder()
-            .image_id(image)
-            .instance_type(InstanceType::T3Nano)
-            .build()
-    };
+    // Only the image: nothing is launched from the template, cleanup reads its versions.
+    let data = |image: &str| RequestLaunchTemplateData::builder().image_id(image).build();
     let out = c
         .home_ec2
         .create_launch_template()
