@@ -51,3 +51,10 @@ standalone-check:
 	git -C $$tmp add bad.txt; \
 	if bash infra/checks/standalone.sh $$tmp >/dev/null 2>&1; then rm -rf $$tmp; echo "standalone-check: the check let a bad file through" >&2; exit 1; fi; \
 	rm -rf $$tmp; echo "standalone-check: the check refuses a file that refers outside the repository"
+
+## Opt-in: the lifecycle on a real AWS account (README "Checking against real AWS"); never
+## part of `make test`. Refuses (exit 2) unless AMI_LIFECYCLE_LIVE=1 and credentials resolve;
+## `make live-test LIVE_DRY_RUN=1` prints what it would create and cost, calling nothing.
+.PHONY: live-test
+live-test:
+	LIVE_DRY_RUN=$(LIVE_DRY_RUN) AWS_MAX_ATTEMPTS=$${LIVE_MAX_ATTEMPTS:-5} $(CARGO) run --locked -q -p live-test
