@@ -1,5 +1,5 @@
 //! The template's rules, live on the emulator's EventBridge, and the pump that delivers
-//! matched events to the functions' handlers — the same handler code Lambda runs.
+//! matched events to the functions — the same runner code Lambda runs.
 //!
 //! Pattern rules are created in every region the suite touches (in AWS the forwarder
 //! template brings other regions' events home), each targeting one SQS queue per function;
@@ -10,12 +10,12 @@
 
 use std::time::Duration;
 
-use crate::{dispatch, EmulatorClient, EventQueue};
 use ami_core::context::Context;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::wiring::{Trigger, Wiring};
+use crate::{dispatch, EmulatorClient, EventQueue};
 
 /// One handler invocation, for the timeline.
 #[derive(Debug, Clone)]
