@@ -9,20 +9,7 @@ use time::OffsetDateTime;
 /// Invokes the function `name` with `payload`; returns the report's event detail, or the
 /// function's error message.
 pub async fn invoke_function(name: &str, ctx: &Context, payload: Value) -> Result<Value, String> {
-    let now = OffsetDateTime::now_utc();
-    match name {
-        "create-image" => create_image::handler::handle(ctx, payload, now)
-            .await
-            .map_err(|e| e.to_string()),
-        "replicate" => replicate::handler::handle(ctx, payload, now)
-            .await
-            .map_err(|e| e.to_string()),
-        "cleanup" => cleanup::handler::handle(ctx, payload, now)
-            .await
-            .map_err(|e| e.to_string()),
-        "share" => share::handler::handle(ctx, payload, now)
-            .await
-            .map_err(|e| e.to_string()),
-        other => Err(format!("no function named {other:?}")),
-    }
+    ami_core::runner::invoke(name, ctx, payload, OffsetDateTime::now_utc())
+        .await
+        .map_err(|e| e.to_string())
 }
