@@ -226,7 +226,7 @@ async fn malformed_and_foreign_events_are_errors_that_change_nothing() {
         (json!([1, 2]), "expected a JSON object"),
         (
             json!({"Records": [{"body": "not json"}]}),
-            "not JSON (at Records[0].body)",
+            "(at Records[0].body)",
         ),
         (
             json!({"Records": [{"body": "{\"continue\": {\"schedule\": \"daily\"}}"}]}),
