@@ -347,12 +347,8 @@ async fn apply(ctx: &Context, plan: &Plan, report: &mut RunReport) -> bool {
                                 );
                             }
                             Err(le) => {
-                                deferred |= le.is_retryable();
-                                let outcome = if le.is_retryable() {
-                                    Outcome::Deferred
-                                } else {
-                                    Outcome::Failed
-                                };
+                                let outcome = Outcome::for_error(&le);
+                                deferred |= outcome == Outcome::Deferred;
                                 report.push(
                                     region,
                                     subject,
@@ -446,15 +442,6 @@ async fn continue_later(ctx: &Context, r: &ScheduleRun, report: &mut RunReport) 
     };
 }
 
-/// Outcome of a clean-up call on something that may already be gone.
-fn cleanup_outcome(e: &CloudError) -> Outcome {
-    if e.is_retryable() {
-        Outcome::Deferred
-    } else {
-        Outcome::Failed
-    }
-}
-
 /// An image ended `failed`: report it, deregister it and delete its leftover snapshots —
 /// only when it is provably ours (managed-by this deployment, made by create-image).
 async fn failed_image(
@@ -480,7 +467,7 @@ async fn failed_image(
                 region,
                 id.as_str(),
                 Some(id),
-                cleanup_outcome(&e),
+                Outcome::for_error(&e),
                 format!("could not describe the failed image: {e}"),
             );
             return;
@@ -573,7 +560,7 @@ async fn failed_image(
                 region,
                 id.as_str(),
                 Some(id),
-                cleanup_outcome(&e),
+                Outcome::for_error(&e),
                 format!("could not list the slot's snapshots and images: {e}; nothing deleted"),
             );
             return;
@@ -624,7 +611,7 @@ async fn failed_image(
                     region,
                     id.as_str(),
                     Some(id),
-                    cleanup_outcome(&e),
+                    Outcome::for_error(&e),
                     format!("could not describe the image's snapshots: {e}; nothing deleted"),
                 );
                 return;
@@ -665,7 +652,7 @@ async fn failed_image(
                 region,
                 id.as_str(),
                 Some(id),
-                cleanup_outcome(&e),
+                Outcome::for_error(&e),
                 format!("could not deregister the failed image: {e}; its snapshots are kept"),
             );
             return;
@@ -681,7 +668,7 @@ async fn failed_image(
                 "leftover snapshot of the failed image",
             ),
             Err(e) if e.kind == ErrorKind::NotFound => {}
-            Err(e) if e.code == "InvalidSnapshot.InUse" => report.push(
+            Err(e) if e.kind == ErrorKind::InUse => report.push(
                 region,
                 s.as_str(),
                 Some(id),
@@ -692,7 +679,7 @@ async fn failed_image(
                 region,
                 s.as_str(),
                 Some(id),
-                cleanup_outcome(&e),
+                Outcome::for_error(&e),
                 format!("could not delete: {e}"),
             ),
         }
