@@ -432,18 +432,25 @@ pub enum OrphanDecision {
     Delete,
 }
 
-/// Whether `snapshot` is an orphan: ours (managed-by tag), used by no inventoried image
-/// (any state), and older than [`ORPHAN_MIN_AGE`].
+/// Whether a snapshot may be deleted as far as ownership and use go: tagged `managed-by`
+/// this deployment, and used by none of the images the caller knows (`users` of them use
+/// it). The one "ours and unused" decision: cleanup's orphans and create-image's
+/// failed-image clean-up both make it here.
+pub fn ours_and_unused(snapshot: &Snapshot, deployment: &str, users: u32) -> bool {
+    tags::is_managed_by(&snapshot.tags, deployment) && users == 0
+}
+
+/// Whether `snapshot` is an orphan: ours and unused by any inventoried image (any state,
+/// [`ours_and_unused`]), and older than [`ORPHAN_MIN_AGE`].
 pub fn orphan(
     snapshot: &Snapshot,
     inventory: &Inventory,
     config: &Config,
     now: OffsetDateTime,
 ) -> Option<OrphanDecision> {
-    let ours = tags::is_managed_by(&snapshot.tags, &config.deployment);
-    let unused = inventory.snapshot_users(&snapshot.id) == 0;
+    let users = inventory.snapshot_users(&snapshot.id);
     let old = snapshot.started <= now - ORPHAN_MIN_AGE;
-    (ours && unused && old).then_some(if config.delete_orphans {
+    (ours_and_unused(snapshot, &config.deployment, users) && old).then_some(if config.delete_orphans {
         OrphanDecision::Delete
     } else {
         OrphanDecision::Report
