@@ -362,13 +362,13 @@ impl Lineages {
         if !is_member(image, deployment) {
             return None;
         }
-        let key = (image.region.clone(), Lineage::of(image));
+        let group_key = (image.region.clone(), Lineage::of(image));
         let next = self.groups.len();
-        let at = *self.index.entry(key.clone()).or_insert(next);
+        let at = *self.index.entry(group_key.clone()).or_insert(next);
         if at == next {
             self.groups.push(Group {
-                region: key.0,
-                lineage: key.1,
+                region: group_key.0,
+                lineage: group_key.1,
                 head: Head::default(),
                 members: Vec::new(),
             });

@@ -351,7 +351,15 @@ mod tests {
             assert_eq!(ImageId::parse(ok).map(|i| i.to_string()), Ok(ok.to_owned()));
         }
         let long = format!("ami-{}", "0".repeat(61));
-        for bad in ["", "ami-", "ami-xyz", "snap-0123", " ami-1234", "AMI-1234", &long] {
+        for bad in [
+            "",
+            "ami-",
+            "ami-xyz",
+            "snap-0123",
+            " ami-1234",
+            "AMI-1234",
+            &long,
+        ] {
             match ImageId::parse(bad) {
                 Ok(id) => panic!("{bad:?} parsed as {id}"),
                 Err(e) => {

@@ -80,14 +80,19 @@ fn retain_tag() -> impl Strategy<Value = Option<&'static str>> {
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
-    (kind(), 0i64..8, prop_oneof![Just(0i64), Just(12)], state(), retain_tag()).prop_map(
-        |(kind, days, hours, state, retain)| Spec {
+    (
+        kind(),
+        0i64..8,
+        prop_oneof![Just(0i64), Just(12)],
+        state(),
+        retain_tag(),
+    )
+        .prop_map(|(kind, days, hours, state, retain)| Spec {
             kind,
             hours_ago: days * 24 + hours,
             state,
             retain,
-        },
-    )
+        })
 }
 
 fn rule() -> impl Strategy<Value = &'static str> {
@@ -167,7 +172,10 @@ fn image(n: usize, s: &Spec) -> Image {
 }
 
 /// Cleanup's plan of `images`, every reference and sharing check run and clean.
-fn cleanup(images: &[Image], config: &Config) -> (CleanupInventory, Vec<Stage>, BTreeMap<ImageId, Decision>) {
+fn cleanup(
+    images: &[Image],
+    config: &Config,
+) -> (CleanupInventory, Vec<Stage>, BTreeMap<ImageId, Decision>) {
     let mut inv = CleanupInventory::new();
     for i in images {
         inv.add(i, DEPLOYMENT);
@@ -191,7 +199,10 @@ fn cleanup(images: &[Image], config: &Config) -> (CleanupInventory, Vec<Stage>, 
 }
 
 fn retires(d: Option<&Decision>) -> bool {
-    matches!(d, Some(Decision::Deregister { .. } | Decision::Deprecate(_)))
+    matches!(
+        d,
+        Some(Decision::Deregister { .. } | Decision::Deprecate(_))
+    )
 }
 
 proptest! {

@@ -450,11 +450,13 @@ pub fn orphan(
 ) -> Option<OrphanDecision> {
     let users = inventory.snapshot_users(&snapshot.id);
     let old = snapshot.started <= now - ORPHAN_MIN_AGE;
-    (ours_and_unused(snapshot, &config.deployment, users) && old).then_some(if config.delete_orphans {
-        OrphanDecision::Delete
-    } else {
-        OrphanDecision::Report
-    })
+    (ours_and_unused(snapshot, &config.deployment, users) && old).then_some(
+        if config.delete_orphans {
+            OrphanDecision::Delete
+        } else {
+            OrphanDecision::Report
+        },
+    )
 }
 
 #[cfg(test)]

@@ -599,15 +599,17 @@ mod failed_image {
         let id = ImageId::new("ami-1");
         let check = |img: Option<&Image>| failed_image_check(&id, img, &config);
         let ours = image("ami-1", ImageState::Failed, &[], tags(&[]));
-        assert_eq!(
-            check(Some(&ours)).map(|m| m.instance),
-            Ok("i-1".to_owned())
-        );
+        assert_eq!(check(Some(&ours)).map(|m| m.instance), Ok("i-1".to_owned()));
         let mut foreign = ours.clone();
         foreign
             .tags
             .insert(key::MANAGED_BY.to_owned(), "other".to_owned());
-        let copy = image("ami-1", ImageState::Failed, &[], tags(&[(key::SOURCE_IMAGE, "ami-0")]));
+        let copy = image(
+            "ami-1",
+            ImageState::Failed,
+            &[],
+            tags(&[(key::SOURCE_IMAGE, "ami-0")]),
+        );
         for (img, words) in [
             (None, "no longer exists"),
             (Some(&foreign), "not an image create-image made"),
@@ -617,7 +619,9 @@ mod failed_image {
             assert!(skip.contains(words), "{skip:?}");
         }
         let available = image("ami-1", ImageState::Available, &[], tags(&[]));
-        let skip = check(Some(&available)).err().unwrap_or_else(|| panic!("not failed"));
+        let skip = check(Some(&available))
+            .err()
+            .unwrap_or_else(|| panic!("not failed"));
         assert_eq!(skip.subject, "i-1");
         assert!(skip.reason.contains("available, not failed"));
     }
@@ -652,7 +656,12 @@ mod failed_image {
         let images = [
             failed.clone(),
             image("ami-2", ImageState::Available, &["snap-live"], tags(&[])),
-            image("ami-3", ImageState::Failed, &["snap-other-failed"], tags(&[])),
+            image(
+                "ami-3",
+                ImageState::Failed,
+                &["snap-other-failed"],
+                tags(&[]),
+            ),
         ];
         // WHEN planned
         let plan = failed_image_plan(&failed, &made, Some("boom"), &snaps, &images, &config);

@@ -2,19 +2,17 @@
 //! region, plan, CreateImage (tags at creation on image and snapshots), continue the next
 //! reboot wave later, and clean up after images that ended `failed`.
 
-use std::collections::BTreeSet;
-
 use time::OffsetDateTime;
 
 use super::plan::{self, check_schedule, Action, Inventory, Plan};
 use super::request::{CreateRequest, ScheduleRun};
 use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
-use crate::model::{Image, ImageId, ImageState, Region, SnapshotId};
+use crate::model::{Image, ImageId, Region};
 use crate::ports::{all_images, all_snapshots, Ec2, ImageQuery, SnapshotQuery};
 use crate::report::{Outcome, RunReport};
 use crate::tags::{self, key};
-use crate::time_util::{parse_rfc3339, rfc3339};
+use crate::time_util::rfc3339;
 
 pub const FUNCTION: &str = "create-image";
 
@@ -477,7 +475,13 @@ async fn failed_image(
     let made = match plan::failed_image_check(id, image.as_ref(), config) {
         Ok(made) => made,
         Err(skip) => {
-            report.push(region, skip.subject, Some(id), Outcome::Skipped, skip.reason);
+            report.push(
+                region,
+                skip.subject,
+                Some(id),
+                Outcome::Skipped,
+                skip.reason,
+            );
             return;
         }
     };
@@ -506,7 +510,17 @@ async fn failed_image(
             plan::failed_image_plan(&image, &made, error, &snaps, &images, config)
         }
         (Err(e), _) | (_, Err(e)) => {
-            report.push(region, made.instance.as_str(), Some(id), Outcome::Failed, format!("{} ended failed: {}", image.name, error.unwrap_or("no error message")));
+            report.push(
+                region,
+                made.instance.as_str(),
+                Some(id),
+                Outcome::Failed,
+                format!(
+                    "{} ended failed: {}",
+                    image.name,
+                    error.unwrap_or("no error message")
+                ),
+            );
             report.push(
                 region,
                 id.as_str(),

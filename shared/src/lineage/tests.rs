@@ -111,7 +111,9 @@ fn each_adopted_image_is_a_lineage_of_its_own_keyed_by_account_and_source_image(
     );
     // An old adopted image is never retired because another adopted image is newer.
     let mut older = adopted("ami-old", "ami-f3");
-    older.tags.insert(key::SLOT.to_owned(), "2020-01-01T00:00:00Z".to_owned());
+    older
+        .tags
+        .insert(key::SLOT.to_owned(), "2020-01-01T00:00:00Z".to_owned());
     let s = standings(&[a, b, older], "count=1");
     assert!(past(&s).is_empty(), "{s:?}");
 }
@@ -139,14 +141,18 @@ fn an_untracked_managed_image_is_a_lineage_of_one_and_what_is_not_ours_is_no_mem
 #[test]
 fn retention_time_is_the_slot_in_either_form_else_the_creation_date() {
     let mut img = web("ami-1", 3, ImageState::Available);
-    assert_eq!(retention_time(&img), (NOW - Duration::days(3)).unix_timestamp());
+    assert_eq!(
+        retention_time(&img),
+        (NOW - Duration::days(3)).unix_timestamp()
+    );
     img.tags
         .insert(key::SLOT.to_owned(), " 20261101T0300Z ".to_owned());
     assert_eq!(
         retention_time(&img),
         datetime!(2026-11-01 03:00 UTC).unix_timestamp()
     );
-    img.tags.insert(key::SLOT.to_owned(), "yesterday".to_owned());
+    img.tags
+        .insert(key::SLOT.to_owned(), "yesterday".to_owned());
     assert_eq!(retention_time(&img), img.created.unix_timestamp());
 }
 
@@ -161,7 +167,10 @@ fn on_a_tie_the_smaller_id_is_the_newest_everywhere() {
     for i in &imgs {
         lineages.add(i, DEPLOYMENT);
     }
-    let head = lineages.groups()[0].head.image().map(|(id, _)| id.to_string());
+    let head = lineages.groups()[0]
+        .head
+        .image()
+        .map(|(id, _)| id.to_string());
     assert_eq!(head.as_deref(), Some("ami-a"));
     let s = standings(&imgs, "count=1");
     assert_eq!(past(&s), ["ami-b"]);
@@ -189,7 +198,10 @@ fn disabled_images_are_counted_and_the_newest_available_is_always_kept() {
         web("ami-failed", 3, ImageState::Failed),
     ];
     let s = standings(&imgs, "count=1");
-    assert!(matches!(s["ami-dis"], Standing::Kept(KeepReason::Newest, _)));
+    assert!(matches!(
+        s["ami-dis"],
+        Standing::Kept(KeepReason::Newest, _)
+    ));
     assert_eq!(s["ami-a"], Standing::NewestAvailable);
     assert_eq!(s["ami-failed"], Standing::Uncounted(ImageState::Failed));
     assert_eq!(past(&s), ["ami-b"]);
@@ -245,8 +257,18 @@ fn a_bad_retain_tag_on_the_head_keeps_the_whole_lineage() {
             ImageState::Available,
             &[(key::SOURCE_INSTANCE, "i-1"), (key::RETAIN, "forever")],
         ),
-        image("ami-b", 5, ImageState::Available, &[(key::SOURCE_INSTANCE, "i-1")]),
-        image("ami-c", 9, ImageState::Pending, &[(key::SOURCE_INSTANCE, "i-1")]),
+        image(
+            "ami-b",
+            5,
+            ImageState::Available,
+            &[(key::SOURCE_INSTANCE, "i-1")],
+        ),
+        image(
+            "ami-c",
+            9,
+            ImageState::Pending,
+            &[(key::SOURCE_INSTANCE, "i-1")],
+        ),
     ];
     let s = standings(&imgs, "count=1");
     assert!(past(&s).is_empty());
@@ -254,7 +276,10 @@ fn a_bad_retain_tag_on_the_head_keeps_the_whole_lineage() {
         Standing::BadRule(bad) => {
             assert_eq!(bad.on, ImageId::new("ami-a"));
             let text = bad.error.to_string();
-            assert!(text.contains("forever") && text.contains("count=7"), "{text}");
+            assert!(
+                text.contains("forever") && text.contains("count=7"),
+                "{text}"
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -127,8 +127,7 @@ async fn list_copies(ctx: &Context, inv: &mut Inventory, region: &Region, query:
             inv.copies.entry(region.clone()).or_default().extend(images);
         }
         Err(e) => {
-            inv.unlisted
-                .insert(region.clone(), (e.kind, e.to_string()));
+            inv.unlisted.insert(region.clone(), (e.kind, e.to_string()));
         }
     }
 }

@@ -86,7 +86,13 @@ fn rows_are_cleanups_lineages_with_their_rule_newest_and_what_is_past() {
         image("ami-p", "us-east-1", 0, ImageState::Pending, &WEB),
         adopted("ami-x", "ami-f1"),
         adopted("ami-y", "ami-f2"),
-        image("ami-f", "us-east-1", 9, ImageState::Available, &[(key::MANAGED_BY, "other")]),
+        image(
+            "ami-f",
+            "us-east-1",
+            9,
+            ImageState::Available,
+            &[(key::MANAGED_BY, "other")],
+        ),
         replica,
     ];
     let s = status(&images, "count=1");
@@ -115,18 +121,31 @@ fn the_rule_comes_from_the_newest_images_tag_and_a_bad_one_keeps_the_lineage_who
         i.tags.insert(key::RETAIN.to_owned(), retain.to_owned());
         i
     };
-    let s = status(&[tagged("ami-1", 0, "count=3"), tagged("ami-2", 1, "x")], "count=1");
+    let s = status(
+        &[tagged("ami-1", 0, "count=3"), tagged("ami-2", 1, "x")],
+        "count=1",
+    );
     let web = row(&s, "us-east-1", "i-1/daily");
     assert_eq!(web.rule, "count=3 (ami-lifecycle:retain on ami-1)");
     assert_eq!(web.past_retention, 0);
-    let s = status(&[tagged("ami-1", 0, "forever"), tagged("ami-2", 1, "count=1")], "count=1");
+    let s = status(
+        &[tagged("ami-1", 0, "forever"), tagged("ami-2", 1, "count=1")],
+        "count=1",
+    );
     let web = row(&s, "us-east-1", "i-1/daily");
-    assert!(web.rule.starts_with("kept whole: ") && web.rule.contains("forever"), "{}", web.rule);
+    assert!(
+        web.rule.starts_with("kept whole: ") && web.rule.contains("forever"),
+        "{}",
+        web.rule
+    );
     assert_eq!(web.past_retention, 0);
 }
 
 #[test]
 fn an_empty_inventory_says_what_it_looked_for() {
     let text = render(&status(&[], "count=7"));
-    assert!(text.contains("no managed images (nothing tagged ami-lifecycle:managed-by=ami-lifecycle)"), "{text}");
+    assert!(
+        text.contains("no managed images (nothing tagged ami-lifecycle:managed-by=ami-lifecycle)"),
+        "{text}"
+    );
 }
