@@ -182,8 +182,9 @@ impl Head {
         let available = member.state == ImageState::Available;
         let better = match &self.newest {
             None => true,
+            // An available image beats a disabled one; between equals, the newer.
             Some((a, t, id)) => {
-                available > *a
+                (available && !*a)
                     || (available == *a && newest_first((member.time, member.id), (*t, id)).is_lt())
             }
         };
