@@ -2,8 +2,10 @@
 //!
 //! It keeps the operation, the region, the AWS error code and the source error, and sorts
 //! the failure into an [`ErrorKind`] the runners act on: throttling and resource limits
-//! defer work to the next run, a duplicate name means "already done", the rest fail the
-//! one item they concern.
+//! defer work to the next run ([`crate::report::Outcome::for_error`]), a duplicate name
+//! means "already done", the rest fail the one item they concern. Runners compare kinds,
+//! never code strings; the table from AWS error codes to kinds is the adapter's
+//! ([`crate::aws::errors`]: `ErrorKind::from_code`, `CloudError::from_code`).
 
 use std::fmt;
 
@@ -23,6 +25,12 @@ pub enum ErrorKind {
     NotFound,
     /// The name is taken (`InvalidAMIName.Duplicate`): the work was already done.
     Duplicate,
+    /// Still used by something else (`InvalidSnapshot.InUse`: another image's snapshot):
+    /// keep it; it goes with its last user.
+    InUse,
+    /// A setting of the resource itself forbids the operation (`OperationNotPermitted`,
+    /// e.g. deregistration protection): keep it, the operator decided.
+    NotPermitted,
     /// The request is wrong; retrying the same request will not help.
     Invalid,
     /// Not allowed by IAM or by a resource setting.
@@ -34,50 +42,6 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// Classifies an AWS error code (EC2, KMS, EventBridge, SQS).
-    pub fn from_code(code: &str) -> Self {
-        match code {
-            "RequestLimitExceeded"
-            | "Throttling"
-            | "ThrottlingException"
-            | "ThrottledException"
-            | "TooManyRequestsException"
-            | "RequestThrottled"
-            | "SlowDown" => Self::Throttled,
-            "ResourceLimitExceeded" | "LimitExceededException" | "AMIQuotaExceeded" => {
-                Self::ResourceLimit
-            }
-            "InvalidAMIName.Duplicate" => Self::Duplicate,
-            c if c.ends_with(".NotFound")
-                || c.ends_with("NotFoundException")
-                || c == "InvalidAMIID.Unavailable" =>
-            {
-                Self::NotFound
-            }
-            "UnauthorizedOperation"
-            | "AccessDenied"
-            | "AccessDeniedException"
-            | "OperationNotPermitted"
-            | "DisabledException"
-            | "KMSInvalidStateException" => Self::Denied,
-            "InternalError"
-            | "InternalFailure"
-            | "ServiceUnavailable"
-            | "Unavailable"
-            | "KMSInternalException"
-            | "DependencyTimeoutException" => Self::Transient,
-            c if c.starts_with("Invalid")
-                || c.starts_with("Missing")
-                || c.starts_with("Malformed")
-                || c == "ValidationException"
-                || c == "UnsupportedOperation" =>
-            {
-                Self::Invalid
-            }
-            _ => Self::Other,
-        }
-    }
-
     /// Work that failed this way is deferred to a later run rather than failed.
     pub fn is_retryable(self) -> bool {
         matches!(
@@ -116,23 +80,6 @@ impl fmt::Display for CloudError {
 }
 
 impl CloudError {
-    /// An error from an AWS error code; the kind follows from the code.
-    pub fn from_code(
-        operation: &'static str,
-        region: Option<Region>,
-        code: &str,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            operation,
-            region,
-            code: code.to_owned(),
-            message: message.into(),
-            kind: ErrorKind::from_code(code),
-            source: None,
-        }
-    }
-
     pub fn with_source(mut self, source: BoxError) -> Self {
         self.source = Some(source);
         self
@@ -150,23 +97,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_map_to_kinds() {
-        for (code, kind) in [
-            ("RequestLimitExceeded", ErrorKind::Throttled),
-            ("ResourceLimitExceeded", ErrorKind::ResourceLimit),
-            ("InvalidAMIName.Duplicate", ErrorKind::Duplicate),
-            ("InvalidAMIID.NotFound", ErrorKind::NotFound),
-            ("InvalidSnapshot.NotFound", ErrorKind::NotFound),
-            ("NotFoundException", ErrorKind::NotFound),
-            ("UnauthorizedOperation", ErrorKind::Denied),
-            ("InternalError", ErrorKind::Transient),
-            ("InvalidParameterValue", ErrorKind::Invalid),
-            ("SomethingNew", ErrorKind::Other),
+    fn only_passing_failures_are_retryable() {
+        for kind in [
+            ErrorKind::Throttled,
+            ErrorKind::ResourceLimit,
+            ErrorKind::Transient,
         ] {
-            assert_eq!(ErrorKind::from_code(code), kind, "{code}");
+            assert!(kind.is_retryable(), "{kind:?}");
         }
-        assert!(ErrorKind::ResourceLimit.is_retryable());
-        assert!(!ErrorKind::Invalid.is_retryable());
+        for kind in [
+            ErrorKind::NotFound,
+            ErrorKind::Duplicate,
+            ErrorKind::InUse,
+            ErrorKind::NotPermitted,
+            ErrorKind::Invalid,
+            ErrorKind::Denied,
+            ErrorKind::Other,
+        ] {
+            assert!(!kind.is_retryable(), "{kind:?}");
+        }
     }
 
     #[test]

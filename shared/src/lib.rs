@@ -4,7 +4,10 @@
 //! - [`model`]: identifiers and inventory records ([`model::Image`], [`model::Instance`], …).
 //! - [`tags`]: the `ami-lifecycle:` tag contract and its parser ([`tags::InstanceSettings`]).
 //! - [`config`]: the configuration contract ([`config::Config::from_env`]).
-//! - [`retention`], [`share_target`]: the value languages of `RETAIN` and `share-with`.
+//! - [`retention`], [`share_target`]: the value languages of `RETAIN` and `share-with`
+//!   ([`values`]: the list and echo helpers they share).
+//! - [`lineage`]: which images are versions of one another, and the one retention decision
+//!   cleanup, replicate and `amictl status` share ([`lineage::Lineage`], [`lineage::judge`]).
 //! - [`ports`]: narrow traits through which runners reach the cloud ([`ports::Cloud`]).
 //! - [`aws`]: the AWS SDK adapters, paced to EC2's token buckets ([`aws::AwsCloud`]).
 //! - [`fake`] (feature `test-util`): an in-memory cloud for domain tests.
@@ -39,6 +42,7 @@ pub mod error;
 pub mod events;
 #[cfg(feature = "test-util")]
 pub mod fake;
+pub mod lineage;
 pub mod model;
 pub mod pacing;
 pub mod ports;
@@ -50,3 +54,4 @@ pub mod share;
 pub mod share_target;
 pub mod tags;
 pub mod time_util;
+pub mod values;

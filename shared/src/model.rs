@@ -69,6 +69,36 @@ id_type!(
     KeyRef
 );
 
+/// A value that is not an AMI id, worded as EC2 words `InvalidAMIID.Malformed`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid image id {value:?} (expecting \"ami-...\": ami- and hex digits)")]
+pub struct BadImageId {
+    /// The value, cut to 80 characters.
+    pub value: String,
+}
+
+impl ImageId {
+    /// The longest id accepted (EC2's are 12 or 21 characters; 64 leaves room for growth).
+    pub const MAX_LEN: usize = 64;
+
+    /// Accepts `ami-` followed by hexadecimal digits, at most [`ImageId::MAX_LEN`]
+    /// characters in all: the one check for ids that come from outside (events, direct
+    /// invocations, the command line).
+    pub fn parse(value: &str) -> Result<Self, BadImageId> {
+        let ok = value.len() <= Self::MAX_LEN
+            && value
+                .strip_prefix("ami-")
+                .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if ok {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(BadImageId {
+                value: crate::values::truncate(value, 80),
+            })
+        }
+    }
+}
+
 /// A 12-digit AWS account id. Only constructed through [`AccountId::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -309,4 +339,35 @@ pub struct ImageReference {
     /// `ec2:Instance`, `ec2:LaunchTemplate`, `ssm:Parameter`, `imagebuilder:…`.
     pub resource_type: String,
     pub arn: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_ids_parse_only_in_the_ami_shape_and_errors_say_what_is_expected() {
+        for ok in ["ami-0123456789abcdef0", "ami-12345678", "ami-ABCDEF12"] {
+            assert_eq!(ImageId::parse(ok).map(|i| i.to_string()), Ok(ok.to_owned()));
+        }
+        let long = format!("ami-{}", "0".repeat(61));
+        for bad in [
+            "",
+            "ami-",
+            "ami-xyz",
+            "snap-0123",
+            " ami-1234",
+            "AMI-1234",
+            &long,
+        ] {
+            match ImageId::parse(bad) {
+                Ok(id) => panic!("{bad:?} parsed as {id}"),
+                Err(e) => {
+                    let text = e.to_string();
+                    assert!(text.contains("(expecting \"ami-...\""), "{text}");
+                    assert!(text.chars().count() < 200, "{text}");
+                }
+            }
+        }
+    }
 }

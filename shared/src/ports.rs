@@ -54,12 +54,49 @@ pub struct ImageQuery {
     pub page_size: Option<u32>,
 }
 
+impl ImageQuery {
+    /// This deployment's images: owned by this account, tagged
+    /// `ami-lifecycle:managed-by=<deployment>`, disabled ones included (so their snapshots
+    /// are never taken for orphans and their copies count as present), largest pages.
+    /// The one query for "ours"; planners still check the tag on what comes back.
+    pub fn managed_by(deployment: &str) -> Self {
+        Self {
+            owned_by_self: true,
+            tag: Some((
+                crate::tags::key::MANAGED_BY.to_owned(),
+                deployment.to_owned(),
+            )),
+            include_disabled: true,
+            page_size: Some(MAX_PAGE),
+            ..Self::default()
+        }
+    }
+}
+
+/// The largest page of DescribeImages and DescribeSnapshots: `MaxResults` up to 1000 in
+/// the EC2 API reference (the API model itself gives the shape no bound).
+pub const MAX_PAGE: u32 = 1000;
+
 /// Which snapshots to list (own snapshots only).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SnapshotQuery {
     pub tag: Option<(String, String)>,
     pub ids: Vec<SnapshotId>,
     pub page_size: Option<u32>,
+}
+
+impl SnapshotQuery {
+    /// This deployment's snapshots (tagged `ami-lifecycle:managed-by=<deployment>`).
+    pub fn managed_by(deployment: &str) -> Self {
+        Self {
+            tag: Some((
+                crate::tags::key::MANAGED_BY.to_owned(),
+                deployment.to_owned(),
+            )),
+            page_size: Some(MAX_PAGE),
+            ..Self::default()
+        }
+    }
 }
 
 /// A CreateImage request. Tags are applied at creation to the image and its snapshots.

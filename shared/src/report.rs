@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::error::{CloudError, ErrorKind};
 use crate::model::{ImageId, Region};
 
 /// What happened to one item.
@@ -38,6 +39,21 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome of an item whose call failed with `error`: `Deferred` when a later run
+    /// can succeed (throttling, a quota, a transient failure), else `Failed`.
+    pub fn for_error(error: &CloudError) -> Self {
+        Self::for_kind(error.kind)
+    }
+
+    /// [`Outcome::for_error`] for an error already reduced to its kind.
+    pub fn for_kind(kind: ErrorKind) -> Self {
+        if kind.is_retryable() {
+            Self::Deferred
+        } else {
+            Self::Failed
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Planned => "planned",
@@ -261,6 +277,21 @@ pub fn render_rows<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) ->
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn a_failed_call_defers_when_a_later_run_can_succeed_and_fails_otherwise() {
+        for (code, expected) in [
+            ("RequestLimitExceeded", Outcome::Deferred),
+            ("ResourceLimitExceeded", Outcome::Deferred),
+            ("InternalError", Outcome::Deferred),
+            ("InvalidParameterValue", Outcome::Failed),
+            ("UnauthorizedOperation", Outcome::Failed),
+            ("SomethingNew", Outcome::Failed),
+        ] {
+            let e = CloudError::from_code("CopyImage", None, code, "");
+            assert_eq!(Outcome::for_error(&e), expected, "{code}");
+        }
+    }
 
     fn sample() -> RunReport {
         let r = Region::new("us-east-1");

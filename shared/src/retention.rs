@@ -6,6 +6,7 @@
 //! [`RetentionRule::keep`] is pure: given a lineage's images and `now`, it returns the ones
 //! the rule keeps and why. The newest image is always kept, whatever the rule says.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::model::ImageId;
-use crate::tags::{truncate, TagError};
+use crate::values::{split_list, truncate};
 
 /// A parsed retention rule. Every present part keeps images; the union is kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,8 +27,8 @@ pub struct RetentionRule {
     pub yearly: Option<u32>,
 }
 
-/// A retention value that does not parse; [`RetentionError::for_key`] turns it into a
-/// [`TagError`] for a tag, and config reports it against its variable.
+/// A retention value that does not parse; [`crate::tags::TagError::from_retention`] reports
+/// it against a tag, and config against its variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{value:?}: {problem}; expected count=N, days=N, both (count=7,days=30) or daily=N,weekly=N,monthly=N")]
 pub struct RetentionError {
@@ -35,15 +36,10 @@ pub struct RetentionError {
     pub problem: String,
 }
 
-impl RetentionError {
-    pub fn for_key(&self, key: &str) -> TagError {
-        TagError::new(
-            key,
-            &self.value,
-            self.problem.clone(),
-            "use count=7, days=30, count=7,days=30 or daily=7,weekly=4,monthly=12",
-        )
-    }
+/// The one order of "newer" every decision uses: the later time first; on a tie, the
+/// smaller id, so plans are deterministic and every caller picks the same "newest".
+pub fn newest_first<T: Ord>(a: (T, &ImageId), b: (T, &ImageId)) -> Ordering {
+    b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1))
 }
 
 /// A grandfather-father-son period: its name, how many to keep, and the bucket of a time.
@@ -84,7 +80,7 @@ impl RetentionRule {
         };
         let mut rule = RetentionRule::default();
         let mut any = false;
-        for part in crate::tags::split_list(value) {
+        for part in split_list(value) {
             let (k, v) = part
                 .split_once('=')
                 .ok_or_else(|| err(format!("{:?} is not key=number", truncate(part, 80))))?;
@@ -126,8 +122,7 @@ impl RetentionRule {
         now: OffsetDateTime,
     ) -> BTreeMap<ImageId, KeepReason> {
         let mut sorted: Vec<&(ImageId, OffsetDateTime)> = images.iter().collect();
-        // Newest first; ties broken by id so the plan is deterministic.
-        sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        sorted.sort_by(|a, b| newest_first((a.1, &a.0), (b.1, &b.0)));
         let mut kept = BTreeMap::new();
         if let Some((id, _)) = sorted.first() {
             kept.insert(id.clone(), KeepReason::Newest);

@@ -8,7 +8,7 @@
 use std::fmt;
 
 use crate::model::{DeviceName, Region, ScheduleName, Tags};
-use crate::retention::RetentionRule;
+use crate::retention::{RetentionError, RetentionRule};
 
 /// The prefix of every tag key the suite reads or writes.
 pub const PREFIX: &str = "ami-lifecycle:";
@@ -64,25 +64,21 @@ impl TagError {
             fix: fix.into(),
         }
     }
-}
 
-/// `value` cut to `max` characters (and `…`): what an error message may echo of an input.
-pub fn truncate(value: &str, max: usize) -> String {
-    if value.chars().count() <= max {
-        value.to_owned()
-    } else {
-        let mut s: String = value.chars().take(max).collect();
-        s.push('…');
-        s
+    /// A `RETAIN`-language value that does not parse, reported against tag `key`.
+    pub fn from_retention(key: &str, e: &RetentionError) -> Self {
+        Self::new(
+            key,
+            &e.value,
+            e.problem.clone(),
+            "use count=7, days=30, count=7,days=30 or daily=7,weekly=4,monthly=12",
+        )
     }
 }
 
-/// Splits a list value on commas and/or white space, dropping empty entries.
-pub fn split_list(value: &str) -> impl Iterator<Item = &str> {
-    value
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-}
+// The list and echo helpers are the value languages' own (`values.rs`); re-exported
+// because every tag parser uses them.
+pub use crate::values::{split_list, truncate};
 
 /// `true`/`false` (any case, also yes/no).
 pub fn parse_bool(key: &str, value: &str) -> Result<bool, TagError> {
@@ -253,7 +249,9 @@ impl InstanceSettings {
             None => None,
         };
         let retain = match get(key::RETAIN) {
-            Some(v) => Some(RetentionRule::parse(v).map_err(|e| e.for_key(key::RETAIN))?),
+            Some(v) => Some(
+                RetentionRule::parse(v).map_err(|e| TagError::from_retention(key::RETAIN, &e))?,
+            ),
             None => None,
         };
         let replicate_to = match get(key::REPLICATE_TO) {
@@ -327,7 +325,7 @@ mod tests {
         assert_eq!(s.reboot_group.as_deref(), Some("db-cluster"));
         assert_eq!(
             s.retain,
-            Some(RetentionRule::parse("count=3").map_err(|e| e.for_key("x"))?)
+            Some(RetentionRule::parse("count=3").map_err(|e| TagError::from_retention("x", &e))?)
         );
         assert_eq!(
             s.replicate_to,

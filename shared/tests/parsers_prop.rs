@@ -783,7 +783,7 @@ proptest! {
                 let text = e.to_string();
                 prop_assert!(text.contains("expected count=N"), "{text:?}");
                 check_plain_error(&text, &[&value])?;
-                check_tag_error(&e.for_key(key::RETAIN), key::RETAIN, &[&value])?;
+                check_tag_error(&TagError::from_retention(key::RETAIN, &e), key::RETAIN, &[&value])?;
             }
         }
     }

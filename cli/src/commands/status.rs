@@ -1,14 +1,22 @@
-//! `amictl status`: lineages (instance × schedule), their images per region, replicas, shares.
+//! `amictl status`: each lineage's images per region, the rule that retains them, replicas
+//! and shares.
+//!
+//! What a lineage is, which image is its newest and which rule applies are cleanup's own
+//! decisions ([`ami_core::lineage`]): status prints them, so the row an operator reads is
+//! the lineage cleanup counts (an adopted image is a row of its own, never one bucket).
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
+use ami_core::config::Config;
 use ami_core::context::Context;
+use ami_core::lineage::{self, Lineages};
 use ami_core::model::{Image, ImageState};
 use ami_core::ports::{for_each_image, ImageQuery};
 use ami_core::report::render_rows;
 use ami_core::tags::key;
+use ami_core::time_util::rfc3339;
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use crate::output::Output;
 
@@ -16,16 +24,21 @@ use crate::output::Output;
 pub struct Args {}
 
 /// One lineage in one region.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, PartialEq, Serialize)]
 struct LineageStatus {
     region: String,
-    instance: String,
-    schedule: String,
+    /// `i-…/daily`, `adopted ACCOUNT/ami-…` or `untracked ami-…`.
+    lineage: String,
     images: usize,
     available: usize,
     pending: usize,
+    /// Images the rule no longer keeps: cleanup retires them unless a guard keeps them.
+    past_retention: usize,
     replicas: usize,
     shared: usize,
+    /// The rule that applies, and where it comes from (or why the lineage is kept whole).
+    rule: String,
+    /// The lineage's newest image (the one whose `retain` tag rules it) and its slot.
     newest_slot: Option<String>,
     newest_image: Option<String>,
 }
@@ -38,84 +51,132 @@ struct Status {
     managed_images: usize,
 }
 
-fn lineage_key(img: &Image) -> (String, String) {
-    (
-        img.tag(key::SOURCE_INSTANCE).unwrap_or("-").to_owned(),
-        img.tag(key::SCHEDULE).unwrap_or("-").to_owned(),
-    )
+/// Per-lineage counts that are status's own (lineage membership and retention are not).
+#[derive(Debug, Default)]
+struct Tally {
+    images: usize,
+    available: usize,
+    pending: usize,
+    replicas: usize,
+    shared: usize,
+}
+
+/// The images read so far, grouped as cleanup groups them.
+#[derive(Debug, Default)]
+struct Summary {
+    lineages: Lineages,
+    tallies: Vec<Tally>,
+    managed: usize,
+}
+
+impl Summary {
+    fn add(&mut self, img: &Image, deployment: &str) {
+        let Some(at) = self.lineages.add(img, deployment) else {
+            return;
+        };
+        self.managed += 1;
+        if self.tallies.len() <= at {
+            self.tallies.resize_with(at + 1, Tally::default);
+        }
+        let t = &mut self.tallies[at];
+        t.images += 1;
+        match img.state {
+            ImageState::Available => t.available += 1,
+            ImageState::Pending => t.pending += 1,
+            _ => {}
+        }
+        // A replica comes from another region; an adopted copy is made in its own.
+        if img
+            .tag(key::SOURCE_REGION)
+            .is_some_and(|r| r != img.region.as_str())
+        {
+            t.replicas += 1;
+        }
+        if img
+            .tags
+            .get(key::SHARE_WITH)
+            .is_some_and(|v| !v.trim().is_empty())
+        {
+            t.shared += 1;
+        }
+    }
+
+    fn into_status(self, config: &Config, regions: Vec<String>, now: OffsetDateTime) -> Status {
+        let mut rows: Vec<LineageStatus> = self
+            .lineages
+            .groups()
+            .iter()
+            .zip(&self.tallies)
+            .map(|(g, t)| {
+                let standings = g.judge(&config.retain, now);
+                let rule = match lineage::applied_rule(&g.head, &config.retain) {
+                    Ok(rule) => rule.to_string(),
+                    Err(bad) => format!("kept whole: {}", bad.error),
+                };
+                LineageStatus {
+                    region: g.region.to_string(),
+                    lineage: g.lineage.to_string(),
+                    images: t.images,
+                    available: t.available,
+                    pending: t.pending,
+                    past_retention: standings.iter().filter(|s| s.is_past()).count(),
+                    replicas: t.replicas,
+                    shared: t.shared,
+                    rule,
+                    newest_slot: g.head.image().map(|(_, at)| rfc3339(lineage::to_time(at))),
+                    newest_image: g.head.image().map(|(id, _)| id.to_string()),
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| (&a.region, &a.lineage).cmp(&(&b.region, &b.lineage)));
+        Status {
+            deployment: config.deployment.clone(),
+            regions,
+            lineages: rows,
+            managed_images: self.managed,
+        }
+    }
 }
 
 pub async fn run(ctx: &Context, _args: &Args, out: &Output) -> anyhow::Result<ExitCode> {
     let config = &ctx.config;
-    let mut lineages: BTreeMap<(String, String, String), LineageStatus> = BTreeMap::new();
-    let mut managed = 0;
+    let mut summary = Summary::default();
     let regions = config.all_regions();
     for region in &regions {
         ctx.progress(&format!("reading images in {region}"));
         let ec2 = ctx.cloud.ec2(region);
-        let query = ImageQuery {
-            owned_by_self: true,
-            tag: Some((key::MANAGED_BY.to_owned(), config.deployment.clone())),
-            include_disabled: true,
-            ..ImageQuery::default()
-        };
+        let query = ImageQuery::managed_by(&config.deployment);
         for_each_image(ec2.as_ref(), &query, |img| {
-            managed += 1;
-            let (instance, schedule) = lineage_key(&img);
-            let entry = lineages
-                .entry((region.to_string(), instance.clone(), schedule.clone()))
-                .or_insert_with(|| LineageStatus {
-                    region: region.to_string(),
-                    instance,
-                    schedule,
-                    ..LineageStatus::default()
-                });
-            entry.images += 1;
-            match img.state {
-                ImageState::Available => entry.available += 1,
-                ImageState::Pending => entry.pending += 1,
-                _ => {}
-            }
-            if img.tags.contains_key(key::SOURCE_IMAGE) {
-                entry.replicas += 1;
-            }
-            if img
-                .tags
-                .get(key::SHARE_WITH)
-                .is_some_and(|v| !v.trim().is_empty())
-            {
-                entry.shared += 1;
-            }
-            let slot = img.tag(key::SLOT).map(str::to_owned);
-            if slot > entry.newest_slot {
-                entry.newest_slot = slot;
-                entry.newest_image = Some(img.id.to_string());
-            }
+            summary.add(&img, &config.deployment);
         })
         .await?;
     }
-    let status = Status {
-        deployment: config.deployment.clone(),
-        regions: regions.iter().map(ToString::to_string).collect(),
-        lineages: lineages.into_values().collect(),
-        managed_images: managed,
-    };
+    let status = summary.into_status(
+        config,
+        regions.iter().map(ToString::to_string).collect(),
+        OffsetDateTime::now_utc(),
+    );
     if out.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "deployment {} — regions {}",
+    print!("{}", render(&status));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(status: &Status) -> String {
+    let mut text = format!(
+        "deployment {} — regions {}\n",
         status.deployment,
         status.regions.join(", ")
     );
     if status.lineages.is_empty() {
-        println!(
-            "no managed images (nothing tagged {}={})",
+        text.push_str(&format!(
+            "no managed images (nothing tagged {}={})\n",
             key::MANAGED_BY,
             status.deployment
-        );
-        return Ok(ExitCode::SUCCESS);
+        ));
+        return text;
     }
     let rows: Vec<[String; 8]> = status
         .lineages
@@ -123,36 +184,36 @@ pub async fn run(ctx: &Context, _args: &Args, out: &Output) -> anyhow::Result<Ex
         .map(|l| {
             [
                 l.region.clone(),
-                l.instance.clone(),
-                l.schedule.clone(),
+                l.lineage.clone(),
                 format!("{} ({} pending)", l.available, l.pending),
-                l.replicas.to_string(),
-                l.shared.to_string(),
+                l.past_retention.to_string(),
+                format!("{}/{}", l.replicas, l.shared),
+                l.rule.clone(),
                 l.newest_slot.clone().unwrap_or_default(),
                 l.newest_image.clone().unwrap_or_default(),
             ]
         })
         .collect();
-    print!(
-        "{}",
-        render_rows(
-            &[
-                "REGION",
-                "INSTANCE",
-                "SCHEDULE",
-                "AVAILABLE",
-                "REPLICAS",
-                "SHARED",
-                "NEWEST SLOT",
-                "NEWEST IMAGE"
-            ],
-            &rows
-        )
-    );
-    println!(
-        "{} managed images in {} lineages",
+    text.push_str(&render_rows(
+        &[
+            "REGION",
+            "LINEAGE",
+            "AVAILABLE",
+            "PAST RETENTION",
+            "REPLICAS/SHARED",
+            "RULE",
+            "NEWEST SLOT",
+            "NEWEST IMAGE",
+        ],
+        &rows,
+    ));
+    text.push_str(&format!(
+        "{} managed images in {} lineages\n",
         status.managed_images,
         status.lineages.len()
-    );
-    Ok(ExitCode::SUCCESS)
+    ));
+    text
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,5 @@
-//! One mapping from the SDK's `SdkError` (any operation, any service) into [`CloudError`].
+//! One mapping from the SDK's `SdkError` (any operation, any service) into [`CloudError`],
+//! and the one table from AWS error codes to [`ErrorKind`] ([`ErrorKind::from_code`]).
 //!
 //! Runners act on [`ErrorKind`], never on SDK types, so every adapter funnels its failures
 //! through [`cloud_error`]: a service error keeps AWS's code and message, a failure that
@@ -12,6 +13,74 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::error::{CloudError, ErrorKind};
 use crate::model::Region;
+
+impl ErrorKind {
+    /// Classifies an AWS error code (EC2, KMS, EventBridge, SQS). The table lives with the
+    /// adapter: the domain only knows the kinds.
+    pub fn from_code(code: &str) -> Self {
+        match code {
+            "RequestLimitExceeded"
+            | "Throttling"
+            | "ThrottlingException"
+            | "ThrottledException"
+            | "TooManyRequestsException"
+            | "RequestThrottled"
+            | "SlowDown" => Self::Throttled,
+            "ResourceLimitExceeded" | "LimitExceededException" | "AMIQuotaExceeded" => {
+                Self::ResourceLimit
+            }
+            "InvalidAMIName.Duplicate" => Self::Duplicate,
+            // Before the `Invalid…` prefix below: `InvalidSnapshot.InUse` is not a bad request.
+            c if c.ends_with(".InUse") => Self::InUse,
+            c if c.ends_with(".NotFound")
+                || c.ends_with("NotFoundException")
+                || c == "InvalidAMIID.Unavailable" =>
+            {
+                Self::NotFound
+            }
+            "OperationNotPermitted" => Self::NotPermitted,
+            "UnauthorizedOperation"
+            | "AccessDenied"
+            | "AccessDeniedException"
+            | "DisabledException"
+            | "KMSInvalidStateException" => Self::Denied,
+            "InternalError"
+            | "InternalFailure"
+            | "ServiceUnavailable"
+            | "Unavailable"
+            | "KMSInternalException"
+            | "DependencyTimeoutException" => Self::Transient,
+            c if c.starts_with("Invalid")
+                || c.starts_with("Missing")
+                || c.starts_with("Malformed")
+                || c == "ValidationException"
+                || c == "UnsupportedOperation" =>
+            {
+                Self::Invalid
+            }
+            _ => Self::Other,
+        }
+    }
+}
+
+impl CloudError {
+    /// An error from an AWS error code; the kind follows from the code.
+    pub fn from_code(
+        operation: &'static str,
+        region: Option<Region>,
+        code: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            operation,
+            region,
+            code: code.to_owned(),
+            message: message.into(),
+            kind: ErrorKind::from_code(code),
+            source: None,
+        }
+    }
+}
 
 /// The code given to failures that never got an answer from AWS.
 pub const TRANSPORT: &str = "Transport";
@@ -69,4 +138,29 @@ fn status_code(status: u16, message: String) -> (String, String, ErrorKind) {
         _ => ErrorKind::Other,
     };
     (format!("Http{status}"), message, kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_kinds() {
+        for (code, kind) in [
+            ("RequestLimitExceeded", ErrorKind::Throttled),
+            ("ResourceLimitExceeded", ErrorKind::ResourceLimit),
+            ("InvalidAMIName.Duplicate", ErrorKind::Duplicate),
+            ("InvalidAMIID.NotFound", ErrorKind::NotFound),
+            ("InvalidSnapshot.NotFound", ErrorKind::NotFound),
+            ("NotFoundException", ErrorKind::NotFound),
+            ("InvalidSnapshot.InUse", ErrorKind::InUse),
+            ("OperationNotPermitted", ErrorKind::NotPermitted),
+            ("UnauthorizedOperation", ErrorKind::Denied),
+            ("InternalError", ErrorKind::Transient),
+            ("InvalidParameterValue", ErrorKind::Invalid),
+            ("SomethingNew", ErrorKind::Other),
+        ] {
+            assert_eq!(ErrorKind::from_code(code), kind, "{code}");
+        }
+    }
 }

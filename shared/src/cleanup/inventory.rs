@@ -1,88 +1,31 @@
 //! [`Inventory`]: the compact snapshot of one region's managed images that cleanup plans over.
 //!
 //! Images are streamed page by page and each is folded into a small [`ImageRecord`]
-//! (id, lineage index, times as Unix seconds, a few flags, snapshot keys and sizes); tags,
+//! (id, [`Lineage`] index, times as Unix seconds, a few flags, snapshot keys and sizes) and
+//! its lineage's [`Head`] (what a lineage is and which image rules it: [`crate::lineage`]); tags,
 //! names and block device details are dropped as soon as the page is read, so a region
 //! of 50,000 images costs a few MiB. Snapshot ids are kept as 64-bit hashes
 //! ([`snapshot_key`]): a collision can only make an orphan look used, i.e. keep it.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::fmt;
 use std::hash::{Hash, Hasher};
 
 use time::OffsetDateTime;
 
+pub use crate::lineage::Lineage;
+use crate::lineage::{self, Head, Member};
 use crate::model::{Image, ImageId, ImageState, SnapshotId};
 use crate::tags::{self, key};
-use crate::time_util::{parse_rfc3339, parse_slot_compact};
 
 /// Index of a lineage in [`Inventory::lineages`].
 pub type LineageId = u32;
 
-/// Which images are versions of one another; retention counts each lineage separately
-/// (and separately in each region, since an inventory is one region's).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Lineage {
-    /// Images of one instance by one schedule (`ami-lifecycle:source-instance` ×
-    /// `ami-lifecycle:schedule`); replicas carry the same tags and form the same lineage
-    /// in their own region.
-    Instance { instance: String, schedule: String },
-    /// An image adopted from another account (`ami-lifecycle:source-account`, no source
-    /// instance). Each adopted image is a lineage of its own, keyed by the foreign image
-    /// it was copied from (`ami-lifecycle:source-image`): the suite cannot know which of
-    /// another account's images are versions of one another, so it never prunes one
-    /// adopted image because another is newer. Its replicas share the key.
-    Adopted { account: String, image: String },
-    /// Managed but without lineage tags (made by hand, tags edited): a lineage of one,
-    /// so retention always keeps it.
-    Untracked { image: String },
-}
-
-impl Lineage {
-    /// The lineage of an image, from its tags.
-    pub fn of(image: &Image) -> Self {
-        let tag = |k: &str| image.tag(k).map(str::trim).filter(|v| !v.is_empty());
-        if let Some(instance) = tag(key::SOURCE_INSTANCE) {
-            return Self::Instance {
-                instance: instance.to_owned(),
-                schedule: tag(key::SCHEDULE).unwrap_or("-").to_owned(),
-            };
-        }
-        if let Some(account) = tag(key::SOURCE_ACCOUNT) {
-            return Self::Adopted {
-                account: account.to_owned(),
-                image: tag(key::SOURCE_IMAGE)
-                    .unwrap_or(image.id.as_str())
-                    .to_owned(),
-            };
-        }
-        Self::Untracked {
-            image: image.id.to_string(),
-        }
-    }
-}
-
-impl fmt::Display for Lineage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Instance { instance, schedule } => write!(f, "{instance}/{schedule}"),
-            Self::Adopted { account, image } => write!(f, "adopted {account}/{image}"),
-            Self::Untracked { image } => write!(f, "untracked {image}"),
-        }
-    }
-}
-
-/// One lineage of the inventory, with the newest image's `ami-lifecycle:retain` value
-/// (the newest image's tag wins for the whole lineage).
+/// One lineage of the inventory and its [`Head`] (whose `ami-lifecycle:retain` rules it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LineageInfo {
     pub lineage: Lineage,
-    /// `(time, id)` of the newest image (any state); ties go to the smaller id, as in
-    /// [`crate::retention::RetentionRule::keep`].
-    pub newest: Option<(i64, ImageId)>,
-    /// The newest image's `ami-lifecycle:retain` tag, if it has one.
-    pub retain_tag: Option<String>,
+    pub head: Head,
 }
 
 /// What cleanup remembers of one managed image.
@@ -117,17 +60,6 @@ pub fn snapshot_key(id: &SnapshotId) -> u64 {
     h.finish()
 }
 
-/// Unix seconds → time (the epoch for values out of range, which cannot come from EC2).
-pub fn to_time(seconds: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-/// Parses an `ami-lifecycle:slot` value: RFC 3339 (as written), or the compact form of names.
-pub fn parse_slot(value: &str) -> Option<OffsetDateTime> {
-    let v = value.trim();
-    parse_rfc3339(v).or_else(|| parse_slot_compact(v))
-}
-
 /// One region's managed images, compact. Build it with [`Inventory::add`].
 #[derive(Debug, Default)]
 pub struct Inventory {
@@ -151,35 +83,27 @@ impl Inventory {
     /// the query already filters on the tag, this makes "never touch what is not ours"
     /// independent of any filter.
     pub fn add(&mut self, image: &Image, deployment: &str) {
-        if !tags::is_managed_by(&image.tags, deployment) || image.state == ImageState::Deregistered
-        {
+        if !lineage::is_member(image, deployment) {
             self.foreign_skipped += usize::from(image.state != ImageState::Deregistered);
             return;
         }
-        let time = image
-            .tag(key::SLOT)
-            .and_then(parse_slot)
-            .unwrap_or(image.created)
-            .unix_timestamp();
+        let time = lineage::retention_time(image);
         let lineage = Lineage::of(image);
         let next = LineageId::try_from(self.lineages.len()).unwrap_or(LineageId::MAX);
         let lid = *self.index.entry(lineage.clone()).or_insert(next);
         if lid == next {
             self.lineages.push(LineageInfo {
                 lineage,
-                newest: None,
-                retain_tag: None,
+                head: Head::default(),
             });
         }
         if let Some(info) = self.lineages.get_mut(lid as usize) {
-            let newer = match &info.newest {
-                None => true,
-                Some((t, id)) => time > *t || (time == *t && image.id < *id),
+            let member = Member {
+                id: &image.id,
+                time,
+                state: image.state,
             };
-            if newer {
-                info.newest = Some((time, image.id.clone()));
-                info.retain_tag = image.tag(key::RETAIN).map(str::to_owned);
-            }
+            info.head.offer(&member, image.tag(key::RETAIN));
         }
         let disks: Box<[(u64, u32)]> = image
             .disks

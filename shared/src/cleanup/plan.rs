@@ -1,8 +1,9 @@
 //! The pure cleanup planner: per managed image, keep (and why) or retire (and by which rule).
 //!
 //! Planning runs in two steps so the run can fetch only the facts it needs:
-//! 1. [`retention`] applies each lineage's rule ([`RetentionRule::keep`]) and marks every
-//!    image [`Stage::Keep`] or [`Stage::Past`] retention;
+//! 1. [`retention`] applies each lineage's rule ([`crate::lineage::judge`]: what a lineage
+//!    is, which image is the newest, which rule applies, decided once for cleanup, replicate
+//!    and `amictl status`) and marks every image [`Stage::Keep`] or [`Stage::Past`] retention;
 //! 2. [`decide`] applies the guards to an image past retention — pending, `keep=true`,
 //!    deregistration protection, recently launched, public, then the [`Facts`] the run
 //!    looked up (references, launch permissions) — and the staged retirement
@@ -23,41 +24,18 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
-use super::inventory::{to_time, ImageRecord, Inventory};
+use super::inventory::{ImageRecord, Inventory};
 use crate::config::Config;
+use crate::lineage::{self, to_time, BadRule, Member, Standing};
+pub use crate::lineage::{AppliedRule, RuleSource};
 use crate::model::{Grantee, ImageId, ImageReference, ImageState, Snapshot};
-use crate::retention::{KeepReason, RetentionRule};
+use crate::retention::KeepReason;
 use crate::tags::{self, key, TagError};
 use crate::time_util::rfc3339;
 
 /// A snapshot younger than this is never called an orphan: its image may have been created
 /// after the inventory was read (CreateImage makes the snapshots first).
 pub const ORPHAN_MIN_AGE: Duration = Duration::hours(24);
-
-/// Where a lineage's rule comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RuleSource {
-    /// `RETAIN`.
-    Config,
-    /// `ami-lifecycle:retain` on the lineage's newest image.
-    Tag(ImageId),
-}
-
-/// The rule a lineage is retained by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedRule {
-    pub rule: RetentionRule,
-    pub source: RuleSource,
-}
-
-impl fmt::Display for AppliedRule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.source {
-            RuleSource::Config => write!(f, "{} (RETAIN)", self.rule),
-            RuleSource::Tag(id) => write!(f, "{} ({} on {id})", self.rule, key::RETAIN),
-        }
-    }
-}
 
 /// Why an image is kept.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +48,7 @@ pub enum KeepWhy {
     Pending,
     /// Failed, error, … : not a retention candidate; left alone.
     State(ImageState),
-    /// The lineage's newest image has an unreadable `ami-lifecycle:retain`.
+    /// The lineage's head (newest available image) has an unreadable `ami-lifecycle:retain`.
     BadRetainTag {
         on: ImageId,
         error: Arc<TagError>,
@@ -208,7 +186,8 @@ impl Facts {
     }
 }
 
-/// Step 1: each lineage's rule over its images. Returns one stage per inventory image.
+/// Step 1: each lineage's rule over its images ([`lineage::judge`], the decision replicate
+/// and `amictl status` share). Returns one stage per inventory image.
 pub fn retention(inventory: &Inventory, config: &Config, now: OffsetDateTime) -> Vec<Stage> {
     let mut groups: Vec<Vec<usize>> = vec![Vec::new(); inventory.lineages.len()];
     for (i, img) in inventory.images.iter().enumerate() {
@@ -218,63 +197,38 @@ pub fn retention(inventory: &Inventory, config: &Config, now: OffsetDateTime) ->
     }
     let mut stages: Vec<Stage> = vec![Stage::Keep(KeepWhy::NotChecked); inventory.images.len()];
     for (info, members) in inventory.lineages.iter().zip(&groups) {
-        let newest_id = info
-            .newest
-            .as_ref()
-            .map(|(_, id)| id.clone())
-            .unwrap_or_else(|| ImageId::new("-"));
-        let rule = match &info.retain_tag {
-            None => Arc::new(AppliedRule {
-                rule: config.retain.clone(),
-                source: RuleSource::Config,
-            }),
-            Some(value) => match RetentionRule::parse(value) {
-                Ok(rule) => Arc::new(AppliedRule {
-                    rule,
-                    source: RuleSource::Tag(newest_id.clone()),
-                }),
-                Err(e) => {
-                    let error = Arc::new(e.for_key(key::RETAIN));
-                    for &i in members {
-                        stages[i] = Stage::Keep(KeepWhy::BadRetainTag {
-                            on: newest_id.clone(),
-                            error: error.clone(),
-                        });
-                    }
-                    continue;
+        let rule = lineage::applied_rule(&info.head, &config.retain);
+        let judged: Vec<Member<'_>> = members
+            .iter()
+            .map(|&i| {
+                let img = &inventory.images[i];
+                Member {
+                    id: &img.id,
+                    time: img.time,
+                    state: img.state,
                 }
-            },
-        };
-        let ranked: Vec<(ImageId, OffsetDateTime)> = members
-            .iter()
-            .map(|&i| &inventory.images[i])
-            .filter(|img| matches!(img.state, ImageState::Available | ImageState::Disabled))
-            .map(|img| (img.id.clone(), to_time(img.time)))
+            })
             .collect();
-        let kept = rule.rule.keep(&ranked, now);
-        // Newest first, ties to the smaller id (as RetentionRule::keep orders them).
-        let newest_available = members
-            .iter()
-            .copied()
-            .filter(|&i| inventory.images[i].state == ImageState::Available)
-            .min_by(|&a, &b| {
-                let (a, b) = (&inventory.images[a], &inventory.images[b]);
-                b.time.cmp(&a.time).then_with(|| a.id.cmp(&b.id))
-            });
-        for &i in members {
-            let img = &inventory.images[i];
-            stages[i] = match img.state {
-                ImageState::Available | ImageState::Disabled => match kept.get(&img.id) {
-                    Some(reason) => Stage::Keep(KeepWhy::Retention(reason.clone(), rule.clone())),
-                    None if Some(i) == newest_available => Stage::Keep(KeepWhy::NewestAvailable),
-                    None => Stage::Past(rule.clone()),
-                },
-                ImageState::Pending => Stage::Keep(KeepWhy::Pending),
-                other => Stage::Keep(KeepWhy::State(other)),
-            };
+        for (&i, standing) in members.iter().zip(lineage::judge(&judged, &rule, now)) {
+            stages[i] = Stage::from(standing);
         }
     }
     stages
+}
+
+impl From<Standing> for Stage {
+    fn from(standing: Standing) -> Self {
+        match standing {
+            Standing::Kept(reason, rule) => Self::Keep(KeepWhy::Retention(reason, rule)),
+            Standing::NewestAvailable => Self::Keep(KeepWhy::NewestAvailable),
+            Standing::Pending => Self::Keep(KeepWhy::Pending),
+            Standing::Uncounted(state) => Self::Keep(KeepWhy::State(state)),
+            Standing::BadRule(BadRule { on, error }) => {
+                Self::Keep(KeepWhy::BadRetainTag { on, error })
+            }
+            Standing::Past(rule) => Self::Past(rule),
+        }
+    }
 }
 
 /// Guards that need no lookup. `None` = the image may go as far as these are concerned.
@@ -478,22 +432,31 @@ pub enum OrphanDecision {
     Delete,
 }
 
-/// Whether `snapshot` is an orphan: ours (managed-by tag), used by no inventoried image
-/// (any state), and older than [`ORPHAN_MIN_AGE`].
+/// Whether a snapshot may be deleted as far as ownership and use go: tagged `managed-by`
+/// this deployment, and used by none of the images the caller knows (`users` of them use
+/// it). The one "ours and unused" decision: cleanup's orphans and create-image's
+/// failed-image clean-up both make it here.
+pub fn ours_and_unused(snapshot: &Snapshot, deployment: &str, users: u32) -> bool {
+    tags::is_managed_by(&snapshot.tags, deployment) && users == 0
+}
+
+/// Whether `snapshot` is an orphan: ours and unused by any inventoried image (any state,
+/// [`ours_and_unused`]), and older than [`ORPHAN_MIN_AGE`].
 pub fn orphan(
     snapshot: &Snapshot,
     inventory: &Inventory,
     config: &Config,
     now: OffsetDateTime,
 ) -> Option<OrphanDecision> {
-    let ours = tags::is_managed_by(&snapshot.tags, &config.deployment);
-    let unused = inventory.snapshot_users(&snapshot.id) == 0;
+    let users = inventory.snapshot_users(&snapshot.id);
     let old = snapshot.started <= now - ORPHAN_MIN_AGE;
-    (ours && unused && old).then_some(if config.delete_orphans {
-        OrphanDecision::Delete
-    } else {
-        OrphanDecision::Report
-    })
+    (ours_and_unused(snapshot, &config.deployment, users) && old).then_some(
+        if config.delete_orphans {
+            OrphanDecision::Delete
+        } else {
+            OrphanDecision::Report
+        },
+    )
 }
 
 #[cfg(test)]

@@ -30,7 +30,6 @@ use crate::error::{CloudError, ErrorKind};
 use crate::model::{ImageId, Region, SnapshotId};
 use crate::ports::{Ec2, ImageQuery, SnapshotQuery};
 use crate::report::{Outcome, RunReport};
-use crate::tags::key;
 
 /// The function name in reports.
 pub const FUNCTION: &str = "cleanup";
@@ -41,8 +40,6 @@ pub const FUNCTION: &str = "cleanup";
 /// ([`crate::aws::references::IDS_PER_REFERENCE_CALL`], the API's limit).
 const CHECK_BATCH: usize = 100;
 
-/// EC2's largest page.
-const PAGE_SIZE: u32 = 1000;
 
 /// Cleans every requested region (in parallel) and returns one merged report.
 /// Launch-permission reads in flight at once per region.
@@ -103,16 +100,11 @@ async fn run_region(ctx: &Context, region: &Region, now: OffsetDateTime) -> RunR
             r.orphans(&inventory).await;
         }
         Err(e) => {
-            let outcome = if e.is_retryable() {
-                Outcome::Deferred
-            } else {
-                Outcome::Failed
-            };
             r.report.push(
                 region,
                 region.as_str(),
                 None,
-                outcome,
+                Outcome::for_error(&e),
                 format!("could not read the managed images ({e}); nothing done in this region"),
             );
         }
@@ -144,13 +136,7 @@ impl Region1<'_> {
 
     async fn read_inventory(&mut self) -> Result<Inventory, CloudError> {
         let config = &self.ctx.config;
-        let query = ImageQuery {
-            owned_by_self: true,
-            tag: Some((key::MANAGED_BY.to_owned(), config.deployment.clone())),
-            include_disabled: true,
-            page_size: Some(PAGE_SIZE),
-            ..ImageQuery::default()
-        };
+        let query = ImageQuery::managed_by(&config.deployment);
         let mut inventory = Inventory::new();
         let mut token = None;
         loop {
@@ -381,7 +367,7 @@ impl Region1<'_> {
                 Outcome::Deferred,
                 format!("could not {action} ({e}); the next run retries"),
             ),
-            _ if e.code == "OperationNotPermitted" => (
+            ErrorKind::NotPermitted => (
                 Outcome::Kept,
                 format!("EC2 refused to {action} it ({e}); kept"),
             ),
@@ -393,25 +379,16 @@ impl Region1<'_> {
     /// Snapshots tagged as ours that no inventoried image uses.
     async fn orphans(&mut self, inventory: &Inventory) {
         let config = self.ctx.config.clone();
-        let query = SnapshotQuery {
-            tag: Some((key::MANAGED_BY.to_owned(), config.deployment.clone())),
-            page_size: Some(PAGE_SIZE),
-            ..SnapshotQuery::default()
-        };
+        let query = SnapshotQuery::managed_by(&config.deployment);
         let mut token = None;
         loop {
             let page = match self.ec2.snapshots_page(&query, token).await {
                 Ok(p) => p,
                 Err(e) => {
-                    let outcome = if e.is_retryable() {
-                        Outcome::Deferred
-                    } else {
-                        Outcome::Failed
-                    };
                     self.push(
                         self.region.as_str(),
                         None,
-                        outcome,
+                        Outcome::for_error(&e),
                         format!("orphan snapshot check: {e}"),
                     );
                     return;
@@ -473,7 +450,7 @@ impl Region1<'_> {
             Err(e) if e.kind == ErrorKind::NotFound => {
                 (Outcome::Unchanged, format!("already gone ({e})"))
             }
-            Err(e) if e.code.ends_with("InUse") => (
+            Err(e) if e.kind == ErrorKind::InUse => (
                 Outcome::Kept,
                 format!("in use by an image outside this deployment ({e}); kept"),
             ),

@@ -13,13 +13,15 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::ScheduleRun;
+use crate::cleanup::plan::ours_and_unused;
 use crate::config::Config;
 use crate::model::{
-    DeviceName, Image, ImageId, ImageState, Instance, InstanceId, InstanceState, Region, Tags,
+    DeviceName, Image, ImageId, ImageState, Instance, InstanceId, InstanceState, Region, Snapshot,
+    SnapshotId, Tags,
 };
 use crate::ports::NewImage;
 use crate::tags::{self, key, Consistency, InstanceSettings};
-use crate::time_util::{rfc3339, slot_compact};
+use crate::time_util::{parse_rfc3339, rfc3339, slot_compact};
 
 /// How long after CreateImage a rebooted member still counts as "going down", whatever
 /// its state says: EC2 may report `running` for a moment before the shutdown begins.
@@ -469,6 +471,138 @@ pub fn plan(
     Plan {
         run: run.clone(),
         items,
+    }
+}
+
+/// An image create-image made for this deployment: the lineage and slot it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MadeImage {
+    pub instance: String,
+    pub schedule: String,
+    /// The `ami-lifecycle:slot` value, as written.
+    pub slot: String,
+}
+
+/// Why the failed-image clean-up leaves an image alone (reported `skipped`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaveAlone {
+    pub subject: String,
+    pub reason: String,
+}
+
+/// Step 1 of the failed-image clean-up: whether `image` (as described; `None` if it does
+/// not exist) is one create-image made for this deployment that ended `failed`. Only such
+/// an image is cleaned up: never what is not provably ours.
+pub fn failed_image_check(
+    id: &ImageId,
+    image: Option<&Image>,
+    config: &Config,
+) -> Result<MadeImage, LeaveAlone> {
+    let Some(image) = image else {
+        return Err(LeaveAlone {
+            subject: id.to_string(),
+            reason: "the image no longer exists (already cleaned up, or not ours)".to_owned(),
+        });
+    };
+    let ours = tags::is_managed_by(&image.tags, &config.deployment);
+    let (Some(instance), Some(schedule), Some(slot), true, None) = (
+        image.tag(key::SOURCE_INSTANCE),
+        image.tag(key::SCHEDULE),
+        image.tag(key::SLOT),
+        ours,
+        image.tag(key::SOURCE_IMAGE),
+    ) else {
+        return Err(LeaveAlone {
+            subject: id.to_string(),
+            reason: format!(
+                "not an image create-image made for {} (no {} lineage); left alone",
+                config.deployment,
+                key::SOURCE_INSTANCE
+            ),
+        });
+    };
+    if image.state != ImageState::Failed {
+        return Err(LeaveAlone {
+            subject: instance.to_owned(),
+            reason: format!(
+                "the image is {}, not failed; nothing to clean up",
+                image.state.as_str()
+            ),
+        });
+    }
+    Ok(MadeImage {
+        instance: instance.to_owned(),
+        schedule: schedule.to_owned(),
+        slot: slot.to_owned(),
+    })
+}
+
+/// What the failed-image clean-up does about one failed image (a dry run prints it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedImagePlan {
+    pub image: ImageId,
+    /// The instance the image was made of: the subject of the `failed` report item.
+    pub instance: String,
+    /// The image's name, the error, and the command that runs the slot again.
+    pub reason: String,
+    /// Leftover snapshots to delete once the image is deregistered: of its lineage and
+    /// slot, ours and unused ([`crate::cleanup::plan::ours_and_unused`], the decision
+    /// cleanup's orphans make).
+    pub snapshots: Vec<SnapshotId>,
+}
+
+/// Step 2: the clean-up of a failed image, over the slot's snapshots and images (read in
+/// the image's region). A snapshot goes when it is the image's own or of the same lineage,
+/// ours by tag, and used by no other image of the slot that is still alive.
+pub fn failed_image_plan(
+    image: &Image,
+    made: &MadeImage,
+    error: Option<&str>,
+    slot_snapshots: &[Snapshot],
+    slot_images: &[Image],
+    config: &Config,
+) -> FailedImagePlan {
+    let retry = match parse_rfc3339(&made.slot) {
+        Some(t) => format!(
+            "amictl create-images --schedule {} --slot {}",
+            made.schedule,
+            rfc3339(t)
+        ),
+        None => format!("amictl create-images --schedule {}", made.schedule),
+    };
+    let users = |snapshot: &SnapshotId| -> u32 {
+        let n = slot_images
+            .iter()
+            .filter(|i| {
+                i.id != image.id
+                    && !matches!(i.state, ImageState::Failed | ImageState::Deregistered)
+            })
+            .filter(|i| i.snapshot_ids().any(|s| s == snapshot))
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    };
+    let own: BTreeSet<&SnapshotId> = image.snapshot_ids().collect();
+    let snapshots = slot_snapshots
+        .iter()
+        .filter(|s| {
+            own.contains(&s.id)
+                || (s.tags.get(key::SOURCE_INSTANCE) == Some(&made.instance)
+                    && s.tags.get(key::SCHEDULE) == Some(&made.schedule))
+        })
+        .filter(|s| ours_and_unused(s, &config.deployment, users(&s.id)))
+        .map(|s| s.id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    FailedImagePlan {
+        image: image.id.clone(),
+        instance: made.instance.clone(),
+        reason: format!(
+            "{} ended failed: {}; its snapshots are cleaned up and the slot can be retried with {retry}",
+            image.name,
+            error.unwrap_or("no error message")
+        ),
+        snapshots,
     }
 }
 

@@ -533,3 +533,149 @@ fn unknown_schedules_are_named_with_the_setting() {
         "{text}"
     );
 }
+
+mod failed_image {
+    use super::*;
+    use crate::model::ImageDisk;
+
+    const LINEAGE: [(&str, &str); 3] = [
+        (key::MANAGED_BY, "ami-lifecycle"),
+        (key::SOURCE_INSTANCE, "i-1"),
+        (key::SCHEDULE, "daily"),
+    ];
+
+    fn tags(extra: &[(&str, &str)]) -> Tags {
+        LINEAGE
+            .iter()
+            .chain(extra)
+            .chain(&[(key::SLOT, "2026-11-22T03:00:00Z")])
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn image(id: &str, state: ImageState, snaps: &[&str], tags: Tags) -> Image {
+        Image {
+            id: ImageId::new(id),
+            region: Region::new("us-east-1"),
+            name: format!("ami-lifecycle/i-1/daily/{id}"),
+            state,
+            owner: None,
+            created: SLOT,
+            tags,
+            disks: snaps
+                .iter()
+                .map(|s| ImageDisk {
+                    device: DeviceName::new("/dev/xvda"),
+                    snapshot_id: SnapshotId::new(*s),
+                    size_gib: 8,
+                    encrypted: false,
+                    kms_key: None,
+                })
+                .collect(),
+            public: false,
+            deprecation_time: None,
+            last_launched: None,
+            deregistration_protected: false,
+            source: None,
+            billing_products: Vec::new(),
+        }
+    }
+
+    fn snapshot(id: &str, tags: Tags) -> Snapshot {
+        Snapshot {
+            id: SnapshotId::new(id),
+            region: Region::new("us-east-1"),
+            tags,
+            size_gib: 8,
+            encrypted: false,
+            kms_key: None,
+            started: SLOT,
+        }
+    }
+
+    #[test]
+    fn only_a_failed_image_create_image_made_for_this_deployment_is_cleaned_up() {
+        let config = config(&[]);
+        let id = ImageId::new("ami-1");
+        let check = |img: Option<&Image>| failed_image_check(&id, img, &config);
+        let ours = image("ami-1", ImageState::Failed, &[], tags(&[]));
+        assert_eq!(check(Some(&ours)).map(|m| m.instance), Ok("i-1".to_owned()));
+        let mut foreign = ours.clone();
+        foreign
+            .tags
+            .insert(key::MANAGED_BY.to_owned(), "other".to_owned());
+        let copy = image(
+            "ami-1",
+            ImageState::Failed,
+            &[],
+            tags(&[(key::SOURCE_IMAGE, "ami-0")]),
+        );
+        for (img, words) in [
+            (None, "no longer exists"),
+            (Some(&foreign), "not an image create-image made"),
+            (Some(&copy), "not an image create-image made"),
+        ] {
+            let skip = check(img).err().map(|s| s.reason).unwrap_or_default();
+            assert!(skip.contains(words), "{skip:?}");
+        }
+        let available = image("ami-1", ImageState::Available, &[], tags(&[]));
+        let skip = check(Some(&available))
+            .err()
+            .unwrap_or_else(|| panic!("not failed"));
+        assert_eq!(skip.subject, "i-1");
+        assert!(skip.reason.contains("available, not failed"));
+    }
+
+    #[test]
+    fn leftover_snapshots_are_those_of_the_lineage_and_slot_that_are_ours_and_unused() {
+        // GIVEN a failed image (snap-own), a stray snapshot of its lineage, one used by a
+        // live image of the slot, one of another instance, one not tagged as ours, and one
+        // used only by another failed image
+        let config = config(&[]);
+        let failed = image("ami-1", ImageState::Failed, &["snap-own"], tags(&[]));
+        let made = failed_image_check(&failed.id, Some(&failed), &config)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let other_instance: Tags = [
+            (key::MANAGED_BY, "ami-lifecycle"),
+            (key::SOURCE_INSTANCE, "i-2"),
+            (key::SCHEDULE, "daily"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let mut unmanaged = tags(&[]);
+        unmanaged.remove(key::MANAGED_BY);
+        let snaps = [
+            snapshot("snap-own", tags(&[])),
+            snapshot("snap-stray", tags(&[])),
+            snapshot("snap-live", tags(&[])),
+            snapshot("snap-i2", other_instance),
+            snapshot("snap-unmanaged", unmanaged),
+            snapshot("snap-other-failed", tags(&[])),
+        ];
+        let images = [
+            failed.clone(),
+            image("ami-2", ImageState::Available, &["snap-live"], tags(&[])),
+            image(
+                "ami-3",
+                ImageState::Failed,
+                &["snap-other-failed"],
+                tags(&[]),
+            ),
+        ];
+        // WHEN planned
+        let plan = failed_image_plan(&failed, &made, Some("boom"), &snaps, &images, &config);
+        // THEN only ours, unused, of the lineage go
+        let ids: Vec<&str> = plan.snapshots.iter().map(SnapshotId::as_str).collect();
+        assert_eq!(ids, ["snap-other-failed", "snap-own", "snap-stray"]);
+        assert_eq!(plan.instance, "i-1");
+        assert!(
+            plan.reason.contains("boom")
+                && plan
+                    .reason
+                    .contains("amictl create-images --schedule daily --slot 2026-11-22T03:00:00Z"),
+            "{}",
+            plan.reason
+        );
+    }
+}

@@ -2,19 +2,17 @@
 //! region, plan, CreateImage (tags at creation on image and snapshots), continue the next
 //! reboot wave later, and clean up after images that ended `failed`.
 
-use std::collections::BTreeSet;
-
 use time::OffsetDateTime;
 
 use super::plan::{self, check_schedule, Action, Inventory, Plan};
 use super::{CreateRequest, ScheduleRun};
 use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
-use crate::model::{Image, ImageId, ImageState, Region, SnapshotId};
+use crate::model::{Image, ImageId, Region};
 use crate::ports::{all_images, all_snapshots, Ec2, ImageQuery, SnapshotQuery};
 use crate::report::{Outcome, RunReport};
 use crate::tags::{self, key};
-use crate::time_util::{parse_rfc3339, rfc3339};
+use crate::time_util::rfc3339;
 
 pub const FUNCTION: &str = "create-image";
 
@@ -347,12 +345,8 @@ async fn apply(ctx: &Context, plan: &Plan, report: &mut RunReport) -> bool {
                                 );
                             }
                             Err(le) => {
-                                deferred |= le.is_retryable();
-                                let outcome = if le.is_retryable() {
-                                    Outcome::Deferred
-                                } else {
-                                    Outcome::Failed
-                                };
+                                let outcome = Outcome::for_error(&le);
+                                deferred |= outcome == Outcome::Deferred;
                                 report.push(
                                     region,
                                     subject,
@@ -446,17 +440,9 @@ async fn continue_later(ctx: &Context, r: &ScheduleRun, report: &mut RunReport) 
     };
 }
 
-/// Outcome of a clean-up call on something that may already be gone.
-fn cleanup_outcome(e: &CloudError) -> Outcome {
-    if e.is_retryable() {
-        Outcome::Deferred
-    } else {
-        Outcome::Failed
-    }
-}
-
-/// An image ended `failed`: report it, deregister it and delete its leftover snapshots —
-/// only when it is provably ours (managed-by this deployment, made by create-image).
+/// An image ended `failed`: read it and its slot, plan the clean-up
+/// ([`plan::failed_image_check`], [`plan::failed_image_plan`]) and apply it: report it,
+/// deregister it and delete its leftover snapshots, only when it is provably ours.
 async fn failed_image(
     ctx: &Context,
     region: &Region,
@@ -480,158 +466,89 @@ async fn failed_image(
                 region,
                 id.as_str(),
                 Some(id),
-                cleanup_outcome(&e),
+                Outcome::for_error(&e),
                 format!("could not describe the failed image: {e}"),
             );
             return;
         }
     };
-    let Some(image) = image else {
-        report.push(
-            region,
-            id.as_str(),
-            Some(id),
-            Outcome::Skipped,
-            "the image no longer exists (already cleaned up, or not ours)",
-        );
-        return;
+    let made = match plan::failed_image_check(id, image.as_ref(), config) {
+        Ok(made) => made,
+        Err(skip) => {
+            report.push(
+                region,
+                skip.subject,
+                Some(id),
+                Outcome::Skipped,
+                skip.reason,
+            );
+            return;
+        }
     };
-    let ours = tags::is_managed_by(&image.tags, &config.deployment);
-    let (Some(instance), Some(schedule), Some(slot), true, None) = (
-        image.tag(key::SOURCE_INSTANCE),
-        image.tag(key::SCHEDULE),
-        image.tag(key::SLOT),
-        ours,
-        image.tag(key::SOURCE_IMAGE),
-    ) else {
-        report.push(
-            region,
-            id.as_str(),
-            Some(id),
-            Outcome::Skipped,
-            format!(
-                "not an image create-image made for {} (no {} lineage); left alone",
-                config.deployment,
-                key::SOURCE_INSTANCE
-            ),
-        );
-        return;
-    };
-    if image.state != ImageState::Failed {
-        report.push(
-            region,
-            instance,
-            Some(id),
-            Outcome::Skipped,
-            format!(
-                "the image is {}, not failed; nothing to clean up",
-                image.state.as_str()
-            ),
-        );
-        return;
-    }
-    let retry = match parse_rfc3339(slot) {
-        Some(t) => format!(
-            "amictl create-images --schedule {schedule} --slot {}",
-            rfc3339(t)
-        ),
-        None => format!("amictl create-images --schedule {schedule}"),
-    };
-    report.push(
-        region,
-        instance,
-        Some(id),
-        Outcome::Failed,
-        format!("{} ended failed: {}; its snapshots are cleaned up and the slot can be retried with {retry}", image.name, error.unwrap_or("no error message")),
-    );
-
-    // Leftover snapshots: the image's own, and ours of the same lineage and slot not used
-    // by a live image of the slot.
-    let mut candidates: BTreeSet<SnapshotId> = image.snapshot_ids().cloned().collect();
+    let Some(image) = image else { return };
+    let slot_tag = Some((key::SLOT.to_owned(), made.slot.clone()));
     let snaps = all_snapshots(
         ec2.as_ref(),
         &SnapshotQuery {
-            tag: Some((key::SLOT.to_owned(), slot.to_owned())),
+            tag: slot_tag.clone(),
             ..SnapshotQuery::default()
         },
     )
     .await;
-    let in_use = all_images(
+    let slot_images = all_images(
         ec2.as_ref(),
         &ImageQuery {
             owned_by_self: true,
-            tag: Some((key::SLOT.to_owned(), slot.to_owned())),
+            tag: slot_tag,
             include_disabled: true,
             ..ImageQuery::default()
         },
     )
     .await;
-    let (snaps, in_use) = match (snaps, in_use) {
-        (Ok(s), Ok(i)) => (s, i),
+    let plan = match (snaps, slot_images) {
+        (Ok(snaps), Ok(images)) => {
+            plan::failed_image_plan(&image, &made, error, &snaps, &images, config)
+        }
         (Err(e), _) | (_, Err(e)) => {
+            report.push(
+                region,
+                made.instance.as_str(),
+                Some(id),
+                Outcome::Failed,
+                format!(
+                    "{} ended failed: {}",
+                    image.name,
+                    error.unwrap_or("no error message")
+                ),
+            );
             report.push(
                 region,
                 id.as_str(),
                 Some(id),
-                cleanup_outcome(&e),
+                Outcome::for_error(&e),
                 format!("could not list the slot's snapshots and images: {e}; nothing deleted"),
             );
             return;
         }
     };
-    let used: BTreeSet<&SnapshotId> = in_use
-        .iter()
-        .filter(|i| &i.id != id && i.state != ImageState::Failed)
-        .flat_map(Image::snapshot_ids)
-        .collect();
-    for s in &snaps {
-        let lineage = tags::is_managed_by(&s.tags, &config.deployment)
-            && s.tags.get(key::SOURCE_INSTANCE).map(String::as_str) == Some(instance)
-            && s.tags.get(key::SCHEDULE).map(String::as_str) == Some(schedule);
-        if lineage {
-            candidates.insert(s.id.clone());
-        }
-    }
-    candidates.retain(|s| !used.contains(s));
-    // Only snapshots tagged as ours are ever deleted.
-    let ours_by_tag: BTreeSet<SnapshotId> = if candidates.is_empty() {
-        BTreeSet::new()
-    } else {
-        let ids: Vec<SnapshotId> = candidates.iter().cloned().collect();
-        match all_snapshots(
-            ec2.as_ref(),
-            &SnapshotQuery {
-                ids,
-                ..SnapshotQuery::default()
-            },
-        )
-        .await
-        {
-            Ok(s) => s
-                .into_iter()
-                .filter(|s| tags::is_managed_by(&s.tags, &config.deployment))
-                .map(|s| s.id)
-                .collect(),
-            Err(e) if e.kind == ErrorKind::NotFound => snaps
-                .iter()
-                .filter(|s| {
-                    candidates.contains(&s.id) && tags::is_managed_by(&s.tags, &config.deployment)
-                })
-                .map(|s| s.id.clone())
-                .collect(),
-            Err(e) => {
-                report.push(
-                    region,
-                    id.as_str(),
-                    Some(id),
-                    cleanup_outcome(&e),
-                    format!("could not describe the image's snapshots: {e}; nothing deleted"),
-                );
-                return;
-            }
-        }
-    };
+    apply_failed_image(ctx, region, &plan, report).await;
+}
 
+/// Applies a failed image's clean-up plan (a dry run reports it as planned).
+async fn apply_failed_image(
+    ctx: &Context,
+    region: &Region,
+    plan: &plan::FailedImagePlan,
+    report: &mut RunReport,
+) {
+    let id = &plan.image;
+    report.push(
+        region,
+        plan.instance.as_str(),
+        Some(id),
+        Outcome::Failed,
+        plan.reason.as_str(),
+    );
     if ctx.dry_run() {
         report.push(
             region,
@@ -640,7 +557,7 @@ async fn failed_image(
             Outcome::Planned,
             "would deregister the failed image",
         );
-        for s in &ours_by_tag {
+        for s in &plan.snapshots {
             report.push(
                 region,
                 s.as_str(),
@@ -651,6 +568,7 @@ async fn failed_image(
         }
         return;
     }
+    let ec2 = ctx.cloud.ec2(region);
     match ec2.deregister(id, false).await {
         Ok(_) => report.push(
             region,
@@ -665,13 +583,13 @@ async fn failed_image(
                 region,
                 id.as_str(),
                 Some(id),
-                cleanup_outcome(&e),
+                Outcome::for_error(&e),
                 format!("could not deregister the failed image: {e}; its snapshots are kept"),
             );
             return;
         }
     }
-    for s in &ours_by_tag {
+    for s in &plan.snapshots {
         match ec2.delete_snapshot(s).await {
             Ok(()) => report.push(
                 region,
@@ -681,7 +599,7 @@ async fn failed_image(
                 "leftover snapshot of the failed image",
             ),
             Err(e) if e.kind == ErrorKind::NotFound => {}
-            Err(e) if e.code == "InvalidSnapshot.InUse" => report.push(
+            Err(e) if e.kind == ErrorKind::InUse => report.push(
                 region,
                 s.as_str(),
                 Some(id),
@@ -692,7 +610,7 @@ async fn failed_image(
                 region,
                 s.as_str(),
                 Some(id),
-                cleanup_outcome(&e),
+                Outcome::for_error(&e),
                 format!("could not delete: {e}"),
             ),
         }

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::*;
 use crate::config::Config;
 use crate::fake::FakeCloud;
-use crate::model::{InstanceId, InstanceState};
+use crate::model::{ImageState, InstanceId, InstanceState};
 use crate::report::ReportItem;
 
 const SLOT: OffsetDateTime = datetime!(2026-11-22 03:00 UTC);

@@ -23,12 +23,12 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::config::Config;
+use crate::error::ErrorKind;
+use crate::lineage::Lineages;
 use crate::model::{Image, ImageId, ImageState, Region, Tags};
 use crate::ports::ImageCopy;
 use crate::report::Outcome;
-use crate::retention::RetentionRule;
 use crate::tags::{self, key, TagError};
-use crate::time_util::{parse_rfc3339, parse_slot_compact};
 
 /// Tag written on every copy at creation: which attempt of (source, destination) it is.
 pub const ATTEMPT: &str = "ami-lifecycle:replicate-attempt";
@@ -82,8 +82,9 @@ pub struct Inventory {
     pub shared: Vec<Image>,
     /// Our copies (managed by us, with a `source-image` tag) per listed region.
     pub copies: BTreeMap<Region, Vec<Image>>,
-    /// Regions whose copies could not be listed: (retryable, why). Nothing is copied there.
-    pub unlisted: BTreeMap<Region, (bool, String)>,
+    /// Regions whose copies could not be listed: (how the listing failed, why). Nothing is
+    /// copied there.
+    pub unlisted: BTreeMap<Region, (ErrorKind, String)>,
     /// The replica key of each destination that has one configured.
     pub keys: BTreeMap<Region, KeyStatus>,
     /// Sources looked up by id that no longer exist: their failed copies can go.
@@ -284,57 +285,22 @@ fn copies_of<'a>(
         .unwrap_or_default()
 }
 
-/// The time retention counts an image by: its slot, else its creation.
-fn retention_time(image: &Image) -> OffsetDateTime {
-    image
-        .tag(key::SLOT)
-        .and_then(|v| parse_rfc3339(v.trim()).or_else(|| parse_slot_compact(v.trim())))
-        .unwrap_or(image.created)
-}
-
-/// Sources their own region keeps only for local reasons (a reference, a keep tag):
-/// the retention rule of their lineage (the newest image's `retain` tag, else `RETAIN`)
-/// no longer keeps them. Cleanup applies the same rule to the replicas (which carry the
-/// same lineage tags and slot), so copying such a source would only feed a
-/// copy-then-delete loop.
+/// Sources their own region's retention no longer keeps ([`crate::lineage::Standing::Past`]): cleanup
+/// may retire them there, and would retire their replicas too (replicas carry the same
+/// lineage tags, slot and `retain` tag), so copying them would only feed a copy-then-delete
+/// loop. The decision is cleanup's own ([`crate::lineage`]), over the same images cleanup
+/// sees in each source region (the managed ones, any state, copies included).
 fn outside_retention(sources: &[Image], config: &Config, now: OffsetDateTime) -> BTreeSet<ImageId> {
-    let mut lineages: BTreeMap<(&Region, &str, &str), Vec<&Image>> = BTreeMap::new();
+    let mut lineages = Lineages::new();
     for s in sources {
-        let live = matches!(s.state, ImageState::Available | ImageState::Pending);
-        if let (true, None, Some(instance)) = (live, copied_from(s), s.tag(key::SOURCE_INSTANCE)) {
-            let schedule = s.tag(key::SCHEDULE).unwrap_or("-");
-            lineages
-                .entry((&s.region, instance, schedule))
-                .or_default()
-                .push(s);
-        }
+        lineages.add(s, &config.deployment);
     }
-    let mut out = BTreeSet::new();
-    for images in lineages.values() {
-        let newest = images
-            .iter()
-            .max_by_key(|i| (retention_time(i), i.id.clone()));
-        let rule = match newest.and_then(|n| n.tag(key::RETAIN)) {
-            Some(v) => match RetentionRule::parse(v) {
-                Ok(r) => r,
-                // A bad tag is cleanup's to report; here, when in doubt, replicate.
-                Err(_) => continue,
-            },
-            None => config.retain.clone(),
-        };
-        let timed: Vec<(ImageId, OffsetDateTime)> = images
-            .iter()
-            .map(|i| (i.id.clone(), retention_time(i)))
-            .collect();
-        let kept = rule.keep(&timed, now);
-        out.extend(
-            timed
-                .into_iter()
-                .map(|(id, _)| id)
-                .filter(|id| !kept.contains_key(id)),
-        );
-    }
-    out
+    lineages
+        .standings(&config.retain, now)
+        .into_iter()
+        .filter(|(_, standing)| standing.is_past())
+        .map(|(id, _)| id)
+        .collect()
 }
 
 /// Whether copies into `region` are in this run's scope ([`Inventory::only_region`]).
@@ -534,17 +500,12 @@ fn decide_copy(
     plan: &mut Plan,
     handled: &mut BTreeSet<ImageId>,
 ) {
-    if let Some((retryable, why)) = inv.unlisted.get(dest) {
-        let outcome = if *retryable {
-            Outcome::Deferred
-        } else {
-            Outcome::Failed
-        };
+    if let Some((kind, why)) = inv.unlisted.get(dest) {
         plan.decide(
             dest,
             &src.id,
             None,
-            outcome,
+            Outcome::for_kind(*kind),
             format!("copies in {dest} could not be listed ({why}); the next reconcile copies it"),
         );
         return;
@@ -1184,7 +1145,7 @@ mod tests {
         let mut unlisted = BTreeMap::new();
         unlisted.insert(
             Region::new("eu-west-1"),
-            (true, "RequestLimitExceeded".to_owned()),
+            (ErrorKind::Throttled, "RequestLimitExceeded".to_owned()),
         );
         let plan = plan(
             &Inventory {

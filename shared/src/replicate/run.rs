@@ -49,16 +49,11 @@ pub async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunRep
 
 /// A listing failure as a report item: deferred when retrying later can help.
 fn listing_failed(report: &mut RunReport, region: &Region, subject: &str, e: &CloudError) {
-    let outcome = if e.is_retryable() {
-        Outcome::Deferred
-    } else {
-        Outcome::Failed
-    };
     report.push(
         region,
         subject,
         None,
-        outcome,
+        Outcome::for_error(e),
         format!("could not list: {e}; the next reconcile retries"),
     );
 }
@@ -73,11 +68,8 @@ fn sources_query() -> ImageQuery {
 
 fn copies_query(deployment: &str) -> ImageQuery {
     ImageQuery {
-        owned_by_self: true,
-        tag: Some((key::MANAGED_BY.to_owned(), deployment.to_owned())),
         tag_key: Some(key::SOURCE_IMAGE.to_owned()),
-        page_size: Some(1000),
-        ..ImageQuery::default()
+        ..ImageQuery::managed_by(deployment)
     }
 }
 
@@ -88,10 +80,8 @@ async fn reconcile_inventory(ctx: &Context, report: &mut RunReport) -> Inventory
     for region in &config.regions {
         ctx.progress(&format!("listing source images in {region}"));
         let ec2 = ctx.cloud.ec2(region);
-        let managed = ImageQuery {
-            tag: Some((key::MANAGED_BY.to_owned(), config.deployment.clone())),
-            ..sources_query()
-        };
+        // Disabled images too: retention counts them, and the guard must see what cleanup sees.
+        let managed = ImageQuery::managed_by(&config.deployment);
         let tagged = ImageQuery {
             tag_key: Some(key::REPLICATE_TO.to_owned()),
             ..sources_query()
@@ -137,8 +127,7 @@ async fn list_copies(ctx: &Context, inv: &mut Inventory, region: &Region, query:
             inv.copies.entry(region.clone()).or_default().extend(images);
         }
         Err(e) => {
-            inv.unlisted
-                .insert(region.clone(), (e.is_retryable(), e.to_string()));
+            inv.unlisted.insert(region.clone(), (e.kind, e.to_string()));
         }
     }
 }
@@ -545,16 +534,11 @@ async fn remove(ctx: &Context, removal: &Removal, report: &mut RunReport) {
             );
         }
         Err(e) => {
-            let outcome = if e.is_retryable() {
-                Outcome::Deferred
-            } else {
-                Outcome::Failed
-            };
             report.push(
                 &removal.region,
                 removal.image.as_str(),
                 Some(&removal.image),
-                outcome,
+                Outcome::for_error(&e),
                 format!(
                     "could not remove the failed copy of {}: {e}",
                     removal.source

@@ -58,25 +58,20 @@ fn push_error(
     context: &str,
     e: &CloudError,
 ) {
-    let outcome = if e.is_retryable() {
-        Outcome::Deferred
-    } else {
-        Outcome::Failed
-    };
     report.push(
         region,
         subject,
         image,
-        outcome,
+        Outcome::for_error(e),
         format!("{context}: {e}; the next run retries"),
     );
 }
 
 fn managed_query(config_deployment: &str) -> ImageQuery {
+    // A disabled image is private by AWS design: nothing to share, so it is not listed.
     ImageQuery {
-        owned_by_self: true,
-        tag: Some((key::MANAGED_BY.to_owned(), config_deployment.to_owned())),
-        ..ImageQuery::default()
+        include_disabled: false,
+        ..ImageQuery::managed_by(config_deployment)
     }
 }
 
