@@ -45,8 +45,11 @@ fn sdk_reference(image: &str, resource_type: &str, arn: &str) -> ec2::ImageRefer
         .build()
 }
 
-/// `(type, [(option, values)])` of each resource type a request asks for.
-fn asked_types(req: &DescribeImageReferencesInput) -> Vec<(String, Vec<(String, Vec<String>)>)> {
+/// A resource type with its `(option, values)` pairs.
+type AskedType = (String, Vec<(String, Vec<String>)>);
+
+/// What each resource type a request asks for, with its options.
+fn asked_types(req: &DescribeImageReferencesInput) -> Vec<AskedType> {
     req.resource_types()
         .iter()
         .map(|t| {
