@@ -40,7 +40,6 @@ pub const FUNCTION: &str = "cleanup";
 /// ([`crate::aws::references::IDS_PER_REFERENCE_CALL`], the API's limit).
 const CHECK_BATCH: usize = 100;
 
-
 /// Cleans every requested region (in parallel) and returns one merged report.
 /// Launch-permission reads in flight at once per region.
 const PERMISSION_CHECKS_IN_FLIGHT: usize = 8;
