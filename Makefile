@@ -5,6 +5,7 @@
 #   make bench      benchmarks (table + JSON in bench/results/)
 #   make package    sam build with cargo-lambda (ARCH=arm64|x86_64), zipped sizes
 #   make deploy     sam deploy --guided
+#   make live-test  opt-in: the lifecycle on a real AWS account (AMI_LIFECYCLE_LIVE=1)
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
