@@ -84,20 +84,7 @@ fn kind(v: &Value) -> &'static str {
 }
 
 fn image_id(s: &str, path: &str) -> Result<ImageId, EventError> {
-    let ok = s.len() <= 64
-        && s.strip_prefix("ami-")
-            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
-    if ok {
-        Ok(ImageId::new(s))
-    } else {
-        Err(err(
-            path,
-            format!(
-                "{:?} is not an image id",
-                crate::tags::TagError::new("", s, "", "").value
-            ),
-        ))
-    }
+    ImageId::parse(s).map_err(|bad| err(path, format!("{:?} is not an image id", bad.value)))
 }
 
 fn region(s: &str, path: &str) -> Result<Region, EventError> {
@@ -251,7 +238,7 @@ pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
             let id = items
                 .iter()
                 .filter_map(|i| i.get("resourceId").and_then(Value::as_str))
-                .find(|id| id.starts_with("ami-"))
+                .find(|id| ImageId::parse(id).is_ok())
                 .ok_or_else(|| {
                     err(
                         "detail.requestParameters.resourcesSet.items",

@@ -23,20 +23,14 @@ pub fn request(config: &Config, args: &Args) -> anyhow::Result<Request> {
     let Some(id) = &args.image else {
         return Ok(Request::Reconcile);
     };
-    let valid = id.strip_prefix("ami-").is_some_and(|h| {
-        !h.is_empty() && h.len() <= 60 && h.bytes().all(|b| b.is_ascii_hexdigit())
-    });
-    anyhow::ensure!(
-        valid,
-        "--image {id:?} is not an image id (ami- followed by hex digits)"
-    );
+    let image = super::image_flag(id)?;
     // With several managed regions and no --region, the runner searches them all.
     let region = match config.regions.as_slice() {
         [only] => Some(only.clone()),
         _ => None,
     };
     Ok(Request::Image {
-        image: ImageId::new(id.as_str()),
+        image,
         region,
         from_event: false,
     })

@@ -24,22 +24,13 @@ pub fn request(ctx: &Context, args: &Args) -> anyhow::Result<ShareRequest> {
     let Some(id) = &args.image else {
         return Ok(ShareRequest::Reconcile);
     };
-    let valid = id.strip_prefix("ami-").is_some_and(|h| {
-        !h.is_empty() && h.len() <= 60 && h.bytes().all(|b| b.is_ascii_hexdigit())
-    });
-    anyhow::ensure!(
-        valid,
-        "--image {id:?} is not an image id (ami- followed by hex digits)"
-    );
+    let image = super::image_flag(id)?;
     // With several managed regions and no --region, the runner searches them all.
     let region = match ctx.config.regions.as_slice() {
         [only] if ctx.config.replica_regions.is_empty() => Some(only.clone()),
         _ => None,
     };
-    Ok(ShareRequest::Image {
-        image: ImageId::new(id.as_str()),
-        region,
-    })
+    Ok(ShareRequest::Image { image, region })
 }
 
 pub async fn run(ctx: &Context, args: &Args) -> anyhow::Result<RunReport> {

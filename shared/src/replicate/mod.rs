@@ -191,7 +191,7 @@ impl Request {
                 "image",
                 "region given without an image; pass both, or {} to reconcile",
             )),
-            Some(Value::String(id)) if is_image_id(id) => Ok(Self::Image {
+            Some(Value::String(id)) if ImageId::parse(id).is_ok() => Ok(Self::Image {
                 image: ImageId::new(id.as_str()),
                 region,
                 from_event: false,
@@ -199,12 +199,6 @@ impl Request {
             Some(other) => Err(bad("image", format!("{other} is not an image id (ami-…)"))),
         }
     }
-}
-
-fn is_image_id(s: &str) -> bool {
-    s.len() <= 64
-        && s.strip_prefix("ami-")
-            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
