@@ -88,9 +88,20 @@ pub async fn handle_report<R: Runner>(
 ) -> Result<RunReport, RequestError> {
     let trigger = parse_trigger(&payload).map_err(|e| RequestError::unreadable(R::NAME, e))?;
     let request = R::request(trigger, &ctx.config, now)?;
+    Ok(run_request::<R>(ctx, request, now).await)
+}
+
+/// Runs a request already read (from a payload by [`handle_report`], or from command-line
+/// flags by `amictl`) and finishes its report: the one path from a request to a published
+/// report, whatever the entry point.
+pub async fn run_request<R: Runner>(
+    ctx: &Context,
+    request: R::Request,
+    now: OffsetDateTime,
+) -> RunReport {
     tracing::info!(request = ?request, runner = R::NAME, "request");
     let report = R::run(ctx, request, now).await;
-    Ok(ctx.finish(report).await)
+    ctx.finish(report).await
 }
 
 /// One invocation of runner `R`; returns the report's event detail (what Lambda returns).

@@ -1,10 +1,11 @@
 //! `amictl cleanup`: apply retention now, or with `--dry-run` print the plan — per image,
 //! keep or delete and why (which rule, which reference). Same runner as the Lambda function.
 
-use ami_core::cleanup::{run as cleanup, CleanupRequest};
+use ami_core::cleanup::CleanupRequest;
 use ami_core::context::Context;
 use ami_core::model::Region;
 use ami_core::report::{Outcome, RunReport};
+use ami_core::runner::{run_request, Cleanup};
 use time::OffsetDateTime;
 
 #[derive(Debug, clap::Args)]
@@ -36,8 +37,7 @@ pub async fn run(ctx: &Context, args: &Args) -> anyhow::Result<RunReport> {
         );
         request.regions.push(region);
     }
-    let report = cleanup(ctx, request, OffsetDateTime::now_utc()).await;
-    let mut report = ctx.finish(report).await;
+    let mut report = run_request::<Cleanup>(ctx, request, OffsetDateTime::now_utc()).await;
     if args.changes_only {
         report
             .items

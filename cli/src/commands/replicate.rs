@@ -4,9 +4,9 @@
 
 use ami_core::config::Config;
 use ami_core::context::Context;
-use ami_core::model::ImageId;
-use ami_core::replicate::{run as replicate, Request};
+use ami_core::replicate::Request;
 use ami_core::report::RunReport;
+use ami_core::runner::{run_request, Replicate};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,14 +38,13 @@ pub fn request(config: &Config, args: &Args) -> anyhow::Result<Request> {
 
 pub async fn run(ctx: &Context, args: &Args) -> anyhow::Result<RunReport> {
     let request = request(&ctx.config, args)?;
-    let report = replicate(ctx, request, time::OffsetDateTime::now_utc()).await;
-    Ok(ctx.finish(report).await)
+    Ok(run_request::<Replicate>(ctx, request, time::OffsetDateTime::now_utc()).await)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ami_core::model::Region;
+    use ami_core::model::{ImageId, Region};
 
     fn args(image: Option<&str>) -> Args {
         Args {

@@ -4,9 +4,9 @@
 //! build the request, run, finish the report.
 
 use ami_core::context::Context;
-use ami_core::model::ImageId;
 use ami_core::report::RunReport;
-use ami_core::share::{run as share, ShareRequest};
+use ami_core::runner::{run_request, Share};
+use ami_core::share::ShareRequest;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,6 +35,5 @@ pub fn request(ctx: &Context, args: &Args) -> anyhow::Result<ShareRequest> {
 
 pub async fn run(ctx: &Context, args: &Args) -> anyhow::Result<RunReport> {
     let request = request(ctx, args)?;
-    let report = share(ctx, request, time::OffsetDateTime::now_utc()).await;
-    Ok(ctx.finish(report).await)
+    Ok(run_request::<Share>(ctx, request, time::OffsetDateTime::now_utc()).await)
 }
