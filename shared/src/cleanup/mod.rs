@@ -69,6 +69,10 @@ impl Runner for Cleanup {
     }
 }
 
+/// This runner's request under the contract's name (`<runner>::Request`, read by
+/// `Request::from_trigger`), as in every runner folder.
+pub type Request = CleanupRequest;
+
 /// What to clean.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CleanupRequest {

@@ -84,6 +84,10 @@ impl Runner for Share {
     }
 }
 
+/// This runner's request under the contract's name (`<runner>::Request`, read by
+/// `Request::from_trigger`), as in every runner folder.
+pub type Request = ShareRequest;
+
 /// What a share run is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShareRequest {
