@@ -64,17 +64,7 @@ async fn managed_image(
         .instance_id(&instance)
         .name(name)
         .no_reboot(true)
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::Image)
-                .tags(
-                    Tag::builder()
-                        .key(key::MANAGED_BY)
-                        .value("ami-lifecycle")
-                        .build(),
-                )
-                .build(),
-        )
+        .tag_specifications(managed_image_tags())
         .send()
         .await
         .context("CreateImage")?;
@@ -468,17 +458,7 @@ async fn an_image_copied_encrypted_without_a_key_is_refused_with_its_remedy() ->
         .source_region(REGION)
         .name("web-default-key")
         .encrypted(true)
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::Image)
-                .tags(
-                    Tag::builder()
-                        .key(key::MANAGED_BY)
-                        .value("ami-lifecycle")
-                        .build(),
-                )
-                .build(),
-        )
+        .tag_specifications(managed_image_tags())
         .send()
         .await
         .context("CopyImage")?
@@ -514,4 +494,17 @@ async fn an_image_copied_encrypted_without_a_key_is_refused_with_its_remedy() ->
     assert!(status.contains("customer managed key"), "{status}");
     assert!(!status.contains("unknown"), "{status}");
     Ok(())
+}
+
+/// Tags at creation that mark an image as this deployment's (as the suite writes them).
+fn managed_image_tags() -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(ResourceType::Image)
+        .tags(
+            Tag::builder()
+                .key(key::MANAGED_BY)
+                .value("ami-lifecycle")
+                .build(),
+        )
+        .build()
 }
