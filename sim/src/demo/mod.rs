@@ -164,9 +164,13 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let mut today: Vec<Invocation> = Vec::new();
         let mut actions_done = false;
         let firings = scenario::firings(&wiring, day)?;
-        for (t, rule, function) in firings {
-            // The person's actions happen at 09:00, between the morning runs and the reconciles.
-            if !actions_done && t >= scenario::at(day, 9, 0) {
+        // `None` closes the day, so the person's actions run exactly once: at 09:00, between
+        // the morning runs and the reconciles, or at the end of a day with nothing after 09:00.
+        for firing in firings.into_iter().map(Some).chain(std::iter::once(None)) {
+            let due = firing
+                .as_ref()
+                .is_none_or(|(t, _, _)| *t >= scenario::at(day, 9, 0));
+            if !actions_done && due {
                 today.extend(
                     act(
                         &emu,
@@ -181,6 +185,9 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 );
                 actions_done = true;
             }
+            let Some((t, rule, function)) = firing else {
+                break;
+            };
             today.push(
                 bus.invoke(
                     &function,
@@ -190,20 +197,6 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 .await,
             );
             today.extend(bus.pump(&emu, t).await?);
-        }
-        if !actions_done {
-            today.extend(
-                act(
-                    &emu,
-                    &bus,
-                    &seeded,
-                    n,
-                    day,
-                    &mut shared_on,
-                    &mut first_web_image,
-                )
-                .await?,
-            );
         }
         timeline_rows(n, &today, &mut rows);
         all.extend(today);
