@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::ports::Cloud;
 use crate::report::RunReport;
+use crate::seal::Sealer;
 
 /// Progress lines for a person watching a terminal (`amictl`); Lambda passes none.
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
@@ -22,11 +23,15 @@ pub struct Context {
     pub config: Arc<Config>,
     pub deadline: Deadline,
     pub progress: Option<Progress>,
+    /// Seals and verifies; its cache of verified seals lives as long as the context (a
+    /// warm Lambda container).
+    pub sealer: Sealer,
 }
 
 impl Context {
     pub fn new(cloud: Arc<dyn Cloud>, config: Config) -> Self {
         Self {
+            sealer: Sealer::new(cloud.seals()),
             cloud,
             config: Arc::new(config),
             deadline: Deadline::none(),

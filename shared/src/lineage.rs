@@ -7,7 +7,7 @@
 //!   source's lineage tags, so it belongs to its source's lineage (in its own region); a
 //!   managed image without lineage tags is a lineage of one.
 //! - [`retention_time`]: the time retention counts an image by (its parsed
-//!   `ami-lifecycle:slot`, else its creation date).
+//!   `ami-lifecycle:slot`, never later than its creation date, else its creation date).
 //! - [`Head`]: the lineage's newest image, whose `ami-lifecycle:retain` tag rules it;
 //!   [`applied_rule`] turns it into the [`AppliedRule`] (or the [`BadRule`] that keeps the
 //!   lineage whole).
@@ -91,24 +91,27 @@ pub enum Lineage {
 impl Lineage {
     /// The lineage of an image, from its tags (values trimmed; empty values are absent).
     pub fn of(image: &Image) -> Self {
-        let tag = |k: &str| image.tag(k).map(str::trim).filter(|v| !v.is_empty());
+        Self::claimed(&image.tags, &image.id).unwrap_or_else(|| Self::Untracked {
+            image: image.id.to_string(),
+        })
+    }
+
+    /// The lineage the tags claim, `None` when they claim none (untracked). `id` is the
+    /// image itself, the key of an adopted image whose tags lack `source-image`. The seal
+    /// covers this claim ([`crate::seal::Subject::image`]), so it is computed the same way
+    /// before an image exists (its tags at creation) and after.
+    pub fn claimed(tags: &crate::model::Tags, id: &ImageId) -> Option<Self> {
+        let tag = |k: &str| tags.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
         if let Some(instance) = tag(key::SOURCE_INSTANCE) {
-            return Self::Instance {
+            return Some(Self::Instance {
                 instance: instance.to_owned(),
                 schedule: tag(key::SCHEDULE).unwrap_or("-").to_owned(),
-            };
+            });
         }
-        if let Some(account) = tag(key::SOURCE_ACCOUNT) {
-            return Self::Adopted {
-                account: account.to_owned(),
-                image: tag(key::SOURCE_IMAGE)
-                    .unwrap_or(image.id.as_str())
-                    .to_owned(),
-            };
-        }
-        Self::Untracked {
-            image: image.id.to_string(),
-        }
+        tag(key::SOURCE_ACCOUNT).map(|account| Self::Adopted {
+            account: account.to_owned(),
+            image: tag(key::SOURCE_IMAGE).unwrap_or(id.as_str()).to_owned(),
+        })
     }
 }
 
@@ -142,11 +145,16 @@ pub fn parse_slot(value: &str) -> Option<OffsetDateTime> {
 
 /// The time retention counts an image by, in Unix seconds: the slot it stands for, else
 /// its creation date. Whole seconds, so every caller ranks ties the same way.
+///
+/// Bounded by the creation date: `min(slot, created)`. An image can stand for a slot
+/// before it was made (a late wave, a retried copy) but never for a later one, so a slot
+/// tag in the future (a typo, a forged tag, a bogus invocation) cannot make an image the
+/// newest of its lineage and push real images out.
 pub fn retention_time(image: &Image) -> i64 {
     image
         .tag(key::SLOT)
         .and_then(parse_slot)
-        .unwrap_or(image.created)
+        .map_or(image.created, |slot| slot.min(image.created))
         .unix_timestamp()
 }
 

@@ -266,6 +266,10 @@ pub struct Image {
     pub source: Option<(ImageId, Region)>,
     /// Billing product codes (Marketplace, Windows): such images cannot be copied across accounts.
     pub billing_products: Vec<String>,
+    /// EC2's `SourceInstanceId`: the instance CreateImage imaged (set by AWS, immutable;
+    /// absent on copies and registered images).
+    #[serde(default)]
+    pub source_instance: Option<InstanceId>,
 }
 
 impl Image {

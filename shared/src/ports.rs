@@ -10,7 +10,8 @@
 //! - making images: [`ImageFactory`]; retiring them: [`ImageRetirement`];
 //! - what still uses an image: [`References`];
 //! - who may use an image: [`Sharing`] (EC2 side) and [`Keys`] (KMS side);
-//! - writing outcome tags: [`Tagging`].
+//! - writing outcome tags: [`Tagging`];
+//! - proving an image is the suite's: [`Seals`] (through [`crate::seal::Sealer`]).
 
 use std::sync::Arc;
 
@@ -125,8 +126,10 @@ pub struct ImageCopy {
     pub kms_key: Option<KeyRef>,
     /// `CopyImageTags`: carry the source's user tags (same account only).
     pub copy_source_tags: bool,
-    /// Tags for the copy and its snapshots.
+    /// Tags for the copy.
     pub tags: Tags,
+    /// Tags for the copy's snapshots.
+    pub snapshot_tags: Tags,
 }
 
 /// What DeregisterImage with `DeleteAssociatedSnapshots` did to the snapshots.
@@ -237,6 +240,16 @@ pub trait Keys: Send + Sync {
     async fn revoke_grant(&self, key_arn: &str, grant_id: &str) -> CloudResult<()>;
 }
 
+/// The seal's MAC (KMS `GenerateMac`/`VerifyMac` with the deployment's HMAC key):
+/// see [`crate::seal`], which is the only caller.
+#[async_trait]
+pub trait Seals: Send + Sync {
+    /// The MAC of `message`.
+    async fn mac(&self, message: &[u8]) -> CloudResult<Vec<u8>>;
+    /// Whether `mac` is the MAC of `message` (`Ok(false)` for a MAC that does not match).
+    async fn verify(&self, message: &[u8], mac: &[u8]) -> CloudResult<bool>;
+}
+
 #[async_trait]
 pub trait Reports: Send + Sync {
     /// Publishes a run report as an `ami-lifecycle` event.
@@ -256,6 +269,8 @@ pub trait Cloud: Send + Sync {
     fn keys(&self, region: &Region) -> Arc<dyn Keys>;
     fn reports(&self) -> Arc<dyn Reports>;
     fn continuations(&self) -> Option<Arc<dyn Continuations>>;
+    /// The deployment's seal key (in the home region).
+    fn seals(&self) -> Arc<dyn Seals>;
 }
 
 /// Streams every image matching `query`, page by page, into `visit`; memory stays flat.

@@ -36,6 +36,12 @@ pub enum Outcome {
     Refused,
     Skipped,
     Failed,
+    /// Tagged `managed-by` but its seal does not verify (forged, copied, edited, or made
+    /// before the seal): never touched, and alarmed on.
+    Unsealed,
+    /// The deterministic name of an image the suite would make is taken by an image that
+    /// is not sealed: nothing made, and alarmed on.
+    NameSquatted,
 }
 
 impl Outcome {
@@ -70,6 +76,8 @@ impl Outcome {
             Self::Refused => "refused",
             Self::Skipped => "skipped",
             Self::Failed => "failed",
+            Self::Unsealed => "unsealed",
+            Self::NameSquatted => "name-squatted",
         }
     }
 }
@@ -161,6 +169,12 @@ impl RunReport {
         self.count(Outcome::Failed)
     }
 
+    /// Items that are evidence of tampering (`unsealed`, `name-squatted`): the report
+    /// event's `unsealed` count, which the stack alarms on.
+    pub fn unsealed(&self) -> usize {
+        self.count(Outcome::Unsealed) + self.count(Outcome::NameSquatted)
+    }
+
     /// `ok` when nothing failed, `failed` when everything that was attempted failed,
     /// `partial` otherwise.
     pub fn outcome(&self) -> &'static str {
@@ -191,6 +205,7 @@ impl RunReport {
             "started": self.started.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
             "counts": self.counts(),
             "failed": self.failed(),
+            "unsealed": self.unsealed(),
             "incomplete": self.incomplete,
             "metrics": self.metrics,
             "items": items,

@@ -34,6 +34,24 @@ pub mod key {
     pub const SHARE_STATUS: &str = "ami-lifecycle:share-status";
     pub const SHARE_GRANTED: &str = "ami-lifecycle:share-granted";
     pub const REPLICATE_STATUS: &str = "ami-lifecycle:replicate-status";
+    /// The seal ([`crate::seal`]): proof the suite made the image (or snapshot).
+    pub const SEAL: &str = "ami-lifecycle:seal";
+    /// On snapshots: the name of the image they were made for (what their seal covers).
+    pub const IMAGE_NAME: &str = "ami-lifecycle:image-name";
+}
+
+/// The suite's state tags: what one image says about itself (its seal, its grant record,
+/// its share and replicate status). A copy never carries them: they describe the image
+/// they are on, and a copied seal or record would only fail verification or mislead.
+pub fn is_state_key(tag_key: &str) -> bool {
+    tag_key == key::SEAL
+        || tag_key == key::SHARE_STATUS
+        || tag_key == key::REPLICATE_STATUS
+        || tag_key == key::SHARE_GRANTED
+        || tag_key
+            .strip_prefix(key::SHARE_GRANTED)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A tag value that does not follow the contract.

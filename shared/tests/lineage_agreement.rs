@@ -168,6 +168,7 @@ fn image(n: usize, s: &Spec) -> Image {
         deregistration_protected: false,
         source: None,
         billing_products: Vec::new(),
+        source_instance: None,
     }
 }
 
@@ -262,6 +263,7 @@ proptest! {
                 deregistration_protected: false,
                 source: Some((c.request.source_image.clone(), c.request.source_region.clone())),
                 billing_products: Vec::new(),
+                source_instance: None,
             })
             .collect();
         let (_, _, dest_decisions) = cleanup(&replicas, &config);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ami_core::context::Context;
 use ami_core::create::{self, CreateRequest, ScheduleRun};
 use ami_core::model::{Region, ScheduleName};
-use ami_core::ports::{Cloud, Continuations, Ec2, Keys, Reports};
+use ami_core::ports::{Cloud, Continuations, Ec2, Keys, Reports, Seals};
 use ami_core::report::{Outcome, RunReport};
 use ami_core::time_util::{parse_rfc3339, rfc3339, slot_of};
 use time::OffsetDateTime;
@@ -63,6 +63,9 @@ impl Cloud for WithoutContinuations {
     }
     fn continuations(&self) -> Option<Arc<dyn Continuations>> {
         None
+    }
+    fn seals(&self) -> Arc<dyn Seals> {
+        self.0.seals()
     }
 }
 

@@ -154,6 +154,7 @@ pub fn image_from_ec2(i: &ec2::Image, region: &Region) -> Option<Image> {
             .is_some_and(|p| p.starts_with("enabled")),
         source,
         billing_products: billing_products(i),
+        source_instance: i.source_instance_id().map(crate::model::InstanceId::new),
     })
 }
 
@@ -299,6 +300,7 @@ mod tests {
             .deregistration_protection("enabled-with-cooldown")
             .source_image_id("ami-0")
             .source_image_region("eu-west-1")
+            .source_instance_id("i-1")
             .product_codes(
                 ec2::ProductCode::builder()
                     .product_code_id("abc123")
@@ -348,6 +350,7 @@ mod tests {
                 "marketplace:abc123".to_owned(),
                 "RunInstances:0002 (Windows)".to_owned(),
             ],
+            source_instance: Some(crate::model::InstanceId::new("i-1")),
         };
         assert_eq!(image, expected);
     }

@@ -288,10 +288,13 @@ impl ImageFactory for AwsEc2 {
     }
 
     async fn copy_image(&self, request: &ImageCopy) -> CloudResult<ImageId> {
-        let specs: Vec<_> = [ec2::ResourceType::Image, ec2::ResourceType::Snapshot]
-            .into_iter()
-            .filter_map(|r| tag_spec(r, &request.tags))
-            .collect();
+        let specs: Vec<_> = [
+            tag_spec(ec2::ResourceType::Image, &request.tags),
+            tag_spec(ec2::ResourceType::Snapshot, &request.snapshot_tags),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let mut req = self
             .client
             .copy_image()

@@ -4,7 +4,7 @@
 //! - [`ec2`]: [`AwsEc2`], every EC2 port of one region, paced to EC2's throttling buckets;
 //! - [`references`]: what still uses an image (`DescribeImageReferences`, or a scan where
 //!   it is missing, reading SSM parameters through [`ssm`]'s [`AwsParameters`]);
-//! - [`kms`]: [`AwsKeys`], key facts and grants;
+//! - [`kms`]: [`AwsKeys`], key facts and grants; [`seals`]: [`AwsSeals`], the seal's MAC;
 //! - [`reports`]: run reports as EventBridge events; [`continuations`]: delayed SQS messages;
 //! - [`errors`]: `SdkError` → [`crate::error::CloudError`]; [`convert`]: SDK ↔ model shapes.
 //!
@@ -32,6 +32,7 @@ pub mod errors;
 pub mod kms;
 pub mod references;
 pub mod reports;
+pub mod seals;
 pub mod ssm;
 #[cfg(test)]
 mod tests;
@@ -45,31 +46,40 @@ pub use self::continuations::SqsContinuations;
 pub use self::ec2::AwsEc2;
 pub use self::kms::AwsKeys;
 pub use self::reports::EventBridgeReports;
+pub use self::seals::AwsSeals;
 pub use self::ssm::AwsParameters;
 use crate::config::Config;
 use crate::model::Region;
 use crate::pacing::Pacer;
-use crate::ports::{Cloud, Continuations, Ec2, Keys, Reports};
+use crate::ports::{Cloud, Continuations, Ec2, Keys, Reports, Seals};
 
 /// Environment variable scaling the client-side EC2 pacing: `1` (default) paces to the
 /// published bucket rates, `2` to twice them (a raised account limit or a time-scaled
 /// emulator), `0` turns pacing off.
 pub const PACE_SCALE_ENV: &str = "AMI_LIFECYCLE_PACE_SCALE";
 
+/// The smallest non-zero pace scale (a hundredth of the published rates).
+pub const PACE_SCALE_MIN: f64 = 0.01;
+/// The largest pace scale (a thousand times the published rates).
+pub const PACE_SCALE_MAX: f64 = 1000.0;
+
 /// The region used when neither the SDK configuration nor the config names one.
 const FALLBACK_REGION: &str = "us-east-1";
 
-/// Reads a pace scale; anything that is not a finite non-negative number means `1`.
+/// Reads a pace scale; anything but 0 or a number in [`PACE_SCALE_MIN`]..=[`PACE_SCALE_MAX`]
+/// means `1` (with a warning).
 pub fn parse_pace_scale(value: Option<&str>) -> f64 {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => 1.0,
         Some(v) => match v.parse::<f64>() {
-            Ok(s) if s.is_finite() && s >= 0.0 => s,
+            // 0 turns pacing off; a scale outside [PACE_SCALE_MIN, PACE_SCALE_MAX] would
+            // make intervals overflow (1e-20) or pacing meaningless.
+            Ok(s) if s == 0.0 || (PACE_SCALE_MIN..=PACE_SCALE_MAX).contains(&s) => s,
             _ => {
                 tracing::warn!(
                     variable = PACE_SCALE_ENV,
                     value = v,
-                    "not a non-negative number; pacing at scale 1"
+                    "not 0 or a number from 0.01 to 1000; pacing at scale 1"
                 );
                 1.0
             }
@@ -87,6 +97,7 @@ pub struct AwsCloud {
     keys: Mutex<HashMap<Region, Arc<AwsKeys>>>,
     reports: Arc<EventBridgeReports>,
     continuations: Option<Arc<SqsContinuations>>,
+    seals: Arc<AwsSeals>,
 }
 
 impl AwsCloud {
@@ -111,7 +122,13 @@ impl AwsCloud {
                 url,
             ))
         });
+        let seals = Arc::new(AwsSeals::new(
+            aws_sdk_kms::Client::new(&home_sdk),
+            home.clone(),
+            config.seal_key.clone(),
+        ));
         Self {
+            seals,
             sdk,
             pace_scale,
             ec2: Mutex::default(),
@@ -187,5 +204,9 @@ impl Cloud for AwsCloud {
         self.continuations
             .clone()
             .map(|c| c as Arc<dyn Continuations>)
+    }
+
+    fn seals(&self) -> Arc<dyn Seals> {
+        self.seals.clone()
     }
 }

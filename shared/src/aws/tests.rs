@@ -267,6 +267,7 @@ async fn copy_image_is_idempotent_encrypted_and_tagged() -> TestResult {
         kms_key: Some(KeyRef::new("alias/replicas")),
         copy_source_tags: true,
         tags: tags(&[("ami-lifecycle:replica-of", "ami-src")]),
+        snapshot_tags: tags(&[("ami-lifecycle:image-name", "copy")]),
     };
     assert_eq!(
         ec2(&[&rule]).copy_image(&request).await?,
@@ -287,7 +288,7 @@ async fn copy_image_is_idempotent_encrypted_and_tagged() -> TestResult {
     );
     assert_eq!(
         spec_tags(req.tag_specifications(), ec2::ResourceType::Snapshot),
-        Some(request.tags.clone())
+        Some(request.snapshot_tags.clone())
     );
     Ok(())
 }
@@ -308,6 +309,7 @@ async fn copy_image_without_a_key_does_not_ask_for_encryption() -> TestResult {
         kms_key: None,
         copy_source_tags: false,
         tags: Tags::new(),
+        snapshot_tags: Tags::new(),
     };
     ec2(&[&rule]).copy_image(&request).await?;
     let req = take(&seen)?;
@@ -720,6 +722,10 @@ fn pace_scale_defaults_to_one_and_zero_disables() {
     assert_eq!(parse_pace_scale(Some("2.5")), 2.5);
     assert_eq!(parse_pace_scale(Some("-1")), 1.0);
     assert_eq!(parse_pace_scale(Some("fast")), 1.0);
+    // Bounded: 1e-20 made pacing intervals overflow (a panic); huge scales are no pacing.
+    assert_eq!(parse_pace_scale(Some("1e-20")), 1.0);
+    assert_eq!(parse_pace_scale(Some("1e9")), 1.0);
+    assert_eq!(parse_pace_scale(Some("0.01")), 0.01);
 }
 
 #[test]

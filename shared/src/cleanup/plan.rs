@@ -513,6 +513,7 @@ mod tests {
             deregistration_protected: false,
             source: None,
             billing_products: Vec::new(),
+            source_instance: None,
         }
     }
 

@@ -24,6 +24,7 @@ pub(super) struct CommonSettings {
     pub retain: RetentionRule,
     pub dry_run: bool,
     pub report_bus: String,
+    pub seal_key: Option<String>,
 }
 
 /// Whether `name` can be a deployment name: see [`DEPLOYMENT_ACCEPTED`].
@@ -97,6 +98,7 @@ impl CommonSettings {
             retain,
             dry_run: bool_setting(get, "DRY_RUN", false)?,
             report_bus: get("REPORT_EVENT_BUS").unwrap_or_else(|| "default".to_owned()),
+            seal_key: get("SEAL_KEY").map(|v| v.trim().to_owned()),
         })
     }
 }

@@ -37,6 +37,8 @@ pub(super) struct CreateSettings {
     pub copy_instance_tags: Vec<String>,
     pub continuation_queue: Option<String>,
     pub continuation_delay_seconds: u32,
+    pub reboot_min_interval_minutes: u32,
+    pub slot_window_minutes: u32,
 }
 
 /// The EventBridge rule that runs `schedule` for `deployment`.
@@ -110,6 +112,18 @@ impl CreateSettings {
                 "CONTINUATION_DELAY_SECONDS",
                 (60, 0, 900),
                 "seconds, a whole number from 0 to 900 (the SQS delay limit)",
+            )?,
+            reboot_min_interval_minutes: u32_setting(
+                get,
+                "REBOOT_MIN_INTERVAL",
+                (60, 0, 10_080),
+                "minutes, a whole number from 0 to 10080 (a week)",
+            )?,
+            slot_window_minutes: u32_setting(
+                get,
+                "SLOT_WINDOW",
+                (60, 1, 1_440),
+                "minutes, a whole number from 1 to 1440 (a day)",
             )?,
         })
     }

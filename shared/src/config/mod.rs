@@ -87,6 +87,17 @@ pub struct Config {
     pub continuation_queue: Option<String>,
     /// `CONTINUATION_DELAY_SECONDS`: how long a reboot wave is given before the next check.
     pub continuation_delay_seconds: u32,
+    /// `SEAL_KEY`: the deployment's KMS HMAC key (ARN, id or alias), which seals what the
+    /// suite makes ([`crate::seal`]). Unset: nothing can be sealed or verified, so nothing
+    /// is created, deleted or shared (every such item says so).
+    pub seal_key: Option<String>,
+    /// `REBOOT_MIN_INTERVAL` (minutes, default 60): an instance is never rebooted again
+    /// sooner than this after an image of it that rebooted it; such a request images it
+    /// without a reboot.
+    pub reboot_min_interval_minutes: u32,
+    /// `SLOT_WINDOW` (minutes, default 60): how old the slot of a direct invocation may be
+    /// (an operator's `force` aside).
+    pub slot_window_minutes: u32,
 }
 
 impl Config {
@@ -127,6 +138,9 @@ impl Config {
             report_bus: common.report_bus,
             continuation_queue: create.continuation_queue,
             continuation_delay_seconds: create.continuation_delay_seconds,
+            seal_key: common.seal_key,
+            reboot_min_interval_minutes: create.reboot_min_interval_minutes,
+            slot_window_minutes: create.slot_window_minutes,
         })
     }
 

@@ -578,6 +578,7 @@ mod failed_image {
             deregistration_protected: false,
             source: None,
             billing_products: Vec::new(),
+            source_instance: None,
         }
     }
 

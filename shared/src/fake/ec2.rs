@@ -216,6 +216,7 @@ impl ImageFactory for FakeRegion {
                 deregistration_protected: false,
                 source: None,
                 billing_products: Vec::new(),
+                source_instance: Some(instance.id.clone()),
             },
         );
         Ok(id)
@@ -282,7 +283,7 @@ impl ImageFactory for FakeRegion {
                 Snapshot {
                     id: snap.clone(),
                     region: self.region.clone(),
-                    tags: request.tags.clone(),
+                    tags: request.snapshot_tags.clone(),
                     size_gib: d.size_gib,
                     encrypted,
                     kms_key: kms.clone(),
@@ -315,6 +316,7 @@ impl ImageFactory for FakeRegion {
                 deregistration_protected: false,
                 source: Some((source.id.clone(), request.source_region.clone())),
                 billing_products: Vec::new(),
+                source_instance: None,
             },
         );
         s.copy_tokens.insert(

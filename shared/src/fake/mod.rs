@@ -28,8 +28,10 @@ use crate::model::{
     AccountId, AttachedVolume, DeviceName, Grantee, Image, ImageDisk, ImageId, ImageState,
     Instance, InstanceId, InstanceState, KeyGrant, KeyRef, Region, Snapshot, SnapshotId, Tags,
 };
-use crate::ports::{Cloud, Continuations, Ec2, Keys, Reports};
+use crate::ports::{Cloud, Continuations, Ec2, Keys, Reports, Seals};
 use crate::report::RunReport;
+use crate::seal::Subject;
+use crate::tags::key;
 
 /// One injected failure: calls of `operation` (about `subject`, if set) fail with `code`.
 #[derive(Debug, Clone)]
@@ -230,8 +232,61 @@ impl FakeCloud {
         }
     }
 
-    /// An available image with one snapshot, as if made earlier (by us or by anyone).
+    /// An available image with one snapshot, as if made earlier: by the suite when the
+    /// tags say `managed-by` (sealed, and EC2's `SourceInstanceId` is its
+    /// `source-instance` tag, as CreateImage would record), by anyone else otherwise.
     pub fn add_image(
+        &self,
+        region: &str,
+        name: &str,
+        created: OffsetDateTime,
+        tags: &[(&str, &str)],
+    ) -> ImageId {
+        let id = self.add_unsealed_image(region, name, created, tags);
+        let mut s = self.state();
+        let Some(image) = s.images.get_mut(&id) else {
+            return id;
+        };
+        let Some(deployment) = image.tags.get(key::MANAGED_BY).cloned() else {
+            return id;
+        };
+        if image.tags.contains_key(key::SOURCE_IMAGE) {
+            let src = image
+                .tags
+                .get(key::SOURCE_IMAGE)
+                .cloned()
+                .unwrap_or_default();
+            let src_region = image
+                .tags
+                .get(key::SOURCE_REGION)
+                .map_or_else(|| image.region.clone(), |r| Region::new(r.as_str()));
+            image.source = Some((ImageId::new(src), src_region));
+        } else {
+            image.source_instance = image
+                .tags
+                .get(key::SOURCE_INSTANCE)
+                .map(|i| InstanceId::new(i.as_str()));
+        }
+        let seal = fake_seal(&Subject::of_image(image, &deployment));
+        image.tags.insert(key::SEAL.to_owned(), seal);
+        let mut snap_tags = image.tags.clone();
+        snap_tags.insert(key::IMAGE_NAME.to_owned(), image.name.clone());
+        snap_tags.insert(
+            key::SEAL.to_owned(),
+            fake_seal(&Subject::snapshot(&deployment, &image.region, &snap_tags)),
+        );
+        let snaps: Vec<SnapshotId> = image.snapshot_ids().cloned().collect();
+        for sid in snaps {
+            if let Some(snap) = s.snapshots.get_mut(&sid) {
+                snap.tags = snap_tags.clone();
+            }
+        }
+        id
+    }
+
+    /// [`FakeCloud::add_image`] without the seal and EC2's provenance fields: an image
+    /// made by hand, or one whose `managed-by` tag is forged.
+    pub fn add_unsealed_image(
         &self,
         region: &str,
         name: &str,
@@ -277,6 +332,7 @@ impl FakeCloud {
                 deregistration_protected: false,
                 source: None,
                 billing_products: Vec::new(),
+                source_instance: None,
             },
         );
         id
@@ -403,6 +459,41 @@ impl Cloud for FakeCloud {
     fn continuations(&self) -> Option<Arc<dyn Continuations>> {
         self.with_continuations
             .then(|| Arc::new(self.clone()) as Arc<dyn Continuations>)
+    }
+    fn seals(&self) -> Arc<dyn Seals> {
+        Arc::new(self.clone())
+    }
+}
+
+/// The fake's HMAC: SHA-256 over a secret only the fake knows and the message (a test
+/// forges seals by writing any other value).
+pub fn fake_mac(message: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"fake seal key, known to FakeCloud only\0");
+    h.update(message);
+    h.finalize().to_vec()
+}
+
+/// The seal tag value the suite would write for `subject` on the fake.
+pub fn fake_seal(subject: &Subject) -> String {
+    format!(
+        "{}{}",
+        crate::seal::VERSION_PREFIX,
+        aws_smithy_types::base64::encode(fake_mac(subject.as_bytes()))
+    )
+}
+
+#[async_trait]
+impl Seals for FakeCloud {
+    async fn mac(&self, message: &[u8]) -> CloudResult<Vec<u8>> {
+        self.state()
+            .call(&Region::new("home"), "GenerateMac", None)?;
+        Ok(fake_mac(message))
+    }
+    async fn verify(&self, message: &[u8], mac: &[u8]) -> CloudResult<bool> {
+        self.state().call(&Region::new("home"), "VerifyMac", None)?;
+        Ok(fake_mac(message) == mac)
     }
 }
 

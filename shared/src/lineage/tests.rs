@@ -31,6 +31,7 @@ fn image(id: &str, days_ago: i64, state: ImageState, tags: &[(&str, &str)]) -> I
         deregistration_protected: false,
         source: None,
         billing_products: Vec::new(),
+        source_instance: None,
     }
 }
 

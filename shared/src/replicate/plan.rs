@@ -40,17 +40,20 @@ pub const MAX_ATTEMPTS: u32 = 5;
 /// AMI names are at most 128 characters.
 const NAME_MAX: usize = 128;
 
-/// Source tags carried onto replicas explicitly (besides `CopyImageTags`), so cleanup
-/// and share act on replicas as on their sources.
-const CARRIED_TAGS: [&str; 7] = [
+/// The suite's source tags carried onto replicas, so cleanup acts on a replica as on its
+/// source. Not `share-with`: a replica follows its source's current value (read from the
+/// source region) or, with `SHARE_REPLICAS=false`, is never shared; a copied value would
+/// only go stale. Never a state tag ([`tags::is_state_key`]).
+const CARRIED_TAGS: [&str; 5] = [
     key::SLOT,
     key::SCHEDULE,
     key::SOURCE_INSTANCE,
     key::CONSISTENCY,
     key::RETAIN,
-    key::SHARE_WITH,
-    "Name",
 ];
+
+/// The most tags a copy carries (EC2: 50 per resource; the seal is added after planning).
+const COPY_TAGS_MAX: usize = 49;
 
 /// Why a copy is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -168,13 +171,10 @@ pub fn not_a_source(image: &Image, config: &Config) -> Option<String> {
             "a copy of {src}: copies are never replicated again"
         ));
     }
-    if !tags::is_managed_by(&image.tags, &config.deployment)
-        && image.tag(key::REPLICATE_TO).is_none()
-    {
+    if !tags::is_managed_by(&image.tags, &config.deployment) {
         return Some(format!(
-            "not managed by {} and no {} tag: not replicated",
-            config.deployment,
-            key::REPLICATE_TO
+            "not managed by {}: only images the suite made (and sealed) are replicated",
+            config.deployment
         ));
     }
     None
@@ -236,6 +236,14 @@ fn copy_tags(kind: CopyKind, source: &Image, config: &Config, attempt: u32) -> T
         for k in CARRIED_TAGS {
             if let Some(v) = source.tag(k) {
                 t.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        // The user's own tags, as CopyImageTags would carry them, but never the suite's
+        // other keys (state tags, share-with) nor AWS-reserved ones.
+        for (k, v) in &source.tags {
+            let users = !k.starts_with(tags::PREFIX) && !k.starts_with("aws:");
+            if users && t.len() < COPY_TAGS_MAX - 8 {
+                t.insert(k.clone(), v.clone());
             }
         }
     }
@@ -609,8 +617,12 @@ fn decide_copy(
         description: truncate(&description, 255),
         client_token: client_token(&config.deployment, &src.id, dest, attempt),
         kms_key,
-        copy_source_tags: kind == CopyKind::Replica,
+        // Never CopyImageTags: it would carry the source's state tags (seal, grant record,
+        // statuses); `copy_tags` carries what a copy should have.
+        copy_source_tags: false,
         tags: copy_tags(kind, src, config, attempt),
+        // The snapshots' seal and image name are added with the image's seal (run.rs).
+        snapshot_tags: Tags::new(),
     };
     let supersedes: Vec<ImageId> = failed.iter().map(|f| f.id.clone()).collect();
     handled.extend(supersedes.iter().cloned());
@@ -661,6 +673,7 @@ mod tests {
             deregistration_protected: false,
             source: None,
             billing_products: Vec::new(),
+            source_instance: None,
         }
     }
 

@@ -11,6 +11,7 @@ use crate::error::{CloudError, ErrorKind};
 use crate::model::{Image, ImageId, ImageState, Region};
 use crate::ports::{all_images, ImageQuery};
 use crate::report::{Outcome, RunReport};
+use crate::seal;
 use crate::tags::{self, key};
 
 /// Runs one request and returns its report (the caller passes it to [`Context::finish`]).
@@ -40,11 +41,27 @@ pub async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunRep
         }
     };
     if let Some(mut inventory) = inventory {
+        keep_sealed(ctx, &mut inventory, &mut report).await;
         check_keys(ctx, &mut inventory).await;
         let plan = plan::plan(&inventory, &ctx.config, now);
         apply(ctx, plan, &mut report).await;
     }
     report
+}
+
+/// Only sealed images are sources (an unsealed one is reported: copying it would launder
+/// a forged `managed-by` into a sealed copy) or count as copies (an unsealed look-alike
+/// in a destination is not our copy; its name, if taken, is reported name-squatted when
+/// the copy is made). Images shared for adoption are foreign by definition: the adopted
+/// copy is what gets sealed.
+async fn keep_sealed(ctx: &Context, inv: &mut Inventory, report: &mut RunReport) {
+    let deployment = &ctx.config.deployment;
+    let sources = std::mem::take(&mut inv.sources);
+    inv.sources = seal::sealed_only(&ctx.sealer, sources, deployment, Some(report)).await;
+    for copies in inv.copies.values_mut() {
+        let all = std::mem::take(copies);
+        *copies = seal::sealed_only(&ctx.sealer, all, deployment, None).await;
+    }
 }
 
 /// A listing failure as a report item: deferred when retrying later can help.
@@ -56,14 +73,6 @@ fn listing_failed(report: &mut RunReport, region: &Region, subject: &str, e: &Cl
         Outcome::for_error(e),
         format!("could not list: {e}; the next reconcile retries"),
     );
-}
-
-fn sources_query() -> ImageQuery {
-    ImageQuery {
-        owned_by_self: true,
-        page_size: Some(1000),
-        ..ImageQuery::default()
-    }
 }
 
 fn copies_query(deployment: &str) -> ImageQuery {
@@ -81,19 +90,15 @@ async fn reconcile_inventory(ctx: &Context, report: &mut RunReport) -> Inventory
         ctx.progress(&format!("listing source images in {region}"));
         let ec2 = ctx.cloud.ec2(region);
         // Disabled images too: retention counts them, and the guard must see what cleanup sees.
+        // Only managed images: an image the suite did not make (and seal) is never copied,
+        // whatever its replicate-to tag says.
         let managed = ImageQuery::managed_by(&config.deployment);
-        let tagged = ImageQuery {
-            tag_key: Some(key::REPLICATE_TO.to_owned()),
-            ..sources_query()
-        };
-        for q in [managed, tagged] {
-            match all_images(ec2.as_ref(), &q).await {
-                // Copies are listed too (they are managed): the planner never treats them as sources.
-                Ok(images) => inv
-                    .sources
-                    .extend(images.into_iter().filter(|i| ids.insert(i.id.clone()))),
-                Err(e) => listing_failed(report, region, "source images", &e),
-            }
+        match all_images(ec2.as_ref(), &managed).await {
+            // Copies are listed too (they are managed): the planner never treats them as sources.
+            Ok(images) => inv
+                .sources
+                .extend(images.into_iter().filter(|i| ids.insert(i.id.clone()))),
+            Err(e) => listing_failed(report, region, "source images", &e),
         }
         if !config.adopt_from.is_empty() {
             let q = ImageQuery {
@@ -396,7 +401,32 @@ async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
             "copying {} to {}",
             copy.request.source_image, copy.dest
         ));
-        match ctx.cloud.ec2(&copy.dest).copy_image(&copy.request).await {
+        let mut request = copy.request.clone();
+        match seal::sealed_tags(
+            &ctx.sealer,
+            &ctx.config.deployment,
+            &copy.dest,
+            &request.name,
+            &request.tags,
+        )
+        .await
+        {
+            Ok((tags, snapshot_tags)) => {
+                request.tags = tags;
+                request.snapshot_tags = snapshot_tags;
+            }
+            Err(e) => {
+                report.push(
+                    &copy.dest,
+                    copy.request.source_image.as_str(),
+                    None,
+                    Outcome::for_error(&e),
+                    format!("not copied: the copy could not be sealed ({e})"),
+                );
+                continue;
+            }
+        }
+        match ctx.cloud.ec2(&copy.dest).copy_image(&request).await {
             Ok(id) => {
                 report.push(
                     &copy.dest,
@@ -420,7 +450,7 @@ async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
                     k if k.is_retryable() => (Outcome::Deferred, format!("{e}; the next reconcile copies it")),
                     ErrorKind::NotFound => (Outcome::Skipped, format!("source no longer exists: {e}")),
                     ErrorKind::Duplicate => (
-                        Outcome::Failed,
+                        Outcome::NameSquatted,
                         format!(
                             "{e}: an image named {:?} exists in {} but is not a copy of {} made by {}; rename or deregister it",
                             copy.request.name, copy.dest, copy.request.source_image, ctx.config.deployment

@@ -62,6 +62,7 @@ fn image(tags: &[(&str, &str)], encrypted: bool) -> Image {
         deregistration_protected: false,
         source: None,
         billing_products: Vec::new(),
+        source_instance: None,
     }
 }
 

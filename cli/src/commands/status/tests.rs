@@ -38,6 +38,7 @@ fn image(id: &str, region: &str, days_ago: i64, state: ImageState, tags: &[(&str
         deregistration_protected: false,
         source: None,
         billing_products: Vec::new(),
+        source_instance: None,
     }
 }
 

@@ -1,0 +1,395 @@
+//! The seal: proof, that no tag can forge, that this deployment made an image.
+//!
+//! Anyone with `ec2:CreateTags` can write `ami-lifecycle:managed-by`, so the tag alone
+//! confers nothing. Every image the suite makes (created, copied, adopted) also carries
+//! `ami-lifecycle:seal` = a KMS HMAC (`GenerateMac`, key `SEAL_KEY`, usable only by the
+//! suite's roles) over a [`Subject`]: deployment, region, image name, claimed lineage and
+//! slot. Names are immutable and unique per account and region, so a seal copied onto
+//! another image does not verify; editing the lineage or slot tags breaks it too.
+//!
+//! - [`Subject`]: the canonical message of an image, a snapshot or a grant-record chunk.
+//! - [`Sealer`]: seals and verifies through the [`Seals`] port, caching what it verified
+//!   (a run asks about each image once; a lineage of 1,000 images costs 1,000 `VerifyMac`
+//!   calls on the first run of a warm Lambda container only).
+//! - [`provenance`]: the pure check of the lineage tags against what EC2 itself recorded
+//!   (`SourceInstanceId`, `SourceImageId`/`SourceImageRegion`); a mismatch is unsealed
+//!   whatever the MAC says.
+//! - [`Verdict`]: sealed, or unsealed with the reason a report gives.
+//!
+//! Cleanup deletes, deprecates or disables only sealed images; share shares only sealed
+//! images and trusts only sealed record chunks; replicate copies only sealed sources; an
+//! image carrying `managed-by` without a valid seal is reported `unsealed` and never
+//! touched. `amictl seal --adopt` seals the images of a release that predates the seal.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::CloudResult;
+use crate::lineage::Lineage;
+use crate::model::{Image, ImageId, Region, Tags};
+use crate::ports::Seals;
+use crate::tags::key;
+
+/// The seal format this version writes and reads: `v1:` + base64 of the HMAC.
+pub const VERSION_PREFIX: &str = "v1:";
+
+/// The MAC algorithm of an `HMAC_256` key.
+pub const MAC_ALGORITHM: &str = "HMAC_SHA_256";
+
+/// The canonical message a seal is the MAC of. Fields are separated by newlines, which
+/// none of them may contain (names, tag values and ids are single-line in EC2), and the
+/// first line names the kind, so a message of one kind never equals one of another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    text: String,
+}
+
+impl Subject {
+    /// An image: deployment, region, name, the lineage its tags claim, its slot tag.
+    pub fn image(deployment: &str, region: &Region, name: &str, tags: &Tags) -> Self {
+        Self::new(&[
+            "ami-lifecycle seal v1 image",
+            deployment,
+            region.as_str(),
+            name,
+            &lineage_claim(tags),
+            tags.get(key::SLOT).map_or("", |v| v.trim()),
+        ])
+    }
+
+    /// The subject of an existing image (its own name, region and tags).
+    pub fn of_image(image: &Image, deployment: &str) -> Self {
+        Self::image(deployment, &image.region, &image.name, &image.tags)
+    }
+
+    /// A snapshot made with an image: the image's name (`ami-lifecycle:image-name` on the
+    /// snapshot), lineage and slot. Snapshot ids are not known before creation, so a
+    /// snapshot seal binds it to its image's identity, not to its own id.
+    pub fn snapshot(deployment: &str, region: &Region, tags: &Tags) -> Self {
+        Self::new(&[
+            "ami-lifecycle seal v1 snapshot",
+            deployment,
+            region.as_str(),
+            tags.get(key::IMAGE_NAME).map_or("", String::as_str),
+            &lineage_claim(tags),
+            tags.get(key::SLOT).map_or("", |v| v.trim()),
+        ])
+    }
+
+    /// One chunk of an image's grant record (`share-granted`, `share-granted-2`, …): bound
+    /// to the image id and the chunk's key, so a chunk moved to another image or key fails.
+    pub fn record_chunk(
+        deployment: &str,
+        region: &Region,
+        image: &ImageId,
+        chunk_key: &str,
+        entries: &str,
+    ) -> Self {
+        Self::new(&[
+            "ami-lifecycle seal v1 grant-record",
+            deployment,
+            region.as_str(),
+            image.as_str(),
+            chunk_key,
+            entries,
+        ])
+    }
+
+    fn new(fields: &[&str]) -> Self {
+        let clean: Vec<String> = fields.iter().map(|f| f.replace('\n', " ")).collect();
+        Self {
+            text: clean.join("\n"),
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// The lineage claimed by `tags`, as the seal covers it (`-` when none is claimed).
+fn lineage_claim(tags: &Tags) -> String {
+    match Lineage::claimed(tags, &ImageId::new("")) {
+        Some(Lineage::Instance { instance, schedule }) => format!("instance {instance} {schedule}"),
+        Some(Lineage::Adopted { account, image }) => format!("adopted {account} {image}"),
+        Some(Lineage::Untracked { .. }) | None => "-".to_owned(),
+    }
+}
+
+/// Whether an image is the suite's, and why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Sealed,
+    /// Carries `managed-by` but is not provably ours: reported `unsealed`, never touched.
+    Unsealed(String),
+}
+
+impl Verdict {
+    pub fn is_sealed(&self) -> bool {
+        matches!(self, Self::Sealed)
+    }
+}
+
+/// The lineage tags of `image` checked against what EC2 recorded, which no tag can
+/// change: an image claiming an instance must have been made from it by CreateImage
+/// (`SourceInstanceId`), unless it is a copy; a copy's `source-image`/`source-region` must
+/// be EC2's `SourceImageId`/`SourceImageRegion`. `Err` says what disagrees.
+pub fn provenance(image: &Image) -> Result<(), String> {
+    let tag = |k: &str| image.tag(k).map(str::trim).filter(|v| !v.is_empty());
+    if let Some(claimed) = tag(key::SOURCE_IMAGE) {
+        let claimed_region = tag(key::SOURCE_REGION).unwrap_or(image.region.as_str());
+        return match &image.source {
+            Some((id, region)) if id.as_str() == claimed && region.as_str() == claimed_region => {
+                Ok(())
+            }
+            Some((id, region)) => Err(format!(
+                "{} says {claimed} in {claimed_region}, EC2 says it was copied from {id} in {region}",
+                key::SOURCE_IMAGE
+            )),
+            None => Err(format!(
+                "{} says {claimed}, but EC2 records no source image (not a copy)",
+                key::SOURCE_IMAGE
+            )),
+        };
+    }
+    if let Some(claimed) = tag(key::SOURCE_INSTANCE) {
+        return match &image.source_instance {
+            Some(id) if id.as_str() == claimed => Ok(()),
+            Some(id) => Err(format!(
+                "{} says {claimed}, EC2 says the image was made from {id}",
+                key::SOURCE_INSTANCE
+            )),
+            None => Err(format!(
+                "{} says {claimed}, but EC2 records no source instance (not made by CreateImage)",
+                key::SOURCE_INSTANCE
+            )),
+        };
+    }
+    if tag(key::SOURCE_ACCOUNT).is_some() {
+        return Err(format!(
+            "{} without {}: an adopted image names the image it was copied from",
+            key::SOURCE_ACCOUNT,
+            key::SOURCE_IMAGE
+        ));
+    }
+    Ok(())
+}
+
+/// Seals and verifies through [`Seals`], remembering what verified. Cheap to clone (one
+/// cache shared by the clones).
+#[derive(Clone)]
+pub struct Sealer {
+    seals: Arc<dyn Seals>,
+    verified: Arc<Mutex<HashSet<[u8; 32]>>>,
+}
+
+impl Sealer {
+    pub fn new(seals: Arc<dyn Seals>) -> Self {
+        Self {
+            seals,
+            verified: Arc::default(),
+        }
+    }
+
+    /// The seal tag value for `subject`.
+    pub async fn seal(&self, subject: &Subject) -> CloudResult<String> {
+        let mac = self.seals.mac(subject.as_bytes()).await?;
+        let value = format!("{VERSION_PREFIX}{}", aws_smithy_types::base64::encode(&mac));
+        self.remember(subject, &value);
+        Ok(value)
+    }
+
+    /// Whether `value` (a seal tag value) is the seal of `subject`. Malformed or absent
+    /// values are `false` without a call.
+    pub async fn verify(&self, subject: &Subject, value: Option<&str>) -> CloudResult<bool> {
+        let Some(value) = value.map(str::trim) else {
+            return Ok(false);
+        };
+        let Some(mac) = value
+            .strip_prefix(VERSION_PREFIX)
+            .and_then(|b64| aws_smithy_types::base64::decode(b64).ok())
+            .filter(|m| !m.is_empty() && m.len() <= 64)
+        else {
+            return Ok(false);
+        };
+        if self.known(subject, value) {
+            return Ok(true);
+        }
+        let ok = self.seals.verify(subject.as_bytes(), &mac).await?;
+        if ok {
+            self.remember(subject, value);
+        }
+        Ok(ok)
+    }
+
+    /// Whether `image` is this deployment's: tagged `managed-by`, its lineage agreeing
+    /// with EC2's records ([`provenance`]) and its seal verifying.
+    pub async fn check_image(&self, image: &Image, deployment: &str) -> CloudResult<Verdict> {
+        if !crate::tags::is_managed_by(&image.tags, deployment) {
+            return Ok(Verdict::Unsealed(format!(
+                "not tagged {}={deployment}",
+                key::MANAGED_BY
+            )));
+        }
+        if let Err(why) = provenance(image) {
+            return Ok(Verdict::Unsealed(format!(
+                "lineage tags disagree with EC2: {why}"
+            )));
+        }
+        let seal = image.tag(key::SEAL);
+        if seal.is_none() {
+            return Ok(Verdict::Unsealed(format!(
+                "no {} tag (made by hand, or by a release before the seal: review and run amictl seal --adopt)",
+                key::SEAL
+            )));
+        }
+        if self
+            .verify(&Subject::of_image(image, deployment), seal)
+            .await?
+        {
+            Ok(Verdict::Sealed)
+        } else {
+            Ok(Verdict::Unsealed(format!(
+                "{} does not verify for this name, region, lineage and slot (forged, copied or edited tags)",
+                key::SEAL
+            )))
+        }
+    }
+
+    fn digest(subject: &Subject, value: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(subject.as_bytes());
+        h.update([0]);
+        h.update(value.as_bytes());
+        h.finalize().into()
+    }
+
+    fn known(&self, subject: &Subject, value: &str) -> bool {
+        let d = Self::digest(subject, value);
+        self.verified
+            .lock()
+            .map(|set| set.contains(&d))
+            .unwrap_or(false)
+    }
+
+    fn remember(&self, subject: &Subject, value: &str) {
+        let d = Self::digest(subject, value);
+        if let Ok(mut set) = self.verified.lock() {
+            // Bounded: a region of 50,000 images is 1.6 MB of digests.
+            if set.len() >= 1_000_000 {
+                set.clear();
+            }
+            set.insert(d);
+        }
+    }
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+#[path = "seal/tests.rs"]
+mod tests;
+
+/// How many seals are verified at once: KMS's HMAC request quota is shared by the
+/// account, and a region of 50,000 images must not take minutes one call at a time.
+pub const VERIFY_CONCURRENCY: usize = 16;
+
+/// Keeps the images that are provably this deployment's. An image tagged `managed-by`
+/// that is not sealed is reported `unsealed` (once per image and run, when `report` is
+/// given) and dropped; one whose seal could not be checked (KMS throttled or failed) is
+/// reported deferred or failed and dropped: nothing is acted on in doubt. Images not
+/// tagged `managed-by` are dropped silently (they are not the suite's to report).
+pub async fn sealed_only(
+    sealer: &Sealer,
+    images: Vec<Image>,
+    deployment: &str,
+    mut report: Option<&mut crate::report::RunReport>,
+) -> Vec<Image> {
+    use futures::stream::{self, StreamExt};
+    let verdicts: Vec<(Image, CloudResult<Verdict>)> = stream::iter(images)
+        .map(|image| async move {
+            let verdict = sealer.check_image(&image, deployment).await;
+            (image, verdict)
+        })
+        .buffered(VERIFY_CONCURRENCY)
+        .collect()
+        .await;
+    let mut out = Vec::with_capacity(verdicts.len());
+    for (image, verdict) in verdicts {
+        if !crate::tags::is_managed_by(&image.tags, deployment) {
+            continue;
+        }
+        match verdict {
+            Ok(Verdict::Sealed) => out.push(image),
+            Ok(Verdict::Unsealed(why)) => {
+                if let Some(r) = report.as_deref_mut() {
+                    report_unsealed(r, &image, &why);
+                }
+            }
+            Err(e) => {
+                if let Some(r) = report.as_deref_mut() {
+                    r.push(
+                        &image.region,
+                        image.id.as_str(),
+                        Some(&image.id),
+                        crate::report::Outcome::for_error(&e),
+                        format!("its seal could not be checked ({e}): left alone this run"),
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Reports an image tagged `managed-by` whose seal does not hold.
+pub fn report_unsealed(report: &mut crate::report::RunReport, image: &Image, why: &str) {
+    report.push(
+        &image.region,
+        image.id.as_str(),
+        Some(&image.id),
+        crate::report::Outcome::Unsealed,
+        format!(
+            "{} ({}) carries {} but is not provably this deployment's: {why}; never deleted, shared or copied",
+            image.id,
+            crate::values::truncate(&image.name, 80),
+            key::MANAGED_BY
+        ),
+    );
+}
+
+/// The tags of an image about to be made (CreateImage, CopyImage), sealed: the image's
+/// tags with their seal, and its snapshots' tags (the same, plus the image's name and the
+/// snapshot seal). Written at creation (`TagSpecifications`), so the image is never
+/// visible unsealed.
+pub async fn sealed_tags(
+    sealer: &Sealer,
+    deployment: &str,
+    region: &Region,
+    name: &str,
+    tags: &Tags,
+) -> CloudResult<(Tags, Tags)> {
+    let mut image = tags.clone();
+    image.remove(key::SEAL);
+    let seal = sealer
+        .seal(&Subject::image(deployment, region, name, &image))
+        .await?;
+    let mut snapshot = image.clone();
+    snapshot.insert(key::IMAGE_NAME.to_owned(), name.to_owned());
+    let snapshot_seal = sealer
+        .seal(&Subject::snapshot(deployment, region, &snapshot))
+        .await?;
+    image.insert(key::SEAL.to_owned(), seal);
+    snapshot.insert(key::SEAL.to_owned(), snapshot_seal);
+    Ok((image, snapshot))
+}
