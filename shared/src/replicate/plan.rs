@@ -774,7 +774,10 @@ mod tests {
         );
         assert_eq!(plan.copies[1].request.kms_key, None);
         assert_eq!(eu.name, "ami-lifecycle/i-1/daily/ami-1");
-        assert!(eu.copy_source_tags);
+        assert!(
+            !eu.copy_source_tags,
+            "CopyImageTags would carry the source's seal, record and statuses"
+        );
         assert_eq!(
             eu.tags.get(key::SOURCE_IMAGE).map(String::as_str),
             Some("ami-1")
@@ -851,21 +854,61 @@ mod tests {
     }
 
     #[test]
-    fn unmanaged_untagged_images_are_ignored_and_tagged_ones_get_a_derived_name() {
+    fn images_the_suite_did_not_make_are_never_copied_whatever_their_replicate_to_says() {
         let c = config(&[("REPLICA_REGIONS", "eu-west-1")]);
         let mut foreign = image("ami-5", "us-east-1", &[(key::REPLICATE_TO, "eu-west-1")]);
         foreign.name = "golden".to_owned();
         let inv = Inventory {
             sources: vec![image("ami-4", "us-east-1", &[]), foreign],
             copies: listed(&["eu-west-1"]),
+            explain_skips: true,
             ..Inventory::default()
         };
         let plan = plan(&inv, &c, NOW);
-        assert_eq!(plan.copies.len(), 1);
-        assert_eq!(
-            plan.copies[0].request.name,
-            "ami-lifecycle/copy/us-east-1/ami-5"
+        assert!(plan.copies.is_empty(), "{plan:?}");
+        assert!(
+            plan.decisions
+                .iter()
+                .any(|d| d.subject == "ami-5" && d.reason.contains("only images the suite made")),
+            "{:?}",
+            plan.decisions
         );
+    }
+
+    #[test]
+    fn copies_carry_the_lineage_and_user_tags_but_never_state_tags_or_share_with() {
+        let c = config(&[("REPLICA_REGIONS", "eu-west-1")]);
+        let mut src = managed("ami-1", "us-east-1");
+        for (k, v) in [
+            (key::SEAL, "v1:abc"),
+            (key::SHARE_GRANTED, "111122223333"),
+            ("ami-lifecycle:share-granted-2", "444455556666"),
+            (key::SHARE_STATUS, "ok 1 target"),
+            (key::REPLICATE_STATUS, "ok"),
+            (key::SHARE_WITH, "111122223333"),
+            ("CostCenter", "42"),
+        ] {
+            src.tags.insert(k.to_owned(), v.to_owned());
+        }
+        let inv = Inventory {
+            sources: vec![src],
+            copies: listed(&["eu-west-1"]),
+            ..Inventory::default()
+        };
+        let plan = plan(&inv, &c, NOW);
+        let tags = &plan.copies[0].request.tags;
+        for k in [
+            key::SEAL,
+            key::SHARE_GRANTED,
+            "ami-lifecycle:share-granted-2",
+            key::SHARE_STATUS,
+            key::REPLICATE_STATUS,
+            key::SHARE_WITH,
+        ] {
+            assert!(!tags.contains_key(k), "{k} carried onto the copy: {tags:?}");
+        }
+        assert_eq!(tags.get("CostCenter").map(String::as_str), Some("42"));
+        assert_eq!(tags.get(key::SLOT).map(String::as_str), Some("2026-11-22T03:00:00Z"));
     }
 
     #[test]
