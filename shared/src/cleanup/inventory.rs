@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 pub use crate::lineage::Lineage;
 use crate::lineage::{self, Head, Member};
-use crate::model::{Image, ImageId, ImageState, SnapshotId};
+use crate::model::{Image, ImageId, ImageState, KeyRef, SnapshotId};
 use crate::tags::{self, key};
 
 /// Index of a lineage in [`Inventory::lineages`].
@@ -45,6 +45,9 @@ pub struct ImageRecord {
     pub last_launched: Option<i64>,
     /// `(snapshot_key, size_gib)` per snapshot-backed device.
     pub disks: Box<[(u64, u32)]>,
+    /// The customer keys of its snapshots, kept only for images whose grant record names
+    /// someone: their KMS grants are retired when the image is deleted.
+    pub shared_keys: Box<[KeyRef]>,
 }
 
 impl ImageRecord {
@@ -72,6 +75,8 @@ pub struct Inventory {
     /// Images seen but left out because they are not this deployment's (a port filter
     /// that let them through): never planned, only counted.
     pub foreign_skipped: usize,
+    /// Images tagged `managed-by` whose seal does not verify ([`Inventory::add_unsealed`]).
+    pub unsealed: usize,
 }
 
 impl Inventory {
@@ -87,6 +92,23 @@ impl Inventory {
             self.foreign_skipped += usize::from(image.state != ImageState::Deregistered);
             return;
         }
+        self.add_member(image);
+    }
+
+    /// Folds in an image that carries `managed-by` but whose seal does not verify: it is
+    /// never a lineage member (so it can neither be retired nor push a real image out), but
+    /// its snapshots are in use, so they are never taken for orphans.
+    pub fn add_unsealed(&mut self, image: &Image) {
+        self.unsealed += 1;
+        for d in &image.disks {
+            *self
+                .snapshot_users
+                .entry(snapshot_key(&d.snapshot_id))
+                .or_insert(0) += 1;
+        }
+    }
+
+    fn add_member(&mut self, image: &Image) {
         let time = lineage::retention_time(image);
         let lineage = Lineage::of(image);
         let next = LineageId::try_from(self.lineages.len()).unwrap_or(LineageId::MAX);
@@ -118,7 +140,21 @@ impl Inventory {
         for (k, _) in disks.iter() {
             *self.snapshot_users.entry(*k).or_insert(0) += 1;
         }
+        let shared_keys: Box<[KeyRef]> = if crate::share::record::names_anyone(&image.tags) {
+            let mut keys: Vec<KeyRef> = image
+                .disks
+                .iter()
+                .filter(|d| d.encrypted)
+                .filter_map(|d| d.kms_key.clone())
+                .collect();
+            keys.sort();
+            keys.dedup();
+            keys.into()
+        } else {
+            Box::default()
+        };
         self.images.push(ImageRecord {
+            shared_keys,
             id: image.id.clone(),
             lineage: lid,
             time,

@@ -16,6 +16,7 @@
 //! rest is reported `deferred` and `incomplete` is set. The next run re-reads everything
 //! and converges. A dry run does the reads and the checks, and no mutating call.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -27,9 +28,11 @@ use super::plan::{self, Decision, Facts, KeepWhy, OrphanDecision, Stage};
 use super::CleanupRequest;
 use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
-use crate::model::{ImageId, Region, SnapshotId};
+use crate::model::{ImageId, Region, Snapshot, SnapshotId};
 use crate::ports::{Ec2, ImageQuery, SnapshotQuery};
 use crate::report::{Outcome, RunReport};
+use crate::seal;
+use crate::tags::{self, key};
 
 /// The function name in reports.
 pub const FUNCTION: &str = "cleanup";
@@ -140,8 +143,24 @@ impl Region1<'_> {
         let mut token = None;
         loop {
             let page = self.ec2.images_page(&query, token).await?;
+            // Only sealed images are lineage members; the rest are reported `unsealed`
+            // (or deferred when KMS could not be asked) and only their snapshot use counts.
+            let sealed: HashSet<ImageId> = seal::sealed_only(
+                &self.ctx.sealer,
+                page.items.clone(),
+                &config.deployment,
+                Some(&mut self.report),
+            )
+            .await
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
             for image in &page.items {
-                inventory.add(image, &config.deployment);
+                if sealed.contains(&image.id) {
+                    inventory.add(image, &config.deployment);
+                } else if tags::is_managed_by(&image.tags, &config.deployment) {
+                    inventory.add_unsealed(image);
+                }
             }
             self.tally.scanned += page.items.len() as u64;
             self.ctx.progress(&format!(
@@ -394,7 +413,24 @@ impl Region1<'_> {
                 }
             };
             for snap in &page.items {
-                match plan::orphan(snap, inventory, &config, self.now) {
+                let decision = match plan::orphan(snap, inventory, &config, self.now) {
+                    // Deleting needs proof the suite made the snapshot: its seal.
+                    Some(OrphanDecision::Delete) if !self.snapshot_sealed(snap).await => {
+                        self.push(
+                            snap.id.as_str(),
+                            None,
+                            Outcome::Unsealed,
+                            format!(
+                                "orphan tagged {} without a valid seal: never deleted ({} GiB)",
+                                key::MANAGED_BY,
+                                snap.size_gib
+                            ),
+                        );
+                        continue;
+                    }
+                    other => other,
+                };
+                match decision {
                     None => {}
                     Some(OrphanDecision::Report) => {
                         self.tally.orphans += 1;
@@ -418,6 +454,16 @@ impl Region1<'_> {
                 None => return,
             }
         }
+    }
+
+    /// Whether an orphan's seal verifies (a failed check counts as not sealed: kept).
+    async fn snapshot_sealed(&self, snap: &Snapshot) -> bool {
+        let subject = seal::Subject::snapshot(&self.ctx.config.deployment, self.region, &snap.tags);
+        self.ctx
+            .sealer
+            .verify(&subject, snap.tags.get(key::SEAL).map(String::as_str))
+            .await
+            .unwrap_or(false)
     }
 
     async fn delete_orphan(&mut self, id: &SnapshotId, size: u64) {

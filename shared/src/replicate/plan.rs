@@ -908,7 +908,10 @@ mod tests {
             assert!(!tags.contains_key(k), "{k} carried onto the copy: {tags:?}");
         }
         assert_eq!(tags.get("CostCenter").map(String::as_str), Some("42"));
-        assert_eq!(tags.get(key::SLOT).map(String::as_str), Some("2026-11-22T03:00:00Z"));
+        assert_eq!(
+            tags.get(key::SLOT).map(String::as_str),
+            Some("2026-11-22T03:00:00Z")
+        );
     }
 
     #[test]

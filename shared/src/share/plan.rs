@@ -36,6 +36,9 @@ pub struct Governing {
     pub value: Option<String>,
     /// For a replica governed by its source: the source image and region.
     pub source: Option<(ImageId, Region)>,
+    /// Why no value governs (a replica with `SHARE_REPLICAS=false`, or whose source is
+    /// gone): said next to every revocation.
+    pub note: Option<String>,
 }
 
 impl Governing {
@@ -44,13 +47,23 @@ impl Governing {
         Self {
             value: image.tag(key::SHARE_WITH).map(str::to_owned),
             source: None,
+            note: None,
+        }
+    }
+
+    fn nothing(note: String) -> Self {
+        Self {
+            value: None,
+            source: None,
+            note: Some(note),
         }
     }
 
     fn origin(&self) -> String {
-        match &self.source {
-            Some((id, region)) => format!(" (share-with of source {id} in {region})"),
-            None => String::new(),
+        match (&self.source, &self.note) {
+            (Some((id, region)), _) => format!(" (share-with of source {id} in {region})"),
+            (None, Some(note)) => format!(" ({note})"),
+            (None, None) => String::new(),
         }
     }
 }
@@ -64,27 +77,42 @@ pub fn source_of(image: &Image) -> Option<(ImageId, Region)> {
     }
 }
 
-/// What governs `image`: with `SHARE_REPLICAS`, a replica whose managed source still
-/// exists follows the source's share-with (the operator tags the source; the copy of the
-/// tag on the replica may be stale). Otherwise the image's own tag.
+/// Whether `image` is a replica of one of the suite's images (an adopted image, copied
+/// from another account, is the root of its own lineage and governs itself).
+pub fn is_replica(image: &Image) -> bool {
+    image.tag(key::SOURCE_IMAGE).is_some() && image.tag(key::SOURCE_ACCOUNT).is_none()
+}
+
+/// What governs `image`. A replica never governs itself: with `SHARE_REPLICAS` it follows
+/// its source's current share-with (`source`, read from the source region and sealed);
+/// without, or when the source is gone, nothing is wanted and whatever the suite granted
+/// on it is revoked. Any other image: its own tag.
 pub fn governing_for(image: &Image, source: Option<&Image>, config: &Config) -> Governing {
+    if !is_replica(image) {
+        return Governing::own(image);
+    }
+    if !config.share_replicas {
+        return Governing::nothing(
+            "a replica, and SHARE_REPLICAS=false: replicas are never shared".to_owned(),
+        );
+    }
     match source {
-        Some(src)
-            if config.share_replicas
-                && is_managed_by(&src.tags, &config.deployment)
-                && src.id != image.id =>
-        {
+        Some(src) if is_managed_by(&src.tags, &config.deployment) && src.id != image.id => {
             Governing {
                 value: src.tag(key::SHARE_WITH).map(str::to_owned),
                 source: Some((src.id.clone(), src.region.clone())),
+                note: None,
             }
         }
-        _ => Governing::own(image),
+        _ => Governing::nothing(
+            "a replica whose source no longer exists (or is not the suite's): nothing is shared"
+                .to_owned(),
+        ),
     }
 }
 
 /// Of all managed images (every region), those a reconcile must look at: governed by a
-/// share-with value, or carrying a record of grants the suite made.
+/// share-with value, or carrying a record of grants (sealed or not: a look is harmless).
 pub fn select(images: &[Image], config: &Config) -> Vec<(usize, Governing)> {
     let find =
         |id: &ImageId, region: &Region| images.iter().find(|i| &i.id == id && &i.region == region);
@@ -95,8 +123,7 @@ pub fn select(images: &[Image], config: &Config) -> Vec<(usize, Governing)> {
         .filter_map(|(n, img)| {
             let source = source_of(img).and_then(|(id, region)| find(&id, &region));
             let governing = governing_for(img, source, config);
-            (governing.value.is_some() || !record::read(&img.tags).is_empty())
-                .then_some((n, governing))
+            (governing.value.is_some() || record::names_anyone(&img.tags)).then_some((n, governing))
         })
         .collect()
 }
@@ -130,6 +157,8 @@ pub struct ImageFacts {
     pub keys: Vec<KeyFacts>,
     /// The region's image block public access state; read only when `all` is wanted.
     pub public_blocked: Option<bool>,
+    /// The grant record as trusted ([`record::verified`]): what the suite may revoke.
+    pub record: record::Verified,
 }
 
 /// A KMS grant to create.
@@ -163,7 +192,10 @@ pub struct Changes {
     pub record_before: Vec<Grantee>,
     /// Written once every change succeeded: exactly the desired grantees.
     pub record_after: Vec<Grantee>,
-    /// `ok N targets`.
+    /// Targets the value names that are not allowed (`SHARE_ALLOWED`, `ALLOW_PUBLIC`):
+    /// never granted, and revoked if the suite had granted them.
+    pub refused: Vec<(Grantee, String)>,
+    /// `ok N targets` (with what was refused), or the value's error.
     pub status: String,
     pub items: Vec<PlanItem>,
 }
@@ -260,21 +292,40 @@ fn reject(image: &Image, outcome: Outcome, reason: String, status: &str) -> Imag
     }
 }
 
-fn list(grantees: &[&Grantee]) -> String {
-    grantees
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+/// What a share-with value asks for, once read against the allow-list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// The allowed targets (sorted).
+    pub desired: Vec<Grantee>,
+    /// Named but not allowed, with why (granted never; revoked if granted before).
+    pub refused: Vec<(Grantee, String)>,
+    /// The value does not parse: `(reason for the report, problem for share-status)`.
+    /// Nothing it names is granted or revoked, but what the suite granted to targets no
+    /// longer allowed is still revoked.
+    pub invalid: Option<(String, String)>,
+}
+
+/// Whether the configuration allows sharing with `target` at all.
+pub fn allowed(target: &Grantee, config: &Config) -> bool {
+    match target {
+        Grantee::Public => config.allow_public,
+        other => config.share_allowed.permits(other),
+    }
+}
+
+fn refusal(target: &Grantee, config: &Config) -> String {
+    match target {
+        Grantee::Public => "all (public) refused: ALLOW_PUBLIC is false".to_owned(),
+        _ if config.share_allowed.is_empty() => {
+            "sharing is disabled (SHARE_ALLOWED is empty)".to_owned()
+        }
+        _ => "not in SHARE_ALLOWED".to_owned(),
+    }
 }
 
 /// The checks that need no facts: ownership, state, the value's syntax, the allow-list.
-/// `Ok` is the desired grantees (sorted); `Err` is the whole plan for this image.
-pub fn screen(
-    image: &Image,
-    governing: &Governing,
-    config: &Config,
-) -> Result<Vec<Grantee>, ImagePlan> {
+/// `Ok` is what the value wants; `Err` is the whole plan for this image.
+pub fn screen(image: &Image, governing: &Governing, config: &Config) -> Result<Wanted, ImagePlan> {
     if !is_managed_by(&image.tags, &config.deployment) {
         let tag = image
             .tag(key::MANAGED_BY)
@@ -307,54 +358,32 @@ pub fn screen(
         }
     }
     let origin = governing.origin();
-    let mut desired = match &governing.value {
-        None => Vec::new(),
-        Some(v) => ShareTarget::parse_list(v, &config.share_groups).map_err(|e| {
-            reject(
-                image,
-                Outcome::Failed,
-                format!("{e}{origin}; nothing changed"),
-                &e.problem,
-            )
-        })?,
-    };
-    desired.sort();
-
-    let public_refused = desired.contains(&Grantee::Public) && !config.allow_public;
-    let outside: Vec<&Grantee> = desired
-        .iter()
-        .filter(|g| **g != Grantee::Public && !config.share_allowed.permits(g))
-        .collect();
-    if public_refused || !outside.is_empty() {
-        let mut problems = Vec::new();
-        if public_refused {
-            problems.push("all (public) refused: ALLOW_PUBLIC is false".to_owned());
-        }
-        if !outside.is_empty() {
-            if config.share_allowed.is_empty() {
-                problems.push(format!(
-                    "sharing is disabled (SHARE_ALLOWED is empty): {}",
-                    list(&outside)
-                ));
-            } else {
-                problems.push(format!("not in SHARE_ALLOWED: {}", list(&outside)));
+    let mut wanted = Wanted::default();
+    if let Some(v) = &governing.value {
+        match ShareTarget::parse_list(v, &config.share_groups) {
+            Ok(mut targets) => {
+                targets.sort();
+                targets.dedup();
+                for t in targets {
+                    if allowed(&t, config) {
+                        wanted.desired.push(t);
+                    } else {
+                        let why = refusal(&t, config);
+                        wanted.refused.push((t, why));
+                    }
+                }
+            }
+            Err(e) => {
+                wanted.invalid = Some((format!("{e}{origin}"), e.problem.clone()));
             }
         }
-        let problem = problems.join("; ");
-        return Err(reject(
-            image,
-            Outcome::Refused,
-            format!(
-                "{} value {:?}{origin}: {problem}; nothing changed. Fix the tag or add the targets to SHARE_ALLOWED / set ALLOW_PUBLIC",
-                key::SHARE_WITH,
-                governing.value.as_deref().unwrap_or_default()
-            ),
-            &problem,
-        ));
     }
 
-    let mut before = record::read(&image.tags);
-    before.extend(desired.iter().cloned());
+    let mut before: Vec<Grantee> = record::chunks(&image.tags)
+        .iter()
+        .flat_map(record::Chunk::grantees)
+        .collect();
+    before.extend(wanted.desired.iter().cloned());
     if record::encode(&before).is_none() {
         return Err(reject(
             image,
@@ -367,7 +396,7 @@ pub fn screen(
             "too many targets to record",
         ));
     }
-    Ok(desired)
+    Ok(wanted)
 }
 
 fn accounts(grantees: &[Grantee]) -> BTreeSet<AccountId> {
@@ -409,11 +438,31 @@ pub fn plan_image(
     facts: &ImageFacts,
     config: &Config,
 ) -> ImagePlan {
-    let desired = match screen(image, governing, config) {
-        Ok(d) => d,
+    let asked = match screen(image, governing, config) {
+        Ok(w) => w,
         Err(plan) => return plan,
     };
     let origin = governing.origin();
+    let record = facts.record.grantees.clone();
+    let mut desired = asked.desired.clone();
+    if let Some((reason, problem)) = &asked.invalid {
+        // A bad value changes nothing it names; but what the suite granted to targets the
+        // allow-list no longer admits goes, so a broken tag cannot freeze such a grant.
+        let keep: Vec<Grantee> = record
+            .iter()
+            .filter(|g| allowed(g, config))
+            .cloned()
+            .collect();
+        if keep.len() == record.len() {
+            return reject(
+                image,
+                Outcome::Failed,
+                format!("{reason}; nothing changed"),
+                problem,
+            );
+        }
+        desired = keep;
+    }
     let encrypted = facts.snapshots.iter().any(|s| s.encrypted);
 
     if desired.contains(&Grantee::Public) {
@@ -468,7 +517,6 @@ pub fn plan_image(
         }
     }
 
-    let record = record::read(&image.tags);
     let current: BTreeSet<&Grantee> = facts.launch.iter().collect();
     let wanted: BTreeSet<&Grantee> = desired.iter().collect();
     let ours: BTreeSet<&Grantee> = record.iter().collect();
@@ -540,8 +588,26 @@ pub fn plan_image(
     before.extend(desired.iter().cloned());
     ch.record_before = before.into_iter().collect();
     ch.record_after = desired.clone();
+    ch.refused = asked.refused.clone();
     let n = desired.len();
-    ch.status = format!("ok {n} target{}", if n == 1 { "" } else { "s" });
+    ch.status = match &asked.invalid {
+        Some((_, problem)) => status_value(&format!(
+            "error {problem}; revoked what is no longer allowed"
+        )),
+        None if ch.refused.is_empty() => format!("ok {n} target{}", if n == 1 { "" } else { "s" }),
+        None => {
+            let refused: Vec<String> = ch
+                .refused
+                .iter()
+                .map(|(g, why)| format!("{g} ({why})"))
+                .collect();
+            status_value(&format!(
+                "ok {n} target{}; refused {}",
+                if n == 1 { "" } else { "s" },
+                refused.join(", ")
+            ))
+        }
+    };
     ch.items = items(image, &ch, facts, &used_keys, &origin);
     ImagePlan {
         image: image.id.clone(),
@@ -716,14 +782,32 @@ fn items(
                 what.push(format!("{k} KMS grant(s)"));
             }
         }
+        let why = match ch.refused.iter().find(|(r, _)| r == g) {
+            Some((_, why)) => why.clone(),
+            None if ch.status.starts_with("error") => "no longer allowed".to_owned(),
+            None => format!("no longer in {}", key::SHARE_WITH),
+        };
         out.push(PlanItem {
             subject: g.to_string(),
             outcome: Outcome::Revoked,
+            reason: format!("{why}{origin}: revoked {}", what.join(", ")),
+        });
+    }
+    for (g, why) in ch.refused.iter().filter(|(g, _)| !revoked.contains(g)) {
+        out.push(PlanItem {
+            subject: g.to_string(),
+            outcome: Outcome::Refused,
             reason: format!(
-                "no longer in {}{origin}: revoked {}",
-                key::SHARE_WITH,
-                what.join(", ")
+                "{} names {g}{origin}: {why}; never granted. Add it to SHARE_ALLOWED (or set ALLOW_PUBLIC) or fix the tag",
+                key::SHARE_WITH
             ),
+        });
+    }
+    for rejected in &facts.record.rejected {
+        out.push(PlanItem {
+            subject: image.id.to_string(),
+            outcome: Outcome::Unsealed,
+            reason: rejected.clone(),
         });
     }
     let duplicates = ch
@@ -744,7 +828,7 @@ fn items(
         });
     }
 
-    let record: Vec<Grantee> = record::read(&image.tags);
+    let record = &facts.record.grantees;
     for g in facts
         .launch
         .iter()

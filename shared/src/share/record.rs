@@ -1,21 +1,35 @@
-//! The record of what the suite granted: the `ami-lifecycle:share-granted` tag(s).
+//! The record of what the suite granted: the `ami-lifecycle:share-granted` tag(s), sealed.
 //!
 //! Encoding: the grantees (account ids, organization ARNs, OU ARNs, `all`), sorted and
-//! separated by single spaces, cut at entry boundaries into values of at most 256
-//! characters. The first chunk goes in `ami-lifecycle:share-granted`, the next ones in
-//! `ami-lifecycle:share-granted-2`, `-3`, … up to [`MAX_CHUNKS`]. Plain text on purpose:
-//! an operator reads it in the console. A chunk that is no longer needed is set to the
-//! empty string rather than deleted, so the function needs `ec2:CreateTags` only.
+//! separated by single spaces, cut at entry boundaries into chunks of at most
+//! [`ENTRIES_MAX`] characters; each chunk ends with its seal (` v1:…`, a KMS HMAC over
+//! deployment, region, image id, the chunk's key and its entries:
+//! [`crate::seal::Subject::record_chunk`]). The first chunk goes in
+//! `ami-lifecycle:share-granted`, the next ones in `ami-lifecycle:share-granted-2`, `-3`, …
+//! up to [`MAX_CHUNKS`]. Plain text on purpose: an operator reads it in the console. A
+//! chunk that is no longer needed is set to the empty string rather than deleted, so the
+//! function needs `ec2:CreateTags` only.
 //!
-//! 19 account ids fit in one tag; [`MAX_CHUNKS`] tags hold 190, far more than a
+//! **The record decides what the suite revokes**, so it is trusted only where its seal
+//! verifies: a chunk written by hand (an account added to have the suite revoke that
+//! account's own permissions), moved from another image or edited is ignored for
+//! revocation and reported. Chunks are read independently: deleting the first does not
+//! make the suite forget the others.
+//!
+//! 16 account ids fit in one chunk; [`MAX_CHUNKS`] tags hold 160, far more than a
 //! 256-character share-with value can name without groups.
 
-use crate::model::{Grantee, Tags};
+use crate::error::CloudResult;
+use crate::model::{Grantee, ImageId, Region, Tags};
+use crate::seal::{Sealer, Subject, VERSION_PREFIX};
 use crate::share_target::ShareTarget;
 use crate::tags::{key, split_list};
 
 /// Tag values are at most 256 characters.
 pub const TAG_VALUE_MAX: usize = 256;
+
+/// The entries of one chunk: what a tag value holds besides ` v1:` and a 44-character seal.
+pub const ENTRIES_MAX: usize = TAG_VALUE_MAX - 1 - 48;
 
 /// The most record tags an image carries (`share-granted`, `share-granted-2` … `-10`).
 pub const MAX_CHUNKS: usize = 10;
@@ -29,27 +43,100 @@ pub fn chunk_key(n: usize) -> String {
     }
 }
 
-/// Reads the record from an image's tags. Entries that do not parse (a hand edit) are
-/// ignored: the suite only ever revokes what it can name.
-pub fn read(tags: &Tags) -> Vec<Grantee> {
-    let mut out: Vec<Grantee> = Vec::new();
-    for n in 1..=MAX_CHUNKS {
-        let Some(value) = tags.get(&chunk_key(n)) else {
-            break;
-        };
-        for entry in split_list(value) {
-            if let Some(ShareTarget::Grantee(g)) = ShareTarget::parse(entry) {
-                if !out.contains(&g) {
-                    out.push(g);
-                }
-            }
-        }
-    }
-    out.sort();
-    out
+/// One chunk as found on an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub key: String,
+    /// The entries as written (space-separated), without the seal.
+    pub entries: String,
+    pub seal: Option<String>,
 }
 
-/// The record chunks for `grantees`, or `None` when they do not fit in [`MAX_CHUNKS`] tags.
+impl Chunk {
+    /// The grantees this chunk names; entries that do not parse are ignored.
+    pub fn grantees(&self) -> Vec<Grantee> {
+        split_list(&self.entries)
+            .filter_map(|e| match ShareTarget::parse(e) {
+                Some(ShareTarget::Grantee(g)) => Some(g),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Splits a chunk value into its entries and its seal (the last word, when it is one).
+fn split_value(value: &str) -> (String, Option<String>) {
+    let trimmed = value.trim();
+    match trimmed.rsplit_once(' ') {
+        Some((entries, seal)) if seal.starts_with(VERSION_PREFIX) => {
+            (entries.trim().to_owned(), Some(seal.to_owned()))
+        }
+        _ if trimmed.starts_with(VERSION_PREFIX) => (String::new(), Some(trimmed.to_owned())),
+        _ => (trimmed.to_owned(), None),
+    }
+}
+
+/// Every non-empty chunk on an image, each read on its own (a missing chunk does not hide
+/// the ones after it).
+pub fn chunks(tags: &Tags) -> Vec<Chunk> {
+    (1..=MAX_CHUNKS)
+        .filter_map(|n| {
+            let k = chunk_key(n);
+            let value = tags.get(&k)?;
+            let (entries, seal) = split_value(value);
+            (!entries.is_empty()).then_some(Chunk {
+                key: k,
+                entries,
+                seal,
+            })
+        })
+        .collect()
+}
+
+/// Whether any chunk names anyone (sealed or not): the image may have grants to look at.
+pub fn names_anyone(tags: &Tags) -> bool {
+    chunks(tags).iter().any(|c| !c.grantees().is_empty())
+}
+
+/// The record as trusted: the grantees of the chunks whose seal verifies, sorted, and a
+/// line for each chunk that does not (ignored for revocation).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verified {
+    pub grantees: Vec<Grantee>,
+    pub rejected: Vec<String>,
+}
+
+/// Reads and verifies an image's record.
+pub async fn verified(
+    sealer: &Sealer,
+    deployment: &str,
+    region: &Region,
+    image: &ImageId,
+    tags: &Tags,
+) -> CloudResult<Verified> {
+    let mut out = Verified::default();
+    for chunk in chunks(tags) {
+        let subject = Subject::record_chunk(deployment, region, image, &chunk.key, &chunk.entries);
+        if sealer.verify(&subject, chunk.seal.as_deref()).await? {
+            for g in chunk.grantees() {
+                if !out.grantees.contains(&g) {
+                    out.grantees.push(g);
+                }
+            }
+        } else {
+            out.rejected.push(format!(
+                "{}={:?} does not carry the suite's seal (written or edited by hand, or copied): ignored, nothing it names is revoked",
+                chunk.key,
+                crate::values::truncate(&chunk.entries, 80)
+            ));
+        }
+    }
+    out.grantees.sort();
+    Ok(out)
+}
+
+/// The entries of each chunk for `grantees`, or `None` when they do not fit in
+/// [`MAX_CHUNKS`] chunks.
 pub fn encode(grantees: &[Grantee]) -> Option<Vec<String>> {
     let mut sorted: Vec<String> = {
         let mut g = grantees.to_vec();
@@ -60,10 +147,10 @@ pub fn encode(grantees: &[Grantee]) -> Option<Vec<String>> {
     let mut chunks: Vec<String> = Vec::new();
     let mut current = String::new();
     for entry in sorted.drain(..) {
-        if entry.len() > TAG_VALUE_MAX {
+        if entry.len() > ENTRIES_MAX {
             return None;
         }
-        if !current.is_empty() && current.len() + 1 + entry.len() > TAG_VALUE_MAX {
+        if !current.is_empty() && current.len() + 1 + entry.len() > ENTRIES_MAX {
             chunks.push(std::mem::take(&mut current));
         }
         if !current.is_empty() {
@@ -77,103 +164,53 @@ pub fn encode(grantees: &[Grantee]) -> Option<Vec<String>> {
     (chunks.len() <= MAX_CHUNKS).then_some(chunks)
 }
 
-/// The tags to write so the image's record says `grantees`; empty when it already does.
-/// Chunks beyond the new record that exist on the image are blanked. `None` when the
-/// record does not fit.
-pub fn tags_for(grantees: &[Grantee], current: &Tags) -> Option<Tags> {
-    let chunks = encode(grantees)?;
+/// The tags to write so the image's record says `grantees`, each chunk sealed; empty when
+/// it already does (same entries, and a seal that verifies). Chunks beyond the new record
+/// that exist on the image are blanked. `Ok(None)` when the record does not fit.
+pub async fn sealed_tags(
+    sealer: &Sealer,
+    deployment: &str,
+    region: &Region,
+    image: &ImageId,
+    grantees: &[Grantee],
+    current: &Tags,
+) -> CloudResult<Option<Tags>> {
+    let Some(wanted) = encode(grantees) else {
+        return Ok(None);
+    };
     let mut out = Tags::new();
     for n in 1..=MAX_CHUNKS {
         let k = chunk_key(n);
-        let want = chunks.get(n - 1).map(String::as_str).unwrap_or("");
-        let have = current.get(&k).map(String::as_str);
+        let want = wanted.get(n - 1).map(String::as_str).unwrap_or("");
+        let (have, seal) = match current.get(&k) {
+            Some(v) => {
+                let (entries, seal) = split_value(v);
+                (Some(entries), seal)
+            }
+            None => (None, None),
+        };
+        let subject = Subject::record_chunk(deployment, region, image, &k, want);
         let needed = match have {
-            Some(h) => h != want,
-            // An absent chunk means "empty"; an empty first chunk is not worth a write.
+            // An empty chunk needs no seal: it names no one.
+            Some(h) if h == want => {
+                !want.is_empty() && !sealer.verify(&subject, seal.as_deref()).await?
+            }
+            Some(_) => true,
+            // An absent chunk means "empty"; an empty chunk is not worth a write.
             None => !want.is_empty(),
         };
         if needed {
-            out.insert(k, want.to_owned());
+            let value = if want.is_empty() {
+                String::new()
+            } else {
+                format!("{want} {}", sealer.seal(&subject).await?)
+            };
+            out.insert(k, value);
         }
     }
-    Some(out)
+    Ok(Some(out))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::AccountId;
-
-    fn acct(n: u64) -> Grantee {
-        Grantee::Account(
-            AccountId::parse(&format!("{n:012}")).unwrap_or_else(|| panic!("account {n}")),
-        )
-    }
-
-    const OU: &str = "arn:aws:organizations::111111111111:ou/o-abc123def4/ou-ab12-cdef5678";
-
-    #[test]
-    fn round_trips_through_tags() {
-        let grantees = vec![
-            acct(2),
-            Grantee::OrganizationalUnit(OU.into()),
-            acct(1),
-            Grantee::Public,
-        ];
-        let tags = tags_for(&grantees, &Tags::new()).unwrap_or_default();
-        let mut expected = grantees.clone();
-        expected.sort();
-        assert_eq!(read(&tags), expected);
-        assert_eq!(tags.len(), 1);
-        assert!(
-            tags_for(&grantees, &tags).is_some_and(|t| t.is_empty()),
-            "writing again changes nothing"
-        );
-    }
-
-    #[test]
-    fn long_records_spill_and_shrink_back() {
-        let many: Vec<Grantee> = (1..=40).map(acct).collect();
-        let tags = tags_for(&many, &Tags::new()).unwrap_or_default();
-        assert_eq!(tags.len(), 3, "{tags:?}");
-        assert!(tags.values().all(|v| v.len() <= TAG_VALUE_MAX));
-        assert_eq!(read(&tags), many);
-
-        let mut current = tags.clone();
-        let fewer = vec![acct(7)];
-        let update = tags_for(&fewer, &current).unwrap_or_default();
-        assert_eq!(
-            update.get(&chunk_key(2)).map(String::as_str),
-            Some(""),
-            "stale chunks are blanked"
-        );
-        current.extend(update);
-        assert_eq!(read(&current), fewer);
-    }
-
-    #[test]
-    fn an_empty_record_on_an_untagged_image_writes_nothing() {
-        assert_eq!(tags_for(&[], &Tags::new()), Some(Tags::new()));
-        let mut current = Tags::new();
-        current.insert(chunk_key(1), "000000000001".into());
-        assert_eq!(
-            tags_for(&[], &current)
-                .and_then(|t| t.get(&chunk_key(1)).cloned())
-                .as_deref(),
-            Some("")
-        );
-    }
-
-    #[test]
-    fn too_many_grantees_do_not_fit() {
-        let huge: Vec<Grantee> = (1..=500).map(acct).collect();
-        assert_eq!(encode(&huge), None);
-    }
-
-    #[test]
-    fn hand_edited_garbage_is_ignored() {
-        let mut tags = Tags::new();
-        tags.insert(chunk_key(1), "000000000001 bogus group:x".into());
-        assert_eq!(read(&tags), vec![acct(1)]);
-    }
-}
+#[path = "record_tests.rs"]
+mod tests;

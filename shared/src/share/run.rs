@@ -10,6 +10,7 @@ use crate::error::{CloudError, CloudResult, ErrorKind};
 use crate::model::{Grantee, Image, ImageId, KeyRef, Region, SnapshotId, Tags};
 use crate::ports::{all_images, all_snapshots, Ec2, ImageQuery, Keys, SnapshotQuery};
 use crate::report::{Outcome, RunReport};
+use crate::seal;
 use crate::share::plan::{
     self, Action, Changes, Governing, ImageFacts, ImagePlan, KeyFacts, SnapshotFacts,
 };
@@ -83,7 +84,10 @@ async fn reconcile_all(ctx: &Context, report: &mut RunReport) {
         ctx.progress(&format!("reading managed images in {region}"));
         let ec2 = ctx.cloud.ec2(&region);
         match all_images(ec2.as_ref(), &managed_query(&config.deployment)).await {
-            Ok(found) => images.extend(found),
+            // Only sealed images are shared, or govern their replicas.
+            Ok(found) => images.extend(
+                seal::sealed_only(&ctx.sealer, found, &config.deployment, Some(report)).await,
+            ),
             Err(e) => {
                 push_error(
                     report,
@@ -181,15 +185,35 @@ async fn reconcile_family(
         );
         return;
     };
+    // Only a sealed image is shared: an unsealed one is reported and left alone.
+    let Some(image) = seal::sealed_only(
+        &ctx.sealer,
+        vec![image],
+        &config.deployment,
+        Some(&mut *report),
+    )
+    .await
+    .pop() else {
+        return;
+    };
     let managed = |img: &Image| is_managed_by(&img.tags, &config.deployment);
 
     // The root of the family: the source, when the image is a replica and replicas follow it.
     let mut root = image.clone();
-    if config.share_replicas && managed(&image) {
+    let mut source_gone = false;
+    if config.share_replicas && plan::is_replica(&image) {
         if let Some((src_id, src_region)) = plan::source_of(&image) {
             match describe_one(ctx.cloud.ec2(&src_region).as_ref(), &src_id).await {
-                Ok(Some(src)) if managed(&src) => root = src,
-                Ok(_) => {}
+                Ok(Some(src)) if managed(&src) => {
+                    match seal::sealed_only(&ctx.sealer, vec![src], &config.deployment, None)
+                        .await
+                        .pop()
+                    {
+                        Some(sealed) => root = sealed,
+                        None => source_gone = true,
+                    }
+                }
+                Ok(_) => source_gone = true,
                 Err(e) => {
                     return push_error(
                         report,
@@ -204,8 +228,13 @@ async fn reconcile_family(
         }
     }
 
-    let mut family: Vec<(Image, Governing)> = vec![(root.clone(), Governing::own(&root))];
-    if config.share_replicas && managed(&root) {
+    let root_governing = if source_gone || !config.share_replicas {
+        plan::governing_for(&root, None, config)
+    } else {
+        Governing::own(&root)
+    };
+    let mut family: Vec<(Image, Governing)> = vec![(root.clone(), root_governing)];
+    if config.share_replicas && managed(&root) && !plan::is_replica(&root) {
         for r in config.all_regions() {
             let query = ImageQuery {
                 owned_by_self: true,
@@ -214,6 +243,13 @@ async fn reconcile_family(
             };
             match all_images(ctx.cloud.ec2(&r).as_ref(), &query).await {
                 Ok(replicas) => {
+                    let replicas = seal::sealed_only(
+                        &ctx.sealer,
+                        replicas,
+                        &config.deployment,
+                        Some(&mut *report),
+                    )
+                    .await;
                     for rep in replicas {
                         let is_ours = rep.id != root.id
                             && managed(&rep)
@@ -238,7 +274,7 @@ async fn reconcile_family(
     }
     // The image asked about is in the family unless its source governs nothing of it.
     if !family.iter().any(|(i, _)| i.id == image.id) {
-        let governing = Governing::own(&image);
+        let governing = plan::governing_for(&image, None, config);
         family.push((image, governing));
     }
     for (img, governing) in &family {
@@ -253,6 +289,10 @@ async fn reconcile_family(
     }
 }
 
+/// How many times an image is planned again when its grant record changed under this
+/// run (a concurrent run's write-ahead) before it is left to the next run.
+const RECORD_ATTEMPTS: usize = 3;
+
 async fn reconcile_image(
     ctx: &Context,
     image: &Image,
@@ -260,23 +300,54 @@ async fn reconcile_image(
     report: &mut RunReport,
 ) {
     ctx.progress(&format!("share: {} in {}", image.id, image.region));
-    let plan = match plan::screen(image, governing, &ctx.config) {
-        Err(plan) => plan,
-        Ok(desired) => match gather(ctx, image, &desired).await {
-            Ok(facts) => plan::plan_image(image, governing, &facts, &ctx.config),
-            Err(e) => {
-                return push_error(
-                    report,
-                    &image.region,
-                    image.id.as_str(),
-                    Some(&image.id),
-                    "reading its permissions",
-                    &e,
-                )
+    let mut image = image.clone();
+    for _ in 0..RECORD_ATTEMPTS {
+        let plan = match plan::screen(&image, governing, &ctx.config) {
+            Err(plan) => plan,
+            Ok(wanted) => match gather(ctx, &image, &wanted.desired).await {
+                Ok(facts) => plan::plan_image(&image, governing, &facts, &ctx.config),
+                Err(e) => {
+                    return push_error(
+                        report,
+                        &image.region,
+                        image.id.as_str(),
+                        Some(&image.id),
+                        "reading its permissions",
+                        &e,
+                    )
+                }
+            },
+        };
+        match apply(ctx, &image, plan, report).await {
+            Applied::Done => return,
+            Applied::RecordRaced => {
+                let ec2 = ctx.cloud.ec2(&image.region);
+                match describe_one(ec2.as_ref(), &image.id).await {
+                    Ok(Some(fresh)) => image = fresh,
+                    Ok(None) => return,
+                    Err(e) => {
+                        return push_error(
+                            report,
+                            &image.region,
+                            image.id.as_str(),
+                            Some(&image.id),
+                            "reading it again",
+                            &e,
+                        )
+                    }
+                }
             }
-        },
-    };
-    apply(ctx, image, plan, report).await;
+        }
+    }
+    report.push(
+        &image.region,
+        image.id.as_str(),
+        Some(&image.id),
+        Outcome::Deferred,
+        format!(
+            "its grant record changed under this run {RECORD_ATTEMPTS} times (concurrent share runs); the next run finishes it"
+        ),
+    );
 }
 
 /// Reads what the planner needs: launch and create-volume permissions, the snapshots'
@@ -352,11 +423,20 @@ async fn gather(ctx: &Context, image: &Image, desired: &[Grantee]) -> CloudResul
     } else {
         None
     };
+    let record = record::verified(
+        &ctx.sealer,
+        &ctx.config.deployment,
+        &image.region,
+        &image.id,
+        &image.tags,
+    )
+    .await?;
     Ok(ImageFacts {
         launch,
         snapshots,
         keys,
         public_blocked,
+        record,
     })
 }
 
@@ -400,7 +480,22 @@ fn status_tags(current: &Tags, status: &str) -> Tags {
     out
 }
 
-async fn apply(ctx: &Context, image: &Image, plan: ImagePlan, report: &mut RunReport) {
+/// What applying one image's plan came to.
+enum Applied {
+    /// Done, or failed and reported: the report has the image's items.
+    Done,
+    /// The grant record changed between this run's write-ahead and its re-read (another
+    /// run wrote it): plan again from a fresh read. Nothing was granted or revoked.
+    RecordRaced,
+}
+
+/// Why applying stopped early.
+enum Stop {
+    Failed(&'static str, CloudError),
+    RecordRaced,
+}
+
+async fn apply(ctx: &Context, image: &Image, plan: ImagePlan, report: &mut RunReport) -> Applied {
     let region = &plan.region;
     let subject = plan.image.as_str();
     match plan.action {
@@ -426,7 +521,7 @@ async fn apply(ctx: &Context, image: &Image, plan: ImagePlan, report: &mut RunRe
                     outcome,
                     format!("{reason}{note}"),
                 );
-                return;
+                return Applied::Done;
             }
             report.push(region, subject, Some(&plan.image), outcome, reason);
             let ec2 = ctx.cloud.ec2(region);
@@ -444,12 +539,11 @@ async fn apply(ctx: &Context, image: &Image, plan: ImagePlan, report: &mut RunRe
         }
         Action::Apply(ch) => {
             if ctx.dry_run() {
-                return dry_run_items(image, &ch, report);
+                dry_run_items(image, &ch, report);
+                return Applied::Done;
             }
-            let ec2 = ctx.cloud.ec2(region);
-            let kms = ctx.cloud.keys(region);
             let mut current = image.tags.clone();
-            match apply_changes(ec2.as_ref(), kms.as_ref(), image, &ch, &mut current).await {
+            match apply_changes(ctx, image, &ch, &mut current).await {
                 Ok(duplicates) => {
                     for item in &ch.items {
                         report.push(
@@ -470,7 +564,8 @@ async fn apply(ctx: &Context, image: &Image, plan: ImagePlan, report: &mut RunRe
                         );
                     }
                 }
-                Err((step, e)) => {
+                Err(Stop::RecordRaced) => return Applied::RecordRaced,
+                Err(Stop::Failed(step, e)) => {
                     push_error(
                         report,
                         region,
@@ -483,12 +578,14 @@ async fn apply(ctx: &Context, image: &Image, plan: ImagePlan, report: &mut RunRe
                         let status =
                             plan::status_value(&format!("error {step} failed: {}", e.code));
                         let tags = status_tags(&current, &status);
+                        let ec2 = ctx.cloud.ec2(region);
                         let _ = write_tags(ec2.as_ref(), &plan.image, &mut current, tags).await;
                     }
                 }
             }
         }
     }
+    Applied::Done
 }
 
 fn dry_run_items(image: &Image, ch: &Changes, report: &mut RunReport) {
@@ -506,10 +603,21 @@ fn dry_run_items(image: &Image, ch: &Changes, report: &mut RunReport) {
             reason,
         );
     }
-    let mut tags = record::tags_for(&ch.record_after, &image.tags).unwrap_or_default();
-    tags.extend(status_tags(&image.tags, &ch.status));
-    if !tags.is_empty() {
-        let keys: Vec<&str> = tags.keys().map(String::as_str).collect();
+    let mut keys = Vec::new();
+    if record::encode(&ch.record_after)
+        != record::encode(
+            &record::chunks(&image.tags)
+                .iter()
+                .flat_map(record::Chunk::grantees)
+                .collect::<Vec<_>>(),
+        )
+    {
+        keys.push(key::SHARE_GRANTED);
+    }
+    if !status_tags(&image.tags, &ch.status).is_empty() {
+        keys.push(key::SHARE_STATUS);
+    }
+    if !keys.is_empty() {
         report.push(
             &image.region,
             image.id.as_str(),
@@ -520,21 +628,74 @@ fn dry_run_items(image: &Image, ch: &Changes, report: &mut RunReport) {
     }
 }
 
+/// The record's sealed tags for `grantees` on `image` (the record always fits: the
+/// planner refused values that do not).
+async fn record_tags(
+    ctx: &Context,
+    image: &Image,
+    grantees: &[Grantee],
+    current: &Tags,
+) -> CloudResult<Tags> {
+    let tags = record::sealed_tags(
+        &ctx.sealer,
+        &ctx.config.deployment,
+        &image.region,
+        &image.id,
+        grantees,
+        current,
+    )
+    .await?;
+    Ok(tags.unwrap_or_default())
+}
+
+/// The record as it is on the image now (verified chunks), read again from EC2.
+async fn record_now(ctx: &Context, image: &Image) -> CloudResult<Option<Vec<Grantee>>> {
+    let ec2 = ctx.cloud.ec2(&image.region);
+    let Some(fresh) = describe_one(ec2.as_ref(), &image.id).await? else {
+        return Ok(None);
+    };
+    let v = record::verified(
+        &ctx.sealer,
+        &ctx.config.deployment,
+        &image.region,
+        &image.id,
+        &fresh.tags,
+    )
+    .await?;
+    Ok(Some(v.grantees))
+}
+
 /// Grants, then revokes, then the record: see the module docs for why in this order.
-/// Returns the number of duplicate KMS grants removed, or the failed step and its error.
+/// Returns the number of duplicate KMS grants removed, or why it stopped.
 async fn apply_changes(
-    ec2: &dyn Ec2,
-    kms: &dyn Keys,
+    ctx: &Context,
     image: &Image,
     ch: &Changes,
     current: &mut Tags,
-) -> Result<usize, (&'static str, CloudError)> {
+) -> Result<usize, Stop> {
+    let ec2 = ctx.cloud.ec2(&image.region);
+    let kms = ctx.cloud.keys(&image.region);
+    let (ec2, kms) = (ec2.as_ref(), kms.as_ref());
     let id = &image.id;
+    let failed = |step: &'static str| move |e: CloudError| Stop::Failed(step, e);
     // Write-ahead: the record names everything about to be granted before it is.
-    let ahead = record::tags_for(&ch.record_before, current).unwrap_or_default();
+    let ahead = record_tags(ctx, image, &ch.record_before, current)
+        .await
+        .map_err(failed("sealing the record"))?;
+    let wrote_ahead = !ahead.is_empty();
     write_tags(ec2, id, current, ahead)
         .await
-        .map_err(|e| ("recording the grants", e))?;
+        .map_err(failed("recording the grants"))?;
+    // Read it back: a concurrent run (a tag event racing the hourly reconcile) may have
+    // overwritten it; granting now could leave a grant no record names.
+    if wrote_ahead && !ch.is_noop() {
+        let now = record_now(ctx, image)
+            .await
+            .map_err(failed("reading the record back"))?;
+        if now.is_some_and(|r| ch.record_before.iter().any(|g| !r.contains(g))) {
+            return Err(Stop::RecordRaced);
+        }
+    }
 
     let operations: Vec<String> = plan::GRANT_OPERATIONS
         .iter()
@@ -543,27 +704,27 @@ async fn apply_changes(
     for spec in &ch.grants_create {
         kms.create_grant(&spec.key_arn, &spec.principal, &operations, &spec.name)
             .await
-            .map_err(|e| ("CreateGrant", e))?;
+            .map_err(failed("CreateGrant"))?;
     }
     for (snap, add) in &ch.snapshot_add {
         ec2.modify_snapshot_permissions(snap, add, &[])
             .await
-            .map_err(|e| ("ModifySnapshotAttribute (add)", e))?;
+            .map_err(failed("ModifySnapshotAttribute (add)"))?;
     }
     if !ch.launch_add.is_empty() || !ch.launch_remove.is_empty() {
         ec2.modify_launch_permissions(id, &ch.launch_add, &ch.launch_remove)
             .await
-            .map_err(|e| ("ModifyImageAttribute", e))?;
+            .map_err(failed("ModifyImageAttribute"))?;
     }
     for (snap, remove) in &ch.snapshot_remove {
         ec2.modify_snapshot_permissions(snap, &[], remove)
             .await
-            .map_err(|e| ("ModifySnapshotAttribute (remove)", e))?;
+            .map_err(failed("ModifySnapshotAttribute (remove)"))?;
     }
     for g in &ch.grants_revoke {
         revoke(kms, &g.key_arn, &g.grant_id)
             .await
-            .map_err(|e| ("RevokeGrant", e))?;
+            .map_err(failed("RevokeGrant"))?;
     }
     // KMS returns the existing grant for a repeated CreateGrant with the same name; where
     // it does not (an emulator, a race), keep one grant per name.
@@ -587,19 +748,35 @@ async fn apply_changes(
     for key_arn in created_on {
         let grants = our_grants(kms, key_arn, id)
             .await
-            .map_err(|e| ("ListGrants", e))?;
+            .map_err(failed("ListGrants"))?;
         for g in plan::revocable_grants(id, &grants, &wanted) {
             revoke(kms, key_arn, &g.grant_id)
                 .await
-                .map_err(|e| ("RevokeGrant", e))?;
+                .map_err(failed("RevokeGrant"))?;
             duplicates += 1;
         }
     }
-    let mut last = record::tags_for(&ch.record_after, current).unwrap_or_default();
+    // Narrow the record to what is wanted, but keep what a concurrent run recorded ahead
+    // since our write-ahead: it may be granting it right now.
+    let mut after: Vec<Grantee> = ch.record_after.clone();
+    if wrote_ahead {
+        let now = record_now(ctx, image)
+            .await
+            .map_err(failed("reading the record back"))?
+            .unwrap_or_default();
+        for g in now {
+            if !ch.record_before.contains(&g) && !after.contains(&g) {
+                after.push(g);
+            }
+        }
+    }
+    let mut last = record_tags(ctx, image, &after, current)
+        .await
+        .map_err(failed("sealing the record"))?;
     last.extend(status_tags(current, &ch.status));
     write_tags(ec2, id, current, last)
         .await
-        .map_err(|e| ("writing the record and share-status", e))?;
+        .map_err(failed("writing the record and share-status"))?;
     Ok(duplicates)
 }
 
