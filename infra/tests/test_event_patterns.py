@@ -720,3 +720,15 @@ def test_share_and_cleanup_run_one_at_a_time(template):
     functions = {k: v["Properties"] for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     reserved = {k: p.get("ReservedConcurrentExecutions") for k, p in functions.items()}
     assert reserved == {"CreateImageFunction": None, "ReplicateFunction": None, "ShareFunction": 1, "CleanupFunction": 1}
+
+
+def test_every_parameter_is_documented(template):
+    """infra/README.md's parameter table has one row per stack parameter, with its default."""
+    readme = (ROOT / "infra" / "README.md").read_text()
+    table = readme[readme.index("### Parameters"):readme.index("### What the stack creates")]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| ([A-Za-z]+) \|[^|]*\| ([^|]+) \|", table, re.M)}
+    rows.pop("parameter", None)  # the header
+    assert set(rows) == set(template["Parameters"])
+    for name, default in rows.items():
+        want = str(template["Parameters"][name].get("Default", ""))
+        assert default.strip() == (f"`{want}`" if want else '""'), name
