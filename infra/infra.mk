@@ -101,7 +101,8 @@ guard-test: $(CFN_GUARD_STAMP)
 	if [ $$rc -ne 19 ]; then cat $$out; rm -f $$out; echo "guard-test: cfn-guard failed with exit code $$rc (19 = non-compliant)" >&2; exit 1; fi; \
 	for r in no_wildcard_actions destructive_ec2_actions_conditioned_on_managed_by no_public_sharing_permission \
 	         sam_functions_use_inline_policies roles_have_no_broad_managed_policies \
-	         mapped_queues_deny_foreign_senders kms_create_grant_constrained kms_key_use_via_service_on_named_keys; do \
+	         mapped_queues_deny_foreign_senders kms_create_grant_constrained kms_key_use_via_service_on_named_keys \
+	         seal_key_is_hmac mac_keys_used_only_by_named_roles; do \
 	  grep -Eq "/$$r +FAIL" $$out || { cat $$out; rm -f $$out; echo "guard-test: rule $$r did not fail on $(GUARD_BAD)" >&2; exit 1; }; \
 	done; rm -f $$out; echo "guard-test: $(GUARD_BAD) rejected by every rule, as it must be"
 	$(CFN_GUARD) test -r $(GUARD_RULES) -t $(GUARD_TESTS)

@@ -1,4 +1,4 @@
-"""A tiny IAM policy evaluator for the policy tests (`Request`, `decide`).
+"""A tiny IAM policy evaluator for the policy tests (`Request`, `decide`, `decide_kms`).
 
 It answers one question: is this request allowed, explicitly denied or implicitly
 denied, given identity policies, an optional resource policy, an optional permissions
@@ -22,7 +22,13 @@ Evaluation: an explicit Deny anywhere wins; a boundary that does not allow the a
 denies it (a boundary is applied to every request here, a simplification: AWS does not
 apply it to a resource policy that names the role itself); otherwise an Allow in an
 identity or the resource policy allows it. Principals are matched by ARN pattern only:
-an account-root principal in a resource policy is not modelled.
+an account-root principal in a resource policy is not modelled by `decide`.
+
+`decide_kms` is the KMS variant (AWS KMS Developer Guide, "Key policies"): the key policy
+is the only way in. A key-policy Allow naming a principal allows it by itself; an Allow
+naming the principal's account root (`arn:...:iam::<account>:root`) only lets that
+account's IAM policies decide, so the principal also needs an identity Allow (the root
+user itself needs none); an explicit Deny in the key policy or an identity policy wins.
 """
 
 from __future__ import annotations
@@ -185,3 +191,46 @@ def decide(req: Request, identity: list[dict[str, Any]] = (), resource: dict[str
     if not boundary_allows:
         return IMPLICIT_DENY
     return ALLOW if "Allow" in effects else IMPLICIT_DENY
+
+
+_ROOT = re.compile(r"arn:[^:]+:iam::([0-9]{12}):root")
+_PRINCIPAL_ACCOUNT = re.compile(r"arn:[^:]+:(?:iam|sts)::([0-9]{12}):.+")
+
+
+def _names_root_of(principal: Any, account: str | None) -> bool:
+    if account is None or not isinstance(principal, dict):
+        return False
+    for v in _list(principal.get("AWS", [])):
+        m = _ROOT.fullmatch(v) if isinstance(v, str) else None
+        if v == account or (m and m.group(1) == account):
+            return True
+    return False
+
+
+def decide_kms(req: Request, key_policy: dict[str, Any], identity: list[dict[str, Any]] = ()) -> str:
+    """ALLOW, EXPLICIT_DENY or IMPLICIT_DENY for a request on one KMS key (see the module doc)."""
+    m = _PRINCIPAL_ACCOUNT.fullmatch(req.principal)
+    account = m.group(1) if m else None
+    is_root_user = _ROOT.fullmatch(req.principal) is not None
+    denied = direct = delegated = False
+    for s in _statements(key_policy):
+        if _names_root_of(s.get("Principal"), account):
+            if not statement_applies({**s, "Principal": "*"}, req, resource_policy=True):
+                continue
+            if s["Effect"] == "Deny":
+                denied = True
+            elif is_root_user:
+                direct = True
+            else:
+                delegated = True
+        elif statement_applies(s, req, resource_policy=True):
+            if s["Effect"] == "Deny":
+                denied = True
+            else:
+                direct = True
+    hits = [s["Effect"] for p in identity for s in _statements(p) if statement_applies(s, req)]
+    if denied or "Deny" in hits:
+        return EXPLICIT_DENY
+    if direct or (delegated and "Allow" in hits):
+        return ALLOW
+    return IMPLICIT_DENY

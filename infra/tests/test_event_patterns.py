@@ -395,8 +395,13 @@ TEMPLATE_EXPECTATIONS: dict[str, tuple[str, list[Any], list[Any]]] = {
     f"{DEPLOYMENT}-reports": (
         "ReportsTopic",
         ["report-partial.json",
-         ("failed report", lambda: mutate("report-ok.json", detail__failed=3, detail__outcome="failed"))],
+         ("failed report", lambda: mutate("report-ok.json", detail__failed=3, detail__outcome="failed")),
+         # an image with managed-by but no valid seal: nothing failed, still an alert
+         ("unsealed image", lambda: mutate("report-ok.json", detail__counts={"kept": 2, "unsealed": 1})),
+         ("name squatted", lambda: mutate("report-ok.json", detail__counts={"created": 1, "name-squatted": 1}))],
         ["report-ok.json", "ami-state-change-failed.json", "scheduled-event.json",
+         ("zero unsealed", lambda: mutate("report-ok.json", detail__counts={"kept": 2, "unsealed": 0})),
+         ("refused, not unsealed", lambda: mutate("report-ok.json", detail__counts={"refused": 2})),
          ("other source", lambda: mutate("report-partial.json", source="not-ami-lifecycle")),
          ("other detail-type", lambda: mutate("report-partial.json", detail_type="AMI Lifecycle Heartbeat"))],
     ),
@@ -456,7 +461,11 @@ def test_reports_rule_notify_all(template, matcher):
     assert matcher.matches(rule.pattern, ev("report-partial.json"))
     assert not matcher.matches(rule.pattern, ev("ami-state-change-failed.json"))
     (default,) = [r for r in extract_rules(template) if r.name == f"{DEPLOYMENT}-reports"]
-    assert default.pattern["detail"]["failed"] == [{"numeric": [">", 0]}]
+    assert default.pattern["detail"]["$or"] == [
+        {"failed": [{"numeric": [">", 0]}]},
+        {"counts": {"unsealed": [{"numeric": [">", 0]}]}},
+        {"counts": {"name-squatted": [{"numeric": [">", 0]}]}},
+    ]
 
 
 def test_no_pattern_rule_matches_scheduled_events(template, matcher):
@@ -576,11 +585,14 @@ ENV_CONTRACT = {
     "DELETE_ORPHANS": "DeleteOrphans", "PRICE_PER_GIB_MONTH": "SnapshotPricePerGibMonth",
     "ADOPT_FROM": "AdoptFrom",
 }
+# create-image's own variables (reboot authority), each from a parameter.
+CREATE_IMAGE_ENV = {"REBOOT_MIN_INTERVAL": "RebootMinInterval", "SLOT_WINDOW": "DirectSlotWindow"}
 
 
 def test_environment_contract(template):
     env = template["Globals"]["Function"]["Environment"]["Variables"]
-    assert set(env) == set(ENV_CONTRACT) | {"SCHEDULES", "REPORT_EVENT_BUS"}
+    assert set(env) == set(ENV_CONTRACT) | {"SCHEDULES", "REPORT_EVENT_BUS", "SEAL_KEY"}
+    assert env["SEAL_KEY"] == {"Fn::GetAtt": ["SealKey", "Arn"]}, "every function gets the seal key's ARN"
     r = Resolver(template)
     resolved = r.resolve(env)
     for var, param in ENV_CONTRACT.items():
@@ -596,7 +608,11 @@ def test_environment_contract(template):
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     assert set(functions) == {"CreateImageFunction", "ReplicateFunction", "ShareFunction", "CleanupFunction"}
     assert functions["CreateImageFunction"]["Properties"]["Environment"]["Variables"] == {
-        "CONTINUATION_QUEUE_URL": {"Ref": "ContinuationQueue"}}
+        "CONTINUATION_QUEUE_URL": {"Ref": "ContinuationQueue"},
+        **{var: {"Ref": param} for var, param in CREATE_IMAGE_ENV.items()}}
+    for param in CREATE_IMAGE_ENV.values():
+        p = template["Parameters"][param]
+        assert p["Default"] == "60" and "AllowedPattern" in p and "Description" in p, param
     for logical_id, fn in functions.items():
         binary = fn["Metadata"]["BuildProperties"]["Binary"]
         assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
@@ -640,6 +656,14 @@ GOOD_BAD = {
     "AdoptFrom": (["", "111122223333,444455556666"], ["11112222333", "x"]),
     "AlarmEmail": (["", "ops@example.com"], ["ops", "a@b"]),
     "DailySchedule": (["cron(0 3 * * ? *)", "rate(12 hours)"], ["0 3 * * *", ""]),
+    # the Rust parser's ranges: REBOOT_MIN_INTERVAL 0-10080, SLOT_WINDOW 1-1440 (minutes)
+    "RebootMinInterval": (["0", "60", "999", "9999", "10000", "10079", "10080"], ["", "-1", "10081", "10100", "20000", "1.5", "1h"]),
+    "DirectSlotWindow": (["1", "60", "999", "1000", "1399", "1439", "1440"], ["", "0", "1441", "1500", "2000", "-5", "60m"]),
+    "OperatorRoleArn": (["", "arn:aws:iam::111122223333:role/ami-lifecycle-operator",
+                         "arn:aws-us-gov:iam::111122223333:role/ops/ami-lifecycle-operator"],
+                        ["ami-lifecycle-operator", "arn:aws:iam::111122223333:user/ops",
+                         "arn:aws:sts::111122223333:assumed-role/ops/session", "arn:aws:iam::1111:role/x",
+                         "arn:aws:iam::111122223333:role/"]),
 }
 
 
@@ -651,3 +675,60 @@ def test_parameter_patterns(template, name):
         assert re.fullmatch(pattern, v), f"{name} should accept {v!r}"
     for v in bad:
         assert not re.fullmatch(pattern, v), f"{name} should reject {v!r}"
+
+
+# ----------------------------------------------------------------------------
+# The seal key and the functions' concurrency
+# ----------------------------------------------------------------------------
+
+def test_seal_key_is_an_hmac_key_with_its_alias(template):
+    key = template["Resources"]["SealKey"]
+    assert key["Type"] == "AWS::KMS::Key"
+    props = key["Properties"]
+    assert (props["KeySpec"], props["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    # KMS refuses automatic rotation of HMAC keys: setting it would fail the deploy.
+    assert "EnableKeyRotation" not in props
+    aliases = [v for v in template["Resources"].values() if v["Type"] == "AWS::KMS::Alias"]
+    assert [a["Properties"]["TargetKeyId"] for a in aliases] == [{"Ref": "SealKey"}]
+    for name in ("ami-lifecycle", "prod2"):
+        assert Resolver(template, {"DeploymentName": name}).resolve(aliases[0]["Properties"]["AliasName"]) == f"alias/{name}-seal"
+    assert template["Outputs"]["SealKeyArn"]["Value"] == {"Fn::GetAtt": ["SealKey", "Arn"]}
+
+
+def test_seal_policies_attach_to_the_right_roles(template):
+    """Making seals: create-image, replicate, share; checking only: cleanup. Each function
+    waits for its policy (DependsOn), so no run starts before it may use the key."""
+    res = template["Resources"]
+    attached = {}
+    for logical_id, v in res.items():
+        if v["Type"] == "AWS::IAM::Policy":
+            actions = sorted({a for s in v["Properties"]["PolicyDocument"]["Statement"] for a in
+                              (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])})
+            for role in v["Properties"]["Roles"]:
+                attached[role["Ref"]] = (logical_id, actions)
+    assert attached == {
+        "CreateImageFunctionRole": ("SealMakersPolicy", ["kms:GenerateMac", "kms:VerifyMac"]),
+        "ReplicateFunctionRole": ("SealMakersPolicy", ["kms:GenerateMac", "kms:VerifyMac"]),
+        "ShareFunctionRole": ("SealMakersPolicy", ["kms:GenerateMac", "kms:VerifyMac"]),
+        "CleanupFunctionRole": ("SealCheckerPolicy", ["kms:VerifyMac"]),
+    }
+    for role, (policy, _) in attached.items():
+        assert res[role.removesuffix("Role")]["DependsOn"] == policy, role
+
+
+def test_share_and_cleanup_run_one_at_a_time(template):
+    functions = {k: v["Properties"] for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+    reserved = {k: p.get("ReservedConcurrentExecutions") for k, p in functions.items()}
+    assert reserved == {"CreateImageFunction": None, "ReplicateFunction": None, "ShareFunction": 1, "CleanupFunction": 1}
+
+
+def test_every_parameter_is_documented(template):
+    """infra/README.md's parameter table has one row per stack parameter, with its default."""
+    readme = (ROOT / "infra" / "README.md").read_text()
+    table = readme[readme.index("### Parameters"):readme.index("### What the stack creates")]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| ([A-Za-z]+) \|[^|]*\| ([^|]+) \|", table, re.M)}
+    rows.pop("parameter", None)  # the header
+    assert set(rows) == set(template["Parameters"])
+    for name, default in rows.items():
+        want = str(template["Parameters"][name].get("Default", ""))
+        assert default.strip() == (f"`{want}`" if want else '""'), name

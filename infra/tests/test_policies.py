@@ -1,6 +1,6 @@
-"""Policy tests: the tag-guard SCP and permissions boundary (infra/policies/) and the
-continuation queue policy (template.yaml), evaluated for sample requests with the
-evaluator in policy_eval.py. Each good policy must give every expected decision; each
+"""Policy tests: the tag-guard SCP and permissions boundary (infra/policies/), and from
+template.yaml the continuation queue policy, the functions' KMS statements and the seal
+key's policy, evaluated for sample requests with the evaluator in policy_eval.py. Each good policy must give every expected decision; each
 deliberately broken variant must get at least one decision wrong (the test proves the
 scenarios can fail).
 
@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 import pytest
 
-from policy_eval import ALLOW, EXPLICIT_DENY, IMPLICIT_DENY, Request, Unsupported, condition_holds, decide
+from policy_eval import (ALLOW, EXPLICIT_DENY, IMPLICIT_DENY, Request, Unsupported, condition_holds, decide,
+                         decide_kms)
 from test_event_patterns import Resolver, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -218,7 +219,9 @@ def test_evaluator_semantics():
 # ----------------------------------------------------------------------------
 
 QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:ami-lifecycle-continuation"
-CONCRETE = {("CreateImageFunctionRole", "Arn"): SUITE["CreateImageFunction"], ("ContinuationQueue", "Arn"): QUEUE_ARN}
+SEAL_KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/5ea15ea1-0000-4000-8000-5ea15ea15ea1"
+CONCRETE = {("ContinuationQueue", "Arn"): QUEUE_ARN, ("SealKey", "Arn"): SEAL_KEY,
+            **{(f"{fn}Role", "Arn"): arn for fn, arn in SUITE.items()}}
 
 
 def concrete(node: Any) -> Any:
@@ -320,21 +323,45 @@ def _rust_grant_operations() -> list[str]:
 
 
 def _kms_calls() -> set[str]:
-    """KMS operations the AWS adapter calls (`.describe_key()` -> kms:DescribeKey)."""
-    src = (ROOT / "shared" / "src" / "aws" / "kms.rs").read_text()
-    calls = re.findall(r"\.client\s*\.([a-z_]+)\(\)", src)
+    """KMS operations the AWS adapters call (`.describe_key()` -> kms:DescribeKey): every
+    file under shared/src/aws that uses the KMS SDK and not EC2's (kms.rs, and a seal
+    adapter wherever it lives there)."""
+    calls: set[str] = set()
+    for f in sorted((ROOT / "shared" / "src" / "aws").glob("*.rs")):
+        src = f.read_text()
+        if "aws_sdk_kms" in src and "aws_sdk_ec2" not in src and not f.name.endswith("tests.rs"):
+            calls |= set(re.findall(r"\.client\s*\.([a-z_]+)\(\)", src))
     return {"kms:" + "".join(w.capitalize() for w in c.split("_")) for c in calls}
+
+
+# Every KMS call the code may make, and which role makes it on which key: a new call
+# fails test_every_kms_call_is_known until it is added here, to the template and to a test.
+KMS_CALLS = {"kms:DescribeKey", "kms:ListGrants", "kms:CreateGrant", "kms:RevokeGrant",
+             "kms:GenerateMac", "kms:VerifyMac"}
+
+
+def test_every_kms_call_is_known():
+    calls = _kms_calls()
+    assert calls <= KMS_CALLS, f"a new KMS call: {sorted(calls - KMS_CALLS)}: add it to the template and to these tests"
+    assert {"kms:DescribeKey", "kms:ListGrants", "kms:CreateGrant", "kms:RevokeGrant"} <= calls
+
+
+def role_identity(t: dict[str, Any], r: Resolver, fn: str, attached: bool = True) -> dict[str, Any]:
+    """Every statement of a function's role: its SAM Policies and, with `attached`, the
+    AWS::IAM::Policy resources attached to the role (the seal policies)."""
+    statements = [s for p in r.resolve(t["Resources"][fn]["Properties"]["Policies"]) for s in p["Statement"]]
+    if attached:
+        for v in t["Resources"].values():
+            if v["Type"] == "AWS::IAM::Policy" and {"Ref": f"{fn}Role"} in v["Properties"]["Roles"]:
+                statements += r.resolve(v["Properties"]["PolicyDocument"])["Statement"]
+    return {"Statement": concrete(statements)}
 
 
 @pytest.fixture(scope="module")
 def kms_roles():
     t = load_template(ROOT / "template.yaml")
     r = Resolver(t, {"KmsKeyArns": KEY})
-
-    def identity(fn: str) -> dict[str, Any]:
-        return {"Statement": [s for p in r.resolve(t["Resources"][fn]["Properties"]["Policies"]) for s in p["Statement"]]}
-
-    return identity("ShareFunction"), identity("ReplicateFunction")
+    return role_identity(t, r, "ShareFunction"), role_identity(t, r, "ReplicateFunction"), role_identity(t, r, "CleanupFunction")
 
 
 def kms(action: str, principal: str, **ctx: Any) -> Request:
@@ -342,10 +369,8 @@ def kms(action: str, principal: str, **ctx: Any) -> Request:
 
 
 def test_share_may_make_every_kms_call_it_makes(kms_roles):
-    share, _ = kms_roles
+    share, _, _ = kms_roles
     ops = _rust_grant_operations()
-    assert _kms_calls() == {"kms:DescribeKey", "kms:ListGrants", "kms:CreateGrant", "kms:RevokeGrant"}, \
-        "a new KMS call: add it to the template and to these tests"
     p = SUITE["ShareFunction"]
     grant = {"kms:GrantOperations": ops, "kms:GranteePrincipal": "arn:aws:iam::111122223333:root",
              "kms:GrantIsForAWSResource": "false"}
@@ -366,7 +391,7 @@ def test_share_may_make_every_kms_call_it_makes(kms_roles):
 
 
 def test_replicate_uses_keys_only_through_ec2(kms_roles):
-    _, replicate = kms_roles
+    _, replicate, _ = kms_roles
     p = SUITE["ReplicateFunction"]
     via_ec2 = {"kms:ViaService": "ec2.eu-west-1.amazonaws.com"}
     for action in ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
@@ -381,3 +406,158 @@ def test_replicate_uses_keys_only_through_ec2(kms_roles):
     assert decide(kms("kms:CreateGrant", p, **{"kms:GrantIsForAWSResource": "false"}), identity=[replicate]) == IMPLICIT_DENY
     for action in ("kms:RevokeGrant", "kms:ListGrants", "kms:RetireGrant"):
         assert decide(kms(action, p), identity=[replicate]) == IMPLICIT_DENY, action
+
+
+def test_cleanup_retires_share_grants_and_nothing_else(kms_roles):
+    """cleanup revokes the grants share made for an image it deletes: ListGrants and
+    RevokeGrant on the listed keys, and no other use of them."""
+    _, _, cleanup = kms_roles
+    p = SUITE["CleanupFunction"]
+    for action in ("kms:ListGrants", "kms:RevokeGrant"):
+        assert decide(kms(action, p), identity=[cleanup]) == ALLOW, action
+        other_key = Request(action, KEY.replace("1234abcd", "9999abcd"), p, {"aws:PrincipalArn": p})
+        assert decide(other_key, identity=[cleanup]) == IMPLICIT_DENY, f"{action} on an unlisted key"
+    for action in ("kms:CreateGrant", "kms:RetireGrant", "kms:Decrypt", "kms:DescribeKey"):
+        assert decide(kms(action, p), identity=[cleanup]) == IMPLICIT_DENY, action
+    t = load_template(ROOT / "template.yaml")
+    no_keys = role_identity(t, Resolver(t), "CleanupFunction")
+    assert decide(kms("kms:RevokeGrant", p), identity=[no_keys]) == IMPLICIT_DENY, "no KmsKeyArns, no KMS"
+
+
+# ----------------------------------------------------------------------------
+# The seal key: only the suite's roles (and the operator role, when named) use it
+# ----------------------------------------------------------------------------
+
+ROOT_USER = f"arn:aws:iam::{ACCOUNT}:root"
+OTHER_ACCOUNT = "arn:aws:iam::444455556666:role/ami-lifecycle-CreateImageFunctionRole-1A2B3C4D5E6F"
+
+
+def seal_setup(operator: str = "") -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The resolved key policy, and each suite role's identity policies (with and without
+    its seal policy), for OperatorRoleArn = operator."""
+    t = load_template(ROOT / "template.yaml")
+    r = Resolver(t, {"OperatorRoleArn": operator})
+    key_policy = concrete(r.resolve(t["Resources"]["SealKey"]["Properties"]["KeyPolicy"]))
+    roles = {fn: role_identity(t, r, fn) for fn in SUITE}
+    roles.update({f"{fn} without its seal policy": role_identity(t, r, fn, attached=False) for fn in SUITE})
+    return key_policy, roles
+
+
+def mac(action: str, principal: str, algorithm: str = "HMAC_SHA_256") -> Request:
+    return Request(action, SEAL_KEY, principal, {"aws:PrincipalArn": principal, "kms:MacAlgorithm": algorithm})
+
+
+def seal_scenarios(roles: dict[str, dict[str, Any]], operator_named: bool):
+    """(label, request, identity policies, expected decision)."""
+    out = []
+    for fn in ("CreateImageFunction", "ReplicateFunction", "ShareFunction"):
+        out += [(f"{fn} makes a seal", mac("kms:GenerateMac", SUITE[fn]), [roles[fn]], ALLOW),
+                (f"{fn} checks a seal", mac("kms:VerifyMac", SUITE[fn]), [roles[fn]], ALLOW),
+                (f"{fn} with another algorithm", mac("kms:GenerateMac", SUITE[fn], "HMAC_SHA_512"), [roles[fn]], IMPLICIT_DENY),
+                (f"{fn}: the key policy alone is not enough", mac("kms:GenerateMac", SUITE[fn]),
+                 [roles[f"{fn} without its seal policy"]], IMPLICIT_DENY)]
+    cleanup = SUITE["CleanupFunction"]
+    out += [
+        ("cleanup checks a seal", mac("kms:VerifyMac", cleanup), [roles["CleanupFunction"]], ALLOW),
+        ("cleanup cannot make a seal, even given the permission", mac("kms:GenerateMac", cleanup), [ADMIN_POLICY], EXPLICIT_DENY),
+        ("an administrator makes a seal", mac("kms:GenerateMac", role("admin")), [ADMIN_POLICY], EXPLICIT_DENY),
+        ("an administrator checks a seal", mac("kms:VerifyMac", role("admin")), [ADMIN_POLICY], EXPLICIT_DENY),
+        ("an administrator grants himself the key", Request("kms:CreateGrant", SEAL_KEY, role("admin"),
+                                                             {"aws:PrincipalArn": role("admin")}), [ADMIN_POLICY], IMPLICIT_DENY),
+        ("an administrator administers the key", Request("kms:PutKeyPolicy", SEAL_KEY, role("admin"),
+                                                          {"aws:PrincipalArn": role("admin")}), [ADMIN_POLICY], ALLOW),
+        ("the account's root user makes a seal", mac("kms:GenerateMac", ROOT_USER), [], EXPLICIT_DENY),
+        ("a role named like the suite's", mac("kms:GenerateMac", LOOKALIKE), [ADMIN_POLICY], EXPLICIT_DENY),
+        ("the suite's role name in another account", mac("kms:GenerateMac", OTHER_ACCOUNT), [ADMIN_POLICY], EXPLICIT_DENY),
+        ("a developer checks a seal", mac("kms:VerifyMac", DEVELOPER), [ADMIN_POLICY], EXPLICIT_DENY),
+    ]
+    if operator_named:
+        out += [("the operator adopts (makes a seal)", mac("kms:GenerateMac", OPERATOR), [ADMIN_POLICY], ALLOW),
+                ("the operator checks a seal", mac("kms:VerifyMac", OPERATOR), [ADMIN_POLICY], ALLOW),
+                ("the operator without IAM permission", mac("kms:GenerateMac", OPERATOR), [], IMPLICIT_DENY)]
+    else:
+        out += [("no operator role: the operator makes a seal", mac("kms:GenerateMac", OPERATOR), [ADMIN_POLICY], EXPLICIT_DENY)]
+    return out
+
+
+def seal_wrong(key_policy, roles, operator_named: bool) -> list[str]:
+    return [f"{label}: {decide_kms(req, key_policy, identity)} != {want}"
+            for label, req, identity, want in seal_scenarios(roles, operator_named)
+            if decide_kms(req, key_policy, identity) != want]
+
+
+@pytest.mark.parametrize("operator", ["", OPERATOR], ids=["no operator role", "operator role named"])
+def test_only_the_suite_uses_the_seal_key(operator):
+    key_policy, roles = seal_setup(operator)
+    assert seal_wrong(key_policy, roles, bool(operator)) == []
+
+
+def test_seal_key_admin_statement_grants_no_use():
+    key_policy, _ = seal_setup()
+    (admin,) = [s for s in key_policy["Statement"] if s["Sid"] == "AccountAdministersNotUses"]
+    use = {"kms:GenerateMac", "kms:VerifyMac", "kms:CreateGrant", "kms:Encrypt", "kms:Decrypt"}
+    assert not use & set(admin["Action"]) and all("*" not in a for a in admin["Action"])
+
+
+def _without_denies(p):
+    p["Statement"] = [s for s in p["Statement"] if s["Effect"] != "Deny"]
+
+
+def _root_uses_everything(p):
+    _without_denies(p)
+    for s in p["Statement"]:
+        if s["Sid"] == "AccountAdministersNotUses":
+            s["Action"] = "kms:*"
+
+
+def _cleanup_makes_seals(p):
+    cleanup = SUITE["CleanupFunction"]
+    for s in p["Statement"]:
+        if s.get("Sid") in ("SuiteMakesSeals", "NobodyElseMakesSeals"):
+            c = s["Condition"]["ArnEquals" if s["Effect"] == "Allow" else "ArnNotEquals"]
+            c["aws:PrincipalArn"] = c["aws:PrincipalArn"] + [cleanup]
+
+
+def _deny_by_name_pattern(p):
+    for s in p["Statement"]:
+        if s["Effect"] == "Deny":
+            s["Condition"] = {"ArnNotLike": {"aws:PrincipalArn": f"arn:aws:iam::*:role/*ami-lifecycle-*"}}
+
+
+def _deny_on_source_arn_for_key(p):
+    for s in p["Statement"]:
+        if s["Effect"] == "Deny":
+            s["Condition"] = {"ArnNotEquals": {"aws:SourceArn": s["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]}}
+
+
+SEAL_KEY_BAD_VARIANTS = {
+    "no explicit Deny": _without_denies,
+    "the account root may do kms:*, no Deny": _root_uses_everything,
+    "cleanup may make seals": _cleanup_makes_seals,
+    "Deny exempts a name pattern": _deny_by_name_pattern,
+    "Deny keyed on aws:SourceArn": _deny_on_source_arn_for_key,
+}
+
+
+@pytest.mark.parametrize("variant", sorted(SEAL_KEY_BAD_VARIANTS))
+def test_bad_seal_key_policy_is_caught(variant):
+    key_policy, roles = seal_setup()
+    bad = copy.deepcopy(key_policy)
+    SEAL_KEY_BAD_VARIANTS[variant](bad)
+    assert bad != key_policy, "the mutation changed nothing"
+    assert seal_wrong(bad, roles, operator_named=False), f"{variant}: no scenario notices the broken key policy"
+
+
+def test_kms_evaluator_semantics():
+    root_allows = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROOT_USER}, "Action": "kms:VerifyMac", "Resource": "*"}]}
+    direct = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": DEVELOPER}, "Action": "kms:VerifyMac", "Resource": "*"}]}
+    may_verify = {"Statement": [{"Effect": "Allow", "Action": "kms:VerifyMac", "Resource": "*"}]}
+    req = mac("kms:VerifyMac", DEVELOPER)
+    assert decide_kms(req, root_allows) == IMPLICIT_DENY  # the account's root only delegates to IAM
+    assert decide_kms(req, root_allows, [may_verify]) == ALLOW
+    assert decide_kms(req, direct) == ALLOW  # a key policy naming the principal needs no IAM policy
+    assert decide_kms(req, {"Statement": []}, [ADMIN_POLICY]) == IMPLICIT_DENY  # IAM alone never opens a key
+    assert decide_kms(mac("kms:VerifyMac", ROOT_USER), root_allows) == ALLOW
+    assert decide_kms(mac("kms:VerifyMac", OTHER_ACCOUNT), root_allows, [ADMIN_POLICY]) == IMPLICIT_DENY
+    deny_iam = {"Statement": [{"Effect": "Deny", "Action": "kms:*", "Resource": "*"}]}
+    assert decide_kms(req, direct, [deny_iam]) == EXPLICIT_DENY
