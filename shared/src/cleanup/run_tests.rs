@@ -357,28 +357,56 @@ async fn orphans_are_reported_and_deleted_only_when_asked() {
     managed(&cloud, "us-east-1", "i-1", 0);
     let disabled = managed(&cloud, "us-east-1", "i-2", 3);
     cloud.edit_image(&disabled, |i| i.state = ImageState::Disabled);
+    // Its tags as CreateImage wrote them: lineage, the image's name and the snapshot seal.
     let orphan = SnapshotId::new("snap-0orphan");
-    cloud.state().snapshots.insert(
-        orphan.clone(),
-        Snapshot {
-            id: orphan.clone(),
-            region: Region::new("us-east-1"),
-            tags: [(key::MANAGED_BY.to_owned(), "ami-lifecycle".to_owned())]
+    let mut orphan_tags: crate::model::Tags = [
+        (key::MANAGED_BY, "ami-lifecycle"),
+        (key::SOURCE_INSTANCE, "i-9"),
+        (key::SCHEDULE, "daily"),
+        (key::IMAGE_NAME, "ami-lifecycle/i-9/daily/20261120T0300Z"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    orphan_tags.insert(
+        key::SEAL.to_owned(),
+        crate::fake::fake_seal(&crate::seal::Subject::snapshot(
+            "ami-lifecycle",
+            &Region::new("us-east-1"),
+            &orphan_tags,
+        )),
+    );
+    // … and one that only claims to be ours (managed-by written by hand).
+    let forged = SnapshotId::new("snap-0forged");
+    for (id, tags) in [
+        (&orphan, orphan_tags.clone()),
+        (
+            &forged,
+            [(key::MANAGED_BY.to_owned(), "ami-lifecycle".to_owned())]
                 .into_iter()
                 .collect(),
-            size_gib: 50,
-            encrypted: false,
-            kms_key: None,
-            started: NOW - Duration::days(2),
-        },
-    );
+        ),
+    ] {
+        cloud.state().snapshots.insert(
+            id.clone(),
+            Snapshot {
+                id: id.clone(),
+                region: Region::new("us-east-1"),
+                tags,
+                size_gib: 50,
+                encrypted: false,
+                kms_key: None,
+                started: NOW - Duration::days(2),
+            },
+        );
+    }
 
     let report = run(&context(&cloud, &[]), CleanupRequest::default(), NOW).await;
     let (outcome, reason) =
         outcome_of(&report, orphan.as_str()).unwrap_or_else(|| panic!("orphan reported"));
     assert_eq!(outcome, Outcome::Kept);
     assert!(reason.contains("DELETE_ORPHANS=true"), "{reason}");
-    assert_eq!(report.metrics.get("orphan_snapshots"), Some(&1.0));
+    assert_eq!(report.metrics.get("orphan_snapshots"), Some(&2.0));
     assert!(cloud.state().snapshots.contains_key(&orphan));
 
     let report = run(
@@ -389,6 +417,14 @@ async fn orphans_are_reported_and_deleted_only_when_asked() {
     .await;
     assert!(!cloud.state().snapshots.contains_key(&orphan));
     assert_eq!(report.metrics.get("gib_freed"), Some(&50.0));
+    assert!(
+        cloud.state().snapshots.contains_key(&forged),
+        "an unsealed snapshot is never deleted"
+    );
+    assert_eq!(
+        outcome_of(&report, forged.as_str()).map(|(o, _)| o),
+        Some(Outcome::Unsealed)
+    );
     assert!(
         live(&cloud, &disabled),
         "its snapshot was never taken for an orphan"
@@ -449,4 +485,74 @@ async fn a_region_that_cannot_be_read_is_reported_and_the_others_proceed() {
     .await;
     assert!(!live(&cloud, &home[1]));
     assert_eq!(run2.failed(), 0);
+}
+
+#[tokio::test]
+async fn a_forged_managed_by_image_joins_no_lineage_is_never_deleted_and_is_reported() {
+    // GIVEN a lineage of 2 real images under count=1, and a foreign image tagged with the
+    // same lineage and an OLD slot (it would be the oldest member, the first to go).
+    let cloud = FakeCloud::new("123456789012");
+    let newest = managed(&cloud, "us-east-1", "i-1", 0);
+    let older = managed(&cloud, "us-east-1", "i-1", 1);
+    let old_slot = rfc3339(NOW - Duration::days(30));
+    let forged = cloud.add_unsealed_image(
+        "us-east-1",
+        "someone-elses-golden-image",
+        NOW - Duration::days(30),
+        &[
+            (key::MANAGED_BY, "ami-lifecycle"),
+            (key::SOURCE_INSTANCE, "i-1"),
+            (key::SCHEDULE, "daily"),
+            (key::SLOT, &old_slot),
+        ],
+    );
+
+    let report = run(
+        &context(&cloud, &[("RETAIN", "count=1")]),
+        CleanupRequest::default(),
+        NOW,
+    )
+    .await;
+
+    // THEN the real surplus image goes, the forged one stays and is reported unsealed.
+    assert!(live(&cloud, &newest));
+    assert!(!live(&cloud, &older), "{:?}", report.items);
+    assert!(live(&cloud, &forged), "never deleted: {:?}", report.items);
+    assert_eq!(
+        outcome_of(&report, forged.as_str()).map(|(o, _)| o),
+        Some(Outcome::Unsealed)
+    );
+    assert_eq!(report.unsealed(), 1);
+    assert_eq!(report.event_detail()["counts"]["unsealed"], 1);
+}
+
+#[tokio::test]
+async fn a_slot_in_the_future_never_makes_an_image_the_newest() {
+    // GIVEN today's real image, and yesterday's image whose slot tag says 2036 (a typo in
+    // `amictl create-images --slot`, or an edit; sealed over that slot all the same).
+    let cloud = FakeCloud::new("123456789012");
+    let today = managed(&cloud, "us-east-1", "i-1", 0);
+    let future = "2036-11-22T03:00:00Z";
+    let bogus = cloud.add_image(
+        "us-east-1",
+        "ami-lifecycle/i-1/daily/bogus",
+        NOW - Duration::days(1),
+        &[
+            (key::MANAGED_BY, "ami-lifecycle"),
+            (key::SOURCE_INSTANCE, "i-1"),
+            (key::SCHEDULE, "daily"),
+            (key::SLOT, future),
+        ],
+    );
+
+    run(
+        &context(&cloud, &[("RETAIN", "count=1")]),
+        CleanupRequest::default(),
+        NOW,
+    )
+    .await;
+
+    // THEN retention counts the bogus image at its creation time: today's is the newest.
+    assert!(live(&cloud, &today), "today's real backup is kept");
+    assert!(!live(&cloud, &bogus), "the older one is past count=1");
 }

@@ -298,25 +298,100 @@ fn one_bad_entry_changes_nothing() {
 }
 
 #[test]
-fn targets_outside_the_allow_list_are_refused_by_name() {
+fn targets_outside_the_allow_list_are_refused_by_name_and_the_rest_granted() {
     let img = image(&[(key::SHARE_WITH, &format!("{A} 999999999999"))], false);
-    let (outcome, _, status) = rejected(
-        &screen(&img, &Governing::own(&img), &config(&[]))
-            .err()
-            .unwrap_or_else(|| panic!("refused")),
+    let ch = changes(&plan_image(
+        &img,
+        &Governing::own(&img),
+        &facts(&img, &[], &[], false, vec![]),
+        &config(&[]),
+    ));
+    assert_eq!(
+        ch.launch_add,
+        vec![g(A)],
+        "the allowed target is still granted"
     );
-    assert_eq!(outcome, Outcome::Refused);
-    assert_eq!(status, "error not in SHARE_ALLOWED: 999999999999");
+    assert_eq!(
+        ch.status,
+        "ok 1 target; refused 999999999999 (not in SHARE_ALLOWED)"
+    );
+    assert!(ch
+        .items
+        .iter()
+        .any(|i| i.subject == "999999999999" && i.outcome == Outcome::Refused));
 
     let no_sharing = config(&[("SHARE_ALLOWED", "")]);
     let img = image(&[(key::SHARE_WITH, A)], false);
-    let plan = plan_image(
+    let ch = changes(&plan_image(
         &img,
         &Governing::own(&img),
         &ImageFacts::default(),
         &no_sharing,
+    ));
+    assert!(ch.is_noop());
+    assert!(
+        ch.status.contains("SHARE_ALLOWED is empty"),
+        "{}",
+        ch.status
     );
-    assert!(rejected(&plan).2.contains("SHARE_ALLOWED is empty"));
+}
+
+#[test]
+fn a_shrinking_allow_list_revokes_launch_snapshots_and_key_grant() {
+    // B was allowed and granted; then removed from SHARE_ALLOWED (say, compromised).
+    let img = image(
+        &[
+            (key::SHARE_WITH, &format!("{A} {B}")),
+            (key::SHARE_GRANTED, &format!("{A} {B}")),
+        ],
+        true,
+    );
+    let shrunk = config(&[("SHARE_ALLOWED", A)]);
+    let ch = changes(&plan_image(
+        &img,
+        &Governing::own(&img),
+        &facts(
+            &img,
+            &[g(A), g(B)],
+            &[g(A), g(B)],
+            false,
+            vec![grant(A, "g-a"), grant(B, "g-b")],
+        ),
+        &shrunk,
+    ));
+    assert_eq!(ch.launch_remove, vec![g(B)]);
+    assert_eq!(ch.snapshot_remove.len(), 2, "every snapshot");
+    assert!(ch.snapshot_remove.iter().all(|(_, a)| a == &vec![acct(B)]));
+    assert_eq!(
+        ch.grants_revoke
+            .iter()
+            .map(|g| g.grant_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["g-b"]
+    );
+    assert_eq!(ch.record_after, vec![g(A)]);
+    assert!(ch.items.iter().any(|i| i.subject == B
+        && i.outcome == Outcome::Revoked
+        && i.reason.contains("not in SHARE_ALLOWED")));
+
+    // A broken value cannot freeze B's grants: B is revoked, A is left as it is.
+    let broken = image(
+        &[
+            (key::SHARE_WITH, &format!("{A} {B} 12345")),
+            (key::SHARE_GRANTED, &format!("{A} {B}")),
+        ],
+        false,
+    );
+    let ch = changes(&plan_image(
+        &broken,
+        &Governing::own(&broken),
+        &facts(&broken, &[g(A), g(B)], &[g(A), g(B)], false, vec![]),
+        &shrunk,
+    ));
+    assert_eq!(ch.launch_remove, vec![g(B)]);
+    assert!(ch.launch_add.is_empty());
+    assert_eq!(ch.record_after, vec![g(A)]);
+    assert!(ch.status.starts_with("error "), "{}", ch.status);
 }
 
 #[test]
@@ -328,7 +403,32 @@ fn public_is_refused_unless_allowed_and_unblocked() {
         &facts(&img, &[], &[], false, vec![]),
         &config(&[]),
     );
-    assert!(rejected(&plan).2.contains("ALLOW_PUBLIC is false"));
+    let refused = changes(&plan);
+    assert!(refused.is_noop(), "{refused:?}");
+    assert!(
+        refused.status.contains("ALLOW_PUBLIC is false"),
+        "{}",
+        refused.status
+    );
+    assert_eq!(refused.items[0].outcome, Outcome::Refused);
+
+    // ALLOW_PUBLIC turned off after the suite made the image public: revoked.
+    let was_public = image(
+        &[(key::SHARE_WITH, "all"), (key::SHARE_GRANTED, "all")],
+        false,
+    );
+    let ch = changes(&plan_image(
+        &was_public,
+        &Governing::own(&was_public),
+        &facts(&was_public, &[Grantee::Public], &[], false, vec![]),
+        &config(&[]),
+    ));
+    assert_eq!(ch.launch_remove, vec![Grantee::Public]);
+    assert!(ch.record_after.is_empty());
+    assert!(ch
+        .items
+        .iter()
+        .any(|i| i.outcome == Outcome::Revoked && i.reason.contains("ALLOW_PUBLIC is false")));
 
     let allow = config(&[("ALLOW_PUBLIC", "true")]);
     let mut f = facts(&img, &[], &[], false, vec![]);
@@ -477,12 +577,33 @@ fn replicas_follow_their_source() {
         gov.source,
         Some((ImageId::new("ami-0123"), Region::new("us-east-1")))
     );
-    let own = governing_for(
+    // A replica never governs itself (its tag may be stale or forged).
+    let off = governing_for(
         &replica,
         Some(&source),
         &config(&[("SHARE_REPLICAS", "false")]),
     );
-    assert_eq!(own.value.as_deref(), Some(B));
+    assert_eq!(off.value, None);
+    assert!(off
+        .note
+        .as_ref()
+        .is_some_and(|n| n.contains("SHARE_REPLICAS=false")));
+    let orphaned = governing_for(&replica, None, &cfg);
+    assert_eq!(orphaned.value, None, "source gone: nothing is shared");
+
+    // SHARE_REPLICAS=false revokes what the suite granted on a replica.
+    let mut granted = replica.clone();
+    granted
+        .tags
+        .insert(key::SHARE_GRANTED.to_owned(), B.to_owned());
+    let ch = changes(&plan_image(
+        &granted,
+        &off,
+        &facts(&granted, &[g(B)], &[g(B)], false, vec![]),
+        &config(&[("SHARE_REPLICAS", "false")]),
+    ));
+    assert_eq!(ch.launch_remove, vec![g(B)]);
+    assert!(ch.record_after.is_empty());
 
     let mut untagged_replica = replica.clone();
     untagged_replica.tags.remove(key::SHARE_WITH);

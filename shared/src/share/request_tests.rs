@@ -129,9 +129,16 @@ fn sharing_state(cloud: &FakeCloud, id: &ImageId) -> SharingState {
         cloud.launch_permissions(id),
         snaps,
         grants,
-        img.tags.get(key::SHARE_GRANTED).cloned(),
+        recorded(&img.tags),
         img.tags.get(key::SHARE_STATUS).cloned(),
     )
+}
+
+/// The entries of the first record chunk (without its seal).
+fn recorded(tags: &crate::model::Tags) -> Option<String> {
+    super::record::chunks(tags)
+        .first()
+        .map(|c| c.entries.clone())
 }
 
 #[tokio::test]
@@ -249,10 +256,7 @@ async fn removing_an_account_revokes_its_grants_and_keeps_a_hand_grant() -> Test
         .filter_map(|g| g.name.clone())
         .collect();
     assert_eq!(grants, vec![format!("ami-lifecycle-{id}-{A}")]);
-    assert_eq!(
-        img.tags.get(key::SHARE_GRANTED).map(String::as_str),
-        Some(A)
-    );
+    assert_eq!(recorded(&img.tags).as_deref(), Some(A));
     Ok(())
 }
 
@@ -325,7 +329,8 @@ async fn other_tag_changes_and_unmanaged_images_are_skipped() -> TestResult {
 }
 
 #[tokio::test]
-async fn invalid_and_refused_values_change_nothing_and_record_the_error() -> TestResult {
+async fn invalid_values_change_nothing_and_refused_targets_are_named_and_never_granted(
+) -> TestResult {
     let cloud = FakeCloud::new("123456789012");
     let id = image(
         &cloud,
@@ -364,12 +369,15 @@ async fn invalid_and_refused_values_change_nothing_and_record_the_error() -> Tes
     );
     assert_eq!(
         status(&outsider),
-        "error not in SHARE_ALLOWED: 999999999999"
+        "ok 1 target; refused 999999999999 (not in SHARE_ALLOWED)"
     );
     assert!(status(&public).contains("ALLOW_PUBLIC is false"));
+    // The invalid value and `all` grant nothing; the outsider's allowed target is granted.
+    assert!(cloud.launch_permissions(&id).is_empty());
+    assert!(cloud.launch_permissions(&public).is_empty());
     assert_eq!(
-        cloud.calls("ModifyImageAttribute") + cloud.calls("ModifySnapshotAttribute"),
-        0
+        cloud.launch_permissions(&outsider),
+        [acct(A)].into_iter().collect()
     );
     Ok(())
 }
@@ -465,10 +473,7 @@ async fn a_failed_grant_defers_and_the_next_run_converges() -> TestResult {
     assert_eq!(detail["counts"]["deferred"], 1, "{detail}");
     // the write-ahead record already names A: a later removal of A would still revoke it
     assert_eq!(
-        cloud
-            .image(&id)
-            .and_then(|i| i.tags.get(key::SHARE_GRANTED).cloned())
-            .as_deref(),
+        cloud.image(&id).and_then(|i| recorded(&i.tags)).as_deref(),
         Some(A)
     );
     handle(&ctx, json!({}), NOW).await?;

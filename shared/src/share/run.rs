@@ -185,6 +185,23 @@ async fn reconcile_family(
         );
         return;
     };
+    if !is_managed_by(&image.tags, &config.deployment) {
+        let tag = image
+            .tag(key::MANAGED_BY)
+            .map_or("absent".to_owned(), |v| format!("{v:?}"));
+        report.push(
+            &image.region,
+            image.id.as_str(),
+            Some(&image.id),
+            Outcome::Skipped,
+            format!(
+                "not managed by deployment {} ({} is {tag}): never shared",
+                config.deployment,
+                key::MANAGED_BY
+            ),
+        );
+        return;
+    }
     // Only a sealed image is shared: an unsealed one is reported and left alone.
     let Some(image) = seal::sealed_only(
         &ctx.sealer,
