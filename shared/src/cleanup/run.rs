@@ -23,7 +23,7 @@ use futures::StreamExt;
 
 use time::OffsetDateTime;
 
-use super::inventory::{snapshot_key, Inventory};
+use super::inventory::{snapshot_key, ImageRecord, Inventory};
 use super::plan::{self, Decision, Facts, KeepWhy, OrphanDecision, Stage};
 use super::CleanupRequest;
 use crate::context::Context;
@@ -338,6 +338,7 @@ impl Region1<'_> {
                 }
                 Err(e) => self.failed(id, "deprecate", &e),
             },
+            Decision::Deregister { .. } if !self.retire_grants(img).await => {}
             Decision::Deregister { .. } => match self.ec2.deregister(id, true).await {
                 Ok(done) => {
                     let freed: u64 = done
@@ -375,6 +376,41 @@ impl Region1<'_> {
                 }
                 Err(e) => self.failed(id, "deregister", &e),
             },
+        }
+    }
+
+    /// Before a shared image goes: retires the KMS grants the suite made for it (named
+    /// after the image, found with ListGrants). First, because once the image and its
+    /// record are gone nothing would name them again. `false` (image kept, reported) when
+    /// they could not be retired.
+    async fn retire_grants(&mut self, img: &ImageRecord) -> bool {
+        if img.shared_keys.is_empty() {
+            return true;
+        }
+        let kms = self.ctx.cloud.keys(self.region);
+        match crate::share::retire_image_grants(kms.as_ref(), &img.id, &img.shared_keys).await {
+            Ok(0) => true,
+            Ok(n) => {
+                self.push(
+                    img.id.as_str(),
+                    Some(&img.id),
+                    Outcome::Revoked,
+                    format!(
+                        "{n} KMS grant(s) the suite made to share it retired before it is deleted"
+                    ),
+                );
+                true
+            }
+            Err(e) => {
+                let outcome = Outcome::for_error(&e);
+                self.push(
+                    img.id.as_str(),
+                    None,
+                    outcome,
+                    format!("kept: the KMS grants made to share it could not be retired ({e}); the next run retries"),
+                );
+                false
+            }
         }
     }
 

@@ -556,3 +556,58 @@ async fn a_slot_in_the_future_never_makes_an_image_the_newest() {
     assert!(live(&cloud, &today), "today's real backup is kept");
     assert!(!live(&cloud, &bogus), "the older one is past count=1");
 }
+
+#[tokio::test]
+async fn deleting_a_shared_image_retires_the_kms_grants_the_suite_made_for_it(
+) -> Result<(), crate::error::CloudError> {
+    use crate::model::KeyRef;
+    use crate::ports::Cloud;
+    // GIVEN an old shared image (CLEANUP_SHARED=true) encrypted with a customer key, with
+    // the suite's grant for the partner, and a grant of someone else on the same key.
+    let cloud = FakeCloud::new("123456789012");
+    let key_arn = cloud.add_key("us-east-1", None, false);
+    managed(&cloud, "us-east-1", "i-1", 0);
+    let old = managed(&cloud, "us-east-1", "i-1", 1);
+    cloud.edit_image(&old, |i| {
+        for d in &mut i.disks {
+            d.encrypted = true;
+            d.kms_key = Some(KeyRef::new(key_arn.as_str()));
+        }
+        i.tags
+            .insert(key::SHARE_GRANTED.to_owned(), "111122223333".to_owned());
+    });
+    let kms = cloud.keys(&Region::new("us-east-1"));
+    let ops = vec!["Decrypt".to_owned()];
+    let ours = crate::share::plan::grant_name(&old, &partner());
+    kms.create_grant(&key_arn, "arn:aws:iam::111122223333:root", &ops, &ours)
+        .await?;
+    kms.create_grant(
+        &key_arn,
+        "arn:aws:iam::999999999999:root",
+        &ops,
+        "hand-made",
+    )
+    .await?;
+
+    let report = run(
+        &context(&cloud, &[("RETAIN", "count=1"), ("CLEANUP_SHARED", "true")]),
+        CleanupRequest::default(),
+        NOW,
+    )
+    .await;
+
+    // THEN the image is gone, its grant with it, and the other grant stays.
+    assert!(!live(&cloud, &old), "{:?}", report.items);
+    let names: Vec<Option<String>> = kms
+        .list_grants(&key_arn)
+        .await?
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(names, vec![Some("hand-made".to_owned())]);
+    assert!(report
+        .items
+        .iter()
+        .any(|i| i.outcome == Outcome::Revoked && i.reason.contains("1 KMS grant")));
+    Ok(())
+}

@@ -49,7 +49,7 @@ pub mod record;
 mod run;
 
 pub use plan::{plan_image, Action, Changes, Governing, ImageFacts, ImagePlan};
-pub use run::run;
+pub use run::{retire_image_grants, run};
 
 use serde_json::Value;
 use time::OffsetDateTime;

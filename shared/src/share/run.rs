@@ -797,6 +797,28 @@ async fn apply_changes(
     Ok(duplicates)
 }
 
+/// Retires the suite's KMS grants for `image` (named `ami-lifecycle-<image>-<account>`) on
+/// `keys`: called by cleanup once the image is deregistered, so a deleted shared image
+/// leaves no grant behind. Returns how many were revoked.
+pub async fn retire_image_grants(
+    kms: &dyn Keys,
+    image: &ImageId,
+    keys: &[KeyRef],
+) -> CloudResult<usize> {
+    let mut n = 0;
+    for k in keys {
+        let info = kms.describe_key(k).await?;
+        if info.aws_managed {
+            continue;
+        }
+        for g in our_grants(kms, &info.arn, image).await? {
+            revoke(kms, &info.arn, &g.grant_id).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Revokes a grant; one already gone (another run revoked it) is fine.
 async fn revoke(kms: &dyn Keys, key_arn: &str, grant_id: &str) -> CloudResult<()> {
     match kms.revoke_grant(key_arn, grant_id).await {
