@@ -49,6 +49,9 @@ pub struct ImageQuery {
     /// Images carrying this tag key, any value.
     pub tag_key: Option<String>,
     pub names: Vec<String>,
+    /// Images CreateImage made of these instances (EC2's `source-instance-id` filter, on
+    /// `SourceInstanceId`, which no tag can change); at most 200 per query.
+    pub source_instances: Vec<InstanceId>,
     /// Include disabled images (`IncludeDisabled`) so their snapshots are not taken for orphans.
     pub include_disabled: bool,
     /// Page size (EC2 allows up to 1000).

@@ -170,6 +170,12 @@ impl Images for AwsEc2 {
         if !query.names.is_empty() {
             filters.push(filter("name", query.names.iter().map(String::as_str)));
         }
+        if !query.source_instances.is_empty() {
+            filters.push(filter(
+                "source-instance-id",
+                query.source_instances.iter().map(InstanceId::as_str),
+            ));
+        }
         if !filters.is_empty() {
             req = req.set_filters(Some(filters));
         }

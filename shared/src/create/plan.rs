@@ -39,6 +39,14 @@ pub struct Inventory {
     pub instances: Vec<Instance>,
     /// Images of this slot (tagged `ami-lifecycle:slot` = the slot, or named after it).
     pub slot_images: Vec<Image>,
+    /// Those of `slot_images` whose seal does not verify: not the suite's. One that holds
+    /// an image's deterministic name is reported name-squatted; one that only carries the
+    /// lineage tags is ignored (it cannot stand in for the real image).
+    pub unsealed: BTreeSet<ImageId>,
+    /// When each instance was last rebooted for an image, as far as its images tell
+    /// (`SourceInstanceId`, consistency not crash-consistent or stopped; the time is the
+    /// image's retention time, `min(slot, creation)`): see `REBOOT_MIN_INTERVAL`.
+    pub last_reboot: BTreeMap<InstanceId, OffsetDateTime>,
 }
 
 /// Where an instance stands in its reboot group's waves.
@@ -59,6 +67,15 @@ pub enum Action {
         request: NewImage,
         consistency: Consistency,
         wave: Option<Wave>,
+        /// Why the image is not what the instance's tags ask (a reboot refused by
+        /// `REBOOT_MIN_INTERVAL`).
+        note: Option<String>,
+    },
+    /// The slot's image name is taken by an image the suite did not make (not sealed):
+    /// nothing is made, and the report alarms.
+    NameSquatted {
+        image: ImageId,
+        name: String,
     },
     /// The slot already has its image.
     Exists {
@@ -250,10 +267,50 @@ fn slot_image<'a>(
                     && i.tag(key::SLOT) == Some(slot.as_str()))
         })
         .filter(|i| i.state != ImageState::Deregistered)
+        // An unsealed image counts only when it holds the name (then it is squatting).
+        .filter(|i| i.name == name || !inventory.unsealed.contains(&i.id))
         .collect();
     // Prefer a live image over a failed one.
     found.sort_by_key(|i| (i.state == ImageState::Failed, i.id.clone()));
     found.into_iter().next()
+}
+
+/// When `instance` was rebooted for an image less than `REBOOT_MIN_INTERVAL` before this
+/// slot, if it was: then whatever asks (a second schedule, an operator, a forged
+/// invocation), it is not rebooted again.
+fn recent_reboot(
+    inventory: &Inventory,
+    instance: &InstanceId,
+    run: &ScheduleRun,
+    config: &Config,
+) -> Option<OffsetDateTime> {
+    let interval = time::Duration::minutes(i64::from(config.reboot_min_interval_minutes));
+    inventory
+        .last_reboot
+        .get(instance)
+        .copied()
+        .filter(|at| *at > run.slot - interval && *at <= run.slot + interval)
+}
+
+/// Whether `instance` is one this slot would reboot (running, tagged for the schedule,
+/// reboot not turned off): the run reads its recent images only for these.
+pub fn may_reboot(instance: &Instance, run: &ScheduleRun) -> bool {
+    instance.state == InstanceState::Running
+        && InstanceSettings::from_tags(&instance.tags)
+            .is_ok_and(|s| s.reboot && s.schedules.contains(&run.schedule))
+}
+
+/// The image's reboot time for [`Inventory::last_reboot`]: `Some` unless its consistency
+/// says it was made without a reboot.
+pub fn reboot_time(image: &Image) -> Option<OffsetDateTime> {
+    let no_reboot = [
+        Consistency::CrashConsistent.as_str(),
+        Consistency::Stopped.as_str(),
+    ];
+    let made_without = image
+        .tag(key::CONSISTENCY)
+        .is_some_and(|c| no_reboot.contains(&c.trim()));
+    (!made_without).then(|| crate::lineage::to_time(crate::lineage::retention_time(image)))
 }
 
 /// One instance that qualifies for an image in this slot.
@@ -264,6 +321,7 @@ struct Candidate<'a> {
     reboots: bool,
     request: NewImage,
     consistency: Consistency,
+    note: Option<String>,
 }
 
 /// Plans one invocation for `run`. `now` only ages the images of the previous wave.
@@ -317,7 +375,12 @@ pub fn plan(
             continue;
         }
         if let Some(image) = slot_image(inventory, instance, run, config) {
-            let action = if image.state == ImageState::Failed {
+            let action = if inventory.unsealed.contains(&image.id) {
+                Action::NameSquatted {
+                    image: image.id.clone(),
+                    name: image.name.clone(),
+                }
+            } else if image.state == ImageState::Failed {
                 Action::ImageFailed {
                     image: image.id.clone(),
                 }
@@ -330,8 +393,21 @@ pub fn plan(
             push(&mut items, action);
             continue;
         }
+        let mut note = None;
         let consistency = match instance.state {
-            InstanceState::Running if settings.reboot => Consistency::Rebooted,
+            InstanceState::Running if settings.reboot => {
+                match recent_reboot(inventory, &instance.id, run, config) {
+                    Some(at) => {
+                        note = Some(format!(
+                            "not rebooted: it was rebooted for an image at {}, less than REBOOT_MIN_INTERVAL={} min before this slot; imaged without a reboot",
+                            rfc3339(at),
+                            config.reboot_min_interval_minutes
+                        ));
+                        Consistency::CrashConsistent
+                    }
+                    None => Consistency::Rebooted,
+                }
+            }
             InstanceState::Running => Consistency::CrashConsistent,
             InstanceState::Stopped => Consistency::Stopped,
             other => {
@@ -375,6 +451,7 @@ pub fn plan(
             reboots: consistency == Consistency::Rebooted,
             request,
             consistency,
+            note,
         });
     }
 
@@ -433,6 +510,7 @@ pub fn plan(
                     request: c.request.clone(),
                     consistency: c.consistency,
                     wave: Some(wave),
+                    note: c.note.clone(),
                 }
             } else if given_up {
                 let ids: Vec<String> = blocking.iter().map(ToString::to_string).collect();
@@ -460,6 +538,7 @@ pub fn plan(
             request: c.request.clone(),
             consistency: c.consistency,
             wave: None,
+            note: c.note.clone(),
         });
         items.push(PlanItem {
             region: c.instance.region.clone(),

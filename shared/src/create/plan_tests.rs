@@ -34,6 +34,7 @@ fn inventory(cloud: &FakeCloud) -> Inventory {
             .cloned()
             .collect(),
         slot_images: s.images.values().cloned().collect(),
+        ..Inventory::default()
     }
 }
 
@@ -134,6 +135,7 @@ fn names_tags_and_consistency_follow_the_contract() {
         request,
         consistency,
         wave: None,
+        ..
     }) = action(&plan, &web)
     else {
         panic!("{plan:?}");
@@ -679,4 +681,104 @@ mod failed_image {
             plan.reason
         );
     }
+}
+
+#[test]
+fn an_instance_is_never_rebooted_twice_within_reboot_min_interval() {
+    // GIVEN a running instance that opts into reboots, last rebooted for an image
+    let cloud = FakeCloud::new("123456789012");
+    let web = cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily")]);
+    let cfg = config(&[]);
+    let reboot_of = |inv: &Inventory| match action(&plan(&run(), inv, &cfg, SLOT), &web) {
+        Some(Action::Create {
+            request,
+            consistency,
+            note,
+            ..
+        }) => (request.no_reboot, *consistency, note.clone()),
+        other => panic!("{other:?}"),
+    };
+
+    // WHEN the last reboot was 30 minutes before the slot (a second schedule, an operator,
+    // a forged invocation with a fresh slot), THEN it is imaged without a reboot, saying why
+    let mut inv = inventory(&cloud);
+    inv.last_reboot
+        .insert(web.clone(), SLOT - time::Duration::minutes(30));
+    let (no_reboot, consistency, note) = reboot_of(&inv);
+    assert!(no_reboot);
+    assert_eq!(consistency, Consistency::CrashConsistent);
+    assert!(
+        note.as_deref()
+            .is_some_and(|n| n.contains("REBOOT_MIN_INTERVAL=60")),
+        "{note:?}"
+    );
+
+    // WHEN it was exactly an interval before (an hourly schedule), THEN it reboots
+    inv.last_reboot
+        .insert(web.clone(), SLOT - time::Duration::minutes(60));
+    assert_eq!(reboot_of(&inv), (false, Consistency::Rebooted, None));
+
+    // AND REBOOT_MIN_INTERVAL=0 turns the guard off
+    let off = plan(
+        &run(),
+        &{
+            let mut i = inventory(&cloud);
+            i.last_reboot.insert(web.clone(), SLOT);
+            i
+        },
+        &config(&[("REBOOT_MIN_INTERVAL", "0")]),
+        SLOT,
+    );
+    assert!(matches!(
+        action(&off, &web),
+        Some(Action::Create {
+            consistency: Consistency::Rebooted,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn an_unsealed_image_holding_the_slot_name_is_name_squatted_and_lookalikes_are_ignored() {
+    let cloud = FakeCloud::new("123456789012");
+    let web = cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily")]);
+    let db = cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily")]);
+    let config = config(&[]);
+    let slot = rfc3339(SLOT);
+    let lineage = |i: &InstanceId| {
+        vec![
+            (key::MANAGED_BY, "ami-lifecycle".to_owned()),
+            (key::SOURCE_INSTANCE, i.to_string()),
+            (key::SCHEDULE, "daily".to_owned()),
+            (key::SLOT, slot.clone()),
+        ]
+    };
+    let pairs = |v: &[(&'static str, String)]| -> Vec<(&'static str, String)> { v.to_vec() };
+    // a squatter on web's name; a look-alike of db's image under another name
+    let web_tags = pairs(&lineage(&web));
+    let web_ref: Vec<(&str, &str)> = web_tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let squatter = cloud.add_unsealed_image(
+        "us-east-1",
+        &image_name("ami-lifecycle", &web, &run()),
+        SLOT,
+        &web_ref,
+    );
+    let db_tags = pairs(&lineage(&db));
+    let db_ref: Vec<(&str, &str)> = db_tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let lookalike = cloud.add_unsealed_image("us-east-1", "not-the-name", SLOT, &db_ref);
+    let mut inv = inventory(&cloud);
+    inv.unsealed = [squatter.clone(), lookalike].into_iter().collect();
+
+    let plan = plan(&run(), &inv, &config, SLOT);
+    assert_eq!(
+        action(&plan, &web),
+        Some(&Action::NameSquatted {
+            image: squatter,
+            name: image_name("ami-lifecycle", &web, &run()),
+        })
+    );
+    assert!(
+        matches!(action(&plan, &db), Some(Action::Create { .. })),
+        "a look-alike cannot stand in for the real image: {plan:?}"
+    );
 }

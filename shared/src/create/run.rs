@@ -8,9 +8,12 @@ use super::plan::{self, check_schedule, Action, Inventory, Plan};
 use super::{CreateRequest, ScheduleRun};
 use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
-use crate::model::{Image, ImageId, Region};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::model::{Image, ImageId, InstanceId, Region};
 use crate::ports::{all_images, all_snapshots, Ec2, ImageQuery, SnapshotQuery};
 use crate::report::{Outcome, RunReport};
+use crate::seal;
 use crate::tags::{self, key};
 use crate::time_util::rfc3339;
 
@@ -98,9 +101,55 @@ async fn read_region(
         };
         slot_images.extend(all_images(ec2, &query).await?);
     }
+    // Which of them the suite made: only a sealed image stands for the slot. (A seal that
+    // cannot be checked now counts as not sealed: the image is not made again, it is
+    // reported name-squatted and the next run looks again.)
+    let sealed: BTreeSet<ImageId> = seal::sealed_only(
+        &ctx.sealer,
+        slot_images.clone(),
+        &ctx.config.deployment,
+        None,
+    )
+    .await
+    .into_iter()
+    .map(|i| i.id)
+    .collect();
+    let unsealed = slot_images
+        .iter()
+        .filter(|i| !sealed.contains(&i.id))
+        .map(|i| i.id.clone())
+        .collect();
+    // When the instances this slot may reboot were last rebooted for an image
+    // (REBOOT_MIN_INTERVAL), from EC2's SourceInstanceId.
+    let mut last_reboot: BTreeMap<InstanceId, OffsetDateTime> = BTreeMap::new();
+    let rebooting: Vec<InstanceId> = instances
+        .iter()
+        .filter(|i| plan::may_reboot(i, r))
+        .map(|i| i.id.clone())
+        .collect();
+    if ctx.config.reboot_min_interval_minutes > 0 {
+        for chunk in rebooting.chunks(200) {
+            let query = ImageQuery {
+                owned_by_self: true,
+                source_instances: chunk.to_vec(),
+                page_size: Some(crate::ports::MAX_PAGE),
+                ..ImageQuery::default()
+            };
+            for image in all_images(ec2, &query).await? {
+                if let (Some(instance), Some(at)) =
+                    (&image.source_instance, plan::reboot_time(&image))
+                {
+                    let e = last_reboot.entry(instance.clone()).or_insert(at);
+                    *e = (*e).max(at);
+                }
+            }
+        }
+    }
     Ok(Inventory {
         instances,
         slot_images,
+        unsealed,
+        last_reboot,
     })
 }
 
@@ -133,6 +182,8 @@ async fn run_slot(
             Ok(inv) => {
                 inventory.instances.extend(inv.instances);
                 inventory.slot_images.extend(inv.slot_images);
+                inventory.unsealed.extend(inv.unsealed);
+                inventory.last_reboot.extend(inv.last_reboot);
             }
             Err(e) if e.is_retryable() => {
                 more = true;
@@ -174,6 +225,16 @@ async fn run_slot(
     more
 }
 
+fn squatted_text(name: &str, image: &ImageId) -> String {
+    format!(
+        "the slot's image name {name} is taken by {image}, which the suite did not make (no valid seal): nothing imaged. Find out who made it; deregister it to let the slot be imaged"
+    )
+}
+
+fn note_text(note: &Option<String>) -> String {
+    note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
+}
+
 fn wave_text(wave: &Option<plan::Wave>) -> String {
     match wave {
         Some(w) => format!(", reboot group {} wave {} of {}", w.group, w.number, w.of),
@@ -212,6 +273,13 @@ fn report_settled(item: &plan::PlanItem, report: &mut RunReport) -> bool {
             Outcome::Failed,
             "the slot's image ended failed; the failed-image clean-up deregisters it, then the slot can be run again",
         ),
+        Action::NameSquatted { image, name } => report.push(
+            region,
+            subject,
+            Some(image),
+            Outcome::NameSquatted,
+            squatted_text(name, image),
+        ),
         Action::Skip { reason } => report.push(region, subject, None, Outcome::Skipped, reason.clone()),
         Action::Fail { reason } => report.push(region, subject, None, Outcome::Failed, reason.clone()),
         Action::Create { .. } | Action::Wait { .. } => return false,
@@ -229,8 +297,9 @@ fn report_dry_run(plan: &Plan, report: &mut RunReport) {
                 request,
                 consistency,
                 wave,
+                note,
             } => format!(
-                "would create {} ({}{}{})",
+                "would create {} ({}{}{}){}",
                 request.name,
                 consistency.as_str(),
                 wave_text(wave),
@@ -246,7 +315,8 @@ fn report_dry_run(plan: &Plan, report: &mut RunReport) {
                             .collect::<Vec<_>>()
                             .join(" ")
                     )
-                }
+                },
+                note_text(note)
             ),
             Action::Wait {
                 name,
@@ -291,6 +361,7 @@ async fn apply(ctx: &Context, plan: &Plan, report: &mut RunReport) -> bool {
                 request,
                 consistency,
                 wave,
+                note,
             } => {
                 if ctx.deadline.near() {
                     deferred = true;
@@ -309,21 +380,57 @@ async fn apply(ctx: &Context, plan: &Plan, report: &mut RunReport) -> bool {
                 }
                 ctx.progress(&format!("CreateImage {} in {region}", request.name));
                 let ec2 = ctx.cloud.ec2(region);
-                match ec2.create_image(request).await {
+                // Sealed at creation: the image is never visible without its seal.
+                let mut request = request.clone();
+                match seal::sealed_tags(
+                    &ctx.sealer,
+                    &ctx.config.deployment,
+                    region,
+                    &request.name,
+                    &request.image_tags,
+                )
+                .await
+                {
+                    Ok((image_tags, snapshot_tags)) => {
+                        request.image_tags = image_tags;
+                        request.snapshot_tags = snapshot_tags;
+                    }
+                    Err(e) => {
+                        let outcome = Outcome::for_error(&e);
+                        deferred |= outcome == Outcome::Deferred;
+                        report.push(
+                            region,
+                            subject,
+                            None,
+                            outcome,
+                            format!("{}: not imaged, it could not be sealed ({e})", request.name),
+                        );
+                        continue;
+                    }
+                }
+                match ec2.create_image(&request).await {
                     Ok(id) => report.push(
                         region,
                         subject,
                         Some(&id),
                         Outcome::Created,
                         format!(
-                            "{} ({}{})",
+                            "{} ({}{}){}",
                             request.name,
                             consistency.as_str(),
-                            wave_text(wave)
+                            wave_text(wave),
+                            note_text(note)
                         ),
                     ),
                     Err(e) if e.kind == ErrorKind::Duplicate => {
                         match find_by_name(ec2.as_ref(), &request.name).await {
+                            Ok(Some(img)) if !is_sealed(ctx, &img).await => report.push(
+                                region,
+                                subject,
+                                Some(&img.id),
+                                Outcome::NameSquatted,
+                                squatted_text(&request.name, &img.id),
+                            ),
                             Ok(Some(img)) => report.push(
                                 region,
                                 subject,
@@ -383,6 +490,18 @@ async fn apply(ctx: &Context, plan: &Plan, report: &mut RunReport) -> bool {
         }
     }
     deferred
+}
+
+/// Whether `image` is the suite's (sealed); a failed check counts as not.
+async fn is_sealed(ctx: &Context, image: &Image) -> bool {
+    !seal::sealed_only(
+        &ctx.sealer,
+        vec![image.clone()],
+        &ctx.config.deployment,
+        None,
+    )
+    .await
+    .is_empty()
 }
 
 async fn find_by_name(ec2: &dyn Ec2, name: &str) -> Result<Option<Image>, CloudError> {

@@ -73,9 +73,22 @@ async fn a_schedule_run_images_each_region_with_tags_on_images_and_snapshots() {
     assert_eq!(s.images.len(), 2);
     for img in s.images.values() {
         assert_eq!(img.tag(key::MANAGED_BY), Some("ami-lifecycle"));
+        // Sealed at creation: the image over its name, the snapshots over their image's.
+        let subject = crate::seal::Subject::of_image(img, "ami-lifecycle");
+        assert_eq!(
+            img.tag(key::SEAL),
+            Some(crate::fake::fake_seal(&subject).as_str())
+        );
         for snap in img.snapshot_ids() {
-            let tags = &s.snapshots[snap].tags;
-            assert_eq!(tags, &img.tags, "snapshot {snap} carries the image's tags");
+            let mut tags = s.snapshots[snap].tags.clone();
+            assert_eq!(
+                tags.remove(key::IMAGE_NAME).as_deref(),
+                Some(img.name.as_str())
+            );
+            assert_ne!(tags.remove(key::SEAL), None, "snapshot {snap} is sealed");
+            let mut image_tags = img.tags.clone();
+            image_tags.remove(key::SEAL);
+            assert_eq!(tags, image_tags, "snapshot {snap} carries the image's tags");
         }
     }
     let east_img = s
@@ -115,13 +128,25 @@ async fn a_duplicate_name_answer_is_looked_up_and_counted_as_done() {
         &id,
         &ScheduleRun::new("daily".into(), SLOT),
     );
-    let existing = cloud.add_image("us-east-1", &name, SLOT, &[]);
+    // (made by a concurrent invocation: sealed)
+    let slot = crate::time_util::rfc3339(SLOT);
+    let existing = cloud.add_image(
+        "us-east-1",
+        &name,
+        SLOT,
+        &[
+            (key::MANAGED_BY, "ami-lifecycle"),
+            (key::SOURCE_INSTANCE, id.as_str()),
+            (key::SCHEDULE, "daily"),
+            (key::SLOT, &slot),
+        ],
+    );
     // a plan made before the image existed
     let plan = plan::plan(
         &ScheduleRun::new("daily".into(), SLOT),
         &Inventory {
             instances: cloud.state().instances.values().cloned().collect(),
-            slot_images: vec![],
+            ..Inventory::default()
         },
         &ctx.config,
         SLOT,
@@ -138,6 +163,34 @@ async fn a_duplicate_name_answer_is_looked_up_and_counted_as_done() {
     );
     assert_eq!(it.and_then(|i| i.image), Some(existing));
     assert_eq!(cloud.live_images("us-east-1").len(), 1);
+
+    // AND a name taken by an image the suite did not make is reported name-squatted.
+    let other = cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily")]);
+    let squat_name = plan::image_name(
+        "ami-lifecycle",
+        &other,
+        &ScheduleRun::new("daily".into(), SLOT),
+    );
+    let squatter = cloud.add_unsealed_image(
+        "us-east-1",
+        &squat_name,
+        SLOT,
+        &[(key::MANAGED_BY, "ami-lifecycle")],
+    );
+    let report = run(
+        &ctx,
+        CreateRequest::Schedule(ScheduleRun::new("daily".into(), SLOT)),
+        SLOT,
+    )
+    .await;
+    let it = item(&report, other.as_str()).cloned();
+    assert_eq!(
+        it.as_ref().map(|i| i.outcome),
+        Some(Outcome::NameSquatted),
+        "{report:?}"
+    );
+    assert_eq!(it.and_then(|i| i.image), Some(squatter));
+    assert_eq!(report.unsealed(), 1);
 }
 
 #[tokio::test]

@@ -45,6 +45,14 @@ fn image_matches(img: &Image, q: &ImageQuery, account: &str) -> bool {
     if !q.names.is_empty() && !q.names.contains(&img.name) {
         return false;
     }
+    if !q.source_instances.is_empty()
+        && !img
+            .source_instance
+            .as_ref()
+            .is_some_and(|i| q.source_instances.contains(i))
+    {
+        return false;
+    }
     if let Some((k, v)) = &q.tag {
         if img.tags.get(k) != Some(v) {
             return false;
