@@ -106,8 +106,12 @@ fn fold(total: &mut Option<RunReport>, round: RunReport) {
 }
 
 pub async fn run(ctx: &Context, args: &Args) -> anyhow::Result<RunReport> {
-    let slot = slot_of(args.slot.unwrap_or_else(OffsetDateTime::now_utc));
+    let now = OffsetDateTime::now_utc();
+    let slot = slot_of(args.slot.unwrap_or(now));
     let slot_run = ScheduleRun::new(args.schedule.clone(), slot);
+    // An operator's --slot is an explicit `force`: any past slot, never a future one.
+    create::check_slot(&slot_run, now, create::SlotAuthority::Forced, &ctx.config)
+        .map_err(anyhow::Error::msg)?;
     eprintln!(
         "create-images: schedule {}, slot {} (re-run this slot with --schedule {} --slot {})",
         args.schedule,

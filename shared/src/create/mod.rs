@@ -99,9 +99,11 @@ impl Request {
         Ok(match trigger {
             Trigger::Schedule { rule, time, .. } => {
                 match schedule_of_rule(&rule, &config.deployment) {
-                    Some(schedule) => Self::Run(vec![CreateRequest::Schedule(ScheduleRun::new(
-                        schedule, time,
-                    ))]),
+                    Some(schedule) => {
+                        let run = ScheduleRun::new(schedule, time);
+                        check_slot(&run, now, SlotAuthority::Event, config).map_err(bad)?;
+                        Self::Run(vec![CreateRequest::Schedule(run)])
+                    }
                     None => {
                         let why = format!(
                         "rule {rule:?} does not name a schedule of deployment {d:?}: name create-image rules {d}-schedule-NAME with NAME in SCHEDULES={s}; nothing was imaged",
@@ -144,7 +146,7 @@ impl Request {
                     .iter()
                     .enumerate()
                     .map(|(n, body)| {
-                        request_from_direct(body, now).map_err(|e| {
+                        continuation_from_body(body, now, config).map_err(|e| {
                             RequestError::invalid(
                                 FUNCTION,
                                 format!("Records[{n}].body: {}", e.cause()),
@@ -153,7 +155,7 @@ impl Request {
                     })
                     .collect::<Result<_, _>>()?,
             ),
-            Trigger::Direct(v) => Self::Run(vec![request_from_direct(&v, now)?]),
+            Trigger::Direct(v) => Self::Run(vec![direct_request(&v, now, config)?]),
         })
     }
 
@@ -202,6 +204,96 @@ impl Request {
 
 fn bad(why: String) -> RequestError {
     RequestError::invalid(FUNCTION, why)
+}
+
+/// How far ahead of now any slot may be: a clock a little fast, never a date in the
+/// future (a slot is a retention time, and a bogus future one must not look newest).
+pub const SLOT_MAX_AHEAD: time::Duration = time::Duration::minutes(5);
+
+/// Who asks for a slot, which decides how old it may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotAuthority {
+    /// An EventBridge schedule or a continuation from the queue (only create-image's role
+    /// may send to it): any past slot (late deliveries and later waves are normal).
+    Event,
+    /// A direct invocation: the slot must be in the current window (`SLOT_WINDOW`).
+    Direct,
+    /// An operator's explicit `force` (`amictl create-images --slot`): any past slot.
+    Forced,
+}
+
+/// The edge check of a slot: never more than [`SLOT_MAX_AHEAD`] ahead of `now`; for a
+/// direct invocation without `force`, at most `SLOT_WINDOW` minutes old. The error names
+/// the slot, the limit and the fix; nothing is imaged.
+pub fn check_slot(
+    run: &ScheduleRun,
+    now: OffsetDateTime,
+    authority: SlotAuthority,
+    config: &Config,
+) -> Result<(), String> {
+    if run.slot > now + SLOT_MAX_AHEAD {
+        return Err(format!(
+            "slot {} of schedule {} is in the future (now is {}; at most {} min ahead is accepted): a slot is the time an image stands for; fix the slot",
+            rfc3339(run.slot),
+            run.schedule,
+            rfc3339(now),
+            SLOT_MAX_AHEAD.whole_minutes()
+        ));
+    }
+    let window = time::Duration::minutes(i64::from(config.slot_window_minutes));
+    if authority == SlotAuthority::Direct && run.slot < now - window {
+        return Err(format!(
+            "slot {} of schedule {} is older than SLOT_WINDOW={} min: a direct invocation images the current slot only; to image a past slot, run amictl create-images --schedule {} --slot {} (or send \"force\": true)",
+            rfc3339(run.slot),
+            run.schedule,
+            config.slot_window_minutes,
+            run.schedule,
+            rfc3339(run.slot)
+        ));
+    }
+    Ok(())
+}
+
+/// A direct invocation: `{"schedule": …, "slot": …, "force": true}` (slot and force
+/// optional). A continuation body is refused here: continuations come from the queue.
+pub fn direct_request(
+    v: &Value,
+    now: OffsetDateTime,
+    config: &Config,
+) -> Result<CreateRequest, RequestError> {
+    if v.get("continue").is_some() {
+        return Err(bad(
+            "a continuation is accepted only from the continuation queue; invoke with {\"schedule\": \"daily\"} instead".to_owned(),
+        ));
+    }
+    let force = match v.get("force") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(other) => return Err(bad(format!("force must be true or false, found {other}"))),
+    };
+    let request = request_from_direct(v, now)?;
+    if let Some(run) = request.schedule_run() {
+        let authority = if force {
+            SlotAuthority::Forced
+        } else {
+            SlotAuthority::Direct
+        };
+        check_slot(run, now, authority, config).map_err(bad)?;
+    }
+    Ok(request)
+}
+
+/// One continuation message body from the queue.
+fn continuation_from_body(
+    v: &Value,
+    now: OffsetDateTime,
+    config: &Config,
+) -> Result<CreateRequest, RequestError> {
+    let request = request_from_direct(v, now)?;
+    if let Some(run) = request.schedule_run() {
+        check_slot(run, now, SlotAuthority::Event, config).map_err(bad)?;
+    }
+    Ok(request)
 }
 
 /// One schedule slot: the schedule that fired and the minute it stands for.
@@ -305,6 +397,15 @@ pub fn request_from_direct(v: &Value, now: OffsetDateTime) -> Result<CreateReque
         return schedule_run_from(c, "continue.", now).map(CreateRequest::Continue);
     }
     if v.get("schedule").is_some() {
+        if let Some(unknown) = v.as_object().and_then(|o| {
+            o.keys()
+                .find(|k| !matches!(k.as_str(), "schedule" | "slot" | "force"))
+        }) {
+            return Err(bad(format!(
+                "unknown key {:?}; send {{\"schedule\": \"daily\", \"slot\": \"2026-11-22T03:00:00Z\"}}",
+                crate::tags::truncate(unknown, 80)
+            )));
+        }
         return schedule_run_from(v, "", now).map(CreateRequest::Schedule);
     }
     Err(bad(format!(

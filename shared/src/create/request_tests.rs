@@ -63,15 +63,51 @@ async fn a_scheduled_event_images_its_schedule_at_the_event_slot() -> Result<(),
     );
     assert_eq!(cloud.state().reports.len(), 1);
     // AND the weekly rule (ami-lifecycle-schedule-weekly) images only the weekly one
+    // (its event fires at 04:00: delivered then)
+    let weekly_now = NOW + time::Duration::hours(1);
     let detail = handle(
         &ctx(&cloud),
         repo("scheduled-event-schedule-weekly.json"),
-        NOW,
+        weekly_now,
     )
     .await?;
     assert_eq!(detail["counts"]["created"], 1, "{detail}");
     assert_eq!(cloud.live_images("us-east-1").len(), 2);
     Ok(())
+}
+
+#[tokio::test]
+async fn slots_in_the_future_are_refused_at_the_edge_and_old_ones_need_force() {
+    let cloud = FakeCloud::new("123456789012");
+    daily_instance(&cloud);
+    let c = ctx(&cloud);
+    // A scheduled event (or a forged one) for 2036: refused, nothing imaged.
+    let mut future = shared("scheduled-event.json");
+    future["time"] = json!("2036-11-22T03:00:00Z");
+    let direct_future = json!({"schedule": "daily", "slot": "2036-11-22T03:00:00Z", "force": true});
+    let old = json!({"schedule": "daily", "slot": "2026-11-20T03:00:00Z"});
+    let continuation = json!({"continue": {"schedule": "daily", "slot": "2026-11-22T03:00:00Z"}});
+    for (payload, words) in [
+        (future, "is in the future"),
+        (direct_future, "is in the future"),
+        (old.clone(), "older than SLOT_WINDOW=60 min"),
+        (continuation, "only from the continuation queue"),
+    ] {
+        match handle(&c, payload.clone(), NOW).await {
+            Err(e) => assert!(e.to_string().contains(words), "{payload}: {e}"),
+            Ok(detail) => panic!("{payload} was accepted: {detail}"),
+        }
+    }
+    assert!(cloud.live_images("us-east-1").is_empty());
+    assert_eq!(cloud.calls("CreateImage"), 0);
+
+    // An operator's `force` may image a past slot.
+    let mut forced = old;
+    forced["force"] = json!(true);
+    let detail = handle(&c, forced, NOW)
+        .await
+        .unwrap_or_else(|e| panic!("forced: {e}"));
+    assert_eq!(detail["counts"]["created"], 1, "{detail}");
 }
 
 #[tokio::test]
