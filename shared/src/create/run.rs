@@ -605,6 +605,19 @@ async fn failed_image(
         }
     };
     let Some(image) = image else { return };
+    // Deregistering and deleting snapshots needs proof the suite made it.
+    let image = match seal::sealed_only(
+        &ctx.sealer,
+        vec![image],
+        &config.deployment,
+        Some(&mut *report),
+    )
+    .await
+    .pop()
+    {
+        Some(sealed) => sealed,
+        None => return,
+    };
     let slot_tag = Some((key::SLOT.to_owned(), made.slot.clone()));
     let snaps = all_snapshots(
         ec2.as_ref(),
