@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use ami_core::context::Context;
-use ami_core::events::{parse_trigger, Trigger};
+use ami_core::events::parse_trigger;
 use ami_core::report::RunReport;
 use ami_core::share::{run, ShareRequest};
 use ami_core::tags::key;
@@ -31,20 +31,7 @@ fn now() -> time::OffsetDateTime {
 
 /// What the Lambda handler does with an event.
 async fn deliver(ctx: &Context, event: &Value) -> anyhow::Result<RunReport> {
-    let request = match parse_trigger(event)? {
-        Trigger::ImageTags {
-            image,
-            region,
-            changed_keys,
-            ..
-        } => ShareRequest::TagChange {
-            image,
-            region,
-            changed_keys,
-        },
-        Trigger::Direct(_) => ShareRequest::Reconcile,
-        other => anyhow::bail!("unexpected trigger {other:?}"),
-    };
+    let request = ShareRequest::from_trigger(parse_trigger(event)?)?;
     Ok(ctx.finish(run(ctx, request, now()).await).await)
 }
 

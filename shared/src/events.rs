@@ -41,12 +41,20 @@ pub enum Trigger {
         region: Region,
         changed_keys: Vec<String>,
         tags: Option<Tags>,
+        /// The other images of a CloudTrail call that tagged several resources at once
+        /// (`Tag Change on Resource` names one resource per event).
+        more: Vec<ImageId>,
     },
     /// An SQS batch (create-image's continuation queue): each message's body, read as JSON.
     Continuation(Vec<Value>),
     /// A manual invocation: free-form JSON.
     Direct(Value),
 }
+
+/// The most images one tagging call may name for share to act on them from the event
+/// (each costs a few reads and, when shared, a few writes within one invocation); a larger
+/// call is left to the hourly reconcile.
+pub const MAX_TAGGED_IMAGES: usize = 100;
 
 /// An event the functions cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -212,6 +220,7 @@ pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
                 region: region(str_at(v, "region")?, "region")?,
                 changed_keys: keys,
                 tags,
+                more: Vec::new(),
             })
         }
         ("aws.ec2", "AWS API Call via CloudTrail") => {
@@ -235,16 +244,34 @@ pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
                         "expected an array",
                     )
                 })?;
-            let id = items
+            // Every image of the call (one CreateTags may tag many resources); instances,
+            // snapshots and the rest are not share's.
+            let mut images: Vec<ImageId> = Vec::new();
+            for id in items
                 .iter()
                 .filter_map(|i| i.get("resourceId").and_then(Value::as_str))
-                .find(|id| ImageId::parse(id).is_ok())
-                .ok_or_else(|| {
-                    err(
-                        "detail.requestParameters.resourcesSet.items",
-                        "no image among the tagged resources",
-                    )
-                })?;
+                .filter_map(|id| ImageId::parse(id).ok())
+            {
+                if !images.contains(&id) {
+                    images.push(id);
+                }
+            }
+            if images.len() > MAX_TAGGED_IMAGES {
+                return Err(err(
+                    "detail.requestParameters.resourcesSet.items",
+                    format!(
+                        "{} images in one call, more than {MAX_TAGGED_IMAGES}: left to the scheduled reconcile",
+                        images.len()
+                    ),
+                ));
+            }
+            let mut images = images.into_iter();
+            let first = images.next().ok_or_else(|| {
+                err(
+                    "detail.requestParameters.resourcesSet.items",
+                    "no image among the tagged resources",
+                )
+            })?;
             let keys = v
                 .pointer("/detail/requestParameters/tagSet/items")
                 .and_then(Value::as_array)
@@ -255,10 +282,11 @@ pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
                 })
                 .unwrap_or_default();
             Ok(Trigger::ImageTags {
-                image: image_id(id, "detail.requestParameters.resourcesSet.items.resourceId")?,
+                image: first,
                 region: region(str_at(v, "region")?, "region")?,
                 changed_keys: keys,
                 tags: None,
+                more: images.collect(),
             })
         }
         (s, d) => Err(err(
@@ -522,5 +550,36 @@ mod tests {
             schedule_of_rule("ami-lifecycle-schedule-bad name", "ami-lifecycle"),
             None
         );
+    }
+
+    #[test]
+    fn a_cloudtrail_call_tagging_several_resources_names_every_image_of_it(
+    ) -> Result<(), EventError> {
+        let mut e = fixture("cloudtrail-create-tags.json");
+        e["detail"]["requestParameters"]["resourcesSet"]["items"] = serde_json::json!([
+            {"resourceId": "i-0123456789abcdef0"},
+            {"resourceId": "ami-0000000000000000a"},
+            {"resourceId": "snap-0123456789abcdef0"},
+            {"resourceId": "ami-0000000000000000b"},
+            {"resourceId": "ami-0000000000000000a"},
+        ]);
+        match parse_trigger(&e)? {
+            Trigger::ImageTags { image, more, .. } => {
+                assert_eq!(image.as_str(), "ami-0000000000000000a");
+                assert_eq!(more, vec![ImageId::new("ami-0000000000000000b")]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A call naming only instances is not share's.
+        e["detail"]["requestParameters"]["resourcesSet"]["items"] =
+            serde_json::json!([{"resourceId": "i-0123456789abcdef0"}]);
+        assert!(parse_trigger(&e).is_err_and(|e| e.to_string().contains("no image")));
+        // A huge call is left to the reconcile, with a clear error.
+        let many: Vec<Value> = (0..=MAX_TAGGED_IMAGES)
+            .map(|n| serde_json::json!({"resourceId": format!("ami-{n:017x}")}))
+            .collect();
+        e["detail"]["requestParameters"]["resourcesSet"]["items"] = Value::Array(many);
+        assert!(parse_trigger(&e).is_err_and(|e| e.to_string().contains("reconcile")));
+        Ok(())
     }
 }

@@ -106,6 +106,8 @@ pub enum ShareRequest {
         image: ImageId,
         region: Region,
         changed_keys: Vec<String>,
+        /// The other images the same tagging call named (CloudTrail).
+        more: Vec<ImageId>,
     },
 }
 
@@ -121,11 +123,13 @@ impl ShareRequest {
                 image,
                 region,
                 changed_keys,
+                more,
                 ..
             } => Ok(Self::TagChange {
                 image,
                 region,
                 changed_keys,
+                more,
             }),
             Trigger::AmiState { image, region, .. } => Ok(Self::Image {
                 image,

@@ -30,6 +30,7 @@ pub async fn run(ctx: &Context, request: ShareRequest, now: OffsetDateTime) -> R
             image,
             region,
             changed_keys,
+            more,
         } => {
             if !changed_keys.is_empty() && !changed_keys.iter().any(|k| k == key::SHARE_WITH) {
                 report.push(
@@ -44,7 +45,16 @@ pub async fn run(ctx: &Context, request: ShareRequest, now: OffsetDateTime) -> R
                     ),
                 );
             } else {
-                reconcile_family(ctx, &image, Some(region), &mut report).await;
+                // Every image of the call, not only the first.
+                for id in std::iter::once(image).chain(more) {
+                    if ctx.deadline.near() {
+                        report.incomplete = Some(format!(
+                            "deadline near: stopped before {id}; the next reconcile continues"
+                        ));
+                        break;
+                    }
+                    reconcile_family(ctx, &id, Some(region.clone()), &mut report).await;
+                }
             }
         }
     }
