@@ -41,6 +41,8 @@ pub enum Command {
     Share(commands::share::Args),
     /// Lineages, their images per region, replicas and shares.
     Status(commands::status::Args),
+    /// Seal the images of a release before the seal (`--adopt`, after `--adopt --dry-run`).
+    Seal(commands::seal::Args),
 }
 
 pub async fn main() -> ExitCode {
@@ -85,6 +87,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replicate(a) => a.dry_run,
         Command::Cleanup(a) => a.dry_run,
         Command::Share(a) => a.dry_run,
+        Command::Seal(a) => a.dry_run,
         Command::Status(_) => false,
     };
     config.dry_run |= dry_run;
@@ -99,6 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replicate(a) => commands::replicate::run(&ctx, a).await,
         Command::Cleanup(a) => commands::cleanup::run(&ctx, a).await,
         Command::Share(a) => commands::share::run(&ctx, a).await,
+        Command::Seal(a) => commands::seal::run(&ctx, a).await,
         Command::Status(a) => return commands::status::run(&ctx, a, &out).await.context("status"),
     }?;
     Ok(out.report(&report))

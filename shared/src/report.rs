@@ -42,6 +42,8 @@ pub enum Outcome {
     /// The deterministic name of an image the suite would make is taken by an image that
     /// is not sealed: nothing made, and alarmed on.
     NameSquatted,
+    /// Sealed by `amictl seal --adopt` (the migration from a release before the seal).
+    Sealed,
 }
 
 impl Outcome {
@@ -78,6 +80,7 @@ impl Outcome {
             Self::Failed => "failed",
             Self::Unsealed => "unsealed",
             Self::NameSquatted => "name-squatted",
+            Self::Sealed => "sealed",
         }
     }
 }

@@ -21,6 +21,8 @@
 //! image carrying `managed-by` without a valid seal is reported `unsealed` and never
 //! touched. `amictl seal --adopt` seals the images of a release that predates the seal.
 
+pub mod adopt;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
