@@ -94,10 +94,38 @@ impl EmulatorClient {
         Arc::new(AwsCloud::new(self.sdk_config(&home), config, 0.0))
     }
 
-    /// A runner context over [`EmulatorClient::cloud`].
-    pub fn context(&self, config: Config) -> Context {
+    /// A runner context over [`EmulatorClient::cloud`]. Without a `SEAL_KEY`, the
+    /// deployment's seal key is made in the home region first (as the stack would).
+    pub fn context(&self, mut config: Config) -> Context {
+        if config.seal_key.is_none() {
+            let home = config
+                .regions
+                .first()
+                .map_or_else(|| "us-east-1".to_owned(), ToString::to_string);
+            config.seal_key = Some(
+                self.seal_key(&home, &config.deployment)
+                    .unwrap_or_else(|e| panic!("the emulator's seal key: {e:#}")),
+            );
+        }
         let cloud = self.cloud(&config);
         Context::new(cloud, config)
+    }
+
+    /// The ARN of the deployment's HMAC seal key in `region` (`alias/<deployment>-seal`),
+    /// made on first use through the control API.
+    pub fn seal_key(&self, region: &str, deployment: &str) -> anyhow::Result<String> {
+        let answer = self.control(
+            "POST",
+            "/_emulator/seal-key",
+            Some(serde_json::json!({
+                "region": region,
+                "alias": format!("alias/{deployment}-seal"),
+            })),
+        )?;
+        answer["arn"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("seal-key answered {answer}"))
     }
 
     pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {

@@ -97,7 +97,11 @@ pub fn sdk_config(emu: &EmulatorClient, region: &str, max_attempts: u32) -> SdkC
 
 /// A runner context over the emulator with the SDK's standard retries at `max_attempts`.
 pub fn context(emu: &EmulatorClient, max_attempts: u32) -> Context {
-    let config = config();
+    let mut config = config();
+    config.seal_key = Some(
+        emu.seal_key(HOME, DEPLOYMENT)
+            .unwrap_or_else(|e| panic!("the emulator's seal key: {e:#}")),
+    );
     let cloud = Arc::new(AwsCloud::new(
         sdk_config(emu, HOME, max_attempts),
         &config,

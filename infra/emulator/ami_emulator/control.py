@@ -54,6 +54,24 @@ def install() -> None:
     MotoAPIBackend.reset = reset
 
 
+def seal_key(account: str, region: str, alias: str) -> dict:
+    from moto.kms.models import kms_backends
+
+    backend = kms_backends[account][region]
+    try:
+        key = backend.describe_key(alias)
+    except Exception:
+        key = backend.create_key(
+            policy=None,
+            key_usage="GENERATE_VERIFY_MAC",
+            key_spec="HMAC_256",
+            description="ami-lifecycle seal key (emulator set-up)",
+            tags=None,
+        )
+        backend.create_alias(key.id, alias)
+    return {"arn": key.arn, "alias": alias, "key_spec": key.key_spec, "key_usage": key.key_usage}
+
+
 def handle(environ, start_response):
     path = environ.get("PATH_INFO", "")[len("/_emulator"):].rstrip("/")
     method = environ.get("REQUEST_METHOD", "GET")
@@ -85,6 +103,15 @@ def handle(environ, start_response):
     if path == "/reset" and method == "POST":
         reset_everything()
         return _json(start_response, 200, {"reset": True})
+    if path == "/seal-key" and method == "POST":
+        # Test set-up, as a deployment's stack would make it: the HMAC key that seals what
+        # the suite makes (KeySpec HMAC_256, KeyUsage GENERATE_VERIFY_MAC), under an alias.
+        # Idempotent: the same alias answers the same key.
+        return _json(start_response, 200, seal_key(
+            body.get("account", "123456789012"),
+            body.get("region", "us-east-1"),
+            body.get("alias", "alias/ami-lifecycle-seal"),
+        ))
     m = re.fullmatch(r"/images/(ami-[0-9a-z]+)/product-codes", path)
     if m and method == "POST":
         try:
