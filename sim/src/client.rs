@@ -111,6 +111,17 @@ impl EmulatorClient {
         Context::new(cloud, config)
     }
 
+    /// Sets the emulator's clock (what stamps `CreationDate`) to `now`: the simulated time.
+    pub fn set_clock(&self, now: time::OffsetDateTime) -> anyhow::Result<()> {
+        let offset = (now - time::OffsetDateTime::now_utc()).as_seconds_f64();
+        self.control(
+            "POST",
+            "/_emulator/config",
+            Some(serde_json::json!({"clock_offset_seconds": offset})),
+        )?;
+        Ok(())
+    }
+
     /// The ARN of the deployment's HMAC seal key in `region` (`alias/<deployment>-seal`),
     /// made on first use through the control API.
     pub fn seal_key(&self, region: &str, deployment: &str) -> anyhow::Result<String> {

@@ -300,6 +300,8 @@ pub async fn run_cycle_with(
             }
             let now = t + time::Duration::minutes(*minutes);
             let event = scheduled_event(rule, now);
+            // The emulator stamps creation dates at the simulated time, as AWS would.
+            emu.set_clock(now)?;
             for (i, result) in deliver(ctx, function, &event, now, copies)
                 .await
                 .into_iter()

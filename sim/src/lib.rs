@@ -19,6 +19,7 @@ mod emulator;
 mod events;
 mod http;
 mod resources;
+pub use resources::SealedTags;
 
 pub use client::EmulatorClient;
 pub use dispatch::dispatch;

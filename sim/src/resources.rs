@@ -211,3 +211,75 @@ impl EmulatorClient {
             .collect())
     }
 }
+
+/// The tags of an image a test makes by hand "as the suite would", sealed: what
+/// create-image and replicate write at creation (see `ami_core::seal::sealed_tags`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedTags {
+    /// For `TagSpecifications` `ResourceType=image`.
+    pub image: Vec<(String, String)>,
+    /// For `TagSpecifications` `ResourceType=snapshot`.
+    pub snapshot: Vec<(String, String)>,
+}
+
+impl EmulatorClient {
+    /// Seals `tags` for an image named `name` in `region`, with the seal key of
+    /// `deployment` in `home` (the key [`EmulatorClient::context`] gives the functions), as
+    /// the suite does at creation. Tags without `managed-by` are returned unchanged.
+    pub async fn sealed_tags(
+        &self,
+        home: &str,
+        deployment: &str,
+        region: &str,
+        name: &str,
+        tags: &[(String, String)],
+    ) -> anyhow::Result<SealedTags> {
+        let map: ami_core::model::Tags = tags.iter().cloned().collect();
+        if map.get(ami_core::tags::key::MANAGED_BY).map(String::as_str) != Some(deployment) {
+            return Ok(SealedTags {
+                image: tags.to_vec(),
+                snapshot: tags.to_vec(),
+            });
+        }
+        let key = self.seal_key(home, deployment)?;
+        let seals = ami_core::aws::AwsSeals::new(
+            self.kms(home),
+            ami_core::model::Region::new(home),
+            Some(key),
+        );
+        let sealer = ami_core::seal::Sealer::new(std::sync::Arc::new(seals));
+        let (image, snapshot) = ami_core::seal::sealed_tags(
+            &sealer,
+            deployment,
+            &ami_core::model::Region::new(region),
+            name,
+            &map,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("sealing {name}: {e}"))?;
+        Ok(SealedTags {
+            image: image.into_iter().collect(),
+            snapshot: snapshot.into_iter().collect(),
+        })
+    }
+
+    /// `TagSpecifications` for an image and its snapshots from [`SealedTags`].
+    pub fn tag_specifications(sealed: &SealedTags) -> Vec<TagSpecification> {
+        [
+            (ResourceType::Image, &sealed.image),
+            (ResourceType::Snapshot, &sealed.snapshot),
+        ]
+        .into_iter()
+        .map(|(rt, tags)| {
+            TagSpecification::builder()
+                .resource_type(rt)
+                .set_tags(Some(
+                    tags.iter()
+                        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                        .collect(),
+                ))
+                .build()
+        })
+        .collect()
+    }
+}

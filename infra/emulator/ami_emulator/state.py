@@ -35,7 +35,19 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "seed": None,             # seed for the injected-error random generator
     "crash": [],              # [{"action", "nth", "when": "before"|"after"}]
     "strict": True,           # check every request against the API model (validation.py)
+    "clock_offset_seconds": 0.0,  # added to the clock that stamps CreationDate (simulations)
 }
+
+
+def now():
+    """The emulator's clock for what AWS stamps (an image's CreationDate): the real clock
+    plus `clock_offset_seconds`, so a simulation running days ahead makes images that are
+    created after the slot they stand for, as on AWS."""
+    from datetime import timedelta
+
+    from moto.core.utils import utcnow
+
+    return utcnow() + timedelta(seconds=float(SETTINGS.get("clock_offset_seconds") or 0.0))
 SETTINGS: dict[str, Any] = copy.deepcopy(DEFAULT_SETTINGS)
 
 
