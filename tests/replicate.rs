@@ -9,16 +9,17 @@ use ami_core::replicate::plan::ATTEMPT;
 use ami_core::replicate::{run, Request};
 use ami_core::report::{Outcome, RunReport};
 use ami_core::tags::key;
-use ami_sim::{Emulator, ACCOUNT, OTHER_ACCOUNT};
+use ami_sim::{Emulator, EmulatorClient, ACCOUNT, OTHER_ACCOUNT};
 use anyhow::{bail, Context as _};
-use aws_sdk_ec2::types::{
-    Filter, Image, LaunchPermission, LaunchPermissionModifications, ResourceType, Tag,
-    TagSpecification,
-};
+use aws_sdk_ec2::types::{Filter, Image, LaunchPermission, LaunchPermissionModifications};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 const SLOT: &str = "2026-11-22T03:00:00Z";
+/// The deployment `emu.config` names (no `AMI_LIFECYCLE_NAME`), and its home region (the
+/// first of `AMI_LIFECYCLE_REGIONS`), where its seal key is.
+const DEPLOYMENT: &str = "ami-lifecycle";
+const HOME: &str = "us-east-1";
 
 fn managed_tags(instance: &str) -> Vec<(String, String)> {
     [
@@ -33,7 +34,10 @@ fn managed_tags(instance: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-/// An available image of a fresh instance in `region`, with `tags` (and `extra`).
+/// An available image of a fresh instance in `region`, with `extra` tags. A managed one is
+/// made as create-image makes it: lineage tags naming the instance it really is an image
+/// of, sealed (image and snapshots) with the deployment's key; an unmanaged one carries
+/// only `extra`.
 async fn image(
     emu: &Emulator,
     region: &str,
@@ -54,10 +58,6 @@ async fn image(
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
-    let mut spec = TagSpecification::builder().resource_type(ResourceType::Image);
-    for (k, v) in &tags {
-        spec = spec.tags(Tag::builder().key(k).value(v).build());
-    }
     let name = if managed {
         format!("ami-lifecycle/{instance}/daily/{name_tail}")
     } else {
@@ -67,10 +67,14 @@ async fn image(
         .ec2(region)
         .create_image()
         .instance_id(&instance)
-        .name(name)
+        .name(&name)
         .no_reboot(true);
     if !tags.is_empty() {
-        req = req.tag_specifications(spec.build());
+        // Tags without managed-by come back unchanged (unsealed).
+        let sealed = emu
+            .sealed_tags(HOME, DEPLOYMENT, region, &name, &tags)
+            .await?;
+        req = req.set_tag_specifications(Some(EmulatorClient::tag_specifications(&sealed)));
     }
     let id = req
         .send()
@@ -210,11 +214,23 @@ async fn two_destinations(emu: &Emulator) -> anyhow::Result<(Context, String, St
 #[tokio::test]
 async fn an_available_event_copies_to_each_destination_with_its_key_and_tags() -> anyhow::Result<()>
 {
-    // GIVEN two destinations with keys, and a managed image whose available event we catch
+    // GIVEN two destinations with keys, and a sealed managed image (shared with another
+    // account) whose available event we catch
     let emu = Emulator::start()?;
     let (ctx, eu_key, us_key) = two_destinations(&emu).await?;
     let queue = emu.event_queue("us-east-1", ami_events()).await?;
-    let source = image(&emu, "us-east-1", "20261122T0300Z", true, &[]).await?;
+    let source = image(
+        &emu,
+        "us-east-1",
+        "20261122T0300Z",
+        true,
+        &[(key::SHARE_WITH, OTHER_ACCOUNT)],
+    )
+    .await?;
+    let source_seal = describe(&emu, "us-east-1", &source)
+        .await?
+        .and_then(|i| tag(&i, key::SEAL).map(str::to_owned))
+        .context("the source is not sealed")?;
     let events = queue.wait_for(1, Duration::from_secs(5)).await?;
     let event = events
         .iter()
@@ -225,6 +241,7 @@ async fn an_available_event_copies_to_each_destination_with_its_key_and_tags() -
     let report = run_event(&ctx, event).await?;
 
     // THEN one copy per destination, re-encrypted with that region's key, with lineage tags
+    // and its own seal, never the source's seal or share-with
     assert_eq!(
         (report.count(Outcome::Copied), report.failed()),
         (2, 0),
@@ -244,6 +261,12 @@ async fn an_available_event_copies_to_each_destination_with_its_key_and_tags() -
         assert!(tag(copy, key::SOURCE_INSTANCE).is_some_and(|i| i.starts_with("i-")));
         assert_eq!(tag(copy, "Name"), Some("web"));
         assert_eq!(tag(copy, ATTEMPT), Some("1"));
+        let seal = tag(copy, key::SEAL);
+        assert!(
+            seal.is_some_and(|s| s.starts_with("v1:") && s != source_seal),
+            "{region}: the copy is sealed on its own: {seal:?} (source {source_seal})"
+        );
+        assert_eq!(tag(copy, key::SHARE_WITH), None, "{region}");
         assert!(
             copy.name()
                 .is_some_and(|n| n.starts_with("ami-lifecycle/i-")),
@@ -301,7 +324,8 @@ async fn the_same_event_three_times_even_concurrently_makes_one_copy_per_region(
 #[tokio::test]
 async fn a_replicas_available_event_copies_nothing() -> anyhow::Result<()> {
     // GIVEN a copy in eu-west-1 that just became available (its event caught there),
-    // even though it carries a replicate-to tag copied from its source
+    // even though someone tagged it with a replicate-to (copies do not carry their
+    // source's)
     let emu = Emulator::start()?;
     let (ctx, _, _) = two_destinations(&emu).await?;
     let queue = emu.event_queue("eu-west-1", ami_events()).await?;
@@ -330,6 +354,17 @@ async fn a_replicas_available_event_copies_nothing() -> anyhow::Result<()> {
         .and_then(|i| i.image_id().map(str::to_owned))
         .context("no replica")?;
     wait_state(&emu, "eu-west-1", &replica, "available").await?;
+    let copied = describe(&emu, "eu-west-1", &replica)
+        .await?
+        .context("replica gone")?;
+    assert_eq!(tag(&copied, key::REPLICATE_TO), None, "not carried");
+    emu.tag_image(
+        "eu-west-1",
+        &replica,
+        key::REPLICATE_TO,
+        "us-east-1,ap-southeast-2",
+    )
+    .await?;
     let events = queue.wait_for(1, Duration::from_secs(5)).await?;
     let event = events
         .iter()
@@ -352,6 +387,10 @@ async fn a_replicas_available_event_copies_nothing() -> anyhow::Result<()> {
         .await?
         .iter()
         .all(|c| tag(c, key::SOURCE_IMAGE) == Some(source.as_str())));
+    assert!(
+        copies(&emu, "us-east-1").await?.is_empty(),
+        "the replica's replicate-to was not followed"
+    );
     Ok(())
 }
 
@@ -425,7 +464,8 @@ async fn a_copy_cap_defers_and_the_next_reconcile_completes() -> anyhow::Result<
 
 #[tokio::test]
 async fn the_reconcile_alone_brings_every_region_up_to_date_without_loops() -> anyhow::Result<()> {
-    // GIVEN two managed regions, default destinations, and no events at all
+    // GIVEN two managed regions, default destinations, and no events at all; besides the
+    // suite's (sealed) images, an image the suite did not make that asks for a copy
     let emu = Emulator::start()?;
     let ctx = emu.context(emu.config(&[
         ("AMI_LIFECYCLE_REGIONS", "us-east-1,eu-west-1"),
@@ -454,7 +494,7 @@ async fn the_reconcile_alone_brings_every_region_up_to_date_without_loops() -> a
     let r1 = reconcile(&ctx).await;
     assert_eq!(
         (r1.count(Outcome::Copied), r1.failed()),
-        (4, 0),
+        (3, 0),
         "{}",
         counts(&r1)
     );
@@ -469,7 +509,7 @@ async fn the_reconcile_alone_brings_every_region_up_to_date_without_loops() -> a
     // were not copied again
     assert_eq!(
         (r2.count(Outcome::Copied), r2.count(Outcome::AlreadyExisted)),
-        (0, 4),
+        (0, 3),
         "{}",
         counts(&r2)
     );
@@ -485,9 +525,10 @@ async fn the_reconcile_alone_brings_every_region_up_to_date_without_loops() -> a
         sources(copies(&emu, "eu-west-1").await?),
         vec![east.clone()]
     );
-    let mut us_west = vec![east.clone(), foreign_tagged.clone()];
-    us_west.sort();
-    assert_eq!(sources(copies(&emu, "us-west-2").await?), us_west);
+    assert_eq!(
+        sources(copies(&emu, "us-west-2").await?),
+        vec![east.clone()]
+    );
     assert_eq!(
         sources(copies(&emu, "ap-southeast-2").await?),
         vec![west.clone()]
@@ -496,15 +537,31 @@ async fn the_reconcile_alone_brings_every_region_up_to_date_without_loops() -> a
         copies(&emu, "us-east-1").await?.is_empty(),
         "nothing is copied back to a source region"
     );
-    let foreign = copies(&emu, "us-west-2")
-        .await?
-        .into_iter()
-        .find(|c| tag(c, key::SOURCE_IMAGE) == Some(foreign_tagged.as_str()));
+    // AND the image the suite did not make is never copied, whatever its replicate-to
+    // says (only sealed images the suite made are replicated), nor is the untagged one
+    for region in ["us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2"] {
+        let out = emu
+            .ec2(region)
+            .describe_images()
+            .owners("self")
+            .send()
+            .await
+            .context("DescribeImages")?;
+        for i in out.images() {
+            assert!(
+                i.source_image_id() != Some(foreign_tagged.as_str())
+                    && i.source_image_id() != Some(untouched.as_str()),
+                "{region}: {:?} is a copy of {:?}",
+                i.image_id(),
+                i.source_image_id()
+            );
+        }
+    }
     assert_eq!(
-        foreign.and_then(|c| c.name().map(str::to_owned)),
-        Some(format!("ami-lifecycle/copy/us-east-1/{foreign_tagged}"))
+        copy_calls(&emu)?,
+        3,
+        "one CopyImage per copy, none for the foreign image"
     );
-    assert!(!untouched.is_empty());
     Ok(())
 }
 

@@ -9,14 +9,15 @@ use std::time::Duration;
 
 use ami_core::context::Context;
 use ami_core::events::parse_trigger;
+use ami_core::model::Tags;
 use ami_core::report::RunReport;
+use ami_core::share::record;
 use ami_core::share::{run, ShareRequest};
 use ami_core::tags::key;
-use ami_sim::Emulator;
+use ami_sim::{Emulator, EmulatorClient};
 use anyhow::Context as _;
 use aws_sdk_ec2::types::{
-    LaunchPermission, LaunchPermissionModifications, ResourceType, SnapshotAttributeName, Tag,
-    TagSpecification,
+    LaunchPermission, LaunchPermissionModifications, SnapshotAttributeName, TagSpecification,
 };
 use serde_json::{json, Value};
 
@@ -24,6 +25,9 @@ const A: &str = "111122223333";
 const B: &str = "444455556666";
 const HAND: &str = "777788889999";
 const REGION: &str = "us-east-1";
+/// The deployment `emu.config` names (no `AMI_LIFECYCLE_NAME`); its seal key is in REGION,
+/// the first managed region.
+const DEPLOYMENT: &str = "ami-lifecycle";
 
 fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
@@ -36,7 +40,8 @@ async fn deliver(ctx: &Context, event: &Value) -> anyhow::Result<RunReport> {
 }
 
 /// A managed, available image of an instance with a root and a data volume (2 snapshots),
-/// encrypted with `kms_key` when given. Returns the image id and its snapshot ids.
+/// encrypted with `kms_key` when given, made as create-image makes it: lineage tags naming
+/// the instance it really is an image of, sealed. Returns the image id and its snapshot ids.
 async fn managed_image(
     emu: &Emulator,
     name: &str,
@@ -51,7 +56,9 @@ async fn managed_image(
         .instance_id(&instance)
         .name(name)
         .no_reboot(true)
-        .tag_specifications(managed_image_tags())
+        .set_tag_specifications(Some(
+            sealed_specs(emu, REGION, name, &lineage_tags(&instance)).await?,
+        ))
         .send()
         .await
         .context("CreateImage")?;
@@ -230,6 +237,11 @@ async fn tag_events_grant_everything_and_revoke_exactly_what_the_suite_granted(
         image_tag(&emu, &image, key::SHARE_STATUS).await?.as_deref(),
         Some("ok 2 targets")
     );
+    assert_eq!(
+        recorded(&emu, &image).await?,
+        vec![A, B],
+        "the grant record"
+    );
 
     // GIVEN a launch permission granted by hand
     emu.ec2(REGION)
@@ -262,6 +274,11 @@ async fn tag_events_grant_everything_and_revoke_exactly_what_the_suite_granted(
             format!("ami-lifecycle-{image}-{A}")
         )]
     );
+    assert_eq!(
+        recorded(&emu, &image).await?,
+        vec![A],
+        "the hand grant is not recorded"
+    );
     let once = state(&emu, &image, &snaps, &key_arn).await?;
 
     // WHEN the same event is delivered three more times, once then twice concurrently
@@ -284,6 +301,7 @@ async fn tag_events_grant_everything_and_revoke_exactly_what_the_suite_granted(
         image_tag(&emu, &image, key::SHARE_STATUS).await?.as_deref(),
         Some("ok 0 targets")
     );
+    assert!(recorded(&emu, &image).await?.is_empty(), "the grant record");
     Ok(())
 }
 
@@ -324,47 +342,113 @@ async fn concurrent_first_deliveries_converge_to_one_grant_per_account() -> anyh
 }
 
 #[tokio::test]
-async fn invalid_outside_and_public_values_change_nothing_and_record_the_error(
+async fn invalid_values_change_nothing_and_outside_or_public_targets_are_refused_by_name(
 ) -> anyhow::Result<()> {
+    use ami_core::report::Outcome;
     let emu = Emulator::start()?;
     let (image, snaps) = managed_image(&emu, "web-plain", None).await?;
     let ctx = emu.context(emu.config(&[("SHARE_ALLOWED", A)]));
     let queue = emu.event_queue(REGION, share_pattern()).await?;
+    let none: &[&str] = &[];
 
-    for (value, expected) in [
-        (format!("{A},12345"), "error \"12345\" is not an account id"),
+    // (value, granted afterwards, outcomes (granted, refused, revoked, failed), status prefix)
+    for (value, granted, outcomes, expected) in [
+        // A value that does not parse changes nothing, not even its valid entries.
+        (
+            format!("{A},12345"),
+            none,
+            (0, 0, 0, 1),
+            "error \"12345\" is not an account id".to_owned(),
+        ),
+        // A target outside SHARE_ALLOWED is refused by name and never granted; the
+        // allowed one in the same value is granted.
         (
             format!("{A} 999999999999"),
-            "error not in SHARE_ALLOWED: 999999999999",
+            &[A][..],
+            (1, 1, 0, 0),
+            "ok 1 target; refused 999999999999 (not in SHARE_ALLOWED)".to_owned(),
         ),
+        // A value that does not parse still changes nothing: A, allowed, keeps its grant.
+        (
+            format!("{A},12345"),
+            &[A][..],
+            (0, 0, 0, 1),
+            "error \"12345\" is not an account id".to_owned(),
+        ),
+        // Public is refused by name (ALLOW_PUBLIC is false); A, no longer named, is revoked.
         (
             "all".to_owned(),
-            "error all (public) refused: ALLOW_PUBLIC is false",
+            none,
+            (0, 1, 1, 0),
+            "ok 0 targets; refused all (all (public) refused: ALLOW_PUBLIC is false)".to_owned(),
         ),
     ] {
         emu.tag_image(REGION, &image, key::SHARE_WITH, &value)
             .await?;
         let report = deliver(&ctx, &one_event(&queue).await?).await?;
-        assert_eq!(report.items.len(), 1, "{}", report.render_table());
-        assert!(
-            launch_accounts(&emu, &image).await?.is_empty(),
-            "{value}: nothing granted"
+        let table = report.render_table();
+        assert_eq!(
+            (
+                report.count(Outcome::Granted),
+                report.count(Outcome::Refused),
+                report.count(Outcome::Revoked),
+                report.failed()
+            ),
+            outcomes,
+            "{value}: {table}"
+        );
+        if outcomes.1 > 0 {
+            let named = if value == "all" {
+                "all"
+            } else {
+                "999999999999"
+            };
+            assert!(
+                report
+                    .items
+                    .iter()
+                    .any(|i| i.outcome == Outcome::Refused && i.subject == named),
+                "{value}: refused by name: {table}"
+            );
+        }
+        assert_eq!(
+            launch_accounts(&emu, &image).await?,
+            set(granted),
+            "{value}: launch permission: {table}"
         );
         for s in &snaps {
-            assert!(
-                volume_accounts(&emu, s).await?.is_empty(),
+            assert_eq!(
+                volume_accounts(&emu, s).await?,
+                set(granted),
                 "{value}: snapshot {s}"
             );
         }
         let status = image_tag(&emu, &image, key::SHARE_STATUS)
             .await?
             .unwrap_or_default();
-        assert!(status.starts_with(expected), "{value}: {status}");
+        assert!(status.starts_with(&expected), "{value}: {status}");
+        assert_eq!(
+            recorded(&emu, &image).await?,
+            granted.to_vec(),
+            "{value}: the grant record names what the suite granted"
+        );
     }
-    assert_eq!(
-        image_tag(&emu, &image, key::SHARE_GRANTED).await?,
-        None,
-        "no record: nothing was granted"
+    // AND the image was never made public
+    let public = emu
+        .ec2(REGION)
+        .describe_image_attribute()
+        .image_id(&image)
+        .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+        .send()
+        .await
+        .context("DescribeImageAttribute")?;
+    assert!(
+        !public
+            .launch_permissions()
+            .iter()
+            .any(|p| p.group().is_some()),
+        "{:?}",
+        public.launch_permissions()
     );
     Ok(())
 }
@@ -374,6 +458,8 @@ async fn the_reconcile_shares_replicas_with_their_own_region_key() -> anyhow::Re
     let emu = Emulator::start()?;
     let (image, _) = managed_image(&emu, "web-source", None).await?;
     let replica_key = emu.create_key("eu-west-1", Some("alias/replicas")).await?;
+    // GIVEN a replica as replicate makes it: the source's lineage, naming the real source,
+    // sealed on its own; the share-with tag is on the source only
     let copy = emu
         .ec2("eu-west-1")
         .copy_image()
@@ -382,31 +468,30 @@ async fn the_reconcile_shares_replicas_with_their_own_region_key() -> anyhow::Re
         .name("web-source-replica")
         .encrypted(true)
         .kms_key_id(&replica_key)
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::Image)
-                .tags(
-                    Tag::builder()
-                        .key(key::MANAGED_BY)
-                        .value("ami-lifecycle")
-                        .build(),
-                )
-                .tags(Tag::builder().key(key::SOURCE_IMAGE).value(&image).build())
-                .tags(Tag::builder().key(key::SOURCE_REGION).value(REGION).build())
-                .build(),
-        )
+        .set_tag_specifications(Some(
+            replica_specs(&emu, "eu-west-1", "web-source-replica", &image).await?,
+        ))
         .send()
         .await
         .context("CopyImage")?;
     let replica = copy.image_id().context("no copy id")?.to_owned();
     emu.tick()?;
     emu.tag_image(REGION, &image, key::SHARE_WITH, A).await?;
-    let ctx = emu.context(emu.config(&[("SHARE_ALLOWED", A), ("REPLICA_REGIONS", "eu-west-1")]));
+    // AND a share-with someone wrote on the replica itself (B is allowed, but a replica
+    // never governs itself)
+    emu.tag_image("eu-west-1", &replica, key::SHARE_WITH, B)
+        .await?;
+    let allowed = format!("{A},{B}");
+    let ctx = emu.context(emu.config(&[
+        ("SHARE_ALLOWED", allowed.as_str()),
+        ("REPLICA_REGIONS", "eu-west-1"),
+    ]));
 
     // WHEN the scheduled reconcile runs ({} = what the schedule and `amictl share` send)
     let report = deliver(&ctx, &json!({})).await?;
 
-    // THEN the source and its replica are shared; the replica's grant is on the eu-west-1 key
+    // THEN the source and its replica are shared with what the source's tag says (the
+    // replica's own tag is ignored); the replica's grant is on the eu-west-1 key
     assert_eq!(
         report.count(ami_core::report::Outcome::Granted),
         2,
@@ -436,8 +521,8 @@ async fn an_image_copied_encrypted_without_a_key_is_refused_with_its_remedy() ->
 {
     let emu = Emulator::start()?;
     let (source, _) = managed_image(&emu, "web-src", None).await?;
-    // GIVEN a copy made with Encrypted=true and no KmsKeyId: EC2 uses the account's default
-    // EBS key, the AWS managed aws/ebs unless changed, which cannot be shared …
+    // GIVEN a sealed copy made with Encrypted=true and no KmsKeyId: EC2 uses the account's
+    // default EBS key, the AWS managed aws/ebs unless changed, which cannot be shared …
     let ec2 = emu.ec2(REGION);
     let copy = ec2
         .copy_image()
@@ -445,7 +530,9 @@ async fn an_image_copied_encrypted_without_a_key_is_refused_with_its_remedy() ->
         .source_region(REGION)
         .name("web-default-key")
         .encrypted(true)
-        .tag_specifications(managed_image_tags())
+        .set_tag_specifications(Some(
+            replica_specs(&emu, REGION, "web-default-key", &source).await?,
+        ))
         .send()
         .await
         .context("CopyImage")?
@@ -464,12 +551,21 @@ async fn an_image_copied_encrypted_without_a_key_is_refused_with_its_remedy() ->
     let ctx = emu.context(emu.config(&[("SHARE_ALLOWED", A)]));
     let queue = emu.event_queue(REGION, share_pattern()).await?;
 
-    // WHEN it is tagged to be shared with an allowed account
-    emu.tag_image(REGION, &copy, key::SHARE_WITH, A).await?;
+    // WHEN it is to be shared with an allowed account: a copy follows its source's
+    // share-with (its own never governs it), so the source is tagged
+    emu.tag_image(REGION, &source, key::SHARE_WITH, A).await?;
     let report = deliver(&ctx, &one_event(&queue).await?).await?;
 
-    // THEN nothing is shared and the status says why and what to do, not "key unknown".
+    // THEN the source is shared, the copy is not, and its status says why and what to do,
+    // not "key unknown".
     let table = report.render_table();
+    assert_eq!(launch_accounts(&emu, &source).await?, set(&[A]), "{table}");
+    assert!(
+        report.items.iter().any(|i| i.subject == copy
+            && i.outcome == ami_core::report::Outcome::Refused
+            && i.reason.contains("aws/ebs")),
+        "{table}"
+    );
     assert!(launch_accounts(&emu, &copy).await?.is_empty(), "{table}");
     for s in &snaps {
         assert!(volume_accounts(&emu, s).await?.is_empty(), "{s}: {table}");
@@ -483,15 +579,82 @@ async fn an_image_copied_encrypted_without_a_key_is_refused_with_its_remedy() ->
     Ok(())
 }
 
-/// Tags at creation that mark an image as this deployment's (as the suite writes them).
-fn managed_image_tags() -> TagSpecification {
-    TagSpecification::builder()
-        .resource_type(ResourceType::Image)
-        .tags(
-            Tag::builder()
-                .key(key::MANAGED_BY)
-                .value("ami-lifecycle")
-                .build(),
-        )
-        .build()
+/// The tags create-image writes on an image of `instance` (before the seal).
+fn lineage_tags(instance: &str) -> Vec<(String, String)> {
+    [
+        (key::MANAGED_BY, DEPLOYMENT),
+        (key::SOURCE_INSTANCE, instance),
+        (key::SCHEDULE, "daily"),
+        (key::SLOT, "2026-11-22T03:00:00Z"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
+}
+
+/// `TagSpecifications` (image and snapshots) for an image named `name` in `region` with
+/// `tags`, sealed with the deployment's key as the suite seals what it makes.
+async fn sealed_specs(
+    emu: &Emulator,
+    region: &str,
+    name: &str,
+    tags: &[(String, String)],
+) -> anyhow::Result<Vec<TagSpecification>> {
+    let sealed = emu
+        .sealed_tags(REGION, DEPLOYMENT, region, name, tags)
+        .await?;
+    Ok(EmulatorClient::tag_specifications(&sealed))
+}
+
+/// Sealed `TagSpecifications` of a copy named `name` in `region` of `source` (in REGION),
+/// as replicate writes them: the source's lineage tags, the real source, the attempt.
+async fn replica_specs(
+    emu: &Emulator,
+    region: &str,
+    name: &str,
+    source: &str,
+) -> anyhow::Result<Vec<TagSpecification>> {
+    let carried = image_tags(emu, REGION, source).await?;
+    let mut tags: Vec<(String, String)> = [key::SOURCE_INSTANCE, key::SCHEDULE, key::SLOT]
+        .iter()
+        .filter_map(|k| Some(((*k).to_owned(), carried.get(*k)?.clone())))
+        .collect();
+    for (k, v) in [
+        (key::MANAGED_BY, DEPLOYMENT),
+        (key::SOURCE_IMAGE, source),
+        (key::SOURCE_REGION, REGION),
+        (ami_core::replicate::plan::ATTEMPT, "1"),
+    ] {
+        tags.push((k.to_owned(), v.to_owned()));
+    }
+    sealed_specs(emu, region, name, &tags).await
+}
+
+/// Every tag of an image.
+async fn image_tags(emu: &Emulator, region: &str, image: &str) -> anyhow::Result<Tags> {
+    let out = emu
+        .ec2(region)
+        .describe_images()
+        .image_ids(image)
+        .send()
+        .await?;
+    Ok(out
+        .images()
+        .first()
+        .map(|i| {
+            i.tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The grantees the image's grant record names (its chunks' entries, seals aside).
+async fn recorded(emu: &Emulator, image: &str) -> anyhow::Result<Vec<String>> {
+    Ok(record::chunks(&image_tags(emu, REGION, image).await?)
+        .iter()
+        .flat_map(|c| c.grantees())
+        .map(|g| g.to_string())
+        .collect())
 }
