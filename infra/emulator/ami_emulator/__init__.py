@@ -9,6 +9,7 @@ def install() -> None:
     # Import order matters only in that every module registers its own patches.
     from . import (  # noqa: F401
         accounts,
+        block_public_access,
         bulk,
         control,
         ec2_images,
@@ -25,6 +26,6 @@ def install() -> None:
     )
 
     for mod in (ec2_images, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
-                product_codes, instances, control):
+                product_codes, instances, block_public_access, control):
         mod.install()
     lifecycle.start_ticker()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from . import bulk, faults, lifecycle, product_codes, references, state
+from . import block_public_access, bulk, faults, lifecycle, product_codes, references, state
 
 CONFIG_KEYS = set(state.DEFAULT_SETTINGS)
 
@@ -50,6 +50,7 @@ def install() -> None:
             moto_reset(self)
             state.reset()
             faults.reset_all()
+            block_public_access.reset()
 
     MotoAPIBackend.reset = reset
 

@@ -105,7 +105,7 @@ def copy_image(self):
         ami = Ami(backend, ami_id, source_ami=source, name=name, description=description,
                   root_device_name=source.root_device_name)
         ami.root_device_type = source.root_device_type
-        ami.creation_date = state.now()
+        ami.creation_date = state.creation_clock()
         drop_synthetic_snapshot(backend, ami)
         src_entries = getattr(source, "_emu_bdm", None) or [
             {"device": source.root_device_name, "snapshot": source.ebs_snapshot,

@@ -125,7 +125,7 @@ def create_image(self):
         ami = Ami(backend, ami_id, instance=instance, name=name, description=description,
                   root_device_name=getattr(instance, "root_device_name", None) or "/dev/sda1")
         ami.root_device_type = "ebs"
-        ami.creation_date = state.now()
+        ami.creation_date = state.creation_clock()
         drop_synthetic_snapshot(backend, ami)
 
         entries = []

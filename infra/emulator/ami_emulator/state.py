@@ -39,7 +39,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 
 
-def now():
+def creation_clock():
     """The emulator's clock for what AWS stamps (an image's CreationDate): the real clock
     plus `clock_offset_seconds`, so a simulation running days ahead makes images that are
     created after the slot they stand for, as on AWS."""

@@ -11,37 +11,52 @@
 //! - [`record`]: the `ami-lifecycle:share-granted` record of what the suite granted.
 //!
 //! # Invariants
-//! - Only images tagged `ami-lifecycle:managed-by` = the deployment are shared.
-//! - Every target must be in `SHARE_ALLOWED`; `all` needs `ALLOW_PUBLIC=true` and a region
-//!   whose image block public access is off. One invalid or refused entry changes nothing
-//!   (no grant, no revoke); the image's `ami-lifecycle:share-status` says why.
-//! - Desired = the parsed share-with value (a replica follows its source's value when
-//!   `SHARE_REPLICAS` is on and the source exists). Add = desired − present. Revoke =
-//!   (record − desired) ∩ present. A permission present and not in the record is someone
-//!   else's and is never touched — unless share-with lists it: then the suite owns it from
-//!   now on (after a successful run, record = desired), so a crash between a grant and the
-//!   record cannot leave a grant nobody revokes.
-//! - Write-ahead: before granting, the record is widened to record ∪ desired; after every
-//!   change succeeded it is narrowed to desired. A crash at any point leaves a record that
-//!   names at least everything the suite granted, so nothing it granted is ever leaked.
+//! - Only **sealed** images of the deployment are shared ([`crate::seal`]): a forged
+//!   `managed-by` is reported `unsealed` and never touched.
+//! - Nothing outside `SHARE_ALLOWED` is ever granted; `all` needs `ALLOW_PUBLIC=true` and a
+//!   region whose image block public access is off. A target the list does not admit is
+//!   refused by name (`share-status` says so) while the allowed ones in the same value are
+//!   granted, and **revoked** if the suite had granted it (the list shrank, or
+//!   `ALLOW_PUBLIC` was turned off). A value that does not parse grants nothing, but still
+//!   loses what is no longer allowed.
+//! - Desired = the allowed targets of the governing value. A replica never governs itself:
+//!   it follows its source's current value with `SHARE_REPLICAS`, else nothing. Add =
+//!   desired − present. Revoke = (record − desired) ∩ present. A permission present and
+//!   not in the record is someone else's and is never touched — unless share-with lists
+//!   it: then the suite owns it from now on.
+//! - The record is trusted only where its seal verifies, chunk by chunk
+//!   ([`record::verified`]): a hand-written chunk revokes nothing.
+//! - Write-ahead: before granting, the record is widened to record ∪ desired and read back
+//!   (a concurrent run's write means planning again); after every change succeeded it is
+//!   narrowed to desired, keeping what another run recorded meanwhile. A crash at any
+//!   point leaves a record that names at least everything the suite granted.
 //! - KMS grants need no record: their name `ami-lifecycle-<image>-<account>` proves they
-//!   are the suite's; they are found again with ListGrants (idempotent) and revoked when
-//!   the account leaves the value. Keys managed by AWS (`aws/ebs`) cannot be shared: the
-//!   image is refused with the remedy (copy it with a customer managed key).
+//!   are the suite's; they are found again with ListGrants (idempotent), revoked when the
+//!   account leaves the value, and retired by cleanup when the image is deleted. Keys
+//!   managed by AWS (`aws/ebs`) cannot be shared: the image is refused with the remedy.
 //! - Organizations and OUs get launch permission only: snapshots and grants cannot name
 //!   them; the report gives the key-policy statement they need.
 //!
 //! ```
-//! use ami_core::config::Config;
-//! use ami_core::model::{AccountId, Grantee};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use ami_core::fake::FakeCloud;
+//! use ami_core::model::{AccountId, Grantee, ImageId, Region};
+//! use ami_core::seal::Sealer;
 //! use ami_core::share::record;
 //!
+//! let sealer = Sealer::new(Arc::new(FakeCloud::new("123456789012")));
+//! let (region, image) = (Region::new("us-east-1"), ImageId::new("ami-1"));
 //! let granted = vec![Grantee::Account(AccountId::parse("111122223333").ok_or("id")?)];
-//! let tags = record::tags_for(&granted, &Default::default()).ok_or("fits")?;
-//! assert_eq!(tags.get("ami-lifecycle:share-granted").map(String::as_str), Some("111122223333"));
-//! assert_eq!(record::read(&tags), granted);
-//! # let _ = Config::for_region("us-east-1");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! let tags = record::sealed_tags(&sealer, "prod", &region, &image, &granted, &Default::default())
+//!     .await?
+//!     .ok_or("fits")?;
+//! assert!(tags["ami-lifecycle:share-granted"].starts_with("111122223333 v1:"));
+//! let read = record::verified(&sealer, "prod", &region, &image, &tags).await?;
+//! assert_eq!(read.grantees, granted);
+//! # Ok(())
+//! # }
 //! ```
 
 pub mod plan;
