@@ -12,11 +12,11 @@ use ami_core::deadline::Deadline;
 use ami_core::report::{Outcome, RunReport};
 use ami_core::tags::key;
 use ami_core::time_util::{rfc3339, slot_compact, slot_of};
-use ami_sim::{Emulator, OTHER_ACCOUNT};
+use ami_sim::{Emulator, EmulatorClient, OTHER_ACCOUNT};
 use anyhow::Context as _;
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, LaunchPermission, LaunchPermissionModifications,
-    ResourceType, Tag, TagSpecification,
+    TagSpecification,
 };
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -26,23 +26,23 @@ const DEPLOYMENT: &str = "ami-lifecycle";
 
 static NEXT_NAME: AtomicU32 = AtomicU32::new(1);
 
-fn specs(tags: &[(String, String)]) -> Vec<TagSpecification> {
-    [ResourceType::Image, ResourceType::Snapshot]
-        .into_iter()
-        .map(|rt| {
-            let t = tags
-                .iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                .collect();
-            TagSpecification::builder()
-                .resource_type(rt)
-                .set_tags(Some(t))
-                .build()
-        })
-        .collect()
+/// `TagSpecifications` for an image named `name` in `region` made "as the suite would":
+/// this deployment's images and their snapshots sealed (the suite's seal key), anything
+/// else (look-alikes, another deployment's) tagged as given, unsealed.
+async fn specs(
+    emu: &Emulator,
+    region: &str,
+    name: &str,
+    tags: &[(String, String)],
+) -> anyhow::Result<Vec<TagSpecification>> {
+    let sealed = emu
+        .sealed_tags(HOME, DEPLOYMENT, region, name, tags)
+        .await?;
+    Ok(EmulatorClient::tag_specifications(&sealed))
 }
 
-/// The lineage tags of a daily image of `instance` standing for the slot `days_ago` days
+/// The lineage tags of a daily image of `instance` (a real instance id: the images are
+/// made from it, so EC2's SourceInstanceId agrees) standing for the slot `days_ago` days
 /// before `base`; `managed_by` None leaves the managed-by tag out (a look-alike).
 fn lineage_tags(
     instance: &str,
@@ -62,12 +62,25 @@ fn lineage_tags(
     tags
 }
 
-/// CreateImage from `from` (a running instance), tagged at creation (image and snapshots).
+/// CreateImage from `from` (a running instance), tagged (and, if this deployment's,
+/// sealed) at creation (image and snapshots).
 async fn create(
     emu: &Emulator,
     region: &str,
     from: &str,
     tags: &[(String, String)],
+) -> anyhow::Result<String> {
+    create_as(emu, region, from, tags, true).await
+}
+
+/// [`create`], sealed as the suite would (`seal`) or with `tags` exactly as given (a
+/// forgery: whoever can tag can write managed-by, or copy another image's seal tag).
+async fn create_as(
+    emu: &Emulator,
+    region: &str,
+    from: &str,
+    tags: &[(String, String)],
+    seal: bool,
 ) -> anyhow::Result<String> {
     let slot = tags
         .iter()
@@ -81,20 +94,29 @@ async fn create(
         "ami-lifecycle/web/daily/{compact}-{}",
         NEXT_NAME.fetch_add(1, Ordering::Relaxed)
     );
+    let specs = if seal {
+        specs(emu, region, &name, tags).await?
+    } else {
+        EmulatorClient::tag_specifications(&ami_sim::SealedTags {
+            image: tags.to_vec(),
+            snapshot: tags.to_vec(),
+        })
+    };
     let out = emu
         .ec2(region)
         .create_image()
         .instance_id(from)
         .name(name)
         .no_reboot(true)
-        .set_tag_specifications(Some(specs(tags)))
+        .set_tag_specifications(Some(specs))
         .send()
         .await
         .context("CreateImage")?;
     out.image_id().map(str::to_owned).context("no image id")
 }
 
-/// CopyImage of `source` (in HOME) into `region`, with the same lineage tags.
+/// CopyImage of `source` (in HOME) into `region`, with the same lineage tags and the real
+/// source, sealed as replicate seals its copies.
 async fn replicate(
     emu: &Emulator,
     region: &str,
@@ -104,14 +126,16 @@ async fn replicate(
     let mut tags = tags.to_vec();
     tags.push((key::SOURCE_IMAGE.to_owned(), source.to_owned()));
     tags.push((key::SOURCE_REGION.to_owned(), HOME.to_owned()));
+    let name = format!("ami-lifecycle/replica/{source}");
+    let specs = specs(emu, region, &name, &tags).await?;
     let out = emu
         .ec2(region)
         .copy_image()
         .source_image_id(source)
         .source_region(HOME)
-        .name(format!("ami-lifecycle/replica/{source}"))
+        .name(name)
         .client_token(format!("{source}-{region}"))
-        .set_tag_specifications(Some(specs(&tags)))
+        .set_tag_specifications(Some(specs))
         .send()
         .await
         .context("CopyImage")?;
@@ -219,7 +243,7 @@ async fn a_mixed_inventory_loses_exactly_what_the_rules_say() -> anyhow::Result<
     let base = OffsetDateTime::now_utc();
     let ec2 = emu.ec2(HOME);
     let web = emu.launch_instance(HOME, &[("Name", "web")], &[]).await?;
-    let tags = |d: i64| lineage_tags("i-web", base, d, Some(DEPLOYMENT));
+    let tags = |d: i64| lineage_tags(&web, base, d, Some(DEPLOYMENT));
 
     // GIVEN a lineage of 12 managed daily images in HOME (a0 newest … a11 oldest) …
     let mut a = Vec::new();
@@ -230,14 +254,40 @@ async fn a_mixed_inventory_loses_exactly_what_the_rules_say() -> anyhow::Result<
     keep_tags.push((key::KEEP.to_owned(), "true".to_owned()));
     a.push(create(&emu, HOME, &web, &keep_tags).await?);
     // … unmanaged look-alikes: same lineage tags without managed-by, or another deployment's …
-    let lookalike = create(&emu, HOME, &web, &lineage_tags("i-web", base, 20, None)).await?;
+    let lookalike = create(&emu, HOME, &web, &lineage_tags(&web, base, 20, None)).await?;
     let other_deployment = create(
         &emu,
         HOME,
         &web,
-        &lineage_tags("i-web", base, 21, Some("other-deployment")),
+        &lineage_tags(&web, base, 21, Some("other-deployment")),
     )
     .await?;
+    // … and forgeries of this deployment's images: managed-by written by hand without a
+    // seal, and a seal tag copied from a9 (a seal binds its image's name: it does not verify
+    // on another image) …
+    let forged = create_as(
+        &emu,
+        HOME,
+        &web,
+        &lineage_tags(&web, base, 22, Some(DEPLOYMENT)),
+        false,
+    )
+    .await?;
+    let a9_seal = ec2
+        .describe_images()
+        .image_ids(&a[9])
+        .send()
+        .await
+        .context("DescribeImages a9")?
+        .images()
+        .first()
+        .and_then(|i| i.tags().iter().find(|t| t.key() == Some(key::SEAL)))
+        .and_then(|t| t.value())
+        .map(str::to_owned)
+        .context("a9 is sealed")?;
+    let mut stolen_tags = tags(9);
+    stolen_tags.push((key::SEAL.to_owned(), a9_seal));
+    let stolen_seal = create_as(&emu, HOME, &web, &stolen_tags, false).await?;
     // … replicas of a0..a3 in eu-west-1 and of a0..a2 in us-west-2 (retained per region) …
     let mut eu = Vec::new();
     for (d, src) in a.iter().take(4).enumerate() {
@@ -366,6 +416,8 @@ async fn a_mixed_inventory_loses_exactly_what_the_rules_say() -> anyhow::Result<
         after.contains_key(&lookalike)
             && after.contains_key(&other_deployment)
             && after.contains_key(&hand_made)
+            && after.contains_key(&forged)
+            && after.contains_key(&stolen_seal)
     );
     let eu_after = images(&emu, "eu-west-1").await?;
     assert_eq!(
@@ -404,6 +456,22 @@ async fn a_mixed_inventory_loses_exactly_what_the_rules_say() -> anyhow::Result<
         item(&report, &lookalike).is_err() && item(&report, &other_deployment).is_err(),
         "look-alikes are invisible"
     );
+    // AND the forgeries are reported unsealed, never deleted (nor deprecated: no mutating
+    // call was made but the deregistrations above).
+    for id in [&forged, &stolen_seal] {
+        let (outcome, reason) = item(&report, id)?;
+        assert_eq!(outcome, Outcome::Unsealed, "{id}: {reason}");
+        assert!(
+            reason.contains("not provably this deployment's"),
+            "{id}: {reason}"
+        );
+    }
+    assert_eq!(
+        report.count(Outcome::Unsealed),
+        2,
+        "{}",
+        report.render_table()
+    );
 
     // AND a8's snapshot is kept (reported), the others' snapshots are gone: no orphan left.
     let (outcome, reason) = item(&report, &a8_snap)?;
@@ -425,7 +493,8 @@ async fn a_mixed_inventory_loses_exactly_what_the_rules_say() -> anyhow::Result<
     Ok(())
 }
 
-/// A lineage of `n` managed images in HOME; returns them newest first.
+/// A lineage of `n` managed (sealed) images of a new instance named `instance` in HOME;
+/// returns them newest first.
 async fn lineage(
     emu: &Emulator,
     instance: &str,
@@ -442,7 +511,7 @@ async fn lineage(
                 emu,
                 HOME,
                 &from,
-                &lineage_tags(instance, base, d, Some(DEPLOYMENT)),
+                &lineage_tags(&from, base, d, Some(DEPLOYMENT)),
             )
             .await?,
         );

@@ -255,11 +255,55 @@ async fn a_schedule_run_images_exactly_the_opted_in_instances_of_each_region() -
         "root + /dev/sdf: {:?}",
         img.snapshots
     );
+    // AND the image is sealed; each snapshot carries the image's tags, the image's name
+    // (`image-name`) and its own seal, a different value (it seals the snapshot subject)
+    let image_seal = img.tags.get(key::SEAL).context("the image is sealed")?;
+    ensure!(
+        image_seal.starts_with(ami_core::seal::VERSION_PREFIX),
+        "image seal {image_seal:?}"
+    );
+    let unsealed = |tags: &BTreeMap<String, String>| {
+        let mut t = tags.clone();
+        t.remove(key::SEAL);
+        t.remove(key::IMAGE_NAME);
+        t
+    };
+    // (exactly the seals the deployment's key gives these tags, as create-image writes them)
+    let expected = emu
+        .sealed_tags(
+            EAST,
+            "ami-lifecycle",
+            EAST,
+            &name_of(&web, "daily"),
+            &unsealed(&img.tags).into_iter().collect::<Vec<_>>(),
+        )
+        .await?;
+    ensure!(
+        img.tags == expected.image.iter().cloned().collect::<BTreeMap<_, _>>(),
+        "image tags {:?} != sealed {:?}",
+        img.tags,
+        expected.image
+    );
+    let expected_snapshot: BTreeMap<String, String> = expected.snapshot.into_iter().collect();
     for tags in snapshot_tags(&emu, EAST, &img.snapshots).await? {
         ensure!(
-            tags == img.tags,
-            "snapshot tags {tags:?} != image tags {:?}",
+            tags == expected_snapshot,
+            "snapshot tags {tags:?} != sealed {expected_snapshot:?}"
+        );
+        ensure!(
+            unsealed(&tags) == unsealed(&img.tags),
+            "snapshot tags {tags:?} != image tags {:?} (+ image-name, seal)",
             img.tags
+        );
+        ensure!(
+            tags.get(key::IMAGE_NAME) == Some(&name_of(&web, "daily")),
+            "snapshot image-name: {tags:?}"
+        );
+        let snapshot_seal = tags.get(key::SEAL).context("the snapshot is sealed")?;
+        ensure!(
+            snapshot_seal.starts_with(ami_core::seal::VERSION_PREFIX)
+                && snapshot_seal != image_seal,
+            "snapshot seal {snapshot_seal:?}, image seal {image_seal:?}"
         );
     }
     let q = &east[&name_of(&quiet, "daily")];
