@@ -482,3 +482,42 @@ async fn share_replicas_false_revokes_what_was_granted_on_replicas() -> anyhow::
     );
     Ok(())
 }
+
+/// The benchmark seeds images "as create-image made them" in Python (the emulator's
+/// `seed-images` with `seal`): the suite must verify exactly what that writes, or every
+/// benchmark figure would be of unsealed images.
+#[tokio::test]
+async fn seeded_images_are_sealed_as_the_suite_seals_them() -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let key = ctx
+        .config
+        .seal_key
+        .clone()
+        .context("the context has a seal key")?;
+    let seeded = emu.control(
+        "POST",
+        "/_emulator/seed-images",
+        Some(json!({
+            "region": REPLICA, "count": 4, "lineages": 2,
+            "tags": {
+                key::MANAGED_BY: DEPLOYMENT,
+                key::SOURCE_INSTANCE: "i-{lineage:017x}",
+                key::SCHEDULE: "daily",
+                key::SLOT: "{slot}",
+            },
+            "seal": {"deployment": DEPLOYMENT, "key": key, "key_region": HOME},
+        })),
+    )?;
+    ensure!(seeded["count"] == 4, "{seeded}");
+    let images = ami_core::ports::all_images(
+        ctx.cloud.ec2(&REPLICA.into()).as_ref(),
+        &ami_core::ports::ImageQuery::managed_by(DEPLOYMENT),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    ensure!(images.len() == 4);
+    let kept = ami_core::seal::sealed_only(&ctx.sealer, images, DEPLOYMENT, None).await;
+    ensure!(kept.len() == 4, "only {} of 4 verify", kept.len());
+    Ok(())
+}

@@ -67,6 +67,14 @@ fn managed_tags() -> Value {
     })
 }
 
+/// Seeded images are sealed as create-image seals them (with the deployment's seal key in
+/// us-east-1, made here after each emulator reset): otherwise every function would find
+/// only `unsealed` images and the figures would measure nothing.
+fn seal_spec(emu: &EmulatorClient) -> anyhow::Result<Value> {
+    let key = emu.seal_key("us-east-1", "ami-lifecycle")?;
+    Ok(json!({"deployment": "ami-lifecycle", "key": key, "key_region": "us-east-1"}))
+}
+
 /// Seeds `count` managed images in `region` in chunks (each answer well under the
 /// harness's 30 s read timeout).
 fn seed(
@@ -91,6 +99,7 @@ fn seed(
                 "slot_start": slot_start, "slot_step_seconds": 3600, "return_ids": false,
                 "tags": serde_json::from_str::<Value>(&tags)?,
                 "snapshot_tags": {"ami-lifecycle:managed-by": "ami-lifecycle"},
+                "seal": seal_spec(emu)?,
             })),
         )?;
         done += n;
@@ -401,6 +410,7 @@ async fn bench_burst(
             "region": "us-east-1", "count": BURST_SOURCES, "lineages": BURST_SOURCES, "snapshots_per_image": 2,
             "slot_start": "2026-11-22T03:00:00Z", "slot_step_seconds": 0, "return_ids": false,
             "tags": managed_tags(), "snapshot_tags": {"ami-lifecycle:managed-by": "ami-lifecycle"},
+            "seal": seal_spec(emu)?,
         })),
     )?;
     emu.configure(json!({
@@ -649,6 +659,8 @@ async fn bench_functions(
     };
     for name in ["create-image", "replicate", "share", "cleanup"] {
         emu.control("POST", "/_emulator/reset", None)?;
+        seal_spec(emu)?; // the seal key the functions' SEAL_KEY names
+
         let (env, event, what) = match name {
             "create-image" => {
                 for _ in 0..3 {
@@ -674,7 +686,7 @@ async fn bench_functions(
                 let v = emu.control(
                     "POST",
                     "/_emulator/seed-images",
-                    Some(json!({"region": "us-east-1", "count": 1, "tags": tags, "slot_start": "2026-11-22T03:00:00Z"})),
+                    Some(json!({"region": "us-east-1", "count": 1, "tags": tags, "slot_start": "2026-11-22T03:00:00Z", "seal": seal_spec(emu)?})),
                 )?;
                 let id = v["image_ids"][0].as_str().context("seeded id")?.to_owned();
                 if name == "replicate" {

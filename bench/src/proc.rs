@@ -38,7 +38,9 @@ pub fn command(program: &Path, endpoint: &str, env: &[(&str, String)]) -> Comman
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_REGION", "us-east-1")
-        .env("AWS_MAX_ATTEMPTS", "3");
+        .env("AWS_MAX_ATTEMPTS", "3")
+        // The deployment's seal key in the home region (made by `seal_spec` before seeding).
+        .env("SEAL_KEY", "alias/ami-lifecycle-seal");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -12,13 +12,21 @@ Body (JSON; defaults shown):
      "snapshots_per_image": 2, "snapshot_size": 8, "state": "available",
      "name_prefix": "seed", "lineages": 1,
      "slot_start": "2026-01-01T00:00:00Z", "slot_step_seconds": 3600,
-     "tags": {}, "snapshot_tags": {}, "return_ids": true}
+     "tags": {}, "snapshot_tags": {}, "return_ids": true,
+     "seal": null}
 
 Tag values may use `{i}` (image index from 0), `{lineage}` (`i % lineages`), `{n}`
 (index within its lineage, `i // lineages`) and `{slot}` (`slot_start + n *
 slot_step_seconds`, RFC 3339). Each image is named `<name_prefix>-<i>` plus a random
 suffix (unique per call). `state` is `available` or `pending` (pending ones become
 available through the normal lifecycle ticker after `pending_seconds`).
+
+`seal` (`{"deployment": "ami-lifecycle", "key": "alias/ami-lifecycle-seal"}`, plus
+`"key_region"` when the key is in another region, the suite's home) makes the images as
+the suite's create-image would: EC2's `SourceInstanceId` is the image's
+`ami-lifecycle:source-instance` tag, and `ami-lifecycle:seal` is the HMAC (moto's KMS,
+that key) over the suite's seal subject (`shared/src/seal.rs`, `Subject::image`; the Rust
+test `tests/security.rs` checks that the suite verifies what this writes).
 
 Answer: `{"count": N, "snapshots": M, "seconds": t, "image_ids": [...]}` (ids left out
 with `"return_ids": false`).
@@ -50,7 +58,7 @@ class SeedError(ValueError):
 def _parse(body: dict[str, Any]) -> dict[str, Any]:
     known = {"region", "account", "count", "snapshots_per_image", "snapshot_size", "state",
              "name_prefix", "lineages", "slot_start", "slot_step_seconds", "tags",
-             "snapshot_tags", "return_ids"}
+             "snapshot_tags", "return_ids", "seal"}
     unknown = set(body) - known
     if unknown:
         raise SeedError(f"unknown keys {sorted(unknown)}; accepted: {sorted(known)}")
@@ -68,7 +76,13 @@ def _parse(body: dict[str, Any]) -> dict[str, Any]:
         "tags": body.get("tags", {}) or {},
         "snapshot_tags": body.get("snapshot_tags", {}) or {},
         "return_ids": bool(body.get("return_ids", True)),
+        "seal": body.get("seal"),
     }
+    seal = spec["seal"]
+    if seal is not None and (not isinstance(seal, dict)
+                             or not {"deployment", "key"} <= set(seal) <= {"deployment", "key", "key_region"}
+                             or not all(isinstance(v, str) for v in seal.values())):
+        raise SeedError('seal: expected {"deployment": "...", "key": "alias/...", "key_region": "..."} (key_region optional)')
     for k, lo, hi in (("count", 1, MAX_COUNT), ("snapshots_per_image", 0, 16),
                       ("snapshot_size", 1, 16384), ("lineages", 1, MAX_COUNT),
                       ("slot_step_seconds", 0, 10**9)):
@@ -97,6 +111,44 @@ def _fill(template: dict[str, str], values: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def _seal_subject(deployment: str, region: str, name: str, tags: dict[str, str]) -> bytes:
+    """The suite's seal subject of an image (`Subject::image` in shared/src/seal.rs)."""
+    def tag(k):
+        v = tags.get(k, "").strip()
+        return v or None
+
+    if tag("ami-lifecycle:source-instance"):
+        lineage = f"instance {tag('ami-lifecycle:source-instance')} {tag('ami-lifecycle:schedule') or '-'}"
+    elif tag("ami-lifecycle:source-account"):
+        lineage = f"adopted {tag('ami-lifecycle:source-account')} {tag('ami-lifecycle:source-image') or ''}"
+    else:
+        lineage = "-"
+    fields = ["ami-lifecycle seal v1 image", deployment, region, name, lineage,
+              tags.get("ami-lifecycle:slot", "").strip()]
+    return "\n".join(f.replace("\n", " ") for f in fields).encode()
+
+
+def _sealer(account: str, region: str, seal: dict[str, str] | None):
+    if seal is None:
+        return None
+    from moto.kms.models import kms_backends
+
+    region = seal.get("key_region", region)
+    kms = kms_backends[account][region]
+    try:
+        key_id = kms.any_id_to_key_id(seal["key"])
+        kms.keys[key_id]
+    except Exception:
+        raise SeedError(f"seal.key {seal['key']!r}: no such KMS key in {region} (POST /_emulator/seal-key first)") from None
+
+    def mac(message: bytes) -> str:
+        value, _, _ = kms.generate_mac(message=message, key_id=key_id, mac_algorithm="HMAC_SHA_256",
+                                       grant_tokens=[], dry_run=False)
+        return "v1:" + value
+
+    return mac
+
+
 def _rfc3339(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -112,6 +164,7 @@ def seed(body: dict[str, Any]) -> dict[str, Any]:
     ids: list[str] = []
     snapshots = 0
     suffix = secrets.token_hex(3)
+    mac = _sealer(spec["account"], spec["region"], spec["seal"])
     with state.LOCK:
         backend = state.ec2_backend(spec["account"], spec["region"])
         zone = f"{spec['region']}a"
@@ -136,7 +189,12 @@ def seed(body: dict[str, Any]) -> dict[str, Any]:
                                 "volume_type": "gp3", "delete_on_termination": True})
             snapshots += len(entries)
             ec2_images.set_bdm(ami, entries)
-            for k, v in _fill(spec["tags"], values).items():
+            tags = _fill(spec["tags"], values)
+            if mac is not None:
+                ami.instance_id = tags.get("ami-lifecycle:source-instance")
+                subject = _seal_subject(spec["seal"]["deployment"], spec["region"], ami.name, tags)
+                tags["ami-lifecycle:seal"] = mac(subject)
+            for k, v in tags.items():
                 ami.add_tag(k, v)
             backend.amis[ami_id] = ami
             if spec["state"] == "pending":
