@@ -409,15 +409,15 @@ def test_replicate_uses_keys_only_through_ec2(kms_roles):
 
 
 def test_cleanup_retires_share_grants_and_nothing_else(kms_roles):
-    """cleanup revokes the grants share made for an image it deletes: ListGrants and
-    RevokeGrant on the listed keys, and no other use of them."""
+    """cleanup revokes the grants share made for an image it deletes: DescribeKey, ListGrants
+    and RevokeGrant on the listed keys (`share::retire_image_grants`), and no other use."""
     _, _, cleanup = kms_roles
     p = SUITE["CleanupFunction"]
-    for action in ("kms:ListGrants", "kms:RevokeGrant"):
+    for action in ("kms:DescribeKey", "kms:ListGrants", "kms:RevokeGrant"):
         assert decide(kms(action, p), identity=[cleanup]) == ALLOW, action
         other_key = Request(action, KEY.replace("1234abcd", "9999abcd"), p, {"aws:PrincipalArn": p})
         assert decide(other_key, identity=[cleanup]) == IMPLICIT_DENY, f"{action} on an unlisted key"
-    for action in ("kms:CreateGrant", "kms:RetireGrant", "kms:Decrypt", "kms:DescribeKey"):
+    for action in ("kms:CreateGrant", "kms:RetireGrant", "kms:Decrypt", "kms:Encrypt"):
         assert decide(kms(action, p), identity=[cleanup]) == IMPLICIT_DENY, action
     t = load_template(ROOT / "template.yaml")
     no_keys = role_identity(t, Resolver(t), "CleanupFunction")
