@@ -477,7 +477,7 @@ async fn one_failing_instance_leaves_the_others_imaged() -> anyhow::Result<()> {
         delayed_messages(&emu, queue.url()).await? == 1,
         "one continuation waits in the queue"
     );
-    let request = CreateRequest::Continue(ScheduleRun::new("daily".into(), SLOT));
+    let request = CreateRequest::Continue(ScheduleRun::new("daily".into(), SLOT), 1);
     let next = create::run(&ctx, request, SLOT + time::Duration::minutes(1)).await;
     ensure!(
         outcome_of(&next, &flaky) == Some(Outcome::Created)
@@ -556,7 +556,7 @@ async fn reboot_waves_never_exceed_the_concurrency_and_wait_for_running() -> any
         .context("StopInstances")?;
     let held = create::run_wave(
         &ctx,
-        CreateRequest::Continue(ScheduleRun::new("daily".into(), SLOT)),
+        CreateRequest::Continue(ScheduleRun::new("daily".into(), SLOT), 1),
         now + time::Duration::minutes(1),
     )
     .await;
@@ -583,7 +583,7 @@ async fn reboot_waves_never_exceed_the_concurrency_and_wait_for_running() -> any
         .context("StartInstances")?;
     let second = create::run_wave(
         &ctx,
-        CreateRequest::Continue(ScheduleRun::new("daily".into(), SLOT)),
+        CreateRequest::Continue(ScheduleRun::new("daily".into(), SLOT), 1),
         now + time::Duration::minutes(2),
     )
     .await;

@@ -21,6 +21,10 @@ pub enum ErrorKind {
     Throttled,
     /// A quota such as concurrent copies (`ResourceLimitExceeded`): defer, never drop.
     ResourceLimit,
+    /// A quota that minutes will not free (`AMIQuotaExceeded`, `SnapshotLimitExceeded`:
+    /// the region holds as many AMIs or snapshots as it may): failed with the quota to
+    /// raise, not retried every minute.
+    QuotaExceeded,
     /// The resource does not exist (any more).
     NotFound,
     /// The name is taken (`InvalidAMIName.Duplicate`): the work was already done.

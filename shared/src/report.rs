@@ -301,6 +301,8 @@ mod tests {
         for (code, expected) in [
             ("RequestLimitExceeded", Outcome::Deferred),
             ("ResourceLimitExceeded", Outcome::Deferred),
+            ("AMIQuotaExceeded", Outcome::Failed),
+            ("SnapshotLimitExceeded", Outcome::Failed),
             ("InternalError", Outcome::Deferred),
             ("InvalidParameterValue", Outcome::Failed),
             ("UnauthorizedOperation", Outcome::Failed),

@@ -154,7 +154,7 @@ pub async fn run(ctx: &Context, args: &Args) -> anyhow::Result<RunReport> {
         }
         eprintln!("… round {round}: created {created}, {waiting} waiting for a reboot wave; checking again in {} s", args.poll);
         tokio::time::sleep(Duration::from_secs(args.poll)).await;
-        request = CreateRequest::Continue(slot_run.clone());
+        request = CreateRequest::Continue(slot_run.clone(), round);
         round += 1;
     }
     let report = total.unwrap_or_else(|| {

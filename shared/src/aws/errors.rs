@@ -26,9 +26,8 @@ impl ErrorKind {
             | "TooManyRequestsException"
             | "RequestThrottled"
             | "SlowDown" => Self::Throttled,
-            "ResourceLimitExceeded" | "LimitExceededException" | "AMIQuotaExceeded" => {
-                Self::ResourceLimit
-            }
+            "AMIQuotaExceeded" | "SnapshotLimitExceeded" => Self::QuotaExceeded,
+            "ResourceLimitExceeded" | "LimitExceededException" => Self::ResourceLimit,
             "InvalidAMIName.Duplicate" => Self::Duplicate,
             // Before the `Invalid…` prefix below: `InvalidSnapshot.InUse` is not a bad request.
             c if c.ends_with(".InUse") => Self::InUse,

@@ -313,9 +313,10 @@ impl ScheduleRun {
         }
     }
 
-    /// The body of the continuation message that runs the next wave of this slot.
-    pub fn continuation_body(&self) -> Value {
-        json!({"continue": {"schedule": self.schedule.as_str(), "slot": rfc3339(self.slot)}})
+    /// The body of the continuation message that runs the next wave of this slot: its
+    /// `round` (1 for the first continuation) bounds how long a slot keeps continuing.
+    pub fn continuation_body(&self, round: u32) -> Value {
+        json!({"continue": {"schedule": self.schedule.as_str(), "slot": rfc3339(self.slot), "round": round}})
     }
 }
 
@@ -325,7 +326,9 @@ pub enum CreateRequest {
     /// A schedule fired (or an operator asked): image the instances of this slot.
     Schedule(ScheduleRun),
     /// The next reboot wave of a slot (sent by an earlier invocation).
-    Continue(ScheduleRun),
+    /// The number is the continuation's round (1, 2, …), at most
+    /// [`run::MAX_CONTINUATION_ROUNDS`].
+    Continue(ScheduleRun, u32),
     /// An image ended `failed` (EC2 AMI State Change): report it and clean up its snapshots.
     ImageFailed {
         region: Region,
@@ -338,7 +341,7 @@ impl CreateRequest {
     /// The slot this request images, if it images one.
     pub fn schedule_run(&self) -> Option<&ScheduleRun> {
         match self {
-            Self::Schedule(r) | Self::Continue(r) => Some(r),
+            Self::Schedule(r) | Self::Continue(r, _) => Some(r),
             Self::ImageFailed { .. } => None,
         }
     }
@@ -394,7 +397,24 @@ pub fn request_from_direct(v: &Value, now: OffsetDateTime) -> Result<CreateReque
                 "continue.slot is missing: a continuation names the slot it continues".to_owned(),
             ));
         }
-        return schedule_run_from(c, "continue.", now).map(CreateRequest::Continue);
+        let round = match c.get("round") {
+            None | Some(Value::Null) => 1,
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "continue.round must be a whole number from 1, found {n}"
+                    ))
+                })?,
+            Some(other) => {
+                return Err(bad(format!(
+                    "continue.round must be a whole number from 1, found {other}"
+                )))
+            }
+        };
+        return schedule_run_from(c, "continue.", now).map(|r| CreateRequest::Continue(r, round));
     }
     if v.get("schedule").is_some() {
         if let Some(unknown) = v.as_object().and_then(|o| {
@@ -449,8 +469,8 @@ mod direct_tests {
     fn continuation_round_trips() -> Result<(), RequestError> {
         let run = ScheduleRun::new("daily".into(), datetime!(2026-11-22 03:00 UTC));
         assert_eq!(
-            request_from_direct(&run.continuation_body(), NOW)?,
-            CreateRequest::Continue(run)
+            request_from_direct(&run.continuation_body(7), NOW)?,
+            CreateRequest::Continue(run, 7)
         );
         Ok(())
     }

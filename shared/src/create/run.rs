@@ -37,8 +37,12 @@ pub async fn run(ctx: &Context, request: CreateRequest, now: OffsetDateTime) -> 
 pub async fn run_wave(ctx: &Context, request: CreateRequest, now: OffsetDateTime) -> WaveRun {
     let mut report = RunReport::new(FUNCTION, ctx.dry_run(), now);
     match request {
-        CreateRequest::Schedule(r) | CreateRequest::Continue(r) => {
-            let more = run_slot(ctx, &r, now, &mut report).await;
+        CreateRequest::Schedule(r) => {
+            let more = run_slot(ctx, &r, 0, now, &mut report).await;
+            WaveRun { report, more }
+        }
+        CreateRequest::Continue(r, round) => {
+            let more = run_slot(ctx, &r, round, now, &mut report).await;
             WaveRun { report, more }
         }
         CreateRequest::ImageFailed {
@@ -157,6 +161,7 @@ async fn read_region(
 async fn run_slot(
     ctx: &Context,
     r: &ScheduleRun,
+    round: u32,
     now: OffsetDateTime,
     report: &mut RunReport,
 ) -> bool {
@@ -220,10 +225,29 @@ async fn run_slot(
         .count();
     report.metrics.insert("waiting".to_owned(), waiting as f64);
     if more && !ctx.dry_run() {
-        continue_later(ctx, r, report).await;
+        if round >= MAX_CONTINUATION_ROUNDS {
+            report.push(
+                &home(ctx),
+                slot_label(r),
+                None,
+                Outcome::Failed,
+                format!(
+                    "the slot still has work after {round} continuations; stopped (a stuck wave or a lasting quota or throttling): see the deferred items, then finish it with amictl create-images --schedule {} --slot {}",
+                    r.schedule,
+                    rfc3339(r.slot)
+                ),
+            );
+            return false;
+        }
+        continue_later(ctx, r, round + 1, report).await;
     }
     more
 }
+
+/// The most continuations one slot sends before it is reported failed: at the default
+/// 60 s delay, 4 hours (longer than [`plan::MAX_WAVE_WAIT`]), so a wave that can finish
+/// does, and a lasting quota or throttling never loops for ever.
+pub const MAX_CONTINUATION_ROUNDS: u32 = 240;
 
 fn squatted_text(name: &str, image: &ImageId) -> String {
     format!(
@@ -467,6 +491,16 @@ async fn apply(ctx: &Context, plan: &Plan, report: &mut RunReport) -> bool {
                             }
                         }
                     }
+                    Err(e) if e.kind == ErrorKind::QuotaExceeded => report.push(
+                        region,
+                        subject,
+                        None,
+                        Outcome::Failed,
+                        format!(
+                            "{}: {e}; a quota is full: raise it (Service Quotas, Amazon EC2: the AMIs or EBS snapshots quota of {region}) or let cleanup free room; not retried until the next scheduled run",
+                            request.name
+                        ),
+                    ),
                     Err(e) if e.is_retryable() => {
                         deferred = true;
                         report.push(
@@ -514,7 +548,7 @@ async fn find_by_name(ec2: &dyn Ec2, name: &str) -> Result<Option<Image>, CloudE
 }
 
 /// Asks for the next invocation of this slot, or says how to continue without a queue.
-async fn continue_later(ctx: &Context, r: &ScheduleRun, report: &mut RunReport) {
+async fn continue_later(ctx: &Context, r: &ScheduleRun, round: u32, report: &mut RunReport) {
     let subject = slot_label(r);
     let by_hand = format!(
         "amictl create-images --schedule {} --slot {}",
@@ -524,7 +558,7 @@ async fn continue_later(ctx: &Context, r: &ScheduleRun, report: &mut RunReport) 
     match ctx.cloud.continuations() {
         Some(c) => match c
             .continue_later(
-                &r.continuation_body(),
+                &r.continuation_body(round),
                 ctx.config.continuation_delay_seconds,
             )
             .await

@@ -267,7 +267,7 @@ async fn waves_continue_through_the_queue_and_never_exceed_the_concurrency() {
             .unwrap_or_default();
         assert_eq!(delay, 60, "CONTINUATION_DELAY_SECONDS defaults to 60");
         request = crate::create::request_from_direct(&body, now).unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(request, CreateRequest::Continue(_)));
+        assert!(matches!(request, CreateRequest::Continue(_, _)));
         now += time::Duration::seconds(i64::from(delay));
     }
     assert_eq!(
@@ -420,4 +420,58 @@ async fn a_failed_image_is_reported_deregistered_and_its_snapshots_deleted() {
         1,
         "only the foreign image's snapshot is left"
     );
+}
+
+#[tokio::test]
+async fn a_full_quota_fails_with_the_quota_to_raise_and_continuations_are_bounded() {
+    // GIVEN the region's AMI quota is full for one instance, and another is throttled for good
+    let cloud = FakeCloud::new("123456789012");
+    let full = cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily")]);
+    let stuck = cloud.add_instance("eu-west-1", &[(key::SCHEDULE, "daily")]);
+    cloud.fail("CreateImage", Some(full.as_str()), "AMIQuotaExceeded", None);
+    cloud.fail(
+        "CreateImage",
+        Some(stuck.as_str()),
+        "RequestLimitExceeded",
+        None,
+    );
+    let ctx = ctx(&cloud, &[]);
+
+    // WHEN the schedule runs
+    let first = run_wave(&ctx, daily(), SLOT).await;
+
+    // THEN the quota item fails naming the quota (not deferred: minutes will not free it)
+    assert_eq!(outcome(&first.report, &full), Some(Outcome::Failed));
+    assert!(item(&first.report, full.as_str())
+        .is_some_and(|i| i.reason.contains("quota") && i.reason.contains("Service Quotas")));
+    // AND the throttled one is continued, round 1 …
+    assert_eq!(outcome(&first.report, &stuck), Some(Outcome::Deferred));
+    let body = cloud.state().continuations.last().map(|(b, _)| b.clone());
+    assert_eq!(
+        body.as_ref().map(|b| b["continue"]["round"].clone()),
+        Some(serde_json::json!(1))
+    );
+    // … but never past MAX_CONTINUATION_ROUNDS: the last round reports the slot failed
+    // and sends nothing.
+    let sent = cloud.state().continuations.len();
+    let last = run_wave(
+        &ctx,
+        CreateRequest::Continue(
+            ScheduleRun::new("daily".into(), SLOT),
+            super::MAX_CONTINUATION_ROUNDS,
+        ),
+        SLOT + time::Duration::hours(4),
+    )
+    .await;
+    assert_eq!(
+        cloud.state().continuations.len(),
+        sent,
+        "no further continuation"
+    );
+    assert!(!last.more);
+    assert!(last
+        .report
+        .items
+        .iter()
+        .any(|i| i.outcome == Outcome::Failed && i.reason.contains("continuations; stopped")));
 }
