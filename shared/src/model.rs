@@ -181,6 +181,10 @@ pub struct Instance {
     pub volumes: Vec<AttachedVolume>,
     /// The image the instance was launched from (a reference that keeps that image alive).
     pub image_id: Option<ImageId>,
+    /// Its root device is an instance store (`RootDeviceType=instance-store`): CreateImage
+    /// cannot image it.
+    #[serde(default)]
+    pub instance_store: bool,
 }
 
 impl Instance {

@@ -83,6 +83,7 @@ pub fn instance_from_ec2(i: &ec2::Instance, region: &Region) -> Option<Instance>
         root_device: i.root_device_name().map(DeviceName::new),
         volumes,
         image_id: i.image_id().map(ImageId::new),
+        instance_store: i.root_device_type() == Some(&ec2::DeviceType::InstanceStore),
     })
 }
 

@@ -393,6 +393,15 @@ pub fn plan(
             push(&mut items, action);
             continue;
         }
+        if instance.instance_store {
+            push(
+                &mut items,
+                Action::Skip {
+                    reason: "instance-store-backed (its root device is an instance store): CreateImage images EBS-backed instances only; move it to an EBS root volume, or remove its ami-lifecycle:schedule tag".to_owned(),
+                },
+            );
+            continue;
+        }
         let mut note = None;
         let consistency = match instance.state {
             InstanceState::Running if settings.reboot => {

@@ -782,3 +782,23 @@ fn an_unsealed_image_holding_the_slot_name_is_name_squatted_and_lookalikes_are_i
         "a look-alike cannot stand in for the real image: {plan:?}"
     );
 }
+
+#[test]
+fn instance_store_and_transitional_instances_are_reported_not_attempted() {
+    let cloud = FakeCloud::new("123456789012");
+    let store = cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily")]);
+    cloud.set_instance_store(&store);
+    let going = cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily")]);
+    cloud.set_instance_state(&going, InstanceState::ShuttingDown);
+    let fine = cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily")]);
+    let plan = plan(&run(), &inventory(&cloud), &config(&[]), SLOT);
+    assert!(
+        matches!(action(&plan, &store), Some(Action::Skip { reason }) if reason.contains("instance-store")),
+        "{plan:?}"
+    );
+    assert!(
+        matches!(action(&plan, &going), Some(Action::Skip { reason }) if reason.contains("shutting-down")),
+        "{plan:?}"
+    );
+    assert!(matches!(action(&plan, &fine), Some(Action::Create { .. })));
+}

@@ -220,9 +220,17 @@ impl FakeCloud {
             root_device: Some(DeviceName::new("/dev/xvda")),
             volumes,
             image_id: None,
+            instance_store: false,
         };
         s.instances.insert(id.clone(), instance);
         id
+    }
+
+    /// Makes an instance instance-store-backed (its root device is an instance store).
+    pub fn set_instance_store(&self, id: &InstanceId) {
+        if let Some(i) = self.state().instances.get_mut(id) {
+            i.instance_store = true;
+        }
     }
 
     /// Sets an instance's state (a reboot in progress, a stop, a termination).
