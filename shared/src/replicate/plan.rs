@@ -134,6 +134,9 @@ pub struct Plan {
     pub copies: Vec<CopyPlan>,
     pub removals: Vec<Removal>,
     pub decisions: Vec<Decision>,
+    /// `ami-lifecycle:replicate-status` values to write on sources (region, image, value):
+    /// a refusal the operator must see on the image itself.
+    pub statuses: Vec<(Region, ImageId, String)>,
 }
 
 impl Plan {
@@ -387,7 +390,36 @@ pub fn plan(inv: &Inventory, config: &Config, now: OffsetDateTime) -> Plan {
                 "no destination region (replicate-to tag or REPLICA_REGIONS)",
             );
         }
-        for dest in dests.iter().filter(|d| in_scope(inv, d)) {
+        // A region the deployment does not manage: a copy there would never be cleaned up,
+        // shared or checked again. Refused, on the source's replicate-status too.
+        let managed = config.all_regions();
+        let unmanaged: Vec<&Region> = dests.iter().filter(|d| !managed.contains(d)).collect();
+        if !unmanaged.is_empty() {
+            let names: Vec<&str> = unmanaged.iter().map(|r| r.as_str()).collect();
+            let why = format!(
+                "{} names {}, which deployment {} does not manage (AMI_LIFECYCLE_REGIONS and REPLICA_REGIONS): not copied there; add {} to REPLICA_REGIONS (ReplicaRegions) or fix the tag",
+                key::REPLICATE_TO,
+                names.join(", "),
+                config.deployment,
+                if names.len() == 1 { "it" } else { "them" },
+            );
+            plan.decide(&src.region, &src.id, None, Outcome::Refused, why.clone());
+            let status = crate::values::truncate(
+                &format!(
+                    "error not managed: {}; add to REPLICA_REGIONS",
+                    names.join(",")
+                ),
+                256,
+            );
+            if src.tag(key::REPLICATE_STATUS) != Some(status.as_str()) {
+                plan.statuses
+                    .push((src.region.clone(), src.id.clone(), status));
+            }
+        }
+        for dest in dests
+            .iter()
+            .filter(|d| in_scope(inv, d) && managed.contains(d))
+        {
             decide_copy(
                 inv,
                 config,
@@ -851,6 +883,34 @@ mod tests {
             .decisions
             .iter()
             .all(|d| d.outcome == Outcome::Skipped && d.reason.contains("never replicated again")));
+    }
+
+    #[test]
+    fn a_replicate_to_region_the_deployment_does_not_manage_is_refused_by_name() {
+        let c = config(&[("REPLICA_REGIONS", "eu-west-1")]);
+        let mut src = managed("ami-1", "us-east-1");
+        src.tags.insert(
+            key::REPLICATE_TO.to_owned(),
+            "eu-west-1,ap-south-1".to_owned(),
+        );
+        let inv = Inventory {
+            sources: vec![src],
+            copies: listed(&["eu-west-1", "ap-south-1"]),
+            ..Inventory::default()
+        };
+        let plan = plan(&inv, &c, NOW);
+        assert_eq!(dests(&plan), vec!["eu-west-1"], "only the managed region");
+        assert!(plan.decisions.iter().any(|d| d.outcome == Outcome::Refused
+            && d.reason.contains("ap-south-1")
+            && d.reason.contains("REPLICA_REGIONS")));
+        assert_eq!(
+            plan.statuses,
+            vec![(
+                Region::new("us-east-1"),
+                ImageId::new("ami-1"),
+                "error not managed: ap-south-1; add to REPLICA_REGIONS".to_owned()
+            )]
+        );
     }
 
     #[test]

@@ -373,6 +373,21 @@ async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
     for d in plan.decisions {
         report.push(&d.region, d.subject, d.image.as_ref(), d.outcome, d.reason);
     }
+    if !ctx.dry_run() {
+        for (region, image, status) in &plan.statuses {
+            let tags: crate::model::Tags =
+                [(key::REPLICATE_STATUS.to_owned(), status.clone())].into();
+            if let Err(e) = ctx.cloud.ec2(region).set_tags(image.as_str(), &tags).await {
+                report.push(
+                    region,
+                    image.as_str(),
+                    Some(image),
+                    Outcome::for_error(&e),
+                    format!("could not write {}: {e}", key::REPLICATE_STATUS),
+                );
+            }
+        }
+    }
     for copy in plan.copies {
         if ctx.dry_run() {
             report.push(
