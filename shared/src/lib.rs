@@ -50,6 +50,7 @@ pub mod replicate;
 pub mod report;
 pub mod retention;
 pub mod runner;
+pub mod schedule;
 pub mod seal;
 pub mod share;
 pub mod share_target;
