@@ -410,6 +410,7 @@ TEMPLATE_EXPECTATIONS: dict[str, tuple[str, list[Any], list[Any]]] = {
 SCHEDULES = {  # rule name -> (target, default expression)
     f"{DEPLOYMENT}-schedule-daily": ("CreateImageFunction", "cron(0 3 * * ? *)"),
     f"{DEPLOYMENT}-schedule-weekly": ("CreateImageFunction", "cron(0 4 ? * SUN *)"),
+    f"{DEPLOYMENT}-create-image-reconcile": ("CreateImageFunction", "rate(1 hour)"),
     f"{DEPLOYMENT}-replicate-reconcile": ("ReplicateFunction", "rate(1 hour)"),
     f"{DEPLOYMENT}-share-reconcile": ("ShareFunction", "rate(1 hour)"),
     f"{DEPLOYMENT}-cleanup": ("CleanupFunction", "cron(30 5 * * ? *)"),
@@ -465,6 +466,8 @@ def test_reports_rule_notify_all(template, matcher):
         {"failed": [{"numeric": [">", 0]}]},
         {"counts": {"unsealed": [{"numeric": [">", 0]}]}},
         {"counts": {"name-squatted": [{"numeric": [">", 0]}]}},
+        {"counts": {"missed": [{"numeric": [">", 0]}]}},
+        {"counts": {"stale": [{"numeric": [">", 0]}]}},
     ]
 
 
@@ -489,7 +492,7 @@ def test_create_image_schedule_rule_names(template):
     schedules = env["SCHEDULES"].split(",")
     found = []
     for ev_id, e in template["Resources"]["CreateImageFunction"]["Properties"]["Events"].items():
-        if e["Type"] != "Schedule":
+        if e["Type"] != "Schedule" or ev_id == "Reconcile":
             continue
         raw = e["Properties"]["Name"]
         assert isinstance(raw, dict) and set(raw) == {"Fn::Sub"}, ev_id
@@ -586,7 +589,8 @@ ENV_CONTRACT = {
     "ADOPT_FROM": "AdoptFrom",
 }
 # create-image's own variables (reboot authority), each from a parameter.
-CREATE_IMAGE_ENV = {"REBOOT_MIN_INTERVAL": "RebootMinInterval", "SLOT_WINDOW": "DirectSlotWindow"}
+CREATE_IMAGE_ENV = {"REBOOT_MIN_INTERVAL": "RebootMinInterval", "SLOT_WINDOW": "DirectSlotWindow",
+                    "CATCH_UP_WINDOW": "CatchUpWindow", "STALE_GRACE": "StaleGrace"}
 
 
 def test_environment_contract(template):
@@ -607,12 +611,19 @@ def test_environment_contract(template):
     assert resolved["SCHEDULES"] == "daily,weekly" and resolved["REPORT_EVENT_BUS"] == "default"
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     assert set(functions) == {"CreateImageFunction", "ReplicateFunction", "ShareFunction", "CleanupFunction"}
-    assert functions["CreateImageFunction"]["Properties"]["Environment"]["Variables"] == {
+    create_env = functions["CreateImageFunction"]["Properties"]["Environment"]["Variables"]
+    assert create_env == {
         "CONTINUATION_QUEUE_URL": {"Ref": "ContinuationQueue"},
+        # the schedule rules' own expressions, for the reconcile (missed slots, stale)
+        "SCHEDULE_EXPRESSIONS": {"Fn::Sub": "daily=${DailySchedule};weekly=${WeeklySchedule}"},
         **{var: {"Ref": param} for var, param in CREATE_IMAGE_ENV.items()}}
+    assert sorted(resolved["SCHEDULES"].split(",")) == sorted(
+        pair.split("=")[0] for pair in create_env["SCHEDULE_EXPRESSIONS"]["Fn::Sub"].split(";")), \
+        "every schedule has its expression"
     for param in CREATE_IMAGE_ENV.values():
         p = template["Parameters"][param]
-        assert p["Default"] == "60" and "AllowedPattern" in p and "Description" in p, param
+        assert "AllowedPattern" in p and "Description" in p, param
+    assert [template["Parameters"][p]["Default"] for p in CREATE_IMAGE_ENV.values()] == ["60", "60", "", "60"]
     for logical_id, fn in functions.items():
         binary = fn["Metadata"]["BuildProperties"]["Binary"]
         assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
@@ -659,6 +670,10 @@ GOOD_BAD = {
     # the Rust parser's ranges: REBOOT_MIN_INTERVAL 0-10080, SLOT_WINDOW 1-1440 (minutes)
     "RebootMinInterval": (["0", "60", "999", "9999", "10000", "10079", "10080"], ["", "-1", "10081", "10100", "20000", "1.5", "1h"]),
     "DirectSlotWindow": (["1", "60", "999", "1000", "1399", "1439", "1440"], ["", "0", "1441", "1500", "2000", "-5", "60m"]),
+    # CATCH_UP_WINDOW: empty (half the period) or minutes from 1; STALE_GRACE minutes from 0
+    "CatchUpWindow": (["", "1", "90", "720", "527040"], ["0", "-1", "1h", "12.5", "1234567"]),
+    "StaleGrace": (["0", "60", "1440"], ["", "-1", "1h", "1234567"]),
+    "CreateImageReconcileSchedule": (["rate(1 hour)", "cron(15 * * * ? *)"], ["hourly", ""]),
     "OperatorRoleArn": (["", "arn:aws:iam::111122223333:role/ami-lifecycle-operator",
                          "arn:aws-us-gov:iam::111122223333:role/ops/ami-lifecycle-operator"],
                         ["ami-lifecycle-operator", "arn:aws:iam::111122223333:user/ops",

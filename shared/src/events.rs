@@ -330,7 +330,7 @@ pub fn schedule_of_rule(rule: &str, deployment: &str) -> Option<ScheduleName> {
     crate::tags::parse_schedule_name("rule", name).ok()
 }
 
-/// The rule of `function`'s periodic reconcile (`replicate`, `share`):
+/// The rule of `function`'s periodic reconcile (`create-image`, `replicate`, `share`):
 /// `DEPLOYMENT-FUNCTION-reconcile`.
 pub fn reconcile_rule(deployment: &str, function: &str) -> String {
     format!("{deployment}-{function}-reconcile")
@@ -516,6 +516,7 @@ mod tests {
             std::fs::read_to_string(format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR")))
                 .unwrap_or_else(|e| panic!("template.yaml: {e}"));
         for name in [
+            reconcile_rule("${DeploymentName}", "create-image"),
             reconcile_rule("${DeploymentName}", "replicate"),
             reconcile_rule("${DeploymentName}", "share"),
             cleanup_rule("${DeploymentName}"),

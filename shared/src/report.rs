@@ -44,6 +44,10 @@ pub enum Outcome {
     NameSquatted,
     /// Sealed by `amictl seal --adopt` (the migration from a release before the seal).
     Sealed,
+    /// A schedule slot that has no image and is too old to be caught up: alarmed on.
+    Missed,
+    /// A lineage whose newest image is older than its schedule's period plus grace.
+    Stale,
 }
 
 impl Outcome {
@@ -81,6 +85,8 @@ impl Outcome {
             Self::Unsealed => "unsealed",
             Self::NameSquatted => "name-squatted",
             Self::Sealed => "sealed",
+            Self::Missed => "missed",
+            Self::Stale => "stale",
         }
     }
 }

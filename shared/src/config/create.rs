@@ -9,6 +9,7 @@ use super::common::DEPLOYMENT_MAX;
 use super::parse::{err, u32_setting, Lookup};
 use super::ConfigError;
 use crate::model::ScheduleName;
+use crate::schedule::ScheduleExpression;
 use crate::tags;
 
 /// EventBridge `PutRule` `Name`: 1–64 characters.
@@ -39,6 +40,9 @@ pub(super) struct CreateSettings {
     pub continuation_delay_seconds: u32,
     pub reboot_min_interval_minutes: u32,
     pub slot_window_minutes: u32,
+    pub schedule_expressions: std::collections::BTreeMap<ScheduleName, ScheduleExpression>,
+    pub catch_up_window_minutes: Option<u32>,
+    pub stale_grace_minutes: u32,
 }
 
 /// The EventBridge rule that runs `schedule` for `deployment`.
@@ -68,6 +72,34 @@ impl CreateSettings {
                     ),
                     SCHEDULES_ACCEPTED,
                 ));
+            }
+        }
+
+        const EXPRESSIONS_ACCEPTED: &str =
+            "NAME=EXPRESSION pairs separated by ';', e.g. daily=cron(0 3 * * ? *);weekly=cron(0 4 ? * SUN *)";
+        let mut schedule_expressions = std::collections::BTreeMap::new();
+        if let Some(v) = get("SCHEDULE_EXPRESSIONS") {
+            for pair in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                let (name, expr) = pair.split_once('=').ok_or_else(|| {
+                    err(
+                        "SCHEDULE_EXPRESSIONS",
+                        &v,
+                        format!("{pair:?} has no '='"),
+                        EXPRESSIONS_ACCEPTED,
+                    )
+                })?;
+                let name = ScheduleName::new(name.trim());
+                if !schedules.contains(&name) {
+                    return Err(err(
+                        "SCHEDULE_EXPRESSIONS",
+                        &v,
+                        format!("{name} is not one of SCHEDULES"),
+                        EXPRESSIONS_ACCEPTED,
+                    ));
+                }
+                let parsed = ScheduleExpression::parse(expr)
+                    .map_err(|e| err("SCHEDULE_EXPRESSIONS", &v, e, EXPRESSIONS_ACCEPTED))?;
+                schedule_expressions.insert(name, parsed);
             }
         }
 
@@ -124,6 +156,22 @@ impl CreateSettings {
                 "SLOT_WINDOW",
                 (60, 1, 1_440),
                 "minutes, a whole number from 1 to 1440 (a day)",
+            )?,
+            schedule_expressions,
+            catch_up_window_minutes: match get("CATCH_UP_WINDOW") {
+                None => None,
+                Some(_) => Some(u32_setting(
+                    get,
+                    "CATCH_UP_WINDOW",
+                    (0, 1, 527_040),
+                    "minutes, a whole number from 1 (default: half each schedule's period)",
+                )?),
+            },
+            stale_grace_minutes: u32_setting(
+                get,
+                "STALE_GRACE",
+                (60, 0, 527_040),
+                "minutes, a whole number from 0",
             )?,
         })
     }

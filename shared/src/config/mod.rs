@@ -98,6 +98,16 @@ pub struct Config {
     /// `SLOT_WINDOW` (minutes, default 60): how old the slot of a direct invocation may be
     /// (an operator's `force` aside).
     pub slot_window_minutes: u32,
+    /// `SCHEDULE_EXPRESSIONS` (`daily=cron(0 3 * * ? *);weekly=…`): each schedule's
+    /// expression, as its rule has it, for create-image's reconcile (missed slots, stale
+    /// lineages). A schedule without one is not caught up.
+    pub schedule_expressions: BTreeMap<ScheduleName, crate::schedule::ScheduleExpression>,
+    /// `CATCH_UP_WINDOW` (minutes): how old a missed slot may be and still be made; unset,
+    /// half each schedule's period.
+    pub catch_up_window_minutes: Option<u32>,
+    /// `STALE_GRACE` (minutes, default 60): a lineage whose newest image is older than its
+    /// schedule's period plus this is reported `stale`.
+    pub stale_grace_minutes: u32,
 }
 
 impl Config {
@@ -141,6 +151,9 @@ impl Config {
             seal_key: common.seal_key,
             reboot_min_interval_minutes: create.reboot_min_interval_minutes,
             slot_window_minutes: create.slot_window_minutes,
+            schedule_expressions: create.schedule_expressions,
+            catch_up_window_minutes: create.catch_up_window_minutes,
+            stale_grace_minutes: create.stale_grace_minutes,
         })
     }
 

@@ -30,6 +30,7 @@
 //! ```
 
 pub mod plan;
+pub mod reconcile;
 pub mod run;
 
 use serde::{Deserialize, Serialize};
@@ -79,6 +80,9 @@ pub enum Request {
     /// A schedule rule that names no schedule of this deployment: reported `failed` (so the
     /// misnamed rule is seen), nothing imaged. `why` names the rule and the fix.
     UnknownRule { rule: String, why: String },
+    /// The scheduled reconcile ([`reconcile::reconcile`]): missed slots caught up or
+    /// reported, stale lineages reported.
+    Reconcile,
     /// An AMI state change create-image does not act on (only `failed` is): reported
     /// `skipped`.
     Ignore {
@@ -97,6 +101,11 @@ impl Request {
         now: OffsetDateTime,
     ) -> Result<Self, RequestError> {
         Ok(match trigger {
+            Trigger::Schedule { rule, .. }
+                if rule == crate::events::reconcile_rule(&config.deployment, FUNCTION) =>
+            {
+                Self::Reconcile
+            }
             Trigger::Schedule { rule, time, .. } => {
                 match schedule_of_rule(&rule, &config.deployment) {
                     Some(schedule) => {
@@ -174,6 +183,7 @@ impl Request {
                 }
                 return merged.unwrap_or(report);
             }
+            Self::Reconcile => return reconcile::reconcile(ctx, now).await,
             Self::UnknownRule { rule, why } => {
                 let home = ctx
                     .config

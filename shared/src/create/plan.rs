@@ -300,6 +300,15 @@ pub fn may_reboot(instance: &Instance, run: &ScheduleRun) -> bool {
             .is_ok_and(|s| s.reboot && s.schedules.contains(&run.schedule))
 }
 
+/// Whether create-image can image `instance` at all (running or stopped, EBS-backed): an
+/// instance it cannot is reported by the planner, not counted stale.
+pub fn is_imageable(instance: &Instance) -> bool {
+    matches!(
+        instance.state,
+        InstanceState::Running | InstanceState::Stopped
+    ) && !instance.instance_store
+}
+
 /// The image's reboot time for [`Inventory::last_reboot`]: `Some` unless its consistency
 /// says it was made without a reboot.
 pub fn reboot_time(image: &Image) -> Option<OffsetDateTime> {

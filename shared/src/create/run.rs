@@ -157,24 +157,13 @@ async fn read_region(
     })
 }
 
-/// One wave of a slot. Returns whether work remains for the slot.
-async fn run_slot(
+/// Reads every managed region for slot `r` (instances, the slot's images, recent reboots);
+/// a region that cannot be read is reported, and `true` says a retry can help.
+pub(super) async fn read_inventory(
     ctx: &Context,
     r: &ScheduleRun,
-    round: u32,
-    now: OffsetDateTime,
     report: &mut RunReport,
-) -> bool {
-    if let Err(reason) = check_schedule(r, &ctx.config) {
-        report.push(
-            &home(ctx),
-            format!("schedule {}", r.schedule),
-            None,
-            Outcome::Failed,
-            reason,
-        );
-        return false;
-    }
+) -> (Inventory, bool) {
     let mut more = false;
     let mut inventory = Inventory::default();
     for region in &ctx.config.regions {
@@ -211,6 +200,28 @@ async fn run_slot(
             }
         }
     }
+    (inventory, more)
+}
+
+/// One wave of a slot. Returns whether work remains for the slot.
+pub(super) async fn run_slot(
+    ctx: &Context,
+    r: &ScheduleRun,
+    round: u32,
+    now: OffsetDateTime,
+    report: &mut RunReport,
+) -> bool {
+    if let Err(reason) = check_schedule(r, &ctx.config) {
+        report.push(
+            &home(ctx),
+            format!("schedule {}", r.schedule),
+            None,
+            Outcome::Failed,
+            reason,
+        );
+        return false;
+    }
+    let (inventory, mut more) = read_inventory(ctx, r, report).await;
     let plan = plan::plan(r, &inventory, &ctx.config, now);
     more |= plan.waves_remain();
     if ctx.dry_run() {
