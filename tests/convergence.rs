@@ -89,3 +89,119 @@ async fn a_replicate_to_region_the_deployment_does_not_manage_is_refused_on_the_
     );
     Ok(())
 }
+
+/// A daily cron that last fired `minutes_ago` minutes ago.
+fn daily_fired(minutes_ago: i64) -> String {
+    let t = now() - Duration::minutes(minutes_ago);
+    format!("daily=cron({} {} * * ? *)", t.minute(), t.hour())
+}
+
+/// The Scheduled Event of create-image's reconcile rule.
+fn reconcile_event() -> serde_json::Value {
+    serde_json::json!({
+        "version": "0", "id": "reconcile", "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "123456789012", "time": ami_core::time_util::rfc3339(now()),
+        "region": HOME,
+        "resources": [format!("arn:aws:events:{HOME}:123456789012:rule/ami-lifecycle-create-image-reconcile")],
+        "detail": {}
+    })
+}
+
+#[tokio::test]
+async fn a_lost_schedule_event_is_caught_up_and_an_old_miss_is_reported_with_a_stale_lineage(
+) -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let web = emu
+        .launch_instance(
+            HOME,
+            &[(key::SCHEDULE, "daily"), (key::REBOOT, "false")],
+            &[],
+        )
+        .await?;
+    // The daily rule fired 10 minutes ago; its event never reached create-image.
+    let expressions = daily_fired(10);
+    let ctx = emu.context(emu.config(&[("SCHEDULE_EXPRESSIONS", &expressions)]));
+    let detail =
+        ami_core::runner::handle::<ami_core::runner::CreateImage>(&ctx, reconcile_event(), now())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    ensure!(detail["counts"]["created"] == 1, "{detail}");
+    let item = &detail["items"][0];
+    ensure!(item["subject"] == web.as_str(), "{detail}");
+    ensure!(
+        item["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("caught up"),
+        "{detail}"
+    );
+    emu.tick()?;
+    // Delivered again (or the hourly run after): nothing more.
+    let again =
+        ami_core::runner::handle::<ami_core::runner::CreateImage>(&ctx, reconcile_event(), now())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    ensure!(again["counts"]["already-existed"] == 1, "{again}");
+
+    // A second instance joins; the reconcile runs only after the (1 min) catch-up window,
+    // and its lineage's newest image is 3 days old: missed and stale, nothing made.
+    let db = emu
+        .launch_instance(
+            HOME,
+            &[(key::SCHEDULE, "daily"), (key::REBOOT, "false")],
+            &[],
+        )
+        .await?;
+    let old = ami_core::time_util::slot_of(now() - Duration::days(3));
+    create::run(
+        &emu.context(emu.config(&[])),
+        CreateRequest::Schedule(ScheduleRun::new("daily".into(), old)),
+        now(),
+    )
+    .await;
+    emu.tick()?;
+    let strict = emu.context(emu.config(&[
+        ("SCHEDULE_EXPRESSIONS", &expressions),
+        ("CATCH_UP_WINDOW", "1"),
+    ]));
+    let images_before = emu
+        .ec2(HOME)
+        .describe_images()
+        .owners("self")
+        .send()
+        .await?
+        .images()
+        .len();
+    let late = ami_core::runner::handle::<ami_core::runner::CreateImage>(
+        &strict,
+        reconcile_event(),
+        now(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let of_db: Vec<&str> = late["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["subject"] == db.as_str())
+        .filter_map(|i| i["outcome"].as_str())
+        .collect();
+    ensure!(
+        of_db.contains(&"missed") && of_db.contains(&"stale"),
+        "{late}"
+    );
+    ensure!(late["counts"]["missed"] == 1, "{late}");
+    let images_after = emu
+        .ec2(HOME)
+        .describe_images()
+        .owners("self")
+        .send()
+        .await?
+        .images()
+        .len();
+    ensure!(
+        images_before == images_after,
+        "nothing made outside the window"
+    );
+    Ok(())
+}
