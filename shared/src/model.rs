@@ -185,6 +185,9 @@ pub struct Instance {
     /// cannot image it.
     #[serde(default)]
     pub instance_store: bool,
+    /// When it was launched (`LaunchTime`): a slot before it cannot have been missed.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub launched: Option<OffsetDateTime>,
 }
 
 impl Instance {

@@ -84,6 +84,7 @@ pub fn instance_from_ec2(i: &ec2::Instance, region: &Region) -> Option<Instance>
         volumes,
         image_id: i.image_id().map(ImageId::new),
         instance_store: i.root_device_type() == Some(&ec2::DeviceType::InstanceStore),
+        launched: i.launch_time().and_then(from_smithy_time),
     })
 }
 

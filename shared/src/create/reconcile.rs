@@ -74,7 +74,17 @@ pub async fn reconcile(ctx: &Context, now: OffsetDateTime) -> RunReport {
         } else {
             let (inventory, _) = read_inventory(ctx, &run, &mut one).await;
             let planned = plan::plan(&run, &inventory, config, now);
+            let launched_after: Vec<&crate::model::InstanceId> = inventory
+                .instances
+                .iter()
+                .filter(|i| i.launched.is_some_and(|t| t > slot))
+                .map(|i| &i.id)
+                .collect();
             for item in planned.items {
+                // An instance launched after the slot cannot have missed it.
+                if launched_after.contains(&&item.instance) {
+                    continue;
+                }
                 let name = match &item.action {
                     Action::Create { request, .. } => request.name.clone(),
                     Action::Wait { name, .. } => name.clone(),

@@ -63,8 +63,17 @@ async fn a_lost_schedule_event_is_caught_up_within_the_window_and_reported_misse
         "us-east-1",
         &[(key::SCHEDULE, "daily"), (key::REBOOT, "false")],
     );
+    // (and one launched only at 19:00: it cannot have missed 03:00)
+    let fresh = cloud.add_instance(
+        "us-east-1",
+        &[(key::SCHEDULE, "daily"), (key::REBOOT, "false")],
+    );
+    if let Some(i) = cloud.state().instances.get_mut(&fresh) {
+        i.launched = Some(datetime!(2026-11-24 19:00 UTC));
+    }
     let late = datetime!(2026-11-24 20:00 UTC);
     let report = reconcile(&c, late).await;
+    assert!(outcome(&report, &fresh).is_empty(), "{report:?}");
     let missed: Vec<_> = report
         .items
         .iter()

@@ -221,6 +221,7 @@ impl FakeCloud {
             volumes,
             image_id: None,
             instance_store: false,
+            launched: None,
         };
         s.instances.insert(id.clone(), instance);
         id
