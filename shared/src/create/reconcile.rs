@@ -38,6 +38,7 @@ pub async fn reconcile(ctx: &Context, now: OffsetDateTime) -> RunReport {
         .cloned()
         .unwrap_or_else(|| Region::new("us-east-1"));
     let mut periods = Vec::new();
+    let mut pending: Vec<String> = Vec::new();
     for schedule in &config.schedules {
         let Some(expr) = config.schedule_expressions.get(schedule) else {
             report.push(
@@ -104,13 +105,21 @@ pub async fn reconcile(ctx: &Context, now: OffsetDateTime) -> RunReport {
                 );
             }
         }
+        // An instance whose image for the slot is on its way (a later reboot wave, a
+        // throttled call) is not stale: the continuation makes it.
+        pending.extend(
+            one.items
+                .iter()
+                .filter(|i| i.outcome == Outcome::Deferred)
+                .map(|i| i.subject.clone()),
+        );
         report.merge(one);
         periods.push((schedule.as_str(), period));
     }
     // After the catch-up, so an image it just made counts.
     let newest = newest_per_lineage(ctx, &mut report).await;
     for (schedule, period) in periods {
-        stale(ctx, &newest, schedule, period, now, &mut report).await;
+        stale(ctx, &newest, &pending, schedule, period, now, &mut report).await;
     }
     report
 }
@@ -168,6 +177,7 @@ async fn newest_per_lineage(
 async fn stale(
     ctx: &Context,
     newest: &BTreeMap<(Region, String, String), i64>,
+    pending: &[String],
     schedule: &str,
     period: Duration,
     now: OffsetDateTime,
@@ -181,7 +191,10 @@ async fn stale(
         for instance in instances {
             let opted_in = InstanceSettings::from_tags(&instance.tags)
                 .is_ok_and(|s| s.schedules.iter().any(|n| n.as_str() == schedule));
-            if !opted_in || !plan::is_imageable(&instance) {
+            if !opted_in
+                || !plan::is_imageable(&instance)
+                || pending.contains(&instance.id.to_string())
+            {
                 continue;
             }
             let key = (region.clone(), instance.id.to_string(), schedule.to_owned());

@@ -26,6 +26,18 @@ pub struct Invocation {
     pub result: Result<Value, String>,
 }
 
+impl Invocation {
+    /// A Scheduled Event that never reached `function` (EventBridge is best-effort).
+    pub fn lost(function: &str, rule: &str, at: OffsetDateTime) -> Self {
+        Self {
+            at,
+            function: function.to_owned(),
+            event: "Scheduled Event (LOST)".to_owned(),
+            result: Ok(serde_json::json!({"lost": rule})),
+        }
+    }
+}
+
 pub struct Bus {
     queues: Vec<(String, EventQueue)>,
     continuation: EventQueue,
@@ -111,6 +123,9 @@ impl Bus {
     ) -> anyhow::Result<Vec<Invocation>> {
         let mut done = Vec::new();
         let mut quiet_rounds = 0;
+        // A continuation is delivered a minute later (the next reboot wave): simulated time
+        // moves on, and with it the emulator's clock, so a rebooted member is seen settled.
+        let mut now = now;
         for _ in 0..200 {
             emu.tick()?;
             let mut moved = false;
@@ -122,6 +137,8 @@ impl Bus {
             }
             for body in self.continuation.drain().await? {
                 moved = true;
+                now += time::Duration::minutes(1);
+                emu.set_clock(now)?;
                 let sqs =
                     json!({"Records": [{"eventSource": "aws:sqs", "body": body.to_string()}]});
                 done.push(self.invoke("create-image", sqs, now).await);

@@ -13,8 +13,16 @@ pub const ALLOWED_ACCOUNT: &str = "111122223333";
 pub const STRANGER_ACCOUNT: &str = "999988887777";
 
 /// Settings as the template would pass them (plus the continuation queue, made at start).
-pub fn settings(continuation_queue: &str) -> Vec<(&'static str, String)> {
+pub fn settings(
+    continuation_queue: &str,
+    schedule_expressions: &str,
+) -> Vec<(&'static str, String)> {
     vec![
+        // The schedule rules' expressions (from the template), for create-image's
+        // reconcile; the demo fires rate() reconciles once a simulated day at 23:00, so a
+        // missed 03:00 slot is caught up the same day.
+        ("SCHEDULE_EXPRESSIONS", schedule_expressions.into()),
+        ("CATCH_UP_WINDOW", "1440".into()),
         ("AMI_LIFECYCLE_NAME", DEPLOYMENT.into()),
         ("AWS_REGION", HOME.into()),
         ("AMI_LIFECYCLE_REGIONS", format!("{HOME},{SECOND}")),

@@ -110,6 +110,23 @@ fn to_json(v: &Value) -> anyhow::Result<Json> {
 }
 
 impl Wiring {
+    /// `SCHEDULE_EXPRESSIONS` as the template gives it to create-image: `NAME=EXPRESSION`
+    /// of each `<deployment>-schedule-NAME` rule, separated by `;`.
+    pub fn schedule_expressions(&self, deployment: &str) -> String {
+        let prefix = format!("{deployment}-schedule-");
+        self.rules
+            .iter()
+            .filter_map(|r| match &r.trigger {
+                Trigger::Schedule(expr) => r
+                    .name
+                    .strip_prefix(&prefix)
+                    .map(|name| format!("{name}={expr}")),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
     /// Reads `template.yaml`. `deployment` stands in for the `DeploymentName` parameter.
     pub fn load(path: &Path, deployment: &str) -> anyhow::Result<Self> {
         let text =
