@@ -190,6 +190,17 @@ pub struct Instance {
     pub launched: Option<OffsetDateTime>,
 }
 
+/// What EC2's status checks say of an instance (`DescribeInstanceStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceHealth {
+    pub id: InstanceId,
+    pub state: InstanceState,
+    /// Running, with both the system and the instance status check `ok`.
+    pub healthy: bool,
+    /// `system ok, instance initializing`, as EC2 words it, for the report.
+    pub summary: String,
+}
+
 impl Instance {
     pub fn name(&self) -> Option<&str> {
         self.tags.get("Name").map(String::as_str)

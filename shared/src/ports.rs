@@ -20,8 +20,8 @@ use time::OffsetDateTime;
 
 use crate::error::CloudResult;
 use crate::model::{
-    AccountId, DeviceName, Grantee, Image, ImageId, ImageReference, Instance, InstanceId,
-    InstanceState, KeyGrant, KeyInfo, KeyRef, Region, Snapshot, SnapshotId, Tags,
+    AccountId, DeviceName, Grantee, Image, ImageId, ImageReference, Instance, InstanceHealth,
+    InstanceId, InstanceState, KeyGrant, KeyInfo, KeyRef, Region, Snapshot, SnapshotId, Tags,
 };
 use crate::report::RunReport;
 
@@ -149,6 +149,8 @@ pub trait Instances: Send + Sync {
     async fn scheduled_instances(&self) -> CloudResult<Vec<Instance>>;
     /// Instances by id (states for wave progress, devices for validation).
     async fn instances(&self, ids: &[InstanceId]) -> CloudResult<Vec<Instance>>;
+    /// The status checks of these instances (any state), for health-gated reboot waves.
+    async fn health(&self, ids: &[InstanceId]) -> CloudResult<Vec<InstanceHealth>>;
 }
 
 #[async_trait]
@@ -183,6 +185,14 @@ pub trait ImageRetirement: Send + Sync {
         delete_snapshots: bool,
     ) -> CloudResult<Deregistered>;
     async fn delete_snapshot(&self, snapshot: &SnapshotId) -> CloudResult<()>;
+    /// `DisableImage`: the image cannot be launched, is left out of DescribeImages by
+    /// default, and loses every launch permission (EC2 makes it private).
+    async fn disable(&self, image: &ImageId) -> CloudResult<()>;
+    /// `EnableImage`: a disabled image is `available` again (its launch permissions are
+    /// not restored: the share reconcile grants them again).
+    async fn enable(&self, image: &ImageId) -> CloudResult<()>;
+    /// `DisableImageDeprecation`: clears the image's deprecation time.
+    async fn cancel_deprecation(&self, image: &ImageId) -> CloudResult<()>;
 }
 
 #[async_trait]

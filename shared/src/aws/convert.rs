@@ -11,7 +11,8 @@ use time::OffsetDateTime;
 
 use crate::model::{
     AccountId, AttachedVolume, DeviceName, Grantee, Image, ImageDisk, ImageId, ImageState,
-    Instance, InstanceId, InstanceState, KeyRef, Region, Snapshot, SnapshotId, Tags,
+    Instance, InstanceHealth, InstanceId, InstanceState, KeyRef, Region, Snapshot, SnapshotId,
+    Tags,
 };
 
 /// The `UsageOperation` of images billed as plain Linux/UNIX: anything else carries a
@@ -85,6 +86,28 @@ pub fn instance_from_ec2(i: &ec2::Instance, region: &Region) -> Option<Instance>
         image_id: i.image_id().map(ImageId::new),
         instance_store: i.root_device_type() == Some(&ec2::DeviceType::InstanceStore),
         launched: i.launch_time().and_then(from_smithy_time),
+    })
+}
+
+/// One `InstanceStatus` of DescribeInstanceStatus: healthy when running with both checks ok.
+pub fn health_from_ec2(s: &ec2::InstanceStatus) -> Option<InstanceHealth> {
+    let check = |v: Option<&ec2::InstanceStatusSummary>| {
+        v.and_then(|x| x.status())
+            .map_or("unknown", |st| st.as_str())
+            .to_owned()
+    };
+    let (system, instance) = (check(s.system_status()), check(s.instance_status()));
+    let state = s
+        .instance_state()
+        .and_then(|x| x.name())
+        .map_or(InstanceState::Unknown, |n| {
+            InstanceState::from_aws(n.as_str())
+        });
+    Some(InstanceHealth {
+        id: InstanceId::new(s.instance_id()?),
+        state,
+        healthy: state == InstanceState::Running && system == "ok" && instance == "ok",
+        summary: format!("{}, system {system}, instance {instance}", state.as_str()),
     })
 }
 

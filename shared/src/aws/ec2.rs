@@ -19,7 +19,8 @@ use super::errors::cloud_error;
 use super::ssm::ImageParameters;
 use crate::error::{CloudError, CloudResult};
 use crate::model::{
-    AccountId, Grantee, Image, ImageId, Instance, InstanceId, Region, Snapshot, SnapshotId, Tags,
+    AccountId, Grantee, Image, ImageId, Instance, InstanceHealth, InstanceId, Region, Snapshot,
+    SnapshotId, Tags,
 };
 use crate::pacing::{Bucket, Pacer};
 use crate::ports::{
@@ -141,7 +142,33 @@ impl Instances for AwsEc2 {
         }
         Ok(out)
     }
+
+    async fn health(&self, ids: &[InstanceId]) -> CloudResult<Vec<InstanceHealth>> {
+        let mut out = Vec::new();
+        // EC2: at most 100 explicitly named instances per call (and no MaxResults with
+        // InstanceIds); IncludeAllInstances, or a rebooting one would simply be missing.
+        for chunk in ids.chunks(STATUS_IDS_MAX) {
+            self.pacer.take(Bucket::Describe).await;
+            let page = self
+                .client
+                .describe_instance_status()
+                .set_instance_ids(Some(chunk.iter().map(|i| i.to_string()).collect()))
+                .include_all_instances(true)
+                .send()
+                .await
+                .map_err(self.err("DescribeInstanceStatus"))?;
+            out.extend(
+                page.instance_statuses()
+                    .iter()
+                    .filter_map(convert::health_from_ec2),
+            );
+        }
+        Ok(out)
+    }
 }
+
+/// `DescribeInstanceStatus`: "Maximum 100 explicitly specified instance IDs".
+const STATUS_IDS_MAX: usize = 100;
 
 #[async_trait]
 impl Images for AwsEc2 {
@@ -375,6 +402,39 @@ impl ImageRetirement for AwsEc2 {
             .send()
             .await
             .map_err(self.err("DeleteSnapshot"))?;
+        Ok(())
+    }
+
+    async fn disable(&self, image: &ImageId) -> CloudResult<()> {
+        self.pacer.take(Bucket::Mutating).await;
+        self.client
+            .disable_image()
+            .image_id(image.as_str())
+            .send()
+            .await
+            .map_err(self.err("DisableImage"))?;
+        Ok(())
+    }
+
+    async fn enable(&self, image: &ImageId) -> CloudResult<()> {
+        self.pacer.take(Bucket::Mutating).await;
+        self.client
+            .enable_image()
+            .image_id(image.as_str())
+            .send()
+            .await
+            .map_err(self.err("EnableImage"))?;
+        Ok(())
+    }
+
+    async fn cancel_deprecation(&self, image: &ImageId) -> CloudResult<()> {
+        self.pacer.take(Bucket::Mutating).await;
+        self.client
+            .disable_image_deprecation()
+            .image_id(image.as_str())
+            .send()
+            .await
+            .map_err(self.err("DisableImageDeprecation"))?;
         Ok(())
     }
 }

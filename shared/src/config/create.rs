@@ -43,6 +43,7 @@ pub(super) struct CreateSettings {
     pub schedule_expressions: std::collections::BTreeMap<ScheduleName, ScheduleExpression>,
     pub catch_up_window_minutes: Option<u32>,
     pub stale_grace_minutes: u32,
+    pub wave_max_wait_minutes: u32,
 }
 
 /// The EventBridge rule that runs `schedule` for `deployment`.
@@ -167,6 +168,12 @@ impl CreateSettings {
                     "minutes, a whole number from 1 (default: half each schedule's period)",
                 )?),
             },
+            wave_max_wait_minutes: u32_setting(
+                get,
+                "WAVE_MAX_WAIT",
+                (180, 1, 1_440),
+                "minutes, a whole number from 1 to 1440",
+            )?,
             stale_grace_minutes: u32_setting(
                 get,
                 "STALE_GRACE",

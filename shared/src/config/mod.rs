@@ -75,6 +75,10 @@ pub struct Config {
     pub cleanup_shared: bool,
     /// `DEPRECATION_GRACE`: days between deprecation and deregistration (0 = at once).
     pub deprecation_grace_days: u32,
+    /// `DISABLE_GRACE`: days an image past retention stays disabled (DisableImage: hidden,
+    /// unshared, restorable with `amictl restore`) before it is deregistered; 0 = no
+    /// disabled stage.
+    pub disable_grace_days: u32,
     /// `DELETE_ORPHANS`: delete snapshots tagged as ours whose image is gone.
     pub delete_orphans: bool,
     /// `PRICE_PER_GIB_MONTH`: snapshot storage price used for the saving estimate.
@@ -108,6 +112,10 @@ pub struct Config {
     /// `STALE_GRACE` (minutes, default 60): a lineage whose newest image is older than its
     /// schedule's period plus this is reported `stale`.
     pub stale_grace_minutes: u32,
+    /// `WAVE_MAX_WAIT` (minutes, default 180): how long a reboot group waits for a member
+    /// of the previous wave to be running with both status checks ok before the group
+    /// stops for the slot (reported failed).
+    pub wave_max_wait_minutes: u32,
 }
 
 impl Config {
@@ -142,6 +150,7 @@ impl Config {
             keep_if_launched_within_days: cleanup.keep_if_launched_within_days,
             cleanup_shared: cleanup.cleanup_shared,
             deprecation_grace_days: cleanup.deprecation_grace_days,
+            disable_grace_days: cleanup.disable_grace_days,
             delete_orphans: cleanup.delete_orphans,
             price_per_gib_month: cleanup.price_per_gib_month,
             adopt_from: replicate.adopt_from,
@@ -154,6 +163,7 @@ impl Config {
             schedule_expressions: create.schedule_expressions,
             catch_up_window_minutes: create.catch_up_window_minutes,
             stale_grace_minutes: create.stale_grace_minutes,
+            wave_max_wait_minutes: create.wave_max_wait_minutes,
         })
     }
 

@@ -27,9 +27,9 @@ use crate::time_util::{parse_rfc3339, rfc3339, slot_compact};
 /// its state says: EC2 may report `running` for a moment before the shutdown begins.
 pub const REBOOT_SETTLE: Duration = Duration::from_secs(20);
 
-/// How long a reboot group may stay blocked (since the slot, or since the newest image of
-/// a blocking member) before its waiting members are given up for that slot and reported
-/// as failed: continuations never loop forever.
+/// The default of `WAVE_MAX_WAIT`: how long a reboot group may stay blocked (since the
+/// slot, or since the newest image of a blocking member) before its waiting members are
+/// given up for that slot and reported as failed: continuations never loop forever.
 pub const MAX_WAVE_WAIT: Duration = Duration::from_secs(3 * 3600);
 
 /// What the planner reads: a snapshot of the managed regions.
@@ -43,6 +43,10 @@ pub struct Inventory {
     /// an image's deterministic name is reported name-squatted; one that only carries the
     /// lineage tags is ignored (it cannot stand in for the real image).
     pub unsealed: BTreeSet<ImageId>,
+    /// EC2's status checks of the reboot groups' members (`DescribeInstanceStatus`): a
+    /// member rebooted for the slot holds its group's next wave back until it is running
+    /// with both checks `ok`. Absent: only the instance state gates.
+    pub health: BTreeMap<InstanceId, crate::model::InstanceHealth>,
     /// When each instance was last rebooted for an image, as far as its images tell
     /// (`SourceInstanceId`, consistency not crash-consistent or stopped; the time is the
     /// image's retention time, `min(slot, creation)`): see `REBOOT_MIN_INTERVAL`.
@@ -489,7 +493,12 @@ pub fn plan(
                 .flatten()
                 .filter(|img| img.tag(key::CONSISTENCY) == Some(Consistency::Rebooted.as_str()))
                 .filter(|img| {
-                    m.state != InstanceState::Running || now - img.created < REBOOT_SETTLE
+                    // Health-gated: back only when running with both status checks ok
+                    // (when they were read), and not in the first moments of the reboot.
+                    let unhealthy = inventory.health.get(&m.id).is_some_and(|h| !h.healthy);
+                    m.state != InstanceState::Running
+                        || unhealthy
+                        || now - img.created < REBOOT_SETTLE
                 });
             if let Some(img) = rebooted {
                 since = since.max(img.created);
@@ -514,7 +523,8 @@ pub fn plan(
             .get(*group)
             .cloned()
             .unwrap_or((Vec::new(), run.slot));
-        let given_up = !blocking.is_empty() && now - since > MAX_WAVE_WAIT;
+        let max_wait = time::Duration::minutes(i64::from(config.wave_max_wait_minutes));
+        let given_up = !blocking.is_empty() && now - since > max_wait;
         let of = members.len().div_ceil(concurrency);
         for (pos, &n) in members.iter().enumerate() {
             let wave = Wave {
@@ -531,12 +541,18 @@ pub fn plan(
                     note: c.note.clone(),
                 }
             } else if given_up {
-                let ids: Vec<String> = blocking.iter().map(ToString::to_string).collect();
+                let ids: Vec<String> = blocking
+                    .iter()
+                    .map(|id| match inventory.health.get(id) {
+                        Some(h) => format!("{id} ({})", h.summary),
+                        None => id.to_string(),
+                    })
+                    .collect();
                 Action::Fail {
                     reason: format!(
-                        "reboot group {group} is still held back by {} (not running again) after {} h; not imaged for this slot — check those instances, then run amictl create-images --schedule {} --slot {}",
+                        "reboot group {group} stopped: {} not back (running with both status checks ok) {} min after its reboot (WAVE_MAX_WAIT); the rest of the group is not rebooted for this slot — check those instances, then run amictl create-images --schedule {} --slot {}",
                         ids.join(", "),
-                        MAX_WAVE_WAIT.as_secs() / 3600,
+                        config.wave_max_wait_minutes,
                         run.schedule,
                         rfc3339(run.slot)
                     ),

@@ -802,3 +802,62 @@ fn instance_store_and_transitional_instances_are_reported_not_attempted() {
     );
     assert!(matches!(action(&plan, &fine), Some(Action::Create { .. })));
 }
+
+#[test]
+fn an_impaired_member_holds_its_group_back_then_stops_it_after_wave_max_wait() {
+    // GIVEN a group of three, one at a time; wave 1 rebooted members[0]
+    let cloud = FakeCloud::new("123456789012");
+    let (members, _) = group_of(&cloud, 3);
+    let config = config(&[("WAVE_MAX_WAIT", "30")]);
+    let first = plan(&run(), &inventory(&cloud), &config, SLOT);
+    make(&cloud, &first, SLOT);
+    let health = |impaired: bool| {
+        let mut inv = inventory(&cloud);
+        inv.health.insert(
+            members[0].clone(),
+            crate::model::InstanceHealth {
+                id: members[0].clone(),
+                state: InstanceState::Running,
+                healthy: !impaired,
+                summary: format!(
+                    "running, system ok, instance {}",
+                    if impaired { "impaired" } else { "ok" }
+                ),
+            },
+        );
+        inv
+    };
+
+    // WHEN it is running but its instance status check is impaired
+    let later = SLOT + time::Duration::minutes(5);
+    let held = plan(&run(), &health(true), &config, later);
+    // THEN the next wave waits for it
+    assert!(created(&held).is_empty(), "{held:?}");
+    assert!(
+        matches!(action(&held, &members[1]), Some(Action::Wait { blocked_by, .. }) if blocked_by == &vec![members[0].clone()])
+    );
+
+    // WHEN it stays impaired past WAVE_MAX_WAIT, THEN the group stops: the rest fail, named
+    let stopped = plan(
+        &run(),
+        &health(true),
+        &config,
+        SLOT + time::Duration::minutes(45),
+    );
+    match action(&stopped, &members[1]) {
+        Some(Action::Fail { reason }) => {
+            assert!(
+                reason.contains("stopped")
+                    && reason.contains("impaired")
+                    && reason.contains("WAVE_MAX_WAIT"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(created(&stopped).is_empty());
+
+    // AND when both checks are ok, the next wave goes
+    let healthy = plan(&run(), &health(false), &config, later);
+    assert_eq!(created(&healthy), vec![members[1].clone()]);
+}

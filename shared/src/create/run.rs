@@ -149,11 +149,28 @@ async fn read_region(
             }
         }
     }
+    // The status checks of the reboot groups' running members: a member rebooted for the
+    // slot holds its group back until both are ok (health-gated waves).
+    let grouped: Vec<InstanceId> = instances
+        .iter()
+        .filter(|i| i.tags.contains_key(key::REBOOT_GROUP))
+        .map(|i| i.id.clone())
+        .collect();
+    let health = if grouped.is_empty() {
+        BTreeMap::new()
+    } else {
+        ec2.health(&grouped)
+            .await?
+            .into_iter()
+            .map(|h| (h.id.clone(), h))
+            .collect()
+    };
     Ok(Inventory {
         instances,
         slot_images,
         unsealed,
         last_reboot,
+        health,
     })
 }
 
@@ -178,6 +195,7 @@ pub(super) async fn read_inventory(
                 inventory.slot_images.extend(inv.slot_images);
                 inventory.unsealed.extend(inv.unsealed);
                 inventory.last_reboot.extend(inv.last_reboot);
+                inventory.health.extend(inv.health);
             }
             Err(e) if e.is_retryable() => {
                 more = true;
@@ -283,7 +301,7 @@ fn wait_text(name: &str, wave: &plan::Wave, blocked_by: &[crate::model::Instance
     } else {
         let ids: Vec<String> = blocked_by.iter().map(ToString::to_string).collect();
         format!(
-            "when {} {} running again",
+            "when {} {} running again with both status checks ok",
             ids.join(", "),
             if ids.len() == 1 { "is" } else { "are" }
         )

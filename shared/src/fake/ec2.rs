@@ -7,7 +7,7 @@ use super::{not_found, FakeRegion};
 use crate::error::{CloudError, CloudResult};
 use crate::model::{
     AccountId, Grantee, Image, ImageDisk, ImageId, ImageReference, ImageState, Instance,
-    InstanceId, InstanceState, Snapshot, SnapshotId, Tags,
+    InstanceHealth, InstanceId, InstanceState, Snapshot, SnapshotId, Tags,
 };
 use crate::ports::{
     Deregistered, ImageCopy, ImageFactory, ImageQuery, ImageRetirement, Images, Instances,
@@ -86,6 +86,33 @@ impl Instances for FakeRegion {
             .filter_map(|id| s.instances.get(id))
             .filter(|i| i.region == self.region)
             .cloned()
+            .collect())
+    }
+
+    async fn health(&self, ids: &[InstanceId]) -> CloudResult<Vec<InstanceHealth>> {
+        let mut s = self.lock();
+        s.call(&self.region, "DescribeInstanceStatus", None)?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| s.instances.get(id))
+            .filter(|i| i.region == self.region)
+            .map(|i| {
+                let impaired = s.impaired.contains(&i.id);
+                let running = i.state == InstanceState::Running;
+                let check = if !running {
+                    "not-applicable"
+                } else if impaired {
+                    "impaired"
+                } else {
+                    "ok"
+                };
+                InstanceHealth {
+                    id: i.id.clone(),
+                    state: i.state,
+                    healthy: running && !impaired,
+                    summary: format!("{}, system ok, instance {check}", i.state.as_str()),
+                }
+            })
             .collect())
     }
 }
@@ -421,6 +448,58 @@ impl ImageRetirement for FakeRegion {
                 snapshot.as_str(),
             )
         })
+    }
+
+    async fn disable(&self, image: &ImageId) -> CloudResult<()> {
+        let mut s = self.lock();
+        s.call(&self.region, "DisableImage", Some(image.as_str()))?;
+        let img = self.own_live_image(&mut s, "DisableImage", image)?;
+        img.state = ImageState::Disabled;
+        img.public = false;
+        s.launch_permissions.remove(image);
+        Ok(())
+    }
+
+    async fn enable(&self, image: &ImageId) -> CloudResult<()> {
+        let mut s = self.lock();
+        s.call(&self.region, "EnableImage", Some(image.as_str()))?;
+        let img = self.own_live_image(&mut s, "EnableImage", image)?;
+        img.state = ImageState::Available;
+        Ok(())
+    }
+
+    async fn cancel_deprecation(&self, image: &ImageId) -> CloudResult<()> {
+        let mut s = self.lock();
+        s.call(
+            &self.region,
+            "DisableImageDeprecation",
+            Some(image.as_str()),
+        )?;
+        let img = self.own_live_image(&mut s, "DisableImageDeprecation", image)?;
+        img.deprecation_time = None;
+        Ok(())
+    }
+}
+
+impl FakeRegion {
+    /// This region's image `id`, not deregistered, or `InvalidAMIID.NotFound`.
+    fn own_live_image<'s>(
+        &self,
+        s: &'s mut super::FakeState,
+        operation: &'static str,
+        id: &ImageId,
+    ) -> CloudResult<&'s mut Image> {
+        s.images
+            .get_mut(id)
+            .filter(|i| i.region == self.region && i.state != ImageState::Deregistered)
+            .ok_or_else(|| {
+                not_found(
+                    operation,
+                    &self.region,
+                    "InvalidAMIID.NotFound",
+                    id.as_str(),
+                )
+            })
     }
 }
 

@@ -72,6 +72,8 @@ pub struct FakeState {
     pub reports: Vec<RunReport>,
     pub continuations: Vec<(serde_json::Value, u32)>,
     pub reboots: Vec<(InstanceId, ImageId)>,
+    /// Instances whose instance status check is `impaired` ([`FakeCloud::set_impaired`]).
+    pub impaired: BTreeSet<InstanceId>,
     pub calls: Vec<(Region, String)>,
     faults: Vec<Fault>,
     next_id: u64,
@@ -225,6 +227,16 @@ impl FakeCloud {
         };
         s.instances.insert(id.clone(), instance);
         id
+    }
+
+    /// Makes an instance's status check `impaired` (or `ok` again).
+    pub fn set_impaired(&self, id: &InstanceId, impaired: bool) {
+        let mut s = self.state();
+        if impaired {
+            s.impaired.insert(id.clone());
+        } else {
+            s.impaired.remove(id);
+        }
     }
 
     /// Makes an instance instance-store-backed (its root device is an instance store).
