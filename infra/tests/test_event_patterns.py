@@ -584,7 +584,7 @@ ENV_CONTRACT = {
     "SHARE_ALLOWED": "ShareAllowed", "SHARE_GROUPS": "ShareGroups", "ALLOW_PUBLIC": "AllowPublic",
     "SHARE_REPLICAS": "ShareReplicas", "DRY_RUN": "DryRun", "REBOOT_CONCURRENCY": "RebootConcurrency",
     "COPY_INSTANCE_TAGS": "CopyInstanceTags", "KEEP_IF_LAUNCHED_WITHIN": "KeepIfLaunchedWithin",
-    "CLEANUP_SHARED": "CleanupShared", "DEPRECATION_GRACE": "DeprecationGrace",
+    "CLEANUP_SHARED": "CleanupShared", "DEPRECATION_GRACE": "DeprecationGrace", "DISABLE_GRACE": "DisableGrace",
     "DELETE_ORPHANS": "DeleteOrphans", "PRICE_PER_GIB_MONTH": "SnapshotPricePerGibMonth",
     "ADOPT_FROM": "AdoptFrom",
 }
@@ -663,6 +663,7 @@ GOOD_BAD = {
     "RebootConcurrency": (["1", "10", "100"], ["0", "101", "x"]),
     "KeepIfLaunchedWithin": (["0", "14", "3650"], ["3651", "-1", ""]),
     "CopyInstanceTags": (["", "Team", "Team,cost-center"], ["aws:cloudformation:stack-name", "Team,aws:x"]),
+    "DisableGrace": (["0", "7", "999", "3650"], ["3651", "-1", "", "7d"]),
     "SnapshotPricePerGibMonth": (["0.05", "1", "0.0125"], ["", "-1", "1e3"]),
     "AdoptFrom": (["", "111122223333,444455556666"], ["11112222333", "x"]),
     "AlarmEmail": (["", "ops@example.com"], ["ops", "a@b"]),

@@ -27,6 +27,11 @@ pub enum Outcome {
     /// Postponed to a later run (throttling, copy quota, deadline, next wave).
     Deferred,
     Deprecated,
+    /// Disabled by cleanup's staged retirement (`DISABLE_GRACE`): hidden and unshared,
+    /// restorable with `amictl restore` until it is deregistered.
+    Disabled,
+    /// Re-enabled by `amictl restore` (EnableImage, deprecation cancelled).
+    Restored,
     Deleted,
     Kept,
     Granted,
@@ -74,6 +79,8 @@ impl Outcome {
             Self::Copied => "copied",
             Self::Deferred => "deferred",
             Self::Deprecated => "deprecated",
+            Self::Disabled => "disabled",
+            Self::Restored => "restored",
             Self::Deleted => "deleted",
             Self::Kept => "kept",
             Self::Granted => "granted",

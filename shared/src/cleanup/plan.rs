@@ -7,7 +7,14 @@
 //! 2. [`decide`] applies the guards to an image past retention — pending, `keep=true`,
 //!    deregistration protection, recently launched, public, then the [`Facts`] the run
 //!    looked up (references, launch permissions) — and the staged retirement
-//!    (`DEPRECATION_GRACE`).
+//!    (`DEPRECATION_GRACE`, then `DISABLE_GRACE`).
+//!
+//! Staged retirement: deprecate (`EnableImageDeprecation`) → after `DEPRECATION_GRACE`
+//! days, disable (`DisableImage`: hidden, not launchable, every share removed; reversible
+//! with `amictl restore`) → after `DISABLE_GRACE` days, deregister. A grace of 0 skips its
+//! stage. EC2 records no time of disabling, so the stage clock is the image's deprecation
+//! time: disabling also sets it to the moment of disabling, and a disabled image is
+//! deregistered `DISABLE_GRACE` days after it.
 //!
 //! [`candidates`] lists the images that need facts; [`plan`] does both steps for the whole
 //! inventory (the dry run prints it). Nothing here calls AWS or reads the clock.
@@ -36,6 +43,10 @@ use crate::time_util::rfc3339;
 /// A snapshot younger than this is never called an orphan: its image may have been created
 /// after the inventory was read (CreateImage makes the snapshots first).
 pub const ORPHAN_MIN_AGE: Duration = Duration::hours(24);
+
+/// How far ahead of "now" retirement sets a deprecation time (EC2 refuses one in the
+/// past); the graces count from it.
+pub const DEPRECATE_AHEAD: Duration = Duration::minutes(1);
 
 /// Why an image is kept.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,9 +81,17 @@ pub enum KeepWhy {
     },
     /// The checks were not run (deadline): the next run decides.
     NotChecked,
-    /// Deprecated, waiting for `DEPRECATION_GRACE` to pass.
+    /// Deprecated, waiting for `DEPRECATION_GRACE` to pass; then disabled when
+    /// `disable_next` (`DISABLE_GRACE` > 0), else deregistered.
     InGrace {
         deprecated_at: OffsetDateTime,
+        until: OffsetDateTime,
+        rule: Arc<AppliedRule>,
+        disable_next: bool,
+    },
+    /// Disabled (by retirement, at `since`), waiting for `DISABLE_GRACE` to pass.
+    Disabled {
+        since: OffsetDateTime,
         until: OffsetDateTime,
         rule: Arc<AppliedRule>,
     },
@@ -104,10 +123,17 @@ impl fmt::Display for KeepWhy {
             }
             Self::CheckFailed { problem, .. } => write!(f, "could not verify it is unused ({problem}): kept, never deleted on doubt"),
             Self::NotChecked => f.write_str("past retention, not yet checked for references: left for the next run"),
-            Self::InGrace { deprecated_at, until, rule } => write!(
+            Self::InGrace { deprecated_at, until, rule, disable_next } => write!(
                 f,
-                "past retention {rule}; deprecated {}, deregistered on or after {} (DEPRECATION_GRACE)",
+                "past retention {rule}; deprecated {}, {} on or after {} (DEPRECATION_GRACE)",
                 rfc3339(*deprecated_at),
+                if *disable_next { "disabled" } else { "deregistered" },
+                rfc3339(*until)
+            ),
+            Self::Disabled { since, until, rule } => write!(
+                f,
+                "past retention {rule}; disabled {} (hidden, not launchable, unshared), deregistered on or after {} (DISABLE_GRACE); `amictl restore` brings it back until then",
+                rfc3339(*since),
                 rfc3339(*until)
             ),
         }
@@ -127,6 +153,14 @@ pub enum Decision {
     Keep(KeepWhy),
     /// Past retention, grace configured, not yet deprecated: `EnableImageDeprecation` now.
     Deprecate(Arc<AppliedRule>),
+    /// Past retention and its deprecation grace: `DisableImage` now (skipped when already
+    /// disabled), after setting the deprecation time to now (the disabled stage's clock)
+    /// when `restart_clock`. Deregistered on or after `until`.
+    Disable {
+        rule: Arc<AppliedRule>,
+        restart_clock: bool,
+        until: OffsetDateTime,
+    },
     /// Past retention and checked unused: `DeregisterImage` with its snapshots.
     Deregister {
         rule: Arc<AppliedRule>,
@@ -318,28 +352,61 @@ pub fn decide(
     }
     // A deprecation time in the future was not set by retirement (which deprecates "now").
     let deprecated_at = img.deprecation_time.map(to_time).filter(|t| *t <= now);
-    if config.deprecation_grace_days == 0 {
-        return Decision::Deregister {
-            rule,
-            deprecated_at,
+    staged(img.state, deprecated_at, rule, config, now)
+}
+
+/// The retirement stage of an image past retention that every check let go: deprecate,
+/// wait `DEPRECATION_GRACE`, disable, wait `DISABLE_GRACE`, deregister (module docs).
+fn staged(
+    state: ImageState,
+    deprecated_at: Option<OffsetDateTime>,
+    rule: Arc<AppliedRule>,
+    config: &Config,
+    now: OffsetDateTime,
+) -> Decision {
+    let deprecation_grace = Duration::days(i64::from(config.deprecation_grace_days));
+    let disable_grace = Duration::days(i64::from(config.disable_grace_days));
+    let disable = |rule| Decision::Disable {
+        rule,
+        restart_clock: true,
+        until: now + DEPRECATE_AHEAD + disable_grace,
+    };
+    if config.disable_grace_days > 0 && state == ImageState::Disabled {
+        // Disabled: the deprecation time is when (retirement sets both); without one the
+        // clock starts now.
+        return match deprecated_at {
+            None => disable(rule),
+            Some(since) if now < since + disable_grace => Decision::Keep(KeepWhy::Disabled {
+                since,
+                until: since + disable_grace,
+                rule,
+            }),
+            Some(at) => Decision::Deregister {
+                rule,
+                deprecated_at: Some(at),
+            },
         };
     }
-    match deprecated_at {
-        None => Decision::Deprecate(rule),
-        Some(at) => {
-            let until = at + Duration::days(i64::from(config.deprecation_grace_days));
-            if now >= until {
-                Decision::Deregister {
-                    rule,
-                    deprecated_at: Some(at),
-                }
-            } else {
-                Decision::Keep(KeepWhy::InGrace {
+    if config.deprecation_grace_days > 0 {
+        match deprecated_at {
+            None => return Decision::Deprecate(rule),
+            Some(at) if now < at + deprecation_grace => {
+                return Decision::Keep(KeepWhy::InGrace {
                     deprecated_at: at,
-                    until,
+                    until: at + deprecation_grace,
                     rule,
+                    disable_next: config.disable_grace_days > 0,
                 })
             }
+            Some(_) => {}
+        }
+    }
+    if config.disable_grace_days > 0 {
+        disable(rule)
+    } else {
+        Decision::Deregister {
+            rule,
+            deprecated_at,
         }
     }
 }
@@ -370,6 +437,12 @@ impl CleanupPlan {
         self.images
             .iter()
             .filter(|p| matches!(p.decision, Decision::Deprecate(_)))
+    }
+
+    pub fn disablings(&self) -> impl Iterator<Item = &PlannedImage> {
+        self.images
+            .iter()
+            .filter(|p| matches!(p.decision, Decision::Disable { .. }))
     }
 
     pub fn decision(&self, id: &ImageId) -> Option<&Decision> {
@@ -404,7 +477,7 @@ pub fn explain(
     inventory: &Inventory,
     index: usize,
     decision: &Decision,
-    grace_days: u32,
+    (grace_days, disable_grace_days): (u32, u32),
 ) -> String {
     let lineage = inventory
         .images
@@ -415,7 +488,12 @@ pub fn explain(
     match decision {
         Decision::Keep(why) => format!("{why} [lineage {lineage}]"),
         Decision::Deprecate(rule) => format!(
-            "past retention {rule} [lineage {lineage}]: deprecate now, deregister after DEPRECATION_GRACE={grace_days} days"
+            "past retention {rule} [lineage {lineage}]: deprecate now, {} after DEPRECATION_GRACE={grace_days} days",
+            if disable_grace_days > 0 { "disable" } else { "deregister" }
+        ),
+        Decision::Disable { rule, until, .. } => format!(
+            "past retention {rule} [lineage {lineage}], no reference, no guard: disable now (hidden, not launchable, unshared; `amictl restore` brings it back), deregister on or after {} (DISABLE_GRACE={disable_grace_days} days)",
+            rfc3339(*until)
         ),
         Decision::Deregister { rule, deprecated_at } => format!(
             "past retention {rule} [lineage {lineage}]{}: no reference, no guard: deregister with its snapshots",
@@ -863,6 +941,98 @@ mod tests {
     }
 
     #[test]
+    fn staged_retirement_disables_between_deprecation_and_deregistration() {
+        let config = config(&[
+            ("RETAIN", "count=1"),
+            ("DEPRECATION_GRACE", "7"),
+            ("DISABLE_GRACE", "5"),
+        ]);
+        let aged = |id: &str, days: i64, deprecated_days_ago: Option<i64>, disabled: bool| {
+            let mut img = image(id, days, &[]);
+            img.deprecation_time = deprecated_days_ago.map(|d| NOW - Duration::days(d));
+            if disabled {
+                img.state = ImageState::Disabled;
+            }
+            img
+        };
+        let inv = inventory(&[
+            image("ami-a", 0, &[]),
+            aged("ami-fresh", 3, None, false),
+            aged("ami-waiting", 4, Some(2), false),
+            aged("ami-due", 5, Some(7), false),
+            aged("ami-off", 6, Some(3), true),
+            aged("ami-off-due", 7, Some(5), true),
+            aged("ami-off-by-hand", 8, None, true),
+        ]);
+        let plan = plan(&inv, &clean_facts(&inv, &config), &config, NOW);
+        assert_eq!(deregistered(&plan), ["ami-off-due"]);
+        let ids = |it: &mut dyn Iterator<Item = &PlannedImage>| {
+            it.map(|p| p.id.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&mut plan.deprecations()), ["ami-fresh"]);
+        assert_eq!(ids(&mut plan.disablings()), ["ami-due", "ami-off-by-hand"]);
+        match plan.decision(&ImageId::new("ami-due")) {
+            Some(Decision::Disable {
+                restart_clock: true,
+                until,
+                ..
+            }) => assert_eq!(*until, NOW + DEPRECATE_AHEAD + Duration::days(5)),
+            other => panic!("{other:?}"),
+        }
+        match keep_why(&plan, "ami-waiting") {
+            KeepWhy::InGrace {
+                until,
+                disable_next: true,
+                ..
+            } => assert_eq!(*until, NOW + Duration::days(5)),
+            other => panic!("{other:?}"),
+        }
+        let off = keep_why(&plan, "ami-off");
+        assert_eq!(
+            off,
+            &KeepWhy::Disabled {
+                since: NOW - Duration::days(3),
+                until: NOW + Duration::days(2),
+                rule: match off {
+                    KeepWhy::Disabled { rule, .. } => rule.clone(),
+                    _ => unreachable!(),
+                },
+            }
+        );
+        let text = off.to_string();
+        assert!(
+            text.contains("deregistered on or after 2026-11-24T12:00:00Z (DISABLE_GRACE)")
+                && text.contains("amictl restore"),
+            "{text}"
+        );
+        let waiting = keep_why(&plan, "ami-waiting").to_string();
+        assert!(waiting.contains("disabled on or after 2026-11-27T12:00:00Z"), "{waiting}");
+    }
+
+    #[test]
+    fn a_disable_grace_without_deprecation_grace_disables_at_once() {
+        let config = config(&[("RETAIN", "count=1"), ("DISABLE_GRACE", "5")]);
+        let mut old_deprecated = image("ami-c", 9, &[]);
+        old_deprecated.deprecation_time = Some(NOW - Duration::days(30));
+        let inv = inventory(&[image("ami-a", 0, &[]), image("ami-b", 3, &[]), old_deprecated]);
+        let plan = plan(&inv, &clean_facts(&inv, &config), &config, NOW);
+        assert!(deregistered(&plan).is_empty(), "{plan:#?}");
+        let disabled: Vec<String> = plan.disablings().map(|p| p.id.to_string()).collect();
+        assert_eq!(disabled, ["ami-b", "ami-c"], "never deregistered without the disabled stage");
+        let p = &plan.images[1];
+        let text = explain(&inv, p.index, &p.decision, (0, 5));
+        assert!(
+            text.contains("disable now")
+                && text.contains("deregister on or after 2026-11-27T12:01:00Z (DISABLE_GRACE=5 days)"),
+            "{text}"
+        );
+        // The disabled stage off: deregistered at once, as before.
+        let config = super::tests::config(&[("RETAIN", "count=1")]);
+        let plan = super::plan(&inv, &clean_facts(&inv, &config), &config, NOW);
+        assert_eq!(deregistered(&plan), ["ami-b", "ami-c"]);
+    }
+
+    #[test]
     fn candidates_are_only_images_past_retention_without_a_local_guard() {
         let config = config(&[("RETAIN", "count=1")]);
         let imgs = [
@@ -928,7 +1098,7 @@ mod tests {
         let text: Vec<String> = plan
             .images
             .iter()
-            .map(|p| explain(&inv, p.index, &p.decision, 0))
+            .map(|p| explain(&inv, p.index, &p.decision, (0, 0)))
             .collect();
         assert!(
             text[0]

@@ -7,7 +7,8 @@
 //!    ([`plan::candidates`]) are checked in batches — references in this region
 //!    (instances, launch template versions, SSM parameters: an AMI can only be used in
 //!    its own region, so each region's images are checked there) and launch permissions;
-//! 3. each candidate's [`plan::decide`] is applied at once: one `EnableImageDeprecation`
+//! 3. each candidate's [`plan::decide`] is applied at once: one `EnableImageDeprecation`,
+//!    one `DisableImage` (after setting the deprecation time: the disabled stage's clock)
 //!    or one `DeregisterImage` (with `DeleteAssociatedSnapshots`) per image;
 //! 4. snapshots tagged as ours that no image uses are reported (deleted with
 //!    `DELETE_ORPHANS=true`).
@@ -28,7 +29,7 @@ use super::plan::{self, Decision, Facts, KeepWhy, OrphanDecision, Stage};
 use super::CleanupRequest;
 use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
-use crate::model::{ImageId, Region, Snapshot, SnapshotId};
+use crate::model::{ImageId, ImageState, Region, Snapshot, SnapshotId};
 use crate::ports::{Ec2, ImageQuery, SnapshotQuery};
 use crate::report::{Outcome, RunReport};
 use crate::seal;
@@ -68,6 +69,7 @@ struct Tally {
     scanned: u64,
     deleted: u64,
     deprecated: u64,
+    disabled: u64,
     snapshots_deleted: u64,
     snapshots_kept: u64,
     orphans: u64,
@@ -206,7 +208,7 @@ impl Region1<'_> {
                         inventory,
                         i,
                         &Decision::Keep(KeepWhy::NotChecked),
-                        config.deprecation_grace_days,
+                        (config.deprecation_grace_days, config.disable_grace_days),
                     );
                     self.push(
                         inventory.images[i].id.as_str(),
@@ -285,8 +287,11 @@ impl Region1<'_> {
     async fn apply(&mut self, inventory: &Inventory, index: usize, decision: &Decision) {
         let img = &inventory.images[index];
         let id = &img.id;
-        let grace = self.ctx.config.deprecation_grace_days;
-        let reason = plan::explain(inventory, index, decision, grace);
+        let graces = (
+            self.ctx.config.deprecation_grace_days,
+            self.ctx.config.disable_grace_days,
+        );
+        let reason = plan::explain(inventory, index, decision, graces);
         let dry = self.ctx.dry_run();
         match decision {
             Decision::Keep(why) => {
@@ -309,6 +314,12 @@ impl Region1<'_> {
                 Outcome::Planned,
                 format!("would deprecate: {reason}"),
             ),
+            Decision::Disable { .. } if dry => self.push(
+                id.as_str(),
+                None,
+                Outcome::Planned,
+                format!("would disable: {reason}"),
+            ),
             Decision::Deregister { .. } if dry => {
                 let gib = inventory.exclusive_gib(img);
                 self.tally.gib_planned += gib;
@@ -329,7 +340,7 @@ impl Region1<'_> {
             // grace counts from it.
             Decision::Deprecate(_) => match self
                 .ec2
-                .deprecate(id, self.now + time::Duration::minutes(1))
+                .deprecate(id, self.now + plan::DEPRECATE_AHEAD)
                 .await
             {
                 Ok(()) => {
@@ -338,6 +349,9 @@ impl Region1<'_> {
                 }
                 Err(e) => self.failed(id, "deprecate", &e),
             },
+            Decision::Disable { restart_clock, .. } => {
+                self.disable(img, *restart_clock, reason).await;
+            }
             Decision::Deregister { .. } if !self.retire_grants(img).await => {}
             Decision::Deregister { .. } => match self.ec2.deregister(id, true).await {
                 Ok(done) => {
@@ -412,6 +426,29 @@ impl Region1<'_> {
                 false
             }
         }
+    }
+
+    /// The disabled stage: the deprecation time set to now (the stage's clock, EC2 records
+    /// no time of disabling), then `DisableImage`. A failure of either leaves the image as
+    /// it was for the next run (a clock set without the disable only delays it).
+    async fn disable(&mut self, img: &ImageRecord, restart_clock: bool, reason: String) {
+        let id = &img.id;
+        if restart_clock {
+            if let Err(e) = self
+                .ec2
+                .deprecate(id, self.now + plan::DEPRECATE_AHEAD)
+                .await
+            {
+                return self.failed(id, "set the deprecation time of (before disabling)", &e);
+            }
+        }
+        if img.state != ImageState::Disabled {
+            if let Err(e) = self.ec2.disable(id).await {
+                return self.failed(id, "disable", &e);
+            }
+        }
+        self.tally.disabled += 1;
+        self.push(id.as_str(), None, Outcome::Disabled, reason);
     }
 
     fn failed(&mut self, id: &ImageId, action: &str, e: &CloudError) {
@@ -555,6 +592,7 @@ impl Region1<'_> {
             ("images_scanned", t.scanned as f64),
             ("images_deleted", t.deleted as f64),
             ("images_deprecated", t.deprecated as f64),
+            ("images_disabled", t.disabled as f64),
             ("snapshots_deleted", t.snapshots_deleted as f64),
             ("snapshots_kept_in_use", t.snapshots_kept as f64),
             ("orphan_snapshots", t.orphans as f64),

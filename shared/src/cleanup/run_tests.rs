@@ -19,8 +19,9 @@ use crate::tags::key;
 use crate::time_util::rfc3339;
 
 const NOW: OffsetDateTime = datetime!(2026-11-22 05:30 UTC);
-const MUTATING: [&str; 9] = [
+const MUTATING: [&str; 10] = [
     "EnableImageDeprecation",
+    "DisableImage",
     "DeregisterImage",
     "DeleteSnapshot",
     "CreateTags",
@@ -326,6 +327,59 @@ async fn staged_retirement_deprecates_first_and_deregisters_after_the_grace() {
     )
     .await;
     assert!(!live(&cloud, &ids[2]));
+}
+
+#[tokio::test]
+async fn staged_retirement_disables_after_the_deprecation_grace_then_deregisters() {
+    // GIVEN an image past retention, DEPRECATION_GRACE=2 and DISABLE_GRACE=3.
+    let cloud = FakeCloud::new("123456789012");
+    let ids: Vec<ImageId> = (0..2)
+        .map(|d| managed(&cloud, "us-east-1", "i-1", d))
+        .collect();
+    let old = &ids[1];
+    let settings = [
+        ("RETAIN", "count=1"),
+        ("DEPRECATION_GRACE", "2"),
+        ("DISABLE_GRACE", "3"),
+    ];
+    let ctx = context(&cloud, &settings);
+    run(&ctx, CleanupRequest::default(), NOW).await;
+    assert_eq!(cloud.image(old).map(|i| i.state), Some(ImageState::Available));
+
+    // WHEN the deprecation grace is over THEN a dry run only plans the disable …
+    let due = NOW + Duration::days(2) + Duration::minutes(1);
+    let dry = context(&cloud, &[settings[0], settings[1], settings[2], ("DRY_RUN", "true")]);
+    let report = run(&dry, CleanupRequest::default(), due).await;
+    let (outcome, reason) = outcome_of(&report, old.as_str()).unwrap_or_else(|| panic!("reported"));
+    assert_eq!(outcome, Outcome::Planned);
+    assert!(reason.starts_with("would disable"), "{reason}");
+    assert_eq!(cloud.calls("DisableImage"), 0);
+
+    // … and a real run disables it, the clock restarted at the disable.
+    let report = run(&ctx, CleanupRequest::default(), due).await;
+    let (outcome, reason) = outcome_of(&report, old.as_str()).unwrap_or_else(|| panic!("reported"));
+    assert_eq!(outcome, Outcome::Disabled);
+    assert!(
+        reason.contains("deregister on or after 2026-11-27T05:32:00Z (DISABLE_GRACE=3 days)"),
+        "{reason}"
+    );
+    let img = cloud.image(old).unwrap_or_else(|| panic!("still there"));
+    assert_eq!(img.state, ImageState::Disabled);
+    assert_eq!(img.deprecation_time, Some(due + Duration::minutes(1)));
+    assert_eq!(report.metrics.get("images_disabled"), Some(&1.0));
+
+    // WHILE disabled it is kept, and said until when; nothing is called again.
+    let report = run(&ctx, CleanupRequest::default(), due + Duration::days(1)).await;
+    let (outcome, reason) = outcome_of(&report, old.as_str()).unwrap_or_else(|| panic!("reported"));
+    assert_eq!(outcome, Outcome::Kept);
+    assert!(reason.contains("deregistered on or after 2026-11-27T05:32:00Z"), "{reason}");
+    assert_eq!(cloud.calls("DisableImage"), 1);
+    assert!(live(&cloud, old));
+
+    // THEN after DISABLE_GRACE it is deregistered; the newest never moved.
+    run(&ctx, CleanupRequest::default(), due + Duration::days(3) + Duration::minutes(1)).await;
+    assert!(!live(&cloud, old));
+    assert!(live(&cloud, &ids[0]));
 }
 
 #[tokio::test]

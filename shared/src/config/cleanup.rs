@@ -1,5 +1,5 @@
-//! cleanup's settings: what keeps an image besides retention, the deprecation grace,
-//! orphan snapshots and the price used for the saving estimate.
+//! cleanup's settings: what keeps an image besides retention, the deprecation and
+//! disable graces, orphan snapshots and the price used for the saving estimate.
 
 use super::parse::{bool_setting, err, u32_setting, Lookup};
 use super::ConfigError;
@@ -8,6 +8,7 @@ pub(super) struct CleanupSettings {
     pub keep_if_launched_within_days: u32,
     pub cleanup_shared: bool,
     pub deprecation_grace_days: u32,
+    pub disable_grace_days: u32,
     pub delete_orphans: bool,
     pub price_per_gib_month: f64,
 }
@@ -41,6 +42,12 @@ impl CleanupSettings {
                 "DEPRECATION_GRACE",
                 (0, 0, 3650),
                 "days, a whole number from 0 to 3650",
+            )?,
+            disable_grace_days: u32_setting(
+                get,
+                "DISABLE_GRACE",
+                (0, 0, 3650),
+                "days, a whole number from 0 to 3650 (0 = no disabled stage)",
             )?,
             delete_orphans: bool_setting(get, "DELETE_ORPHANS", false)?,
             price_per_gib_month,
