@@ -590,7 +590,8 @@ ENV_CONTRACT = {
 }
 # create-image's own variables (reboot authority), each from a parameter.
 CREATE_IMAGE_ENV = {"REBOOT_MIN_INTERVAL": "RebootMinInterval", "SLOT_WINDOW": "DirectSlotWindow",
-                    "CATCH_UP_WINDOW": "CatchUpWindow", "STALE_GRACE": "StaleGrace"}
+                    "CATCH_UP_WINDOW": "CatchUpWindow", "STALE_GRACE": "StaleGrace",
+                    "WAVE_MAX_WAIT": "WaveMaxWait"}
 
 
 def test_environment_contract(template):
@@ -623,7 +624,7 @@ def test_environment_contract(template):
     for param in CREATE_IMAGE_ENV.values():
         p = template["Parameters"][param]
         assert "AllowedPattern" in p and "Description" in p, param
-    assert [template["Parameters"][p]["Default"] for p in CREATE_IMAGE_ENV.values()] == ["60", "60", "", "60"]
+    assert [template["Parameters"][p]["Default"] for p in CREATE_IMAGE_ENV.values()] == ["60", "60", "", "60", "180"]
     for logical_id, fn in functions.items():
         binary = fn["Metadata"]["BuildProperties"]["Binary"]
         assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
@@ -662,8 +663,8 @@ GOOD_BAD = {
     "ShareGroups": (["", "prod=111122223333 444455556666;dev=777788889999"], ["prod", "prod=all", "=111122223333"]),
     "RebootConcurrency": (["1", "10", "100"], ["0", "101", "x"]),
     "KeepIfLaunchedWithin": (["0", "14", "3650"], ["3651", "-1", ""]),
-    "CopyInstanceTags": (["", "Team", "Team,cost-center"], ["aws:cloudformation:stack-name", "Team,aws:x"]),
     "DisableGrace": (["0", "7", "999", "3650"], ["3651", "-1", "", "7d"]),
+    "CopyInstanceTags": (["", "Team", "Team,cost-center"], ["aws:cloudformation:stack-name", "Team,aws:x"]),
     "SnapshotPricePerGibMonth": (["0.05", "1", "0.0125"], ["", "-1", "1e3"]),
     "AdoptFrom": (["", "111122223333,444455556666"], ["11112222333", "x"]),
     "AlarmEmail": (["", "ops@example.com"], ["ops", "a@b"]),
@@ -674,6 +675,8 @@ GOOD_BAD = {
     # CATCH_UP_WINDOW: empty (half the period) or minutes from 1; STALE_GRACE minutes from 0
     "CatchUpWindow": (["", "1", "90", "720", "527040"], ["0", "-1", "1h", "12.5", "1234567"]),
     "StaleGrace": (["0", "60", "1440"], ["", "-1", "1h", "1234567"]),
+    # WAVE_MAX_WAIT: the Rust range 1-1440 minutes
+    "WaveMaxWait": (["1", "180", "999", "1399", "1439", "1440"], ["", "0", "1441", "1500", "3h", "-1"]),
     "CreateImageReconcileSchedule": (["rate(1 hour)", "cron(15 * * * ? *)"], ["hourly", ""]),
     "OperatorRoleArn": (["", "arn:aws:iam::111122223333:role/ami-lifecycle-operator",
                          "arn:aws-us-gov:iam::111122223333:role/ops/ami-lifecycle-operator"],

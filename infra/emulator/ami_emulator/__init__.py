@@ -14,6 +14,7 @@ def install() -> None:
         control,
         ec2_images,
         copy,
+        health,
         ebs_keys,
         instances,
         lifecycle,
@@ -25,7 +26,7 @@ def install() -> None:
         tag_events,
     )
 
-    for mod in (ec2_images, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
+    for mod in (ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
                 product_codes, instances, block_public_access, control):
         mod.install()
     lifecycle.start_ticker()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from . import block_public_access, bulk, faults, lifecycle, product_codes, references, state
+from . import block_public_access, bulk, health, faults, lifecycle, product_codes, references, state
 
 CONFIG_KEYS = set(state.DEFAULT_SETTINGS)
 
@@ -51,6 +51,7 @@ def install() -> None:
             state.reset()
             faults.reset_all()
             block_public_access.reset()
+            health.reset()
 
     MotoAPIBackend.reset = reset
 
@@ -113,6 +114,13 @@ def handle(environ, start_response):
             body.get("region", "us-east-1"),
             body.get("alias", "alias/ami-lifecycle-seal"),
         ))
+    m = re.fullmatch(r"/instances/(i-[0-9a-f]+)/health", path)
+    if m and method == "POST":
+        impaired = body.get("impaired")
+        if not isinstance(impaired, bool):
+            return _json(start_response, 400, {"error": 'body must be {"impaired": true|false}'})
+        health.set_impaired(m.group(1), impaired)
+        return _json(start_response, 200, {"instance_id": m.group(1), "impaired": impaired})
     m = re.fullmatch(r"/images/(ami-[0-9a-z]+)/product-codes", path)
     if m and method == "POST":
         try:

@@ -19,7 +19,7 @@ from typing import Any
 from moto.ec2.models.amis import Ami
 from moto.ec2.utils import random_ami_id
 
-from . import lifecycle, state
+from . import health, lifecycle, state
 from .errors import Ec2Error
 from .patching import handler, original
 
@@ -149,6 +149,7 @@ def create_image(self):
         if not no_reboot and instance._state.name == "running":
             state.REBOOTS.setdefault(instance.id, []).append(
                 {"image_id": ami_id, "time": state.iso(state.now())})
+            health.rebooted(instance.id)
         lifecycle.mark_pending(self.current_account, self.region, ami)
 
     from moto.core.responses import ActionResult

@@ -36,6 +36,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "crash": [],              # [{"action", "nth", "when": "before"|"after"}]
     "strict": True,           # check every request against the API model (validation.py)
     "clock_offset_seconds": 0.0,  # added to the clock that stamps CreationDate (simulations)
+    "reboot_seconds": 0.0,    # status checks `initializing` this long after a CreateImage reboot
 }
 
 
