@@ -43,6 +43,8 @@ pub enum Command {
     Status(commands::status::Args),
     /// Seal the images of a release before the seal (`--adopt`, after `--adopt --dry-run`).
     Seal(commands::seal::Args),
+    /// Bring back an image cleanup deprecated or disabled (EnableImage, keep=true).
+    Restore(commands::restore::Args),
 }
 
 pub async fn main() -> ExitCode {
@@ -88,6 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cleanup(a) => a.dry_run,
         Command::Share(a) => a.dry_run,
         Command::Seal(a) => a.dry_run,
+        Command::Restore(a) => a.dry_run,
         Command::Status(_) => false,
     };
     config.dry_run |= dry_run;
@@ -103,6 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cleanup(a) => commands::cleanup::run(&ctx, a).await,
         Command::Share(a) => commands::share::run(&ctx, a).await,
         Command::Seal(a) => commands::seal::run(&ctx, a).await,
+        Command::Restore(a) => commands::restore::run(&ctx, a).await,
         Command::Status(a) => return commands::status::run(&ctx, a, &out).await.context("status"),
     }?;
     Ok(out.report(&report))

@@ -2,6 +2,7 @@
 pub mod cleanup;
 pub mod create_images;
 pub mod replicate;
+pub mod restore;
 pub mod seal;
 pub mod share;
 pub mod status;

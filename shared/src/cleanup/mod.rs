@@ -16,6 +16,8 @@
 //!   [`plan::plan`] is the whole [`CleanupPlan`], which a dry run prints.
 //! - [`run`] (`run.rs`): reads, checks and applies per region, regions in parallel, and
 //!   reports orphaned snapshots (deleted only with `DELETE_ORPHANS=true`).
+//! - [`restore`] (`restore.rs`): `amictl restore`, the way back from the deprecated and
+//!   disabled stages (EnableImage, DisableImageDeprecation, `keep=true`).
 //!
 //! ```
 //! use ami_core::cleanup::{plan, Facts, Inventory};
@@ -31,6 +33,7 @@
 
 pub mod inventory;
 pub mod plan;
+pub mod restore;
 pub mod run;
 
 pub use self::inventory::{ImageRecord, Inventory, Lineage};

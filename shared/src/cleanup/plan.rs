@@ -1006,7 +1006,10 @@ mod tests {
             "{text}"
         );
         let waiting = keep_why(&plan, "ami-waiting").to_string();
-        assert!(waiting.contains("disabled on or after 2026-11-27T12:00:00Z"), "{waiting}");
+        assert!(
+            waiting.contains("disabled on or after 2026-11-27T12:00:00Z"),
+            "{waiting}"
+        );
     }
 
     #[test]
@@ -1014,16 +1017,25 @@ mod tests {
         let config = config(&[("RETAIN", "count=1"), ("DISABLE_GRACE", "5")]);
         let mut old_deprecated = image("ami-c", 9, &[]);
         old_deprecated.deprecation_time = Some(NOW - Duration::days(30));
-        let inv = inventory(&[image("ami-a", 0, &[]), image("ami-b", 3, &[]), old_deprecated]);
+        let inv = inventory(&[
+            image("ami-a", 0, &[]),
+            image("ami-b", 3, &[]),
+            old_deprecated,
+        ]);
         let plan = plan(&inv, &clean_facts(&inv, &config), &config, NOW);
         assert!(deregistered(&plan).is_empty(), "{plan:#?}");
         let disabled: Vec<String> = plan.disablings().map(|p| p.id.to_string()).collect();
-        assert_eq!(disabled, ["ami-b", "ami-c"], "never deregistered without the disabled stage");
+        assert_eq!(
+            disabled,
+            ["ami-b", "ami-c"],
+            "never deregistered without the disabled stage"
+        );
         let p = &plan.images[1];
         let text = explain(&inv, p.index, &p.decision, (0, 5));
         assert!(
             text.contains("disable now")
-                && text.contains("deregister on or after 2026-11-27T12:01:00Z (DISABLE_GRACE=5 days)"),
+                && text
+                    .contains("deregister on or after 2026-11-27T12:01:00Z (DISABLE_GRACE=5 days)"),
             "{text}"
         );
         // The disabled stage off: deregistered at once, as before.
