@@ -344,11 +344,17 @@ async fn staged_retirement_disables_after_the_deprecation_grace_then_deregisters
     ];
     let ctx = context(&cloud, &settings);
     run(&ctx, CleanupRequest::default(), NOW).await;
-    assert_eq!(cloud.image(old).map(|i| i.state), Some(ImageState::Available));
+    assert_eq!(
+        cloud.image(old).map(|i| i.state),
+        Some(ImageState::Available)
+    );
 
     // WHEN the deprecation grace is over THEN a dry run only plans the disable …
     let due = NOW + Duration::days(2) + Duration::minutes(1);
-    let dry = context(&cloud, &[settings[0], settings[1], settings[2], ("DRY_RUN", "true")]);
+    let dry = context(
+        &cloud,
+        &[settings[0], settings[1], settings[2], ("DRY_RUN", "true")],
+    );
     let report = run(&dry, CleanupRequest::default(), due).await;
     let (outcome, reason) = outcome_of(&report, old.as_str()).unwrap_or_else(|| panic!("reported"));
     assert_eq!(outcome, Outcome::Planned);
@@ -372,12 +378,20 @@ async fn staged_retirement_disables_after_the_deprecation_grace_then_deregisters
     let report = run(&ctx, CleanupRequest::default(), due + Duration::days(1)).await;
     let (outcome, reason) = outcome_of(&report, old.as_str()).unwrap_or_else(|| panic!("reported"));
     assert_eq!(outcome, Outcome::Kept);
-    assert!(reason.contains("deregistered on or after 2026-11-27T05:32:00Z"), "{reason}");
+    assert!(
+        reason.contains("deregistered on or after 2026-11-27T05:32:00Z"),
+        "{reason}"
+    );
     assert_eq!(cloud.calls("DisableImage"), 1);
     assert!(live(&cloud, old));
 
     // THEN after DISABLE_GRACE it is deregistered; the newest never moved.
-    run(&ctx, CleanupRequest::default(), due + Duration::days(3) + Duration::minutes(1)).await;
+    run(
+        &ctx,
+        CleanupRequest::default(),
+        due + Duration::days(3) + Duration::minutes(1),
+    )
+    .await;
     assert!(!live(&cloud, old));
     assert!(live(&cloud, &ids[0]));
 }
