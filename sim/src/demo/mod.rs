@@ -72,8 +72,22 @@ fn summary(inv: &Invocation) -> String {
                     .collect::<Vec<_>>()
                     .join(" ")
             });
+            let held = v
+                .get("items")
+                .and_then(Value::as_array)
+                .is_some_and(|items| {
+                    items.iter().any(|i| {
+                        i["outcome"] == "deferred"
+                            && i["reason"]
+                                .as_str()
+                                .is_some_and(|r| r.contains("status checks ok"))
+                    })
+                });
             match counts {
                 Some(c) if !c.is_empty() && caught_up => format!("{c} (caught up)"),
+                Some(c) if !c.is_empty() && held => {
+                    format!("{c} (next wave held: status checks not ok yet)")
+                }
                 Some(c) if !c.is_empty() => c,
                 _ => "nothing to do".to_owned(),
             }
@@ -118,6 +132,10 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let emu = EmulatorClient::from_url(&args.endpoint)?;
     emu.control("POST", "/_emulator/reset", None)
         .context("resetting the emulator")?;
+    // A rebooted instance's status checks pass 90 s after the reboot: a reboot group's next
+    // wave waits for them (health-gated waves; continuations come a minute apart here).
+    emu.configure(serde_json::json!({"reboot_seconds": 90}))
+        .context("configuring the emulator's reboot model")?;
     let start = match &args.start {
         Some(s) => Date::parse(s, &time::format_description::well_known::Iso8601::DATE)
             .with_context(|| format!("--start {s:?} is not a date (YYYY-MM-DD)"))?,
