@@ -90,6 +90,11 @@ pub struct Inventory {
     pub unlisted: BTreeMap<Region, (ErrorKind, String)>,
     /// The replica key of each destination that has one configured.
     pub keys: BTreeMap<Region, KeyStatus>,
+    /// The other images of the sources' lineages in the sources' regions, listed by the
+    /// one-image paths (an event, a failed copy): the retention guard judges each source
+    /// within its whole lineage, as cleanup does, but these are never copied here. The
+    /// reconcile lists every managed image as a source and leaves this empty.
+    pub peers: Vec<Image>,
     /// Sources looked up by id that no longer exist: their failed copies can go.
     pub gone_sources: BTreeSet<ImageId>,
     /// Plan copies into this region only (handling one failed copy).
@@ -107,6 +112,30 @@ pub struct CopyPlan {
     pub request: ImageCopy,
     /// Failed earlier attempts, removed once this copy has been requested.
     pub supersedes: Vec<ImageId>,
+}
+
+impl CopyPlan {
+    /// The same copy as the next attempt: its own name, `ClientToken` and attempt tag. For
+    /// a token EC2 answers with a copy that no longer exists (the copy was lost: EC2
+    /// returns a token's first result again, even once that image is gone).
+    pub fn next_attempt(&self, deployment: &str) -> CopyPlan {
+        let attempt = self.attempt + 1;
+        let name = &self.request.name;
+        let base = match name.rfind(" (attempt ") {
+            Some(at) if self.attempt > 1 && name.ends_with(')') => &name[..at],
+            _ => name.as_str(),
+        };
+        let suffix = format!(" (attempt {attempt})");
+        let mut request = self.request.clone();
+        request.name = format!("{}{suffix}", truncate(base, NAME_MAX - suffix.len()));
+        request.client_token = client_token(deployment, &request.source_image, &self.dest, attempt);
+        request.tags.insert(ATTEMPT.to_owned(), attempt.to_string());
+        CopyPlan {
+            attempt,
+            request,
+            ..self.clone()
+        }
+    }
 }
 
 /// A failed copy of ours to deregister (with its snapshots).
@@ -300,11 +329,16 @@ fn copies_of<'a>(
 /// may retire them there, and would retire their replicas too (replicas carry the same
 /// lineage tags, slot and `retain` tag), so copying them would only feed a copy-then-delete
 /// loop. The decision is cleanup's own ([`crate::lineage`]), over the same images cleanup
-/// sees in each source region (the managed ones, any state, copies included).
-fn outside_retention(sources: &[Image], config: &Config, now: OffsetDateTime) -> BTreeSet<ImageId> {
+/// sees in each source region (the managed ones, any state, copies included): the sources
+/// and, on the one-image paths, their lineages' other images ([`Inventory::peers`]). Every
+/// other source is kept, newest or not, so a lost or failed copy of it is made again.
+fn outside_retention(inv: &Inventory, config: &Config, now: OffsetDateTime) -> BTreeSet<ImageId> {
     let mut lineages = Lineages::new();
-    for s in sources {
-        lineages.add(s, &config.deployment);
+    let mut seen = BTreeSet::new();
+    for s in inv.sources.iter().chain(&inv.peers) {
+        if seen.insert(s.id.clone()) {
+            lineages.add(s, &config.deployment);
+        }
     }
     lineages
         .standings(&config.retain, now)
@@ -325,7 +359,7 @@ fn in_scope(inv: &Inventory, region: &Region) -> bool {
 /// Plans the run; see the module docs.
 pub fn plan(inv: &Inventory, config: &Config, now: OffsetDateTime) -> Plan {
     let mut plan = Plan::default();
-    let retired = outside_retention(&inv.sources, config, now);
+    let retired = outside_retention(inv, config, now);
     // Failed copies already dealt with (superseded or removed), by id.
     let mut handled: BTreeSet<ImageId> = BTreeSet::new();
     // Where each known source goes (None: unknown, e.g. a bad tag).
@@ -1174,6 +1208,52 @@ mod tests {
             .tags
             .insert(key::RETAIN.to_owned(), "count=3".to_owned());
         assert_eq!(plan_copies(&tagged, &c), 4);
+    }
+
+    #[test]
+    fn one_source_is_judged_within_its_listed_lineage_kept_or_not_newest_or_not() {
+        // GIVEN RETAIN=count=2 and a lineage of three; one image is asked about (an event,
+        // a failed copy), the others are listed as its peers
+        let c = config(&[("REPLICA_REGIONS", "eu-west-1"), ("RETAIN", "count=2")]);
+        let at = |id: &str, slot: &str| {
+            image(
+                id,
+                "us-east-1",
+                &[
+                    (key::MANAGED_BY, "ami-lifecycle"),
+                    (key::SOURCE_INSTANCE, "i-1"),
+                    (key::SCHEDULE, "daily"),
+                    (key::SLOT, slot),
+                ],
+            )
+        };
+        let lineage = vec![
+            at("ami-old", "2026-11-20T03:00:00Z"),
+            at("ami-mid", "2026-11-21T03:00:00Z"),
+            at("ami-new", "2026-11-22T03:00:00Z"),
+        ];
+        let asked = |i: usize| Inventory {
+            sources: vec![lineage[i].clone()],
+            peers: lineage.clone(),
+            copies: listed(&["eu-west-1"]),
+            explain_skips: true,
+            ..Inventory::default()
+        };
+        // WHEN the kept image that is not the newest is asked about THEN it is copied
+        let mid = plan(&asked(1), &c, NOW);
+        assert_eq!(dests(&mid), vec!["eu-west-1"], "{mid:?}");
+        // AND the one retention no longer keeps is not, with the reason
+        let old = plan(&asked(0), &c, NOW);
+        assert!(old.copies.is_empty(), "{old:?}");
+        assert!(
+            old.decisions
+                .iter()
+                .any(|d| d.subject == "ami-old" && d.reason.contains("retention rule")),
+            "{:?}",
+            old.decisions
+        );
+        // AND peers are never copied themselves
+        assert_eq!(plan(&asked(2), &c, NOW).copies.len(), 1);
     }
 
     fn plan_copies(inv: &Inventory, c: &Config) -> usize {

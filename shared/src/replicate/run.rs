@@ -58,6 +58,9 @@ async fn keep_sealed(ctx: &Context, inv: &mut Inventory, report: &mut RunReport)
     let deployment = &ctx.config.deployment;
     let sources = std::mem::take(&mut inv.sources);
     inv.sources = seal::sealed_only(&ctx.sealer, sources, deployment, Some(report)).await;
+    // Cleanup counts sealed images only: the guard judges the same lineage.
+    let peers = std::mem::take(&mut inv.peers);
+    inv.peers = seal::sealed_only(&ctx.sealer, peers, deployment, None).await;
     for copies in inv.copies.values_mut() {
         let all = std::mem::take(copies);
         *copies = seal::sealed_only(&ctx.sealer, all, deployment, None).await;
@@ -154,6 +157,49 @@ async fn find_image(
     }
 }
 
+/// The images of `source`'s lineage in its region, for the retention guard (which judges a
+/// source within its whole lineage, as cleanup does: a kept source that is not the newest
+/// is still copied, a retired one is not). Only an instance's lineage has other members.
+async fn lineage_peers(ctx: &Context, source: &Image) -> Result<Vec<Image>, CloudError> {
+    if plan::not_a_source(source, &ctx.config).is_some() {
+        return Ok(Vec::new());
+    }
+    let Some(instance) = source.tag(key::SOURCE_INSTANCE).map(str::trim) else {
+        return Ok(Vec::new());
+    };
+    let q = ImageQuery {
+        tag: Some((key::SOURCE_INSTANCE.to_owned(), instance.to_owned())),
+        ..ImageQuery::managed_by(&ctx.config.deployment)
+    };
+    all_images(ctx.cloud.ec2(&source.region).as_ref(), &q).await
+}
+
+/// Adds the source's lineage to `inv.peers`; `false` (reported deferred) when it could not
+/// be listed: without it the guard could copy what cleanup retires.
+async fn add_peers(
+    ctx: &Context,
+    inv: &mut Inventory,
+    source: &Image,
+    report: &mut RunReport,
+) -> bool {
+    match lineage_peers(ctx, source).await {
+        Ok(peers) => {
+            inv.peers.extend(peers);
+            true
+        }
+        Err(e) => {
+            report.push(
+                &source.region,
+                source.id.as_str(),
+                Some(&source.id),
+                Outcome::for_error(&e),
+                format!("could not list its lineage for the retention guard: {e}; the next reconcile copies it if retention keeps it"),
+            );
+            false
+        }
+    }
+}
+
 fn is_adoptable(ctx: &Context, image: &Image) -> bool {
     image
         .owner
@@ -240,6 +286,9 @@ async fn image_inventory(
         } else {
             Vec::new()
         };
+        if !d.is_empty() && !add_peers(ctx, &mut inv, &img, report).await {
+            return None;
+        }
         inv.sources.push(img);
         d
     };
@@ -312,7 +361,7 @@ async fn failed_inventory(
         Some(image),
         Outcome::Failed,
         format!(
-            "copy {image} of {source} failed: {}; copying again with a fresh token",
+            "copy {image} of {source} failed: {}; copied again with a fresh token while retention keeps {source}",
             error.unwrap_or("no error message")
         ),
     );
@@ -330,7 +379,12 @@ async fn failed_inventory(
         Ok(Some(src)) if copy.tag(key::SOURCE_ACCOUNT).is_some() || is_adoptable(ctx, &src) => {
             inv.shared.push(src)
         }
-        Ok(Some(src)) => inv.sources.push(src),
+        Ok(Some(src)) => {
+            if !add_peers(ctx, &mut inv, &src, report).await {
+                return None;
+            }
+            inv.sources.push(src);
+        }
         Ok(None) => {
             inv.gone_sources.insert(source.clone());
         }
@@ -412,10 +466,39 @@ async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
             defer_for_deadline(report, &copy.dest, &copy.request.source_image);
             continue;
         }
-        ctx.progress(&format!(
-            "copying {} to {}",
-            copy.request.source_image, copy.dest
-        ));
+        make_copy(ctx, copy, report).await;
+    }
+    for removal in plan.removals {
+        if ctx.dry_run() {
+            report.push(
+                &removal.region,
+                removal.image.as_str(),
+                Some(&removal.image),
+                Outcome::Planned,
+                format!("would remove: {}", removal.reason),
+            );
+        } else if ctx.deadline.near() {
+            defer_for_deadline(report, &removal.region, &removal.image);
+        } else {
+            remove(ctx, &removal, report).await;
+        }
+    }
+}
+
+/// How many more attempts one run tries when a `ClientToken` gives back a copy that no
+/// longer exists (each lost copy of a (source, destination) spends one token).
+const LOST_RETRIES: u32 = 8;
+
+/// Requests one copy (sealed), checks that the copy EC2 answers with exists, and removes
+/// the failed copies it supersedes.
+async fn make_copy(ctx: &Context, mut copy: CopyPlan, report: &mut RunReport) {
+    ctx.progress(&format!(
+        "copying {} to {}",
+        copy.request.source_image, copy.dest
+    ));
+    // Attempts whose token returned a copy that is gone: (attempt, image).
+    let mut spent: Vec<(u32, ImageId)> = Vec::new();
+    let id = loop {
         let mut request = copy.request.clone();
         match seal::sealed_tags(
             &ctx.sealer,
@@ -438,28 +521,11 @@ async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
                     Outcome::for_error(&e),
                     format!("not copied: the copy could not be sealed ({e})"),
                 );
-                continue;
+                return;
             }
         }
-        match ctx.cloud.ec2(&copy.dest).copy_image(&request).await {
-            Ok(id) => {
-                report.push(
-                    &copy.dest,
-                    copy.request.source_image.as_str(),
-                    Some(&id),
-                    Outcome::Copied,
-                    describe(&copy),
-                );
-                for f in &copy.supersedes {
-                    let removal = Removal {
-                        region: copy.dest.clone(),
-                        image: f.clone(),
-                        source: copy.request.source_image.clone(),
-                        reason: format!("failed copy superseded by {id}"),
-                    };
-                    remove(ctx, &removal, report).await;
-                }
-            }
+        let id = match ctx.cloud.ec2(&copy.dest).copy_image(&request).await {
+            Ok(id) => id,
             Err(e) => {
                 let (outcome, reason) = match e.kind {
                     k if k.is_retryable() => (Outcome::Deferred, format!("{e}; the next reconcile copies it")),
@@ -480,23 +546,60 @@ async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
                     outcome,
                     reason,
                 );
+                return;
             }
+        };
+        // A token EC2 has seen returns its first copy again, even a deregistered one: a
+        // lost copy is only made again under a fresh token.
+        match find_image(ctx, &copy.dest, &id).await {
+            Ok(Some(img)) if img.state != ImageState::Deregistered => break id,
+            Ok(_) if spent.len() < LOST_RETRIES as usize => {
+                spent.push((copy.attempt, id));
+                copy = copy.next_attempt(&ctx.config.deployment);
+            }
+            Ok(_) => {
+                report.push(
+                    &copy.dest,
+                    copy.request.source_image.as_str(),
+                    Some(&id),
+                    Outcome::Failed,
+                    format!(
+                        "the ClientTokens of {} attempts returned copies that no longer exist (last {id}); the next reconcile goes on from attempt 1",
+                        spent.len() + 1
+                    ),
+                );
+                return;
+            }
+            // Not verified: the next reconcile sees whether it exists.
+            Err(_) => break id,
         }
+    };
+    let mut reason = describe(&copy);
+    if !spent.is_empty() {
+        let gone: Vec<String> = spent
+            .iter()
+            .map(|(n, id)| format!("attempt {n}: {id}"))
+            .collect();
+        reason.push_str(&format!(
+            "; earlier tokens returned copies that no longer exist ({})",
+            gone.join(", ")
+        ));
     }
-    for removal in plan.removals {
-        if ctx.dry_run() {
-            report.push(
-                &removal.region,
-                removal.image.as_str(),
-                Some(&removal.image),
-                Outcome::Planned,
-                format!("would remove: {}", removal.reason),
-            );
-        } else if ctx.deadline.near() {
-            defer_for_deadline(report, &removal.region, &removal.image);
-        } else {
-            remove(ctx, &removal, report).await;
-        }
+    report.push(
+        &copy.dest,
+        copy.request.source_image.as_str(),
+        Some(&id),
+        Outcome::Copied,
+        reason,
+    );
+    for f in &copy.supersedes {
+        let removal = Removal {
+            region: copy.dest.clone(),
+            image: f.clone(),
+            source: copy.request.source_image.clone(),
+            reason: format!("failed copy superseded by {id}"),
+        };
+        remove(ctx, &removal, report).await;
     }
 }
 

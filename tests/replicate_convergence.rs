@@ -1,0 +1,290 @@
+//! replicate converges against the emulator (issue 15): a lost or failed copy is made again
+//! while retention keeps its source (newest or not), never once it does not; retention per
+//! destination region; copy deadlines.
+
+use std::time::Duration;
+
+use ami_core::context::Context;
+use ami_core::model::{ImageId, Region};
+use ami_core::replicate::plan::ATTEMPT;
+use ami_core::replicate::{run, Request};
+use ami_core::report::{Outcome, RunReport};
+use ami_core::tags::key;
+use ami_core::time_util::rfc3339;
+use ami_sim::{Emulator, EmulatorClient};
+use anyhow::{bail, Context as _};
+use aws_sdk_ec2::types::{Filter, Image};
+use serde_json::json;
+use time::OffsetDateTime;
+
+const DEPLOYMENT: &str = "ami-lifecycle";
+const HOME: &str = "us-east-1";
+const DR: &str = "eu-west-1";
+
+/// A lineage of `days` sealed daily images of one fresh instance in `region`, oldest first
+/// (slots 1, 2, … days ago), each with `extra` tags.
+async fn lineage(
+    emu: &Emulator,
+    region: &str,
+    days: i64,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<Vec<String>> {
+    let instance = emu
+        .launch_instance(region, &[("Name", "web")], &["/dev/sdf"])
+        .await?;
+    let mut ids = Vec::new();
+    for ago in (1..=days).rev() {
+        let slot = OffsetDateTime::now_utc() - time::Duration::days(ago);
+        let mut tags: Vec<(String, String)> = [
+            (key::MANAGED_BY, DEPLOYMENT.to_owned()),
+            (key::SCHEDULE, "daily".to_owned()),
+            (key::SLOT, rfc3339(slot)),
+            (key::SOURCE_INSTANCE, instance.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        tags.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let name = format!("{DEPLOYMENT}/{instance}/daily/{}", ago);
+        let sealed = emu
+            .sealed_tags(HOME, DEPLOYMENT, region, &name, &tags)
+            .await?;
+        let id = emu
+            .ec2(region)
+            .create_image()
+            .instance_id(&instance)
+            .name(&name)
+            .no_reboot(true)
+            .set_tag_specifications(Some(EmulatorClient::tag_specifications(&sealed)))
+            .send()
+            .await
+            .context("CreateImage")?
+            .image_id()
+            .context("no image id")?
+            .to_owned();
+        wait_state(emu, region, &id, "available").await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+async fn describe(emu: &Emulator, region: &str, id: &str) -> anyhow::Result<Option<Image>> {
+    let out = emu.ec2(region).describe_images().image_ids(id).send().await;
+    match out {
+        Ok(o) => Ok(o.images().first().cloned()),
+        Err(e) if format!("{e:?}").contains("NotFound") => Ok(None),
+        Err(e) => Err(e).context("DescribeImages"),
+    }
+}
+
+async fn wait_state(emu: &Emulator, region: &str, id: &str, want: &str) -> anyhow::Result<()> {
+    for _ in 0..50 {
+        emu.tick()?;
+        if describe(emu, region, id)
+            .await?
+            .and_then(|i| i.state().map(|s| s.as_str().to_owned()))
+            .as_deref()
+            == Some(want)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{id} in {region} never became {want}")
+}
+
+/// Our copies in `region`, any state but deregistered.
+async fn copies(emu: &Emulator, region: &str) -> anyhow::Result<Vec<Image>> {
+    let out = emu
+        .ec2(region)
+        .describe_images()
+        .owners("self")
+        .filters(
+            Filter::builder()
+                .name("tag-key")
+                .values(key::SOURCE_IMAGE)
+                .build(),
+        )
+        .send()
+        .await
+        .context("DescribeImages")?;
+    Ok(out
+        .images()
+        .iter()
+        .filter(|i| i.state().map(|s| s.as_str()) != Some("deregistered"))
+        .cloned()
+        .collect())
+}
+
+fn tag<'a>(image: &'a Image, k: &str) -> Option<&'a str> {
+    image
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some(k))
+        .and_then(|t| t.value())
+}
+
+/// The sources of the copies in `region`, sorted.
+async fn copied_sources(emu: &Emulator, region: &str) -> anyhow::Result<Vec<String>> {
+    let mut s: Vec<String> = copies(emu, region)
+        .await?
+        .iter()
+        .filter_map(|c| tag(c, key::SOURCE_IMAGE).map(str::to_owned))
+        .collect();
+    s.sort();
+    Ok(s)
+}
+
+/// The copy of `source` in `region`.
+async fn copy_of(emu: &Emulator, region: &str, source: &str) -> anyhow::Result<Image> {
+    copies(emu, region)
+        .await?
+        .into_iter()
+        .find(|c| tag(c, key::SOURCE_IMAGE) == Some(source))
+        .with_context(|| format!("no copy of {source} in {region}"))
+}
+
+async fn settle(emu: &Emulator, region: &str) -> anyhow::Result<()> {
+    for c in copies(emu, region).await? {
+        wait_state(emu, region, c.image_id().unwrap_or_default(), "available").await?;
+    }
+    Ok(())
+}
+
+async fn go(ctx: &Context, request: Request) -> RunReport {
+    ctx.finish(run(ctx, request, OffsetDateTime::now_utc()).await)
+        .await
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_lost_copy_of_a_kept_source_that_is_not_the_newest_is_copied_again() -> anyhow::Result<()>
+{
+    // GIVEN RETAIN=count=2 and a lineage of three daily images, replicated to DR
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[("REPLICA_REGIONS", DR), ("RETAIN", "count=2")]));
+    let ids = lineage(&emu, HOME, 3, &[]).await?;
+    let (old, mid, new) = (&ids[0], &ids[1], &ids[2]);
+    let r = go(&ctx, Request::Reconcile).await;
+    assert_eq!(r.count(Outcome::Copied), 2, "{}", r.render_table());
+    settle(&emu, DR).await?;
+    assert_eq!(
+        copied_sources(&emu, DR).await?,
+        sorted(vec![mid.clone(), new.clone()]),
+        "only what retention keeps is copied"
+    );
+
+    // WHEN the copy of the kept, not newest, image is lost (deregistered in DR)
+    let lost = copy_of(&emu, DR, mid).await?;
+    let lost_id = lost.image_id().context("no id")?.to_owned();
+    emu.ec2(DR)
+        .deregister_image()
+        .image_id(&lost_id)
+        .send()
+        .await
+        .context("DeregisterImage")?;
+    let r = go(&ctx, Request::Reconcile).await;
+
+    // THEN the reconcile copies it again (a fresh copy, not the lost one's id back from
+    // the spent ClientToken), and still not the image retention no longer keeps
+    assert_eq!(
+        (r.count(Outcome::Copied), r.count(Outcome::AlreadyExisted)),
+        (1, 1),
+        "{}",
+        r.render_table()
+    );
+    settle(&emu, DR).await?;
+    let again = copy_of(&emu, DR, mid).await?;
+    assert_ne!(again.image_id(), Some(lost_id.as_str()));
+    assert_eq!(
+        copied_sources(&emu, DR).await?,
+        sorted(vec![mid.clone(), new.clone()])
+    );
+    // AND a second reconcile finds everything in place
+    let r = go(&ctx, Request::Reconcile).await;
+    assert_eq!(
+        (r.count(Outcome::Copied), r.count(Outcome::AlreadyExisted)),
+        (0, 2),
+        "{}",
+        r.render_table()
+    );
+
+    // AND the one-image path judges the image within its lineage too: the image retention
+    // no longer keeps is not copied (it used to be: alone, every image is the newest)
+    let r = go(
+        &ctx,
+        Request::Image {
+            image: ImageId::new(old.as_str()),
+            region: Some(Region::new(HOME)),
+            from_event: false,
+        },
+    )
+    .await;
+    assert_eq!(r.count(Outcome::Copied), 0, "{}", r.render_table());
+    assert!(
+        r.items
+            .iter()
+            .any(|i| i.subject == *old && i.reason.contains("retention rule")),
+        "{}",
+        r.render_table()
+    );
+    assert!(!copied_sources(&emu, DR).await?.contains(old));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_copy_of_a_kept_source_that_is_not_the_newest_is_copied_again(
+) -> anyhow::Result<()> {
+    // GIVEN RETAIN=count=2, a lineage of three, and the copy of the middle one failing
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[("REPLICA_REGIONS", DR), ("RETAIN", "count=2")]));
+    let ids = lineage(&emu, HOME, 3, &[]).await?;
+    let mid = &ids[1];
+    emu.configure(json!({"pending_seconds": 3600}))?;
+    go(&ctx, Request::Reconcile).await;
+    let failing = copy_of(&emu, DR, mid).await?;
+    let failing_id = failing.image_id().context("no id")?.to_owned();
+    emu.control(
+        "POST",
+        &format!("/_emulator/images/{failing_id}/fail"),
+        Some(json!({"message": "snapshot copy failed"})),
+    )?;
+    emu.configure(json!({"pending_seconds": 0}))?;
+
+    // WHEN its failed event is handled
+    let r = go(
+        &ctx,
+        Request::FailedCopy {
+            image: ImageId::new(failing_id.as_str()),
+            region: Region::new(DR),
+            error: Some("snapshot copy failed".to_owned()),
+        },
+    )
+    .await;
+
+    // THEN it is copied again (attempt 2) and the failed copy removed
+    assert_eq!(
+        (r.count(Outcome::Copied), r.count(Outcome::Deleted)),
+        (1, 1),
+        "{}",
+        r.render_table()
+    );
+    let again = copy_of(&emu, DR, mid).await?;
+    assert_ne!(again.image_id(), Some(failing_id.as_str()));
+    assert_eq!(tag(&again, ATTEMPT), Some("2"));
+    assert!(
+        describe(&emu, DR, &failing_id)
+            .await?
+            .is_none_or(|i| i.state().map(|s| s.as_str()) == Some("deregistered")),
+        "the failed copy is removed"
+    );
+    Ok(())
+}
