@@ -21,12 +21,13 @@ def install() -> None:
         pagination,
         product_codes,
         deregister,
+        disabled_images,
         references,
         sharing,
         tag_events,
     )
 
     for mod in (ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
-                product_codes, instances, block_public_access, control):
+                product_codes, instances, disabled_images, block_public_access, control):
         mod.install()
     lifecycle.start_ticker()
