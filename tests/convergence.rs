@@ -291,3 +291,99 @@ async fn an_impaired_member_holds_its_reboot_group_back_then_the_group_stops() -
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_instance_store_instance_is_skipped_and_a_full_ami_quota_is_not_retried_for_ever(
+) -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    // An instance-store-backed instance: launched from an image registered from an S3
+    // manifest, as on EC2.
+    let ec2 = emu.ec2(HOME);
+    let store_image = ec2
+        .register_image()
+        .name("from-manifest")
+        .image_location("amzn-s3-demo-bucket/image.manifest.xml")
+        .send()
+        .await?
+        .image_id()
+        .context("no id")?
+        .to_owned();
+    let tags = ami_core::model::Tags::from([
+        (key::SCHEDULE.to_owned(), "daily".to_owned()),
+        (key::REBOOT.to_owned(), "false".to_owned()),
+    ]);
+    let store = ec2
+        .run_instances()
+        .image_id(&store_image)
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                .set_tags(Some(
+                    tags.iter()
+                        .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+                        .collect(),
+                ))
+                .build(),
+        )
+        .send()
+        .await?
+        .instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .context("no instance")?
+        .to_owned();
+    let plain = [(key::SCHEDULE, "daily"), (key::REBOOT, "false")];
+    let a = emu.launch_instance(HOME, &plain, &[]).await?;
+    let b = emu.launch_instance(HOME, &plain, &[]).await?;
+    // The region may hold two more AMIs (the registered one counts).
+    emu.configure(serde_json::json!({"ami_quota": 3}))?;
+    let ctx = emu.context(emu.config(&[]));
+    let run = create::run_wave(
+        &ctx,
+        CreateRequest::Schedule(ScheduleRun::new("daily".into(), slot_of(now()))),
+        now(),
+    )
+    .await;
+    let outcome = |id: &str| {
+        run.report
+            .items
+            .iter()
+            .find(|i| i.subject == id)
+            .map(|i| (i.outcome, i.reason.clone()))
+    };
+    let (o, why) = outcome(&store).context("instance-store instance reported")?;
+    ensure!(
+        o == Outcome::Skipped && why.contains("instance-store"),
+        "{}",
+        run.report.render_table()
+    );
+    let results = [outcome(&a), outcome(&b)];
+    let created = results
+        .iter()
+        .filter(|r| r.as_ref().is_some_and(|(o, _)| *o == Outcome::Created))
+        .count();
+    let full: Vec<&String> = results
+        .iter()
+        .flatten()
+        .filter(|(o, _)| *o == Outcome::Failed)
+        .map(|(_, w)| w)
+        .collect();
+    ensure!(
+        created == 1 && full.len() == 1,
+        "{}",
+        run.report.render_table()
+    );
+    ensure!(
+        full[0].contains("quota is full") && full[0].contains("Service Quotas"),
+        "{}",
+        full[0]
+    );
+    ensure!(
+        !run.more,
+        "a full quota sends no continuation: {}",
+        run.report.render_table()
+    );
+    Ok(())
+}

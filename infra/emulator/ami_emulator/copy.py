@@ -24,7 +24,7 @@ from moto.ec2.models.amis import Ami
 from moto.ec2.utils import random_ami_id
 
 from . import ebs_keys, lifecycle, state, visibility
-from .ec2_images import check_name, drop_synthetic_snapshot, new_snapshot, set_bdm, split_tag_specs
+from .ec2_images import check_ami_quota, check_name, drop_synthetic_snapshot, new_snapshot, set_bdm, split_tag_specs
 from .errors import Ec2Error, check_image_ids, image_not_found
 from .patching import handler
 
@@ -92,6 +92,7 @@ def copy_image(self):
                            "from it and create an image of that instance instead.")
         tags = split_tag_specs(tag_specs)
         check_name(self.ec2_backend, name)  # names are unique per account+region for copies too
+        check_ami_quota(self.ec2_backend)
         backend = self.ec2_backend
         # Encrypted=true without KmsKeyId: the destination's default EBS key (aws/ebs
         # unless changed). An encrypted source copied to another region cannot keep its

@@ -49,6 +49,20 @@ def check_name(backend: Any, name: str | None) -> None:
                            f"AMI name {name} is already in use by AMI {ami.id}")
 
 
+def check_ami_quota(backend: Any) -> None:
+    """The AMIs-per-Region quota (50,000 by default on EC2; `ami_quota` here, unset = no
+    limit): images owned by the account that are not deregistered count. EC2 answers
+    ResourceLimitExceeded; the exact message is not documented."""
+    quota = state.SETTINGS.get("ami_quota")
+    if quota is None:
+        return
+    owned = sum(1 for a in backend.amis.values()
+                if a.owner_id == backend.account_id and a.state != "deregistered")
+    if owned >= int(quota):
+        raise Ec2Error("ResourceLimitExceeded",
+                       f"You have reached the maximum number of AMIs ({quota}) for this Region.")
+
+
 def drop_synthetic_snapshot(backend: Any, ami: Any) -> None:
     """Ami.__init__ always creates a fake snapshot; remove it, we make real ones."""
     backend.snapshots.pop(ami.ebs_snapshot.id, None)
@@ -119,6 +133,7 @@ def create_image(self):
         tags = split_tag_specs(self._get_param("TagSpecifications", []))
         instance = backend.get_instance(instance_id)
         check_name(backend, name)
+        check_ami_quota(backend)
         excluded = {b.get("DeviceName") for b in bdms if "NoDevice" in b}
 
         ami_id = random_ami_id()
@@ -158,13 +173,18 @@ def create_image(self):
 
 
 def register_image(self):
-    """Honour BlockDeviceMappings' snapshot ids (so two images can share a snapshot)."""
+    """Honour BlockDeviceMappings' snapshot ids (so two images can share a snapshot); an
+    image registered from an S3 manifest (`ImageLocation`, no EBS mappings) is
+    instance-store-backed, as on EC2, and so are the instances launched from it."""
     bdms = self._get_param("BlockDeviceMappings", []) or []
     root = self._get_param("RootDeviceName")
+    location = self._get_param("ImageLocation")
     result = original("register_image")(self)
     with state.LOCK:
         backend = self.ec2_backend
         ami = backend.amis.get(result.result["ImageId"])
+        if ami is not None and location and not any((b.get("Ebs") or {}) for b in bdms):
+            ami.root_device_type = "instance-store"
         entries = []
         for b in bdms:
             ebs = b.get("Ebs") or {}

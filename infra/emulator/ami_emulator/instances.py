@@ -68,6 +68,8 @@ def run_instances(self):
         if ami is not None:
             for instance in result.result.instances:
                 instance.root_device_name = ami.root_device_name
+                if ami.root_device_type == "instance-store":
+                    instance.root_device_type = "instance-store"
         if not self._get_param("LaunchTemplate"):  # a template's own mappings: moto's
             for instance in result.result.instances:
                 merge_image_volumes(self.ec2_backend, instance, ami, requested)

@@ -37,6 +37,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "strict": True,           # check every request against the API model (validation.py)
     "clock_offset_seconds": 0.0,  # added to the clock that stamps CreationDate (simulations)
     "reboot_seconds": 0.0,    # status checks `initializing` this long after a CreateImage reboot
+    "ami_quota": None,        # AMIs per account and region (CreateImage, CopyImage); None = no limit
 }
 
 

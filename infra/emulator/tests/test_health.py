@@ -31,3 +31,12 @@ def test_an_instance_can_be_told_to_stay_impaired(ec2, emu):
     emu.control("POST", "/reset")
     instance = launch(ec2)
     assert _check(ec2, instance) == ("ok", "ok")
+
+
+def test_an_image_from_an_s3_manifest_is_instance_store_backed_and_so_are_its_instances(ec2):
+    image = ec2.register_image(Name="from-manifest", ImageLocation="amzn-s3-demo-bucket/image.manifest.xml")["ImageId"]
+    assert ec2.describe_images(ImageIds=[image])["Images"][0]["RootDeviceType"] == "instance-store"
+    instance = launch(ec2, image_id=image)
+    described = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    assert described["RootDeviceType"] == "instance-store"
+    assert ec2.describe_instances(InstanceIds=[launch(ec2)])["Reservations"][0]["Instances"][0]["RootDeviceType"] == "ebs"

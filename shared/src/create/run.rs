@@ -520,7 +520,16 @@ async fn apply(ctx: &Context, plan: &Plan, report: &mut RunReport) -> bool {
                             }
                         }
                     }
-                    Err(e) if e.kind == ErrorKind::QuotaExceeded => report.push(
+                    // CreateImage has no transient resource limit (concurrent snapshots are
+                    // ConcurrentSnapshotLimitExceeded): ResourceLimitExceeded here is the
+                    // AMIs-per-Region quota, which minutes will not free.
+                    Err(e)
+                        if matches!(
+                            e.kind,
+                            ErrorKind::QuotaExceeded | ErrorKind::ResourceLimit
+                        ) =>
+                    {
+                        report.push(
                         region,
                         subject,
                         None,
@@ -529,7 +538,8 @@ async fn apply(ctx: &Context, plan: &Plan, report: &mut RunReport) -> bool {
                             "{}: {e}; a quota is full: raise it (Service Quotas, Amazon EC2: the AMIs or EBS snapshots quota of {region}) or let cleanup free room; not retried until the next scheduled run",
                             request.name
                         ),
-                    ),
+                    );
+                    }
                     Err(e) if e.is_retryable() => {
                         deferred = true;
                         report.push(
