@@ -288,3 +288,166 @@ async fn a_failed_copy_of_a_kept_source_that_is_not_the_newest_is_copied_again(
     );
     Ok(())
 }
+
+/// One more daily image of the lineage `of` (an image of it) in `region`, for the slot
+/// `hours_ago` hours back.
+async fn next_image(emu: &Emulator, region: &str, of: &str, hours_ago: i64) -> anyhow::Result<String> {
+    let source = describe(emu, region, of).await?.context("no source")?;
+    let instance = tag(&source, key::SOURCE_INSTANCE)
+        .context("no source-instance")?
+        .to_owned();
+    let slot = OffsetDateTime::now_utc() - time::Duration::hours(hours_ago);
+    let tags: Vec<(String, String)> = [
+        (key::MANAGED_BY, DEPLOYMENT.to_owned()),
+        (key::SCHEDULE, "daily".to_owned()),
+        (key::SLOT, rfc3339(slot)),
+        (key::SOURCE_INSTANCE, instance.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let name = format!("{DEPLOYMENT}/{instance}/daily/h{hours_ago}");
+    let sealed = emu.sealed_tags(HOME, DEPLOYMENT, region, &name, &tags).await?;
+    let id = emu
+        .ec2(region)
+        .create_image()
+        .instance_id(&instance)
+        .name(&name)
+        .no_reboot(true)
+        .set_tag_specifications(Some(EmulatorClient::tag_specifications(&sealed)))
+        .send()
+        .await
+        .context("CreateImage")?
+        .image_id()
+        .context("no image id")?
+        .to_owned();
+    wait_state(emu, region, &id, "available").await?;
+    Ok(id)
+}
+
+async fn cleanup_in(ctx: &Context, region: &str) -> RunReport {
+    let request = ami_core::cleanup::CleanupRequest {
+        regions: vec![Region::new(region)],
+        dry_run: false,
+    };
+    ctx.finish(ami_core::cleanup::run(ctx, request, OffsetDateTime::now_utc()).await)
+        .await
+}
+
+fn retired(r: &RunReport) -> usize {
+    r.count(Outcome::Deleted) + r.count(Outcome::Deprecated) + r.count(Outcome::Disabled)
+}
+
+#[tokio::test]
+async fn a_dr_region_keeps_its_own_count_and_replicate_and_cleanup_agree_there(
+) -> anyhow::Result<()> {
+    // GIVEN RETAIN=count=3, the DR region keeping one (RETAIN_BY_REGION), us-west-2 the
+    // default, and a lineage of three
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[
+        ("REPLICA_REGIONS", "eu-west-1,us-west-2"),
+        ("RETAIN", "count=3"),
+        ("RETAIN_BY_REGION", "eu-west-1=count=1"),
+        ("DEPRECATION_GRACE", "0"),
+    ]));
+    let ids = lineage(&emu, HOME, 3, &[]).await?;
+
+    // WHEN the reconcile runs
+    let r = go(&ctx, Request::Reconcile).await;
+
+    // THEN us-west-2 gets all three, the DR region only the newest
+    assert_eq!(r.count(Outcome::Copied), 4, "{}", r.render_table());
+    settle(&emu, DR).await?;
+    settle(&emu, "us-west-2").await?;
+    assert_eq!(copied_sources(&emu, DR).await?, vec![ids[2].clone()]);
+    assert_eq!(copied_sources(&emu, "us-west-2").await?, sorted(ids.clone()));
+    // AND cleanup in the DR region retires none of what replicate just made
+    let c = cleanup_in(&ctx, DR).await;
+    assert_eq!(retired(&c), 0, "{}", c.render_table());
+
+    // WHEN a newer image is made, replicated, and cleanup runs in the DR region
+    let newer = next_image(&emu, HOME, &ids[2], 1).await?;
+    let r = go(&ctx, Request::Reconcile).await;
+    assert_eq!(r.count(Outcome::Copied), 2, "{}", r.render_table());
+    settle(&emu, DR).await?;
+    settle(&emu, "us-west-2").await?;
+    let c = cleanup_in(&ctx, DR).await;
+
+    // THEN the DR region's older copy is retired there (the newest kept, its rule named),
+    // and the next reconcile does not copy it back: no copy-then-delete loop
+    let older = copy_of(&emu, DR, &ids[2]).await.ok();
+    let older_id = older.as_ref().and_then(|i| i.image_id()).map(str::to_owned);
+    let item = |id: &str| c.items.iter().find(|i| i.subject == id).map(|i| i.outcome);
+    let newer_copy = copy_of(&emu, DR, &newer).await?;
+    assert_eq!(
+        item(newer_copy.image_id().unwrap_or_default()),
+        Some(Outcome::Kept),
+        "{}",
+        c.render_table()
+    );
+    assert!(
+        c.items.iter().any(|i| i.reason.contains("count=1 (RETAIN_BY_REGION eu-west-1)")),
+        "{}",
+        c.render_table()
+    );
+    if let Some(old) = older_id {
+        // Not retired in this run (a guard deferred it): it is still due, never kept.
+        assert_ne!(item(&old), Some(Outcome::Kept), "{}", c.render_table());
+        assert_eq!(retired(&c), 0, "{}", c.render_table());
+        emu.ec2(DR)
+            .deregister_image()
+            .image_id(&old)
+            .send()
+            .await
+            .context("DeregisterImage")?;
+    } else {
+        assert_eq!(retired(&c), 1, "{}", c.render_table());
+    }
+    assert_eq!(copied_sources(&emu, DR).await?, vec![newer.clone()]);
+    let r = go(&ctx, Request::Reconcile).await;
+    assert_eq!(r.count(Outcome::Copied), 0, "{}", r.render_table());
+    assert_eq!(copied_sources(&emu, DR).await?, vec![newer.clone()]);
+
+    // AND one image asked about alone is judged the same way: not copied to the DR
+    // region, saying which rule
+    let r = go(
+        &ctx,
+        Request::Image {
+            image: ImageId::new(ids[2].as_str()),
+            region: Some(Region::new(HOME)),
+            from_event: true,
+        },
+    )
+    .await;
+    assert_eq!(r.count(Outcome::Copied), 0, "{}", r.render_table());
+    assert!(
+        r.items.iter().any(|i| i.region.as_str() == DR
+            && i.reason.contains("count=1 (RETAIN_BY_REGION eu-west-1)")),
+        "{}",
+        r.render_table()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_retain_in_tag_on_the_newest_image_gives_a_region_its_own_rule() -> anyhow::Result<()> {
+    // GIVEN RETAIN=count=3 and a lineage whose images say the DR region keeps two
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[("REPLICA_REGIONS", DR), ("RETAIN", "count=3")]));
+    let ids = lineage(&emu, HOME, 3, &[(key::RETAIN_IN, "eu-west-1=count=2")]).await?;
+
+    // WHEN the reconcile runs THEN the DR region gets the two newest, carrying the tag
+    let r = go(&ctx, Request::Reconcile).await;
+    assert_eq!(r.count(Outcome::Copied), 2, "{}", r.render_table());
+    assert_eq!(
+        copied_sources(&emu, DR).await?,
+        sorted(vec![ids[1].clone(), ids[2].clone()])
+    );
+    let copy = copy_of(&emu, DR, &ids[2]).await?;
+    assert_eq!(tag(&copy, key::RETAIN_IN), Some("eu-west-1=count=2"));
+    settle(&emu, DR).await?;
+    // AND cleanup there keeps both
+    let c = cleanup_in(&ctx, DR).await;
+    assert_eq!(retired(&c), 0, "{}", c.render_table());
+    Ok(())
+}

@@ -8,9 +8,9 @@
 //!   managed image without lineage tags is a lineage of one.
 //! - [`retention_time`]: the time retention counts an image by (its parsed
 //!   `ami-lifecycle:slot`, never later than its creation date, else its creation date).
-//! - [`Head`]: the lineage's newest image, whose `ami-lifecycle:retain` tag rules it;
-//!   [`applied_rule`] turns it into the [`AppliedRule`] (or the [`BadRule`] that keeps the
-//!   lineage whole).
+//! - [`Head`]: the lineage's newest image, whose `ami-lifecycle:retain` and `retain-in`
+//!   tags rule it; [`applied_rule`] turns it into the [`AppliedRule`] for its region (or the
+//!   [`BadRule`] that keeps the lineage whole).
 //! - [`judge`]: each member's [`Standing`] under that rule; [`Lineages`] groups whole
 //!   [`Image`]s per region and lineage and judges them all (replicate's guard, status).
 //!   Cleanup keeps its own compact inventory and calls [`Head`] and [`judge`] directly.
@@ -31,8 +31,15 @@
 //!   available and pending ones). The newest available image is always kept and so always
 //!   replicated: a replica region reads the same tag from the replica of the same image,
 //!   and the two regions cannot disagree on the rule.
-//! - **A bad `retain` tag on the head** keeps the whole lineage (cleanup); replicate copies
-//!   as if there were no guard (in doubt, copy: cleanup keeps it anyway).
+//! - **Per region**: a lineage is judged in each region by the rule for that region, the
+//!   first of: the head's `ami-lifecycle:retain-in` entry for the region
+//!   (`eu-west-1=count=3;us-west-2=days=90`, [`parse_rules_by_region`]), the head's
+//!   `ami-lifecycle:retain`, `RETAIN_BY_REGION`'s entry for the region, `RETAIN`. The
+//!   head's tags override the deployment's settings; within each, the region's entry
+//!   overrides the general one. Replicas carry both tags, so the replica region reads the
+//!   same entries ([`applied_rule_in`] gives any region's rule from the source's head).
+//! - **A bad `retain` or `retain-in` tag on the head** keeps the whole lineage (cleanup);
+//!   replicate copies as if there were no guard (in doubt, copy: cleanup keeps it anyway).
 //! - **The newest available image is always kept**, whatever the rule says (a newer image
 //!   may be disabled).
 //!
@@ -173,19 +180,41 @@ pub struct Member<'a> {
 }
 
 /// The head of a lineage: its newest available image, or its newest disabled image when
-/// none is available, with that image's `ami-lifecycle:retain` value. Built one image at a
-/// time ([`Head::offer`]), so an inventory need not keep every image's tags.
+/// none is available, with that image's `ami-lifecycle:retain` and `retain-in` values and
+/// its region. Built one image at a time ([`Head::offer_image`]), so an inventory need not
+/// keep every image's tags.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Head {
     newest: Option<(bool, i64, ImageId)>,
     retain_tag: Option<String>,
+    retain_in_tag: Option<String>,
+    region: Option<Region>,
 }
 
 impl Head {
-    /// Considers one member; `retain_tag` is its `ami-lifecycle:retain` value.
+    /// Considers one member of `image`'s lineage (`member` describes `image`): its
+    /// `retain` and `retain-in` tags and its region (whose rule [`applied_rule`] picks).
+    pub fn offer_image(&mut self, member: &Member<'_>, image: &Image) {
+        if self.offer_tags(member, image.tag(key::RETAIN), image.tag(key::RETAIN_IN)) {
+            self.region = Some(image.region.clone());
+        }
+    }
+
+    /// Considers one member; `retain_tag` is its `ami-lifecycle:retain` value. Without a
+    /// region or `retain-in` tag: [`Head::offer_image`] is what the runners call.
     pub fn offer(&mut self, member: &Member<'_>, retain_tag: Option<&str>) {
+        self.offer_tags(member, retain_tag, None);
+    }
+
+    /// Whether the member became the head.
+    fn offer_tags(
+        &mut self,
+        member: &Member<'_>,
+        retain_tag: Option<&str>,
+        retain_in_tag: Option<&str>,
+    ) -> bool {
         if !is_counted(member.state) {
-            return;
+            return false;
         }
         let available = member.state == ImageState::Available;
         let better = match &self.newest {
@@ -199,7 +228,9 @@ impl Head {
         if better {
             self.newest = Some((available, member.time, member.id.clone()));
             self.retain_tag = retain_tag.map(str::to_owned);
+            self.retain_in_tag = retain_in_tag.map(str::to_owned);
         }
+        better
     }
 
     /// The head image and its retention time, if the lineage has a counted image.
@@ -211,6 +242,16 @@ impl Head {
     pub fn retain_tag(&self) -> Option<&str> {
         self.retain_tag.as_deref()
     }
+
+    /// The head's `ami-lifecycle:retain-in` value.
+    pub fn retain_in_tag(&self) -> Option<&str> {
+        self.retain_in_tag.as_deref()
+    }
+
+    /// The region of the lineage (its head's), when offered with [`Head::offer_image`].
+    pub fn region(&self) -> Option<&Region> {
+        self.region.as_ref()
+    }
 }
 
 /// Where a lineage's rule comes from.
@@ -218,8 +259,75 @@ impl Head {
 pub enum RuleSource {
     /// `RETAIN`.
     Config,
+    /// `RETAIN_BY_REGION`'s entry for this region.
+    ConfigIn(Region),
     /// `ami-lifecycle:retain` on the lineage's head.
     Tag(ImageId),
+    /// `ami-lifecycle:retain-in`'s entry for this region, on the lineage's head.
+    TagIn(ImageId, Region),
+}
+
+/// The deployment's retention settings a lineage falls back on: `RETAIN` everywhere
+/// ([`RetentionRule`]), or `RETAIN` and `RETAIN_BY_REGION` ([`crate::config::Config`]).
+pub trait Defaults {
+    /// The rule for `region` (`None`: unknown) and where it comes from.
+    fn rule_for(&self, region: Option<&Region>) -> (&RetentionRule, RuleSource);
+}
+
+impl Defaults for RetentionRule {
+    fn rule_for(&self, _region: Option<&Region>) -> (&RetentionRule, RuleSource) {
+        (self, RuleSource::Config)
+    }
+}
+
+impl Defaults for crate::config::Config {
+    fn rule_for(&self, region: Option<&Region>) -> (&RetentionRule, RuleSource) {
+        match region.and_then(|r| self.retain_by_region.get_key_value(r)) {
+            Some((r, rule)) => (rule, RuleSource::ConfigIn(r.clone())),
+            None => (&self.retain, RuleSource::Config),
+        }
+    }
+}
+
+/// What a `region=rule;region=rule` value (`RETAIN_BY_REGION`, `ami-lifecycle:retain-in`)
+/// gets wrong: the problem, and the accepted form in [`RULES_BY_REGION_FORM`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RulesByRegionError {
+    pub problem: String,
+}
+
+/// The accepted form of [`parse_rules_by_region`], for error messages.
+pub const RULES_BY_REGION_FORM: &str =
+    "region=rule entries separated by semicolons, e.g. eu-west-1=count=3;us-west-2=days=90 (each rule as RETAIN: count=7, days=30, daily=7,weekly=4, ...)";
+
+/// Parses `region=rule;region=rule` (the rule in `RETAIN`'s language; empty entries are
+/// ignored; a region at most once).
+pub fn parse_rules_by_region(
+    value: &str,
+) -> Result<BTreeMap<Region, RetentionRule>, RulesByRegionError> {
+    let mut out = BTreeMap::new();
+    for entry in value.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let bad = |problem: String| RulesByRegionError { problem };
+        let (region, rule) = entry.split_once('=').ok_or_else(|| {
+            bad(format!(
+                "{:?} is not region=rule",
+                crate::values::truncate(entry, 80)
+            ))
+        })?;
+        let region = region.trim();
+        if !tags::is_region_name(region) {
+            return Err(bad(format!(
+                "{:?} is not a region name such as eu-west-1",
+                crate::values::truncate(region, 80)
+            )));
+        }
+        let rule = RetentionRule::parse(rule.trim())
+            .map_err(|e| bad(format!("{region}: {}", e.problem)))?;
+        if out.insert(Region::new(region), rule).is_some() {
+            return Err(bad(format!("{region} is named twice")));
+        }
+    }
+    Ok(out)
 }
 
 /// The rule a lineage is retained by.
@@ -233,7 +341,11 @@ impl fmt::Display for AppliedRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
             RuleSource::Config => write!(f, "{} (RETAIN)", self.rule),
+            RuleSource::ConfigIn(r) => write!(f, "{} (RETAIN_BY_REGION {r})", self.rule),
             RuleSource::Tag(id) => write!(f, "{} ({} on {id})", self.rule, key::RETAIN),
+            RuleSource::TagIn(id, r) => {
+                write!(f, "{} ({} {r} on {id})", self.rule, key::RETAIN_IN)
+            }
         }
     }
 }
@@ -246,24 +358,70 @@ pub struct BadRule {
     pub error: Arc<TagError>,
 }
 
-/// The rule of a lineage: the head's `retain` tag, else `default` (`RETAIN`).
-pub fn applied_rule(head: &Head, default: &RetentionRule) -> Result<Arc<AppliedRule>, BadRule> {
-    match (head.image(), head.retain_tag()) {
-        (Some((id, _)), Some(value)) => match RetentionRule::parse(value) {
-            Ok(rule) => Ok(Arc::new(AppliedRule {
-                rule,
-                source: RuleSource::Tag(id.clone()),
-            })),
-            Err(e) => Err(BadRule {
-                on: id.clone(),
-                error: Arc::new(TagError::from_retention(key::RETAIN, &e)),
-            }),
+/// The rule of a lineage in its own region (its head's, [`Head::region`]); see
+/// [`applied_rule_in`].
+pub fn applied_rule(
+    head: &Head,
+    defaults: &impl Defaults,
+) -> Result<Arc<AppliedRule>, BadRule> {
+    applied_rule_in(head, head.region(), defaults)
+}
+
+/// The rule a lineage whose head is `head` is retained by in `region` (the module docs:
+/// `retain-in` entry, `retain`, `RETAIN_BY_REGION` entry, `RETAIN`). Replicate asks it
+/// for a destination from the source's head: the replicas carry the same tags.
+pub fn applied_rule_in(
+    head: &Head,
+    region: Option<&Region>,
+    defaults: &impl Defaults,
+) -> Result<Arc<AppliedRule>, BadRule> {
+    let Some((id, _)) = head.image() else {
+        let (rule, source) = defaults.rule_for(region);
+        return Ok(Arc::new(AppliedRule {
+            rule: rule.clone(),
+            source,
+        }));
+    };
+    let bad = |error: TagError| BadRule {
+        on: id.clone(),
+        error: Arc::new(error),
+    };
+    let by_region = match head.retain_in_tag() {
+        Some(value) => parse_rules_by_region(value).map_err(|e| {
+            bad(TagError::new(
+                key::RETAIN_IN,
+                value,
+                e.problem,
+                RULES_BY_REGION_FORM,
+            ))
+        })?,
+        None => BTreeMap::new(),
+    };
+    let general = match head.retain_tag() {
+        Some(value) => Some(
+            RetentionRule::parse(value)
+                .map_err(|e| bad(TagError::from_retention(key::RETAIN, &e)))?,
+        ),
+        None => None,
+    };
+    let applied = match (region.and_then(|r| by_region.get_key_value(r)), general) {
+        (Some((r, rule)), _) => AppliedRule {
+            rule: rule.clone(),
+            source: RuleSource::TagIn(id.clone(), r.clone()),
         },
-        _ => Ok(Arc::new(AppliedRule {
-            rule: default.clone(),
-            source: RuleSource::Config,
-        })),
-    }
+        (None, Some(rule)) => AppliedRule {
+            rule,
+            source: RuleSource::Tag(id.clone()),
+        },
+        (None, None) => {
+            let (rule, source) = defaults.rule_for(region);
+            AppliedRule {
+                rule: rule.clone(),
+                source,
+            }
+        }
+    };
+    Ok(Arc::new(applied))
 }
 
 /// Where one image stands under its lineage's rule.
@@ -338,7 +496,7 @@ pub struct Group {
 
 impl Group {
     /// The members' standings, in [`Group::members`] order.
-    pub fn judge(&self, default: &RetentionRule, now: OffsetDateTime) -> Vec<Standing> {
+    pub fn judge(&self, defaults: &impl Defaults, now: OffsetDateTime) -> Vec<Standing> {
         let members: Vec<Member<'_>> = self
             .members
             .iter()
@@ -348,7 +506,7 @@ impl Group {
                 state: *state,
             })
             .collect();
-        judge(&members, &applied_rule(&self.head, default), now)
+        judge(&members, &applied_rule(&self.head, defaults), now)
     }
 }
 
@@ -384,13 +542,13 @@ impl Lineages {
         }
         let group = &mut self.groups[at];
         let time = retention_time(image);
-        group.head.offer(
+        group.head.offer_image(
             &Member {
                 id: &image.id,
                 time,
                 state: image.state,
             },
-            image.tag(key::RETAIN),
+            image,
         );
         group.members.push((image.id.clone(), time, image.state));
         Some(at)
@@ -403,12 +561,12 @@ impl Lineages {
     /// Every member's standing, by image id.
     pub fn standings(
         &self,
-        default: &RetentionRule,
+        defaults: &impl Defaults,
         now: OffsetDateTime,
     ) -> BTreeMap<ImageId, Standing> {
         let mut out = BTreeMap::new();
         for g in &self.groups {
-            for ((id, _, _), s) in g.members.iter().zip(g.judge(default, now)) {
+            for ((id, _, _), s) in g.members.iter().zip(g.judge(defaults, now)) {
                 out.insert(id.clone(), s);
             }
         }

@@ -20,6 +20,9 @@ pub mod key {
     pub const REBOOT: &str = "ami-lifecycle:reboot";
     pub const REBOOT_GROUP: &str = "ami-lifecycle:reboot-group";
     pub const RETAIN: &str = "ami-lifecycle:retain";
+    /// Per-region retention (`eu-west-1=count=3;us-west-2=days=90`), read on the lineage's
+    /// head image (copied there from the instance): [`crate::lineage`].
+    pub const RETAIN_IN: &str = "ami-lifecycle:retain-in";
     pub const REPLICATE_TO: &str = "ami-lifecycle:replicate-to";
     pub const SHARE_WITH: &str = "ami-lifecycle:share-with";
     pub const EXCLUDE_DEVICES: &str = "ami-lifecycle:exclude-devices";

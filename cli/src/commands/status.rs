@@ -108,8 +108,8 @@ impl Summary {
             .iter()
             .zip(&self.tallies)
             .map(|(g, t)| {
-                let standings = g.judge(&config.retain, now);
-                let rule = match lineage::applied_rule(&g.head, &config.retain) {
+                let standings = g.judge(config, now);
+                let rule = match lineage::applied_rule(&g.head, config) {
                     Ok(rule) => rule.to_string(),
                     Err(bad) => format!("kept whole: {}", bad.error),
                 };

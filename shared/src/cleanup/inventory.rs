@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 pub use crate::lineage::Lineage;
 use crate::lineage::{self, Head, Member};
 use crate::model::{Image, ImageId, ImageState, KeyRef, SnapshotId};
-use crate::tags::{self, key};
+use crate::tags;
 
 /// Index of a lineage in [`Inventory::lineages`].
 pub type LineageId = u32;
@@ -125,7 +125,7 @@ impl Inventory {
                 time,
                 state: image.state,
             };
-            info.head.offer(&member, image.tag(key::RETAIN));
+            info.head.offer_image(&member, image);
         }
         let disks: Box<[(u64, u32)]> = image
             .disks

@@ -231,7 +231,7 @@ pub fn retention(inventory: &Inventory, config: &Config, now: OffsetDateTime) ->
     }
     let mut stages: Vec<Stage> = vec![Stage::Keep(KeepWhy::NotChecked); inventory.images.len()];
     for (info, members) in inventory.lineages.iter().zip(&groups) {
-        let rule = lineage::applied_rule(&info.head, &config.retain);
+        let rule = lineage::applied_rule(&info.head, config);
         let judged: Vec<Member<'_>> = members
             .iter()
             .map(|&i| {

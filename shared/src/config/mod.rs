@@ -53,6 +53,13 @@ pub struct Config {
     pub replica_keys: BTreeMap<Region, KeyRef>,
     /// `RETAIN`: default retention.
     pub retain: RetentionRule,
+    /// `RETAIN_BY_REGION` (`eu-west-1=count=3;us-west-2=days=90`): retention per region,
+    /// over `RETAIN` there (a lineage's own tags still come first: [`crate::lineage`]).
+    pub retain_by_region: BTreeMap<Region, RetentionRule>,
+    /// `COPY_COMPLETION_MINUTES` (15-minute steps, 15–2880): time-based copies
+    /// (CopyImage's `SnapshotCopyCompletionDurationMinutes`); a copy still pending past it
+    /// is reported `late`. Unset: best-effort copies.
+    pub copy_completion_minutes: Option<u32>,
     /// `SHARE_ALLOWED`: who may receive shared images; empty = no sharing.
     pub share_allowed: AllowList,
     /// `SHARE_GROUPS`: `name=acct acct;name2=…`, used as `group:name` in share-with.
@@ -129,7 +136,7 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = move |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let common = CommonSettings::from_lookup(&get)?;
-        let replicate = ReplicateSettings::from_lookup(&get)?;
+        let replicate = ReplicateSettings::from_lookup(&get, &common.regions)?;
         let share = ShareSettings::from_lookup(&get)?;
         let create = CreateSettings::from_lookup(&get, &common.deployment)?;
         let cleanup = CleanupSettings::from_lookup(&get)?;
@@ -139,6 +146,8 @@ impl Config {
             replica_regions: replicate.replica_regions,
             replica_keys: replicate.replica_keys,
             retain: common.retain,
+            retain_by_region: replicate.retain_by_region,
+            copy_completion_minutes: replicate.copy_completion_minutes,
             share_allowed: share.share_allowed,
             share_groups: share.share_groups,
             allow_public: share.allow_public,

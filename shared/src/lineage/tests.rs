@@ -298,3 +298,140 @@ fn lineages_are_judged_per_region() {
     // The old replica is the newest of its lineage in eu-west-1.
     assert_eq!(past(&standings(&imgs, "count=1")), ["ami-b"]);
 }
+
+/// A configuration with `RETAIN` and `RETAIN_BY_REGION` (destinations eu-west-1, us-west-2).
+fn config(retain: &str, by_region: &str) -> crate::config::Config {
+    crate::config::Config::from_lookup(|k| match k {
+        "AWS_REGION" => Some("us-east-1".to_owned()),
+        "REPLICA_REGIONS" => Some("eu-west-1,us-west-2".to_owned()),
+        "RETAIN" => Some(retain.to_owned()),
+        "RETAIN_BY_REGION" => Some(by_region.to_owned()),
+        _ => None,
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `imgs` moved to `region` (as replicas carry the lineage tags).
+fn in_region(imgs: &[Image], region: &str) -> Vec<Image> {
+    imgs.iter()
+        .map(|i| Image {
+            region: Region::new(region),
+            ..i.clone()
+        })
+        .collect()
+}
+
+fn past_under(imgs: &[Image], config: &crate::config::Config) -> Vec<String> {
+    let mut lineages = Lineages::new();
+    for i in imgs {
+        lineages.add(i, DEPLOYMENT);
+    }
+    lineages
+        .standings(config, NOW)
+        .into_iter()
+        .filter(|(_, s)| s.is_past())
+        .map(|(id, _)| id.to_string())
+        .collect()
+}
+
+#[test]
+fn each_region_is_judged_by_its_own_rule_tags_first_then_the_deployments() {
+    let five: Vec<Image> = (0..5)
+        .map(|d| web(&format!("ami-{d}"), d, ImageState::Available))
+        .collect();
+    let c = config("count=4", "eu-west-1=count=2");
+    // RETAIN_BY_REGION's entry rules its region, RETAIN the others
+    assert_eq!(past_under(&five, &c), ["ami-4"]);
+    assert_eq!(past_under(&in_region(&five, "eu-west-1"), &c), ["ami-2", "ami-3", "ami-4"]);
+    assert_eq!(past_under(&in_region(&five, "us-west-2"), &c), ["ami-4"]);
+    // the head's retain tag overrides both settings, everywhere
+    let mut tagged = five.clone();
+    tagged[0].tags.insert(key::RETAIN.to_owned(), "count=3".to_owned());
+    assert_eq!(past_under(&in_region(&tagged, "eu-west-1"), &c), ["ami-3", "ami-4"]);
+    assert_eq!(past_under(&tagged, &c), ["ami-3", "ami-4"]);
+    // and the head's retain-in entry for a region overrides its retain tag there only
+    tagged[0].tags.insert(
+        key::RETAIN_IN.to_owned(),
+        "us-west-2=count=1; eu-west-1=count=4".to_owned(),
+    );
+    assert_eq!(past_under(&in_region(&tagged, "us-west-2"), &c), ["ami-1", "ami-2", "ami-3", "ami-4"]);
+    assert_eq!(past_under(&in_region(&tagged, "eu-west-1"), &c), ["ami-4"]);
+    assert_eq!(past_under(&tagged, &c), ["ami-3", "ami-4"]);
+    // only the head's tags count: a retain-in on an older image changes nothing
+    let mut old_tag = five.clone();
+    old_tag[1].tags.insert(key::RETAIN_IN.to_owned(), "eu-west-1=count=1".to_owned());
+    assert_eq!(past_under(&in_region(&old_tag, "eu-west-1"), &c), ["ami-2", "ami-3", "ami-4"]);
+}
+
+#[test]
+fn the_rule_says_where_it_comes_from_and_any_region_is_asked_from_one_head() {
+    let imgs = [web("ami-0", 0, ImageState::Available)];
+    let c = config("count=4", "eu-west-1=count=2");
+    let mut head = Head::default();
+    let member = Member {
+        id: &imgs[0].id,
+        time: retention_time(&imgs[0]),
+        state: ImageState::Available,
+    };
+    head.offer_image(&member, &imgs[0]);
+    let text = |r: Option<&str>| {
+        applied_rule_in(&head, r.map(Region::new).as_ref(), &c)
+            .map(|r| r.to_string())
+            .unwrap_or_else(|b| format!("bad: {}", b.error))
+    };
+    assert_eq!(text(Some("eu-west-1")), "count=2 (RETAIN_BY_REGION eu-west-1)");
+    assert_eq!(text(Some("us-west-2")), "count=4 (RETAIN)");
+    assert_eq!(
+        applied_rule(&head, &c).map(|r| r.to_string()),
+        Ok("count=4 (RETAIN)".to_owned())
+    );
+    let mut tagged = imgs[0].clone();
+    tagged.tags.insert(key::RETAIN_IN.to_owned(), "eu-west-1=days=90".to_owned());
+    let mut head = Head::default();
+    head.offer_image(&member, &tagged);
+    assert_eq!(
+        applied_rule_in(&head, Some(&Region::new("eu-west-1")), &c).map(|r| r.to_string()),
+        Ok("days=90 (ami-lifecycle:retain-in eu-west-1 on ami-0)".to_owned())
+    );
+}
+
+#[test]
+fn a_bad_retain_in_tag_on_the_head_keeps_the_lineage_whole_in_every_region() {
+    let mut imgs: Vec<Image> = (0..3)
+        .map(|d| web(&format!("ami-{d}"), d, ImageState::Available))
+        .collect();
+    imgs[0]
+        .tags
+        .insert(key::RETAIN_IN.to_owned(), "eu-west-1=count=zero".to_owned());
+    let c = config("count=1", "");
+    for region in ["us-east-1", "eu-west-1"] {
+        let mut lineages = Lineages::new();
+        for i in in_region(&imgs, region) {
+            lineages.add(&i, DEPLOYMENT);
+        }
+        let s = lineages.standings(&c, NOW);
+        assert!(
+            s.values().all(|s| matches!(s, Standing::BadRule(b) if b.error.key == key::RETAIN_IN
+                && b.error.to_string().contains("eu-west-1=count=3;us-west-2=days=90"))),
+            "{region}: {s:?}"
+        );
+    }
+}
+
+#[test]
+fn rules_by_region_parse_region_rule_pairs_and_name_what_is_wrong() {
+    let rules = parse_rules_by_region(" eu-west-1=count=3 ; us-west-2=daily=7,weekly=4;")
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(rules[&Region::new("eu-west-1")], rule("count=3"));
+    assert_eq!(rules[&Region::new("us-west-2")], rule("daily=7,weekly=4"));
+    assert!(parse_rules_by_region("").is_ok_and(|r| r.is_empty()));
+    for (value, words) in [
+        ("eu-west-1", "not region=rule"),
+        ("Europe=count=1", "not a region name"),
+        ("eu-west-1=often", "eu-west-1:"),
+        ("eu-west-1=count=1;eu-west-1=count=2", "named twice"),
+    ] {
+        let e = parse_rules_by_region(value).err().unwrap_or_else(|| panic!("{value}"));
+        assert!(e.problem.contains(words), "{value}: {}", e.problem);
+    }
+}

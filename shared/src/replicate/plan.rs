@@ -44,12 +44,13 @@ const NAME_MAX: usize = 128;
 /// source. Not `share-with`: a replica follows its source's current value (read from the
 /// source region) or, with `SHARE_REPLICAS=false`, is never shared; a copied value would
 /// only go stale. Never a state tag ([`tags::is_state_key`]).
-const CARRIED_TAGS: [&str; 5] = [
+const CARRIED_TAGS: [&str; 6] = [
     key::SLOT,
     key::SCHEDULE,
     key::SOURCE_INSTANCE,
     key::CONSISTENCY,
     key::RETAIN,
+    key::RETAIN_IN,
 ];
 
 /// The most tags a copy carries (EC2: 50 per resource; the seal is added after planning).
@@ -341,11 +342,80 @@ fn outside_retention(inv: &Inventory, config: &Config, now: OffsetDateTime) -> B
         }
     }
     lineages
-        .standings(&config.retain, now)
+        .standings(config, now)
         .into_iter()
         .filter(|(_, standing)| standing.is_past())
         .map(|(id, _)| id)
         .collect()
+}
+
+/// Copies the destination's retention would not keep, by (destination, source), with the
+/// rule that says so. Each destination is judged as cleanup will judge it once the copies
+/// are made: its listed copies ([`Inventory::copies`], which on the one-image paths include
+/// the lineage's other copies there) and the copy of every source of the lineage that
+/// goes there, is available, is kept at home and has no copy there yet — each with the
+/// tags a copy carries (the source's `retain` and `retain-in`, read for the destination:
+/// [`crate::lineage::applied_rule_in`]). A copy cleanup would retire there is not made:
+/// a destination keeping fewer images than the source (`RETAIN_BY_REGION`,
+/// `ami-lifecycle:retain-in`) never feeds a copy-then-delete loop.
+fn outside_retention_at_dests(
+    inv: &Inventory,
+    config: &Config,
+    now: OffsetDateTime,
+    retired: &BTreeSet<ImageId>,
+) -> BTreeMap<(Region, ImageId), String> {
+    let mut by_dest: BTreeMap<Region, (Lineages, BTreeSet<ImageId>)> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for src in inv.sources.iter().chain(&inv.peers) {
+        if !seen.insert(src.id.clone())
+            || src.state != ImageState::Available
+            || retired.contains(&src.id)
+            || not_a_source(src, config).is_some()
+        {
+            continue;
+        }
+        let Ok(dests) = destinations(src, config) else {
+            continue;
+        };
+        for dest in dests {
+            let (lineages, projected) = by_dest.entry(dest.clone()).or_insert_with(|| {
+                let mut lineages = Lineages::new();
+                let mut ids = BTreeSet::new();
+                for c in inv.copies.get(&dest).into_iter().flatten() {
+                    if ids.insert(c.id.clone()) {
+                        lineages.add(c, &config.deployment);
+                    }
+                }
+                (lineages, BTreeSet::new())
+            });
+            if copies_of(inv, &dest, &src.id, config)
+                .iter()
+                .any(|c| is_present(c.state))
+            {
+                continue;
+            }
+            let copy = Image {
+                region: dest.clone(),
+                created: now,
+                state: ImageState::Available,
+                tags: copy_tags(CopyKind::Replica, src, config, 1),
+                ..src.clone()
+            };
+            lineages.add(&copy, &config.deployment);
+            projected.insert(src.id.clone());
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (dest, (lineages, projected)) in by_dest {
+        for (id, standing) in lineages.standings(config, now) {
+            if let (true, crate::lineage::Standing::Past(rule)) =
+                (projected.contains(&id), standing)
+            {
+                out.insert((dest.clone(), id), rule.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// Whether copies into `region` are in this run's scope ([`Inventory::only_region`]).
@@ -360,6 +430,7 @@ fn in_scope(inv: &Inventory, region: &Region) -> bool {
 pub fn plan(inv: &Inventory, config: &Config, now: OffsetDateTime) -> Plan {
     let mut plan = Plan::default();
     let retired = outside_retention(inv, config, now);
+    let retired_at = outside_retention_at_dests(inv, config, now, &retired);
     // Failed copies already dealt with (superseded or removed), by id.
     let mut handled: BTreeSet<ImageId> = BTreeSet::new();
     // Where each known source goes (None: unknown, e.g. a bad tag).
@@ -454,6 +525,18 @@ pub fn plan(inv: &Inventory, config: &Config, now: OffsetDateTime) -> Plan {
             .iter()
             .filter(|d| in_scope(inv, d) && managed.contains(d))
         {
+            if let Some(rule) = retired_at.get(&(dest.clone(), src.id.clone())) {
+                if inv.explain_skips {
+                    plan.decide(
+                        dest,
+                        &src.id,
+                        None,
+                        Outcome::Skipped,
+                        format!("not copied to {dest}: its retention there ({rule}) would not keep the copy (cleanup there would retire it)"),
+                    );
+                }
+                continue;
+            }
             decide_copy(
                 inv,
                 config,
@@ -544,6 +627,14 @@ pub fn plan(inv: &Inventory, config: &Config, now: OffsetDateTime) -> Plan {
             };
             let reason = if inv.gone_sources.contains(&src) {
                 Some(format!("failed copy of {src}, which no longer exists"))
+            } else if retired.contains(&src) {
+                Some(format!(
+                    "failed copy of {src}, which retention no longer keeps: not copied again"
+                ))
+            } else if let Some(rule) = retired_at.get(&(region.clone(), src.clone())) {
+                Some(format!(
+                    "failed copy of {src}, whose copy retention in {region} ({rule}) would not keep: not copied again"
+                ))
             } else {
                 match known.get(&src) {
                     Some(Some(dests)) if !dests.contains(region) => Some(format!(
@@ -1254,6 +1345,109 @@ mod tests {
         );
         // AND peers are never copied themselves
         assert_eq!(plan(&asked(2), &c, NOW).copies.len(), 1);
+    }
+
+    #[test]
+    fn each_destination_gets_only_the_copies_its_own_retention_keeps() {
+        // GIVEN RETAIN=count=3, eu-west-1 keeping 1 (RETAIN_BY_REGION), and a lineage of
+        // three whose oldest already has its copy in eu-west-1
+        let c = config(&[
+            ("REPLICA_REGIONS", "eu-west-1,us-west-2"),
+            ("RETAIN", "count=3"),
+            ("RETAIN_BY_REGION", "eu-west-1=count=2"),
+        ]);
+        let at = |id: &str, slot: &str| {
+            image(
+                id,
+                "us-east-1",
+                &[
+                    (key::MANAGED_BY, "ami-lifecycle"),
+                    (key::SOURCE_INSTANCE, "i-1"),
+                    (key::SCHEDULE, "daily"),
+                    (key::SLOT, slot),
+                ],
+            )
+        };
+        let sources = vec![
+            at("ami-old", "2026-11-20T03:00:00Z"),
+            at("ami-mid", "2026-11-21T03:00:00Z"),
+            at("ami-new", "2026-11-22T03:00:00Z"),
+        ];
+        let mut copies = listed(&["eu-west-1", "us-west-2"]);
+        let mut old_copy = copy_of("ami-c0", "ami-old", "eu-west-1", ImageState::Available, 1);
+        old_copy.tags.extend(
+            [
+                (key::SOURCE_INSTANCE, "i-1"),
+                (key::SCHEDULE, "daily"),
+                (key::SLOT, "2026-11-20T03:00:00Z"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        copies.insert(Region::new("eu-west-1"), vec![old_copy]);
+        let inv = Inventory {
+            sources: sources.clone(),
+            copies,
+            explain_skips: true,
+            ..Inventory::default()
+        };
+        // WHEN planning
+        let plan = plan(&inv, &c, NOW);
+        // THEN us-west-2 (RETAIN) gets all three, eu-west-1 the two newest (its old copy
+        // is cleanup's to retire there), each skip saying which rule
+        let mut made: Vec<(&str, &str)> = plan
+            .copies
+            .iter()
+            .map(|c| (c.dest.as_str(), c.request.source_image.as_str()))
+            .collect();
+        made.sort_unstable();
+        assert_eq!(
+            made,
+            vec![
+                ("eu-west-1", "ami-mid"),
+                ("eu-west-1", "ami-new"),
+                ("us-west-2", "ami-mid"),
+                ("us-west-2", "ami-new"),
+                ("us-west-2", "ami-old"),
+            ]
+        );
+        // AND with eu-west-1 keeping one, the middle image is not copied there, saying why
+        let c1 = config(&[
+            ("REPLICA_REGIONS", "eu-west-1,us-west-2"),
+            ("RETAIN", "count=3"),
+            ("RETAIN_BY_REGION", "eu-west-1=count=1"),
+        ]);
+        let one = plan_fn(&inv, &c1);
+        assert_eq!(
+            one.copies
+                .iter()
+                .filter(|c| c.dest.as_str() == "eu-west-1")
+                .map(|c| c.request.source_image.as_str())
+                .collect::<Vec<_>>(),
+            vec!["ami-new"]
+        );
+        assert!(
+            one.decisions.iter().any(|d| d.subject == "ami-mid"
+                && d.outcome == Outcome::Skipped
+                && d.reason.contains("count=1 (RETAIN_BY_REGION eu-west-1)")),
+            "{:?}",
+            one.decisions
+        );
+        // AND the head's retain-in tag (carried onto the copies) overrides it
+        let mut tagged = inv.clone();
+        tagged.sources[2]
+            .tags
+            .insert(key::RETAIN_IN.to_owned(), "eu-west-1=count=3".to_owned());
+        let tagged_plan = plan_fn(&tagged, &c1);
+        assert_eq!(tagged_plan.copies.len(), 5, "{tagged_plan:?}");
+        assert!(tagged_plan
+            .copies
+            .iter()
+            .all(|c| c.request.tags.get(key::RETAIN_IN).is_some()
+                == (c.request.source_image.as_str() == "ami-new")));
+    }
+
+    fn plan_fn(inv: &Inventory, c: &Config) -> Plan {
+        plan(inv, c, NOW)
     }
 
     fn plan_copies(inv: &Inventory, c: &Config) -> usize {

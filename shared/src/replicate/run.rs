@@ -132,7 +132,12 @@ async fn reconcile_inventory(ctx: &Context, report: &mut RunReport) -> Inventory
 async fn list_copies(ctx: &Context, inv: &mut Inventory, region: &Region, query: ImageQuery) {
     match all_images(ctx.cloud.ec2(region).as_ref(), &query).await {
         Ok(images) => {
-            inv.copies.entry(region.clone()).or_default().extend(images);
+            let listed = inv.copies.entry(region.clone()).or_default();
+            for image in images {
+                if !listed.iter().any(|c| c.id == image.id) {
+                    listed.push(image);
+                }
+            }
         }
         Err(e) => {
             inv.unlisted.insert(region.clone(), (e.kind, e.to_string()));
@@ -292,6 +297,10 @@ async fn image_inventory(
         inv.sources.push(img);
         d
     };
+    let lineage = inv
+        .sources
+        .first()
+        .and_then(|s| lineage_copies_query(s, &config.deployment));
     for region in dests {
         let q = ImageQuery {
             owned_by_self: true,
@@ -299,8 +308,22 @@ async fn image_inventory(
             ..ImageQuery::default()
         };
         list_copies(ctx, &mut inv, &region, q).await;
+        if let Some(q) = &lineage {
+            list_copies(ctx, &mut inv, &region, q.clone()).await;
+        }
     }
     Some(inv)
+}
+
+/// The copies of `source`'s lineage in a destination (managed, carrying its instance):
+/// the destination's retention is judged over them ([`plan::plan`]).
+fn lineage_copies_query(source: &Image, deployment: &str) -> Option<ImageQuery> {
+    let instance = source.tag(key::SOURCE_INSTANCE)?.trim();
+    Some(ImageQuery {
+        tag: Some((key::SOURCE_INSTANCE.to_owned(), instance.to_owned())),
+        tag_key: Some(key::SOURCE_IMAGE.to_owned()),
+        ..ImageQuery::managed_by(deployment)
+    })
 }
 
 async fn failed_inventory(
@@ -399,6 +422,13 @@ async fn failed_inventory(
         ..ImageQuery::default()
     };
     list_copies(ctx, &mut inv, region, q).await;
+    if let Some(q) = inv
+        .sources
+        .first()
+        .and_then(|s| lineage_copies_query(s, &config.deployment))
+    {
+        list_copies(ctx, &mut inv, region, q).await;
+    }
     Some(inv)
 }
 
