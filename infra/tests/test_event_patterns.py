@@ -586,7 +586,8 @@ ENV_CONTRACT = {
     "COPY_INSTANCE_TAGS": "CopyInstanceTags", "KEEP_IF_LAUNCHED_WITHIN": "KeepIfLaunchedWithin",
     "CLEANUP_SHARED": "CleanupShared", "DEPRECATION_GRACE": "DeprecationGrace", "DISABLE_GRACE": "DisableGrace",
     "DELETE_ORPHANS": "DeleteOrphans", "PRICE_PER_GIB_MONTH": "SnapshotPricePerGibMonth",
-    "ADOPT_FROM": "AdoptFrom",
+    "ADOPT_FROM": "AdoptFrom", "RETAIN_BY_REGION": "RetainByRegion",
+    "COPY_COMPLETION_MINUTES": "CopyCompletionMinutes",
 }
 # create-image's own variables (reboot authority), each from a parameter.
 CREATE_IMAGE_ENV = {"REBOOT_MIN_INTERVAL": "RebootMinInterval", "SLOT_WINDOW": "DirectSlotWindow",
@@ -658,6 +659,14 @@ GOOD_BAD = {
                        ["alias/x", "us-west-2="]),
     "Retain": (["count=7", "days=30", "count=7,days=30", "daily=7,weekly=4,monthly=12", "daily=7,weekly=4,monthly=12,yearly=2"],
                ["", "count=0", "count", "hourly=3", "count=7;days=3"]),
+    # RETAIN_BY_REGION: region=rule;… (each rule as RETAIN); the regions are checked at start-up
+    "RetainByRegion": (["", "eu-west-1=count=3", "eu-west-1=count=3;us-west-2=days=90",
+                        "us-gov-west-1=daily=7,weekly=4,monthly=12"],
+                       ["eu-west-1", "count=3", "eu-west-1=count=0", "eu-west-1=count=3,us-west-2=days=90",
+                        "eu-west-1=hourly=3", "eu-west-1 = count=3"]),
+    # COPY_COMPLETION_MINUTES: CopyImage's 15-minute steps, 15 to 2880 (the Rust range)
+    "CopyCompletionMinutes": (["", "15", "30", "120", "1440", "2865", "2880"],
+                              ["0", "10", "20", "2895", "3000", "-15", "1h", "015"]),
     "ShareAllowed": (["", "111122223333", "111122223333,arn:aws:organizations::111122223333:organization/o-abcdefghij",
                       "arn:aws:organizations::111122223333:ou/o-abcdefghij/ou-ab12-cdefghij"], ["1111", "all", "111122223333 444455556666"]),
     "ShareGroups": (["", "prod=111122223333 444455556666;dev=777788889999"], ["prod", "prod=all", "=111122223333"]),
@@ -684,6 +693,12 @@ GOOD_BAD = {
                          "arn:aws:sts::111122223333:assumed-role/ops/session", "arn:aws:iam::1111:role/x",
                          "arn:aws:iam::111122223333:role/"]),
 }
+
+
+def test_copy_completion_minutes_pattern_is_the_rust_range(template):
+    pattern = template["Parameters"]["CopyCompletionMinutes"]["AllowedPattern"]
+    accepted = [n for n in range(0, 3001) if re.fullmatch(pattern, str(n))]
+    assert accepted == list(range(15, 2881, 15))
 
 
 @pytest.mark.parametrize("name", sorted(GOOD_BAD))
