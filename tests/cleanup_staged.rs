@@ -186,3 +186,85 @@ async fn disabled_stage_then_restore_and_the_share_reconcile_re_grants() -> anyh
     assert!(exists(&emu, newest).await?);
     Ok(())
 }
+
+/// An image due for deregistration whose snapshot is locked (EBS snapshot lock) is kept and
+/// reported with the lock's end, run after run, without a DeregisterImage; once unlocked it
+/// goes with its snapshot.
+#[tokio::test]
+async fn a_locked_snapshot_keeps_its_image_until_the_lock_ends() -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let base = OffsetDateTime::now_utc();
+    let from = emu.launch_instance(HOME, &[("Name", "web")], &[]).await?;
+    let newest = create(&emu, &from, base, 0).await?;
+    let old = create(&emu, &from, base, 1).await?;
+    emu.tick()?;
+    let described = emu
+        .ec2(HOME)
+        .describe_images()
+        .image_ids(&old)
+        .send()
+        .await?;
+    let snap = described
+        .images()
+        .first()
+        .and_then(|i| i.block_device_mappings().first())
+        .and_then(|m| m.ebs().and_then(|e| e.snapshot_id()))
+        .context("the image's snapshot")?
+        .to_owned();
+    let locked = emu
+        .ec2(HOME)
+        .lock_snapshot()
+        .snapshot_id(&snap)
+        .lock_mode(aws_sdk_ec2::types::LockMode::Governance)
+        .lock_duration(7)
+        .send()
+        .await?;
+    let until = locked
+        .lock_expires_on()
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
+        .context("lock end")?;
+    let ctx = emu.context(emu.config(&[("RETAIN", "count=1")]));
+
+    for _ in 0..2 {
+        let report = run(&ctx, CleanupRequest::default(), base).await;
+        let (outcome, reason) = item(&report, &old)?;
+        assert_eq!(outcome, Outcome::Kept, "{reason}");
+        assert!(
+            reason.contains(&format!(
+                "snapshot {snap} is locked (governance mode) until {}",
+                rfc3339(until)
+            )),
+            "{reason}"
+        );
+        assert_eq!(report.metrics.get("snapshots_locked"), Some(&1.0));
+    }
+    let calls = emu.counters()?;
+    assert_eq!(
+        calls["calls"][HOME]["DeregisterImage"]
+            .as_u64()
+            .unwrap_or(0),
+        0
+    );
+    assert!(exists(&emu, &old).await?);
+
+    emu.ec2(HOME)
+        .unlock_snapshot()
+        .snapshot_id(&snap)
+        .send()
+        .await?;
+    let report = run(&ctx, CleanupRequest::default(), base).await;
+    assert_eq!(item(&report, &old)?.0, Outcome::Deleted);
+    assert!(!exists(&emu, &old).await?);
+    assert!(exists(&emu, &newest).await?);
+    let left = emu
+        .ec2(HOME)
+        .describe_snapshots()
+        .owner_ids("self")
+        .send()
+        .await?;
+    assert!(left
+        .snapshots()
+        .iter()
+        .all(|s| s.snapshot_id() != Some(snap.as_str())));
+    Ok(())
+}

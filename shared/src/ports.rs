@@ -135,6 +135,17 @@ pub struct ImageCopy {
     pub snapshot_tags: Tags,
 }
 
+/// An EBS snapshot lock (`DescribeLockedSnapshots`): the snapshot cannot be deleted until
+/// the lock ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotLock {
+    pub snapshot: SnapshotId,
+    /// `compliance`, `governance` or `compliance-cooloff`.
+    pub mode: String,
+    /// `LockExpiresOn`; `None` when EC2 gives no end.
+    pub expires: Option<OffsetDateTime>,
+}
+
 /// What DeregisterImage with `DeleteAssociatedSnapshots` did to the snapshots.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Deregistered {
@@ -193,6 +204,9 @@ pub trait ImageRetirement: Send + Sync {
     async fn enable(&self, image: &ImageId) -> CloudResult<()>;
     /// `DisableImageDeprecation`: clears the image's deprecation time.
     async fn cancel_deprecation(&self, image: &ImageId) -> CloudResult<()>;
+    /// This account's snapshots in this region that are locked now
+    /// (`DescribeLockedSnapshots`, every page; lock state `expired` left out).
+    async fn snapshot_locks(&self) -> CloudResult<Vec<SnapshotLock>>;
 }
 
 #[async_trait]

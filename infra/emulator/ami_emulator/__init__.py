@@ -24,10 +24,11 @@ def install() -> None:
         disabled_images,
         references,
         sharing,
+        snapshot_lock,
         tag_events,
     )
 
     for mod in (ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
-                product_codes, instances, disabled_images, block_public_access, control):
+                product_codes, instances, disabled_images, snapshot_lock, block_public_access, control):
         mod.install()
     lifecycle.start_ticker()

@@ -12,6 +12,8 @@
   private), `EC2 AMI State Change` with state `disabled`; EnableImage: back to
   `available` (event `available`). moto changes the state only.
 * Deregistration emits `EC2 AMI State Change` state `deregistered`.
+* A locked snapshot (snapshot_lock.py) is kept by DeleteAssociatedSnapshots
+  (ReturnCode `client-error`).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from datetime import timedelta
 
 from moto.core.responses import ActionResult
 
-from . import events, state
+from . import events, snapshot_lock, state
 from .ec2_images import image_snapshots
 from .errors import Ec2Error, check_image_ids, image_not_found
 from .patching import handler
@@ -63,7 +65,7 @@ def deregister_image(self):
         if delete_snaps:
             in_use = {s.id for other in backend.amis.values() for s in image_snapshots(other)}
             for snap in snaps:
-                if snap.id in in_use:
+                if snap.id in in_use or snapshot_lock.is_locked(snap):
                     results.append({"SnapshotId": snap.id, "ReturnCode": "client-error"})
                 elif backend.snapshots.pop(snap.id, None) is not None:
                     results.append({"SnapshotId": snap.id, "ReturnCode": "success"})

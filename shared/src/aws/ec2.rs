@@ -25,7 +25,7 @@ use crate::model::{
 use crate::pacing::{Bucket, Pacer};
 use crate::ports::{
     Deregistered, Ec2, ImageCopy, ImageFactory, ImageQuery, ImageRetirement, Images, Instances,
-    NewImage, Page, Sharing, SnapshotQuery, Tagging,
+    NewImage, Page, Sharing, SnapshotLock, SnapshotQuery, Tagging,
 };
 use crate::tags;
 
@@ -436,6 +436,39 @@ impl ImageRetirement for AwsEc2 {
             .await
             .map_err(self.err("DisableImageDeprecation"))?;
         Ok(())
+    }
+
+    async fn snapshot_locks(&self) -> CloudResult<Vec<SnapshotLock>> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            self.pacer.take(Bucket::Describe).await;
+            let page = self
+                .client
+                .describe_locked_snapshots()
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(self.err("DescribeLockedSnapshots"))?;
+            for s in page.snapshots() {
+                let (Some(id), Some(state)) = (s.snapshot_id(), s.lock_state()) else {
+                    continue;
+                };
+                if *state == ec2::LockState::Expired {
+                    continue;
+                }
+                out.push(SnapshotLock {
+                    snapshot: SnapshotId::new(id),
+                    mode: state.as_str().to_owned(),
+                    expires: s.lock_expires_on().and_then(convert::from_smithy_time),
+                });
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(out),
+            }
+        }
     }
 }
 

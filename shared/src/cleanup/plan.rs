@@ -36,6 +36,7 @@ use crate::config::Config;
 use crate::lineage::{self, to_time, BadRule, Member, Standing};
 pub use crate::lineage::{AppliedRule, RuleSource};
 use crate::model::{Grantee, ImageId, ImageReference, ImageState, Snapshot};
+use crate::ports::SnapshotLock;
 use crate::retention::KeepReason;
 use crate::tags::{self, key, TagError};
 use crate::time_util::rfc3339;
@@ -95,6 +96,9 @@ pub enum KeepWhy {
         until: OffsetDateTime,
         rule: Arc<AppliedRule>,
     },
+    /// Due for deregistration, but one of its snapshots is locked (EBS snapshot lock):
+    /// EC2 would refuse to delete it, so the image waits for the lock's end.
+    SnapshotLocked(SnapshotLock),
 }
 
 impl fmt::Display for KeepWhy {
@@ -129,6 +133,14 @@ impl fmt::Display for KeepWhy {
                 rfc3339(*deprecated_at),
                 if *disable_next { "disabled" } else { "deregistered" },
                 rfc3339(*until)
+            ),
+            Self::SnapshotLocked(lock) => write!(
+                f,
+                "due for deregistration, but its snapshot {} is locked ({} mode) {}: kept, and deregistered with its snapshots once the lock ends",
+                lock.snapshot,
+                lock.mode,
+                lock.expires
+                    .map_or_else(|| "with no end given".to_owned(), |t| format!("until {}", rfc3339(t)))
             ),
             Self::Disabled { since, until, rule } => write!(
                 f,
@@ -176,6 +188,9 @@ pub struct Facts {
     grantees: HashMap<ImageId, Vec<Grantee>>,
     sharing_checked: HashSet<ImageId>,
     failed: HashMap<ImageId, (String, bool)>,
+    /// The region's snapshot locks by [`super::inventory::snapshot_key`]; `None` = not
+    /// asked (treated as none), `Err` = the check failed (deregistrations kept).
+    locks: Option<Result<Arc<HashMap<u64, SnapshotLock>>, (String, bool)>>,
 }
 
 impl Facts {
@@ -209,6 +224,16 @@ impl Facts {
         self.failed
             .entry(image.clone())
             .or_insert_with(|| (problem.into(), retryable));
+    }
+
+    /// The region's locked snapshots (one `DescribeLockedSnapshots` listing per run).
+    pub fn snapshot_locks(&mut self, locks: Arc<HashMap<u64, SnapshotLock>>) {
+        self.locks = Some(Ok(locks));
+    }
+
+    /// The snapshot lock check failed: no image is deregistered on doubt.
+    pub fn snapshot_locks_failed(&mut self, problem: impl Into<String>, retryable: bool) {
+        self.locks = Some(Err((problem.into(), retryable)));
     }
 
     pub fn has_failed(&self, image: &ImageId) -> bool {
@@ -352,7 +377,21 @@ pub fn decide(
     }
     // A deprecation time in the future was not set by retirement (which deprecates "now").
     let deprecated_at = img.deprecation_time.map(to_time).filter(|t| *t <= now);
-    staged(img.state, deprecated_at, rule, config, now)
+    let decision = staged(img.state, deprecated_at, rule, config, now);
+    if !matches!(decision, Decision::Deregister { .. }) {
+        return decision;
+    }
+    match &facts.locks {
+        Some(Err((problem, retryable))) => Decision::Keep(KeepWhy::CheckFailed {
+            problem: problem.clone(),
+            retryable: *retryable,
+        }),
+        Some(Ok(locks)) => match img.disks.iter().find_map(|(k, _)| locks.get(k)) {
+            Some(lock) => Decision::Keep(KeepWhy::SnapshotLocked(lock.clone())),
+            None => decision,
+        },
+        None => decision,
+    }
 }
 
 /// The retirement stage of an image past retention that every check let go: deprecate,
@@ -1042,6 +1081,54 @@ mod tests {
         let config = super::tests::config(&[("RETAIN", "count=1")]);
         let plan = super::plan(&inv, &clean_facts(&inv, &config), &config, NOW);
         assert_eq!(deregistered(&plan), ["ami-b", "ami-c"]);
+    }
+
+    #[test]
+    fn a_locked_snapshot_keeps_its_image_until_the_lock_ends() {
+        let config = config(&[("RETAIN", "count=1")]);
+        let inv = inventory(&[
+            image("ami-a", 0, &[]),
+            image("ami-b", 1, &[]),
+            image("ami-c", 2, &[]),
+        ]);
+        let mut facts = clean_facts(&inv, &config);
+        let lock = SnapshotLock {
+            snapshot: SnapshotId::new("snap-ami-b"),
+            mode: "compliance".into(),
+            expires: Some(NOW + Duration::days(30)),
+        };
+        let locks = [(
+            super::super::inventory::snapshot_key(&lock.snapshot),
+            lock.clone(),
+        )];
+        facts.snapshot_locks(Arc::new(locks.into_iter().collect()));
+        let plan = plan(&inv, &facts, &config, NOW);
+        assert_eq!(deregistered(&plan), ["ami-c"]);
+        assert_eq!(keep_why(&plan, "ami-b"), &KeepWhy::SnapshotLocked(lock));
+        let text = keep_why(&plan, "ami-b").to_string();
+        assert!(
+            text.contains("snap-ami-b is locked (compliance mode) until 2026-12-22T12:00:00Z"),
+            "{text}"
+        );
+        // Deprecation and disabling go on while locked: only the deletion waits.
+        let staged = super::tests::config(&[("RETAIN", "count=1"), ("DISABLE_GRACE", "3")]);
+        let plan = super::plan(&inv, &facts, &staged, NOW);
+        assert!(matches!(
+            plan.decision(&ImageId::new("ami-b")),
+            Some(Decision::Disable { .. })
+        ));
+        // A failed lock check keeps every deregistration (never on doubt).
+        let mut doubt = clean_facts(&inv, &config);
+        doubt.snapshot_locks_failed("DescribeLockedSnapshots: Throttling", true);
+        let plan = super::plan(&inv, &doubt, &config, NOW);
+        assert!(deregistered(&plan).is_empty());
+        assert!(matches!(
+            keep_why(&plan, "ami-c"),
+            KeepWhy::CheckFailed {
+                retryable: true,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -13,11 +13,15 @@
 //! 4. snapshots tagged as ours that no image uses are reported (deleted with
 //!    `DELETE_ORPHANS=true`).
 //!
+//! EBS snapshot locks are read once per region (`DescribeLockedSnapshots`): an image due
+//! for deregistration whose snapshot is locked is kept and reported with the lock's end,
+//! a locked orphan is not attempted; neither is retried before the lock ends.
+//!
 //! The deadline is checked before each batch and each mutating call; when it is near the
 //! rest is reported `deferred` and `incomplete` is set. The next run re-reads everything
 //! and converges. A dry run does the reads and the checks, and no mutating call.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -30,7 +34,7 @@ use super::CleanupRequest;
 use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
 use crate::model::{ImageId, ImageState, Region, Snapshot, SnapshotId};
-use crate::ports::{Ec2, ImageQuery, SnapshotQuery};
+use crate::ports::{Ec2, ImageQuery, SnapshotLock, SnapshotQuery};
 use crate::report::{Outcome, RunReport};
 use crate::seal;
 use crate::tags::{self, key};
@@ -72,6 +76,7 @@ struct Tally {
     disabled: u64,
     snapshots_deleted: u64,
     snapshots_kept: u64,
+    snapshots_locked: u64,
     orphans: u64,
     orphan_gib: u64,
     gib_freed: u64,
@@ -86,6 +91,8 @@ struct Region1<'a> {
     report: RunReport,
     tally: Tally,
     stopped: bool,
+    /// The region's locked snapshots by snapshot key (read once, after the inventory).
+    locks: Option<Result<Arc<HashMap<u64, SnapshotLock>>, (String, bool)>>,
 }
 
 async fn run_region(ctx: &Context, region: &Region, now: OffsetDateTime) -> RunReport {
@@ -97,9 +104,11 @@ async fn run_region(ctx: &Context, region: &Region, now: OffsetDateTime) -> RunR
         report: RunReport::new(FUNCTION, ctx.dry_run(), now),
         tally: Tally::default(),
         stopped: false,
+        locks: None,
     };
     match r.read_inventory().await {
         Ok(inventory) => {
+            r.read_locks().await;
             r.retire(&inventory).await;
             r.orphans(&inventory).await;
         }
@@ -177,6 +186,36 @@ impl Region1<'_> {
         }
     }
 
+    /// EBS snapshot locks: an image whose snapshot is locked is kept until the lock ends
+    /// (EC2 would refuse the deletion and leave an orphan behind), a locked orphan is not
+    /// attempted. A failed read is reported once; no image is deregistered on doubt.
+    async fn read_locks(&mut self) {
+        self.locks = Some(match self.ec2.snapshot_locks().await {
+            Ok(locks) => Ok(Arc::new(
+                locks
+                    .into_iter()
+                    .map(|l| (snapshot_key(&l.snapshot), l))
+                    .collect(),
+            )),
+            Err(e) => {
+                self.push(
+                    self.region.as_str(),
+                    None,
+                    Outcome::for_error(&e),
+                    format!("snapshot lock check failed ({e}): images due for deregistration are kept this run"),
+                );
+                Err((format!("snapshot lock check failed: {e}"), e.is_retryable()))
+            }
+        });
+    }
+
+    fn lock_of(&self, snapshot: &SnapshotId) -> Option<&SnapshotLock> {
+        match &self.locks {
+            Some(Ok(locks)) => locks.get(&snapshot_key(snapshot)),
+            _ => None,
+        }
+    }
+
     async fn retire(&mut self, inventory: &Inventory) {
         let config = self.ctx.config.clone();
         let now = self.now;
@@ -242,6 +281,11 @@ impl Region1<'_> {
             .map(|&i| inventory.images[i].id.clone())
             .collect();
         let mut facts = Facts::new();
+        match &self.locks {
+            Some(Ok(locks)) => facts.snapshot_locks(locks.clone()),
+            Some(Err((problem, retryable))) => facts.snapshot_locks_failed(problem, *retryable),
+            None => {}
+        }
         match self.ec2.references(&ids).await {
             Ok(found) => facts.references_checked(&ids, found),
             Err(e) => {
@@ -304,6 +348,10 @@ impl Region1<'_> {
                         retryable: false, ..
                     } => Outcome::Failed,
                     KeepWhy::BadRetainTag { on, .. } if on == id => Outcome::Failed,
+                    KeepWhy::SnapshotLocked(_) => {
+                        self.tally.snapshots_locked += 1;
+                        Outcome::Kept
+                    }
                     _ => Outcome::Kept,
                 };
                 self.push(id.as_str(), None, outcome, reason);
@@ -503,6 +551,27 @@ impl Region1<'_> {
                     }
                     other => other,
                 };
+                if let (Some(d), Some(lock)) = (decision, self.lock_of(&snap.id)) {
+                    let until = lock.expires.map_or_else(
+                        || "with no end given".to_owned(),
+                        |t| format!("until {}", crate::time_util::rfc3339(t)),
+                    );
+                    let reason = format!(
+                        "orphan: tagged as ours, no image uses it ({} GiB), locked ({} mode) {until}: {}",
+                        snap.size_gib,
+                        lock.mode,
+                        if d == OrphanDecision::Delete {
+                            "not attempted, deleted once the lock ends"
+                        } else {
+                            "DELETE_ORPHANS=true deletes it once the lock ends"
+                        }
+                    );
+                    self.tally.orphans += 1;
+                    self.tally.orphan_gib += snap.size_gib;
+                    self.tally.snapshots_locked += 1;
+                    self.push(snap.id.as_str(), None, Outcome::Kept, reason);
+                    continue;
+                }
                 match decision {
                     None => {}
                     Some(OrphanDecision::Report) => {
@@ -595,6 +664,7 @@ impl Region1<'_> {
             ("images_disabled", t.disabled as f64),
             ("snapshots_deleted", t.snapshots_deleted as f64),
             ("snapshots_kept_in_use", t.snapshots_kept as f64),
+            ("snapshots_locked", t.snapshots_locked as f64),
             ("orphan_snapshots", t.orphans as f64),
             ("orphan_gib", t.orphan_gib as f64),
             ("gib_freed", t.gib_freed as f64),

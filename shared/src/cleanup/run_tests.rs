@@ -397,6 +397,59 @@ async fn staged_retirement_disables_after_the_deprecation_grace_then_deregisters
 }
 
 #[tokio::test]
+async fn a_locked_snapshot_keeps_its_image_and_a_locked_orphan_is_not_attempted() {
+    // GIVEN an image past retention whose snapshot is locked for 10 days, and a locked orphan.
+    let cloud = FakeCloud::new("123456789012");
+    cloud.set_now(NOW);
+    managed(&cloud, "us-east-1", "i-1", 0);
+    let old = managed(&cloud, "us-east-1", "i-1", 5);
+    let snap = cloud
+        .image(&old)
+        .map(|i| i.disks[0].snapshot_id.clone())
+        .unwrap_or_else(|| panic!("disk"));
+    let until = NOW + Duration::days(10);
+    cloud.lock_snapshot(&snap, "compliance", until);
+    let gone = managed(&cloud, "us-east-1", "i-2", 40);
+    let orphan = cloud
+        .image(&gone)
+        .map(|i| i.disks[0].snapshot_id.clone())
+        .unwrap_or_else(|| panic!("disk"));
+    cloud.edit_image(&gone, |i| i.state = ImageState::Deregistered);
+    cloud.lock_snapshot(&orphan, "governance", until);
+    let ctx = context(&cloud, &[("RETAIN", "count=1"), ("DELETE_ORPHANS", "true")]);
+
+    // WHEN cleanup runs (twice) THEN neither is attempted, both reported with the lock's end.
+    for _ in 0..2 {
+        let report = run(&ctx, CleanupRequest::default(), NOW).await;
+        let (outcome, reason) =
+            outcome_of(&report, old.as_str()).unwrap_or_else(|| panic!("reported"));
+        assert_eq!(outcome, Outcome::Kept);
+        assert!(
+            reason.contains("locked (compliance mode) until 2026-12-02T05:30:00Z"),
+            "{reason}"
+        );
+        let (outcome, reason) =
+            outcome_of(&report, orphan.as_str()).unwrap_or_else(|| panic!("reported"));
+        assert_eq!(outcome, Outcome::Kept);
+        assert!(
+            reason.contains("locked (governance mode) until 2026-12-02T05:30:00Z"),
+            "{reason}"
+        );
+        assert_eq!(report.metrics.get("snapshots_locked"), Some(&2.0));
+    }
+    assert_eq!(cloud.calls("DeregisterImage"), 0);
+    assert_eq!(cloud.calls("DeleteSnapshot"), 0);
+
+    // THEN once the lock has ended both go.
+    let later = until + Duration::minutes(1);
+    cloud.set_now(later);
+    run(&ctx, CleanupRequest::default(), later).await;
+    assert!(!live(&cloud, &old));
+    assert!(!cloud.state().snapshots.contains_key(&snap));
+    assert!(!cloud.state().snapshots.contains_key(&orphan));
+}
+
+#[tokio::test]
 async fn a_snapshot_another_image_uses_is_kept_and_reported() {
     // GIVEN an old managed image whose snapshot an unmanaged image also uses.
     let cloud = FakeCloud::new("123456789012");

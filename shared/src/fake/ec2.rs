@@ -11,7 +11,7 @@ use crate::model::{
 };
 use crate::ports::{
     Deregistered, ImageCopy, ImageFactory, ImageQuery, ImageRetirement, Images, Instances,
-    NewImage, Page, References, Sharing, SnapshotQuery, Tagging,
+    NewImage, Page, References, Sharing, SnapshotLock, SnapshotQuery, Tagging,
 };
 use crate::tags::key;
 
@@ -417,7 +417,7 @@ impl ImageRetirement for FakeRegion {
         let mut out = Deregistered::default();
         if delete_snapshots {
             for snap in img.snapshot_ids() {
-                if s.images_using(snap) > 0 {
+                if s.images_using(snap) > 0 || s.locked(snap) {
                     out.snapshots_kept
                         .push((snap.clone(), "client-error".to_owned()));
                 } else {
@@ -438,6 +438,14 @@ impl ImageRetirement for FakeRegion {
                 Some(self.region.clone()),
                 "InvalidSnapshot.InUse",
                 format!("{snapshot} is in use by an image"),
+            ));
+        }
+        if s.locked(snapshot) {
+            return Err(CloudError::from_code(
+                "DeleteSnapshot",
+                Some(self.region.clone()),
+                "SnapshotLocked",
+                format!("{snapshot} is locked"),
             ));
         }
         s.snapshots.remove(snapshot).map(|_| ()).ok_or_else(|| {
@@ -478,6 +486,24 @@ impl ImageRetirement for FakeRegion {
         let img = self.own_live_image(&mut s, "DisableImageDeprecation", image)?;
         img.deprecation_time = None;
         Ok(())
+    }
+
+    async fn snapshot_locks(&self) -> CloudResult<Vec<SnapshotLock>> {
+        let mut s = self.lock();
+        s.call(&self.region, "DescribeLockedSnapshots", None)?;
+        let now = s.now();
+        Ok(s
+            .snapshot_locks
+            .iter()
+            .filter(|(id, (_, until))| {
+                *until > now && s.snapshots.get(*id).is_some_and(|x| x.region == self.region)
+            })
+            .map(|(id, (mode, until))| SnapshotLock {
+                snapshot: id.clone(),
+                mode: mode.clone(),
+                expires: Some(*until),
+            })
+            .collect())
     }
 }
 

@@ -62,6 +62,8 @@ pub struct FakeState {
     pub snapshots: BTreeMap<SnapshotId, Snapshot>,
     pub launch_permissions: HashMap<ImageId, BTreeSet<Grantee>>,
     pub snapshot_permissions: HashMap<SnapshotId, BTreeSet<Grantee>>,
+    /// EBS snapshot locks: mode and end ([`FakeCloud::lock_snapshot`]).
+    pub snapshot_locks: BTreeMap<SnapshotId, (String, OffsetDateTime)>,
     /// Launch template versions and SSM parameters referencing images: (region, arn, image).
     pub extra_references: Vec<(Region, String, String, ImageId)>,
     pub copy_tokens: HashMap<(Region, String), ImageId>,
@@ -121,6 +123,13 @@ impl FakeState {
                 ))
             }
         }
+    }
+
+    fn locked(&self, snapshot: &SnapshotId) -> bool {
+        let now = self.now();
+        self.snapshot_locks
+            .get(snapshot)
+            .is_some_and(|(_, until)| *until > now)
     }
 
     fn images_using(&self, snapshot: &SnapshotId) -> usize {
@@ -244,6 +253,14 @@ impl FakeCloud {
         if let Some(i) = self.state().instances.get_mut(id) {
             i.instance_store = true;
         }
+    }
+
+    /// Locks a snapshot (EBS snapshot lock) in `mode` until `until`: it cannot be deleted,
+    /// alone or with its image, before then.
+    pub fn lock_snapshot(&self, id: &SnapshotId, mode: &str, until: OffsetDateTime) {
+        self.state()
+            .snapshot_locks
+            .insert(id.clone(), (mode.to_owned(), until));
     }
 
     /// Sets an instance's state (a reboot in progress, a stop, a termination).
