@@ -451,3 +451,65 @@ async fn the_retain_in_tag_on_the_newest_image_gives_a_region_its_own_rule() -> 
     assert_eq!(retired(&c), 0, "{}", c.render_table());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_copy_still_pending_past_its_completion_duration_is_reported_late() -> anyhow::Result<()>
+{
+    // GIVEN COPY_COMPLETION_MINUTES=15 and copies that stay pending
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[
+        ("REPLICA_REGIONS", DR),
+        ("COPY_COMPLETION_MINUTES", "15"),
+    ]));
+    let ids = lineage(&emu, HOME, 1, &[]).await?;
+    emu.configure(json!({"pending_seconds": 3600}))?;
+
+    // WHEN the reconcile copies
+    let r = go(&ctx, Request::Reconcile).await;
+    assert_eq!(r.count(Outcome::Copied), 1, "{}", r.render_table());
+
+    // THEN the copy was requested as a time-based copy (EC2 records the duration on its
+    // snapshots) and carries its deadline
+    let copy = copy_of(&emu, DR, &ids[0]).await?;
+    assert_eq!(tag(&copy, ami_core::replicate::plan::COPY_WITHIN), Some("15"));
+    let snaps: Vec<String> = copy
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs()?.snapshot_id().map(str::to_owned))
+        .collect();
+    anyhow::ensure!(!snaps.is_empty(), "the copy has no snapshots");
+    let out = emu
+        .ec2(DR)
+        .describe_snapshots()
+        .set_snapshot_ids(Some(snaps))
+        .send()
+        .await
+        .context("DescribeSnapshots")?;
+    for s in out.snapshots() {
+        assert_eq!(s.completion_duration_minutes(), Some(15));
+    }
+
+    // AND a reconcile within the deadline finds it on its way, one past it reports it late
+    let soon = ctx
+        .finish(run(&ctx, Request::Reconcile, OffsetDateTime::now_utc() + time::Duration::minutes(5)).await)
+        .await;
+    assert_eq!(
+        (soon.count(Outcome::AlreadyExisted), soon.count(Outcome::Late)),
+        (1, 0),
+        "{}",
+        soon.render_table()
+    );
+    let later = ctx
+        .finish(run(&ctx, Request::Reconcile, OffsetDateTime::now_utc() + time::Duration::minutes(40)).await)
+        .await;
+    assert_eq!(later.count(Outcome::Late), 1, "{}", later.render_table());
+    assert_eq!(later.count(Outcome::Copied), 0, "a late copy is not copied again");
+    assert!(
+        later.items.iter().any(|i| i.outcome == Outcome::Late
+            && i.reason.contains("within 15 minutes")
+            && i.image.as_ref().map(ImageId::as_str) == copy.image_id()),
+        "{}",
+        later.render_table()
+    );
+    Ok(())
+}

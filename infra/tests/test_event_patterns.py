@@ -468,6 +468,7 @@ def test_reports_rule_notify_all(template, matcher):
         {"counts": {"name-squatted": [{"numeric": [">", 0]}]}},
         {"counts": {"missed": [{"numeric": [">", 0]}]}},
         {"counts": {"stale": [{"numeric": [">", 0]}]}},
+        {"counts": {"late": [{"numeric": [">", 0]}]}},
     ]
 
 

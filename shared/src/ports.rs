@@ -133,6 +133,9 @@ pub struct ImageCopy {
     pub tags: Tags,
     /// Tags for the copy's snapshots.
     pub snapshot_tags: Tags,
+    /// `SnapshotCopyCompletionDurationMinutes`: a time-based copy, each snapshot done
+    /// within this many minutes (15-minute steps, 15–2880); `None`: best effort.
+    pub completion_minutes: Option<u32>,
 }
 
 /// An EBS snapshot lock (`DescribeLockedSnapshots`): the snapshot cannot be deleted until

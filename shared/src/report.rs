@@ -53,6 +53,9 @@ pub enum Outcome {
     Missed,
     /// A lineage whose newest image is older than its schedule's period plus grace.
     Stale,
+    /// A copy still pending past its completion deadline (`COPY_COMPLETION_MINUTES`,
+    /// requested with it on CopyImage): alarmed on.
+    Late,
 }
 
 impl Outcome {
@@ -94,6 +97,7 @@ impl Outcome {
             Self::Sealed => "sealed",
             Self::Missed => "missed",
             Self::Stale => "stale",
+            Self::Late => "late",
         }
     }
 }

@@ -15,7 +15,12 @@ concurrent copies. EC2:
 * the copy records SourceImageId/SourceImageRegion and starts `pending`;
 * at most N concurrent pending copies per destination region (300 in AWS; here
   `copy_cap`, default unlimited) -> ResourceLimitExceeded (HTTP 400);
-* images shared with the caller by another account can be copied.
+* images shared with the caller by another account can be copied;
+* SnapshotCopyCompletionDurationMinutes (a time-based copy) is 15 to 2880 minutes in
+  15-minute steps, else InvalidParameterValue; it is recorded on the copy's snapshots
+  (DescribeSnapshots `CompletionDurationMinutes`, as EC2 reports it for time-based
+  copies). The copy's pace is still `pending_seconds`: a test makes a copy late by
+  keeping it pending past its duration.
 """
 from __future__ import annotations
 
@@ -53,6 +58,26 @@ def pending_copies(account: str, region: str) -> int:
     return n
 
 
+COMPLETION_STEP, COMPLETION_MAX = 15, 2880
+
+
+def check_completion(value) -> int | None:
+    """SnapshotCopyCompletionDurationMinutes as EC2 takes it: 15-minute increments, from
+    15 minutes to 48 hours."""
+    if value is None:
+        return None
+    try:
+        minutes = int(value)
+    except (TypeError, ValueError):
+        minutes = -1
+    if minutes < COMPLETION_STEP or minutes > COMPLETION_MAX or minutes % COMPLETION_STEP:
+        raise Ec2Error("InvalidParameterValue",
+                       f"Value ({value}) for parameter SnapshotCopyCompletionDurationMinutes is "
+                       f"invalid. Specify a completion duration from {COMPLETION_STEP} to "
+                       f"{COMPLETION_MAX} minutes, in {COMPLETION_STEP}-minute increments.")
+    return minutes
+
+
 def copy_image(self):
     source_image_id = self._get_param("SourceImageId")
     source_region = self._get_param("SourceRegion")
@@ -63,6 +88,7 @@ def copy_image(self):
     encrypted = state.truthy(self._get_param("Encrypted", False))
     kms_key_id = self._get_param("KmsKeyId")
     tag_specs = self._get_param("TagSpecifications", [])
+    completion = check_completion(self._get_param("SnapshotCopyCompletionDurationMinutes"))
     self.error_on_dryrun()
 
     account, region = self.current_account, self.region
@@ -124,6 +150,8 @@ def copy_image(self):
                                 f"Copied for DestinationAmi {ami_id} from SourceAmi "
                                 f"{source_image_id} for SourceSnapshot {src_snap.id}",
                                 tags["snapshot"])
+            if completion is not None:
+                snap.completion_duration_minutes = completion
             entries.append({**e, "snapshot": snap})
         set_bdm(ami, entries)
         ami.source_image_id = source_image_id

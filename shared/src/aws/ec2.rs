@@ -337,6 +337,9 @@ impl ImageFactory for AwsEc2 {
             .description(&request.description)
             .client_token(&request.client_token)
             .copy_image_tags(request.copy_source_tags)
+            .set_snapshot_copy_completion_duration_minutes(
+                request.completion_minutes.map(i64::from),
+            )
             .set_tag_specifications((!specs.is_empty()).then_some(specs));
         if let Some(key) = &request.kms_key {
             req = req.encrypted(true).kms_key_id(key.as_str());

@@ -268,6 +268,7 @@ async fn copy_image_is_idempotent_encrypted_and_tagged() -> TestResult {
         copy_source_tags: true,
         tags: tags(&[("ami-lifecycle:replica-of", "ami-src")]),
         snapshot_tags: tags(&[("ami-lifecycle:image-name", "copy")]),
+        completion_minutes: Some(120),
     };
     assert_eq!(
         ec2(&[&rule]).copy_image(&request).await?,
@@ -282,6 +283,7 @@ async fn copy_image_is_idempotent_encrypted_and_tagged() -> TestResult {
         (Some(true), Some("alias/replicas"))
     );
     assert_eq!(req.copy_image_tags(), Some(true));
+    assert_eq!(req.snapshot_copy_completion_duration_minutes(), Some(120));
     assert_eq!(
         spec_tags(req.tag_specifications(), ec2::ResourceType::Image),
         Some(request.tags.clone())
@@ -310,10 +312,12 @@ async fn copy_image_without_a_key_does_not_ask_for_encryption() -> TestResult {
         copy_source_tags: false,
         tags: Tags::new(),
         snapshot_tags: Tags::new(),
+        completion_minutes: None,
     };
     ec2(&[&rule]).copy_image(&request).await?;
     let req = take(&seen)?;
     assert_eq!((req.encrypted(), req.kms_key_id()), (None, None));
+    assert_eq!(req.snapshot_copy_completion_duration_minutes(), None);
     assert!(req.tag_specifications().is_empty());
     Ok(())
 }

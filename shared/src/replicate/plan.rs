@@ -33,6 +33,10 @@ use crate::tags::{self, key, TagError};
 /// Tag written on every copy at creation: which attempt of (source, destination) it is.
 pub const ATTEMPT: &str = "ami-lifecycle:replicate-attempt";
 
+/// Tag written on a copy requested with a completion duration (`COPY_COMPLETION_MINUTES`):
+/// the minutes it was given. Still pending past its creation plus these, it is `late`.
+pub const COPY_WITHIN: &str = "ami-lifecycle:copy-within";
+
 /// A copy that failed this many times is reported, not tried again, until an operator
 /// removes the last failed copy (its attempt record).
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -289,7 +293,21 @@ fn copy_tags(kind: CopyKind, source: &Image, config: &Config, attempt: u32) -> T
         }
     }
     t.insert(ATTEMPT.to_owned(), attempt.to_string());
+    if let Some(minutes) = config.copy_completion_minutes {
+        t.insert(COPY_WITHIN.to_owned(), minutes.to_string());
+    }
     t
+}
+
+/// When a pending copy requested with a completion duration ([`COPY_WITHIN`]) is past it:
+/// `(minutes given, deadline)`. Available, failed or untagged copies are never late.
+pub fn late(copy: &Image, now: OffsetDateTime) -> Option<(u32, OffsetDateTime)> {
+    if copy.state != ImageState::Pending {
+        return None;
+    }
+    let minutes: u32 = copy.tag(COPY_WITHIN)?.trim().parse().ok()?;
+    let deadline = copy.created + time::Duration::minutes(i64::from(minutes));
+    (now > deadline).then_some((minutes, deadline))
 }
 
 fn is_present(state: ImageState) -> bool {
@@ -540,6 +558,7 @@ pub fn plan(inv: &Inventory, config: &Config, now: OffsetDateTime) -> Plan {
             decide_copy(
                 inv,
                 config,
+                now,
                 CopyKind::Replica,
                 src,
                 dest,
@@ -604,6 +623,7 @@ pub fn plan(inv: &Inventory, config: &Config, now: OffsetDateTime) -> Plan {
             decide_copy(
                 inv,
                 config,
+                now,
                 CopyKind::Adoption,
                 img,
                 &img.region,
@@ -656,9 +676,11 @@ pub fn plan(inv: &Inventory, config: &Config, now: OffsetDateTime) -> Plan {
     plan
 }
 
+#[allow(clippy::too_many_arguments)]
 fn decide_copy(
     inv: &Inventory,
     config: &Config,
+    now: OffsetDateTime,
     kind: CopyKind,
     src: &Image,
     dest: &Region,
@@ -682,13 +704,28 @@ fn decide_copy(
         .filter(|c| is_failed(c.state))
         .collect();
     if let Some(present) = mine.iter().find(|c| is_present(c.state)) {
-        plan.decide(
-            dest,
-            &src.id,
-            Some(&present.id),
-            Outcome::AlreadyExisted,
-            format!("copy {} is {}", present.id, present.state.as_str()),
-        );
+        match late(present, now) {
+            Some((minutes, deadline)) => plan.decide(
+                dest,
+                &src.id,
+                Some(&present.id),
+                Outcome::Late,
+                format!(
+                    "copy {} was requested at {} to complete within {minutes} minutes and is still pending {} minutes past that ({}): check its snapshot copies in {dest} (EBS copy throughput quotas); reported until it completes or fails",
+                    present.id,
+                    crate::time_util::rfc3339(present.created),
+                    (now - deadline).whole_minutes(),
+                    crate::time_util::rfc3339(deadline),
+                ),
+            ),
+            None => plan.decide(
+                dest,
+                &src.id,
+                Some(&present.id),
+                Outcome::AlreadyExisted,
+                format!("copy {} is {}", present.id, present.state.as_str()),
+            ),
+        }
         for f in failed {
             handled.insert(f.id.clone());
             plan.removals.push(Removal {
@@ -780,6 +817,7 @@ fn decide_copy(
         tags: copy_tags(kind, src, config, attempt),
         // The snapshots' seal and image name are added with the image's seal (run.rs).
         snapshot_tags: Tags::new(),
+        completion_minutes: config.copy_completion_minutes,
     };
     let supersedes: Vec<ImageId> = failed.iter().map(|f| f.id.clone()).collect();
     handled.extend(supersedes.iter().cloned());
@@ -1444,6 +1482,88 @@ mod tests {
             .iter()
             .all(|c| c.request.tags.get(key::RETAIN_IN).is_some()
                 == (c.request.source_image.as_str() == "ami-new")));
+    }
+
+    #[test]
+    fn copies_get_the_completion_deadline_and_a_pending_copy_past_it_is_late() {
+        // GIVEN COPY_COMPLETION_MINUTES=30
+        let c = config(&[
+            ("REPLICA_REGIONS", "eu-west-1,us-west-2"),
+            ("COPY_COMPLETION_MINUTES", "30"),
+        ]);
+        // WHEN a copy is planned THEN it asks for the duration and records it
+        let fresh = plan(
+            &Inventory {
+                sources: vec![managed("ami-1", "us-east-1")],
+                copies: listed(&["eu-west-1", "us-west-2"]),
+                ..Inventory::default()
+            },
+            &c,
+            NOW,
+        );
+        assert_eq!(fresh.copies.len(), 2);
+        for copy in &fresh.copies {
+            assert_eq!(copy.request.completion_minutes, Some(30));
+            assert_eq!(copy.request.tags.get(COPY_WITHIN).map(String::as_str), Some("30"));
+        }
+        // AND without the setting, neither
+        let best_effort = plan(
+            &Inventory {
+                sources: vec![managed("ami-1", "us-east-1")],
+                copies: listed(&["eu-west-1"]),
+                ..Inventory::default()
+            },
+            &config(&[("REPLICA_REGIONS", "eu-west-1")]),
+            NOW,
+        );
+        assert_eq!(best_effort.copies[0].request.completion_minutes, None);
+        assert!(!best_effort.copies[0].request.tags.contains_key(COPY_WITHIN));
+
+        // GIVEN pending copies: one 45 minutes old given 30, one 10 minutes old given 30
+        let pending = |id: &str, region: &str, age: i64, within: Option<&str>| {
+            let mut p = copy_of(id, "ami-1", region, ImageState::Pending, 1);
+            p.created = NOW - time::Duration::minutes(age);
+            if let Some(w) = within {
+                p.tags.insert(COPY_WITHIN.to_owned(), w.to_owned());
+            }
+            p
+        };
+        let mut copies = listed(&["eu-west-1", "us-west-2"]);
+        copies.insert(Region::new("eu-west-1"), vec![pending("ami-2", "eu-west-1", 45, Some("30"))]);
+        copies.insert(Region::new("us-west-2"), vec![pending("ami-3", "us-west-2", 10, Some("30"))]);
+        let inv = Inventory {
+            sources: vec![managed("ami-1", "us-east-1")],
+            copies,
+            ..Inventory::default()
+        };
+        // WHEN planning THEN the first is late (saying when and by how much), the other
+        // already exists, and nothing is copied again
+        let p = plan(&inv, &c, NOW);
+        assert!(p.copies.is_empty(), "{p:?}");
+        let late: Vec<&Decision> = p.decisions.iter().filter(|d| d.outcome == Outcome::Late).collect();
+        assert_eq!(late.len(), 1, "{:?}", p.decisions);
+        assert_eq!(late[0].image.as_ref().map(ImageId::as_str), Some("ami-2"));
+        for words in ["within 30 minutes", "15 minutes past", "eu-west-1"] {
+            assert!(late[0].reason.contains(words), "{:?} lacks {words:?}", late[0].reason);
+        }
+        assert_eq!(
+            p.decisions.iter().filter(|d| d.outcome == Outcome::AlreadyExisted).count(),
+            1
+        );
+        // AND a copy made without a deadline is never late, nor is an available one
+        let mut untagged = inv.clone();
+        untagged.copies.insert(
+            Region::new("eu-west-1"),
+            vec![pending("ami-2", "eu-west-1", 600, None)],
+        );
+        assert!(plan(&untagged, &c, NOW).decisions.iter().all(|d| d.outcome != Outcome::Late));
+        let mut done = pending("ami-2", "eu-west-1", 600, Some("30"));
+        done.state = ImageState::Available;
+        assert_eq!(late_of(&done), None);
+    }
+
+    fn late_of(copy: &Image) -> Option<(u32, OffsetDateTime)> {
+        late(copy, NOW)
     }
 
     fn plan_fn(inv: &Inventory, c: &Config) -> Plan {
