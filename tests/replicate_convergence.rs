@@ -291,7 +291,12 @@ async fn a_failed_copy_of_a_kept_source_that_is_not_the_newest_is_copied_again(
 
 /// One more daily image of the lineage `of` (an image of it) in `region`, for the slot
 /// `hours_ago` hours back.
-async fn next_image(emu: &Emulator, region: &str, of: &str, hours_ago: i64) -> anyhow::Result<String> {
+async fn next_image(
+    emu: &Emulator,
+    region: &str,
+    of: &str,
+    hours_ago: i64,
+) -> anyhow::Result<String> {
     let source = describe(emu, region, of).await?.context("no source")?;
     let instance = tag(&source, key::SOURCE_INSTANCE)
         .context("no source-instance")?
@@ -307,7 +312,9 @@ async fn next_image(emu: &Emulator, region: &str, of: &str, hours_ago: i64) -> a
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let name = format!("{DEPLOYMENT}/{instance}/daily/h{hours_ago}");
-    let sealed = emu.sealed_tags(HOME, DEPLOYMENT, region, &name, &tags).await?;
+    let sealed = emu
+        .sealed_tags(HOME, DEPLOYMENT, region, &name, &tags)
+        .await?;
     let id = emu
         .ec2(region)
         .create_image()
@@ -360,7 +367,10 @@ async fn a_dr_region_keeps_its_own_count_and_replicate_and_cleanup_agree_there(
     settle(&emu, DR).await?;
     settle(&emu, "us-west-2").await?;
     assert_eq!(copied_sources(&emu, DR).await?, vec![ids[2].clone()]);
-    assert_eq!(copied_sources(&emu, "us-west-2").await?, sorted(ids.clone()));
+    assert_eq!(
+        copied_sources(&emu, "us-west-2").await?,
+        sorted(ids.clone())
+    );
     // AND cleanup in the DR region retires none of what replicate just made
     let c = cleanup_in(&ctx, DR).await;
     assert_eq!(retired(&c), 0, "{}", c.render_table());
@@ -386,7 +396,9 @@ async fn a_dr_region_keeps_its_own_count_and_replicate_and_cleanup_agree_there(
         c.render_table()
     );
     assert!(
-        c.items.iter().any(|i| i.reason.contains("count=1 (RETAIN_BY_REGION eu-west-1)")),
+        c.items
+            .iter()
+            .any(|i| i.reason.contains("count=1 (RETAIN_BY_REGION eu-west-1)")),
         "{}",
         c.render_table()
     );
@@ -457,10 +469,8 @@ async fn a_copy_still_pending_past_its_completion_duration_is_reported_late() ->
 {
     // GIVEN COPY_COMPLETION_MINUTES=15 and copies that stay pending
     let emu = Emulator::start()?;
-    let ctx = emu.context(emu.config(&[
-        ("REPLICA_REGIONS", DR),
-        ("COPY_COMPLETION_MINUTES", "15"),
-    ]));
+    let ctx =
+        emu.context(emu.config(&[("REPLICA_REGIONS", DR), ("COPY_COMPLETION_MINUTES", "15")]));
     let ids = lineage(&emu, HOME, 1, &[]).await?;
     emu.configure(json!({"pending_seconds": 3600}))?;
 
@@ -471,7 +481,10 @@ async fn a_copy_still_pending_past_its_completion_duration_is_reported_late() ->
     // THEN the copy was requested as a time-based copy (EC2 records the duration on its
     // snapshots) and carries its deadline
     let copy = copy_of(&emu, DR, &ids[0]).await?;
-    assert_eq!(tag(&copy, ami_core::replicate::plan::COPY_WITHIN), Some("15"));
+    assert_eq!(
+        tag(&copy, ami_core::replicate::plan::COPY_WITHIN),
+        Some("15")
+    );
     let snaps: Vec<String> = copy
         .block_device_mappings()
         .iter()
@@ -491,19 +504,40 @@ async fn a_copy_still_pending_past_its_completion_duration_is_reported_late() ->
 
     // AND a reconcile within the deadline finds it on its way, one past it reports it late
     let soon = ctx
-        .finish(run(&ctx, Request::Reconcile, OffsetDateTime::now_utc() + time::Duration::minutes(5)).await)
+        .finish(
+            run(
+                &ctx,
+                Request::Reconcile,
+                OffsetDateTime::now_utc() + time::Duration::minutes(5),
+            )
+            .await,
+        )
         .await;
     assert_eq!(
-        (soon.count(Outcome::AlreadyExisted), soon.count(Outcome::Late)),
+        (
+            soon.count(Outcome::AlreadyExisted),
+            soon.count(Outcome::Late)
+        ),
         (1, 0),
         "{}",
         soon.render_table()
     );
     let later = ctx
-        .finish(run(&ctx, Request::Reconcile, OffsetDateTime::now_utc() + time::Duration::minutes(40)).await)
+        .finish(
+            run(
+                &ctx,
+                Request::Reconcile,
+                OffsetDateTime::now_utc() + time::Duration::minutes(40),
+            )
+            .await,
+        )
         .await;
     assert_eq!(later.count(Outcome::Late), 1, "{}", later.render_table());
-    assert_eq!(later.count(Outcome::Copied), 0, "a late copy is not copied again");
+    assert_eq!(
+        later.count(Outcome::Copied),
+        0,
+        "a late copy is not copied again"
+    );
     assert!(
         later.items.iter().any(|i| i.outcome == Outcome::Late
             && i.reason.contains("within 15 minutes")

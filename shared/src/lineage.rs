@@ -360,10 +360,7 @@ pub struct BadRule {
 
 /// The rule of a lineage in its own region (its head's, [`Head::region`]); see
 /// [`applied_rule_in`].
-pub fn applied_rule(
-    head: &Head,
-    defaults: &impl Defaults,
-) -> Result<Arc<AppliedRule>, BadRule> {
+pub fn applied_rule(head: &Head, defaults: &impl Defaults) -> Result<Arc<AppliedRule>, BadRule> {
     applied_rule_in(head, head.region(), defaults)
 }
 

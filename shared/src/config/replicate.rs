@@ -192,7 +192,10 @@ mod tests {
             Some(3)
         );
         for (value, words) in [
-            ("eu-west-1=count=3;ap-south-1=count=1", "ap-south-1 is neither"),
+            (
+                "eu-west-1=count=3;ap-south-1=count=1",
+                "ap-south-1 is neither",
+            ),
             ("eu-west-1=count=zero", "eu-west-1"),
             ("eu-west-1", "not region=rule"),
             ("mars=count=1", "not a region name"),
@@ -206,13 +209,18 @@ mod tests {
             .unwrap_or_else(|| panic!("{value} accepted"));
             assert_eq!(e.variable, "RETAIN_BY_REGION");
             assert!(e.problem.contains(words), "{value}: {e}");
-            assert!(e.to_string().contains("eu-west-1=count=3;us-west-2=days=90"), "{e}");
+            assert!(
+                e.to_string()
+                    .contains("eu-west-1=count=3;us-west-2=days=90"),
+                "{e}"
+            );
         }
     }
 
     #[test]
     fn copy_completion_minutes_takes_15_minute_steps_up_to_48_hours() {
-        let ok = |v: &str| config(&[("COPY_COMPLETION_MINUTES", v)]).map(|c| c.copy_completion_minutes);
+        let ok =
+            |v: &str| config(&[("COPY_COMPLETION_MINUTES", v)]).map(|c| c.copy_completion_minutes);
         assert_eq!(ok("15"), Ok(Some(15)));
         assert_eq!(ok("2880"), Ok(Some(2880)));
         assert_eq!(config(&[]).map(|c| c.copy_completion_minutes), Ok(None));

@@ -342,25 +342,41 @@ fn each_region_is_judged_by_its_own_rule_tags_first_then_the_deployments() {
     let c = config("count=4", "eu-west-1=count=2");
     // RETAIN_BY_REGION's entry rules its region, RETAIN the others
     assert_eq!(past_under(&five, &c), ["ami-4"]);
-    assert_eq!(past_under(&in_region(&five, "eu-west-1"), &c), ["ami-2", "ami-3", "ami-4"]);
+    assert_eq!(
+        past_under(&in_region(&five, "eu-west-1"), &c),
+        ["ami-2", "ami-3", "ami-4"]
+    );
     assert_eq!(past_under(&in_region(&five, "us-west-2"), &c), ["ami-4"]);
     // the head's retain tag overrides both settings, everywhere
     let mut tagged = five.clone();
-    tagged[0].tags.insert(key::RETAIN.to_owned(), "count=3".to_owned());
-    assert_eq!(past_under(&in_region(&tagged, "eu-west-1"), &c), ["ami-3", "ami-4"]);
+    tagged[0]
+        .tags
+        .insert(key::RETAIN.to_owned(), "count=3".to_owned());
+    assert_eq!(
+        past_under(&in_region(&tagged, "eu-west-1"), &c),
+        ["ami-3", "ami-4"]
+    );
     assert_eq!(past_under(&tagged, &c), ["ami-3", "ami-4"]);
     // and the head's retain-in entry for a region overrides its retain tag there only
     tagged[0].tags.insert(
         key::RETAIN_IN.to_owned(),
         "us-west-2=count=1; eu-west-1=count=4".to_owned(),
     );
-    assert_eq!(past_under(&in_region(&tagged, "us-west-2"), &c), ["ami-1", "ami-2", "ami-3", "ami-4"]);
+    assert_eq!(
+        past_under(&in_region(&tagged, "us-west-2"), &c),
+        ["ami-1", "ami-2", "ami-3", "ami-4"]
+    );
     assert_eq!(past_under(&in_region(&tagged, "eu-west-1"), &c), ["ami-4"]);
     assert_eq!(past_under(&tagged, &c), ["ami-3", "ami-4"]);
     // only the head's tags count: a retain-in on an older image changes nothing
     let mut old_tag = five.clone();
-    old_tag[1].tags.insert(key::RETAIN_IN.to_owned(), "eu-west-1=count=1".to_owned());
-    assert_eq!(past_under(&in_region(&old_tag, "eu-west-1"), &c), ["ami-2", "ami-3", "ami-4"]);
+    old_tag[1]
+        .tags
+        .insert(key::RETAIN_IN.to_owned(), "eu-west-1=count=1".to_owned());
+    assert_eq!(
+        past_under(&in_region(&old_tag, "eu-west-1"), &c),
+        ["ami-2", "ami-3", "ami-4"]
+    );
 }
 
 #[test]
@@ -379,14 +395,19 @@ fn the_rule_says_where_it_comes_from_and_any_region_is_asked_from_one_head() {
             .map(|r| r.to_string())
             .unwrap_or_else(|b| format!("bad: {}", b.error))
     };
-    assert_eq!(text(Some("eu-west-1")), "count=2 (RETAIN_BY_REGION eu-west-1)");
+    assert_eq!(
+        text(Some("eu-west-1")),
+        "count=2 (RETAIN_BY_REGION eu-west-1)"
+    );
     assert_eq!(text(Some("us-west-2")), "count=4 (RETAIN)");
     assert_eq!(
         applied_rule(&head, &c).map(|r| r.to_string()),
         Ok("count=4 (RETAIN)".to_owned())
     );
     let mut tagged = imgs[0].clone();
-    tagged.tags.insert(key::RETAIN_IN.to_owned(), "eu-west-1=days=90".to_owned());
+    tagged
+        .tags
+        .insert(key::RETAIN_IN.to_owned(), "eu-west-1=days=90".to_owned());
     let mut head = Head::default();
     head.offer_image(&member, &tagged);
     assert_eq!(
@@ -411,8 +432,10 @@ fn a_bad_retain_in_tag_on_the_head_keeps_the_lineage_whole_in_every_region() {
         }
         let s = lineages.standings(&c, NOW);
         assert!(
-            s.values().all(|s| matches!(s, Standing::BadRule(b) if b.error.key == key::RETAIN_IN
-                && b.error.to_string().contains("eu-west-1=count=3;us-west-2=days=90"))),
+            s.values().all(
+                |s| matches!(s, Standing::BadRule(b) if b.error.key == key::RETAIN_IN
+                && b.error.to_string().contains("eu-west-1=count=3;us-west-2=days=90"))
+            ),
             "{region}: {s:?}"
         );
     }
@@ -431,7 +454,9 @@ fn rules_by_region_parse_region_rule_pairs_and_name_what_is_wrong() {
         ("eu-west-1=often", "eu-west-1:"),
         ("eu-west-1=count=1;eu-west-1=count=2", "named twice"),
     ] {
-        let e = parse_rules_by_region(value).err().unwrap_or_else(|| panic!("{value}"));
+        let e = parse_rules_by_region(value)
+            .err()
+            .unwrap_or_else(|| panic!("{value}"));
         assert!(e.problem.contains(words), "{value}: {}", e.problem);
     }
 }

@@ -9,13 +9,18 @@
 //!   copies ([`plan::CopyPlan`], each with its deterministic `ClientToken`), failed copies to
 //!   remove and decisions to report.
 //! - [`run()`]: lists the inventory through the ports, checks replica keys, applies the plan
-//!   and returns the [`crate::report::RunReport`] (`copied`, `already-existed`, `deferred`,
-//!   `failed`, `refused`; `planned` in a dry run).
+//!   and returns the [`crate::report::RunReport`] (`copied`, `already-existed`, `late`,
+//!   `deferred`, `failed`, `refused`; `planned` in a dry run).
 //!
 //! Events make it fast; the reconcile makes it correct: a lost event is caught by the next
 //! reconcile, a duplicated one finds the copy present (or gets the same copy back from the
 //! token), and a copy refused for a quota (`ResourceLimitExceeded`) or throttling is
-//! reported `deferred` and requested again by the next reconcile.
+//! reported `deferred` and requested again by the next reconcile. Every path judges a
+//! source within its whole lineage ([`crate::lineage`], as cleanup does, per destination
+//! region): a lost or failed copy is made again while retention keeps its source, newest
+//! or not. A lost copy is requested under a fresh token (EC2 answers a used token with the
+//! copy it first made, even once deregistered). With `COPY_COMPLETION_MINUTES`, a copy
+//! still pending past its completion duration is reported `late`.
 //!
 //! ```
 //! use ami_core::config::Config;

@@ -14,7 +14,12 @@
 //!   itself (tag [`ATTEMPT`], written at creation), which is removed only once its
 //!   successor has been requested — so the record outlives the failure without any
 //!   tag write outside CopyImage (the template allows `ec2:CreateTags` only as part of
-//!   `CopyImage`). After [`MAX_ATTEMPTS`] failures the copy is reported, not retried.
+//!   `CopyImage`). After [`MAX_ATTEMPTS`] failures the copy is reported, not retried. A
+//!   copy that vanished leaves no record: [`super::run`] moves on to the next attempt's
+//!   token when EC2 answers a token with a copy that no longer exists;
+//! - a source is copied to a destination only while its own region's retention keeps it
+//!   and the destination's retention will keep the copy (both judged within the whole
+//!   lineage: [`Inventory::peers`], [`crate::lineage::applied_rule_in`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -1504,7 +1509,10 @@ mod tests {
         assert_eq!(fresh.copies.len(), 2);
         for copy in &fresh.copies {
             assert_eq!(copy.request.completion_minutes, Some(30));
-            assert_eq!(copy.request.tags.get(COPY_WITHIN).map(String::as_str), Some("30"));
+            assert_eq!(
+                copy.request.tags.get(COPY_WITHIN).map(String::as_str),
+                Some("30")
+            );
         }
         // AND without the setting, neither
         let best_effort = plan(
@@ -1529,8 +1537,14 @@ mod tests {
             p
         };
         let mut copies = listed(&["eu-west-1", "us-west-2"]);
-        copies.insert(Region::new("eu-west-1"), vec![pending("ami-2", "eu-west-1", 45, Some("30"))]);
-        copies.insert(Region::new("us-west-2"), vec![pending("ami-3", "us-west-2", 10, Some("30"))]);
+        copies.insert(
+            Region::new("eu-west-1"),
+            vec![pending("ami-2", "eu-west-1", 45, Some("30"))],
+        );
+        copies.insert(
+            Region::new("us-west-2"),
+            vec![pending("ami-3", "us-west-2", 10, Some("30"))],
+        );
         let inv = Inventory {
             sources: vec![managed("ami-1", "us-east-1")],
             copies,
@@ -1540,14 +1554,25 @@ mod tests {
         // already exists, and nothing is copied again
         let p = plan(&inv, &c, NOW);
         assert!(p.copies.is_empty(), "{p:?}");
-        let late: Vec<&Decision> = p.decisions.iter().filter(|d| d.outcome == Outcome::Late).collect();
+        let late: Vec<&Decision> = p
+            .decisions
+            .iter()
+            .filter(|d| d.outcome == Outcome::Late)
+            .collect();
         assert_eq!(late.len(), 1, "{:?}", p.decisions);
         assert_eq!(late[0].image.as_ref().map(ImageId::as_str), Some("ami-2"));
         for words in ["within 30 minutes", "15 minutes past", "eu-west-1"] {
-            assert!(late[0].reason.contains(words), "{:?} lacks {words:?}", late[0].reason);
+            assert!(
+                late[0].reason.contains(words),
+                "{:?} lacks {words:?}",
+                late[0].reason
+            );
         }
         assert_eq!(
-            p.decisions.iter().filter(|d| d.outcome == Outcome::AlreadyExisted).count(),
+            p.decisions
+                .iter()
+                .filter(|d| d.outcome == Outcome::AlreadyExisted)
+                .count(),
             1
         );
         // AND a copy made without a deadline is never late, nor is an available one
@@ -1556,7 +1581,10 @@ mod tests {
             Region::new("eu-west-1"),
             vec![pending("ami-2", "eu-west-1", 600, None)],
         );
-        assert!(plan(&untagged, &c, NOW).decisions.iter().all(|d| d.outcome != Outcome::Late));
+        assert!(plan(&untagged, &c, NOW)
+            .decisions
+            .iter()
+            .all(|d| d.outcome != Outcome::Late));
         let mut done = pending("ami-2", "eu-west-1", 600, Some("30"));
         done.state = ImageState::Available;
         assert_eq!(late_of(&done), None);
