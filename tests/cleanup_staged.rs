@@ -268,3 +268,45 @@ async fn a_locked_snapshot_keeps_its_image_until_the_lock_ends() -> anyhow::Resu
         .all(|s| s.snapshot_id() != Some(snap.as_str())));
     Ok(())
 }
+
+/// Savings count what AWS bills: a snapshot whose `FullSnapshotSizeInBytes` EC2 reports is
+/// counted by it, and the metrics say which basis each figure has.
+#[tokio::test]
+async fn savings_count_the_full_snapshot_size_ec2_reports() -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let base = OffsetDateTime::now_utc();
+    let from = emu.launch_instance(HOME, &[("Name", "web")], &[]).await?;
+    create(&emu, &from, base, 0).await?;
+    let old = create(&emu, &from, base, 1).await?;
+    emu.tick()?;
+    let described = emu
+        .ec2(HOME)
+        .describe_images()
+        .image_ids(&old)
+        .send()
+        .await?;
+    let snap = described
+        .images()
+        .first()
+        .and_then(|i| i.block_device_mappings().first())
+        .and_then(|m| m.ebs().and_then(|e| e.snapshot_id()))
+        .context("the image's snapshot")?
+        .to_owned();
+    emu.control(
+        "POST",
+        &format!("/_emulator/snapshots/{snap}/full-size"),
+        Some(serde_json::json!({ "bytes": 5u64 * 512 * 1024 * 1024 })),
+    )?;
+    let ctx = emu.context(emu.config(&[("RETAIN", "count=1")]));
+    let report = run(&ctx, CleanupRequest::default(), base).await;
+    let (outcome, reason) = item(&report, &old)?;
+    assert_eq!(outcome, Outcome::Deleted, "{reason}");
+    assert!(
+        reason.contains("(2.50 GiB by full snapshot size)"),
+        "{reason}"
+    );
+    assert_eq!(report.metrics.get("gib_freed"), Some(&2.5));
+    assert_eq!(report.metrics.get("gib_freed_full_size"), Some(&2.5));
+    assert_eq!(report.metrics.get("gib_freed_volume_size"), Some(&0.0));
+    Ok(())
+}

@@ -313,6 +313,11 @@ pub struct Snapshot {
     pub kms_key: Option<KeyRef>,
     #[serde(with = "time::serde::rfc3339")]
     pub started: OffsetDateTime,
+    /// `FullSnapshotSizeInBytes`: the size of every block written to the volume when the
+    /// snapshot was taken, where EC2 reports it (what cleanup's savings count; the volume
+    /// size otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_size_bytes: Option<u64>,
 }
 
 /// Who may launch an image or create volumes from a snapshot.

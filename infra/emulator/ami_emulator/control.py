@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import re
 
-from . import block_public_access, bulk, health, faults, lifecycle, product_codes, references, state
+from . import (block_public_access, bulk, health, faults, lifecycle, product_codes, references,
+               snapshot_size, state)
 
 CONFIG_KEYS = set(state.DEFAULT_SETTINGS)
 
@@ -121,6 +122,15 @@ def handle(environ, start_response):
             return _json(start_response, 400, {"error": 'body must be {"impaired": true|false}'})
         health.set_impaired(m.group(1), impaired)
         return _json(start_response, 200, {"instance_id": m.group(1), "impaired": impaired})
+    m = re.fullmatch(r"/snapshots/(snap-[0-9a-z]+)/full-size", path)
+    if m and method == "POST":
+        size = body.get("bytes")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            return _json(start_response, 400, {"error": 'body must be {"bytes": <non-negative integer>}'})
+        found = snapshot_size.set_full_size(m.group(1), size, body.get("account"), body.get("region"))
+        if found is None:
+            return _json(start_response, 404, {"error": f"{m.group(1)} not found"})
+        return _json(start_response, 200, found)
     m = re.fullmatch(r"/images/(ami-[0-9a-z]+)/product-codes", path)
     if m and method == "POST":
         try:

@@ -81,3 +81,13 @@ def test_deregister_with_snapshots_keeps_a_locked_one(ec2, emu):
     assert codes == {root: "success", data: "client-error"}
     left = {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
     assert data in left and root not in left
+
+
+def test_full_snapshot_size_is_reported_once_set(ec2, emu):
+    vol = ec2.create_volume(Size=8, AvailabilityZone="us-east-1a")["VolumeId"]
+    snap = ec2.create_snapshot(VolumeId=vol)["SnapshotId"]
+    assert "FullSnapshotSizeInBytes" not in ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]
+    out = emu.control("POST", f"/snapshots/{snap}/full-size", {"bytes": 2684354560})
+    assert out == {"snapshot_id": snap, "full_snapshot_size_in_bytes": 2684354560}
+    got = ec2.describe_snapshots(OwnerIds=["self"], MaxResults=5)["Snapshots"]
+    assert [s["FullSnapshotSizeInBytes"] for s in got if s["SnapshotId"] == snap] == [2684354560]

@@ -195,6 +195,9 @@ pub fn snapshot_from_ec2(s: &ec2::Snapshot, region: &Region) -> Option<Snapshot>
             .start_time()
             .and_then(from_smithy_time)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        full_size_bytes: s
+            .full_snapshot_size_in_bytes()
+            .and_then(|b| u64::try_from(b).ok()),
     })
 }
 

@@ -182,12 +182,20 @@ impl Inventory {
 
     /// GiB that deregistering `image` would free: its snapshots no other image uses.
     pub fn exclusive_gib(&self, image: &ImageRecord) -> u64 {
+        self.exclusive_disks(image)
+            .map(|(_, s)| u64::from(*s))
+            .sum()
+    }
+
+    /// The `(snapshot_key, volume GiB)` of `image`'s snapshots no other image uses.
+    pub fn exclusive_disks<'a>(
+        &'a self,
+        image: &'a ImageRecord,
+    ) -> impl Iterator<Item = &'a (u64, u32)> + 'a {
         image
             .disks
             .iter()
             .filter(|(k, _)| self.snapshot_users.get(k).copied().unwrap_or(0) <= 1)
-            .map(|(_, s)| u64::from(*s))
-            .sum()
     }
 
     pub fn len(&self) -> usize {

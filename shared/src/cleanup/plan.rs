@@ -180,6 +180,13 @@ pub enum Decision {
     },
 }
 
+/// A region's locked snapshots by [`super::inventory::snapshot_key`].
+pub type SnapshotLocks = Arc<HashMap<u64, SnapshotLock>>;
+
+/// The snapshot lock check of a region: `None` = not asked (treated as no lock), `Err` =
+/// the check failed (problem, retryable).
+pub type LockCheck = Option<Result<SnapshotLocks, (String, bool)>>;
+
 /// What the run looked up for the images past retention.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -190,7 +197,7 @@ pub struct Facts {
     failed: HashMap<ImageId, (String, bool)>,
     /// The region's snapshot locks by [`super::inventory::snapshot_key`]; `None` = not
     /// asked (treated as none), `Err` = the check failed (deregistrations kept).
-    locks: Option<Result<Arc<HashMap<u64, SnapshotLock>>, (String, bool)>>,
+    locks: LockCheck,
 }
 
 impl Facts {
@@ -227,7 +234,7 @@ impl Facts {
     }
 
     /// The region's locked snapshots (one `DescribeLockedSnapshots` listing per run).
-    pub fn snapshot_locks(&mut self, locks: Arc<HashMap<u64, SnapshotLock>>) {
+    pub fn snapshot_locks(&mut self, locks: SnapshotLocks) {
         self.locks = Some(Ok(locks));
     }
 
@@ -1161,6 +1168,7 @@ mod tests {
             encrypted: false,
             kms_key: None,
             started: NOW - Duration::hours(age_h),
+            full_size_bytes: None,
         };
         let report = config(&[]);
         let delete = config(&[("DELETE_ORPHANS", "true")]);

@@ -67,6 +67,67 @@ pub async fn run(ctx: &Context, request: CleanupRequest, now: OffsetDateTime) ->
     report
 }
 
+/// Snapshot storage counted as AWS bills it: from `FullSnapshotSizeInBytes` where EC2
+/// reports it (`full`), from the volume size otherwise (`volume`). Both in GiB.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Gib {
+    full: f64,
+    volume: f64,
+}
+
+const BYTES_PER_GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+impl Gib {
+    #[allow(clippy::cast_precision_loss)]
+    fn of(full_bytes: Option<u64>, volume_gib: u64) -> Self {
+        match full_bytes {
+            Some(b) => Self {
+                full: b as f64 / BYTES_PER_GIB,
+                volume: 0.0,
+            },
+            None => Self {
+                full: 0.0,
+                volume: volume_gib as f64,
+            },
+        }
+    }
+
+    fn of_snapshot(snap: &Snapshot) -> Self {
+        Self::of(snap.full_size_bytes, snap.size_gib)
+    }
+
+    fn total(self) -> f64 {
+        self.full + self.volume
+    }
+}
+
+impl std::ops::AddAssign for Gib {
+    fn add_assign(&mut self, other: Self) {
+        self.full += other.full;
+        self.volume += other.volume;
+    }
+}
+
+impl std::fmt::Display for Gib {
+    /// `8 GiB by volume size`, `2.41 GiB by full snapshot size`, or both bases named.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let total = self.total();
+        if total.fract() == 0.0 {
+            write!(f, "{total} GiB")?;
+        } else {
+            write!(f, "{total:.2} GiB")?;
+        }
+        match (self.full > 0.0, self.volume > 0.0) {
+            (true, false) => f.write_str(" by full snapshot size"),
+            (false, true) => f.write_str(" by volume size"),
+            (true, true) => {
+                f.write_str(" by full snapshot size where EC2 reports it, else volume size")
+            }
+            (false, false) => Ok(()),
+        }
+    }
+}
+
 /// Figures of one region, written into the report's metrics at the end.
 #[derive(Debug, Default)]
 struct Tally {
@@ -78,9 +139,9 @@ struct Tally {
     snapshots_kept: u64,
     snapshots_locked: u64,
     orphans: u64,
-    orphan_gib: u64,
-    gib_freed: u64,
-    gib_planned: u64,
+    orphan_gib: Gib,
+    gib_freed: Gib,
+    gib_planned: Gib,
 }
 
 struct Region1<'a> {
@@ -92,7 +153,10 @@ struct Region1<'a> {
     tally: Tally,
     stopped: bool,
     /// The region's locked snapshots by snapshot key (read once, after the inventory).
-    locks: Option<Result<Arc<HashMap<u64, SnapshotLock>>, (String, bool)>>,
+    locks: plan::LockCheck,
+    /// `FullSnapshotSizeInBytes` of this deployment's snapshots by snapshot key, where EC2
+    /// reports it (read with the orphan listing, before images are retired).
+    full_bytes: HashMap<u64, u64>,
 }
 
 async fn run_region(ctx: &Context, region: &Region, now: OffsetDateTime) -> RunReport {
@@ -105,12 +169,15 @@ async fn run_region(ctx: &Context, region: &Region, now: OffsetDateTime) -> RunR
         tally: Tally::default(),
         stopped: false,
         locks: None,
+        full_bytes: HashMap::new(),
     };
     match r.read_inventory().await {
         Ok(inventory) => {
             r.read_locks().await;
-            r.retire(&inventory).await;
+            // Orphans first: their listing also gives the full snapshot sizes the image
+            // savings count.
             r.orphans(&inventory).await;
+            r.retire(&inventory).await;
         }
         Err(e) => {
             r.report.push(
@@ -207,6 +274,11 @@ impl Region1<'_> {
                 Err((format!("snapshot lock check failed: {e}"), e.is_retryable()))
             }
         });
+    }
+
+    /// One disk of an inventoried image, by its full snapshot size if EC2 reported it.
+    fn disk_gib(&self, key: u64, volume_gib: u32) -> Gib {
+        Gib::of(self.full_bytes.get(&key).copied(), u64::from(volume_gib))
     }
 
     fn lock_of(&self, snapshot: &SnapshotId) -> Option<&SnapshotLock> {
@@ -369,13 +441,16 @@ impl Region1<'_> {
                 format!("would disable: {reason}"),
             ),
             Decision::Deregister { .. } if dry => {
-                let gib = inventory.exclusive_gib(img);
+                let mut gib = Gib::default();
+                for (k, size) in inventory.exclusive_disks(img) {
+                    gib += self.disk_gib(*k, *size);
+                }
                 self.tally.gib_planned += gib;
                 self.push(
                     id.as_str(),
                     None,
                     Outcome::Planned,
-                    format!("would deregister (about {gib} GiB of snapshots): {reason}"),
+                    format!("would deregister (snapshots of about {gib}): {reason}"),
                 );
             }
             _ if self.out_of_time() => self.push(
@@ -403,17 +478,13 @@ impl Region1<'_> {
             Decision::Deregister { .. } if !self.retire_grants(img).await => {}
             Decision::Deregister { .. } => match self.ec2.deregister(id, true).await {
                 Ok(done) => {
-                    let freed: u64 = done
-                        .snapshots_deleted
-                        .iter()
-                        .map(|s| {
-                            let k = snapshot_key(s);
-                            img.disks
-                                .iter()
-                                .find(|(d, _)| *d == k)
-                                .map_or(0, |(_, size)| u64::from(*size))
-                        })
-                        .sum();
+                    let mut freed = Gib::default();
+                    for s in &done.snapshots_deleted {
+                        let k = snapshot_key(s);
+                        if let Some((_, size)) = img.disks.iter().find(|(d, _)| *d == k) {
+                            freed += self.disk_gib(k, *size);
+                        }
+                    }
                     self.tally.deleted += 1;
                     self.tally.gib_freed += freed;
                     self.tally.snapshots_deleted += done.snapshots_deleted.len() as u64;
@@ -422,7 +493,7 @@ impl Region1<'_> {
                         None,
                         Outcome::Deleted,
                         format!(
-                            "deregistered, {} snapshot(s) deleted ({freed} GiB): {reason}",
+                            "deregistered, {} snapshot(s) deleted ({freed}): {reason}",
                             done.snapshots_deleted.len()
                         ),
                     );
@@ -534,6 +605,10 @@ impl Region1<'_> {
                 }
             };
             for snap in &page.items {
+                if let Some(b) = snap.full_size_bytes {
+                    self.full_bytes.insert(snapshot_key(&snap.id), b);
+                }
+                let gib = Gib::of_snapshot(snap);
                 let decision = match plan::orphan(snap, inventory, &config, self.now) {
                     // Deleting needs proof the suite made the snapshot: its seal.
                     Some(OrphanDecision::Delete) if !self.snapshot_sealed(snap).await => {
@@ -542,9 +617,8 @@ impl Region1<'_> {
                             None,
                             Outcome::Unsealed,
                             format!(
-                                "orphan tagged {} without a valid seal: never deleted ({} GiB)",
+                                "orphan tagged {} without a valid seal: never deleted ({gib})",
                                 key::MANAGED_BY,
-                                snap.size_gib
                             ),
                         );
                         continue;
@@ -557,8 +631,7 @@ impl Region1<'_> {
                         |t| format!("until {}", crate::time_util::rfc3339(t)),
                     );
                     let reason = format!(
-                        "orphan: tagged as ours, no image uses it ({} GiB), locked ({} mode) {until}: {}",
-                        snap.size_gib,
+                        "orphan: tagged as ours, no image uses it ({gib}), locked ({} mode) {until}: {}",
                         lock.mode,
                         if d == OrphanDecision::Delete {
                             "not attempted, deleted once the lock ends"
@@ -567,7 +640,7 @@ impl Region1<'_> {
                         }
                     );
                     self.tally.orphans += 1;
-                    self.tally.orphan_gib += snap.size_gib;
+                    self.tally.orphan_gib += gib;
                     self.tally.snapshots_locked += 1;
                     self.push(snap.id.as_str(), None, Outcome::Kept, reason);
                     continue;
@@ -576,18 +649,18 @@ impl Region1<'_> {
                     None => {}
                     Some(OrphanDecision::Report) => {
                         self.tally.orphans += 1;
-                        self.tally.orphan_gib += snap.size_gib;
+                        self.tally.orphan_gib += gib;
                         self.push(
                             snap.id.as_str(),
                             None,
                             Outcome::Kept,
-                            format!("orphan: tagged as ours, no image uses it ({} GiB); DELETE_ORPHANS=true deletes it", snap.size_gib),
+                            format!("orphan: tagged as ours, no image uses it ({gib}); DELETE_ORPHANS=true deletes it"),
                         );
                     }
                     Some(OrphanDecision::Delete) => {
                         self.tally.orphans += 1;
-                        self.tally.orphan_gib += snap.size_gib;
-                        self.delete_orphan(&snap.id, snap.size_gib).await;
+                        self.tally.orphan_gib += gib;
+                        self.delete_orphan(&snap.id, gib).await;
                     }
                 }
             }
@@ -608,14 +681,14 @@ impl Region1<'_> {
             .unwrap_or(false)
     }
 
-    async fn delete_orphan(&mut self, id: &SnapshotId, size: u64) {
+    async fn delete_orphan(&mut self, id: &SnapshotId, size: Gib) {
         if self.ctx.dry_run() {
             self.tally.gib_planned += size;
             self.push(
                 id.as_str(),
                 None,
                 Outcome::Planned,
-                format!("would delete orphan snapshot ({size} GiB): no image uses it"),
+                format!("would delete orphan snapshot ({size}): no image uses it"),
             );
             return;
         }
@@ -632,7 +705,12 @@ impl Region1<'_> {
             Ok(()) => {
                 self.tally.gib_freed += size;
                 self.tally.snapshots_deleted += 1;
-                (Outcome::Deleted, format!("orphan snapshot deleted ({size} GiB): no image uses it (DELETE_ORPHANS=true)"))
+                (
+                    Outcome::Deleted,
+                    format!(
+                        "orphan snapshot deleted ({size}): no image uses it (DELETE_ORPHANS=true)"
+                    ),
+                )
             }
             Err(e) if e.kind == ErrorKind::NotFound => {
                 (Outcome::Unchanged, format!("already gone ({e})"))
@@ -666,11 +744,17 @@ impl Region1<'_> {
             ("snapshots_kept_in_use", t.snapshots_kept as f64),
             ("snapshots_locked", t.snapshots_locked as f64),
             ("orphan_snapshots", t.orphans as f64),
-            ("orphan_gib", t.orphan_gib as f64),
-            ("gib_freed", t.gib_freed as f64),
-            ("monthly_saving_usd", t.gib_freed as f64 * price),
-            ("gib_planned", t.gib_planned as f64),
-            ("monthly_saving_planned_usd", t.gib_planned as f64 * price),
+            ("orphan_gib", t.orphan_gib.total()),
+            // Savings count what AWS bills: FullSnapshotSizeInBytes where EC2 reports it
+            // (`*_full_size`), the volume size otherwise (`*_volume_size`).
+            ("gib_freed", t.gib_freed.total()),
+            ("gib_freed_full_size", t.gib_freed.full),
+            ("gib_freed_volume_size", t.gib_freed.volume),
+            ("monthly_saving_usd", t.gib_freed.total() * price),
+            ("gib_planned", t.gib_planned.total()),
+            ("gib_planned_full_size", t.gib_planned.full),
+            ("gib_planned_volume_size", t.gib_planned.volume),
+            ("monthly_saving_planned_usd", t.gib_planned.total() * price),
         ];
         for (k, v) in figures {
             self.report.metrics.insert(k.to_owned(), v);

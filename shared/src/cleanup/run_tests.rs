@@ -518,6 +518,7 @@ async fn orphans_are_reported_and_deleted_only_when_asked() {
                 encrypted: false,
                 kms_key: None,
                 started: NOW - Duration::days(2),
+                full_size_bytes: None,
             },
         );
     }
@@ -569,13 +570,66 @@ async fn a_dry_run_prints_the_plan_and_changes_nothing() {
     assert_eq!(report.count(Outcome::Planned), 2);
     let (_, reason) = outcome_of(&report, ids[2].as_str()).unwrap_or_else(|| panic!("planned"));
     assert!(
-        reason.starts_with("would deregister (about 8 GiB of snapshots): past retention count=1"),
+        reason.starts_with(
+            "would deregister (snapshots of about 8 GiB by volume size): past retention count=1"
+        ),
         "{reason}"
     );
     let (outcome, reason) = outcome_of(&report, kept.as_str()).unwrap_or_else(|| panic!("kept"));
     assert_eq!(outcome, Outcome::Kept);
     assert!(reason.contains("deregistration protection"), "{reason}");
     assert_eq!(report.metrics.get("gib_planned"), Some(&16.0));
+    assert_eq!(report.metrics.get("gib_planned_volume_size"), Some(&16.0));
+    assert_eq!(report.metrics.get("gib_planned_full_size"), Some(&0.0));
+}
+
+#[tokio::test]
+async fn savings_count_the_full_snapshot_size_where_ec2_reports_it() {
+    // GIVEN two images past retention: one whose snapshot EC2 reports 2.5 GiB written
+    // (FullSnapshotSizeInBytes) of an 8 GiB volume, one without the figure.
+    let cloud = FakeCloud::new("123456789012");
+    managed(&cloud, "us-east-1", "i-1", 0);
+    let measured = managed(&cloud, "us-east-1", "i-1", 1);
+    managed(&cloud, "us-east-1", "i-1", 2);
+    let snap = cloud
+        .image(&measured)
+        .map(|i| i.disks[0].snapshot_id.clone())
+        .unwrap_or_else(|| panic!("disk"));
+    if let Some(s) = cloud.state().snapshots.get_mut(&snap) {
+        s.full_size_bytes = Some(5 * 512 * 1024 * 1024);
+    }
+    let settings = [("RETAIN", "count=1"), ("PRICE_PER_GIB_MONTH", "0.05")];
+
+    // WHEN planned THEN the plan counts 2.5 + 8 GiB and says which basis each is.
+    let dry = context(&cloud, &[settings[0], settings[1], ("DRY_RUN", "true")]);
+    let report = run(&dry, CleanupRequest::default(), NOW).await;
+    let (_, reason) = outcome_of(&report, measured.as_str()).unwrap_or_else(|| panic!("planned"));
+    assert!(
+        reason.contains("about 2.50 GiB by full snapshot size"),
+        "{reason}"
+    );
+    assert_eq!(report.metrics.get("gib_planned"), Some(&10.5));
+    assert_eq!(report.metrics.get("gib_planned_full_size"), Some(&2.5));
+    assert_eq!(report.metrics.get("gib_planned_volume_size"), Some(&8.0));
+
+    // WHEN applied THEN the same figures are freed, and the saving is priced on them.
+    let report = run(&context(&cloud, &settings), CleanupRequest::default(), NOW).await;
+    let (outcome, reason) =
+        outcome_of(&report, measured.as_str()).unwrap_or_else(|| panic!("deleted"));
+    assert_eq!(outcome, Outcome::Deleted);
+    assert!(
+        reason.contains("(2.50 GiB by full snapshot size)"),
+        "{reason}"
+    );
+    assert_eq!(report.metrics.get("gib_freed"), Some(&10.5));
+    assert_eq!(report.metrics.get("gib_freed_full_size"), Some(&2.5));
+    assert_eq!(report.metrics.get("gib_freed_volume_size"), Some(&8.0));
+    let saving = report
+        .metrics
+        .get("monthly_saving_usd")
+        .copied()
+        .unwrap_or_default();
+    assert!((saving - 10.5 * 0.05).abs() < 1e-9, "{saving}");
 }
 
 #[tokio::test]

@@ -593,6 +593,7 @@ mod failed_image {
             encrypted: false,
             kms_key: None,
             started: SLOT,
+            full_size_bytes: None,
         }
     }
 

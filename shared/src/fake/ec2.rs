@@ -220,6 +220,7 @@ impl ImageFactory for FakeRegion {
                     encrypted,
                     kms_key: kms.clone(),
                     started: now,
+                    full_size_bytes: None,
                 },
             );
             disks.push(ImageDisk {
@@ -323,6 +324,7 @@ impl ImageFactory for FakeRegion {
                     encrypted,
                     kms_key: kms.clone(),
                     started: now,
+                    full_size_bytes: None,
                 },
             );
             disks.push(ImageDisk {

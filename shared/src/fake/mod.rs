@@ -345,6 +345,7 @@ impl FakeCloud {
                 encrypted: false,
                 kms_key: None,
                 started: created,
+                full_size_bytes: None,
             },
         );
         s.images.insert(

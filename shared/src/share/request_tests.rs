@@ -70,6 +70,7 @@ fn image(cloud: &FakeCloud, region: &str, tags: &[(&str, &str)], key: Option<&st
             encrypted: key.is_some(),
             kms_key: key.map(KeyRef::new),
             started: NOW,
+            full_size_bytes: None,
         },
     );
     cloud.edit_image(&id, |img| {
