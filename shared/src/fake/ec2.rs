@@ -494,11 +494,13 @@ impl ImageRetirement for FakeRegion {
         let mut s = self.lock();
         s.call(&self.region, "DescribeLockedSnapshots", None)?;
         let now = s.now();
-        Ok(s
-            .snapshot_locks
+        Ok(s.snapshot_locks
             .iter()
             .filter(|(id, (_, until))| {
-                *until > now && s.snapshots.get(*id).is_some_and(|x| x.region == self.region)
+                *until > now
+                    && s.snapshots
+                        .get(*id)
+                        .is_some_and(|x| x.region == self.region)
             })
             .map(|(id, (mode, until))| SnapshotLock {
                 snapshot: id.clone(),
