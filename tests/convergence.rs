@@ -387,3 +387,54 @@ async fn an_instance_store_instance_is_skipped_and_a_full_ami_quota_is_not_retri
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_lost_continuation_is_recovered_by_the_reconcile() -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    // A reboot group of two, one at a time; the schedule fired 10 minutes ago.
+    let group = [(key::SCHEDULE, "daily"), (key::REBOOT_GROUP, "db")];
+    let a = emu.launch_instance(HOME, &group, &[]).await?;
+    let b = emu.launch_instance(HOME, &group, &[]).await?;
+    let expressions = daily_fired(10);
+    let ctx = emu.context(emu.config(&[("SCHEDULE_EXPRESSIONS", &expressions)]));
+    let slot = slot_of(now() - Duration::minutes(10));
+    let first = create::run_wave(
+        &ctx,
+        CreateRequest::Schedule(ScheduleRun::new("daily".into(), slot)),
+        now(),
+    )
+    .await;
+    emu.tick()?;
+    ensure!(
+        first.more,
+        "a second wave remains: {}",
+        first.report.render_table()
+    );
+    // Its continuation message is lost (no queue here): the hourly reconcile, a minute
+    // later, finds the slot incomplete and runs the next wave.
+    let detail = ami_core::runner::handle::<ami_core::runner::CreateImage>(
+        &ctx,
+        reconcile_event(),
+        now() + Duration::minutes(1),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    emu.tick()?;
+    ensure!(detail["counts"]["created"] == 1, "{detail}");
+    let images = emu
+        .ec2(HOME)
+        .describe_images()
+        .owners("self")
+        .send()
+        .await?;
+    let sources: Vec<Option<&str>> = images
+        .images()
+        .iter()
+        .map(|i| i.source_instance_id())
+        .collect();
+    ensure!(
+        sources.contains(&Some(a.as_str())) && sources.contains(&Some(b.as_str())),
+        "both members imaged: {sources:?}"
+    );
+    Ok(())
+}
