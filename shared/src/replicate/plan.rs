@@ -1485,7 +1485,7 @@ mod tests {
         assert!(tagged_plan
             .copies
             .iter()
-            .all(|c| c.request.tags.get(key::RETAIN_IN).is_some()
+            .all(|c| c.request.tags.contains_key(key::RETAIN_IN)
                 == (c.request.source_image.as_str() == "ami-new")));
     }
 
