@@ -312,12 +312,23 @@ proptest! {
 
         // WHEN some replicas are lost (deregistered behind the suite's back) and replicate
         // plans again
-        let (gone, kept): (Vec<(usize, Image)>, Vec<(usize, Image)>) =
-            replicas.iter().cloned().enumerate().partition(|(n, _)| lost[*n % lost.len()]);
+        let is_lost = |n: usize| lost[n % lost.len()];
+        let kept: Vec<Image> = replicas
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| !is_lost(*n))
+            .map(|(_, r)| r.clone())
+            .collect();
+        let gone: Vec<&Image> = replicas
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| is_lost(*n))
+            .map(|(_, r)| r)
+            .collect();
         let again = replicate_plan::plan(
             &ReplicateInventory {
                 sources: images.clone(),
-                copies: [(Region::new(DEST), kept.iter().map(|(_, r)| r.clone()).collect())]
+                copies: [(Region::new(DEST), kept)]
                     .into_iter()
                     .collect(),
                 ..ReplicateInventory::default()
@@ -344,7 +355,7 @@ proptest! {
             again.copies.iter().map(|c| c.request.source_image.clone()).collect();
         let lost_sources: BTreeSet<ImageId> = gone
             .iter()
-            .filter_map(|(_, r)| r.source.as_ref().map(|(id, _)| id.clone()))
+            .filter_map(|r| r.source.as_ref().map(|(id, _)| id.clone()))
             .collect();
         prop_assert_eq!(&remade, &lost_sources);
     }
