@@ -519,6 +519,30 @@ async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
 /// longer exists (each lost copy of a (source, destination) spends one token).
 const LOST_RETRIES: u32 = 8;
 
+/// Waits before EC2's answer "no such image" about a copy just requested is believed:
+/// DescribeImages is eventually consistent, and a new copy may not be visible at once.
+const NEW_COPY_WAITS_MS: [u64; 3] = [500, 1000, 2000];
+
+/// Whether the copy EC2 answered CopyImage with exists. A deregistered one does not (a
+/// token spent on a lost copy); one not found is asked about again a few times first (a
+/// copy just made may not be visible yet: a wrong "gone" would make a second copy).
+async fn copy_exists(ctx: &Context, region: &Region, id: &ImageId) -> Result<bool, CloudError> {
+    for wait in std::iter::once(0).chain(NEW_COPY_WAITS_MS) {
+        if wait > 0 {
+            if ctx.deadline.near() {
+                // No time to wait: taken as made; the next reconcile sees whether it is.
+                return Ok(true);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        }
+        match find_image(ctx, region, id).await? {
+            Some(img) => return Ok(img.state != ImageState::Deregistered),
+            None => continue,
+        }
+    }
+    Ok(false)
+}
+
 /// Requests one copy (sealed), checks that the copy EC2 answers with exists, and removes
 /// the failed copies it supersedes.
 async fn make_copy(ctx: &Context, mut copy: CopyPlan, report: &mut RunReport) {
@@ -581,13 +605,13 @@ async fn make_copy(ctx: &Context, mut copy: CopyPlan, report: &mut RunReport) {
         };
         // A token EC2 has seen returns its first copy again, even a deregistered one: a
         // lost copy is only made again under a fresh token.
-        match find_image(ctx, &copy.dest, &id).await {
-            Ok(Some(img)) if img.state != ImageState::Deregistered => break id,
-            Ok(_) if spent.len() < LOST_RETRIES as usize => {
+        match copy_exists(ctx, &copy.dest, &id).await {
+            Ok(true) => break id,
+            Ok(false) if spent.len() < LOST_RETRIES as usize => {
                 spent.push((copy.attempt, id));
                 copy = copy.next_attempt(&ctx.config.deployment);
             }
-            Ok(_) => {
+            Ok(false) => {
                 report.push(
                     &copy.dest,
                     copy.request.source_image.as_str(),
