@@ -275,6 +275,18 @@ impl InstanceSettings {
             ),
             None => None,
         };
+        // Carried onto the images and read there (crate::lineage); checked here so a bad
+        // value is reported against its instance before any image carries it.
+        if let Some(v) = get(key::RETAIN_IN) {
+            crate::lineage::parse_rules_by_region(v).map_err(|e| {
+                TagError::new(
+                    key::RETAIN_IN,
+                    v,
+                    e.problem,
+                    crate::lineage::RULES_BY_REGION_FORM,
+                )
+            })?;
+        }
         let replicate_to = match get(key::REPLICATE_TO) {
             Some(v) => Some(parse_regions(key::REPLICATE_TO, v)?),
             None => None,
@@ -401,6 +413,16 @@ mod tests {
             "is not a device name",
         );
         check_error(&[(key::RETAIN, "forever")], key::RETAIN, "count=7");
+        check_error(
+            &[(key::RETAIN_IN, "eu-west-1=often")],
+            key::RETAIN_IN,
+            "eu-west-1=count=3;us-west-2=days=90",
+        );
+        assert!(InstanceSettings::from_tags(&tags(&[(
+            key::RETAIN_IN,
+            "eu-west-1=count=3;us-west-2=days=90"
+        )]))
+        .is_ok());
     }
 
     #[test]
