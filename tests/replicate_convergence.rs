@@ -533,6 +533,8 @@ async fn a_copy_still_pending_past_its_completion_duration_is_reported_late() ->
         )
         .await;
     assert_eq!(later.count(Outcome::Late), 1, "{}", later.render_table());
+    // (the report event's counts, which the -reports rule alarms on)
+    assert_eq!(later.counts().get("late"), Some(&1));
     assert_eq!(
         later.count(Outcome::Copied),
         0,
