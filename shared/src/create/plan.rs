@@ -215,7 +215,13 @@ pub fn image_tags(
             t.insert(k.clone(), v.clone());
         }
     }
-    for k in ["Name", key::RETAIN, key::RETAIN_IN, key::REPLICATE_TO, key::SHARE_WITH] {
+    for k in [
+        "Name",
+        key::RETAIN,
+        key::RETAIN_IN,
+        key::REPLICATE_TO,
+        key::SHARE_WITH,
+    ] {
         if let Some(v) = instance.tags.get(k) {
             t.insert(k.to_owned(), v.clone());
         }
