@@ -11,7 +11,9 @@
 //! - what still uses an image: [`References`];
 //! - who may use an image: [`Sharing`] (EC2 side) and [`Keys`] (KMS side);
 //! - writing outcome tags: [`Tagging`];
-//! - proving an image is the suite's: [`Seals`] (through [`crate::seal::Sealer`]).
+//! - proving an image is the suite's: [`Seals`] (through [`crate::seal::Sealer`]);
+//! - whether a deleted image or snapshot can still be restored: [`RecycleBin`] (its
+//!   [`RetentionRule`]s; cleanup decides coverage in [`crate::cleanup::recycle`]).
 
 use std::sync::Arc;
 
@@ -149,6 +151,53 @@ pub struct SnapshotLock {
     pub expires: Option<OffsetDateTime>,
 }
 
+/// What a Recycle Bin retention rule retains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecycleResource {
+    /// `EC2_IMAGE`: deregistered EBS-backed AMIs.
+    Image,
+    /// `EBS_SNAPSHOT`: deleted EBS snapshots.
+    Snapshot,
+}
+
+impl RecycleResource {
+    /// The API's `ResourceType` value.
+    pub fn as_api(self) -> &'static str {
+        match self {
+            Self::Image => "EC2_IMAGE",
+            Self::Snapshot => "EBS_SNAPSHOT",
+        }
+    }
+}
+
+/// A tag a retention rule matches on: `ResourceTagKey` and the optional
+/// `ResourceTagValue` (the model allows an empty or absent value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleTag {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// One Recycle Bin retention rule of a region (`ListRules` for the ids, `GetRule` for the
+/// tags: `ListRules` summaries carry neither `ResourceTags` nor `ExcludeResourceTags`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetentionRule {
+    /// `Identifier` (11 letters and digits).
+    pub id: String,
+    pub resource: RecycleResource,
+    /// `RetentionPeriodValue` in days (`RetentionPeriodUnit` is always `DAYS`; 1–3650
+    /// in the model).
+    pub retention_days: u32,
+    /// Tag-level rule: retains resources with ANY of these tags. Empty: a region-level rule.
+    pub resource_tags: Vec<RuleTag>,
+    /// Region-level rules only: resources with any of these tags are not retained.
+    pub exclude_tags: Vec<RuleTag>,
+    /// `LockState`: `locked`, `pending_unlock` or `unlocked` (`None` if not reported).
+    pub lock_state: Option<String>,
+    /// `Status`: only an `available` rule retains (`pending` while being created).
+    pub available: bool,
+}
+
 /// What DeregisterImage with `DeleteAssociatedSnapshots` did to the snapshots.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Deregistered {
@@ -280,6 +329,14 @@ pub trait Seals: Send + Sync {
     async fn verify(&self, message: &[u8], mac: &[u8]) -> CloudResult<bool>;
 }
 
+/// The Recycle Bin of one region.
+#[async_trait]
+pub trait RecycleBin: Send + Sync {
+    /// Every retention rule of the region for images (`EC2_IMAGE`) and snapshots
+    /// (`EBS_SNAPSHOT`), every page.
+    async fn retention_rules(&self) -> CloudResult<Vec<RetentionRule>>;
+}
+
 #[async_trait]
 pub trait Reports: Send + Sync {
     /// Publishes a run report as an `ami-lifecycle` event.
@@ -297,6 +354,7 @@ pub trait Continuations: Send + Sync {
 pub trait Cloud: Send + Sync {
     fn ec2(&self, region: &Region) -> Arc<dyn Ec2>;
     fn keys(&self, region: &Region) -> Arc<dyn Keys>;
+    fn recycle_bin(&self, region: &Region) -> Arc<dyn RecycleBin>;
     fn reports(&self) -> Arc<dyn Reports>;
     fn continuations(&self) -> Option<Arc<dyn Continuations>>;
     /// The deployment's seal key (in the home region).

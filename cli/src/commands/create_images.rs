@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ami_core::context::Context;
 use ami_core::create::{self, CreateRequest, ScheduleRun};
 use ami_core::model::{Region, ScheduleName};
-use ami_core::ports::{Cloud, Continuations, Ec2, Keys, Reports, Seals};
+use ami_core::ports::{Cloud, Continuations, Ec2, Keys, RecycleBin, Reports, Seals};
 use ami_core::report::{Outcome, RunReport};
 use ami_core::time_util::{parse_rfc3339, rfc3339, slot_of};
 use time::OffsetDateTime;
@@ -57,6 +57,9 @@ impl Cloud for WithoutContinuations {
     }
     fn keys(&self, region: &Region) -> Arc<dyn Keys> {
         self.0.keys(region)
+    }
+    fn recycle_bin(&self, region: &Region) -> Arc<dyn RecycleBin> {
+        self.0.recycle_bin(region)
     }
     fn reports(&self) -> Arc<dyn Reports> {
         self.0.reports()

@@ -5,6 +5,7 @@
 //! - [`references`]: what still uses an image (`DescribeImageReferences`, or a scan where
 //!   it is missing, reading SSM parameters through [`ssm`]'s [`AwsParameters`]);
 //! - [`kms`]: [`AwsKeys`], key facts and grants; [`seals`]: [`AwsSeals`], the seal's MAC;
+//! - [`recycle_bin`]: [`AwsRecycleBin`], the region's Recycle Bin retention rules;
 //! - [`reports`]: run reports as EventBridge events; [`continuations`]: delayed SQS messages;
 //! - [`errors`]: `SdkError` → [`crate::error::CloudError`]; [`convert`]: SDK ↔ model shapes.
 //!
@@ -30,6 +31,7 @@ pub mod convert;
 pub mod ec2;
 pub mod errors;
 pub mod kms;
+pub mod recycle_bin;
 pub mod references;
 pub mod reports;
 pub mod seals;
@@ -45,13 +47,14 @@ use aws_config::{BehaviorVersion, SdkConfig};
 pub use self::continuations::SqsContinuations;
 pub use self::ec2::AwsEc2;
 pub use self::kms::AwsKeys;
+pub use self::recycle_bin::AwsRecycleBin;
 pub use self::reports::EventBridgeReports;
 pub use self::seals::AwsSeals;
 pub use self::ssm::AwsParameters;
 use crate::config::Config;
 use crate::model::Region;
 use crate::pacing::Pacer;
-use crate::ports::{Cloud, Continuations, Ec2, Keys, Reports, Seals};
+use crate::ports::{Cloud, Continuations, Ec2, Keys, RecycleBin, Reports, Seals};
 
 /// Environment variable scaling the client-side EC2 pacing: `1` (default) paces to the
 /// published bucket rates, `2` to twice them (a raised account limit or a time-scaled
@@ -194,6 +197,14 @@ impl Cloud for AwsCloud {
 
     fn keys(&self, region: &Region) -> Arc<dyn Keys> {
         self.aws_keys(region)
+    }
+
+    fn recycle_bin(&self, region: &Region) -> Arc<dyn RecycleBin> {
+        // Read once per region and run: no cache (cleanup asks at most once per region).
+        Arc::new(AwsRecycleBin::new(
+            aws_sdk_rbin::Client::new(&with_region(&self.sdk, region)),
+            region.clone(),
+        ))
     }
 
     fn reports(&self) -> Arc<dyn Reports> {

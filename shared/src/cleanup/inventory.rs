@@ -1,9 +1,10 @@
 //! [`Inventory`]: the compact snapshot of one region's managed images that cleanup plans over.
 //!
 //! Images are streamed page by page and each is folded into a small [`ImageRecord`]
-//! (id, [`Lineage`] index, times as Unix seconds, a few flags, snapshot keys and sizes) and
-//! its lineage's [`Head`] (what a lineage is and which image rules it: [`crate::lineage`]); tags,
-//! names and block device details are dropped as soon as the page is read, so a region
+//! (id, [`Lineage`] index, times as Unix seconds, a few flags, snapshot keys and sizes, tag
+//! hashes for Recycle Bin coverage) and
+//! its lineage's [`Head`] (what a lineage is and which image rules it: [`crate::lineage`]); tag
+//! text, names and block device details are dropped as soon as the page is read, so a region
 //! of 50,000 images costs a few MiB. Snapshot ids are kept as 64-bit hashes
 //! ([`snapshot_key`]): a collision can only make an orphan look used, i.e. keep it.
 
@@ -13,6 +14,7 @@ use std::hash::{Hash, Hasher};
 
 use time::OffsetDateTime;
 
+use super::recycle::TagPrint;
 pub use crate::lineage::Lineage;
 use crate::lineage::{self, Head, Member};
 use crate::model::{Image, ImageId, ImageState, KeyRef, SnapshotId};
@@ -48,6 +50,8 @@ pub struct ImageRecord {
     /// The customer keys of its snapshots, kept only for images whose grant record names
     /// someone: their KMS grants are retired when the image is deleted.
     pub shared_keys: Box<[KeyRef]>,
+    /// Its tags as hashes: which Recycle Bin rule would retain it ([`super::recycle`]).
+    pub tags: TagPrint,
 }
 
 impl ImageRecord {
@@ -155,6 +159,7 @@ impl Inventory {
         };
         self.images.push(ImageRecord {
             shared_keys,
+            tags: TagPrint::of(&image.tags),
             id: image.id.clone(),
             lineage: lid,
             time,

@@ -16,6 +16,9 @@
 //!   [`plan::plan`] is the whole [`CleanupPlan`], which a dry run prints.
 //! - [`run`] (`run.rs`): reads, checks and applies per region, regions in parallel, and
 //!   reports orphaned snapshots (deleted only with `DELETE_ORPHANS=true`).
+//! - [`recycle`] (`recycle.rs`, pure): which Recycle Bin retention rule keeps a deleted
+//!   image or snapshot restorable, and until when (the report says it, or that deletion
+//!   is final).
 //! - [`restore`] (`restore.rs`): `amictl restore`, the way back from the deprecated and
 //!   disabled stages (EnableImage, DisableImageDeprecation, `keep=true`).
 //!
@@ -33,6 +36,7 @@
 
 pub mod inventory;
 pub mod plan;
+pub mod recycle;
 pub mod restore;
 pub mod run;
 
@@ -170,3 +174,6 @@ mod request_tests;
 
 #[cfg(test)]
 mod run_tests;
+
+#[cfg(test)]
+mod recycle_tests;

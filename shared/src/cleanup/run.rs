@@ -17,6 +17,11 @@
 //! for deregistration whose snapshot is locked is kept and reported with the lock's end,
 //! a locked orphan is not attempted; neither is retried before the lock ends.
 //!
+//! The Recycle Bin retention rules are read once per region, at the first deletion (or
+//! planned one): each deregistered image and each deleted snapshot is reported as
+//! restorable until a given time under a named rule, or as deleted for good
+//! ([`super::recycle`]). A failed read stops nothing; the report says coverage is unknown.
+//!
 //! The deadline is checked before each batch and each mutating call; when it is near the
 //! rest is reported `deferred` and `incomplete` is set. The next run re-reads everything
 //! and converges. A dry run does the reads and the checks, and no mutating call.
@@ -30,11 +35,12 @@ use time::OffsetDateTime;
 
 use super::inventory::{snapshot_key, ImageRecord, Inventory};
 use super::plan::{self, Decision, Facts, KeepWhy, OrphanDecision, Stage};
+use super::recycle::{self, TagPrint};
 use super::CleanupRequest;
 use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
 use crate::model::{ImageId, ImageState, Region, Snapshot, SnapshotId};
-use crate::ports::{Ec2, ImageQuery, SnapshotLock, SnapshotQuery};
+use crate::ports::{Ec2, ImageQuery, RecycleResource, RetentionRule, SnapshotLock, SnapshotQuery};
 use crate::report::{Outcome, RunReport};
 use crate::seal;
 use crate::tags::{self, key};
@@ -142,6 +148,10 @@ struct Tally {
     orphan_gib: Gib,
     gib_freed: Gib,
     gib_planned: Gib,
+    /// Deleted (or, in a dry run, to be deleted) images and snapshots a Recycle Bin rule
+    /// keeps restorable.
+    recycle_images: u64,
+    recycle_snapshots: u64,
 }
 
 struct Region1<'a> {
@@ -157,6 +167,11 @@ struct Region1<'a> {
     /// `FullSnapshotSizeInBytes` of this deployment's snapshots by snapshot key, where EC2
     /// reports it (read with the orphan listing, before images are retired).
     full_bytes: HashMap<u64, u64>,
+    /// This deployment's snapshots' tags by snapshot key (read with the orphan listing),
+    /// for Recycle Bin coverage of the snapshots deleted with their image.
+    snapshot_tags: HashMap<u64, TagPrint>,
+    /// The region's Recycle Bin rules, read at the first deletion (`Err`: the read failed).
+    recycle_rules: Option<Result<Vec<RetentionRule>, String>>,
 }
 
 async fn run_region(ctx: &Context, region: &Region, now: OffsetDateTime) -> RunReport {
@@ -170,6 +185,8 @@ async fn run_region(ctx: &Context, region: &Region, now: OffsetDateTime) -> RunR
         stopped: false,
         locks: None,
         full_bytes: HashMap::new(),
+        snapshot_tags: HashMap::new(),
+        recycle_rules: None,
     };
     match r.read_inventory().await {
         Ok(inventory) => {
@@ -274,6 +291,52 @@ impl Region1<'_> {
                 Err((format!("snapshot lock check failed: {e}"), e.is_retryable()))
             }
         });
+    }
+
+    /// The region's Recycle Bin rules: one read per region and run, at the first deletion.
+    async fn recycle_rules(&mut self) -> &Result<Vec<RetentionRule>, String> {
+        if self.recycle_rules.is_none() {
+            let bin = self.ctx.cloud.recycle_bin(self.region);
+            self.recycle_rules = Some(bin.retention_rules().await.map_err(|e| e.to_string()));
+        }
+        self.recycle_rules.get_or_insert_with(|| Ok(Vec::new()))
+    }
+
+    /// What the Recycle Bin keeps of a deregistered image and of the snapshots deleted
+    /// with it (each snapshot by its own tags where the listing read them, else the
+    /// image's: the suite tags both alike), counted in the tally.
+    async fn image_recycle_note(&mut self, img: &ImageRecord, snapshots: &[u64]) -> String {
+        let now = self.now;
+        let snap_tags: Vec<TagPrint> = snapshots
+            .iter()
+            .map(|k| self.snapshot_tags.get(k).unwrap_or(&img.tags).clone())
+            .collect();
+        let rules = self.recycle_rules().await;
+        let (covered, image_note) =
+            recycle::coverage(rules, RecycleResource::Image, &img.tags, now);
+        let mut by_note: std::collections::BTreeMap<String, usize> = Default::default();
+        let mut snaps_covered = 0;
+        for tags in &snap_tags {
+            let (c, note) = recycle::coverage(rules, RecycleResource::Snapshot, tags, now);
+            snaps_covered += u64::from(c);
+            *by_note.entry(note).or_default() += 1;
+        }
+        self.tally.recycle_images += u64::from(covered);
+        self.tally.recycle_snapshots += snaps_covered;
+        let mut out = format!("image: {image_note}");
+        for (note, n) in by_note {
+            out.push_str(&format!("; {n} snapshot(s): {note}"));
+        }
+        out
+    }
+
+    /// What the Recycle Bin keeps of a deleted orphan snapshot, counted in the tally.
+    async fn snapshot_recycle_note(&mut self, tags: &TagPrint) -> String {
+        let now = self.now;
+        let rules = self.recycle_rules().await;
+        let (covered, note) = recycle::coverage(rules, RecycleResource::Snapshot, tags, now);
+        self.tally.recycle_snapshots += u64::from(covered);
+        note
     }
 
     /// One disk of an inventoried image, by its full snapshot size if EC2 reported it.
@@ -442,15 +505,18 @@ impl Region1<'_> {
             ),
             Decision::Deregister { .. } if dry => {
                 let mut gib = Gib::default();
+                let mut keys = Vec::new();
                 for (k, size) in inventory.exclusive_disks(img) {
                     gib += self.disk_gib(*k, *size);
+                    keys.push(*k);
                 }
                 self.tally.gib_planned += gib;
+                let note = self.image_recycle_note(img, &keys).await;
                 self.push(
                     id.as_str(),
                     None,
                     Outcome::Planned,
-                    format!("would deregister (snapshots of about {gib}): {reason}"),
+                    format!("would deregister (snapshots of about {gib}): {reason}; once deleted, {note}"),
                 );
             }
             _ if self.out_of_time() => self.push(
@@ -488,12 +554,14 @@ impl Region1<'_> {
                     self.tally.deleted += 1;
                     self.tally.gib_freed += freed;
                     self.tally.snapshots_deleted += done.snapshots_deleted.len() as u64;
+                    let keys: Vec<u64> = done.snapshots_deleted.iter().map(snapshot_key).collect();
+                    let note = self.image_recycle_note(img, &keys).await;
                     self.push(
                         id.as_str(),
                         None,
                         Outcome::Deleted,
                         format!(
-                            "deregistered, {} snapshot(s) deleted ({freed}): {reason}",
+                            "deregistered, {} snapshot(s) deleted ({freed}): {reason}; {note}",
                             done.snapshots_deleted.len()
                         ),
                     );
@@ -608,6 +676,8 @@ impl Region1<'_> {
                 if let Some(b) = snap.full_size_bytes {
                     self.full_bytes.insert(snapshot_key(&snap.id), b);
                 }
+                self.snapshot_tags
+                    .insert(snapshot_key(&snap.id), TagPrint::of(&snap.tags));
                 let gib = Gib::of_snapshot(snap);
                 let decision = match plan::orphan(snap, inventory, &config, self.now) {
                     // Deleting needs proof the suite made the snapshot: its seal.
@@ -660,7 +730,7 @@ impl Region1<'_> {
                     Some(OrphanDecision::Delete) => {
                         self.tally.orphans += 1;
                         self.tally.orphan_gib += gib;
-                        self.delete_orphan(&snap.id, gib).await;
+                        self.delete_orphan(snap, gib).await;
                     }
                 }
             }
@@ -681,14 +751,19 @@ impl Region1<'_> {
             .unwrap_or(false)
     }
 
-    async fn delete_orphan(&mut self, id: &SnapshotId, size: Gib) {
+    async fn delete_orphan(&mut self, snap: &Snapshot, size: Gib) {
+        let id = &snap.id;
+        let tags = TagPrint::of(&snap.tags);
         if self.ctx.dry_run() {
             self.tally.gib_planned += size;
+            let note = self.snapshot_recycle_note(&tags).await;
             self.push(
                 id.as_str(),
                 None,
                 Outcome::Planned,
-                format!("would delete orphan snapshot ({size}): no image uses it"),
+                format!(
+                    "would delete orphan snapshot ({size}): no image uses it; once deleted, {note}"
+                ),
             );
             return;
         }
@@ -705,10 +780,11 @@ impl Region1<'_> {
             Ok(()) => {
                 self.tally.gib_freed += size;
                 self.tally.snapshots_deleted += 1;
+                let note = self.snapshot_recycle_note(&tags).await;
                 (
                     Outcome::Deleted,
                     format!(
-                        "orphan snapshot deleted ({size}): no image uses it (DELETE_ORPHANS=true)"
+                        "orphan snapshot deleted ({size}): no image uses it (DELETE_ORPHANS=true); {note}"
                     ),
                 )
             }
@@ -755,6 +831,9 @@ impl Region1<'_> {
             ("gib_planned_full_size", t.gib_planned.full),
             ("gib_planned_volume_size", t.gib_planned.volume),
             ("monthly_saving_planned_usd", t.gib_planned.total() * price),
+            // Deleted (in a dry run: to be deleted) and restorable from the Recycle Bin.
+            ("recycle_bin_images", t.recycle_images as f64),
+            ("recycle_bin_snapshots", t.recycle_snapshots as f64),
         ];
         for (k, v) in figures {
             self.report.metrics.insert(k.to_owned(), v);

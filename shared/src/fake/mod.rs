@@ -28,7 +28,7 @@ use crate::model::{
     AccountId, AttachedVolume, DeviceName, Grantee, Image, ImageDisk, ImageId, ImageState,
     Instance, InstanceId, InstanceState, KeyGrant, KeyRef, Region, Snapshot, SnapshotId, Tags,
 };
-use crate::ports::{Cloud, Continuations, Ec2, Keys, Reports, Seals};
+use crate::ports::{Cloud, Continuations, Ec2, Keys, RecycleBin, Reports, RetentionRule, Seals};
 use crate::report::RunReport;
 use crate::seal::Subject;
 use crate::tags::key;
@@ -64,6 +64,8 @@ pub struct FakeState {
     pub snapshot_permissions: HashMap<SnapshotId, BTreeSet<Grantee>>,
     /// EBS snapshot locks: mode and end ([`FakeCloud::lock_snapshot`]).
     pub snapshot_locks: BTreeMap<SnapshotId, (String, OffsetDateTime)>,
+    /// Recycle Bin retention rules per region ([`FakeCloud::add_retention_rule`]).
+    pub retention_rules: BTreeMap<Region, Vec<RetentionRule>>,
     /// Launch template versions and SSM parameters referencing images: (region, arn, image).
     pub extra_references: Vec<(Region, String, String, ImageId)>,
     pub copy_tokens: HashMap<(Region, String), ImageId>,
@@ -261,6 +263,15 @@ impl FakeCloud {
         self.state()
             .snapshot_locks
             .insert(id.clone(), (mode.to_owned(), until));
+    }
+
+    /// A Recycle Bin retention rule in `region` (what `ListRules`/`GetRule` return there).
+    pub fn add_retention_rule(&self, region: &str, rule: RetentionRule) {
+        self.state()
+            .retention_rules
+            .entry(Region::new(region))
+            .or_default()
+            .push(rule);
     }
 
     /// Sets an instance's state (a reboot in progress, a stop, a termination).
@@ -492,6 +503,12 @@ impl Cloud for FakeCloud {
             region: region.clone(),
         })
     }
+    fn recycle_bin(&self, region: &Region) -> Arc<dyn RecycleBin> {
+        Arc::new(FakeRegion {
+            state: self.state.clone(),
+            region: region.clone(),
+        })
+    }
     fn reports(&self) -> Arc<dyn Reports> {
         Arc::new(self.clone())
     }
@@ -533,6 +550,18 @@ impl Seals for FakeCloud {
     async fn verify(&self, message: &[u8], mac: &[u8]) -> CloudResult<bool> {
         self.state().call(&Region::new("home"), "VerifyMac", None)?;
         Ok(fake_mac(message) == mac)
+    }
+}
+
+#[async_trait]
+impl RecycleBin for FakeRegion {
+    async fn retention_rules(&self) -> CloudResult<Vec<RetentionRule>> {
+        let mut s = self.lock();
+        s.call(&self.region, "ListRules", None)?;
+        Ok(s.retention_rules
+            .get(&self.region)
+            .cloned()
+            .unwrap_or_default())
     }
 }
 
