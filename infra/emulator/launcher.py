@@ -31,13 +31,16 @@ def build_app():
     import ami_emulator
     from ami_emulator.control import AccountMiddleware, ControlMiddleware
     from ami_emulator.faults import FaultMiddleware
+    from ami_emulator.recycle_bin import RecycleBinMiddleware
     from ami_emulator.validation import ValidationMiddleware
 
     ami_emulator.install()
     moto_app = DomainDispatcherApplication(create_backend_app)
     # Outermost first: control API, account selection, EC2 faults (a refused request
-    # still counts and takes a token, as on AWS), then the API-model check before moto.
-    return ControlMiddleware(AccountMiddleware(FaultMiddleware(ValidationMiddleware(moto_app))))
+    # still counts and takes a token, as on AWS), the Recycle Bin (moto has none; it
+    # checks its own bodies against the model), then the API-model check before moto.
+    return ControlMiddleware(AccountMiddleware(FaultMiddleware(
+        RecycleBinMiddleware(ValidationMiddleware(moto_app)))))
 
 
 def main(argv=None) -> int:

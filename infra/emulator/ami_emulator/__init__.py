@@ -20,6 +20,7 @@ def install() -> None:
         lifecycle,
         pagination,
         product_codes,
+        recycle_bin,
         deregister,
         disabled_images,
         references,
@@ -29,6 +30,7 @@ def install() -> None:
     )
 
     for mod in (ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
-                product_codes, instances, disabled_images, snapshot_lock, block_public_access, control):
+                product_codes, instances, disabled_images, snapshot_lock, block_public_access, control,
+                recycle_bin):
         mod.install()
     lifecycle.start_ticker()
