@@ -159,5 +159,21 @@ async fn the_cleanup_report_names_the_rule_and_the_end_of_each_restore_window() 
     );
     assert_eq!(report.metrics.get("recycle_bin_images"), Some(&1.0));
     assert_eq!(report.metrics.get("recycle_bin_snapshots"), Some(&1.0));
+    // AND the rules were read once for the region: one ListRules per resource type, one
+    // GetRule per rule; nothing anywhere the run deleted nothing.
+    let calls = &emu.counters()?["calls"];
+    assert_eq!(calls[HOME]["rbin:ListRules"], 2, "{calls}");
+    assert_eq!(calls[HOME]["rbin:GetRule"], 2, "{calls}");
+    assert_eq!(calls[HOME]["rbin:CreateRule"], 2, "{calls}");
+    assert!(
+        calls["eu-west-1"].get("rbin:ListRules").is_none(),
+        "{calls}"
+    );
+    assert!(
+        emu.counters()?["refused"]
+            .as_object()
+            .is_none_or(|r| r.is_empty()),
+        "nothing refused"
+    );
     Ok(())
 }

@@ -18,7 +18,8 @@ only on region-level rules (no ResourceTags), `EC2_IMAGE`/`EBS_SNAPSHOT` retenti
 most 365 days and `EBS_VOLUME` at most 7 (EBS user guide). A refusal is
 `ValidationException` (400, `INVALID_PARAMETER_VALUE`; `INVALID_PAGE_TOKEN` for a token
 this emulator did not hand out). Other rbin operations answer 400
-`UnknownOperationException`. Rules are cleared by `POST /moto-api/reset` (and
+`UnknownOperationException`. Calls and refusals are counted (`calls` / `refused` in
+GET /_emulator/counters, as `rbin:<Operation>`). Rules are cleared by `POST /moto-api/reset` (and
 /_emulator/reset). The rules retain nothing: deleting an image or snapshot in the
 emulator is final; the rules exist for clients that report coverage.
 """
@@ -32,7 +33,7 @@ import string
 import threading
 import uuid
 
-from . import accounts, validation
+from . import accounts, faults, validation
 
 SCOPE_RE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/")
 RULE_ID_RE = re.compile(r"[0-9a-zA-Z]{11}")
@@ -223,13 +224,23 @@ class RecycleBinMiddleware:
             if not isinstance(body, dict):
                 return _answer(start_response, 400, {"Message": "body must be an object"},
                                "SerializationException")
+        # Every call counted under `calls`, every refusal under `refused` (as the
+        # validation layer counts EC2's), as `rbin:<Operation>` per region.
+        def counted(operation: str, answer):
+            def start(status, headers, exc_info=None):
+                faults.count("calls", region, f"rbin:{operation}")
+                if status.startswith("400"):
+                    faults.count("refused", region, f"rbin:{operation}")
+                return start_response(status, headers, exc_info)
+            return answer(start)
+
         if method == "POST" and path == "/rules":
-            return create_rule(start_response, account, region, body)
+            return counted("CreateRule", lambda sr: create_rule(sr, account, region, body))
         if method == "POST" and path == "/list-rules":
-            return list_rules(start_response, account, region, body)
+            return counted("ListRules", lambda sr: list_rules(sr, account, region, body))
         rule = re.fullmatch(r"/rules/([^/]+)", path)
         if method == "GET" and rule:
-            return get_rule(start_response, account, region, rule.group(1))
+            return counted("GetRule", lambda sr: get_rule(sr, account, region, rule.group(1)))
         return _answer(start_response, 400,
                        {"Message": f"{method} {path} is not served by the emulator's Recycle Bin "
                                    "(CreateRule, ListRules, GetRule are)"},

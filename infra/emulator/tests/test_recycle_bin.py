@@ -99,6 +99,7 @@ def test_create_rule_refuses_what_aws_refuses(emu, kwargs, says):
     assert err["Error"]["Code"] == "ValidationException"
     assert says in err["Error"]["Message"], err["Error"]["Message"]
     assert raw.list_rules(ResourceType=kwargs["ResourceType"])["Rules"] == []
+    assert emu.control("GET", "/counters")["refused"]["us-east-1"]["rbin:CreateRule"] == 1
 
 
 def test_a_missing_rule_is_not_found(rbin):
