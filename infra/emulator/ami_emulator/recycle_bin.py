@@ -134,8 +134,7 @@ def create_rule(start_response, account: str, region: str, body: dict):
         rule["LockConfiguration"] = body["LockConfiguration"]
     with _lock:
         _rules.setdefault((account, region), []).append(rule)
-    return _answer(start_response, 201, {k: v for k, v in rule.items() if k != "Tags"}
-                   | {"Tags": rule["Tags"]})
+    return _answer(start_response, 201, rule)
 
 
 def _has_all(have: list[dict], wanted: list[dict]) -> bool:
