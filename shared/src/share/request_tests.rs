@@ -514,3 +514,34 @@ async fn malformed_events_and_requests_are_refused() {
     assert!(e.contains("unknown key \"images\""), "{e}");
     assert!(cloud.state().calls.is_empty(), "nothing was called");
 }
+
+#[tokio::test]
+async fn a_key_the_share_role_may_not_describe_is_refused_with_the_remedy() -> TestResult {
+    // GIVEN an image encrypted with a key outside KmsKeyArns: IAM denies DescribeKey
+    let cloud = FakeCloud::new("123456789012");
+    let key_arn = cloud.add_key("us-east-1", None, false);
+    let id = image(&cloud, "us-east-1", &[(key::SHARE_WITH, A)], Some(&key_arn));
+    cloud.fail("DescribeKey", None, "AccessDeniedException", None);
+    let ctx = context(&cloud, &[]);
+
+    let detail = handle(
+        &ctx,
+        tag_event(&id, "us-east-1", &[key::SHARE_WITH], json!({})),
+        NOW,
+    )
+    .await?;
+
+    // THEN refused (not a bare failure), naming the setting and the remedy; nothing shared
+    assert_eq!(detail["counts"]["refused"], 1, "{detail}");
+    let reason = detail["items"][0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("KmsKeyArns") && reason.contains("copy the image"),
+        "{reason}"
+    );
+    assert!(cloud.launch_permissions(&id).is_empty());
+    assert_eq!(
+        cloud.calls("ModifyImageAttribute") + cloud.calls("CreateGrant"),
+        0
+    );
+    Ok(())
+}

@@ -333,6 +333,21 @@ async fn reconcile_image(
             Err(plan) => plan,
             Ok(wanted) => match gather(ctx, &image, &wanted.desired).await {
                 Ok(facts) => plan::plan_image(&image, governing, &facts, &ctx.config),
+                // The share role may describe only the keys it may grant on (the stack's
+                // KmsKeyArns): a snapshot key outside them (aws/ebs included) cannot be
+                // shared by the suite. Say so, with the remedy, instead of a bare denial.
+                Err(e) if e.kind == ErrorKind::Denied && e.operation == "DescribeKey" => {
+                    report.push(
+                        &image.region,
+                        image.id.as_str(),
+                        Some(&image.id),
+                        Outcome::Refused,
+                        format!(
+                            "its snapshots' KMS key may not be used by the share role ({e}): the suite shares only images encrypted with a key listed in KmsKeyArns (aws/ebs can never be shared); add the key to KmsKeyArns, or copy the image with a listed key (REPLICA_KMS_KEYS) and share the copy; nothing changed"
+                        ),
+                    );
+                    return;
+                }
                 Err(e) => {
                     return push_error(
                         report,
