@@ -354,6 +354,18 @@ pub async fn sealed_only(
     out
 }
 
+/// [`sealed_only`] for one image: `Some` when it is provably this deployment's.
+pub async fn sealed_one(
+    sealer: &Sealer,
+    image: Image,
+    deployment: &str,
+    report: Option<&mut crate::report::RunReport>,
+) -> Option<Image> {
+    sealed_only(sealer, vec![image], deployment, report)
+        .await
+        .pop()
+}
+
 /// Reports an image tagged `managed-by` whose seal does not hold.
 pub fn report_unsealed(report: &mut crate::report::RunReport, image: &Image, why: &str) {
     report.push(

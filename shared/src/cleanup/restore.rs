@@ -101,13 +101,7 @@ pub async fn restore(
         return Ok(report);
     };
     let deployment = &ctx.config.deployment;
-    let sealed = seal::sealed_only(
-        &ctx.sealer,
-        vec![img.clone()],
-        deployment,
-        Some(&mut report),
-    )
-    .await;
+    let sealed = seal::sealed_one(&ctx.sealer, img.clone(), deployment, Some(&mut report)).await;
     match steps(&img, deployment) {
         Err(NotRestorable::NotManaged) => {
             report.push(
@@ -132,7 +126,7 @@ pub async fn restore(
             ),
         ),
         // Unsealed or not checkable: sealed_only has reported it.
-        Ok(_) if sealed.is_empty() => {}
+        Ok(_) if sealed.is_none() => {}
         Ok(steps) => apply(ctx, ec2.as_ref(), &img, steps, &mut report).await,
     }
     Ok(report)

@@ -567,14 +567,9 @@ async fn apply(ctx: &Context, plan: &Plan, report: &mut RunReport) -> bool {
 
 /// Whether `image` is the suite's (sealed); a failed check counts as not.
 async fn is_sealed(ctx: &Context, image: &Image) -> bool {
-    !seal::sealed_only(
-        &ctx.sealer,
-        vec![image.clone()],
-        &ctx.config.deployment,
-        None,
-    )
-    .await
-    .is_empty()
+    seal::sealed_one(&ctx.sealer, image.clone(), &ctx.config.deployment, None)
+        .await
+        .is_some()
 }
 
 async fn find_by_name(ec2: &dyn Ec2, name: &str) -> Result<Option<Image>, CloudError> {
@@ -679,17 +674,10 @@ async fn failed_image(
     };
     let Some(image) = image else { return };
     // Deregistering and deleting snapshots needs proof the suite made it.
-    let image = match seal::sealed_only(
-        &ctx.sealer,
-        vec![image],
-        &config.deployment,
-        Some(&mut *report),
-    )
-    .await
-    .pop()
-    {
-        Some(sealed) => sealed,
-        None => return,
+    let Some(image) =
+        seal::sealed_one(&ctx.sealer, image, &config.deployment, Some(&mut *report)).await
+    else {
+        return;
     };
     let slot_tag = Some((key::SLOT.to_owned(), made.slot.clone()));
     let snaps = all_snapshots(

@@ -323,22 +323,26 @@ fn refusal(target: &Grantee, config: &Config) -> String {
     }
 }
 
+/// Why `image` is never shared when it is not tagged `managed-by` this deployment.
+pub fn not_managed(image: &Image, config: &Config) -> Option<String> {
+    if is_managed_by(&image.tags, &config.deployment) {
+        return None;
+    }
+    let tag = image
+        .tag(key::MANAGED_BY)
+        .map_or("absent".to_owned(), |v| format!("{v:?}"));
+    Some(format!(
+        "not managed by deployment {} ({} is {tag}): never shared",
+        config.deployment,
+        key::MANAGED_BY
+    ))
+}
+
 /// The checks that need no facts: ownership, state, the value's syntax, the allow-list.
 /// `Ok` is what the value wants; `Err` is the whole plan for this image.
 pub fn screen(image: &Image, governing: &Governing, config: &Config) -> Result<Wanted, ImagePlan> {
-    if !is_managed_by(&image.tags, &config.deployment) {
-        let tag = image
-            .tag(key::MANAGED_BY)
-            .map_or("absent".to_owned(), |v| format!("{v:?}"));
-        return Err(skip(
-            image,
-            Outcome::Skipped,
-            format!(
-                "not managed by deployment {} ({} is {tag}): never shared",
-                config.deployment,
-                key::MANAGED_BY
-            ),
-        ));
+    if let Some(why) = not_managed(image, config) {
+        return Err(skip(image, Outcome::Skipped, why));
     }
     match image.state {
         ImageState::Available => {}

@@ -195,32 +195,20 @@ async fn reconcile_family(
         );
         return;
     };
-    if !is_managed_by(&image.tags, &config.deployment) {
-        let tag = image
-            .tag(key::MANAGED_BY)
-            .map_or("absent".to_owned(), |v| format!("{v:?}"));
+    if let Some(why) = plan::not_managed(&image, config) {
         report.push(
             &image.region,
             image.id.as_str(),
             Some(&image.id),
             Outcome::Skipped,
-            format!(
-                "not managed by deployment {} ({} is {tag}): never shared",
-                config.deployment,
-                key::MANAGED_BY
-            ),
+            why,
         );
         return;
     }
     // Only a sealed image is shared: an unsealed one is reported and left alone.
-    let Some(image) = seal::sealed_only(
-        &ctx.sealer,
-        vec![image],
-        &config.deployment,
-        Some(&mut *report),
-    )
-    .await
-    .pop() else {
+    let Some(image) =
+        seal::sealed_one(&ctx.sealer, image, &config.deployment, Some(&mut *report)).await
+    else {
         return;
     };
     let managed = |img: &Image| is_managed_by(&img.tags, &config.deployment);
@@ -232,10 +220,7 @@ async fn reconcile_family(
         if let Some((src_id, src_region)) = plan::source_of(&image) {
             match describe_one(ctx.cloud.ec2(&src_region).as_ref(), &src_id).await {
                 Ok(Some(src)) if managed(&src) => {
-                    match seal::sealed_only(&ctx.sealer, vec![src], &config.deployment, None)
-                        .await
-                        .pop()
-                    {
+                    match seal::sealed_one(&ctx.sealer, src, &config.deployment, None).await {
                         Some(sealed) => root = sealed,
                         None => source_gone = true,
                     }
