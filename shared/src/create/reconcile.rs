@@ -21,7 +21,7 @@ use super::run::{read_inventory, run_slot, FUNCTION};
 use super::ScheduleRun;
 use crate::context::Context;
 use crate::lineage;
-use crate::model::{ImageState, Region};
+use crate::model::{ImageState, Instance, Region};
 use crate::ports::{all_images, ImageQuery};
 use crate::report::{Outcome, RunReport};
 use crate::seal;
@@ -118,8 +118,17 @@ pub async fn reconcile(ctx: &Context, now: OffsetDateTime) -> RunReport {
     }
     // After the catch-up, so an image it just made counts.
     let newest = newest_per_lineage(ctx, &mut report).await;
+    let instances = scheduled_instances(ctx).await;
     for (schedule, period) in periods {
-        stale(ctx, &newest, &pending, schedule, period, now, &mut report).await;
+        stale(
+            ctx,
+            &instances,
+            &newest,
+            &pending,
+            (schedule, period),
+            now,
+            &mut report,
+        );
     }
     report
 }
@@ -172,27 +181,37 @@ async fn newest_per_lineage(
     out
 }
 
+/// The scheduled instances of every managed region, read once for every schedule's
+/// staleness check (a region that cannot be read is left out of it).
+async fn scheduled_instances(ctx: &Context) -> Vec<(Region, Vec<Instance>)> {
+    let mut out = Vec::new();
+    for region in &ctx.config.regions {
+        if let Ok(instances) = ctx.cloud.ec2(region).scheduled_instances().await {
+            out.push((region.clone(), instances));
+        }
+    }
+    out
+}
+
 /// Reports each instance opted in to `schedule` whose newest image is older than the
-/// period plus `STALE_GRACE` (or that has none while the schedule has fired twice).
-async fn stale(
+/// period plus `STALE_GRACE` (an instance with no image yet is not stale: nothing was
+/// ever made of it to go stale; a missed slot is reported `missed`).
+fn stale(
     ctx: &Context,
+    instances: &[(Region, Vec<Instance>)],
     newest: &BTreeMap<(Region, String, String), i64>,
     pending: &[String],
-    schedule: &str,
-    period: Duration,
+    (schedule, period): (&str, Duration),
     now: OffsetDateTime,
     report: &mut RunReport,
 ) {
     let limit = period + Duration::minutes(i64::from(ctx.config.stale_grace_minutes));
-    for region in &ctx.config.regions {
-        let Ok(instances) = ctx.cloud.ec2(region).scheduled_instances().await else {
-            continue;
-        };
+    for (region, instances) in instances {
         for instance in instances {
             let opted_in = InstanceSettings::from_tags(&instance.tags)
                 .is_ok_and(|s| s.schedules.iter().any(|n| n.as_str() == schedule));
             if !opted_in
-                || !plan::is_imageable(&instance)
+                || !plan::is_imageable(instance)
                 || pending.contains(&instance.id.to_string())
             {
                 continue;
