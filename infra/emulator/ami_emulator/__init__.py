@@ -26,11 +26,12 @@ def install() -> None:
         references,
         sharing,
         snapshot_lock,
+        ssm_parameters,
         tag_events,
     )
 
     for mod in (ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
                 product_codes, instances, disabled_images, snapshot_lock, block_public_access, control,
-                recycle_bin):
+                recycle_bin, ssm_parameters):
         mod.install()
     lifecycle.start_ticker()

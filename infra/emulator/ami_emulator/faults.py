@@ -51,8 +51,10 @@ UNFILTERED_ACTIONS = {"DescribeInstances", "DescribeSnapshots"}
 
 _lock = threading.Lock()
 _buckets: dict[tuple[str, str, str], list[float]] = {}   # key -> [tokens, last_time]
+# async_failed: calls AWS answers 200 whose asynchronous check then fails (nothing stored),
+# e.g. ssm:PutParameter of an invalid aws:ec2:image value (ssm_parameters.py).
 _counters: dict[str, dict[str, dict[str, int]]] = {"calls": {}, "throttled": {}, "injected": {},
-                                                   "refused": {}}
+                                                   "refused": {}, "async_failed": {}}
 _crash_seen: dict[str, int] = {}
 _rng = random.Random()
 

@@ -107,4 +107,4 @@ def test_counters_count_and_reset(ec2, emu):
     assert c["throttled"] == {} and c["injected"] == {}
     emu.control("POST", "/counters/reset")
     assert emu.control("GET", "/counters") == {"calls": {}, "throttled": {}, "injected": {},
-                                               "refused": {}}
+                                               "refused": {}, "async_failed": {}}
