@@ -24,6 +24,7 @@ def install() -> None:
         deregister,
         disabled_images,
         references,
+        resolve_ssm,
         sharing,
         snapshot_lock,
         ssm_parameters,
@@ -32,6 +33,6 @@ def install() -> None:
 
     for mod in (ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
                 product_codes, instances, disabled_images, snapshot_lock, block_public_access, control,
-                recycle_bin, ssm_parameters):
+                recycle_bin, ssm_parameters, resolve_ssm):
         mod.install()
     lifecycle.start_ticker()
