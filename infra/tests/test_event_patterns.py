@@ -341,6 +341,15 @@ AMI_AVAILABLE = ["ami-state-change-available.json", "ami-state-change-available-
 AMI_FAILED = ["ami-state-change-failed.json"]
 SHARE_TAG_EVENTS = ["tag-change-on-image.json", "tag-change-on-image-share-with-deleted.json",
                     "tag-change-on-image-several-keys.json"]
+# publish's own writes (a latest-image parameter updated): what downstream pipelines get
+PARAMETER_CHANGE = "parameter-store-change-update.json"
+
+
+def parameter_change(name: str, operation: str = "Update") -> dict[str, Any]:
+    """The Parameter Store Change sample for another parameter name (resources follow)."""
+    e = mutate(PARAMETER_CHANGE, detail__name=name, detail__operation=operation)
+    e["resources"] = [f"arn:aws:ssm:{e['region']}:{e['account']}:parameter{name}"]
+    return e
 
 
 def other_source(name: str) -> dict[str, Any]:
@@ -392,16 +401,34 @@ TEMPLATE_EXPECTATIONS: dict[str, tuple[str, list[Any], list[Any]]] = {
          ("snapshot + volume tagging", lambda: cloudtrail_tagging("cloudtrail-create-tags.json", "snap-0123456789abcdef0",
                                                                    "vol-0123456789abcdef0"))],
     ),
+    # Only available images: a new one here, or a replica elsewhere (forwarded). Never
+    # its own parameter writes (no loop), never failed or retired images.
+    f"{DEPLOYMENT}-publish-ami-available": (
+        "PublishFunction",
+        AMI_AVAILABLE,
+        AMI_FAILED + ["ami-state-change-deregistered.json", "ami-state-change-disabled.json",
+                      "scheduled-event.json", "tag-change-on-image.json", "cloudtrail-create-tags.json",
+                      PARAMETER_CHANGE,
+                      ("other source", lambda: other_source("ami-state-change-available.json")),
+                      ("other detail-type", lambda: other_detail_type("ami-state-change-available.json")),
+                      ("lower-case state", lambda: mutate("ami-state-change-available.json", detail__State="Available")),
+                      ("pending", lambda: mutate("ami-state-change-available.json", detail__State="pending"))],
+    ),
     f"{DEPLOYMENT}-reports": (
         "ReportsTopic",
         ["report-partial.json",
          ("failed report", lambda: mutate("report-ok.json", detail__failed=3, detail__outcome="failed")),
          # an image with managed-by but no valid seal: nothing failed, still an alert
          ("unsealed image", lambda: mutate("report-ok.json", detail__counts={"kept": 2, "unsealed": 1})),
-         ("name squatted", lambda: mutate("report-ok.json", detail__counts={"created": 1, "name-squatted": 1}))],
+         ("name squatted", lambda: mutate("report-ok.json", detail__counts={"created": 1, "name-squatted": 1})),
+         # two instances claim one readable lineage name: publish refuses both
+         ("name collision", lambda: mutate("report-ok.json", detail__function="publish",
+                                           detail__counts={"published": 1, "name-collision": 2}))],
         ["report-ok.json", "ami-state-change-failed.json", "scheduled-event.json",
          ("zero unsealed", lambda: mutate("report-ok.json", detail__counts={"kept": 2, "unsealed": 0})),
          ("refused, not unsealed", lambda: mutate("report-ok.json", detail__counts={"refused": 2})),
+         ("zero name collisions", lambda: mutate("report-ok.json", detail__counts={"published": 2, "name-collision": 0})),
+         ("held by a pin, not alarmed", lambda: mutate("report-ok.json", detail__counts={"pinned": 1, "held": 1})),
          ("other source", lambda: mutate("report-partial.json", source="not-ami-lifecycle")),
          ("other detail-type", lambda: mutate("report-partial.json", detail_type="AMI Lifecycle Heartbeat"))],
     ),
@@ -413,6 +440,7 @@ SCHEDULES = {  # rule name -> (target, default expression)
     f"{DEPLOYMENT}-create-image-reconcile": ("CreateImageFunction", "rate(1 hour)"),
     f"{DEPLOYMENT}-replicate-reconcile": ("ReplicateFunction", "rate(1 hour)"),
     f"{DEPLOYMENT}-share-reconcile": ("ShareFunction", "rate(1 hour)"),
+    f"{DEPLOYMENT}-publish-reconcile": ("PublishFunction", "rate(1 hour)"),
     f"{DEPLOYMENT}-cleanup": ("CleanupFunction", "cron(30 5 * * ? *)"),
 }
 
@@ -469,6 +497,7 @@ def test_reports_rule_notify_all(template, matcher):
         {"counts": {"missed": [{"numeric": [">", 0]}]}},
         {"counts": {"stale": [{"numeric": [">", 0]}]}},
         {"counts": {"late": [{"numeric": [">", 0]}]}},
+        {"counts": {"name-collision": [{"numeric": [">", 0]}]}},
     ]
 
 
@@ -538,7 +567,7 @@ def test_forwarder_rules(forwarder, matcher):
     overrides = {"HomeRegion": "eu-central-1", "EnableCloudTrailForward": "true"}
     rules = {r.name: r for r in extract_rules(forwarder, overrides)}
     assert set(rules) == {f"{DEPLOYMENT}-forward-ami-state", f"{DEPLOYMENT}-forward-tag-change",
-                          f"{DEPLOYMENT}-forward-cloudtrail"}
+                          f"{DEPLOYMENT}-forward-cloudtrail", f"{DEPLOYMENT}-forward-parameter-change"}
     for rule in rules.values():
         t = rule.target_props
         assert t["Arn"] == "arn:aws:events:eu-central-1:123456789012:event-bus/default"
@@ -556,6 +585,64 @@ def test_forwarder_rules(forwarder, matcher):
     trail = rules[f"{DEPLOYMENT}-forward-cloudtrail"].pattern
     assert matcher.matches(trail, ev("cloudtrail-create-tags.json"))
     assert not matcher.matches(trail, cloudtrail_tagging("cloudtrail-create-tags.json", "i-0123456789abcdef0"))
+    params = rules[f"{DEPLOYMENT}-forward-parameter-change"].pattern
+    assert matcher.matches(params, ev(PARAMETER_CHANGE))
+    assert not matcher.matches(params, ev("ami-state-change-available.json"))
+
+
+# (label, event, part of this deployment's published parameters?)
+PARAMETER_EVENTS = [
+    ("latest updated", lambda: ev(PARAMETER_CHANGE), True),
+    ("latest created", lambda: parameter_change(f"/ami-lifecycle/{DEPLOYMENT}/db-2/latest", "Create"), True),
+    ("latest labelled", lambda: parameter_change(f"/ami-lifecycle/{DEPLOYMENT}/web-1/latest", "LabelParameterVersion"), True),
+    ("pin deleted (amictl unpin)", lambda: parameter_change(f"/ami-lifecycle/{DEPLOYMENT}/web-1/pinned", "Delete"), True),
+    ("another deployment", lambda: parameter_change("/ami-lifecycle/prod2/web-1/latest"), False),
+    # a deployment whose name only starts with this one's: the prefix ends with "/"
+    ("a deployment named like this one", lambda: parameter_change(f"/ami-lifecycle/{DEPLOYMENT}-2/web-1/latest"), False),
+    ("an unrelated parameter", lambda: parameter_change("/app/db-url"), False),
+    ("AWS's public AMI parameter path", lambda: parameter_change(
+        "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"), False),
+    ("other source", lambda: mutate(PARAMETER_CHANGE, source="custom.ssm"), False),
+    ("policy action, not a change", lambda: mutate(PARAMETER_CHANGE, detail_type="Parameter Store Policy Action"), False),
+    ("an AMI event", lambda: ev("ami-state-change-available.json"), False),
+]
+
+
+def published_parameter_pattern(template: dict[str, Any], deployment: str = DEPLOYMENT) -> dict[str, Any]:
+    out = template["Outputs"]["PublishedParameterEventPattern"]
+    assert out.get("Description"), "say what the pattern is for"
+    return json.loads(Resolver(template, {"DeploymentName": deployment}).resolve(out["Value"]))
+
+
+def test_published_parameter_event_pattern(template, matcher):
+    """The Output downstream pipelines put on their rule: this deployment's parameters only."""
+    pattern = published_parameter_pattern(template)
+    for label, event, wanted in PARAMETER_EVENTS:
+        assert matcher.matches(pattern, event()) == wanted, label
+    other = published_parameter_pattern(template, "prod2")
+    assert matcher.matches(other, parameter_change("/ami-lifecycle/prod2/web-1/latest"))
+    assert not matcher.matches(other, ev(PARAMETER_CHANGE))
+
+
+def test_forwarder_forwards_what_the_output_pattern_selects(template, forwarder, matcher):
+    """Other regions' parameter changes reach the home bus: the forwarder's rule is the
+    Output's pattern, for any deployment name."""
+    for name in (DEPLOYMENT, "prod2"):
+        (rule,) = [r for r in extract_rules(forwarder, {"HomeRegion": "eu-central-1", "DeploymentName": name})
+                   if r.name == f"{name}-forward-parameter-change"]
+        assert rule.pattern == published_parameter_pattern(template, name)
+    (rule,) = [r for r in extract_rules(forwarder, {"HomeRegion": "eu-central-1"})
+               if r.name.endswith("-forward-parameter-change")]
+    for label, event, wanted in PARAMETER_EVENTS:
+        assert matcher.matches(rule.pattern, event()) == wanted, label
+
+
+def test_no_function_is_invoked_by_parameter_changes(template, matcher):
+    """publish writes parameters; a rule matching their changes would invoke it again."""
+    for rule in extract_rules(template, ALL_ON):
+        if rule.pattern and rule.target != "ReportsTopic":
+            for label, event, _ in PARAMETER_EVENTS[:4]:
+                assert not matcher.matches(rule.pattern, event()), f"{rule.name} matched {label}"
 
 
 def test_forwarder_home_rules_see_forwarded_events(template, forwarder, matcher):
@@ -594,6 +681,9 @@ ENV_CONTRACT = {
 CREATE_IMAGE_ENV = {"REBOOT_MIN_INTERVAL": "RebootMinInterval", "SLOT_WINDOW": "DirectSlotWindow",
                     "CATCH_UP_WINDOW": "CatchUpWindow", "STALE_GRACE": "StaleGrace",
                     "WAVE_MAX_WAIT": "WaveMaxWait"}
+# publish's own variables; cleanup reads PUBLISHED_KEEP too (it keeps published history).
+PUBLISH_ENV = {"PUBLISH_CONSISTENCY": "PublishConsistency", "PUBLISHED_KEEP": "PublishedKeep"}
+CLEANUP_ENV = {"PUBLISHED_KEEP": "PublishedKeep"}
 
 
 def test_environment_contract(template):
@@ -613,7 +703,8 @@ def test_environment_contract(template):
     assert Resolver(template, {"ManagedRegions": "eu-west-1,us-east-1"}).resolve(env)["AMI_LIFECYCLE_REGIONS"] == "eu-west-1,us-east-1"
     assert resolved["SCHEDULES"] == "daily,weekly" and resolved["REPORT_EVENT_BUS"] == "default"
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
-    assert set(functions) == {"CreateImageFunction", "ReplicateFunction", "ShareFunction", "CleanupFunction"}
+    assert set(functions) == {"CreateImageFunction", "ReplicateFunction", "ShareFunction", "CleanupFunction",
+                              "PublishFunction"}
     create_env = functions["CreateImageFunction"]["Properties"]["Environment"]["Variables"]
     assert create_env == {
         "CONTINUATION_QUEUE_URL": {"Ref": "ContinuationQueue"},
@@ -623,10 +714,18 @@ def test_environment_contract(template):
     assert sorted(resolved["SCHEDULES"].split(",")) == sorted(
         pair.split("=")[0] for pair in create_env["SCHEDULE_EXPRESSIONS"]["Fn::Sub"].split(";")), \
         "every schedule has its expression"
-    for param in CREATE_IMAGE_ENV.values():
+    for param in [*CREATE_IMAGE_ENV.values(), *PUBLISH_ENV.values()]:
         p = template["Parameters"][param]
         assert "AllowedPattern" in p and "Description" in p, param
     assert [template["Parameters"][p]["Default"] for p in CREATE_IMAGE_ENV.values()] == ["60", "60", "", "60", "180"]
+    own_env = {"PublishFunction": PUBLISH_ENV, "CleanupFunction": CLEANUP_ENV}
+    for logical_id, own in own_env.items():
+        assert functions[logical_id]["Properties"]["Environment"]["Variables"] == {
+            var: {"Ref": param} for var, param in own.items()}, logical_id
+        assert not set(own) & set(env), f"{logical_id}: a function variable must not shadow the common contract"
+    # the contract's defaults (i16): the three non-crash consistencies, keep 3
+    assert r.resolve(functions["PublishFunction"]["Properties"]["Environment"]["Variables"]) == {
+        "PUBLISH_CONSISTENCY": "rebooted,stopped,application-consistent", "PUBLISHED_KEEP": "3"}
     for logical_id, fn in functions.items():
         binary = fn["Metadata"]["BuildProperties"]["Binary"]
         assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
@@ -634,7 +733,7 @@ def test_environment_contract(template):
         assert (ROOT / "functions" / binary / "Cargo.toml").exists(), binary
         assert r.resolve(fn["Properties"]["FunctionName"]) == f"{DEPLOYMENT}-{binary}"
         assert fn["Properties"]["LoggingConfig"]["LogFormat"] == "JSON"
-        if logical_id != "CreateImageFunction":
+        if logical_id not in ("CreateImageFunction", *own_env):
             assert "Environment" not in fn["Properties"], logical_id
 
 
@@ -688,6 +787,14 @@ GOOD_BAD = {
     # WAVE_MAX_WAIT: the Rust range 1-1440 minutes
     "WaveMaxWait": (["1", "180", "999", "1399", "1439", "1440"], ["", "0", "1441", "1500", "3h", "-1"]),
     "CreateImageReconcileSchedule": (["rate(1 hour)", "cron(15 * * * ? *)"], ["hourly", ""]),
+    # PUBLISH_CONSISTENCY: one or more of the four consistencies, comma-separated (i16 contract)
+    "PublishConsistency": (["rebooted,stopped,application-consistent", "rebooted", "crash-consistent",
+                            "rebooted,stopped,application-consistent,crash-consistent", "stopped,rebooted"],
+                           ["", "rebooted, stopped", "Rebooted", "crash", "rebooted,", ",rebooted", "rebooted;stopped",
+                            "application_consistent", "all"]),
+    # PUBLISHED_KEEP: 0-100 (0 = only the current value is kept)
+    "PublishedKeep": (["0", "3", "10", "99", "100"], ["", "-1", "101", "1000", "03", "3.0", "three"]),
+    "PublishReconcileSchedule": (["rate(1 hour)", "rate(15 minutes)", "cron(0 * * * ? *)"], ["hourly", "", "1h"]),
     "OperatorRoleArn": (["", "arn:aws:iam::111122223333:role/ami-lifecycle-operator",
                          "arn:aws-us-gov:iam::111122223333:role/ops/ami-lifecycle-operator"],
                         ["ami-lifecycle-operator", "arn:aws:iam::111122223333:user/ops",
@@ -731,7 +838,7 @@ def test_seal_key_is_an_hmac_key_with_its_alias(template):
 
 
 def test_seal_policies_attach_to_the_right_roles(template):
-    """Making seals: create-image, replicate, share; checking only: cleanup. Each function
+    """Making seals: create-image, replicate, share; checking only: cleanup, publish. Each function
     waits for its policy (DependsOn), so no run starts before it may use the key."""
     res = template["Resources"]
     attached = {}
@@ -746,6 +853,7 @@ def test_seal_policies_attach_to_the_right_roles(template):
         "ReplicateFunctionRole": ("SealMakersPolicy", ["kms:GenerateMac", "kms:VerifyMac"]),
         "ShareFunctionRole": ("SealMakersPolicy", ["kms:GenerateMac", "kms:VerifyMac"]),
         "CleanupFunctionRole": ("SealCheckerPolicy", ["kms:VerifyMac"]),
+        "PublishFunctionRole": ("SealCheckerPolicy", ["kms:VerifyMac"]),
     }
     for role, (policy, _) in attached.items():
         assert res[role.removesuffix("Role")]["DependsOn"] == policy, role
@@ -754,7 +862,9 @@ def test_seal_policies_attach_to_the_right_roles(template):
 def test_share_and_cleanup_run_one_at_a_time(template):
     functions = {k: v["Properties"] for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     reserved = {k: p.get("ReservedConcurrentExecutions") for k, p in functions.items()}
-    assert reserved == {"CreateImageFunction": None, "ReplicateFunction": None, "ShareFunction": 1, "CleanupFunction": 1}
+    # publish: PutParameter has no compare-and-set, so read-decide-write is serialized.
+    assert reserved == {"CreateImageFunction": None, "ReplicateFunction": None, "ShareFunction": 1, "CleanupFunction": 1,
+                        "PublishFunction": 1}
 
 
 def test_every_parameter_is_documented(template):
