@@ -1,6 +1,6 @@
 """Policy tests: the tag-guard SCP and permissions boundary (infra/policies/), and from
-template.yaml the continuation queue policy, the functions' KMS statements and the seal
-key's policy, evaluated for sample requests with the evaluator in policy_eval.py. Each good policy must give every expected decision; each
+template.yaml the continuation queue policy, the functions' KMS statements, the seal
+key's policy and publish's SSM parameter / launch template statements, evaluated for sample requests with the evaluator in policy_eval.py. Each good policy must give every expected decision; each
 deliberately broken variant must get at least one decision wrong (the test proves the
 scenarios can fail).
 
@@ -32,7 +32,7 @@ def role(name: str) -> str:
 
 # Role names CloudFormation gives the SAM functions' roles: <stack>-<Function>Role-<suffix>.
 SUITE = {fn: role(f"ami-lifecycle-{fn}Role-1A2B3C4D5E6F")
-         for fn in ("CreateImageFunction", "ReplicateFunction", "ShareFunction", "CleanupFunction")}
+         for fn in ("CreateImageFunction", "ReplicateFunction", "ShareFunction", "CleanupFunction", "PublishFunction")}
 OPERATOR = role("ami-lifecycle-operator")
 DEVELOPER = role("developer")
 LOOKALIKE = role("developer-ami-lifecycle-ShareFunctionRole-x")
@@ -42,6 +42,8 @@ IMAGE = "arn:aws:ec2:us-east-1::image/ami-0abcdef1234567890"
 SNAPSHOT = "arn:aws:ec2:us-east-1::snapshot/snap-0abcdef1234567890"
 INSTANCE = f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-0abcdef1234567890"
 VOLUME = f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/vol-0abcdef1234567890"
+LAUNCH_TEMPLATE = f"arn:aws:ec2:eu-west-1:{ACCOUNT}:launch-template/lt-0abcdef1234567890"
+TRACKED = {"aws:ResourceTag/ami-lifecycle:track": "web-1"}  # the launch template's track tag
 
 
 def tagging(principal: str, action: str, resource: str, keys: list[str] | None, create_action: str | None = None) -> Request:
@@ -66,6 +68,8 @@ TAG_SCENARIOS: list[tuple[str, Request, bool]] = [
     ("forge at creation (CopyImage)", tagging(DEVELOPER, "CreateTags", IMAGE, ["ami-lifecycle:slot"], "CopyImage"), True),
     ("launch with the schedule tag", tagging(DEVELOPER, "CreateTags", INSTANCE, ["ami-lifecycle:schedule"], "RunInstances"), True),
     ("a role whose name only contains the suite's", tagging(LOOKALIKE, "CreateTags", IMAGE, ["ami-lifecycle:share-status"]), True),
+    # publish writes no tag, so the guard does not exempt it
+    ("publish tags an image", tagging(SUITE["PublishFunction"], "CreateTags", IMAGE, ["ami-lifecycle:share-with"]), True),
     ("ordinary tags on an image", tagging(DEVELOPER, "CreateTags", IMAGE, ["Name", "team"]), False),
     ("ordinary tags at launch", tagging(DEVELOPER, "CreateTags", INSTANCE, ["Name"], "RunInstances"), False),
     ("delete an ordinary tag", tagging(DEVELOPER, "DeleteTags", INSTANCE, ["Name"]), False),
@@ -115,14 +119,28 @@ def test_scp_and_boundary_deny_the_same_things():
     assert len(json.dumps(scp, separators=(",", ":"))) <= 5120, "SCPs are limited to 5,120 characters"
 
 
+# Suite functions whose roles may write no tag at all: the guard does not exempt them (an
+# exemption that nothing needs only widens what a changed role could do).
+NEVER_TAG = {"PublishFunction"}
+
+
 def test_every_suite_function_is_exempt():
-    """The exemption names exactly the roles of the template's functions, plus the operator."""
-    functions = {k for k, v in load_template(ROOT / "template.yaml")["Resources"].items()
-                 if v["Type"] == "AWS::Serverless::Function"}
+    """The exemption names exactly the roles of the template's functions but those that
+    never tag, plus the operator; a function left out may indeed not tag."""
+    t = load_template(ROOT / "template.yaml")
+    functions = {k for k, v in t["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     assert functions == set(SUITE)
     exempt = load("tag-guard-scp.json")["Statement"][0]["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
-    assert sorted(exempt) == sorted([f"arn:aws:iam::*:role/ami-lifecycle-{fn}Role-*" for fn in functions]
+    assert sorted(exempt) == sorted([f"arn:aws:iam::*:role/ami-lifecycle-{fn}Role-*" for fn in functions - NEVER_TAG]
                                     + ["arn:aws:iam::*:role/ami-lifecycle-operator"])
+    r = Resolver(t, {"KmsKeyArns": KEY})
+    for fn in NEVER_TAG:
+        identity = [role_identity(t, r, fn)]
+        for action in ("ec2:CreateTags", "ec2:DeleteTags"):
+            for resource in (IMAGE, SNAPSHOT, INSTANCE, LAUNCH_TEMPLATE):
+                req = Request(action, resource, SUITE[fn], {"aws:PrincipalArn": SUITE[fn], "aws:TagKeys": ["Name"],
+                                                            **TRACKED})
+                assert decide(req, identity=identity) == IMPLICIT_DENY, (fn, action, resource)
 
 
 def _drop_exemption(p):
@@ -460,6 +478,12 @@ def seal_scenarios(roles: dict[str, dict[str, Any]], operator_named: bool):
     out += [
         ("cleanup checks a seal", mac("kms:VerifyMac", cleanup), [roles["CleanupFunction"]], ALLOW),
         ("cleanup cannot make a seal, even given the permission", mac("kms:GenerateMac", cleanup), [ADMIN_POLICY], EXPLICIT_DENY),
+        # publish only points parameters at sealed images: it checks, never vouches
+        ("publish checks a seal", mac("kms:VerifyMac", SUITE["PublishFunction"]), [roles["PublishFunction"]], ALLOW),
+        ("publish: the key policy alone is not enough", mac("kms:VerifyMac", SUITE["PublishFunction"]),
+         [roles["PublishFunction without its seal policy"]], IMPLICIT_DENY),
+        ("publish cannot make a seal, even given the permission", mac("kms:GenerateMac", SUITE["PublishFunction"]),
+         [ADMIN_POLICY], EXPLICIT_DENY),
         ("an administrator makes a seal", mac("kms:GenerateMac", role("admin")), [ADMIN_POLICY], EXPLICIT_DENY),
         ("an administrator checks a seal", mac("kms:VerifyMac", role("admin")), [ADMIN_POLICY], EXPLICIT_DENY),
         ("an administrator grants himself the key", Request("kms:CreateGrant", SEAL_KEY, role("admin"),
@@ -561,3 +585,176 @@ def test_kms_evaluator_semantics():
     assert decide_kms(mac("kms:VerifyMac", OTHER_ACCOUNT), root_allows, [ADMIN_POLICY]) == IMPLICIT_DENY
     deny_iam = {"Statement": [{"Effect": "Deny", "Action": "kms:*", "Resource": "*"}]}
     assert decide_kms(req, direct, [deny_iam]) == EXPLICIT_DENY
+
+
+# ----------------------------------------------------------------------------
+# publish: latest-image parameters under /ami-lifecycle/<deployment>/, tracked templates
+# ----------------------------------------------------------------------------
+
+def parameter(name: str, region: str = "eu-west-1", account: str = ACCOUNT) -> str:
+    """The ARN IAM authorizes for a parameter (or a GetParametersByPath path): no leading '/'."""
+    return f"arn:aws:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
+
+
+LATEST = "/ami-lifecycle/ami-lifecycle/web-1/latest"
+PINNED = "/ami-lifecycle/ami-lifecycle/web-1/pinned"
+PATH = "/ami-lifecycle/ami-lifecycle"
+
+
+def ask(fn: str, action: str, resource: str, **ctx: Any) -> Request:
+    return Request(action, resource, SUITE[fn], {"aws:PrincipalArn": SUITE[fn], **ctx})
+
+
+def publish_scenarios() -> list[tuple[str, Request, str]]:
+    """(label, request by publish's role, expected decision): every call the contract
+    names, and the neighbours it must not reach."""
+    p = "PublishFunction"
+    out = []
+    for action in ("ssm:PutParameter", "ssm:GetParameter", "ssm:GetParameters", "ssm:GetParameterHistory",
+                   "ssm:LabelParameterVersion", "ssm:UnlabelParameterVersion"):
+        out += [(f"{action} on the latest parameter", ask(p, action, parameter(LATEST)), ALLOW),
+                (f"{action} in the home region", ask(p, action, parameter(LATEST, "us-east-1")), ALLOW)]
+    out += [
+        ("reads the pin", ask(p, "ssm:GetParameter", parameter(PINNED)), ALLOW),
+        ("lists the deployment's path", ask(p, "ssm:GetParametersByPath", parameter(PATH)), ALLOW),
+        ("lists a lineage's path", ask(p, "ssm:GetParametersByPath", parameter(PATH + "/web-1")), ALLOW),
+        ("puts a parameter of another deployment", ask(p, "ssm:PutParameter", parameter("/ami-lifecycle/prod2/web-1/latest")),
+         IMPLICIT_DENY),
+        ("puts under a deployment named like this one", ask(p, "ssm:PutParameter",
+                                                            parameter("/ami-lifecycle/ami-lifecycle-2/web-1/latest")), IMPLICIT_DENY),
+        ("puts an application's parameter", ask(p, "ssm:PutParameter", parameter("/app/db-url")), IMPLICIT_DENY),
+        ("puts a top-level parameter", ask(p, "ssm:PutParameter", parameter("latest")), IMPLICIT_DENY),
+        ("puts in another account", ask(p, "ssm:PutParameter", parameter(LATEST, account="444455556666")), IMPLICIT_DENY),
+        ("lists the parent path", ask(p, "ssm:GetParametersByPath", parameter("/ami-lifecycle")), IMPLICIT_DENY),
+        ("lists everything", ask(p, "ssm:GetParametersByPath", parameter("/")), IMPLICIT_DENY),
+        ("reads an application's secret", ask(p, "ssm:GetParameter", parameter("/app/db-password")), IMPLICIT_DENY),
+        # the pin is the operator's (amictl rollback / unpin); publish never deletes
+        ("deletes the pin", ask(p, "ssm:DeleteParameter", parameter(PINNED)), IMPLICIT_DENY),
+        ("deletes latest", ask(p, "ssm:DeleteParameters", parameter(LATEST)), IMPLICIT_DENY),
+        ("tags a parameter", ask(p, "ssm:AddTagsToResource", parameter(LATEST)), IMPLICIT_DENY),
+        # SSM validates an aws:ec2:image value with the caller's DescribeImages
+        ("describes images (SSM's aws:ec2:image validation)", ask(p, "ec2:DescribeImages", "*"), ALLOW),
+        ("describes launch templates", ask(p, "ec2:DescribeLaunchTemplates", "*"), ALLOW),
+        ("describes launch template versions", ask(p, "ec2:DescribeLaunchTemplateVersions", "*"), ALLOW),
+        ("describes instances (the readable lineage name)", ask(p, "ec2:DescribeInstances", "*"), ALLOW),
+        ("new version of a tracked template", ask(p, "ec2:CreateLaunchTemplateVersion", LAUNCH_TEMPLATE, **TRACKED), ALLOW),
+        ("default version of a tracked template", ask(p, "ec2:ModifyLaunchTemplate", LAUNCH_TEMPLATE, **TRACKED), ALLOW),
+        ("new version of an untracked template", ask(p, "ec2:CreateLaunchTemplateVersion", LAUNCH_TEMPLATE), IMPLICIT_DENY),
+        ("default version of an untracked template", ask(p, "ec2:ModifyLaunchTemplate", LAUNCH_TEMPLATE), IMPLICIT_DENY),
+        ("a template with another ami-lifecycle tag", ask(p, "ec2:CreateLaunchTemplateVersion", LAUNCH_TEMPLATE,
+                                                          **{"aws:ResourceTag/ami-lifecycle:track-default": "true"}), IMPLICIT_DENY),
+        ("a tracked template of another account", ask(p, "ec2:CreateLaunchTemplateVersion",
+                                                      LAUNCH_TEMPLATE.replace(ACCOUNT, "444455556666"), **TRACKED), IMPLICIT_DENY),
+        ("deletes a version of a tracked template", ask(p, "ec2:DeleteLaunchTemplateVersions", LAUNCH_TEMPLATE, **TRACKED),
+         IMPLICIT_DENY),
+        ("deletes a tracked template", ask(p, "ec2:DeleteLaunchTemplate", LAUNCH_TEMPLATE, **TRACKED), IMPLICIT_DENY),
+        ("creates a template", ask(p, "ec2:CreateLaunchTemplate", LAUNCH_TEMPLATE, **TRACKED), IMPLICIT_DENY),
+        ("tags a template tracked", ask(p, "ec2:CreateTags", LAUNCH_TEMPLATE, **{"aws:TagKeys": ["ami-lifecycle:track"]}),
+         IMPLICIT_DENY),
+        ("launches an instance", ask(p, "ec2:RunInstances", INSTANCE), IMPLICIT_DENY),
+        ("deregisters an image", ask(p, "ec2:DeregisterImage", IMAGE,
+                                     **{"aws:ResourceTag/ami-lifecycle:managed-by": "ami-lifecycle"}), IMPLICIT_DENY),
+        ("reports", ask(p, "events:PutEvents", f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"), ALLOW),
+    ]
+    return out
+
+
+def publish_wrong(identity: dict[str, Any]) -> list[str]:
+    return [f"{label}: {decide(req, identity=[identity])} != {want}"
+            for label, req, want in publish_scenarios() if decide(req, identity=[identity]) != want]
+
+
+@pytest.fixture(scope="module")
+def publish_role():
+    t = load_template(ROOT / "template.yaml")
+    return role_identity(t, Resolver(t), "PublishFunction")
+
+
+def test_publish_writes_only_its_path_and_tracked_templates(publish_role):
+    assert publish_wrong(publish_role) == []
+
+
+def test_publish_scoped_for_any_deployment_name():
+    """The path is the stack's DeploymentName, whatever it is."""
+    t = load_template(ROOT / "template.yaml")
+    role = role_identity(t, Resolver(t, {"DeploymentName": "prod2"}), "PublishFunction")
+    p = "PublishFunction"
+    assert decide(ask(p, "ssm:PutParameter", parameter("/ami-lifecycle/prod2/web-1/latest")), identity=[role]) == ALLOW
+    assert decide(ask(p, "ssm:PutParameter", parameter(LATEST)), identity=[role]) == IMPLICIT_DENY
+
+
+def _publish_statement(p: dict[str, Any], sid: str) -> dict[str, Any]:
+    (stmt,) = [s for s in p["Statement"] if s.get("Sid") == sid]
+    return stmt
+
+
+def _ssm_everywhere(p):
+    _publish_statement(p, "LatestImageParameters")["Resource"] = "*"
+
+
+def _ssm_prefix_without_slash(p):
+    stmt = _publish_statement(p, "LatestImageParameters")
+    stmt["Resource"] = [r.rstrip("/*") + "*" for r in stmt["Resource"]]
+
+
+def _ssm_without_the_path_itself(p):
+    stmt = _publish_statement(p, "LatestImageParameters")
+    stmt["Resource"] = [r for r in stmt["Resource"] if r.endswith("/*")]
+
+
+def _ssm_may_delete(p):
+    _publish_statement(p, "LatestImageParameters")["Action"].append("ssm:DeleteParameter")
+
+
+def _templates_without_condition(p):
+    _publish_statement(p, "FollowTrackedLaunchTemplates").pop("Condition")
+
+
+def _templates_condition_inverted(p):
+    _publish_statement(p, "FollowTrackedLaunchTemplates")["Condition"]["Null"] = {
+        "aws:ResourceTag/ami-lifecycle:track": "true"}
+
+
+def _templates_may_delete_versions(p):
+    _publish_statement(p, "FollowTrackedLaunchTemplates")["Action"].append("ec2:DeleteLaunchTemplateVersions")
+
+
+PUBLISH_BAD_VARIANTS = {
+    "SSM on every parameter": _ssm_everywhere,
+    "SSM path prefix without its slash": _ssm_prefix_without_slash,
+    "SSM without the path itself (GetParametersByPath)": _ssm_without_the_path_itself,
+    "publish may delete parameters": _ssm_may_delete,
+    "templates without the track-tag condition": _templates_without_condition,
+    "templates only WITHOUT the track tag": _templates_condition_inverted,
+    "publish may delete template versions": _templates_may_delete_versions,
+}
+
+
+@pytest.mark.parametrize("variant", sorted(PUBLISH_BAD_VARIANTS))
+def test_bad_publish_policy_is_caught(publish_role, variant):
+    bad = copy.deepcopy(publish_role)
+    PUBLISH_BAD_VARIANTS[variant](bad)
+    assert bad != publish_role, "the mutation changed nothing"
+    assert publish_wrong(bad), f"{variant}: no scenario notices the broken publish policy"
+
+
+def test_cleanup_reads_published_history_and_writes_none():
+    """cleanup keeps the last PUBLISHED_KEEP values of every latest parameter: it reads the
+    path and each parameter's history, and may change no parameter."""
+    t = load_template(ROOT / "template.yaml")
+    cleanup = role_identity(t, Resolver(t), "CleanupFunction")
+    c = "CleanupFunction"
+    for label, req, want in [
+        ("lists the deployment's path", ask(c, "ssm:GetParametersByPath", parameter(PATH)), ALLOW),
+        ("reads a parameter's history", ask(c, "ssm:GetParameterHistory", parameter(LATEST)), ALLOW),
+        ("reads the history in another region", ask(c, "ssm:GetParameterHistory", parameter(LATEST, "ap-southeast-2")), ALLOW),
+        ("lists another deployment's path", ask(c, "ssm:GetParametersByPath", parameter("/ami-lifecycle/prod2")), IMPLICIT_DENY),
+        ("history of an application's parameter", ask(c, "ssm:GetParameterHistory", parameter("/app/db-password")),
+         IMPLICIT_DENY),
+        ("moves latest", ask(c, "ssm:PutParameter", parameter(LATEST)), IMPLICIT_DENY),
+        ("deletes the pin", ask(c, "ssm:DeleteParameter", parameter(PINNED)), IMPLICIT_DENY),
+        ("moves a label", ask(c, "ssm:LabelParameterVersion", parameter(LATEST)), IMPLICIT_DENY),
+        ("reads tracked templates' default versions", ask(c, "ec2:DescribeLaunchTemplateVersions", "*"), ALLOW),
+        ("changes a tracked template", ask(c, "ec2:CreateLaunchTemplateVersion", LAUNCH_TEMPLATE, **TRACKED), IMPLICIT_DENY),
+    ]:
+        assert decide(req, identity=[cleanup]) == want, label
