@@ -17,6 +17,7 @@ def install() -> None:
         health,
         ebs_keys,
         instances,
+        launch_templates,
         lifecycle,
         pagination,
         product_codes,
@@ -33,6 +34,6 @@ def install() -> None:
 
     for mod in (ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
                 product_codes, instances, disabled_images, snapshot_lock, block_public_access, control,
-                recycle_bin, ssm_parameters, resolve_ssm):
+                recycle_bin, ssm_parameters, launch_templates, resolve_ssm):
         mod.install()
     lifecycle.start_ticker()
