@@ -54,7 +54,7 @@ else
 $(error ARCH must be arm64 or x86_64, not $(ARCH))
 endif
 
-SAM_FUNCTIONS := CreateImageFunction ReplicateFunction ShareFunction CleanupFunction
+SAM_FUNCTIONS := CreateImageFunction ReplicateFunction ShareFunction CleanupFunction PublishFunction
 
 .PHONY: tools lint-templates guard-test pattern-test infra-check package deploy
 
@@ -102,7 +102,8 @@ guard-test: $(CFN_GUARD_STAMP)
 	for r in no_wildcard_actions destructive_ec2_actions_conditioned_on_managed_by no_public_sharing_permission \
 	         sam_functions_use_inline_policies roles_have_no_broad_managed_policies \
 	         mapped_queues_deny_foreign_senders kms_create_grant_constrained kms_key_use_via_service_on_named_keys \
-	         seal_key_is_hmac mac_keys_used_only_by_named_roles; do \
+	         seal_key_is_hmac mac_keys_used_only_by_named_roles \
+	         ssm_parameter_writes_only_under_deployment_path launch_template_changes_only_on_tracked_templates; do \
 	  grep -Eq "/$$r +FAIL" $$out || { cat $$out; rm -f $$out; echo "guard-test: rule $$r did not fail on $(GUARD_BAD)" >&2; exit 1; }; \
 	done; rm -f $$out; echo "guard-test: $(GUARD_BAD) rejected by every rule, as it must be"
 	$(CFN_GUARD) test -r $(GUARD_RULES) -t $(GUARD_TESTS)
