@@ -1,4 +1,4 @@
-//! ami-core: the core of ami-lifecycle, shared by the four Lambda functions and `amictl`.
+//! ami-core: the core of ami-lifecycle, shared by the five Lambda functions and `amictl`.
 //! It knows nothing of the Lambda runtime (`lambda-shell` does).
 //!
 //! - [`model`]: identifiers and inventory records ([`model::Image`], [`model::Instance`], …).
@@ -13,7 +13,8 @@
 //! - [`fake`] (feature `test-util`): an in-memory cloud for domain tests.
 //! - [`report`]: the [`report::RunReport`] every run ends in; [`context::Context`] carries
 //!   the cloud, the config and the deadline into each runner.
-//! - Runners, one per function: [`create`], [`replicate`], [`cleanup`], [`share`] — each
+//! - Runners, one per function: [`create`], [`replicate`], [`cleanup`], [`share`],
+//!   [`publish`] — each
 //!   its request read from an event (`mod.rs`), a pure planner (`plan.rs`) and the code that
 //!   applies the plan (`run.rs`). [`runner`]: the contract they share ([`runner::Runner`])
 //!   and the one way in ([`runner::invoke`]) for the Lambda functions, `amictl`, the
@@ -46,6 +47,7 @@ pub mod lineage;
 pub mod model;
 pub mod pacing;
 pub mod ports;
+pub mod publish;
 pub mod replicate;
 pub mod report;
 pub mod retention;

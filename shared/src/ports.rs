@@ -13,7 +13,9 @@
 //! - writing outcome tags: [`Tagging`];
 //! - proving an image is the suite's: [`Seals`] (through [`crate::seal::Sealer`]);
 //! - whether a deleted image or snapshot can still be restored: [`RecycleBin`] (its
-//!   [`RetentionRule`]s; cleanup decides coverage in [`crate::cleanup::recycle`]).
+//!   [`RetentionRule`]s; cleanup decides coverage in [`crate::cleanup::recycle`]);
+//! - the latest-image parameters the suite publishes: [`Parameters`] (SSM Parameter Store),
+//!   and the launch templates that follow them: [`LaunchTemplates`] ([`crate::publish`]).
 
 use std::sync::Arc;
 
@@ -350,6 +352,90 @@ pub trait Continuations: Send + Sync {
         -> CloudResult<()>;
 }
 
+/// One version of an SSM parameter (`GetParameterHistory`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterVersion {
+    pub version: i64,
+    pub value: String,
+    pub labels: Vec<String>,
+    pub description: Option<String>,
+}
+
+/// A parameter's current value (`GetParametersByPath`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterValue {
+    pub name: String,
+    pub value: String,
+    pub version: i64,
+}
+
+/// What to write with `PutParameter` (always `Type=String`, `Overwrite=true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewParameterVersion {
+    pub name: String,
+    pub value: String,
+    pub description: String,
+    /// `aws:ec2:image` (validated by SSM, usable as `resolve:ssm:`) or `text`.
+    pub data_type: &'static str,
+}
+
+/// The SSM Parameter Store of one region, as far as the suite's own path goes.
+#[async_trait]
+pub trait Parameters: Send + Sync {
+    /// Every parameter under `path`, recursively, with its current value (every page).
+    async fn under_path(&self, path: &str) -> CloudResult<Vec<ParameterValue>>;
+    /// One parameter's current value (`GetParameter`); `None` when it does not exist.
+    async fn get(&self, name: &str) -> CloudResult<Option<ParameterValue>>;
+    /// Every version of `name` still kept (at most 100), oldest first; empty when the
+    /// parameter does not exist.
+    async fn history(&self, name: &str) -> CloudResult<Vec<ParameterVersion>>;
+    /// Writes a new version; returns the version SSM answered. For `aws:ec2:image` SSM
+    /// validates the value after answering: the version may not exist yet (or ever).
+    async fn put(&self, parameter: &NewParameterVersion) -> CloudResult<i64>;
+    /// Moves `labels` onto `version` (a label is on one version of a parameter at a time).
+    async fn label(&self, name: &str, version: i64, labels: &[String]) -> CloudResult<()>;
+    /// Removes `labels` from `version`.
+    async fn unlabel(&self, name: &str, version: i64, labels: &[String]) -> CloudResult<()>;
+    /// Deletes the parameter and its history (only `amictl unpin`, on the pin parameter).
+    async fn delete(&self, name: &str) -> CloudResult<()>;
+}
+
+/// A launch template tagged `ami-lifecycle:track`, with the image of its default and of
+/// its latest version (as stored: an AMI id or a `resolve:ssm:` reference).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedTemplate {
+    pub id: String,
+    pub name: String,
+    pub tags: Tags,
+    pub default_version: i64,
+    pub default_image: Option<String>,
+    pub latest_version: i64,
+    pub latest_image: Option<String>,
+    pub latest_description: Option<String>,
+}
+
+/// A new launch template version: `source_version`'s data with only the image changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTemplateVersion {
+    pub template: String,
+    pub source_version: i64,
+    pub image: ImageId,
+    pub description: String,
+    /// `ClientToken`: the same request twice makes one version.
+    pub token: String,
+}
+
+/// The launch templates of one region that follow a lineage.
+#[async_trait]
+pub trait LaunchTemplates: Send + Sync {
+    /// Every launch template carrying the `ami-lifecycle:track` tag key.
+    async fn tracked_templates(&self) -> CloudResult<Vec<TrackedTemplate>>;
+    /// Creates a version; returns its number.
+    async fn create_version(&self, request: &NewTemplateVersion) -> CloudResult<i64>;
+    /// Makes `version` the template's default.
+    async fn set_default_version(&self, template: &str, version: i64) -> CloudResult<()>;
+}
+
 /// The cloud as the suite sees it.
 pub trait Cloud: Send + Sync {
     fn ec2(&self, region: &Region) -> Arc<dyn Ec2>;
@@ -359,6 +445,8 @@ pub trait Cloud: Send + Sync {
     fn continuations(&self) -> Option<Arc<dyn Continuations>>;
     /// The deployment's seal key (in the home region).
     fn seals(&self) -> Arc<dyn Seals>;
+    fn parameters(&self, region: &Region) -> Arc<dyn Parameters>;
+    fn launch_templates(&self, region: &Region) -> Arc<dyn LaunchTemplates>;
 }
 
 /// Streams every image matching `query`, page by page, into `visit`; memory stays flat.

@@ -56,6 +56,19 @@ pub enum Outcome {
     /// A copy still pending past its completion deadline (`COPY_COMPLETION_MINUTES`,
     /// requested with it on CopyImage): alarmed on.
     Late,
+    /// A latest-image parameter or a tracked launch template now names the image.
+    Published,
+    /// A new image is not published because the lineage is pinned (`amictl rollback`).
+    Held,
+    /// `amictl rollback` moved a parameter back and pinned the lineage there.
+    RolledBack,
+    /// `amictl unpin`: the lineage publishes its newest image again.
+    Unpinned,
+    /// Two instances claim the same readable lineage name: neither is published, alarmed on.
+    NameCollision,
+    /// SSM answered the write of an `aws:ec2:image` value but has not shown it yet (it
+    /// validates asynchronously): the next run confirms or writes it again.
+    Unconfirmed,
 }
 
 impl Outcome {
@@ -98,6 +111,12 @@ impl Outcome {
             Self::Missed => "missed",
             Self::Stale => "stale",
             Self::Late => "late",
+            Self::Published => "published",
+            Self::Held => "held",
+            Self::RolledBack => "rolled-back",
+            Self::Unpinned => "unpinned",
+            Self::NameCollision => "name-collision",
+            Self::Unconfirmed => "unconfirmed",
         }
     }
 }

@@ -4,7 +4,7 @@
 //! - [`Runner`]: what each of the four runners provides — its [`Runner::NAME`], its request
 //!   type read from a [`Trigger`] ([`Runner::request`], the one place where an event becomes
 //!   a request) and [`Runner::run`], which applies it and returns the [`RunReport`].
-//!   The implementations: [`CreateImage`], [`Replicate`], [`Cleanup`], [`Share`].
+//!   The implementations: [`CreateImage`], [`Replicate`], [`Cleanup`], [`Share`], [`Publish`].
 //! - [`handle`] (one runner, by type) and [`invoke`] (by name, [`RUNNERS`]): parse the
 //!   payload ([`parse_trigger`]), read the request, run it, finish the report (log and
 //!   publish) and return its event detail — what the Lambda function returns.
@@ -43,15 +43,17 @@ use crate::report::RunReport;
 
 pub use crate::cleanup::Cleanup;
 pub use crate::create::CreateImage;
+pub use crate::publish::Publish;
 pub use crate::replicate::Replicate;
 pub use crate::share::Share;
 
 /// The runners [`invoke`] knows, by the name of their Lambda function.
-pub const RUNNERS: [&str; 4] = [
+pub const RUNNERS: [&str; 5] = [
     CreateImage::NAME,
     Replicate::NAME,
     Cleanup::NAME,
     Share::NAME,
+    Publish::NAME,
 ];
 
 /// One runner: how a trigger becomes its request, and how the request is applied.
@@ -125,6 +127,7 @@ pub async fn invoke_report(
         Replicate::NAME => handle_report::<Replicate>(ctx, payload, now).await,
         Cleanup::NAME => handle_report::<Cleanup>(ctx, payload, now).await,
         Share::NAME => handle_report::<Share>(ctx, payload, now).await,
+        Publish::NAME => handle_report::<Publish>(ctx, payload, now).await,
         other => Err(RequestError::unknown_runner(other)),
     }
 }

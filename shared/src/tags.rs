@@ -41,6 +41,13 @@ pub mod key {
     pub const SEAL: &str = "ami-lifecycle:seal";
     /// On snapshots: the name of the image they were made for (what their seal covers).
     pub const IMAGE_NAME: &str = "ami-lifecycle:image-name";
+    /// On an instance: the readable name of its lineage in the latest-image parameter's
+    /// path (`/ami-lifecycle/<deployment>/<lineage-name>/latest`); else its `Name` tag.
+    pub const LINEAGE_NAME: &str = "ami-lifecycle:lineage-name";
+    /// On a launch template: the lineage whose latest image it follows (new versions).
+    pub const TRACK: &str = "ami-lifecycle:track";
+    /// On a launch template: `true` makes each version the publisher adds the default.
+    pub const TRACK_DEFAULT: &str = "ami-lifecycle:track-default";
 }
 
 /// The suite's state tags: what one image says about itself (its seal, its grant record,

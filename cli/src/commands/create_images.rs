@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use ami_core::context::Context;
 use ami_core::create::{self, CreateRequest, ScheduleRun};
 use ami_core::model::{Region, ScheduleName};
-use ami_core::ports::{Cloud, Continuations, Ec2, Keys, RecycleBin, Reports, Seals};
+use ami_core::ports::{
+    Cloud, Continuations, Ec2, Keys, LaunchTemplates, Parameters, RecycleBin, Reports, Seals,
+};
 use ami_core::report::{Outcome, RunReport};
 use ami_core::time_util::{parse_rfc3339, rfc3339, slot_of};
 use time::OffsetDateTime;
@@ -69,6 +71,12 @@ impl Cloud for WithoutContinuations {
     }
     fn seals(&self) -> Arc<dyn Seals> {
         self.0.seals()
+    }
+    fn parameters(&self, region: &Region) -> Arc<dyn Parameters> {
+        self.0.parameters(region)
+    }
+    fn launch_templates(&self, region: &Region) -> Arc<dyn LaunchTemplates> {
+        self.0.launch_templates(region)
     }
 }
 

@@ -25,7 +25,9 @@ impl ErrorKind {
             | "ThrottledException"
             | "TooManyRequestsException"
             | "RequestThrottled"
-            | "SlowDown" => Self::Throttled,
+            | "SlowDown"
+            // SSM: another update of the same parameter is in flight.
+            | "TooManyUpdates" => Self::Throttled,
             "AMIQuotaExceeded" | "SnapshotLimitExceeded" => Self::QuotaExceeded,
             "ResourceLimitExceeded" | "LimitExceededException" => Self::ResourceLimit,
             "InvalidAMIName.Duplicate" => Self::Duplicate,
@@ -33,7 +35,9 @@ impl ErrorKind {
             c if c.ends_with(".InUse") => Self::InUse,
             c if c.ends_with(".NotFound")
                 || c.ends_with("NotFoundException")
-                || c == "InvalidAMIID.Unavailable" =>
+                || c == "InvalidAMIID.Unavailable"
+                || c == "ParameterNotFound"
+                || c == "ParameterVersionNotFound" =>
             {
                 Self::NotFound
             }

@@ -31,11 +31,13 @@ pub mod convert;
 pub mod ec2;
 pub mod errors;
 pub mod kms;
+pub mod launch_templates;
 pub mod recycle_bin;
 pub mod references;
 pub mod reports;
 pub mod seals;
 pub mod ssm;
+pub mod ssm_publish;
 #[cfg(test)]
 mod tests;
 
@@ -54,7 +56,9 @@ pub use self::ssm::AwsParameters;
 use crate::config::Config;
 use crate::model::Region;
 use crate::pacing::Pacer;
-use crate::ports::{Cloud, Continuations, Ec2, Keys, RecycleBin, Reports, Seals};
+use crate::ports::{
+    Cloud, Continuations, Ec2, Keys, LaunchTemplates, Parameters, RecycleBin, Reports, Seals,
+};
 
 /// Environment variable scaling the client-side EC2 pacing: `1` (default) paces to the
 /// published bucket rates, `2` to twice them (a raised account limit or a time-scaled
@@ -98,6 +102,7 @@ pub struct AwsCloud {
     pace_scale: f64,
     ec2: Mutex<HashMap<Region, Arc<AwsEc2>>>,
     keys: Mutex<HashMap<Region, Arc<AwsKeys>>>,
+    parameters: Mutex<HashMap<Region, Arc<AwsParameters>>>,
     reports: Arc<EventBridgeReports>,
     continuations: Option<Arc<SqsContinuations>>,
     seals: Arc<AwsSeals>,
@@ -136,6 +141,7 @@ impl AwsCloud {
             pace_scale,
             ec2: Mutex::default(),
             keys: Mutex::default(),
+            parameters: Mutex::default(),
             reports,
             continuations,
         }
@@ -157,18 +163,31 @@ impl AwsCloud {
             .entry(region.clone())
             .or_insert_with(|| {
                 let sdk = with_region(&self.sdk, region);
-                let parameters = AwsParameters::new(aws_sdk_ssm::Client::new(&sdk), region.clone());
                 Arc::new(AwsEc2::new(
                     aws_sdk_ec2::Client::new(&sdk),
                     region.clone(),
                     Arc::new(Pacer::new(self.pace_scale)),
-                    Arc::new(parameters),
+                    self.aws_parameters(region),
                 ))
             })
             .clone()
     }
 
     /// The concrete KMS adapter of `region`.
+    /// The SSM adapter of `region` (one client per region).
+    pub fn aws_parameters(&self, region: &Region) -> Arc<AwsParameters> {
+        let mut cache = self.parameters.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(region.clone())
+            .or_insert_with(|| {
+                Arc::new(AwsParameters::new(
+                    aws_sdk_ssm::Client::new(&with_region(&self.sdk, region)),
+                    region.clone(),
+                ))
+            })
+            .clone()
+    }
+
     pub fn aws_keys(&self, region: &Region) -> Arc<AwsKeys> {
         let mut cache = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         cache
@@ -219,5 +238,13 @@ impl Cloud for AwsCloud {
 
     fn seals(&self) -> Arc<dyn Seals> {
         self.seals.clone()
+    }
+
+    fn parameters(&self, region: &Region) -> Arc<dyn Parameters> {
+        self.aws_parameters(region)
+    }
+
+    fn launch_templates(&self, region: &Region) -> Arc<dyn LaunchTemplates> {
+        self.aws_ec2(region)
     }
 }

@@ -49,6 +49,14 @@ impl AwsParameters {
         Self { client, region }
     }
 
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn region(&self) -> &Region {
+        &self.region
+    }
+
     /// Names of every parameter whose value can be read without a key.
     async fn readable_names(&self) -> CloudResult<Vec<String>> {
         let mut out = Vec::new();

@@ -6,7 +6,7 @@
 //!
 //! [`Config`] is one flat record every runner reads; it is parsed in sections, one file
 //! each: [`common`] (deployment name, regions, retention, dry run, report bus),
-//! [`create`], [`replicate`], [`cleanup`] and [`share`]. Settings that feed a derived
+//! [`create`], [`replicate`], [`cleanup`], [`share`] and `publish`. Settings that feed a derived
 //! value with an AWS limit (the deployment name, schedule names, copied tag keys) are
 //! checked against that limit here, so a valid configuration never yields a request AWS
 //! refuses.
@@ -21,12 +21,15 @@ mod cleanup;
 pub mod common;
 pub mod create;
 mod parse;
+mod publish;
 mod replicate;
 mod share;
 
 use self::cleanup::CleanupSettings;
 use self::common::CommonSettings;
 use self::create::CreateSettings;
+use self::publish::PublishSettings;
+pub use self::publish::CONSISTENCY_LEVELS;
 use self::replicate::ReplicateSettings;
 use self::share::ShareSettings;
 
@@ -123,6 +126,13 @@ pub struct Config {
     /// of the previous wave to be running with both status checks ok before the group
     /// stops for the slot (reported failed).
     pub wave_max_wait_minutes: u32,
+    /// `PUBLISH_CONSISTENCY` (default `rebooted,stopped,application-consistent`): the
+    /// `ami-lifecycle:consistency` values an image must carry to be published as a
+    /// lineage's latest image.
+    pub publish_consistency: Vec<String>,
+    /// `PUBLISHED_KEEP` (default 3): cleanup never deletes an image that was one of the
+    /// last this many values of a latest-image parameter (the current one always).
+    pub published_keep: u32,
 }
 
 impl Config {
@@ -140,6 +150,7 @@ impl Config {
         let share = ShareSettings::from_lookup(&get)?;
         let create = CreateSettings::from_lookup(&get, &common.deployment)?;
         let cleanup = CleanupSettings::from_lookup(&get)?;
+        let publish = PublishSettings::from_lookup(&get)?;
         Ok(Config {
             deployment: common.deployment,
             regions: common.regions,
@@ -173,6 +184,8 @@ impl Config {
             catch_up_window_minutes: create.catch_up_window_minutes,
             stale_grace_minutes: create.stale_grace_minutes,
             wave_max_wait_minutes: create.wave_max_wait_minutes,
+            publish_consistency: publish.publish_consistency,
+            published_keep: publish.published_keep,
         })
     }
 

@@ -554,6 +554,20 @@ impl References for FakeRegion {
                 })
             })
             .collect();
+        // DescribeImageReferences reports an aws:ec2:image parameter by its current value.
+        out.extend(
+            s.parameters
+                .iter()
+                .filter(|((r, _), p)| *r == self.region && p.data_type == "aws:ec2:image")
+                .filter_map(|((_, name), p)| {
+                    let image = ImageId::new(&p.versions.last()?.value);
+                    images.contains(&image).then(|| ImageReference {
+                        image_id: image,
+                        resource_type: "ssm:Parameter".to_owned(),
+                        arn: format!("arn:aws:ssm:{}:{}:parameter{name}", self.region, s.account),
+                    })
+                }),
+        );
         out.extend(
             s.extra_references
                 .iter()

@@ -16,6 +16,9 @@
 
 mod ec2;
 mod kms;
+mod publish;
+
+pub use self::publish::{FakeParameter, FakeTemplate};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,7 +31,10 @@ use crate::model::{
     AccountId, AttachedVolume, DeviceName, Grantee, Image, ImageDisk, ImageId, ImageState,
     Instance, InstanceId, InstanceState, KeyGrant, KeyRef, Region, Snapshot, SnapshotId, Tags,
 };
-use crate::ports::{Cloud, Continuations, Ec2, Keys, RecycleBin, Reports, RetentionRule, Seals};
+use crate::ports::{
+    Cloud, Continuations, Ec2, Keys, LaunchTemplates, Parameters, RecycleBin, Reports,
+    RetentionRule, Seals,
+};
 use crate::report::RunReport;
 use crate::seal::Subject;
 use crate::tags::key;
@@ -79,6 +85,10 @@ pub struct FakeState {
     /// Instances whose instance status check is `impaired` ([`FakeCloud::set_impaired`]).
     pub impaired: BTreeSet<InstanceId>,
     pub calls: Vec<(Region, String)>,
+    /// SSM parameters by (region, name) ([`FakeCloud::parameter`]).
+    pub parameters: BTreeMap<(Region, String), FakeParameter>,
+    /// Launch templates by (region, id) ([`FakeCloud::add_launch_template`]).
+    pub templates: BTreeMap<(Region, String), FakeTemplate>,
     faults: Vec<Fault>,
     next_id: u64,
 }
@@ -518,6 +528,18 @@ impl Cloud for FakeCloud {
     }
     fn seals(&self) -> Arc<dyn Seals> {
         Arc::new(self.clone())
+    }
+    fn parameters(&self, region: &Region) -> Arc<dyn Parameters> {
+        Arc::new(FakeRegion {
+            state: self.state.clone(),
+            region: region.clone(),
+        })
+    }
+    fn launch_templates(&self, region: &Region) -> Arc<dyn LaunchTemplates> {
+        Arc::new(FakeRegion {
+            state: self.state.clone(),
+            region: region.clone(),
+        })
     }
 }
 
