@@ -295,6 +295,14 @@ def test_change_events_for_create_update_label_delete(ec2, emu, ssm, ssm_events)
 
 
 def test_events_go_to_the_parameters_region(emu, ssm_events):
-    west = emu.client("ssm", region="us-west-2")
-    west.put_parameter(Name="/w", Value="x", Type="String")
-    assert ssm_events() == []  # the rule is on us-east-1's bus
+    sqs, events = emu.client("sqs", region="us-west-2"), emu.client("events", region="us-west-2")
+    url = sqs.create_queue(QueueName="west-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="params", EventPattern=json.dumps({"source": ["aws.ssm"]}))
+    events.put_targets(Rule="params", Targets=[{"Id": "q", "Arn": arn}])
+    emu.client("ssm", region="us-west-2").put_parameter(Name="/w", Value="x", Type="String")
+    [msg] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    ev = json.loads(msg["Body"])
+    assert (ev["region"], ev["detail"]["operation"], ev["detail"]["name"]) == ("us-west-2", "Create", "/w")
+    assert ev["resources"] == ["arn:aws:ssm:us-west-2:123456789012:parameter/w"]
+    assert ssm_events() == []  # nothing on us-east-1's bus
