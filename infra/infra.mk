@@ -5,7 +5,7 @@
 #
 #   tools           .venv/tools (tools-requirements.txt) + cfn-guard in .tools/bin; stamped, re-runs are no-ops
 #   lint-templates  sam validate --lint (template.yaml) + cfn-lint (template, forwarder, policies); offline
-#   guard-test      cfn-guard: template + forwarder must pass, bad-template must FAIL, rule unit tests
+#   guard-test      cfn-guard: template + forwarder + operator policy sample must pass, bad-template must FAIL, rule unit tests
 #   pattern-test    pytest infra/tests (EventBridge patterns against AWS-shaped events, in moto)
 #   infra-check     lint-templates guard-test pattern-test
 #   package         sam build (cargo-lambda, ARCH=arm64|x86_64) and zipped bootstrap size per function
@@ -93,7 +93,7 @@ lint-templates: $(TOOLS_STAMP)
 	@echo "lint-templates: OK"
 
 guard-test: $(CFN_GUARD_STAMP)
-	$(CFN_GUARD) validate -r $(GUARD_RULES) -d $(TEMPLATE) -d $(FORWARDER) -S all
+	$(CFN_GUARD) validate -r $(GUARD_RULES) -d $(TEMPLATE) -d $(FORWARDER) -d infra/policies/operator-publish-policy.yaml -S all
 	@out=$$(mktemp); \
 	if $(CFN_GUARD) validate -r $(GUARD_RULES) -d $(GUARD_BAD) -S fail >$$out 2>&1; then \
 	  cat $$out; rm -f $$out; echo "guard-test: $(GUARD_BAD) PASSED cfn-guard - the rules let a bad template through" >&2; exit 1; \

@@ -758,3 +758,90 @@ def test_cleanup_reads_published_history_and_writes_none():
         ("changes a tracked template", ask(c, "ec2:CreateLaunchTemplateVersion", LAUNCH_TEMPLATE, **TRACKED), IMPLICIT_DENY),
     ]:
         assert decide(req, identity=[cleanup]) == want, label
+
+
+# ----------------------------------------------------------------------------
+# The operator's sample policy for amictl rollback / unpin (infra/policies/)
+# ----------------------------------------------------------------------------
+
+def operator_policy(deployment: str = "ami-lifecycle") -> dict[str, Any]:
+    t = load_template(POLICIES / "operator-publish-policy.yaml")
+    r = Resolver(t, {"DeploymentName": deployment, "OperatorRoleName": "ami-lifecycle-operator", "SealKeyArn": SEAL_KEY})
+    return r.resolve(t["Resources"]["OperatorPublishPolicy"]["Properties"]["PolicyDocument"])
+
+
+def op(action: str, resource: str, **ctx: Any) -> Request:
+    return Request(action, resource, OPERATOR, {"aws:PrincipalArn": OPERATOR, **ctx})
+
+
+def operator_scenarios() -> list[tuple[str, Request, str]]:
+    return [
+        ("dry run: history", op("ssm:GetParameterHistory", parameter(LATEST)), ALLOW),
+        ("dry run: every lineage of a region", op("ssm:GetParametersByPath", parameter(PATH)), ALLOW),
+        ("dry run: tracked templates", op("ec2:DescribeLaunchTemplateVersions", "*"), ALLOW),
+        ("rollback moves latest", op("ssm:PutParameter", parameter(LATEST, "ap-southeast-2")), ALLOW),
+        ("rollback writes the pin", op("ssm:PutParameter", parameter(PINNED)), ALLOW),
+        ("rollback labels the version", op("ssm:LabelParameterVersion", parameter(LATEST)), ALLOW),
+        ("SSM validates the image put back", op("ec2:DescribeImages", "*"), ALLOW),
+        ("rollback: a tracked template's new version", op("ec2:CreateLaunchTemplateVersion", LAUNCH_TEMPLATE, **TRACKED), ALLOW),
+        ("rollback: a tracked template's default", op("ec2:ModifyLaunchTemplate", LAUNCH_TEMPLATE, **TRACKED), ALLOW),
+        ("unpin deletes the pin", op("ssm:DeleteParameter", parameter(PINNED)), ALLOW),
+        ("checks the target's seal", op("kms:VerifyMac", SEAL_KEY, **{"kms:MacAlgorithm": "HMAC_SHA_256"}), ALLOW),
+        ("unpin never deletes latest", op("ssm:DeleteParameter", parameter(LATEST)), IMPLICIT_DENY),
+        ("nor several at once", op("ssm:DeleteParameters", parameter(PINNED)), IMPLICIT_DENY),
+        ("another deployment's latest", op("ssm:PutParameter", parameter("/ami-lifecycle/prod2/web-1/latest")), IMPLICIT_DENY),
+        ("another deployment's pin", op("ssm:DeleteParameter", parameter("/ami-lifecycle/prod2/web-1/pinned")), IMPLICIT_DENY),
+        ("a deployment named like this one", op("ssm:PutParameter", parameter("/ami-lifecycle/ami-lifecycle-2/web-1/latest")),
+         IMPLICIT_DENY),
+        ("an application's parameter", op("ssm:PutParameter", parameter("/app/db-url")), IMPLICIT_DENY),
+        ("an untracked template", op("ec2:CreateLaunchTemplateVersion", LAUNCH_TEMPLATE), IMPLICIT_DENY),
+        ("deletes a template version", op("ec2:DeleteLaunchTemplateVersions", LAUNCH_TEMPLATE, **TRACKED), IMPLICIT_DENY),
+        ("makes a seal", op("kms:GenerateMac", SEAL_KEY, **{"kms:MacAlgorithm": "HMAC_SHA_256"}), IMPLICIT_DENY),
+        ("checks with another algorithm", op("kms:VerifyMac", SEAL_KEY, **{"kms:MacAlgorithm": "HMAC_SHA_512"}), IMPLICIT_DENY),
+    ]
+
+
+def operator_wrong(policy: dict[str, Any]) -> list[str]:
+    return [f"{label}: {decide(req, identity=[policy])} != {want}"
+            for label, req, want in operator_scenarios() if decide(req, identity=[policy]) != want]
+
+
+def test_operator_policy_rolls_back_and_unpins_only():
+    assert operator_wrong(operator_policy()) == []
+
+
+def test_operator_policy_follows_the_deployment_name():
+    policy = operator_policy("prod2")
+    assert decide(op("ssm:DeleteParameter", parameter("/ami-lifecycle/prod2/web-1/pinned")), identity=[policy]) == ALLOW
+    assert decide(op("ssm:DeleteParameter", parameter(PINNED)), identity=[policy]) == IMPLICIT_DENY
+
+
+def test_operator_needs_the_key_policy_too():
+    """The sample's VerifyMac is not enough alone: SealKey's policy must name the role
+    (OperatorRoleArn); without it the key's explicit Deny wins."""
+    req = mac("kms:VerifyMac", OPERATOR)
+    for operator, want in (("", EXPLICIT_DENY), (OPERATOR, ALLOW)):
+        key_policy, _ = seal_setup(operator)
+        assert decide_kms(req, key_policy, [operator_policy()]) == want, operator or "no operator role"
+
+
+def _unpin_anything(p):
+    _publish_statement(p, "Unpin")["Resource"] = _publish_statement(p, "MoveLatestAndPin")["Resource"]
+
+
+def _templates_untracked(p):
+    _publish_statement(p, "RollBackTrackedTemplates").pop("Condition")
+
+
+def _moves_any_parameter(p):
+    _publish_statement(p, "MoveLatestAndPin")["Resource"] = "*"
+
+
+@pytest.mark.parametrize("variant", ["unpin may delete latest", "any template", "any parameter"])
+def test_bad_operator_policy_is_caught(variant):
+    good = operator_policy()
+    bad = copy.deepcopy(good)
+    {"unpin may delete latest": _unpin_anything, "any template": _templates_untracked,
+     "any parameter": _moves_any_parameter}[variant](bad)
+    assert bad != good, "the mutation changed nothing"
+    assert operator_wrong(bad), f"{variant}: no scenario notices the broken operator policy"
