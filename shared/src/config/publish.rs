@@ -20,7 +20,8 @@ pub const CONSISTENCY_LEVELS: [&str; 4] = [
 ];
 
 /// `PUBLISH_CONSISTENCY` unset: everything but crash-consistent images.
-pub const DEFAULT_PUBLISH_CONSISTENCY: [&str; 3] = ["rebooted", "stopped", "application-consistent"];
+pub const DEFAULT_PUBLISH_CONSISTENCY: [&str; 3] =
+    ["rebooted", "stopped", "application-consistent"];
 
 /// `PUBLISHED_KEEP`: SSM keeps the last 100 versions of a parameter.
 const PUBLISHED_KEEP: (u32, u32, u32) = (3, 0, 100);
@@ -82,7 +83,10 @@ mod tests {
     #[test]
     fn defaults_publish_consistent_images_and_keep_three() -> Result<(), ConfigError> {
         let s = settings(None, None)?;
-        assert_eq!(s.publish_consistency, ["rebooted", "stopped", "application-consistent"]);
+        assert_eq!(
+            s.publish_consistency,
+            ["rebooted", "stopped", "application-consistent"]
+        );
         assert_eq!(s.published_keep, 3);
         Ok(())
     }
@@ -90,9 +94,12 @@ mod tests {
     #[test]
     fn a_crash_consistent_opt_in_parses_and_typos_are_named() {
         let s = settings(Some("rebooted, crash-consistent"), Some("0"));
-        assert!(s.is_ok_and(|s| s.publish_consistency == ["rebooted", "crash-consistent"]
-            && s.published_keep == 0));
-        let e = settings(Some("rebooted,crashy"), None).err().map(|e| e.to_string());
+        assert!(s.is_ok_and(
+            |s| s.publish_consistency == ["rebooted", "crash-consistent"] && s.published_keep == 0
+        ));
+        let e = settings(Some("rebooted,crashy"), None)
+            .err()
+            .map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("\"crashy\"") && e.contains("PUBLISH_CONSISTENCY")));
         let e = settings(None, Some("101")).err().map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("PUBLISHED_KEEP") && e.contains("0 to 100")));

@@ -43,14 +43,23 @@ const VERSIONS_KEPT: usize = 100;
 impl super::FakeCloud {
     /// Adds a launch template in `region` whose version 1 launches `image` (an AMI id or a
     /// `resolve:ssm:` reference); returns its id.
-    pub fn add_launch_template(&self, region: &str, name: &str, image: &str, tags: &[(&str, &str)]) -> String {
+    pub fn add_launch_template(
+        &self,
+        region: &str,
+        name: &str,
+        image: &str,
+        tags: &[(&str, &str)],
+    ) -> String {
         let mut s = self.state();
         let id = s.id("lt");
         s.templates.insert(
             (Region::new(region), id.clone()),
             FakeTemplate {
                 name: name.to_owned(),
-                tags: tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
                 versions: vec![(1, Some(image.to_owned()), None)],
                 default_version: 1,
                 tokens: BTreeMap::new(),
@@ -61,7 +70,10 @@ impl super::FakeCloud {
 
     /// A template's (default version, latest version, image of each version).
     pub fn launch_template(&self, region: &str, id: &str) -> Option<FakeTemplate> {
-        self.state().templates.get(&(Region::new(region), id.to_owned())).cloned()
+        self.state()
+            .templates
+            .get(&(Region::new(region), id.to_owned()))
+            .cloned()
     }
 
     /// A parameter's current value in `region`.
@@ -98,7 +110,11 @@ impl Parameters for FakeRegion {
             .filter(|((r, n), _)| *r == self.region && n.starts_with(&prefix))
             .filter_map(|((_, n), p)| {
                 let v = p.versions.last()?;
-                Some(ParameterValue { name: n.clone(), value: v.value.clone(), version: v.version })
+                Some(ParameterValue {
+                    name: n.clone(),
+                    value: v.value.clone(),
+                    version: v.version,
+                })
             })
             .collect())
     }
@@ -106,10 +122,16 @@ impl Parameters for FakeRegion {
     async fn get(&self, name: &str) -> CloudResult<Option<ParameterValue>> {
         let mut s = self.lock();
         s.call(&self.region, "GetParameter", Some(name))?;
-        Ok(s.parameters.get(&(self.region.clone(), name.to_owned())).and_then(|p| {
-            let v = p.versions.last()?;
-            Some(ParameterValue { name: name.to_owned(), value: v.value.clone(), version: v.version })
-        }))
+        Ok(s.parameters
+            .get(&(self.region.clone(), name.to_owned()))
+            .and_then(|p| {
+                let v = p.versions.last()?;
+                Some(ParameterValue {
+                    name: name.to_owned(),
+                    value: v.value.clone(),
+                    version: v.version,
+                })
+            }))
     }
 
     async fn history(&self, name: &str) -> CloudResult<Vec<ParameterVersion>> {
@@ -127,20 +149,39 @@ impl Parameters for FakeRegion {
         let key = (self.region.clone(), parameter.name.clone());
         let existing = s.parameters.get(&key).cloned().unwrap_or_default();
         if !existing.versions.is_empty() && existing.data_type != parameter.data_type {
-            return Err(ssm_error("PutParameter", &self.region, "ValidationException",
-                format!("the data type of {} cannot change from {} to {}", parameter.name, existing.data_type, parameter.data_type)));
+            return Err(ssm_error(
+                "PutParameter",
+                &self.region,
+                "ValidationException",
+                format!(
+                    "the data type of {} cannot change from {} to {}",
+                    parameter.name, existing.data_type, parameter.data_type
+                ),
+            ));
         }
         if existing.versions.len() >= VERSIONS_KEPT
-            && existing.versions.first().is_some_and(|v| !v.labels.is_empty())
+            && existing
+                .versions
+                .first()
+                .is_some_and(|v| !v.labels.is_empty())
         {
-            return Err(ssm_error("PutParameter", &self.region, "ParameterMaxVersionLimitExceeded",
-                format!("the oldest version of {} has a label and cannot be deleted", parameter.name)));
+            return Err(ssm_error(
+                "PutParameter",
+                &self.region,
+                "ParameterMaxVersionLimitExceeded",
+                format!(
+                    "the oldest version of {} has a label and cannot be deleted",
+                    parameter.name
+                ),
+            ));
         }
         let version = existing.last_version + 1;
         // aws:ec2:image: answered at once, validated after; an invalid value is never stored.
         if parameter.data_type == "aws:ec2:image" {
             let valid = ImageId::parse(&parameter.value).ok().is_some_and(|id| {
-                s.images.get(&id).is_some_and(|i| i.region == self.region && i.state == ImageState::Available)
+                s.images
+                    .get(&id)
+                    .is_some_and(|i| i.region == self.region && i.state == ImageState::Available)
             });
             if !valid {
                 return Ok(version);
@@ -165,17 +206,31 @@ impl Parameters for FakeRegion {
         let mut s = self.lock();
         s.call(&self.region, "LabelParameterVersion", Some(name))?;
         let region = self.region.clone();
-        let p = s.parameters.get_mut(&(region.clone(), name.to_owned()))
-            .ok_or_else(|| not_found("LabelParameterVersion", &region, "ParameterNotFound", name))?;
+        let p = s
+            .parameters
+            .get_mut(&(region.clone(), name.to_owned()))
+            .ok_or_else(|| {
+                not_found("LabelParameterVersion", &region, "ParameterNotFound", name)
+            })?;
         if !p.versions.iter().any(|v| v.version == version) {
-            return Err(not_found("LabelParameterVersion", &region, "ParameterVersionNotFound", &format!("version {version} of {name}")));
+            return Err(not_found(
+                "LabelParameterVersion",
+                &region,
+                "ParameterVersionNotFound",
+                &format!("version {version} of {name}"),
+            ));
         }
         for v in &mut p.versions {
             v.labels.retain(|l| !labels.contains(l));
             if v.version == version {
                 v.labels.extend(labels.iter().cloned());
                 if v.labels.len() > 10 {
-                    return Err(ssm_error("LabelParameterVersion", &region, "ParameterVersionLabelLimitExceeded", "a version has at most 10 labels".to_owned()));
+                    return Err(ssm_error(
+                        "LabelParameterVersion",
+                        &region,
+                        "ParameterVersionLabelLimitExceeded",
+                        "a version has at most 10 labels".to_owned(),
+                    ));
                 }
             }
         }
@@ -185,7 +240,10 @@ impl Parameters for FakeRegion {
     async fn unlabel(&self, name: &str, version: i64, labels: &[String]) -> CloudResult<()> {
         let mut s = self.lock();
         s.call(&self.region, "UnlabelParameterVersion", Some(name))?;
-        if let Some(p) = s.parameters.get_mut(&(self.region.clone(), name.to_owned())) {
+        if let Some(p) = s
+            .parameters
+            .get_mut(&(self.region.clone(), name.to_owned()))
+        {
             for v in p.versions.iter_mut().filter(|v| v.version == version) {
                 v.labels.retain(|l| !labels.contains(l));
             }
@@ -198,7 +256,12 @@ impl Parameters for FakeRegion {
         s.call(&self.region, "DeleteParameter", Some(name))?;
         match s.parameters.remove(&(self.region.clone(), name.to_owned())) {
             Some(_) => Ok(()),
-            None => Err(not_found("DeleteParameter", &self.region, "ParameterNotFound", name)),
+            None => Err(not_found(
+                "DeleteParameter",
+                &self.region,
+                "ParameterNotFound",
+                name,
+            )),
         }
     }
 }
@@ -230,18 +293,40 @@ impl LaunchTemplates for FakeRegion {
 
     async fn create_version(&self, request: &NewTemplateVersion) -> CloudResult<i64> {
         let mut s = self.lock();
-        s.call(&self.region, "CreateLaunchTemplateVersion", Some(&request.template))?;
+        s.call(
+            &self.region,
+            "CreateLaunchTemplateVersion",
+            Some(&request.template),
+        )?;
         let region = self.region.clone();
-        let t = s.templates.get_mut(&(region.clone(), request.template.clone()))
-            .ok_or_else(|| not_found("CreateLaunchTemplateVersion", &region, "InvalidLaunchTemplateId.NotFound", &request.template))?;
+        let t = s
+            .templates
+            .get_mut(&(region.clone(), request.template.clone()))
+            .ok_or_else(|| {
+                not_found(
+                    "CreateLaunchTemplateVersion",
+                    &region,
+                    "InvalidLaunchTemplateId.NotFound",
+                    &request.template,
+                )
+            })?;
         if let Some(v) = t.tokens.get(&request.token) {
             return Ok(*v);
         }
         if !t.versions.iter().any(|v| v.0 == request.source_version) {
-            return Err(ssm_error("CreateLaunchTemplateVersion", &region, "InvalidLaunchTemplateId.VersionNotFound", format!("version {} of {}", request.source_version, request.template)));
+            return Err(ssm_error(
+                "CreateLaunchTemplateVersion",
+                &region,
+                "InvalidLaunchTemplateId.VersionNotFound",
+                format!("version {} of {}", request.source_version, request.template),
+            ));
         }
         let next = t.versions.last().map_or(1, |v| v.0) + 1;
-        t.versions.push((next, Some(request.image.to_string()), Some(request.description.clone())));
+        t.versions.push((
+            next,
+            Some(request.image.to_string()),
+            Some(request.description.clone()),
+        ));
         t.tokens.insert(request.token.clone(), next);
         Ok(next)
     }
@@ -250,10 +335,24 @@ impl LaunchTemplates for FakeRegion {
         let mut s = self.lock();
         s.call(&self.region, "ModifyLaunchTemplate", Some(template))?;
         let region = self.region.clone();
-        let t = s.templates.get_mut(&(region.clone(), template.to_owned()))
-            .ok_or_else(|| not_found("ModifyLaunchTemplate", &region, "InvalidLaunchTemplateId.NotFound", template))?;
+        let t = s
+            .templates
+            .get_mut(&(region.clone(), template.to_owned()))
+            .ok_or_else(|| {
+                not_found(
+                    "ModifyLaunchTemplate",
+                    &region,
+                    "InvalidLaunchTemplateId.NotFound",
+                    template,
+                )
+            })?;
         if !t.versions.iter().any(|v| v.0 == version) {
-            return Err(ssm_error("ModifyLaunchTemplate", &region, "InvalidLaunchTemplateId.VersionNotFound", format!("version {version} of {template}")));
+            return Err(ssm_error(
+                "ModifyLaunchTemplate",
+                &region,
+                "InvalidLaunchTemplateId.VersionNotFound",
+                format!("version {version} of {template}"),
+            ));
         }
         t.default_version = version;
         Ok(())

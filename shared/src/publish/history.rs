@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 use super::{lineage_of_parameter, parameter_path};
 use crate::error::CloudResult;
 use crate::model::ImageId;
-use crate::ports::{LaunchTemplates, ParameterValue, ParameterVersion, Parameters, TrackedTemplate};
+use crate::ports::{
+    LaunchTemplates, ParameterValue, ParameterVersion, Parameters, TrackedTemplate,
+};
 
 /// Image → why it is kept.
 pub type Published = BTreeMap<ImageId, String>;
@@ -39,7 +41,9 @@ pub async fn published_images(
         }
     }
     let tracked = templates.tracked_templates().await?;
-    Ok(keep_reasons(&values, &histories, &tracked, deployment, keep))
+    Ok(keep_reasons(
+        &values, &histories, &tracked, deployment, keep,
+    ))
 }
 
 /// The images published values, histories and tracked templates keep.
@@ -58,7 +62,10 @@ pub fn keep_reasons(
     };
     for v in values {
         if lineage_of_parameter(deployment, &v.name).is_some() {
-            add(&v.value, format!("published: the current value of {}", v.name));
+            add(
+                &v.value,
+                format!("published: the current value of {}", v.name),
+            );
             let mut earlier: Vec<&str> = Vec::new();
             let history = histories.get(&v.name).map_or(&[][..], Vec::as_slice);
             for old in history.iter().rev() {
@@ -85,10 +92,13 @@ pub fn keep_reasons(
             ("latest", t.latest_version, &t.latest_image),
         ] {
             if let Some(image) = image {
-                add(image, format!(
-                    "the image of tracked launch template {} ({}) {which} version {version}",
-                    t.name, t.id
-                ));
+                add(
+                    image,
+                    format!(
+                        "the image of tracked launch template {} ({}) {which} version {version}",
+                        t.name, t.id
+                    ),
+                );
             }
         }
     }
@@ -100,11 +110,20 @@ mod tests {
     use super::*;
 
     fn value(name: &str, value: &str) -> ParameterValue {
-        ParameterValue { name: name.to_owned(), value: value.to_owned(), version: 9 }
+        ParameterValue {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            version: 9,
+        }
     }
 
     fn version(n: i64, value: &str) -> ParameterVersion {
-        ParameterVersion { version: n, value: value.to_owned(), labels: Vec::new(), description: None }
+        ParameterVersion {
+            version: n,
+            value: value.to_owned(),
+            labels: Vec::new(),
+            description: None,
+        }
     }
 
     #[test]

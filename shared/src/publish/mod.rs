@@ -66,7 +66,9 @@ pub fn pin_parameter(deployment: &str, lineage: &str) -> String {
 /// The lineage a `latest` parameter's name is for.
 pub fn lineage_of_parameter<'a>(deployment: &str, name: &'a str) -> Option<&'a str> {
     let rest = name.strip_prefix(&parameter_path(deployment))?;
-    rest.strip_prefix('/')?.strip_suffix("/latest").filter(|l| !l.contains('/'))
+    rest.strip_prefix('/')?
+        .strip_suffix("/latest")
+        .filter(|l| !l.contains('/'))
 }
 
 /// The label of a version: `slot-YYYYMMDDTHHMMZ` (a label may not start with a digit).
@@ -112,7 +114,9 @@ pub enum Request {
 fn bad(problem: impl std::fmt::Display) -> RequestError {
     RequestError::invalid(
         FUNCTION,
-        format!("{problem}. Send {{}} to reconcile every lineage or {{\"lineage\": \"web-1\"}} for one"),
+        format!(
+            "{problem}. Send {{}} to reconcile every lineage or {{\"lineage\": \"web-1\"}} for one"
+        ),
     )
 }
 
@@ -166,7 +170,10 @@ impl Request {
             .as_object()
             .ok_or_else(|| bad("a direct invocation must be a JSON object"))?;
         if let Some(k) = obj.keys().find(|k| k.as_str() != "lineage") {
-            return Err(bad(format!("unknown key {:?}", crate::tags::truncate(k, 80))));
+            return Err(bad(format!(
+                "unknown key {:?}",
+                crate::tags::truncate(k, 80)
+            )));
         }
         match obj.get("lineage") {
             None | Some(Value::Null) => Ok(Self::Reconcile { lineage: None }),

@@ -70,7 +70,13 @@ impl LineageNames {
         let mut claims: BTreeMap<String, Vec<&Instance>> = BTreeMap::new();
         let mut refused = Vec::new();
         for instance in instances {
-            let tag = |k: &str| instance.tags.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+            let tag = |k: &str| {
+                instance
+                    .tags
+                    .get(k)
+                    .map(|v| v.trim())
+                    .filter(|v| !v.is_empty())
+            };
             let name = match (tag(key::LINEAGE_NAME), tag("Name")) {
                 (Some(explicit), _) if is_valid(explicit) => explicit.to_owned(),
                 (Some(explicit), _) => {
@@ -168,7 +174,11 @@ mod tests {
     #[test]
     fn the_lineage_name_tag_wins_then_name_then_the_id() {
         let names = LineageNames::resolve(&[
-            instance("i-1", "us-east-1", &[(key::LINEAGE_NAME, "web-1"), ("Name", "ignored")]),
+            instance(
+                "i-1",
+                "us-east-1",
+                &[(key::LINEAGE_NAME, "web-1"), ("Name", "ignored")],
+            ),
             instance("i-2", "us-east-1", &[("Name", "Billing API (prod)")]),
             instance("i-3", "eu-west-1", &[]),
         ]);
@@ -189,9 +199,11 @@ mod tests {
         assert_eq!(names.of(&InstanceId::new("i-2")), None);
         assert_eq!(names.of(&InstanceId::new("i-3")), Some("db"));
         let refusal = names.refusal_of(&InstanceId::new("i-2"));
-        assert!(refusal.is_some_and(|r| r.problem.contains("i-1 (us-east-1)")
-            && r.problem.contains("i-2 (eu-west-1)")
-            && r.problem.contains(key::LINEAGE_NAME)));
+        assert!(
+            refusal.is_some_and(|r| r.problem.contains("i-1 (us-east-1)")
+                && r.problem.contains("i-2 (eu-west-1)")
+                && r.problem.contains(key::LINEAGE_NAME))
+        );
         assert_eq!(names.refused().len(), 2);
     }
 
@@ -203,12 +215,17 @@ mod tests {
             &[(key::LINEAGE_NAME, "web 1/prod")],
         )]);
         assert_eq!(names.of(&InstanceId::new("i-1")), None);
-        assert!(names.refused()[0].problem.contains("not a valid lineage name"));
+        assert!(names.refused()[0]
+            .problem
+            .contains("not a valid lineage name"));
     }
 
     #[test]
     fn name_tags_become_path_segments() {
-        assert_eq!(from_name_tag("  --web  server #2-- ").as_deref(), Some("web-server-2"));
+        assert_eq!(
+            from_name_tag("  --web  server #2-- ").as_deref(),
+            Some("web-server-2")
+        );
         assert_eq!(from_name_tag("日本").as_deref(), None);
         assert!(from_name_tag(&"x".repeat(300)).is_some_and(|n| n.len() == MAX_NAME));
         assert!(is_valid("web-1.prod_a") && !is_valid("web/1") && !is_valid(""));

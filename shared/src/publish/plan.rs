@@ -125,10 +125,17 @@ pub enum TemplateAction {
         token: String,
     },
     /// The latest version (the suite's) already has the image: make it the default.
-    SetDefault { version: i64, image: ImageId },
-    Unchanged { why: String },
+    SetDefault {
+        version: i64,
+        image: ImageId,
+    },
+    Unchanged {
+        why: String,
+    },
     /// The track tag names no lineage the suite can publish.
-    Refused { why: String },
+    Refused {
+        why: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,7 +228,9 @@ pub fn plan(inv: &Inventory, names: &LineageNames, config: &Config, scope: &Scop
         }
         let parameter = latest_parameter(&config.deployment, lineage);
         let latest = inv.parameters.get(&parameter);
-        let pin = inv.parameters.get(&pin_parameter(&config.deployment, lineage));
+        let pin = inv
+            .parameters
+            .get(&pin_parameter(&config.deployment, lineage));
         let mine = members.get(instance).map_or(&[][..], Vec::as_slice);
         if mine.is_empty() && latest.is_none() && pin.is_none() {
             continue;
@@ -269,7 +278,11 @@ fn unknown_lineage(lineage: &str, names: &LineageNames) -> String {
     format!(
         "{}={lineage:?} names no lineage with images here (lineages: {}); set it to a lineage name",
         key::TRACK,
-        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+        if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        }
     )
 }
 
@@ -323,9 +336,9 @@ fn decide(
         return ParameterAction::Nothing {
             why: match current {
                 Some(c) => format!("no available image of consistency {levels}; left at {c}"),
-                None => format!(
-                    "no available image of consistency {levels} (PUBLISH_CONSISTENCY) yet"
-                ),
+                None => {
+                    format!("no available image of consistency {levels} (PUBLISH_CONSISTENCY) yet")
+                }
             },
         };
     };
@@ -363,8 +376,7 @@ fn decide(
 
 /// A tracked template's action, given the image its lineage's parameter will hold.
 fn follow(t: &TrackedTemplate, image: &ImageId, lineage: &str, config: &Config) -> TemplateAction {
-    if t
-        .default_image
+    if t.default_image
         .as_deref()
         .is_some_and(|i| i.starts_with("resolve:ssm:"))
     {
@@ -420,6 +432,9 @@ fn follow(t: &TrackedTemplate, image: &ImageId, lineage: &str, config: &Config) 
 pub fn template_token(template: &str, source_version: i64, image: &ImageId) -> String {
     let mut h = Sha256::new();
     h.update(format!("{template}\n{source_version}\n{image}").as_bytes());
-    let hex: String = h.finalize()[..20].iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = h.finalize()[..20]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("amil-{hex}")
 }

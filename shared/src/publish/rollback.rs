@@ -48,10 +48,17 @@ pub fn rollback_target<'a>(
         .filter(|i| publishable(i, config))
         .collect();
     let slots = || {
-        let mut s: Vec<String> = mine.iter().map(|i| slot_compact(plan::slot_of(i))).collect();
+        let mut s: Vec<String> = mine
+            .iter()
+            .map(|i| slot_compact(plan::slot_of(i)))
+            .collect();
         s.sort();
         s.dedup();
-        if s.is_empty() { "none".to_owned() } else { s.join(", ") }
+        if s.is_empty() {
+            "none".to_owned()
+        } else {
+            s.join(", ")
+        }
     };
     match target {
         Target::Slot(slot) => {
@@ -60,10 +67,13 @@ pub fn rollback_target<'a>(
                 .filter(|i| slot_compact(plan::slot_of(i)) == want)
                 .min_by_key(|i| i.id.clone())
                 .copied()
-                .ok_or_else(|| format!(
-                    "no publishable image of {lineage} for slot {want} in {} (slots here: {})",
-                    inv.region, slots()
-                ))
+                .ok_or_else(|| {
+                    format!(
+                        "no publishable image of {lineage} for slot {want} in {} (slots here: {})",
+                        inv.region,
+                        slots()
+                    )
+                })
         }
         Target::Previous => {
             let current = inv
@@ -71,7 +81,10 @@ pub fn rollback_target<'a>(
                 .get(&latest_parameter(&config.deployment, lineage))
                 .map(|p| p.value.trim().to_owned());
             let Some(current) = current else {
-                return Err(format!("{lineage} has nothing published in {}: nothing to roll back", inv.region));
+                return Err(format!(
+                    "{lineage} has nothing published in {}: nothing to roll back",
+                    inv.region
+                ));
             };
             let bound = mine
                 .iter()
@@ -79,12 +92,18 @@ pub fn rollback_target<'a>(
                 .map_or(i64::MAX, |i| retention_time(i));
             mine.iter()
                 .filter(|i| retention_time(i) < bound && i.id.as_str() != current)
-                .max_by(|a, b| retention_time(a).cmp(&retention_time(b)).then_with(|| b.id.cmp(&a.id)))
+                .max_by(|a, b| {
+                    retention_time(a)
+                        .cmp(&retention_time(b))
+                        .then_with(|| b.id.cmp(&a.id))
+                })
                 .copied()
-                .ok_or_else(|| format!(
+                .ok_or_else(|| {
+                    format!(
                     "no publishable image of {lineage} older than {current} in {} (slots here: {})",
                     inv.region, slots()
-                ))
+                )
+                })
         }
     }
 }
@@ -106,7 +125,12 @@ async fn lineage_instance(
                 || format!("no scheduled instance has the lineage name {lineage:?} (its ami-lifecycle:lineage-name or Name tag)"),
                 |r| r.problem.clone(),
             );
-            let region = ctx.config.regions.first().cloned().unwrap_or_else(|| Region::new("-"));
+            let region = ctx
+                .config
+                .regions
+                .first()
+                .cloned()
+                .unwrap_or_else(|| Region::new("-"));
             report.push(&region, lineage, None, Outcome::Refused, why);
             None
         }
@@ -134,7 +158,13 @@ pub async fn rollback(
         let (image, slot) = match rollback_target(&inv, &instance, lineage, target, &ctx.config) {
             Ok(image) => (image.id.clone(), rfc3339(plan::slot_of(image))),
             Err(why) => {
-                report.push(region, lineage, None, Outcome::Refused, format!("{why}; nothing changed here"));
+                report.push(
+                    region,
+                    lineage,
+                    None,
+                    Outcome::Refused,
+                    format!("{why}; nothing changed here"),
+                );
                 continue;
             }
         };
@@ -155,15 +185,31 @@ pub async fn rollback(
                 })
                 .await;
             if let Err(e) = written {
-                report.push(region, pin.as_str(), Some(&image), Outcome::for_error(&e), format!("not pinned: {e}; nothing changed here"));
+                report.push(
+                    region,
+                    pin.as_str(),
+                    Some(&image),
+                    Outcome::for_error(&e),
+                    format!("not pinned: {e}; nothing changed here"),
+                );
                 continue;
             }
-            report.push(region, pin.as_str(), Some(&image), Outcome::RolledBack, format!("{lineage} pinned to {image} (slot {slot})"));
+            report.push(
+                region,
+                pin.as_str(),
+                Some(&image),
+                Outcome::RolledBack,
+                format!("{lineage} pinned to {image} (slot {slot})"),
+            );
         }
         // The plan as the publisher will see it with the pin in place.
         inv.parameters.insert(
             pin.clone(),
-            ParameterValue { name: pin.clone(), value: image.to_string(), version: 0 },
+            ParameterValue {
+                name: pin.clone(),
+                value: image.to_string(),
+                version: 0,
+            },
         );
         let plan = plan::plan(&inv, &names, &ctx.config, &scope);
         apply(ctx, region, plan, &mut report).await;
@@ -172,7 +218,12 @@ pub async fn rollback(
 }
 
 /// `amictl unpin`: delete `lineage`'s pin in each of `regions` and publish its newest image.
-pub async fn unpin(ctx: &Context, lineage: &str, regions: &[Region], now: OffsetDateTime) -> RunReport {
+pub async fn unpin(
+    ctx: &Context,
+    lineage: &str,
+    regions: &[Region],
+    now: OffsetDateTime,
+) -> RunReport {
     let mut report = RunReport::new("unpin", ctx.dry_run(), now);
     let Some((names, _)) = lineage_instance(ctx, lineage, &mut report).await else {
         return report;
@@ -184,16 +235,40 @@ pub async fn unpin(ctx: &Context, lineage: &str, regions: &[Region], now: Offset
             continue;
         };
         if inv.parameters.remove(&pin).is_none() {
-            report.push(region, pin.as_str(), None, Outcome::Unchanged, format!("{lineage} is not pinned here"));
+            report.push(
+                region,
+                pin.as_str(),
+                None,
+                Outcome::Unchanged,
+                format!("{lineage} is not pinned here"),
+            );
             continue;
         }
         if ctx.dry_run() {
-            report.push(region, pin.as_str(), None, Outcome::Planned, format!("would unpin {lineage}"));
+            report.push(
+                region,
+                pin.as_str(),
+                None,
+                Outcome::Planned,
+                format!("would unpin {lineage}"),
+            );
         } else if let Err(e) = ctx.cloud.parameters(region).delete(&pin).await {
-            report.push(region, pin.as_str(), None, Outcome::for_error(&e), format!("still pinned: {e}"));
+            report.push(
+                region,
+                pin.as_str(),
+                None,
+                Outcome::for_error(&e),
+                format!("still pinned: {e}"),
+            );
             continue;
         } else {
-            report.push(region, pin.as_str(), None, Outcome::Unpinned, format!("{lineage} publishes its newest image again"));
+            report.push(
+                region,
+                pin.as_str(),
+                None,
+                Outcome::Unpinned,
+                format!("{lineage} publishes its newest image again"),
+            );
         }
         let plan = plan::plan(&inv, &names, &ctx.config, &scope);
         apply(ctx, region, plan, &mut report).await;

@@ -7,7 +7,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::names::LineageNames;
-use super::plan::{self, Inventory, ParameterAction, Publication, RegionPlan, Scope, TemplateAction};
+use super::plan::{
+    self, Inventory, ParameterAction, Publication, RegionPlan, Scope, TemplateAction,
+};
 use super::{parameter_path, Request, FUNCTION};
 use crate::context::Context;
 use crate::error::{CloudError, CloudResult};
@@ -58,8 +60,7 @@ pub async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunRep
             break;
         }
         ctx.progress(&format!("publishing in {region}"));
-        let Some(inventory) = read_inventory(ctx, region, &scope, &names, &mut report).await
-        else {
+        let Some(inventory) = read_inventory(ctx, region, &scope, &names, &mut report).await else {
             continue;
         };
         let plan = plan::plan(&inventory, &names, &ctx.config, &scope);
@@ -103,7 +104,13 @@ fn report_refusals(names: &LineageNames, scope: &Scope, report: &mut RunReport) 
         } else {
             Outcome::Refused
         };
-        report.push(&r.region, r.instance.as_str(), None, outcome, r.problem.as_str());
+        report.push(
+            &r.region,
+            r.instance.as_str(),
+            None,
+            outcome,
+            r.problem.as_str(),
+        );
     }
 }
 
@@ -123,7 +130,13 @@ async fn lineage_of_image(
     let found = match all_images(ctx.cloud.ec2(region).as_ref(), &query).await {
         Ok(found) => found,
         Err(e) => {
-            report.push(region, image.as_str(), Some(image), Outcome::for_error(&e), format!("could not describe: {e}; the hourly reconcile publishes it"));
+            report.push(
+                region,
+                image.as_str(),
+                Some(image),
+                Outcome::for_error(&e),
+                format!("could not describe: {e}; the hourly reconcile publishes it"),
+            );
             return None;
         }
     };
@@ -132,11 +145,18 @@ async fn lineage_of_image(
         report.push(region, image.as_str(), Some(image), Outcome::Skipped, why);
     };
     let Some(found) = sealed.first() else {
-        skip(report, "not a sealed image of this deployment: never published".to_owned());
+        skip(
+            report,
+            "not a sealed image of this deployment: never published".to_owned(),
+        );
         return None;
     };
     let Lineage::Instance { instance, .. } = Lineage::of(found) else {
-        skip(report, "not an image of a scheduled instance (adopted or untracked): no lineage to publish".to_owned());
+        skip(
+            report,
+            "not an image of a scheduled instance (adopted or untracked): no lineage to publish"
+                .to_owned(),
+        );
         return None;
     };
     let instance = crate::model::InstanceId::new(&instance);
@@ -169,7 +189,13 @@ pub(super) async fn read_inventory(
         path = format!("{path}/{name}");
     }
     let failed = |report: &mut RunReport, what: &str, e: &CloudError| {
-        report.push(region, what, None, Outcome::for_error(e), format!("could not read: {e}; nothing published here this run"));
+        report.push(
+            region,
+            what,
+            None,
+            Outcome::for_error(e),
+            format!("could not read: {e}; nothing published here this run"),
+        );
     };
     let images = match all_images(ctx.cloud.ec2(region).as_ref(), &query).await {
         Ok(images) => images,
@@ -188,7 +214,15 @@ pub(super) async fn read_inventory(
     let templates = match ctx.cloud.launch_templates(region).tracked_templates().await {
         Ok(t) => t,
         Err(e) => {
-            report.push(region, "launch templates", None, Outcome::for_error(&e), format!("could not list tracked launch templates: {e}; parameters are still published"));
+            report.push(
+                region,
+                "launch templates",
+                None,
+                Outcome::for_error(&e),
+                format!(
+                    "could not list tracked launch templates: {e}; parameters are still published"
+                ),
+            );
             Vec::new()
         }
     };
@@ -201,17 +235,32 @@ pub(super) async fn read_inventory(
     })
 }
 
-pub(super) async fn apply(ctx: &Context, region: &Region, plan: RegionPlan, report: &mut RunReport) {
+pub(super) async fn apply(
+    ctx: &Context,
+    region: &Region,
+    plan: RegionPlan,
+    report: &mut RunReport,
+) {
     let params = ctx.cloud.parameters(region);
     // Lineages whose parameter holds what it should: only their templates follow.
     let mut settled: BTreeSet<String> = BTreeSet::new();
     for lp in plan.lineages {
         let name = lp.parameter.as_str();
         match lp.action {
-            ParameterAction::Publish { publication, previous, why } => {
+            ParameterAction::Publish {
+                publication,
+                previous,
+                why,
+            } => {
                 let was = previous.as_deref().unwrap_or("nothing");
                 if ctx.dry_run() {
-                    report.push(region, name, Some(&publication.image), Outcome::Planned, format!("would publish (was {was}): {why}"));
+                    report.push(
+                        region,
+                        name,
+                        Some(&publication.image),
+                        Outcome::Planned,
+                        format!("would publish (was {was}): {why}"),
+                    );
                     settled.insert(lp.lineage);
                     continue;
                 }
@@ -232,8 +281,12 @@ pub(super) async fn apply(ctx: &Context, region: &Region, plan: RegionPlan, repo
                 report.push(region, name, Some(&newest), Outcome::Held, format!("pinned to {pinned}: {newest} is not published until `amictl unpin --lineage {}`", lp.lineage));
                 settled.insert(lp.lineage);
             }
-            ParameterAction::Nothing { why } => report.push(region, name, None, Outcome::Skipped, why),
-            ParameterAction::BadPin { why, .. } => report.push(region, name, None, Outcome::Refused, why),
+            ParameterAction::Nothing { why } => {
+                report.push(region, name, None, Outcome::Skipped, why)
+            }
+            ParameterAction::BadPin { why, .. } => {
+                report.push(region, name, None, Outcome::Refused, why)
+            }
         }
     }
     let templates = ctx.cloud.launch_templates(region);
@@ -241,21 +294,59 @@ pub(super) async fn apply(ctx: &Context, region: &Region, plan: RegionPlan, repo
         let subject = format!("launch template {} ({})", tp.name, tp.template);
         let waits = !settled.contains(&tp.lineage);
         match tp.action {
-            TemplateAction::Refused { why } => report.push(region, subject, None, Outcome::Refused, why),
-            TemplateAction::Unchanged { why } => report.push(region, subject, None, Outcome::Unchanged, why),
-            _ if waits => report.push(region, subject, None, Outcome::Deferred, format!("waits for {}'s parameter to be published", tp.lineage)),
+            TemplateAction::Refused { why } => {
+                report.push(region, subject, None, Outcome::Refused, why)
+            }
+            TemplateAction::Unchanged { why } => {
+                report.push(region, subject, None, Outcome::Unchanged, why)
+            }
+            _ if waits => report.push(
+                region,
+                subject,
+                None,
+                Outcome::Deferred,
+                format!("waits for {}'s parameter to be published", tp.lineage),
+            ),
             TemplateAction::SetDefault { version, image } => {
                 if ctx.dry_run() {
-                    report.push(region, subject, Some(&image), Outcome::Planned, format!("would make version {version} the default"));
+                    report.push(
+                        region,
+                        subject,
+                        Some(&image),
+                        Outcome::Planned,
+                        format!("would make version {version} the default"),
+                    );
                     continue;
                 }
                 match templates.set_default_version(&tp.template, version).await {
-                    Ok(()) => report.push(region, subject, Some(&image), Outcome::Published, format!("version {version} (already {image}) is now the default")),
-                    Err(e) => report.push(region, subject, Some(&image), Outcome::for_error(&e), format!("default not changed: {e}")),
+                    Ok(()) => report.push(
+                        region,
+                        subject,
+                        Some(&image),
+                        Outcome::Published,
+                        format!("version {version} (already {image}) is now the default"),
+                    ),
+                    Err(e) => report.push(
+                        region,
+                        subject,
+                        Some(&image),
+                        Outcome::for_error(&e),
+                        format!("default not changed: {e}"),
+                    ),
                 }
             }
-            TemplateAction::NewVersion { source_version, image, make_default, description, token } => {
-                let default = if make_default { ", made the default" } else { "" };
+            TemplateAction::NewVersion {
+                source_version,
+                image,
+                make_default,
+                description,
+                token,
+            } => {
+                let default = if make_default {
+                    ", made the default"
+                } else {
+                    ""
+                };
                 if ctx.dry_run() {
                     report.push(region, subject, Some(&image), Outcome::Planned, format!("would add a version from version {source_version} with {image}{default}"));
                     continue;
@@ -270,7 +361,13 @@ pub(super) async fn apply(ctx: &Context, region: &Region, plan: RegionPlan, repo
                 let made = match templates.create_version(&request).await {
                     Ok(v) => v,
                     Err(e) => {
-                        report.push(region, subject, Some(&image), Outcome::for_error(&e), format!("no version added: {e}"));
+                        report.push(
+                            region,
+                            subject,
+                            Some(&image),
+                            Outcome::for_error(&e),
+                            format!("no version added: {e}"),
+                        );
                         continue;
                     }
                 };
@@ -280,7 +377,13 @@ pub(super) async fn apply(ctx: &Context, region: &Region, plan: RegionPlan, repo
                         continue;
                     }
                 }
-                report.push(region, subject, Some(&image), Outcome::Published, format!("version {made} from version {source_version} with {image}{default}"));
+                report.push(
+                    region,
+                    subject,
+                    Some(&image),
+                    Outcome::Published,
+                    format!("version {made} from version {source_version} with {image}{default}"),
+                );
             }
         }
     }
