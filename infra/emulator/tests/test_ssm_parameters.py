@@ -106,6 +106,14 @@ def test_invalid_update_keeps_the_current_version(ec2, emu, ssm, ssm_events):
     assert ssm.get_parameter(Name=NAME)["Parameter"]["Value"] == second
 
 
+def test_invalid_create_leaves_no_tags_behind(ec2, emu, ssm):
+    _put(ssm, "ami-0000000000000000f", Tags=[{"Key": "ami-lifecycle:lineage", "Value": "web-1"}])
+    with pytest.raises(ClientError):
+        ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=NAME)
+    _put(ssm, make_image(ec2, emu))
+    assert ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=NAME)["TagList"] == []
+
+
 def test_pending_image_other_region_and_unshared_image_are_not_stored(ec2, emu, ssm):
     emu.control("POST", "/config", {"pending_seconds": 3600})
     pending = ec2.create_image(InstanceId=launch(ec2), Name="pending", NoReboot=True)["ImageId"]
