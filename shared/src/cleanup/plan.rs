@@ -74,6 +74,9 @@ pub enum KeepWhy {
     Public,
     Shared(Vec<Grantee>),
     Referenced(Vec<ImageReference>),
+    /// Published: the current or a recent value of a latest-image parameter, a pin, or the
+    /// image of a tracked launch template ([`crate::publish::history`]); the reason says which.
+    Published(String),
     /// A reference or sharing check failed: never delete on doubt. `retryable` when the
     /// failure was throttling or transient (the next run checks again).
     CheckFailed {
@@ -125,6 +128,7 @@ impl fmt::Display for KeepWhy {
                 let list: Vec<String> = refs.iter().map(|r| format!("{} {}", r.resource_type, r.arn)).collect();
                 write!(f, "in use by {} (references are per region: only this region's can use this image)", list.join("; "))
             }
+            Self::Published(why) => f.write_str(why),
             Self::CheckFailed { problem, .. } => write!(f, "could not verify it is unused ({problem}): kept, never deleted on doubt"),
             Self::NotChecked => f.write_str("past retention, not yet checked for references: left for the next run"),
             Self::InGrace { deprecated_at, until, rule, disable_next } => write!(
@@ -198,6 +202,9 @@ pub struct Facts {
     /// The region's snapshot locks by [`super::inventory::snapshot_key`]; `None` = not
     /// asked (treated as none), `Err` = the check failed (deregistrations kept).
     locks: LockCheck,
+    /// What was published in the region (image → why kept); `Err` = could not be read
+    /// (every candidate kept); `None` = not asked.
+    published: Option<Result<Arc<crate::publish::history::Published>, (String, bool)>>,
 }
 
 impl Facts {
@@ -241,6 +248,17 @@ impl Facts {
     /// The snapshot lock check failed: no image is deregistered on doubt.
     pub fn snapshot_locks_failed(&mut self, problem: impl Into<String>, retryable: bool) {
         self.locks = Some(Err((problem.into(), retryable)));
+    }
+
+    /// What the region's latest-image parameters, their histories, pins and tracked
+    /// templates keep (one read per region and run).
+    pub fn published(&mut self, published: Arc<crate::publish::history::Published>) {
+        self.published = Some(Ok(published));
+    }
+
+    /// The published images could not be read: nothing is deleted on doubt.
+    pub fn published_failed(&mut self, problem: impl Into<String>, retryable: bool) {
+        self.published = Some(Err((problem.into(), retryable)));
     }
 
     pub fn has_failed(&self, image: &ImageId) -> bool {
@@ -363,6 +381,20 @@ pub fn decide(
             problem: problem.clone(),
             retryable: *retryable,
         });
+    }
+    match &facts.published {
+        Some(Err((problem, retryable))) => {
+            return Decision::Keep(KeepWhy::CheckFailed {
+                problem: problem.clone(),
+                retryable: *retryable,
+            })
+        }
+        Some(Ok(published)) => {
+            if let Some(why) = published.get(&img.id) {
+                return Decision::Keep(KeepWhy::Published(why.clone()));
+            }
+        }
+        None => {}
     }
     if !facts.references_checked.contains(&img.id) {
         return Decision::Keep(KeepWhy::NotChecked);

@@ -41,6 +41,7 @@ use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
 use crate::model::{ImageId, ImageState, Region, Snapshot, SnapshotId};
 use crate::ports::{Ec2, ImageQuery, RecycleResource, RetentionRule, SnapshotLock, SnapshotQuery};
+use crate::publish::history::{self, Published};
 use crate::report::{Outcome, RunReport};
 use crate::seal;
 use crate::tags::{self, key};
@@ -172,6 +173,8 @@ struct Region1<'a> {
     snapshot_tags: HashMap<u64, TagPrint>,
     /// The region's Recycle Bin rules, read at the first deletion (`Err`: the read failed).
     recycle_rules: Option<Result<Vec<RetentionRule>, String>>,
+    /// [`Region1::published`], read once.
+    published: Option<Result<Arc<Published>, (String, bool)>>,
 }
 
 async fn run_region(ctx: &Context, region: &Region, now: OffsetDateTime) -> RunReport {
@@ -187,6 +190,7 @@ async fn run_region(ctx: &Context, region: &Region, now: OffsetDateTime) -> RunR
         full_bytes: HashMap::new(),
         snapshot_tags: HashMap::new(),
         recycle_rules: None,
+        published: None,
     };
     match r.read_inventory().await {
         Ok(inventory) => {
@@ -291,6 +295,44 @@ impl Region1<'_> {
                 Err((format!("snapshot lock check failed: {e}"), e.is_retryable()))
             }
         });
+    }
+
+    /// What was published in the region (latest-image parameters and their last
+    /// `PUBLISHED_KEEP` values, pins, tracked templates): one read per region and run, at
+    /// the first candidate.
+    async fn published(&mut self) -> Result<Arc<Published>, (String, bool)> {
+        if let Some(known) = &self.published {
+            return known.clone();
+        }
+        {
+            let config = &self.ctx.config;
+            let read = history::published_images(
+                self.ctx.cloud.parameters(self.region).as_ref(),
+                self.ctx.cloud.launch_templates(self.region).as_ref(),
+                &config.deployment,
+                config.published_keep,
+            )
+            .await;
+            self.published = Some(match read {
+                Ok(p) => Ok(Arc::new(p)),
+                Err(e) => {
+                    self.report.push(
+                        self.region,
+                        self.region.as_str(),
+                        None,
+                        Outcome::for_error(&e),
+                        format!("published images could not be read ({e}): every image past retention is kept this run"),
+                    );
+                    Err((
+                        format!("published-image check failed: {e}"),
+                        e.is_retryable(),
+                    ))
+                }
+            });
+        }
+        self.published
+            .clone()
+            .unwrap_or_else(|| Err(("not read".to_owned(), true)))
     }
 
     /// The region's Recycle Bin rules: one read per region and run, at the first deletion.
@@ -420,6 +462,10 @@ impl Region1<'_> {
             Some(Ok(locks)) => facts.snapshot_locks(locks.clone()),
             Some(Err((problem, retryable))) => facts.snapshot_locks_failed(problem, *retryable),
             None => {}
+        }
+        match self.published().await {
+            Ok(published) => facts.published(published),
+            Err((problem, retryable)) => facts.published_failed(problem, retryable),
         }
         match self.ec2.references(&ids).await {
             Ok(found) => facts.references_checked(&ids, found),

@@ -406,3 +406,45 @@ async fn direct_payloads_are_checked() {
         "/ami-lifecycle/prod/web-1/latest"
     );
 }
+
+#[tokio::test]
+async fn cleanup_keeps_the_published_history_and_says_so() -> Result<(), RequestError> {
+    let w = world(&[("RETAIN", "count=1"), ("PUBLISHED_KEEP", "1")]);
+    let mut days = Vec::new();
+    for day in 22..=25u8 {
+        days.push(w.image("us-east-1", day, "rebooted"));
+        w.reconcile().await?;
+    }
+    w.cloud.add_launch_template(
+        "us-east-1",
+        "pinned-old",
+        days[0].as_str(),
+        &[(key::TRACK, "web-1")],
+    );
+    let cleanup = runner::handle::<crate::runner::Cleanup>(&w.ctx, json!({}), NOW).await?;
+    let text = cleanup.to_string();
+    let alive = |id: &ImageId| {
+        w.cloud
+            .image(id)
+            .is_some_and(|i| i.state != crate::model::ImageState::Deregistered)
+    };
+    // Day 25 is the current value (and the newest); day 24 the one earlier value
+    // PUBLISHED_KEEP=1 keeps; day 22 the tracked template's default version's image.
+    assert!(
+        alive(&days[3]) && alive(&days[2]) && alive(&days[0]),
+        "{text}"
+    );
+    assert!(
+        !alive(&days[1]),
+        "day 23 is past retention and no longer published: {text}"
+    );
+    assert!(
+        text.contains("one of its last 1 earlier values (PUBLISHED_KEEP)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tracked launch template pinned-old"),
+        "{text}"
+    );
+    Ok(())
+}
