@@ -45,6 +45,12 @@ pub enum Command {
     Seal(commands::seal::Args),
     /// Bring back an image cleanup deprecated or disabled (EnableImage, keep=true).
     Restore(commands::restore::Args),
+    /// Publish each lineage's latest image as /ami-lifecycle/<deployment>/<lineage>/latest.
+    Publish(commands::publish::PublishArgs),
+    /// Move a lineage's latest-image parameter (and tracked templates) back, and pin it.
+    Rollback(commands::publish::RollbackArgs),
+    /// Lift a rollback's pin: the lineage publishes its newest image again.
+    Unpin(commands::publish::UnpinArgs),
 }
 
 pub async fn main() -> ExitCode {
@@ -77,7 +83,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }),
         _ => Err(e),
     })?;
-    if let Some(r) = &cli.region {
+    // publish, rollback and unpin name lineages from every managed region's instances: for
+    // them --region says where to act, not which instances to read.
+    let acts_where = matches!(
+        cli.command,
+        Command::Publish(_) | Command::Rollback(_) | Command::Unpin(_)
+    );
+    if let Some(r) = cli.region.as_ref().filter(|_| !acts_where) {
         anyhow::ensure!(
             ami_core::tags::is_region_name(r),
             "--region {r:?} is not a region name (e.g. us-east-1)"
@@ -91,6 +103,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Share(a) => a.dry_run,
         Command::Seal(a) => a.dry_run,
         Command::Restore(a) => a.dry_run,
+        Command::Publish(a) => a.dry_run,
+        Command::Rollback(a) => !a.apply,
+        Command::Unpin(a) => !a.apply,
         Command::Status(_) => false,
     };
     config.dry_run |= dry_run;
@@ -107,6 +122,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Share(a) => commands::share::run(&ctx, a).await,
         Command::Seal(a) => commands::seal::run(&ctx, a).await,
         Command::Restore(a) => commands::restore::run(&ctx, a).await,
+        Command::Publish(a) => commands::publish::run_publish(&ctx, a).await,
+        Command::Rollback(a) => {
+            commands::publish::run_rollback(&ctx, a, cli.region.as_deref()).await
+        }
+        Command::Unpin(a) => commands::publish::run_unpin(&ctx, a, cli.region.as_deref()).await,
         Command::Status(a) => return commands::status::run(&ctx, a, &out).await.context("status"),
     }?;
     Ok(out.report(&report))
