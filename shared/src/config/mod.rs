@@ -130,7 +130,7 @@ pub struct Config {
     /// `ami-lifecycle:consistency` values an image must carry to be published as a
     /// lineage's latest image.
     pub publish_consistency: Vec<String>,
-    /// `PUBLISHED_KEEP` (default 3): cleanup never deletes an image that was one of the
+    /// `PUBLISHED_KEEP` (default 3): cleanup never deletes an image that is one of the
     /// last this many values of a latest-image parameter (the current one always).
     pub published_keep: u32,
 }

@@ -1,5 +1,5 @@
 //! publish's settings: which consistency levels are published (`PUBLISH_CONSISTENCY`) and
-//! how many earlier values of a latest-image parameter cleanup keeps (`PUBLISHED_KEEP`).
+//! how many of the last values of a latest-image parameter cleanup keeps (`PUBLISHED_KEEP`).
 
 use super::parse::{err, u32_setting, Lookup};
 use super::ConfigError;
@@ -58,7 +58,7 @@ impl PublishSettings {
             get,
             "PUBLISHED_KEEP",
             PUBLISHED_KEEP,
-            "a whole number from 0 to 100 (earlier values of each latest-image parameter cleanup keeps)",
+            "a whole number from 0 to 100 (the last values of each latest-image parameter cleanup keeps; the current one always)",
         )?;
         Ok(Self {
             publish_consistency,

@@ -3,9 +3,9 @@
 //! pure decision over what was read.
 //!
 //! Kept, each with the reason cleanup's plan prints:
-//! - the current value of every `/ami-lifecycle/<deployment>/<lineage>/latest`, and the
-//!   last `PUBLISHED_KEEP` earlier values (distinct images, newest version first): the
-//!   images a rollback can go back to;
+//! - the last `PUBLISHED_KEEP` values of every `/ami-lifecycle/<deployment>/<lineage>/latest`
+//!   (distinct images, newest version first, the current value always): the images a
+//!   rollback can go back to;
 //! - a pinned image (`…/pinned`);
 //! - the image of a tracked launch template's default and latest versions: the default
 //!   version of a template the publisher adds versions to may fall outside the 10 newest
@@ -33,7 +33,7 @@ pub async fn published_images(
 ) -> CloudResult<Published> {
     let values = params.under_path(&parameter_path(deployment)).await?;
     let mut histories = BTreeMap::new();
-    if keep > 0 {
+    if keep > 1 {
         for v in &values {
             if lineage_of_parameter(deployment, &v.name).is_some() {
                 histories.insert(v.name.clone(), params.history(&v.name).await?);
@@ -66,21 +66,25 @@ pub fn keep_reasons(
                 &v.value,
                 format!("published: the current value of {}", v.name),
             );
-            let mut earlier: Vec<&str> = Vec::new();
+            // The current value is the first of the last `keep` distinct values.
+            let mut seen: Vec<&str> = vec![v.value.trim()];
             let history = histories.get(&v.name).map_or(&[][..], Vec::as_slice);
             for old in history.iter().rev() {
                 let value = old.value.trim();
-                if value == v.value.trim() || earlier.contains(&value) {
+                if seen.contains(&value) {
                     continue;
                 }
-                if earlier.len() as u32 >= keep {
+                if seen.len() as u32 >= keep {
                     break;
                 }
-                earlier.push(value);
-                add(value, format!(
-                    "published: version {} of {}, one of its last {keep} earlier values (PUBLISHED_KEEP)",
-                    old.version, v.name
-                ));
+                seen.push(value);
+                add(
+                    value,
+                    format!(
+                        "published: version {} of {}, one of its last {keep} values (PUBLISHED_KEEP)",
+                        old.version, v.name
+                    ),
+                );
             }
         } else if v.name.ends_with("/pinned") {
             add(&v.value, format!("pinned by amictl rollback ({})", v.name));
@@ -127,7 +131,7 @@ mod tests {
     }
 
     #[test]
-    fn the_current_value_and_the_last_distinct_earlier_ones_are_kept() {
+    fn the_last_distinct_values_are_kept_the_current_one_always() {
         let name = "/ami-lifecycle/prod/web-1/latest";
         let history = vec![
             version(1, "ami-00000001"),
@@ -138,9 +142,9 @@ mod tests {
             version(6, "ami-00000005"),
         ];
         let histories = BTreeMap::from([(name.to_owned(), history)]);
-        let kept = keep_reasons(&[value(name, "ami-00000005")], &histories, &[], "prod", 2);
+        let kept = keep_reasons(&[value(name, "ami-00000005")], &histories, &[], "prod", 3);
         let ids: Vec<&str> = kept.keys().map(ImageId::as_str).collect();
-        // Current 5, then 4 and 2 (version 4); 3 and 1 are beyond PUBLISHED_KEEP=2.
+        // Current 5, then 4 and 2 (version 4); 3 and 1 are beyond PUBLISHED_KEEP=3.
         assert_eq!(ids, ["ami-00000002", "ami-00000004", "ami-00000005"]);
         assert!(kept[&ImageId::new("ami-00000002")].contains("version 4"));
         let none = keep_reasons(&[value(name, "ami-00000005")], &histories, &[], "prod", 0);

@@ -409,7 +409,7 @@ async fn direct_payloads_are_checked() {
 
 #[tokio::test]
 async fn cleanup_keeps_the_published_history_and_says_so() -> Result<(), RequestError> {
-    let w = world(&[("RETAIN", "count=1"), ("PUBLISHED_KEEP", "1")]);
+    let w = world(&[("RETAIN", "count=1"), ("PUBLISHED_KEEP", "2")]);
     let mut days = Vec::new();
     for day in 22..=25u8 {
         days.push(w.image("us-east-1", day, "rebooted"));
@@ -428,8 +428,8 @@ async fn cleanup_keeps_the_published_history_and_says_so() -> Result<(), Request
             .image(id)
             .is_some_and(|i| i.state != crate::model::ImageState::Deregistered)
     };
-    // Day 25 is the current value (and the newest); day 24 the one earlier value
-    // PUBLISHED_KEEP=1 keeps; day 22 the tracked template's default version's image.
+    // Day 25 is the current value (and the newest); day 24 the other of the last two
+    // values PUBLISHED_KEEP=2 keeps; day 22 the tracked template's default version's image.
     assert!(
         alive(&days[3]) && alive(&days[2]) && alive(&days[0]),
         "{text}"
@@ -439,7 +439,7 @@ async fn cleanup_keeps_the_published_history_and_says_so() -> Result<(), Request
         "day 23 is past retention and no longer published: {text}"
     );
     assert!(
-        text.contains("one of its last 1 earlier values (PUBLISHED_KEEP)"),
+        text.contains("one of its last 2 values (PUBLISHED_KEEP)"),
         "{text}"
     );
     assert!(
