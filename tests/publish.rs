@@ -1,0 +1,705 @@
+//! Emulator integration tests for issue 16 (latest-image parameters, rollback, launch
+//! templates that follow): publish run through the runner contract
+//! ([`ami_sim::dispatch`]) and `amictl`'s rollback/unpin against the extended moto, with
+//! images made as the suite makes them (create-image's runner, replicate's for replicas,
+//! so they are sealed). Every test reads the result back with the SSM and EC2 SDK clients:
+//! - publish on create and on replica: one parameter per region, each its own image id,
+//!   resolved by `resolve:ssm:` in a launch template and by RunInstances;
+//! - monotonic under out-of-order and duplicate events;
+//! - rollback (dry run, then applied), the pin holding a newer image, unpin;
+//! - tracked launch templates with and without `track-default`;
+//! - cleanup keeping the published history;
+//! - a name collision refused;
+//! - SSM's asynchronous `aws:ec2:image` validation seen through the adapter.
+
+use ami_core::context::Context;
+use ami_core::create::{self, CreateRequest, ScheduleRun};
+use ami_core::model::Region;
+use ami_core::ports::NewParameterVersion;
+use ami_core::publish::rollback::{rollback, unpin, Target};
+use ami_core::publish::{latest_parameter, pin_parameter, slot_label};
+use ami_core::report::{Outcome, RunReport};
+use ami_core::tags::key;
+use ami_core::time_util::slot_of;
+use ami_sim::{dispatch, Emulator};
+use anyhow::{bail, ensure, Context as _};
+use aws_sdk_ec2::types::{
+    InstanceType, LaunchTemplateSpecification, RequestLaunchTemplateData, ResourceType, Tag,
+    TagSpecification,
+};
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+
+const HOME: &str = "us-east-1";
+const REPLICA: &str = "us-west-2";
+/// The deployment `emu.config` names (no `AMI_LIFECYCLE_NAME`).
+const DEPLOYMENT: &str = "ami-lifecycle";
+const LINEAGE: &str = "web-1";
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// The daily slot `days` days ago (in the past of the emulator's clock).
+fn days_ago(days: i64) -> OffsetDateTime {
+    slot_of(now() - Duration::days(days))
+}
+
+fn latest() -> String {
+    latest_parameter(DEPLOYMENT, LINEAGE)
+}
+
+fn ssm(emu: &Emulator, region: &str) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::new(&emu.sdk_config(region))
+}
+
+/// A scheduled (daily, rebooted: publishable by default) instance called `name`.
+async fn instance(emu: &Emulator, name: &str) -> anyhow::Result<String> {
+    emu.launch_instance(HOME, &[("Name", name), (key::SCHEDULE, "daily")], &[])
+        .await
+}
+
+/// create-image for the daily slot `slot`, then the images become available; returns
+/// the image made of `instance`.
+async fn image_for(
+    emu: &Emulator,
+    ctx: &Context,
+    instance: &str,
+    slot: OffsetDateTime,
+) -> anyhow::Result<String> {
+    let report = create::run(
+        ctx,
+        CreateRequest::Schedule(ScheduleRun::new("daily".into(), slot)),
+        now(),
+    )
+    .await;
+    emu.tick()?;
+    report
+        .items
+        .iter()
+        .find(|i| i.subject == instance && i.outcome == Outcome::Created)
+        .and_then(|i| i.image.as_ref().map(ToString::to_string))
+        .with_context(|| format!("no image of {instance}: {}", report.render_table()))
+}
+
+/// replicate's reconcile, then the copies complete; returns the copies made.
+async fn replicate(emu: &Emulator, ctx: &Context) -> anyhow::Result<Vec<String>> {
+    let report =
+        ami_core::replicate::run(ctx, ami_core::replicate::Request::Reconcile, now()).await;
+    let copies: Vec<String> = report
+        .items
+        .iter()
+        .filter(|i| i.outcome == Outcome::Copied)
+        .filter_map(|i| i.image.as_ref().map(ToString::to_string))
+        .collect();
+    ensure!(!copies.is_empty(), "nothing copied: {}", report.render_table());
+    for copy in &copies {
+        wait_available(emu, REPLICA, copy).await?;
+    }
+    Ok(copies)
+}
+
+async fn wait_available(emu: &Emulator, region: &str, image: &str) -> anyhow::Result<()> {
+    for _ in 0..50 {
+        emu.tick()?;
+        let out = emu
+            .ec2(region)
+            .describe_images()
+            .image_ids(image)
+            .send()
+            .await?;
+        if out
+            .images()
+            .first()
+            .and_then(|i| i.state())
+            .is_some_and(|s| s.as_str() == "available")
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    bail!("{image} in {region} never became available")
+}
+
+/// The `EC2 AMI State Change` event EventBridge delivers when `image` becomes available
+/// in `region` (the shape of tests/fixtures/events/ami-state-change-available.json).
+fn available_event(region: &str, image: &str) -> Value {
+    let mut event: Value = serde_json::from_str(include_str!(
+        "fixtures/events/ami-state-change-available.json"
+    ))
+    .unwrap_or_else(|e| panic!("fixture: {e}"));
+    event["region"] = region.into();
+    event["time"] = ami_core::time_util::rfc3339(now()).into();
+    event["resources"] = serde_json::json!([format!("arn:aws:ec2:{region}::image/{image}")]);
+    event["detail"]["ImageId"] = image.into();
+    event
+}
+
+/// publish, as Lambda invokes it; returns the report's event detail.
+async fn publish(ctx: &Context, payload: Value) -> anyhow::Result<Value> {
+    dispatch("publish", ctx, payload, now())
+        .await
+        .map_err(|e| anyhow::anyhow!("publish: {e}"))
+}
+
+fn count(detail: &Value, outcome: &str) -> u64 {
+    detail["counts"][outcome].as_u64().unwrap_or(0)
+}
+
+/// The parameter `name` in `region` as SSM answers `GetParameter` (`None`: not found).
+async fn parameter(
+    emu: &Emulator,
+    region: &str,
+    name: &str,
+) -> anyhow::Result<Option<aws_sdk_ssm::types::Parameter>> {
+    match ssm(emu, region).get_parameter().name(name).send().await {
+        Ok(out) => Ok(out.parameter().cloned()),
+        Err(e) if format!("{e:?}").contains("ParameterNotFound") => Ok(None),
+        Err(e) => Err(e).context("GetParameter"),
+    }
+}
+
+async fn value(emu: &Emulator, region: &str, name: &str) -> anyhow::Result<Option<String>> {
+    Ok(parameter(emu, region, name)
+        .await?
+        .and_then(|p| p.value().map(str::to_owned)))
+}
+
+/// Every version of `name` (oldest first; empty when there is none).
+async fn history(
+    emu: &Emulator,
+    region: &str,
+    name: &str,
+) -> anyhow::Result<Vec<aws_sdk_ssm::types::ParameterHistory>> {
+    match ssm(emu, region)
+        .get_parameter_history()
+        .name(name)
+        .max_results(50)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.parameters().to_vec()),
+        Err(e) if format!("{e:?}").contains("ParameterNotFound") => Ok(Vec::new()),
+        Err(e) => Err(e).context("GetParameterHistory"),
+    }
+}
+
+/// A launch template named `name` in `region` (t3.small, `image`), with `tags`.
+async fn template(
+    emu: &Emulator,
+    region: &str,
+    name: &str,
+    image: &str,
+    tags: &[(&str, &str)],
+) -> anyhow::Result<String> {
+    let mut req = emu
+        .ec2(region)
+        .create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(
+            RequestLaunchTemplateData::builder()
+                .image_id(image)
+                .instance_type(InstanceType::T3Small)
+                .build(),
+        );
+    if !tags.is_empty() {
+        req = req.tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::LaunchTemplate)
+                .set_tags(Some(
+                    tags.iter()
+                        .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+                        .collect(),
+                ))
+                .build(),
+        );
+    }
+    let out = req.send().await.context("CreateLaunchTemplate")?;
+    out.launch_template()
+        .and_then(|t| t.launch_template_id())
+        .map(str::to_owned)
+        .context("no launch template id")
+}
+
+/// A template's versions as EC2 stores them: (number, image, instance type,
+/// description, default), oldest first.
+type Version = (i64, Option<String>, Option<String>, Option<String>, bool);
+
+async fn versions(
+    emu: &Emulator,
+    region: &str,
+    template: &str,
+    resolve: bool,
+) -> anyhow::Result<Vec<Version>> {
+    let out = emu
+        .ec2(region)
+        .describe_launch_template_versions()
+        .launch_template_id(template)
+        .resolve_alias(resolve)
+        .send()
+        .await
+        .context("DescribeLaunchTemplateVersions")?;
+    let mut all: Vec<Version> = out
+        .launch_template_versions()
+        .iter()
+        .map(|v| {
+            let data = v.launch_template_data();
+            (
+                v.version_number().unwrap_or_default(),
+                data.and_then(|d| d.image_id()).map(str::to_owned),
+                data.and_then(|d| d.instance_type())
+                    .map(|t| t.as_str().to_owned()),
+                v.version_description().map(str::to_owned),
+                v.default_version().unwrap_or(false),
+            )
+        })
+        .collect();
+    all.sort_by_key(|v| v.0);
+    Ok(all)
+}
+
+/// The image of the instance RunInstances launches from `template`'s default version.
+async fn launch_from(emu: &Emulator, region: &str, template: &str) -> anyhow::Result<String> {
+    let out = emu
+        .ec2(region)
+        .run_instances()
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .launch_template_id(template)
+                .build(),
+        )
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .context("RunInstances")?;
+    out.instances()
+        .first()
+        .and_then(|i| i.image_id())
+        .map(str::to_owned)
+        .context("RunInstances launched nothing")
+}
+
+fn table(report: &RunReport) -> String {
+    report.render_table()
+}
+
+#[tokio::test]
+async fn an_image_and_its_replica_are_published_each_in_its_region_and_resolve_at_launch(
+) -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[("REPLICA_REGIONS", REPLICA)]));
+    let web = instance(&emu, LINEAGE).await?;
+    let slot = days_ago(1);
+    let image = image_for(&emu, &ctx, &web, slot).await?;
+    let copies = replicate(&emu, &ctx).await?;
+    ensure!(copies.len() == 1, "one replica: {copies:?}");
+    let replica = copies[0].clone();
+    ensure!(replica != image, "a replica has its own id");
+
+    let created = publish(&ctx, available_event(HOME, &image)).await?;
+    ensure!(count(&created, "published") == 1, "{created}");
+    ensure!(
+        parameter(&emu, REPLICA, &latest()).await?.is_none(),
+        "the home event publishes the home region only"
+    );
+    let replicated = publish(&ctx, available_event(REPLICA, &replica)).await?;
+    ensure!(count(&replicated, "published") == 1, "{replicated}");
+
+    for (region, want) in [(HOME, &image), (REPLICA, &replica)] {
+        let p = parameter(&emu, region, &latest())
+            .await?
+            .with_context(|| format!("no {} in {region}", latest()))?;
+        ensure!(p.value() == Some(want.as_str()), "{region}: {p:?}");
+        ensure!(p.data_type() == Some("aws:ec2:image"), "{region}: {p:?}");
+        ensure!(
+            p.r#type().map(|t| t.as_str()) == Some("String"),
+            "{region}: {p:?}"
+        );
+        let versions = history(&emu, region, &latest()).await?;
+        ensure!(versions.len() == 1, "{region}: {versions:?}");
+        let v = &versions[0];
+        ensure!(
+            v.labels() == [slot_label(slot)],
+            "{region}: labels {:?}, slot {slot}",
+            v.labels()
+        );
+        let description = v.description().unwrap_or_default();
+        ensure!(
+            description.contains(want.as_str())
+                && description.contains(region)
+                && description.contains(LINEAGE)
+                && description.contains(&web),
+            "{region}: {description}"
+        );
+    }
+
+    // The same launch template in both regions: one alias, two images.
+    let alias = format!("resolve:ssm:{}", latest());
+    for (region, want) in [(HOME, &image), (REPLICA, &replica)] {
+        let lt = template(&emu, region, "web", &alias, &[]).await?;
+        let stored = versions(&emu, region, &lt, false).await?;
+        ensure!(
+            stored.len() == 1 && stored[0].1.as_deref() == Some(alias.as_str()),
+            "{region}: stored as the alias: {stored:?}"
+        );
+        let resolved = versions(&emu, region, &lt, true).await?;
+        ensure!(
+            resolved.len() == 1 && resolved[0].1.as_deref() == Some(want.as_str()),
+            "{region}: resolves to {want}: {resolved:?}"
+        );
+        let launched = launch_from(&emu, region, &lt).await?;
+        ensure!(
+            &launched == want,
+            "{region}: launched from {launched}, not {want}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn late_and_duplicate_events_never_move_the_parameter_back() -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let web = instance(&emu, LINEAGE).await?;
+    let older = image_for(&emu, &ctx, &web, days_ago(2)).await?;
+    let newer = image_for(&emu, &ctx, &web, days_ago(1)).await?;
+
+    let first = publish(&ctx, available_event(HOME, &newer)).await?;
+    ensure!(count(&first, "published") == 1, "{first}");
+    let late = publish(&ctx, available_event(HOME, &older)).await?;
+    ensure!(count(&late, "unchanged") == 1, "{late}");
+    ensure!(count(&late, "published") == 0, "{late}");
+    let again = publish(&ctx, available_event(HOME, &newer)).await?;
+    ensure!(count(&again, "unchanged") == 1, "{again}");
+    ensure!(count(&again, "published") == 0, "{again}");
+
+    ensure!(value(&emu, HOME, &latest()).await?.as_deref() == Some(newer.as_str()));
+    let versions = history(&emu, HOME, &latest()).await?;
+    ensure!(
+        versions.len() == 1,
+        "one version whatever the events: {versions:?}"
+    );
+    ensure!(
+        versions[0].labels() == [slot_label(days_ago(1))],
+        "{versions:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn rollback_pins_the_previous_image_holds_a_new_one_and_unpin_publishes_it(
+) -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let web = instance(&emu, LINEAGE).await?;
+    let day5 = image_for(&emu, &ctx, &web, days_ago(3)).await?;
+    let day6 = image_for(&emu, &ctx, &web, days_ago(2)).await?;
+    let first = publish(&ctx, serde_json::json!({})).await?;
+    ensure!(count(&first, "published") == 1, "{first}");
+    ensure!(value(&emu, HOME, &latest()).await?.as_deref() == Some(day6.as_str()));
+    let pin = pin_parameter(DEPLOYMENT, LINEAGE);
+    let regions = [Region::new(HOME)];
+
+    // Dry run: says what it would do, changes nothing.
+    let dry = emu.context(emu.config(&[("DRY_RUN", "true")]));
+    let plan = rollback(&dry, LINEAGE, Target::Previous, &regions, now()).await;
+    ensure!(
+        plan.items
+            .iter()
+            .any(|i| i.outcome == Outcome::Planned
+                && i.reason.contains(&format!("would pin {LINEAGE} to {day5}"))),
+        "{}",
+        table(&plan)
+    );
+    ensure!(value(&emu, HOME, &latest()).await?.as_deref() == Some(day6.as_str()));
+    ensure!(history(&emu, HOME, &latest()).await?.len() == 1);
+    ensure!(
+        parameter(&emu, HOME, &pin).await?.is_none(),
+        "no pin written by a dry run"
+    );
+
+    let done = rollback(&ctx, LINEAGE, Target::Previous, &regions, now()).await;
+    ensure!(
+        done.counts().get("rolled-back") == Some(&1),
+        "{}",
+        table(&done)
+    );
+    ensure!(
+        value(&emu, HOME, &latest()).await?.as_deref() == Some(day5.as_str()),
+        "{}",
+        table(&done)
+    );
+    let versions = history(&emu, HOME, &latest()).await?;
+    ensure!(versions.len() == 2, "{versions:?}");
+    ensure!(
+        versions[1].labels() == [slot_label(days_ago(3))],
+        "the rolled-back-to version carries its own slot: {versions:?}"
+    );
+    let pinned = parameter(&emu, HOME, &pin)
+        .await?
+        .context("the pin parameter")?;
+    ensure!(pinned.value() == Some(day5.as_str()), "{pinned:?}");
+    ensure!(pinned.data_type() == Some("text"), "{pinned:?}");
+
+    // A new image while pinned: held, whatever the trigger.
+    let day7 = image_for(&emu, &ctx, &web, days_ago(1)).await?;
+    let held = publish(&ctx, available_event(HOME, &day7)).await?;
+    ensure!(count(&held, "held") == 1, "{held}");
+    let reconciled = publish(&ctx, serde_json::json!({})).await?;
+    ensure!(count(&reconciled, "held") == 1, "{reconciled}");
+    ensure!(value(&emu, HOME, &latest()).await?.as_deref() == Some(day5.as_str()));
+    ensure!(history(&emu, HOME, &latest()).await?.len() == 2);
+
+    let dry_unpin = unpin(&dry, LINEAGE, &regions, now()).await;
+    ensure!(
+        dry_unpin.counts().get("planned").is_some(),
+        "{}",
+        table(&dry_unpin)
+    );
+    ensure!(parameter(&emu, HOME, &pin).await?.is_some());
+    let lifted = unpin(&ctx, LINEAGE, &regions, now()).await;
+    ensure!(
+        lifted.counts().get("unpinned") == Some(&1),
+        "{}",
+        table(&lifted)
+    );
+    ensure!(
+        value(&emu, HOME, &latest()).await?.as_deref() == Some(day7.as_str()),
+        "{}",
+        table(&lifted)
+    );
+    ensure!(parameter(&emu, HOME, &pin).await?.is_none(), "pin deleted");
+    Ok(())
+}
+
+#[tokio::test]
+async fn tracked_templates_get_a_version_with_only_the_image_changed_and_the_default_moves_only_when_asked(
+) -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let web = instance(&emu, LINEAGE).await?;
+    let base = emu.base_image(HOME).await?;
+    let follow = template(&emu, HOME, "web-follow", &base, &[(key::TRACK, LINEAGE)]).await?;
+    let default = template(
+        &emu,
+        HOME,
+        "web-default",
+        &base,
+        &[(key::TRACK, LINEAGE), (key::TRACK_DEFAULT, "true")],
+    )
+    .await?;
+    let untracked = template(&emu, HOME, "web-untracked", &base, &[]).await?;
+    let image = image_for(&emu, &ctx, &web, days_ago(1)).await?;
+
+    let first = publish(&ctx, available_event(HOME, &image)).await?;
+    ensure!(count(&first, "published") == 3, "parameter and two templates: {first}");
+
+    for (lt, default_moves) in [(&follow, false), (&default, true)] {
+        let all = versions(&emu, HOME, lt, false).await?;
+        ensure!(all.len() == 2, "{lt}: {all:?}");
+        let (n, ref img, ref kind, ref description, is_default) = all[1];
+        ensure!(n == 2 && img.as_deref() == Some(image.as_str()), "{all:?}");
+        ensure!(kind.as_deref() == Some("t3.small"), "instance type kept: {all:?}");
+        ensure!(
+            description
+                .as_deref()
+                .is_some_and(|d| d.starts_with(&format!("ami-lifecycle {DEPLOYMENT}:"))),
+            "{all:?}"
+        );
+        ensure!(is_default == default_moves, "{lt}: {all:?}");
+        ensure!(
+            all[0].1.as_deref() == Some(base.as_str()) && all[0].4 != default_moves,
+            "version 1 untouched: {all:?}"
+        );
+    }
+    ensure!(
+        versions(&emu, HOME, &untracked, false).await?.len() == 1,
+        "an untracked template is left alone"
+    );
+
+    // Again: nothing new anywhere.
+    let again = publish(&ctx, serde_json::json!({})).await?;
+    ensure!(count(&again, "published") == 0, "{again}");
+    for lt in [&follow, &default] {
+        ensure!(versions(&emu, HOME, lt, false).await?.len() == 2, "{again}");
+    }
+
+    // Someone adds a version of their own to the followed template: the publisher asks
+    // for its version again with the same ClientToken, and EC2 answers the one it made.
+    emu.ec2(HOME)
+        .create_launch_template_version()
+        .launch_template_id(&follow)
+        .source_version("1")
+        .version_description("hand-made")
+        .launch_template_data(RequestLaunchTemplateData::builder().image_id(&base).build())
+        .send()
+        .await
+        .context("CreateLaunchTemplateVersion")?;
+    let token = publish(&ctx, serde_json::json!({})).await?;
+    let all = versions(&emu, HOME, &follow, false).await?;
+    ensure!(all.len() == 3, "the ClientToken made no second copy: {all:?}\n{token}");
+    ensure!(all[0].4, "the default is still version 1: {all:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn cleanup_keeps_the_current_and_last_published_values_and_says_why() -> anyhow::Result<()>
+{
+    let emu = Emulator::start()?;
+    // PUBLISHED_KEEP counts the current value: the current and 2 earlier values.
+    let settings = [("RETAIN", "count=1"), ("PUBLISHED_KEEP", "3")];
+    let ctx = emu.context(emu.config(&settings));
+    let web = instance(&emu, LINEAGE).await?;
+    let mut images = Vec::new();
+    for days in (1..=5).rev() {
+        let image = image_for(&emu, &ctx, &web, days_ago(days)).await?;
+        let detail = publish(&ctx, available_event(HOME, &image)).await?;
+        ensure!(count(&detail, "published") == 1, "{detail}");
+        images.push(image);
+    }
+    ensure!(history(&emu, HOME, &latest()).await?.len() == 5);
+
+    let cleanup = dispatch("cleanup", &ctx, serde_json::json!({}), now())
+        .await
+        .map_err(|e| anyhow::anyhow!("cleanup: {e}"))?;
+    let live = emu
+        .ec2(HOME)
+        .describe_images()
+        .owners("self")
+        .include_disabled(true)
+        .send()
+        .await?;
+    let alive = |id: &str| {
+        live.images().iter().any(|i| {
+            i.image_id() == Some(id) && i.state().map(|s| s.as_str()) != Some("deregistered")
+        })
+    };
+    // Newest (retention's one, and the current value), then the 2 earlier values: the
+    // last 3 values of the parameter.
+    for kept in &images[2..] {
+        ensure!(alive(kept), "{kept} is published history: {cleanup}");
+    }
+    for gone in &images[..2] {
+        ensure!(!alive(gone), "{gone} is past retention and PUBLISHED_KEEP: {cleanup}");
+    }
+    let why = |id: &str| -> Vec<String> {
+        cleanup["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["image"] == id || i["subject"] == id)
+            .filter_map(|i| i["reason"].as_str().map(str::to_owned))
+            .collect()
+    };
+    for kept in &images[2..4] {
+        ensure!(
+            why(kept)
+                .iter()
+                .any(|r| r.contains("published") && r.contains("PUBLISHED_KEEP")),
+            "{kept}: {:?}\n{cleanup}",
+            why(kept)
+        );
+    }
+    ensure!(
+        value(&emu, HOME, &latest()).await?.as_deref() == Some(images[4].as_str()),
+        "the parameter still names a live image"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_instances_with_one_name_are_both_refused_and_nothing_is_written(
+) -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let a = instance(&emu, LINEAGE).await?;
+    let b = instance(&emu, LINEAGE).await?;
+    let slot = days_ago(1);
+    let image_a = image_for(&emu, &ctx, &a, slot).await?;
+
+    let detail = publish(&ctx, serde_json::json!({})).await?;
+    ensure!(count(&detail, "name-collision") == 2, "{detail}");
+    ensure!(count(&detail, "published") == 0, "{detail}");
+    let text = detail.to_string();
+    ensure!(
+        text.contains(&a) && text.contains(&b) && text.contains(key::LINEAGE_NAME),
+        "names both instances and the fix: {text}"
+    );
+    let event = publish(&ctx, available_event(HOME, &image_a)).await?;
+    ensure!(count(&event, "published") == 0, "{event}");
+    let written = ssm(&emu, HOME)
+        .get_parameters_by_path()
+        .path(format!("/ami-lifecycle/{DEPLOYMENT}"))
+        .recursive(true)
+        .send()
+        .await
+        .context("GetParametersByPath")?;
+    ensure!(
+        written.parameters().is_empty(),
+        "{:?}",
+        written.parameters()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_image_ssm_cannot_validate_is_answered_with_a_version_but_never_stored(
+) -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let params = ctx.cloud.parameters(&Region::new(HOME));
+    let name = latest();
+    let put = |value: &str| NewParameterVersion {
+        name: name.clone(),
+        value: value.to_owned(),
+        description: "test".to_owned(),
+        data_type: "aws:ec2:image",
+    };
+    let ghost = "ami-0123456789abcdef0";
+    let version = params
+        .put(&put(ghost))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    ensure!(version == 1, "SSM answers the version it would make: {version}");
+    let got = params.get(&name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    ensure!(got.is_none(), "nothing stored: {got:?}");
+    ensure!(
+        params
+            .history(&name)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .is_empty()
+    );
+
+    // A real image is stored; a ghost after it leaves it in place.
+    let web = instance(&emu, LINEAGE).await?;
+    let image = image_for(&emu, &ctx, &web, days_ago(1)).await?;
+    let stored = params
+        .put(&put(&image))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let got = params.get(&name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    ensure!(
+        got.as_ref()
+            .is_some_and(|p| p.value == image && p.version == stored),
+        "{got:?}"
+    );
+    let answered = params
+        .put(&put(ghost))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    ensure!(answered == stored + 1, "{answered} after {stored}");
+    let got = params.get(&name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    ensure!(
+        got.as_ref()
+            .is_some_and(|p| p.value == image && p.version == stored),
+        "{got:?}"
+    );
+    let counters = emu.counters()?;
+    ensure!(
+        counters.to_string().contains("async_failed"),
+        "{counters}"
+    );
+    Ok(())
+}
