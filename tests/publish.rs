@@ -470,6 +470,16 @@ async fn rollback_pins_the_previous_image_holds_a_new_one_and_unpin_publishes_it
         table(&lifted)
     );
     ensure!(parameter(&emu, HOME, &pin).await?.is_none(), "pin deleted");
+
+    // Back to a named slot: day 6's image, pinned again.
+    let to_slot = rollback(&ctx, LINEAGE, Target::Slot(days_ago(2)), &regions, now()).await;
+    ensure!(
+        to_slot.counts().get("rolled-back") == Some(&1),
+        "{}",
+        table(&to_slot)
+    );
+    ensure!(value(&emu, HOME, &latest()).await?.as_deref() == Some(day6.as_str()));
+    ensure!(value(&emu, HOME, &pin).await?.as_deref() == Some(day6.as_str()));
     Ok(())
 }
 
@@ -518,12 +528,28 @@ async fn tracked_templates_get_a_version_with_only_the_image_changed_and_the_def
         "an untracked template is left alone"
     );
 
+    // A tracked template that resolves the parameter at launch follows it by itself.
+    let alias = format!("resolve:ssm:{}", latest());
+    let resolving = template(
+        &emu,
+        HOME,
+        "web-resolving",
+        &alias,
+        &[(key::TRACK, LINEAGE), (key::TRACK_DEFAULT, "true")],
+    )
+    .await?;
+
     // Again: nothing new anywhere.
     let again = publish(&ctx, serde_json::json!({})).await?;
     ensure!(count(&again, "published") == 0, "{again}");
     for lt in [&follow, &default] {
         ensure!(versions(&emu, HOME, lt, false).await?.len() == 2, "{again}");
     }
+    let kept = versions(&emu, HOME, &resolving, false).await?;
+    ensure!(
+        kept.len() == 1 && kept[0].1.as_deref() == Some(alias.as_str()),
+        "{kept:?}\n{again}"
+    );
 
     // Someone adds a version of their own to the followed template: the publisher asks
     // for its version again with the same ClientToken, and EC2 answers the one it made.
@@ -708,5 +734,109 @@ async fn an_image_ssm_cannot_validate_is_answered_with_a_version_but_never_store
         counters["async_failed"][HOME]["ssm:PutParameter"] == 2,
         "{counters}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_parameter_at_100_versions_takes_a_new_one_once_its_labelled_oldest_is_unlabelled(
+) -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let web = instance(&emu, LINEAGE).await?;
+    let older = image_for(&emu, &ctx, &web, days_ago(2)).await?;
+    let newer = image_for(&emu, &ctx, &web, days_ago(1)).await?;
+    // 100 versions of the older image, the first labelled: SSM keeps 100 and refuses a
+    // 101st while the oldest has a label (ParameterMaxVersionLimitExceeded).
+    let client = ssm(&emu, HOME);
+    for _ in 0..100 {
+        client
+            .put_parameter()
+            .name(latest())
+            .value(&older)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .data_type("aws:ec2:image")
+            .overwrite(true)
+            .send()
+            .await
+            .context("PutParameter")?;
+    }
+    client
+        .label_parameter_version()
+        .name(latest())
+        .parameter_version(1)
+        .labels(slot_label(days_ago(2)))
+        .send()
+        .await
+        .context("LabelParameterVersion")?;
+
+    let detail = publish(&ctx, available_event(HOME, &newer)).await?;
+    ensure!(count(&detail, "published") == 1, "{detail}");
+    ensure!(value(&emu, HOME, &latest()).await?.as_deref() == Some(newer.as_str()));
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .get_parameter_history()
+            .name(latest())
+            .max_results(50)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .context("GetParameterHistory")?;
+        all.extend(page.parameters().iter().cloned());
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+            _ => break,
+        }
+    }
+    ensure!(all.len() == 100, "{} versions", all.len());
+    let first = all.iter().map(|v| v.version()).min();
+    let last = all.iter().max_by_key(|v| v.version()).context("a version")?;
+    ensure!(first == Some(2), "version 1 made way: {first:?}");
+    ensure!(
+        last.version() == 101 && last.value() == Some(newer.as_str()),
+        "{last:?}"
+    );
+    ensure!(last.labels() == [slot_label(days_ago(1))], "{last:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_adapter_reads_every_page_of_the_deployment_path() -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let client = ssm(&emu, HOME);
+    // More than one GetParametersByPath page (10), nested one level, plus one outside.
+    let mut want = Vec::new();
+    for n in 0..13 {
+        let name = format!("/ami-lifecycle/{DEPLOYMENT}/lineage-{n:02}/latest");
+        client
+            .put_parameter()
+            .name(&name)
+            .value(format!("value-{n}"))
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .send()
+            .await
+            .context("PutParameter")?;
+        want.push(name);
+    }
+    client
+        .put_parameter()
+        .name("/ami-lifecycle/other/web-1/latest")
+        .value("other")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .context("PutParameter")?;
+    let found = ctx
+        .cloud
+        .parameters(&Region::new(HOME))
+        .under_path(&format!("/ami-lifecycle/{DEPLOYMENT}"))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut names: Vec<String> = found.iter().map(|p| p.name.clone()).collect();
+    names.sort();
+    ensure!(names == want, "{names:?}");
+    ensure!(found.iter().all(|p| p.version == 1 && p.value.starts_with("value-")));
     Ok(())
 }
