@@ -190,6 +190,64 @@ impl EmulatorClient {
         Ok(id)
     }
 
+    /// A launch template whose only version launches whatever `parameter` holds at launch
+    /// time (`resolve:ssm:<parameter>`); returns its id.
+    pub async fn launch_template_resolving(
+        &self,
+        region: &str,
+        name: &str,
+        parameter: &str,
+    ) -> anyhow::Result<String> {
+        use aws_sdk_ec2::types::RequestLaunchTemplateData;
+        let lt = self
+            .ec2(region)
+            .create_launch_template()
+            .launch_template_name(name)
+            .launch_template_data(
+                RequestLaunchTemplateData::builder()
+                    .image_id(format!("resolve:ssm:{parameter}"))
+                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                    .build(),
+            )
+            .send()
+            .await
+            .context("CreateLaunchTemplate")?;
+        lt.launch_template()
+            .and_then(|t| t.launch_template_id())
+            .map(str::to_owned)
+            .context("no launch template id")
+    }
+
+    /// What a launch template's default version launches now: its `ImageId` as stored and
+    /// as resolved (`ResolveAlias`), e.g. `resolve:ssm:/…/latest` → `ami-…`.
+    pub async fn launch_template_image(
+        &self,
+        region: &str,
+        template: &str,
+    ) -> anyhow::Result<(String, String)> {
+        let ec2 = self.ec2(region);
+        let image = |resolve: bool| {
+            let ec2 = ec2.clone();
+            async move {
+                let out = ec2
+                    .describe_launch_template_versions()
+                    .launch_template_id(template)
+                    .versions("$Default")
+                    .resolve_alias(resolve)
+                    .send()
+                    .await
+                    .context("DescribeLaunchTemplateVersions")?;
+                out.launch_template_versions()
+                    .first()
+                    .and_then(|v| v.launch_template_data())
+                    .and_then(|d| d.image_id())
+                    .map(str::to_owned)
+                    .with_context(|| format!("launch template {template} has no image"))
+            }
+        };
+        Ok((image(false).await?, image(true).await?))
+    }
+
     /// Accounts with launch permission on an image.
     pub async fn launch_permission_accounts(
         &self,

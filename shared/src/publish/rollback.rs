@@ -155,6 +155,23 @@ pub async fn rollback(
         let Some(mut inv) = read_inventory(ctx, region, &scope, &names, &mut report).await else {
             continue;
         };
+        let has_images = inv.images.iter().any(|i| {
+            matches!(Lineage::of(i), Lineage::Instance { instance: ref x, .. } if x == instance.as_str())
+        });
+        if !has_images
+            && !inv
+                .parameters
+                .contains_key(&latest_parameter(&ctx.config.deployment, lineage))
+        {
+            report.push(
+                region,
+                lineage,
+                None,
+                Outcome::Skipped,
+                format!("{lineage} has no images here: nothing to roll back"),
+            );
+            continue;
+        }
         let (image, slot) = match rollback_target(&inv, &instance, lineage, target, &ctx.config) {
             Ok(image) => (image.id.clone(), rfc3339(plan::slot_of(image))),
             Err(why) => {

@@ -206,6 +206,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 today.extend(
                     act(
                         &emu,
+                        &ctx,
                         &bus,
                         &seeded,
                         n,
@@ -336,6 +337,90 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         )
     );
 
+    // The seed's question: one launch template text, a different image id per region.
+    println!("\nLATEST IMAGE: resolve:ssm:{}", scenario::WEB_LATEST);
+    let web = seeded
+        .iter()
+        .find(|s| s.name == "web-1")
+        .map(|s| s.id.clone());
+    let rolled_back = args.days >= scenario::ROLLBACK_DAY;
+    let mut latest_rows = Vec::new();
+    let mut resolved_ids = Vec::new();
+    for region in [HOME, REPLICA] {
+        let params = ctx.cloud.parameters(&Region::new(region));
+        let value = params.get(scenario::WEB_LATEST).await?.map(|p| p.value);
+        let pin = params
+            .get(&ami_core::publish::pin_parameter(DEPLOYMENT, "web-1"))
+            .await?
+            .map(|p| p.value);
+        let lt = emu
+            .ec2(region)
+            .describe_launch_templates()
+            .launch_template_names("web-latest")
+            .send()
+            .await
+            .context("DescribeLaunchTemplates web-latest")?;
+        let lt_id = lt
+            .launch_templates()
+            .first()
+            .and_then(|t| t.launch_template_id())
+            .map(str::to_owned);
+        let (stored, resolved) = match &lt_id {
+            Some(id) => emu.launch_template_image(region, id).await?,
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        let slot_day = match &value {
+            Some(v) => image_slot(&emu, region, v).await?,
+            None => "-".to_owned(),
+        };
+        if value.as_deref() != Some(resolved.as_str()) {
+            problems.push(format!(
+                "{region}: web-latest resolves to {resolved}, the parameter holds {value:?}"
+            ));
+        }
+        if rolled_back {
+            let want = ami_core::time_util::rfc3339(scenario::at(
+                start + Duration::days(i64::from(scenario::ROLLBACK_TO_DAY - 1)),
+                3,
+                0,
+            ));
+            let want_image = match &web {
+                Some(id) => image_of_slot(&emu, region, id, &want).await?,
+                None => None,
+            };
+            if want_image.is_none() || value != want_image || pin != want_image {
+                problems.push(format!(
+                    "{region}: web-1 rolled back to day {} ({want_image:?}), but the parameter holds {value:?} and the pin {pin:?}",
+                    scenario::ROLLBACK_TO_DAY
+                ));
+            }
+        }
+        resolved_ids.push(resolved.clone());
+        latest_rows.push([
+            region.to_owned(),
+            value.clone().unwrap_or_else(|| "-".to_owned()),
+            slot_day,
+            pin.unwrap_or_else(|| "-".to_owned()),
+            format!("{stored} → {resolved}"),
+        ]);
+    }
+    print!(
+        "{}",
+        render_rows(
+            &[
+                "REGION",
+                "web-1/latest",
+                "DAY",
+                "PINNED",
+                "web-latest ImageId → launches"
+            ],
+            &latest_rows
+        )
+    );
+    if resolved_ids.len() == 2 && resolved_ids[0] == resolved_ids[1] {
+        problems.push("web-latest resolves to the same id in both regions".to_owned());
+    }
+
     for ((region, name), want) in &expected {
         let got = actual
             .get(&(region.clone(), name.clone()))
@@ -430,6 +515,9 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
 fn short_reason(reason: &str) -> String {
     let known = [
         ("in use by ec2:LaunchTemplate", "launch template"),
+        ("published: the current value", "published"),
+        ("published:", "published history"),
+        ("pinned by amictl rollback", "pinned"),
         ("in use by ec2:Instance", "instance"),
         ("in use by", "in use"),
         ("newest of its lineage", "newest"),
@@ -445,8 +533,10 @@ fn short_reason(reason: &str) -> String {
 }
 
 /// Carries out the day's actions, then delivers the events they cause.
+#[allow(clippy::too_many_arguments)]
 async fn act(
     emu: &EmulatorClient,
+    ctx: &ami_core::context::Context,
     bus: &Bus,
     seeded: &[estate::Seeded],
     n: u32,
@@ -481,6 +571,33 @@ async fn act(
                     .await?;
                 shared_on.insert((instance.to_owned(), n), image);
             }
+            Action::LatestTemplates => {
+                for region in [HOME, REPLICA] {
+                    emu.launch_template_resolving(region, "web-latest", scenario::WEB_LATEST)
+                        .await?;
+                }
+            }
+            Action::Rollback { lineage, to_day } => {
+                let to = scenario::at(day - Duration::days(i64::from(n - to_day)), 3, 0);
+                let regions = ctx.config.all_regions();
+                let report = ami_core::publish::rollback::rollback(
+                    ctx,
+                    lineage,
+                    ami_core::publish::rollback::Target::Slot(to),
+                    &regions,
+                    now,
+                )
+                .await;
+                out.push(Invocation {
+                    at: now,
+                    function: "amictl".to_owned(),
+                    event: format!(
+                        "rollback --lineage {lineage} --to {} --all-regions --apply",
+                        ami_core::time_util::slot_compact(to)
+                    ),
+                    result: Ok(report.event_detail()),
+                });
+            }
             Action::Unshare { instance, day } => {
                 let (_, region) = image_of(instance)?;
                 let image = shared_on
@@ -493,6 +610,54 @@ async fn act(
     }
     out.extend(bus.pump(emu, now).await?);
     Ok(out)
+}
+
+/// The image of `instance` for `slot` in `region` (original or replica), if any.
+async fn image_of_slot(
+    emu: &EmulatorClient,
+    region: &str,
+    instance: &str,
+    slot: &str,
+) -> anyhow::Result<Option<String>> {
+    let tag = |k: &str, v: &str| {
+        aws_sdk_ec2::types::Filter::builder()
+            .name(format!("tag:{k}"))
+            .values(v)
+            .build()
+    };
+    let out = emu
+        .ec2(region)
+        .describe_images()
+        .owners("self")
+        .filters(tag(key::SOURCE_INSTANCE, instance))
+        .filters(tag(key::SLOT, slot))
+        .send()
+        .await
+        .context("DescribeImages")?;
+    Ok(out
+        .images()
+        .first()
+        .and_then(|i| i.image_id())
+        .map(str::to_owned))
+}
+
+/// The `MM-DD` of an image's slot, for the tables.
+async fn image_slot(emu: &EmulatorClient, region: &str, image: &str) -> anyhow::Result<String> {
+    let out = emu
+        .ec2(region)
+        .describe_images()
+        .image_ids(image)
+        .send()
+        .await
+        .context("DescribeImages")?;
+    Ok(out
+        .images()
+        .first()
+        .and_then(|i| i.tags().iter().find(|t| t.key() == Some(key::SLOT)))
+        .and_then(|t| t.value())
+        .and_then(|s| s.get(5..10))
+        .unwrap_or("-")
+        .to_owned())
 }
 
 /// The image of `instance` for `slot` in `region`.

@@ -22,12 +22,26 @@ pub enum Action {
     },
     /// Remove the share-with tag from the image shared on `day`.
     Unshare { instance: &'static str, day: u32 },
+    /// A launch template in the home and the replica region whose image is
+    /// `resolve:ssm:` web-1's latest-image parameter: the same text, two different ids.
+    LatestTemplates,
+    /// `amictl rollback --lineage web-1 --to <day's slot> --all-regions --apply`: a bad
+    /// release found; the parameters go back to that day's image and stay pinned.
+    Rollback { lineage: &'static str, to_day: u32 },
 }
+
+/// The latest-image parameter the demo's launch templates resolve.
+pub const WEB_LATEST: &str = "/ami-lifecycle/ami-lifecycle/web-1/latest";
+
+/// The day of the rollback and the day it goes back to.
+pub const ROLLBACK_DAY: u32 = 6;
+pub const ROLLBACK_TO_DAY: u32 = 4;
 
 /// Day number (1-based) → actions at 09:00.
 pub fn actions() -> Vec<(u32, Action)> {
     vec![
         (1, Action::LaunchTemplateKeepsToday),
+        (1, Action::LatestTemplates),
         (
             2,
             Action::Share {
@@ -54,6 +68,13 @@ pub fn actions() -> Vec<(u32, Action)> {
             Action::Share {
                 instance: "db-1",
                 value: super::estate::ALLOWED_ACCOUNT,
+            },
+        ),
+        (
+            ROLLBACK_DAY,
+            Action::Rollback {
+                lineage: "web-1",
+                to_day: ROLLBACK_TO_DAY,
             },
         ),
     ]
@@ -106,7 +127,9 @@ pub fn scheduled_event(rule: &str, time: OffsetDateTime, account: &str) -> Value
 
 /// Images expected at the end per (region, instance name), with RETAIN=count=3 over
 /// `days` days: three per daily lineage, in each region separately; web-1 keeps one more
-/// in the home region (its launch template); weekly lineages have one image per Sunday.
+/// in the home region (its launch template) and, once rolled back, the image it was
+/// rolled back to in both regions (published and pinned: PUBLISHED_KEEP); weekly lineages
+/// have one image per Sunday.
 pub fn expected_images(
     estate: &[Seeded],
     days: u32,
@@ -127,10 +150,16 @@ pub fn expected_images(
         if s.name == "web-1" && days > 3 {
             here += 1;
         }
-        out.insert((s.region.to_owned(), s.name.to_owned()), here);
+        // The rolled-back-to image, older than the three newest, is kept by its pin.
+        let pinned =
+            usize::from(s.name == "web-1" && days >= ROLLBACK_DAY && days > ROLLBACK_TO_DAY + 2);
+        out.insert((s.region.to_owned(), s.name.to_owned()), here + pinned);
         // Every managed region's images are replicated to the replica region.
         if s.region == HOME || s.region == SECOND {
-            out.insert((REPLICA.to_owned(), s.name.to_owned()), retained(made));
+            out.insert(
+                (REPLICA.to_owned(), s.name.to_owned()),
+                retained(made) + pinned,
+            );
         }
     }
     out
