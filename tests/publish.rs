@@ -60,7 +60,7 @@ async fn instance(emu: &Emulator, name: &str) -> anyhow::Result<String> {
 }
 
 /// create-image for the daily slot `slot`, then the images become available; returns
-/// the image made of `instance`.
+/// the image of `instance` (made now, or by an earlier run for the slot).
 async fn image_for(
     emu: &Emulator,
     ctx: &Context,
@@ -77,7 +77,10 @@ async fn image_for(
     report
         .items
         .iter()
-        .find(|i| i.subject == instance && i.outcome == Outcome::Created)
+        .find(|i| {
+            i.subject == instance
+                && matches!(i.outcome, Outcome::Created | Outcome::AlreadyExisted)
+        })
         .and_then(|i| i.image.as_ref().map(ToString::to_string))
         .with_context(|| format!("no image of {instance}: {}", report.render_table()))
 }
@@ -92,7 +95,11 @@ async fn replicate(emu: &Emulator, ctx: &Context) -> anyhow::Result<Vec<String>>
         .filter(|i| i.outcome == Outcome::Copied)
         .filter_map(|i| i.image.as_ref().map(ToString::to_string))
         .collect();
-    ensure!(!copies.is_empty(), "nothing copied: {}", report.render_table());
+    ensure!(
+        !copies.is_empty(),
+        "nothing copied: {}",
+        report.render_table()
+    );
     for copy in &copies {
         wait_available(emu, REPLICA, copy).await?;
     }
@@ -280,6 +287,40 @@ async fn launch_from(emu: &Emulator, region: &str, template: &str) -> anyhow::Re
         .context("RunInstances launched nothing")
 }
 
+/// The Scheduled Event of publish's hourly reconcile rule (tests/fixtures/events/scheduled-event.json's shape).
+fn reconcile_event() -> Value {
+    let mut event: Value =
+        serde_json::from_str(include_str!("fixtures/events/scheduled-event.json"))
+            .unwrap_or_else(|e| panic!("fixture: {e}"));
+    event["time"] = ami_core::time_util::rfc3339(now()).into();
+    event["resources"] = serde_json::json!([format!(
+        "arn:aws:events:{HOME}:123456789012:rule/{DEPLOYMENT}-publish-reconcile"
+    )]);
+    event
+}
+
+/// The replica of `source` in `region` (the image whose source-image tag names it).
+async fn replica_of(emu: &Emulator, region: &str, source: &str) -> anyhow::Result<String> {
+    let out = emu
+        .ec2(region)
+        .describe_images()
+        .owners("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name(format!("tag:{}", key::SOURCE_IMAGE))
+                .values(source)
+                .build(),
+        )
+        .send()
+        .await
+        .context("DescribeImages")?;
+    let ids: Vec<&str> = out.images().iter().filter_map(|i| i.image_id()).collect();
+    match ids.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        other => bail!("replicas of {source} in {region}: {other:?}"),
+    }
+}
+
 fn table(report: &RunReport) -> String {
     report.render_table()
 }
@@ -405,10 +446,8 @@ async fn rollback_pins_the_previous_image_holds_a_new_one_and_unpin_publishes_it
     let dry = emu.context(emu.config(&[("DRY_RUN", "true")]));
     let plan = rollback(&dry, LINEAGE, Target::Previous, &regions, now()).await;
     ensure!(
-        plan.items
-            .iter()
-            .any(|i| i.outcome == Outcome::Planned
-                && i.reason.contains(&format!("would pin {LINEAGE} to {day5}"))),
+        plan.items.iter().any(|i| i.outcome == Outcome::Planned
+            && i.reason.contains(&format!("would pin {LINEAGE} to {day5}"))),
         "{}",
         table(&plan)
     );
@@ -503,14 +542,20 @@ async fn tracked_templates_get_a_version_with_only_the_image_changed_and_the_def
     let image = image_for(&emu, &ctx, &web, days_ago(1)).await?;
 
     let first = publish(&ctx, available_event(HOME, &image)).await?;
-    ensure!(count(&first, "published") == 3, "parameter and two templates: {first}");
+    ensure!(
+        count(&first, "published") == 3,
+        "parameter and two templates: {first}"
+    );
 
     for (lt, default_moves) in [(&follow, false), (&default, true)] {
         let all = versions(&emu, HOME, lt, false).await?;
         ensure!(all.len() == 2, "{lt}: {all:?}");
         let (n, ref img, ref kind, ref description, is_default) = all[1];
         ensure!(n == 2 && img.as_deref() == Some(image.as_str()), "{all:?}");
-        ensure!(kind.as_deref() == Some("t3.small"), "instance type kept: {all:?}");
+        ensure!(
+            kind.as_deref() == Some("t3.small"),
+            "instance type kept: {all:?}"
+        );
         ensure!(
             description
                 .as_deref()
@@ -564,20 +609,28 @@ async fn tracked_templates_get_a_version_with_only_the_image_changed_and_the_def
         .context("CreateLaunchTemplateVersion")?;
     let token = publish(&ctx, serde_json::json!({})).await?;
     ensure!(
-        token["items"].as_array().into_iter().flatten().any(|i| i["outcome"] == "published"
-            && i["subject"].as_str().is_some_and(|s| s.contains(&follow))
-            && i["reason"].as_str().is_some_and(|r| r.starts_with("version 2 from version 1"))),
+        token["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|i| i["outcome"] == "published"
+                && i["subject"].as_str().is_some_and(|s| s.contains(&follow))
+                && i["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("version 2 from version 1"))),
         "the request was made again and answered version 2: {token}"
     );
     let all = versions(&emu, HOME, &follow, false).await?;
-    ensure!(all.len() == 3, "the ClientToken made no second copy: {all:?}\n{token}");
+    ensure!(
+        all.len() == 3,
+        "the ClientToken made no second copy: {all:?}\n{token}"
+    );
     ensure!(all[0].4, "the default is still version 1: {all:?}");
     Ok(())
 }
 
 #[tokio::test]
-async fn cleanup_keeps_the_current_and_last_published_values_and_says_why() -> anyhow::Result<()>
-{
+async fn cleanup_keeps_the_current_and_last_published_values_and_says_why() -> anyhow::Result<()> {
     let emu = Emulator::start()?;
     // PUBLISHED_KEEP counts the current value: the current and 2 earlier values.
     let settings = [("RETAIN", "count=1"), ("PUBLISHED_KEEP", "3")];
@@ -613,7 +666,10 @@ async fn cleanup_keeps_the_current_and_last_published_values_and_says_why() -> a
         ensure!(alive(kept), "{kept} is published history: {cleanup}");
     }
     for gone in &images[..2] {
-        ensure!(!alive(gone), "{gone} is past retention and PUBLISHED_KEEP: {cleanup}");
+        ensure!(
+            !alive(gone),
+            "{gone} is past retention and PUBLISHED_KEEP: {cleanup}"
+        );
     }
     let why = |id: &str| -> Vec<String> {
         cleanup["items"]
@@ -641,8 +697,8 @@ async fn cleanup_keeps_the_current_and_last_published_values_and_says_why() -> a
 }
 
 #[tokio::test]
-async fn two_instances_with_one_name_are_both_refused_and_nothing_is_written(
-) -> anyhow::Result<()> {
+async fn two_instances_with_one_name_are_both_refused_and_nothing_is_written() -> anyhow::Result<()>
+{
     let emu = Emulator::start()?;
     let ctx = emu.context(emu.config(&[]));
     let a = instance(&emu, LINEAGE).await?;
@@ -693,16 +749,20 @@ async fn an_image_ssm_cannot_validate_is_answered_with_a_version_but_never_store
         .put(&put(ghost))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    ensure!(version == 1, "SSM answers the version it would make: {version}");
-    let got = params.get(&name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    ensure!(got.is_none(), "nothing stored: {got:?}");
     ensure!(
-        params
-            .history(&name)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .is_empty()
+        version == 1,
+        "SSM answers the version it would make: {version}"
     );
+    let got = params
+        .get(&name)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    ensure!(got.is_none(), "nothing stored: {got:?}");
+    ensure!(params
+        .history(&name)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .is_empty());
 
     // A real image is stored; a ghost after it leaves it in place.
     let web = instance(&emu, LINEAGE).await?;
@@ -711,7 +771,10 @@ async fn an_image_ssm_cannot_validate_is_answered_with_a_version_but_never_store
         .put(&put(&image))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let got = params.get(&name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let got = params
+        .get(&name)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     ensure!(
         got.as_ref()
             .is_some_and(|p| p.value == image && p.version == stored),
@@ -722,7 +785,10 @@ async fn an_image_ssm_cannot_validate_is_answered_with_a_version_but_never_store
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     ensure!(answered == stored + 1, "{answered} after {stored}");
-    let got = params.get(&name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let got = params
+        .get(&name)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     ensure!(
         got.as_ref()
             .is_some_and(|p| p.value == image && p.version == stored),
@@ -791,7 +857,10 @@ async fn a_parameter_at_100_versions_takes_a_new_one_once_its_labelled_oldest_is
     }
     ensure!(all.len() == 100, "{} versions", all.len());
     let first = all.iter().map(|v| v.version()).min();
-    let last = all.iter().max_by_key(|v| v.version()).context("a version")?;
+    let last = all
+        .iter()
+        .max_by_key(|v| v.version())
+        .context("a version")?;
     ensure!(first == Some(2), "version 1 made way: {first:?}");
     ensure!(
         last.version() == 101 && last.value() == Some(newer.as_str()),
@@ -837,6 +906,154 @@ async fn the_adapter_reads_every_page_of_the_deployment_path() -> anyhow::Result
     let mut names: Vec<String> = found.iter().map(|p| p.name.clone()).collect();
     names.sort();
     ensure!(names == want, "{names:?}");
-    ensure!(found.iter().all(|p| p.version == 1 && p.value.starts_with("value-")));
+    ensure!(found
+        .iter()
+        .all(|p| p.version == 1 && p.value.starts_with("value-")));
+    Ok(())
+}
+
+#[tokio::test]
+async fn rollback_in_every_region_moves_each_to_its_own_previous_image_and_its_templates(
+) -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[("REPLICA_REGIONS", REPLICA)]));
+    let web = instance(&emu, LINEAGE).await?;
+    let day5 = image_for(&emu, &ctx, &web, days_ago(2)).await?;
+    replicate(&emu, &ctx).await?;
+    let day6 = image_for(&emu, &ctx, &web, days_ago(1)).await?;
+    replicate(&emu, &ctx).await?;
+    let day5_west = replica_of(&emu, REPLICA, &day5).await?;
+    let day6_west = replica_of(&emu, REPLICA, &day6).await?;
+    let base_west = emu.base_image(REPLICA).await?;
+    let lt = template(
+        &emu,
+        REPLICA,
+        "web",
+        &base_west,
+        &[(key::TRACK, LINEAGE), (key::TRACK_DEFAULT, "true")],
+    )
+    .await?;
+
+    // The hourly reconcile publishes in every region, each its own newest image.
+    let hourly = publish(&ctx, reconcile_event()).await?;
+    ensure!(count(&hourly, "published") == 3, "two parameters, one template: {hourly}");
+    ensure!(value(&emu, HOME, &latest()).await?.as_deref() == Some(day6.as_str()));
+    ensure!(value(&emu, REPLICA, &latest()).await?.as_deref() == Some(day6_west.as_str()));
+    ensure!(launch_from(&emu, REPLICA, &lt).await? == day6_west);
+
+    let regions = [Region::new(HOME), Region::new(REPLICA)];
+    let done = rollback(&ctx, LINEAGE, Target::Previous, &regions, now()).await;
+    ensure!(
+        done.counts().get("rolled-back") == Some(&2),
+        "{}",
+        table(&done)
+    );
+    let pin = pin_parameter(DEPLOYMENT, LINEAGE);
+    for (region, want) in [(HOME, &day5), (REPLICA, &day5_west)] {
+        ensure!(
+            value(&emu, region, &latest()).await?.as_deref() == Some(want.as_str()),
+            "{region}: {}",
+            table(&done)
+        );
+        ensure!(value(&emu, region, &pin).await?.as_deref() == Some(want.as_str()));
+    }
+    let all = versions(&emu, REPLICA, &lt, false).await?;
+    ensure!(all.len() == 3, "a version per move, none deleted: {all:?}");
+    ensure!(
+        all[2].1.as_deref() == Some(day5_west.as_str()) && all[2].4,
+        "the rolled-back version is the default: {all:?}"
+    );
+    ensure!(launch_from(&emu, REPLICA, &lt).await? == day5_west);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_name_claimed_in_two_regions_is_refused_and_other_lineages_still_publish(
+) -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[("AMI_LIFECYCLE_REGIONS", "us-east-1,us-west-2")]));
+    let a = instance(&emu, LINEAGE).await?;
+    // Called "db" but claiming web-1 with the explicit tag, in the other region.
+    let b = emu
+        .launch_instance(
+            REPLICA,
+            &[
+                ("Name", "db"),
+                (key::LINEAGE_NAME, LINEAGE),
+                (key::SCHEDULE, "daily"),
+            ],
+            &[],
+        )
+        .await?;
+    let api = instance(&emu, "api (prod)").await?;
+    let slot = days_ago(1);
+    image_for(&emu, &ctx, &a, slot).await?;
+    let image_api = image_for(&emu, &ctx, &api, slot).await?;
+
+    let detail = publish(&ctx, serde_json::json!({})).await?;
+    ensure!(count(&detail, "name-collision") == 2, "{detail}");
+    let text = detail.to_string();
+    ensure!(
+        text.contains(&format!("{a} ({HOME})")) && text.contains(&format!("{b} ({REPLICA})")),
+        "{text}"
+    );
+    for region in [HOME, REPLICA] {
+        ensure!(parameter(&emu, region, &latest()).await?.is_none(), "{region}: {detail}");
+    }
+    // The Name tag made a path segment: "api (prod)" publishes as api-prod.
+    let other = latest_parameter(DEPLOYMENT, "api-prod");
+    ensure!(
+        value(&emu, HOME, &other).await?.as_deref() == Some(image_api.as_str()),
+        "{detail}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn crash_consistent_images_are_published_only_when_asked() -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let web = emu
+        .launch_instance(
+            HOME,
+            &[("Name", LINEAGE), (key::SCHEDULE, "daily"), (key::REBOOT, "false")],
+            &[],
+        )
+        .await?;
+    let image = image_for(&emu, &ctx, &web, days_ago(1)).await?;
+    let default = publish(&ctx, available_event(HOME, &image)).await?;
+    ensure!(count(&default, "published") == 0, "{default}");
+    ensure!(parameter(&emu, HOME, &latest()).await?.is_none(), "{default}");
+    let opted = emu.context(emu.config(&[(
+        "PUBLISH_CONSISTENCY",
+        "rebooted,stopped,application-consistent,crash-consistent",
+    )]));
+    let asked = publish(&opted, available_event(HOME, &image)).await?;
+    ensure!(count(&asked, "published") == 1, "{asked}");
+    ensure!(value(&emu, HOME, &latest()).await?.as_deref() == Some(image.as_str()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deregistered_current_image_is_replaced_by_the_newest_left() -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let web = instance(&emu, LINEAGE).await?;
+    let older = image_for(&emu, &ctx, &web, days_ago(2)).await?;
+    let newer = image_for(&emu, &ctx, &web, days_ago(1)).await?;
+    publish(&ctx, serde_json::json!({})).await?;
+    ensure!(value(&emu, HOME, &latest()).await?.as_deref() == Some(newer.as_str()));
+    emu.ec2(HOME)
+        .deregister_image()
+        .image_id(&newer)
+        .send()
+        .await
+        .context("DeregisterImage")?;
+    let detail = publish(&ctx, serde_json::json!({"lineage": LINEAGE})).await?;
+    ensure!(count(&detail, "published") == 1, "{detail}");
+    ensure!(
+        value(&emu, HOME, &latest()).await?.as_deref() == Some(older.as_str()),
+        "a parameter naming a gone image breaks every launch: {detail}"
+    );
     Ok(())
 }
