@@ -330,7 +330,8 @@ pub fn schedule_of_rule(rule: &str, deployment: &str) -> Option<ScheduleName> {
     crate::tags::parse_schedule_name("rule", name).ok()
 }
 
-/// The rule of `function`'s periodic reconcile (`create-image`, `replicate`, `share`):
+/// The rule of `function`'s periodic reconcile (`create-image`, `replicate`, `share`,
+/// `publish`):
 /// `DEPLOYMENT-FUNCTION-reconcile`.
 pub fn reconcile_rule(deployment: &str, function: &str) -> String {
     format!("{deployment}-{function}-reconcile")
@@ -519,6 +520,7 @@ mod tests {
             reconcile_rule("${DeploymentName}", "create-image"),
             reconcile_rule("${DeploymentName}", "replicate"),
             reconcile_rule("${DeploymentName}", "share"),
+            reconcile_rule("${DeploymentName}", "publish"),
             cleanup_rule("${DeploymentName}"),
             "${DeploymentName}-schedule-daily".to_owned(),
         ] {
