@@ -1057,3 +1057,25 @@ async fn a_deregistered_current_image_is_replaced_by_the_newest_left() -> anyhow
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_template_tracking_a_lineage_with_no_image_in_its_region_yet_is_left_alone(
+) -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[("REPLICA_REGIONS", REPLICA)]));
+    let web = instance(&emu, LINEAGE).await?;
+    image_for(&emu, &ctx, &web, days_ago(1)).await?;
+    let base_west = emu.base_image(REPLICA).await?;
+    let lt = template(&emu, REPLICA, "web", &base_west, &[(key::TRACK, LINEAGE)]).await?;
+    let detail = publish(&ctx, reconcile_event()).await?;
+    ensure!(count(&detail, "published") == 1, "{detail}");
+    ensure!(versions(&emu, REPLICA, &lt, false).await?.len() == 1, "{detail}");
+    let item = detail["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["subject"].as_str().is_some_and(|s| s.contains(&lt)))
+        .with_context(|| format!("the template is reported: {detail}"))?;
+    ensure!(item["outcome"] != "refused", "web-1 is a lineage: {item}");
+    Ok(())
+}
