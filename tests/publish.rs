@@ -1079,3 +1079,39 @@ async fn a_template_tracking_a_lineage_with_no_image_in_its_region_yet_is_left_a
     ensure!(item["outcome"] != "refused", "web-1 is a lineage: {item}");
     Ok(())
 }
+
+/// SSM validates an `aws:ec2:image` value after answering: a run that wrote the newest
+/// image but could not read it back in time reports it `unconfirmed` and labels nothing;
+/// SSM then stores it. The next run must still give that version its slot label.
+#[tokio::test]
+async fn a_write_confirmed_only_after_the_run_still_gets_its_slot_label() -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let web = instance(&emu, LINEAGE).await?;
+    let slot = days_ago(1);
+    let image = image_for(&emu, &ctx, &web, slot).await?;
+    // What the unconfirmed run left: the version written, no label.
+    ssm(&emu, HOME)
+        .put_parameter()
+        .name(latest())
+        .value(&image)
+        .description(format!("ami-lifecycle {DEPLOYMENT}: latest image of {LINEAGE}"))
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .data_type("aws:ec2:image")
+        .overwrite(true)
+        .send()
+        .await
+        .context("PutParameter")?;
+    let detail = publish(&ctx, reconcile_event()).await?;
+    let versions = history(&emu, HOME, &latest()).await?;
+    ensure!(
+        versions.last().is_some_and(|v| v.value() == Some(image.as_str())),
+        "{versions:?}"
+    );
+    ensure!(
+        versions.iter().any(|v| v.labels() == [slot_label(slot)]),
+        "no version carries {}: {versions:?}\n{detail}",
+        slot_label(slot)
+    );
+    Ok(())
+}
