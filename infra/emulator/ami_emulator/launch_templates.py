@@ -18,6 +18,9 @@
   `launch-template`) into version 1's `LaunchTemplateData.TagSpecifications`, where EC2
   keeps only instance/volume/... tags; they are left out here, so a copy of version 1
   does not carry them.
+* DescribeLaunchTemplates `Tags`: the template's tags now (moto answered the tags it had at
+  creation, so a tag added or removed later with CreateTags/DeleteTags never showed,
+  although tag filters saw it).
 `VersionDescription` ≤ 255 characters is the model check (validation.py);
 ModifyLaunchTemplate `SetDefaultVersion` and DescribeLaunchTemplates tag filters are
 moto's own (pinned by tests/test_launch_templates.py).
@@ -131,7 +134,16 @@ def create_launch_template(self):
     return result
 
 
+def _current_tags(self) -> list[dict[str, str]]:
+    return self.get_tags()
+
+
 def install() -> None:
+    from moto.ec2.models.launch_templates import LaunchTemplate
+
+    # moto's __init__ assigns `self.tags` once: the setter ignores it, the getter reads
+    # the tag store CreateTags/DeleteTags change.
+    LaunchTemplate.tags = property(_current_tags, lambda self, value: None)
     handler("create_launch_template_version")(create_launch_template_version)
     handler("create_launch_template")(create_launch_template)
     from moto.moto_api._internal.models import MotoAPIBackend

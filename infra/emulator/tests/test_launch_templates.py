@@ -170,3 +170,12 @@ def test_describe_launch_templates_tag_filters(ec2, template):
     assert names([{"Name": "tag-key", "Values": ["ami-lifecycle:track"]}]) == ["web-lt"]
     assert names([{"Name": "tag-key", "Values": ["team"]}]) == ["other-lt"]
     assert names([]) == ["other-lt", "web-lt"]
+
+
+def test_describe_launch_templates_shows_tags_changed_after_creation(ec2, template):
+    template_id, _ = template
+    ec2.create_tags(Resources=[template_id],
+                    Tags=[{"Key": "ami-lifecycle:track-default", "Value": "true"}])
+    ec2.delete_tags(Resources=[template_id], Tags=[{"Key": "ami-lifecycle:track"}])
+    [lt] = ec2.describe_launch_templates(LaunchTemplateIds=[template_id])["LaunchTemplates"]
+    assert lt["Tags"] == [{"Key": "ami-lifecycle:track-default", "Value": "true"}]
