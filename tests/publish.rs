@@ -1115,3 +1115,59 @@ async fn a_write_confirmed_only_after_the_run_still_gets_its_slot_label() -> any
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_dry_run_writes_nothing_and_track_default_added_later_makes_the_suites_version_the_default(
+) -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let web = instance(&emu, LINEAGE).await?;
+    let base = emu.base_image(HOME).await?;
+    let lt = template(&emu, HOME, "web", &base, &[(key::TRACK, LINEAGE)]).await?;
+    let image = image_for(&emu, &ctx, &web, days_ago(1)).await?;
+
+    let dry = emu.context(emu.config(&[("DRY_RUN", "true")]));
+    let plan = publish(&dry, serde_json::json!({"lineage": LINEAGE})).await?;
+    ensure!(count(&plan, "planned") == 2, "parameter and template: {plan}");
+    ensure!(parameter(&emu, HOME, &latest()).await?.is_none(), "{plan}");
+    ensure!(versions(&emu, HOME, &lt, false).await?.len() == 1, "{plan}");
+
+    publish(&ctx, serde_json::json!({"lineage": LINEAGE})).await?;
+    let all = versions(&emu, HOME, &lt, false).await?;
+    ensure!(all.len() == 2 && all[0].4 && !all[1].4, "{all:?}");
+
+    // The owner opts in to the default later: the suite's version becomes it, no new one.
+    emu.ec2(HOME)
+        .create_tags()
+        .resources(&lt)
+        .tags(Tag::builder().key(key::TRACK_DEFAULT).value("true").build())
+        .send()
+        .await
+        .context("CreateTags")?;
+    let detail = publish(&ctx, reconcile_event()).await?;
+    let all = versions(&emu, HOME, &lt, false).await?;
+    ensure!(all.len() == 2, "{all:?}\n{detail}");
+    ensure!(
+        all[1].4 && all[1].1.as_deref() == Some(image.as_str()),
+        "version 2 is the default: {all:?}\n{detail}"
+    );
+    ensure!(launch_from(&emu, HOME, &lt).await? == image);
+    Ok(())
+}
+
+#[tokio::test]
+async fn publishing_a_lineage_nobody_has_says_so() -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let web = instance(&emu, LINEAGE).await?;
+    image_for(&emu, &ctx, &web, days_ago(1)).await?;
+    let detail = publish(&ctx, serde_json::json!({"lineage": "web-2"})).await?;
+    ensure!(parameter(&emu, HOME, &latest()).await?.is_none(), "{detail}");
+    ensure!(
+        detail["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|i| i.to_string().contains("web-2"))),
+        "an unknown lineage is named in the report, not an empty run: {detail}"
+    );
+    Ok(())
+}
