@@ -1171,3 +1171,47 @@ async fn publishing_a_lineage_nobody_has_says_so() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_instance_with_two_schedules_publishes_its_newest_image_whichever_made_it(
+) -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let web = emu
+        .launch_instance(
+            HOME,
+            &[("Name", LINEAGE), (key::SCHEDULE, "daily,weekly")],
+            &[],
+        )
+        .await?;
+    let daily = image_for(&emu, &ctx, &web, days_ago(2)).await?;
+    let weekly = {
+        let report = create::run(
+            &ctx,
+            CreateRequest::Schedule(ScheduleRun::new("weekly".into(), days_ago(1))),
+            now(),
+        )
+        .await;
+        emu.tick()?;
+        report
+            .items
+            .iter()
+            .find(|i| i.subject == web && i.outcome == Outcome::Created)
+            .and_then(|i| i.image.as_ref().map(ToString::to_string))
+            .with_context(|| report.render_table())?
+    };
+    let first = publish(&ctx, available_event(HOME, &weekly)).await?;
+    ensure!(count(&first, "published") == 1, "{first}");
+    ensure!(count(&first, "name-collision") == 0, "one instance, one name: {first}");
+    let late = publish(&ctx, available_event(HOME, &daily)).await?;
+    ensure!(count(&late, "unchanged") == 1, "{late}");
+    ensure!(value(&emu, HOME, &latest()).await?.as_deref() == Some(weekly.as_str()));
+
+    let back = rollback(&ctx, LINEAGE, Target::Previous, &[Region::new(HOME)], now()).await;
+    ensure!(
+        value(&emu, HOME, &latest()).await?.as_deref() == Some(daily.as_str()),
+        "the previous image is the daily one: {}",
+        table(&back)
+    );
+    Ok(())
+}
