@@ -28,12 +28,16 @@ def install() -> None:
         resolve_ssm,
         sharing,
         snapshot_lock,
+        ssm_commands,
+        ssm_managed,
         ssm_parameters,
         tag_events,
+        timeline,
     )
 
     for mod in (ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
                 product_codes, instances, disabled_images, snapshot_lock, block_public_access, control,
-                recycle_bin, ssm_parameters, launch_templates, resolve_ssm):
+                recycle_bin, ssm_parameters, launch_templates, resolve_ssm, ssm_managed, ssm_commands,
+                timeline):
         mod.install()
     lifecycle.start_ticker()

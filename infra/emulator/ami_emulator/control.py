@@ -10,7 +10,7 @@ import json
 import re
 
 from . import (block_public_access, bulk, health, faults, lifecycle, product_codes, references,
-               snapshot_size, state)
+               snapshot_size, ssm_commands, ssm_managed, state, timeline)
 
 CONFIG_KEYS = set(state.DEFAULT_SETTINGS)
 
@@ -53,6 +53,9 @@ def install() -> None:
             faults.reset_all()
             block_public_access.reset()
             health.reset()
+            ssm_managed.reset()
+            ssm_commands.reset()
+            timeline.reset()
 
     MotoAPIBackend.reset = reset
 
@@ -73,6 +76,47 @@ def seal_key(account: str, region: str, alias: str) -> dict:
         )
         backend.create_alias(key.id, alias)
     return {"arn": key.arn, "alias": alias, "key_spec": key.key_spec, "key_usage": key.key_usage}
+
+
+def _instance_exists(instance_id: str) -> bool:
+    return any(inst.id == instance_id
+               for _, _, backend in state.iter_ec2_backends()
+               for reservation in list(backend.reservations.values())
+               for inst in reservation.instances)
+
+
+def _ssm_instance(start_response, instance_id: str, method: str, body: dict):
+    """The SSM Agent of an instance (ssm_managed.py): GET what it is, POST to change it."""
+    if method == "GET":
+        agent = ssm_managed.AGENTS.get(instance_id)
+        return _json(start_response, 200, agent.describe(instance_id) if agent
+                     else {"instance_id": instance_id, "managed": False})
+    with state.LOCK:
+        if not _instance_exists(instance_id):
+            return _json(start_response, 404, {"error": f"instance {instance_id} does not exist in any "
+                                                        "account or region: launch it first (RunInstances)"})
+        try:
+            return _json(start_response, 200, ssm_managed.configure(instance_id, body))
+        except ValueError as e:
+            return _json(start_response, 400, {"error": f"{instance_id}: {e}"})
+
+
+def _timeline(instance_id: str) -> list[dict]:
+    """The instance's timeline; each command entry with its invocation's status now."""
+    out = timeline.entries(instance_id)
+    for entry in out:
+        if entry["kind"] == "command":
+            entry["status"] = ssm_commands.invocation_status(
+                _account_of(instance_id), entry["region"], entry["command_id"], instance_id)
+    return out
+
+
+def _account_of(instance_id: str) -> str:
+    for account, _, backend in state.iter_ec2_backends():
+        for reservation in list(backend.reservations.values()):
+            if any(inst.id == instance_id for inst in reservation.instances):
+                return account
+    return "123456789012"
 
 
 def handle(environ, start_response):
@@ -122,6 +166,12 @@ def handle(environ, start_response):
             return _json(start_response, 400, {"error": 'body must be {"impaired": true|false}'})
         health.set_impaired(m.group(1), impaired)
         return _json(start_response, 200, {"instance_id": m.group(1), "impaired": impaired})
+    m = re.fullmatch(r"/ssm/instances/(i-[0-9a-f]+)", path)
+    if m and method in ("GET", "POST"):
+        return _ssm_instance(start_response, m.group(1), method, body)
+    m = re.fullmatch(r"/instances/(i-[0-9a-f]+)/timeline", path)
+    if m and method == "GET":
+        return _json(start_response, 200, {"instance_id": m.group(1), "timeline": _timeline(m.group(1))})
     m = re.fullmatch(r"/snapshots/(snap-[0-9a-z]+)/full-size", path)
     if m and method == "POST":
         size = body.get("bytes")
