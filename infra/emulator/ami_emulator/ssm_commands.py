@@ -17,7 +17,8 @@ records the command (ListCommands):
   (AWS's message `Instances [[…]] not in a valid state for account …`), and run a platform
   the document supports (`aws:runShellScript` steps: Linux/MacOS; `aws:runPowerShellScript`
   and `AWSEC2-ManageVssIO`: Windows) → `UnsupportedPlatformType`. Nothing is recorded then.
-* The answer's `Status` is `Pending` (moto: `Success`).
+* The answer's `Status` is `Pending` (moto: `Success`); ListCommands shows each command's
+  status from its invocations' (moto: always `Success`).
 
 GetCommandInvocation computes the invocation from the instance's agent as it was when
 the command was sent, on the emulator's creation clock (so `clock_offset_seconds` moves
@@ -31,7 +32,9 @@ default of `aws:runShellScript`). SendCommand's `TimeoutSeconds` is AWS's *deliv
 timeout: an Online agent takes the command at once, so it never expires here.
 `AWSEC2-ManageVssIO` on an instance whose agent says `"vss": false` fails (ResponseCode 1)
 with a StandardErrorContent saying the AwsVssComponents package (the EC2 VSS requester and
-provider) is missing (AWS documents the package as required; the wording is ours).
+provider) is missing (AWS documents the package as required; the wording is ours). AWS
+documents that VSS allows at most 10 s between Freeze and Thaw ("could result in errors"):
+a VSS Thaw sent more than 10 s after the last Freeze completed fails, saying so.
 Each invocation is also recorded on the instance's timeline (timeline.py).
 """
 from __future__ import annotations
@@ -46,6 +49,7 @@ from moto.ssm.responses import SimpleSystemManagerResponse
 from . import ssm_managed, state, timeline
 
 VSS_DOCUMENT = "AWSEC2-ManageVssIO"
+VSS_MAX_FREEZE_SECONDS = 10  # "Freeze and Thaw actions [must] be called no more than ten seconds apart"
 DEFAULT_EXECUTION_TIMEOUT = 3600  # aws:runShellScript / aws:runPowerShellScript default
 VSS_MISSING = ("AwsVssComponents is not installed on this instance: the EC2 VSS requester and "
                "provider that AWSEC2-ManageVssIO needs are missing. Install the AwsVssComponents "
@@ -265,6 +269,10 @@ def send_command(self):
             outcome, stderr, code = b["outcome"], b["stderr"], b["response_code"]
             if document["name"] == VSS_DOCUMENT and not agent.vss:
                 outcome, stderr, code = "failure", VSS_MISSING, 1
+            elif document["name"] == VSS_DOCUMENT and action == "thaw":
+                late = _vss_thaw_too_late(account, region, i, now)
+                if late is not None:
+                    outcome, stderr, code = "failure", late, 1
             what = f"{document['name']} {action or ''}".strip()
             INVOCATIONS[(account, region, command_id, i)] = Invocation(
                 command_id=command_id, instance_id=i, document=document["name"],
@@ -279,6 +287,51 @@ def send_command(self):
                             parameters=parameters, action=action, comment=self._get_param("Comment") or "",
                             timeout_seconds=self._get_param("TimeoutSeconds"))
         return result
+
+
+def _vss_thaw_too_late(account: str, region: str, instance_id: str, now: datetime) -> str | None:
+    """Why a VSS Thaw sent now fails: the last successful Freeze on the instance ended more
+    than 10 s ago, so VSS has already released the I/O on its own (or None)."""
+    freezes = [inv for (a, r, _, i), inv in INVOCATIONS.items()
+               if (a, r, i) == (account, region, instance_id) and inv.document == VSS_DOCUMENT
+               and _action(inv.parameters) == "freeze"]
+    if not freezes:
+        return None
+    last = max(freezes, key=lambda inv: inv.sent)
+    status, _, end = last.status(now)
+    if status != "Success" or end is None:
+        return None
+    gap = (now - end).total_seconds()
+    if gap <= VSS_MAX_FREEZE_SECONDS:
+        return None
+    return (f"Thaw came {gap:.1f} s after the Freeze completed; VSS keeps I/O paused for at most "
+            f"{VSS_MAX_FREEZE_SECONDS} s and resumed it on its own, so snapshots started after that are "
+            "not application-consistent. Send Thaw within 10 s of Freeze (CreateImage in between).")
+
+
+def _command_status(statuses: list[str]) -> str:
+    """A command's status from its invocations' (MaxErrors 0, the default)."""
+    for s in ("InProgress", "Failed", "TimedOut"):
+        if s in statuses:
+            return s
+    return "Success"
+
+
+def list_commands(self):
+    result = original["list_commands"](self)
+    with state.LOCK:
+        now = state.creation_clock()
+        for command in result.result.get("Commands", []):
+            invs = [inv for (a, r, c, _), inv in INVOCATIONS.items()
+                    if (a, r, c) == (self.current_account, self.region, command["CommandId"])]
+            if not invs:
+                continue
+            statuses = [inv.status(now)[0] for inv in invs]
+            status = _command_status(statuses)
+            command.update({"Status": status, "StatusDetails": status,
+                            "CompletedCount": sum(s != "InProgress" for s in statuses),
+                            "ErrorCount": sum(s in ("Failed", "TimedOut") for s in statuses)})
+    return result
 
 
 def invocation_status(account: str, region: str, command_id: str, instance_id: str) -> str | None:
@@ -305,6 +358,6 @@ original: dict[str, Any] = {}
 
 
 def install() -> None:
-    for fn in (send_command, get_command_invocation):
+    for fn in (send_command, get_command_invocation, list_commands):
         original[fn.__name__] = getattr(SimpleSystemManagerResponse, fn.__name__)
         setattr(SimpleSystemManagerResponse, fn.__name__, fn)

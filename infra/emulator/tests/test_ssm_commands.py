@@ -355,3 +355,39 @@ def test_reset_clears_agents_invocations_and_timelines(ec2, emu, ssm):
     _agent(emu, instance)
     emu.control("POST", "/reset")
     assert ssm.describe_instance_information()["InstanceInformationList"] == []
+
+
+def test_a_vss_thaw_more_than_ten_seconds_after_the_freeze_fails(ec2, emu, ssm):
+    instance = launch(ec2)
+    _agent(emu, instance, platform="Windows", delay_seconds=1)
+
+    def vss(action):
+        command = ssm.send_command(InstanceIds=[instance], DocumentName="AWSEC2-ManageVssIO",
+                                   Parameters={"Action": [action]}, TimeoutSeconds=30)["Command"]
+        return command["CommandId"]
+
+    freeze = vss("Freeze")
+    _offset(emu, 5)
+    assert _invocation(ssm, freeze, instance)["Status"] == "Success"
+    in_time = vss("Thaw")  # 4 s after the freeze completed
+    _offset(emu, 7)
+    assert _invocation(ssm, in_time, instance)["Status"] == "Success"
+    freeze = vss("Freeze")  # completes at 8 s
+    _offset(emu, 19)
+    late = vss("Thaw")  # 11 s after
+    _offset(emu, 21)
+    out = _invocation(ssm, late, instance)
+    assert out["Status"] == "Failed" and "10 s" in out["StandardErrorContent"]
+
+
+def test_list_commands_shows_each_command_status_from_its_invocations(ec2, emu, ssm):
+    _doc(ssm)
+    instance = launch(ec2)
+    _agent(emu, instance, delay_seconds=5, thaw={"outcome": "failure"})
+    freeze = _freeze(ssm, instance)["CommandId"]
+    thaw = _freeze(ssm, instance, action="thaw")["CommandId"]
+    statuses = {c["CommandId"]: c["Status"] for c in ssm.list_commands()["Commands"]}
+    assert statuses == {freeze: "InProgress", thaw: "InProgress"}
+    _offset(emu, 6)
+    statuses = {c["CommandId"]: c["Status"] for c in ssm.list_commands()["Commands"]}
+    assert statuses == {freeze: "Success", thaw: "Failed"}
