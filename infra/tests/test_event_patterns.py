@@ -681,6 +681,9 @@ ENV_CONTRACT = {
 CREATE_IMAGE_ENV = {"REBOOT_MIN_INTERVAL": "RebootMinInterval", "SLOT_WINDOW": "DirectSlotWindow",
                     "CATCH_UP_WINDOW": "CatchUpWindow", "STALE_GRACE": "StaleGrace",
                     "WAVE_MAX_WAIT": "WaveMaxWait"}
+# create-image's quiesce settings (i17 contract); QuiesceFallback is AllowedValues, the others patterns.
+QUIESCE_ENV = {"QUIESCE_TIMEOUT": "QuiesceTimeout", "QUIESCE_MAX_FREEZE": "QuiesceMaxFreeze",
+               "QUIESCE_FALLBACK": "QuiesceFallback", "QUIESCE_CONCURRENCY": "QuiesceConcurrency"}
 # publish's own variables; cleanup reads PUBLISHED_KEEP too (it keeps published history).
 PUBLISH_ENV = {"PUBLISH_CONSISTENCY": "PublishConsistency", "PUBLISHED_KEEP": "PublishedKeep"}
 CLEANUP_ENV = {"PUBLISHED_KEEP": "PublishedKeep"}
@@ -710,7 +713,17 @@ def test_environment_contract(template):
         "CONTINUATION_QUEUE_URL": {"Ref": "ContinuationQueue"},
         # the schedule rules' own expressions, for the reconcile (missed slots, stale)
         "SCHEDULE_EXPRESSIONS": {"Fn::Sub": "daily=${DailySchedule};weekly=${WeeklySchedule}"},
-        **{var: {"Ref": param} for var, param in CREATE_IMAGE_ENV.items()}}
+        # the shipped Linux quiesce document, by the Name the template gives it
+        "QUIESCE_LINUX_DOCUMENT": {"Fn::Sub": "${DeploymentName}-quiesce-linux"},
+        **{var: {"Ref": param} for var, param in {**CREATE_IMAGE_ENV, **QUIESCE_ENV}.items()}}
+    for name in ("ami-lifecycle", "prod2"):
+        rn = Resolver(template, {"DeploymentName": name})
+        assert rn.resolve(create_env["QUIESCE_LINUX_DOCUMENT"]) == \
+            rn.resolve(template["Resources"]["QuiesceLinuxDocument"]["Properties"]["Name"]) == f"{name}-quiesce-linux"
+    # the contract's defaults and ranges (i17)
+    assert r.resolve({var: create_env[var] for var in QUIESCE_ENV}) == {
+        "QUIESCE_TIMEOUT": "60", "QUIESCE_MAX_FREEZE": "120", "QUIESCE_FALLBACK": "skip", "QUIESCE_CONCURRENCY": "5"}
+    assert template["Parameters"]["QuiesceFallback"]["AllowedValues"] == ["skip", "reboot", "no-reboot"]
     assert sorted(resolved["SCHEDULES"].split(",")) == sorted(
         pair.split("=")[0] for pair in create_env["SCHEDULE_EXPRESSIONS"]["Fn::Sub"].split(";")), \
         "every schedule has its expression"
@@ -787,6 +800,10 @@ GOOD_BAD = {
     # WAVE_MAX_WAIT: the Rust range 1-1440 minutes
     "WaveMaxWait": (["1", "180", "999", "1399", "1439", "1440"], ["", "0", "1441", "1500", "3h", "-1"]),
     "CreateImageReconcileSchedule": (["rate(1 hour)", "cron(15 * * * ? *)"], ["hourly", ""]),
+    # quiesce (i17 contract): QUIESCE_TIMEOUT 5-600 s, QUIESCE_MAX_FREEZE 10-900 s, QUIESCE_CONCURRENCY 1-50
+    "QuiesceTimeout": (["5", "9", "10", "60", "99", "100", "599", "600"], ["", "0", "4", "05", "601", "700", "1000", "60s", "-5"]),
+    "QuiesceMaxFreeze": (["10", "99", "100", "120", "899", "900"], ["", "0", "9", "010", "901", "1000", "2m", "-10"]),
+    "QuiesceConcurrency": (["1", "5", "9", "10", "49", "50"], ["", "0", "05", "51", "100", "five", "-1"]),
     # PUBLISH_CONSISTENCY: one or more of the four consistencies, comma-separated (i16 contract)
     "PublishConsistency": (["rebooted,stopped,application-consistent", "rebooted", "crash-consistent",
                             "rebooted,stopped,application-consistent,crash-consistent", "stopped,rebooted"],
@@ -807,6 +824,13 @@ def test_copy_completion_minutes_pattern_is_the_rust_range(template):
     pattern = template["Parameters"]["CopyCompletionMinutes"]["AllowedPattern"]
     accepted = [n for n in range(0, 3001) if re.fullmatch(pattern, str(n))]
     assert accepted == list(range(15, 2881, 15))
+
+
+@pytest.mark.parametrize("name, low, high", [("QuiesceTimeout", 5, 600), ("QuiesceMaxFreeze", 10, 900),
+                                             ("QuiesceConcurrency", 1, 50)])
+def test_quiesce_patterns_are_the_contract_ranges(template, name, low, high):
+    pattern = template["Parameters"][name]["AllowedPattern"]
+    assert [n for n in range(0, 2000) if re.fullmatch(pattern, str(n))] == list(range(low, high + 1))
 
 
 @pytest.mark.parametrize("name", sorted(GOOD_BAD))

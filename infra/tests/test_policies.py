@@ -845,3 +845,128 @@ def test_bad_operator_policy_is_caught(variant):
      "any parameter": _moves_any_parameter}[variant](bad)
     assert bad != good, "the mutation changed nothing"
     assert operator_wrong(bad), f"{variant}: no scenario notices the broken operator policy"
+
+
+# ----------------------------------------------------------------------------
+# Quiesce (i17): create-image's SendCommand, only the two documents, only opted-in instances
+# ----------------------------------------------------------------------------
+
+def document_arn(name: str, region: str = "eu-west-1", account: str | None = ACCOUNT) -> str:
+    """A document's ARN as IAM authorizes it; AWS-owned documents carry no account."""
+    return f"arn:aws:ssm:{region}:{account or ''}:document/{name}"
+
+
+LINUX_DOC = document_arn("ami-lifecycle-quiesce-linux")
+VSS_DOC = document_arn("AWSEC2-ManageVssIO", account=None)
+QUIESCE_TAG = {"ssm:resourceTag/ami-lifecycle:method": "quiesce"}
+
+
+def send_command(identity: dict[str, Any], doc: str, instance: str, **tags: str) -> str:
+    """SendCommand is authorized against the document and against each target instance
+    (whose EC2 tags Systems Manager exposes as ssm:resourceTag/<key>): both must be allowed."""
+    c = "CreateImageFunction"
+    decisions = {decide(ask(c, "ssm:SendCommand", doc), identity=[identity]),
+                 decide(ask(c, "ssm:SendCommand", instance, **tags), identity=[identity])}
+    return ALLOW if decisions == {ALLOW} else (EXPLICIT_DENY if EXPLICIT_DENY in decisions else IMPLICIT_DENY)
+
+
+def quiesce_scenarios() -> list[tuple[str, Callable[[dict[str, Any]], str], str]]:
+    c = "CreateImageFunction"
+    other_instance = INSTANCE.replace(ACCOUNT, "444455556666")
+    reboot_tag = {"ssm:resourceTag/ami-lifecycle:method": "reboot"}
+
+    def via(action: str, resource: str) -> Callable[[dict[str, Any]], str]:
+        return lambda identity: decide(ask(c, action, resource), identity=[identity])
+
+    def sc(doc: str, instance: str = INSTANCE, **tags: str) -> Callable[[dict[str, Any]], str]:
+        return lambda identity: send_command(identity, doc, instance, **tags)
+
+    return [
+        ("freezes a quiesce instance (Linux document)", sc(LINUX_DOC, **QUIESCE_TAG), ALLOW),
+        ("in another region", sc(document_arn("ami-lifecycle-quiesce-linux", "ap-southeast-2"),
+                                 INSTANCE.replace("us-east-1", "ap-southeast-2"), **QUIESCE_TAG), ALLOW),
+        ("freezes a quiesce instance (VSS document)", sc(VSS_DOC, **QUIESCE_TAG), ALLOW),
+        ("an untagged instance", sc(LINUX_DOC), IMPLICIT_DENY),
+        ("an instance tagged method=reboot", sc(LINUX_DOC, **reboot_tag), IMPLICIT_DENY),
+        ("another tag with the value quiesce", sc(LINUX_DOC, **{"ssm:resourceTag/method": "quiesce"}), IMPLICIT_DENY),
+        ("another account's quiesce instance", sc(LINUX_DOC, other_instance, **QUIESCE_TAG), IMPLICIT_DENY),
+        ("AWS-RunShellScript on a quiesce instance", sc(document_arn("AWS-RunShellScript", account=None), **QUIESCE_TAG),
+         IMPLICIT_DENY),
+        ("AWS-RunPowerShellScript on a quiesce instance",
+         sc(document_arn("AWS-RunPowerShellScript", account=None), **QUIESCE_TAG), IMPLICIT_DENY),
+        ("another deployment's document", sc(document_arn("prod2-quiesce-linux"), **QUIESCE_TAG), IMPLICIT_DENY),
+        ("a document named like ours", sc(document_arn("ami-lifecycle-quiesce-linux-2"), **QUIESCE_TAG), IMPLICIT_DENY),
+        ("a document of that name in another account",
+         sc(document_arn("ami-lifecycle-quiesce-linux", account="444455556666"), **QUIESCE_TAG), IMPLICIT_DENY),
+        ("a VSS document of that name owned by the account", sc(document_arn("AWSEC2-ManageVssIO"), **QUIESCE_TAG),
+         IMPLICIT_DENY),
+        ("waits for the command", via("ssm:GetCommandInvocation", "*"), ALLOW),
+        ("checks the agent is online", via("ssm:DescribeInstanceInformation", "*"), ALLOW),
+        ("cancels a command", via("ssm:CancelCommand", "*"), IMPLICIT_DENY),
+        ("starts a session", via("ssm:StartSession", INSTANCE), IMPLICIT_DENY),
+    ]
+
+
+def quiesce_wrong(identity: dict[str, Any]) -> list[str]:
+    return [f"{label}: {check(identity)} != {want}" for label, check, want in quiesce_scenarios()
+            if check(identity) != want]
+
+
+@pytest.fixture(scope="module")
+def create_image_role():
+    t = load_template(ROOT / "template.yaml")
+    return role_identity(t, Resolver(t), "CreateImageFunction")
+
+
+def test_create_image_sends_only_the_quiesce_documents_to_opted_in_instances(create_image_role):
+    assert quiesce_wrong(create_image_role) == []
+
+
+def test_quiesce_document_follows_the_deployment_name():
+    t = load_template(ROOT / "template.yaml")
+    role = role_identity(t, Resolver(t, {"DeploymentName": "prod2"}), "CreateImageFunction")
+    assert send_command(role, document_arn("prod2-quiesce-linux"), INSTANCE, **QUIESCE_TAG) == ALLOW
+    assert send_command(role, LINUX_DOC, INSTANCE, **QUIESCE_TAG) == IMPLICIT_DENY
+
+
+def _instances_without_condition(p):
+    _publish_statement(p, "QuiesceOptedInInstances").pop("Condition")
+
+
+def _one_statement_conditioned(p):
+    """Documents and instances in one statement with the tag condition: the document has no
+    such tag, so even the good calls fail - a mistake the scenarios must notice too."""
+    docs = _publish_statement(p, "QuiesceDocuments")
+    inst = _publish_statement(p, "QuiesceOptedInInstances")
+    inst["Resource"] = [*docs["Resource"], inst["Resource"]]
+    p["Statement"].remove(docs)
+
+
+def _any_document(p):
+    _publish_statement(p, "QuiesceDocuments")["Resource"] = "arn:aws:ssm:*:*:document/*"
+
+
+def _any_instance_anywhere(p):
+    _publish_statement(p, "QuiesceOptedInInstances")["Resource"] = "*"
+
+
+def _condition_on_any_value(p):
+    _publish_statement(p, "QuiesceOptedInInstances")["Condition"] = {
+        "StringLike": {"ssm:resourceTag/ami-lifecycle:method": "*"}}
+
+
+QUIESCE_BAD_VARIANTS = {
+    "instances without the opt-in condition": _instances_without_condition,
+    "documents under the instance condition": _one_statement_conditioned,
+    "any document": _any_document,
+    "any resource": _any_instance_anywhere,
+    "any method value": _condition_on_any_value,
+}
+
+
+@pytest.mark.parametrize("variant", sorted(QUIESCE_BAD_VARIANTS))
+def test_bad_quiesce_policy_is_caught(create_image_role, variant):
+    bad = copy.deepcopy(create_image_role)
+    QUIESCE_BAD_VARIANTS[variant](bad)
+    assert bad != create_image_role, "the mutation changed nothing"
+    assert quiesce_wrong(bad), f"{variant}: no scenario notices the broken quiesce statements"
