@@ -1215,3 +1215,111 @@ async fn an_instance_with_two_schedules_publishes_its_newest_image_whichever_mad
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_forged_newer_image_is_never_published() -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let web = instance(&emu, LINEAGE).await?;
+    let genuine = image_for(&emu, &ctx, &web, days_ago(2)).await?;
+    // Whoever can tag can write every lineage tag, for a newer slot, without the seal.
+    let slot = ami_core::time_util::rfc3339(days_ago(1));
+    let forged_tags = [
+        (key::MANAGED_BY, DEPLOYMENT),
+        (key::SOURCE_INSTANCE, web.as_str()),
+        (key::SCHEDULE, "daily"),
+        (key::SLOT, slot.as_str()),
+        (key::CONSISTENCY, "rebooted"),
+    ];
+    let forged = emu
+        .ec2(HOME)
+        .create_image()
+        .instance_id(&web)
+        .name("ami-lifecycle/forged/daily")
+        .no_reboot(true)
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Image)
+                .set_tags(Some(
+                    forged_tags
+                        .iter()
+                        .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+                        .collect(),
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .context("CreateImage")?
+        .image_id()
+        .context("no image id")?
+        .to_owned();
+    wait_available(&emu, HOME, &forged).await?;
+
+    let event = publish(&ctx, available_event(HOME, &forged)).await?;
+    ensure!(count(&event, "published") == 0, "{event}");
+    ensure!(parameter(&emu, HOME, &latest()).await?.is_none(), "{event}");
+    let hourly = publish(&ctx, reconcile_event()).await?;
+    ensure!(
+        value(&emu, HOME, &latest()).await?.as_deref() == Some(genuine.as_str()),
+        "{hourly}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hand_made_text_parameter_in_the_way_fails_with_its_name() -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let web = instance(&emu, LINEAGE).await?;
+    let image = image_for(&emu, &ctx, &web, days_ago(1)).await?;
+    ssm(&emu, HOME)
+        .put_parameter()
+        .name(latest())
+        .value(&image)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .context("PutParameter")?;
+    let detail = publish(&ctx, reconcile_event()).await?;
+    // The value is already right; the data type is not: resolve:ssm: refuses it.
+    let p = parameter(&emu, HOME, &latest()).await?.context("parameter")?;
+    ensure!(p.data_type() == Some("text"), "{p:?}");
+    let text = detail.to_string();
+    ensure!(
+        count(&detail, "failed") + count(&detail, "refused") == 1
+            && text.contains("aws:ec2:image"),
+        "a text parameter cannot be resolved by launch templates: say so, naming the data type: {detail}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hand_made_text_parameter_with_another_value_fails_naming_the_data_type(
+) -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[]));
+    let web = instance(&emu, LINEAGE).await?;
+    let image = image_for(&emu, &ctx, &web, days_ago(1)).await?;
+    ssm(&emu, HOME)
+        .put_parameter()
+        .name(latest())
+        .value("ami-0123456789abcdef0")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .context("PutParameter")?;
+    let detail = publish(&ctx, reconcile_event()).await?;
+    ensure!(count(&detail, "failed") == 1, "{detail}");
+    let text = detail.to_string();
+    ensure!(
+        text.contains(&latest()) && text.contains("aws:ec2:image"),
+        "{detail}"
+    );
+    let p = parameter(&emu, HOME, &latest()).await?.context("parameter")?;
+    ensure!(
+        p.value() == Some("ami-0123456789abcdef0") && p.version() == 1,
+        "left as it was: {p:?} (not {image})"
+    );
+    Ok(())
+}
