@@ -103,7 +103,8 @@ guard-test: $(CFN_GUARD_STAMP)
 	         sam_functions_use_inline_policies roles_have_no_broad_managed_policies \
 	         mapped_queues_deny_foreign_senders kms_create_grant_constrained kms_key_use_via_service_on_named_keys \
 	         seal_key_is_hmac mac_keys_used_only_by_named_roles \
-	         ssm_parameter_writes_only_under_deployment_path launch_template_changes_only_on_tracked_templates; do \
+	         ssm_parameter_writes_only_under_deployment_path launch_template_changes_only_on_tracked_templates \
+	         send_command_only_named_documents_on_opted_in_instances; do \
 	  grep -Eq "/$$r +FAIL" $$out || { cat $$out; rm -f $$out; echo "guard-test: rule $$r did not fail on $(GUARD_BAD)" >&2; exit 1; }; \
 	done; rm -f $$out; echo "guard-test: $(GUARD_BAD) rejected by every rule, as it must be"
 	$(CFN_GUARD) test -r $(GUARD_RULES) -t $(GUARD_TESTS)
