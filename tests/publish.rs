@@ -40,9 +40,12 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-/// The daily slot `days` days ago (in the past of the emulator's clock).
+/// The daily slot `days` days before the test binary started (in the past of the
+/// emulator's clock). One fixed base: a slot is whole minutes, so computing it again later
+/// in a test must not cross a minute boundary.
 fn days_ago(days: i64) -> OffsetDateTime {
-    slot_of(now() - Duration::days(days))
+    static BASE: std::sync::OnceLock<OffsetDateTime> = std::sync::OnceLock::new();
+    slot_of(*BASE.get_or_init(now) - Duration::days(days))
 }
 
 fn latest() -> String {
@@ -78,8 +81,7 @@ async fn image_for(
         .items
         .iter()
         .find(|i| {
-            i.subject == instance
-                && matches!(i.outcome, Outcome::Created | Outcome::AlreadyExisted)
+            i.subject == instance && matches!(i.outcome, Outcome::Created | Outcome::AlreadyExisted)
         })
         .and_then(|i| i.image.as_ref().map(ToString::to_string))
         .with_context(|| format!("no image of {instance}: {}", report.render_table()))
@@ -517,8 +519,26 @@ async fn rollback_pins_the_previous_image_holds_a_new_one_and_unpin_publishes_it
         "{}",
         table(&to_slot)
     );
+    ensure!(to_slot.failed() == 0, "{}", table(&to_slot));
     ensure!(value(&emu, HOME, &latest()).await?.as_deref() == Some(day6.as_str()));
     ensure!(value(&emu, HOME, &pin).await?.as_deref() == Some(day6.as_str()));
+    // day6 → day5 → day7 → day6: four versions; a label is on one version at a time, so
+    // day 6's slot label moved from version 1 to version 4.
+    let versions = history(&emu, HOME, &latest()).await?;
+    let labels: Vec<(i64, Vec<String>)> = versions
+        .iter()
+        .map(|v| (v.version(), v.labels().to_vec()))
+        .collect();
+    ensure!(
+        labels
+            == [
+                (1, vec![]),
+                (2, vec![slot_label(days_ago(3))]),
+                (3, vec![slot_label(days_ago(1))]),
+                (4, vec![slot_label(days_ago(2))]),
+            ],
+        "{labels:?}"
+    );
     Ok(())
 }
 
@@ -936,7 +956,10 @@ async fn rollback_in_every_region_moves_each_to_its_own_previous_image_and_its_t
 
     // The hourly reconcile publishes in every region, each its own newest image.
     let hourly = publish(&ctx, reconcile_event()).await?;
-    ensure!(count(&hourly, "published") == 3, "two parameters, one template: {hourly}");
+    ensure!(
+        count(&hourly, "published") == 3,
+        "two parameters, one template: {hourly}"
+    );
     ensure!(value(&emu, HOME, &latest()).await?.as_deref() == Some(day6.as_str()));
     ensure!(value(&emu, REPLICA, &latest()).await?.as_deref() == Some(day6_west.as_str()));
     ensure!(launch_from(&emu, REPLICA, &lt).await? == day6_west);
@@ -998,7 +1021,10 @@ async fn a_name_claimed_in_two_regions_is_refused_and_other_lineages_still_publi
         "{text}"
     );
     for region in [HOME, REPLICA] {
-        ensure!(parameter(&emu, region, &latest()).await?.is_none(), "{region}: {detail}");
+        ensure!(
+            parameter(&emu, region, &latest()).await?.is_none(),
+            "{region}: {detail}"
+        );
     }
     // The Name tag made a path segment: "api (prod)" publishes as api-prod.
     let other = latest_parameter(DEPLOYMENT, "api-prod");
@@ -1016,14 +1042,21 @@ async fn crash_consistent_images_are_published_only_when_asked() -> anyhow::Resu
     let web = emu
         .launch_instance(
             HOME,
-            &[("Name", LINEAGE), (key::SCHEDULE, "daily"), (key::REBOOT, "false")],
+            &[
+                ("Name", LINEAGE),
+                (key::SCHEDULE, "daily"),
+                (key::REBOOT, "false"),
+            ],
             &[],
         )
         .await?;
     let image = image_for(&emu, &ctx, &web, days_ago(1)).await?;
     let default = publish(&ctx, available_event(HOME, &image)).await?;
     ensure!(count(&default, "published") == 0, "{default}");
-    ensure!(parameter(&emu, HOME, &latest()).await?.is_none(), "{default}");
+    ensure!(
+        parameter(&emu, HOME, &latest()).await?.is_none(),
+        "{default}"
+    );
     let opted = emu.context(emu.config(&[(
         "PUBLISH_CONSISTENCY",
         "rebooted,stopped,application-consistent,crash-consistent",
@@ -1069,7 +1102,10 @@ async fn a_template_tracking_a_lineage_with_no_image_in_its_region_yet_is_left_a
     let lt = template(&emu, REPLICA, "web", &base_west, &[(key::TRACK, LINEAGE)]).await?;
     let detail = publish(&ctx, reconcile_event()).await?;
     ensure!(count(&detail, "published") == 1, "{detail}");
-    ensure!(versions(&emu, REPLICA, &lt, false).await?.len() == 1, "{detail}");
+    ensure!(
+        versions(&emu, REPLICA, &lt, false).await?.len() == 1,
+        "{detail}"
+    );
     let item = detail["items"]
         .as_array()
         .into_iter()
@@ -1095,7 +1131,9 @@ async fn a_write_confirmed_only_after_the_run_still_gets_its_slot_label() -> any
         .put_parameter()
         .name(latest())
         .value(&image)
-        .description(format!("ami-lifecycle {DEPLOYMENT}: latest image of {LINEAGE}"))
+        .description(format!(
+            "ami-lifecycle {DEPLOYMENT}: latest image of {LINEAGE}"
+        ))
         .r#type(aws_sdk_ssm::types::ParameterType::String)
         .data_type("aws:ec2:image")
         .overwrite(true)
@@ -1105,7 +1143,9 @@ async fn a_write_confirmed_only_after_the_run_still_gets_its_slot_label() -> any
     let detail = publish(&ctx, reconcile_event()).await?;
     let versions = history(&emu, HOME, &latest()).await?;
     ensure!(
-        versions.last().is_some_and(|v| v.value() == Some(image.as_str())),
+        versions
+            .last()
+            .is_some_and(|v| v.value() == Some(image.as_str())),
         "{versions:?}"
     );
     ensure!(
@@ -1128,7 +1168,10 @@ async fn a_dry_run_writes_nothing_and_track_default_added_later_makes_the_suites
 
     let dry = emu.context(emu.config(&[("DRY_RUN", "true")]));
     let plan = publish(&dry, serde_json::json!({"lineage": LINEAGE})).await?;
-    ensure!(count(&plan, "planned") == 2, "parameter and template: {plan}");
+    ensure!(
+        count(&plan, "planned") == 2,
+        "parameter and template: {plan}"
+    );
     ensure!(parameter(&emu, HOME, &latest()).await?.is_none(), "{plan}");
     ensure!(versions(&emu, HOME, &lt, false).await?.len() == 1, "{plan}");
 
@@ -1162,7 +1205,10 @@ async fn publishing_a_lineage_nobody_has_says_so() -> anyhow::Result<()> {
     let web = instance(&emu, LINEAGE).await?;
     image_for(&emu, &ctx, &web, days_ago(1)).await?;
     let detail = publish(&ctx, serde_json::json!({"lineage": "web-2"})).await?;
-    ensure!(parameter(&emu, HOME, &latest()).await?.is_none(), "{detail}");
+    ensure!(
+        parameter(&emu, HOME, &latest()).await?.is_none(),
+        "{detail}"
+    );
     ensure!(
         detail["items"]
             .as_array()
@@ -1202,7 +1248,10 @@ async fn an_instance_with_two_schedules_publishes_its_newest_image_whichever_mad
     };
     let first = publish(&ctx, available_event(HOME, &weekly)).await?;
     ensure!(count(&first, "published") == 1, "{first}");
-    ensure!(count(&first, "name-collision") == 0, "one instance, one name: {first}");
+    ensure!(
+        count(&first, "name-collision") == 0,
+        "one instance, one name: {first}"
+    );
     let late = publish(&ctx, available_event(HOME, &daily)).await?;
     ensure!(count(&late, "unchanged") == 1, "{late}");
     ensure!(value(&emu, HOME, &latest()).await?.as_deref() == Some(weekly.as_str()));
@@ -1283,7 +1332,9 @@ async fn a_hand_made_text_parameter_in_the_way_fails_with_its_name() -> anyhow::
         .context("PutParameter")?;
     let detail = publish(&ctx, reconcile_event()).await?;
     // The value is already right; the data type is not: resolve:ssm: refuses it.
-    let p = parameter(&emu, HOME, &latest()).await?.context("parameter")?;
+    let p = parameter(&emu, HOME, &latest())
+        .await?
+        .context("parameter")?;
     ensure!(p.data_type() == Some("text"), "{p:?}");
     let text = detail.to_string();
     ensure!(
@@ -1316,7 +1367,9 @@ async fn a_hand_made_text_parameter_with_another_value_fails_naming_the_data_typ
         text.contains(&latest()) && text.contains("aws:ec2:image"),
         "{detail}"
     );
-    let p = parameter(&emu, HOME, &latest()).await?.context("parameter")?;
+    let p = parameter(&emu, HOME, &latest())
+        .await?
+        .context("parameter")?;
     ensure!(
         p.value() == Some("ami-0123456789abcdef0") && p.version() == 1,
         "left as it was: {p:?} (not {image})"
