@@ -377,3 +377,21 @@ def test_watchdog_thaws_when_the_thaw_never_comes(doc, box):
     r = run_document(doc, box, action="thaw", mounts="/data,/var/lib/mysql")
     assert r.returncode == 0, r.stderr
     assert box.calls()[7:] == ["fsfreeze -u /data", "fsfreeze -u /var/lib/mysql"]
+
+
+def test_freeze_stopped_half_way_undoes_itself(doc, box):
+    """The command's timeout (or a cancel) stops the freeze before its watchdog is armed: it
+    undoes what it did rather than leave it to a thaw that may never come."""
+    box.hook("pre-freeze", "10-lock")
+    box.hook("pre-freeze", "20-slow", "sleep 30")
+    box.hook("post-thaw", "10-unlock")
+    proc = subprocess.Popen(["bash", "-c", substitute(doc, {"action": "freeze", "mounts": "/data",
+                                                              "hookTimeoutSeconds": "2"})],
+                            env=box.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert wait_for(lambda: "hook pre-freeze 20-slow" in box.calls(), 10)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode != 0
+    assert "stopped by a signal" in err
+    assert box.calls() == ["hook pre-freeze 10-lock", "hook pre-freeze 20-slow", "hook post-thaw 10-unlock"]
+    assert box.frozen_now() == set() and not (box.state_dir / "freeze").exists() and box.watchdog_pid() is None
