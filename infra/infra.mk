@@ -6,7 +6,8 @@
 #   tools           .venv/tools (tools-requirements.txt) + cfn-guard in .tools/bin; stamped, re-runs are no-ops
 #   lint-templates  sam validate --lint (template.yaml) + cfn-lint (template, forwarder, policies); offline
 #   guard-test      cfn-guard: template + forwarder + operator policy sample must pass, bad-template must FAIL, rule unit tests
-#   pattern-test    pytest infra/tests (EventBridge patterns against AWS-shaped events, in moto)
+#   pattern-test    pytest infra/tests (EventBridge patterns against AWS-shaped events, in moto; IAM
+#                   policies; the quiesce document's script under bash with stub fsfreeze/sync)
 #   infra-check     lint-templates guard-test pattern-test
 #   package         sam build (cargo-lambda, ARCH=arm64|x86_64) and zipped bootstrap size per function
 #   deploy          sam deploy --guided
