@@ -1376,3 +1376,46 @@ async fn a_hand_made_text_parameter_with_another_value_fails_naming_the_data_typ
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn cleanup_keeps_the_published_history_of_each_region_with_its_own_ids() -> anyhow::Result<()>
+{
+    let emu = Emulator::start()?;
+    let settings = [
+        ("REPLICA_REGIONS", REPLICA),
+        ("RETAIN", "count=1"),
+        ("PUBLISHED_KEEP", "2"),
+    ];
+    let ctx = emu.context(emu.config(&settings));
+    let web = instance(&emu, LINEAGE).await?;
+    let mut replicas = Vec::new();
+    for days in (1..=3).rev() {
+        let image = image_for(&emu, &ctx, &web, days_ago(days)).await?;
+        replicate(&emu, &ctx).await?;
+        replicas.push(replica_of(&emu, REPLICA, &image).await?);
+        let detail = publish(&ctx, reconcile_event()).await?;
+        ensure!(count(&detail, "published") == 2, "both regions: {detail}");
+    }
+    ensure!(value(&emu, REPLICA, &latest()).await?.as_deref() == Some(replicas[2].as_str()));
+    let cleanup = dispatch("cleanup", &ctx, serde_json::json!({}), now())
+        .await
+        .map_err(|e| anyhow::anyhow!("cleanup: {e}"))?;
+    let west = emu
+        .ec2(REPLICA)
+        .describe_images()
+        .owners("self")
+        .include_disabled(true)
+        .send()
+        .await?;
+    let alive = |id: &str| {
+        west.images().iter().any(|i| {
+            i.image_id() == Some(id) && i.state().map(|s| s.as_str()) != Some("deregistered")
+        })
+    };
+    ensure!(
+        alive(&replicas[2]) && alive(&replicas[1]),
+        "current and previous replica kept: {cleanup}"
+    );
+    ensure!(!alive(&replicas[0]), "the oldest replica goes: {cleanup}");
+    Ok(())
+}
