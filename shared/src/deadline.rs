@@ -39,6 +39,12 @@ impl Deadline {
         self.at.is_some_and(|at| Instant::now() + self.margin >= at)
     }
 
+    /// Whether work taking `d` still ends before the margin (always, without a deadline).
+    pub fn fits(&self, d: Duration) -> bool {
+        self.at
+            .is_none_or(|at| Instant::now() + self.margin + d <= at)
+    }
+
     pub fn remaining(&self) -> Option<Duration> {
         self.at
             .map(|at| at.saturating_duration_since(Instant::now()))

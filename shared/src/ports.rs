@@ -14,6 +14,7 @@
 //! - proving an image is the suite's: [`Seals`] (through [`crate::seal::Sealer`]);
 //! - whether a deleted image or snapshot can still be restored: [`RecycleBin`] (its
 //!   [`RetentionRule`]s; cleanup decides coverage in [`crate::cleanup::recycle`]);
+//! - quiescing an instance before its image: [`Agents`] (Systems Manager Run Command);
 //! - the latest-image parameters the suite publishes: [`Parameters`] (SSM Parameter Store),
 //!   and the launch templates that follow them: [`LaunchTemplates`] ([`crate::publish`]).
 
@@ -436,6 +437,52 @@ pub trait LaunchTemplates: Send + Sync {
     async fn set_default_version(&self, template: &str, version: i64) -> CloudResult<()>;
 }
 
+/// What Systems Manager knows of an instance (`DescribeInstanceInformation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentInfo {
+    pub instance: InstanceId,
+    /// `PingStatus` is `Online`.
+    pub online: bool,
+    /// `PingStatus` as reported (`Online`, `ConnectionLost`, `Inactive`).
+    pub ping: String,
+    /// `PlatformType`: `Linux`, `Windows`, `MacOS`.
+    pub platform: String,
+}
+
+/// A Run Command to send to one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentCommand {
+    pub document: String,
+    pub parameters: std::collections::BTreeMap<String, Vec<String>>,
+    /// `TimeoutSeconds`: how long the command may wait to start and run (≥ 30).
+    pub timeout_seconds: u32,
+    pub comment: String,
+}
+
+/// Where a command stands on one instance (`GetCommandInvocation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandStatus {
+    /// Pending, InProgress, Delayed, or not visible yet.
+    Running,
+    Success,
+    /// Failed, Cancelled, TimedOut…: the status and what the command printed on stderr.
+    Failed {
+        status: String,
+        detail: String,
+    },
+}
+
+/// Systems Manager Run Command in one region.
+#[async_trait]
+pub trait Agents: Send + Sync {
+    /// The managed instances among `ids` (an instance not listed is not managed).
+    async fn agents(&self, ids: &[InstanceId]) -> CloudResult<Vec<AgentInfo>>;
+    /// Sends `command` to `instance`; returns the command id.
+    async fn send(&self, instance: &InstanceId, command: &AgentCommand) -> CloudResult<String>;
+    /// The command's status on `instance`.
+    async fn status(&self, command_id: &str, instance: &InstanceId) -> CloudResult<CommandStatus>;
+}
+
 /// The cloud as the suite sees it.
 pub trait Cloud: Send + Sync {
     fn ec2(&self, region: &Region) -> Arc<dyn Ec2>;
@@ -447,6 +494,7 @@ pub trait Cloud: Send + Sync {
     fn seals(&self) -> Arc<dyn Seals>;
     fn parameters(&self, region: &Region) -> Arc<dyn Parameters>;
     fn launch_templates(&self, region: &Region) -> Arc<dyn LaunchTemplates>;
+    fn agents(&self, region: &Region) -> Arc<dyn Agents>;
 }
 
 /// Streams every image matching `query`, page by page, into `visit`; memory stays flat.

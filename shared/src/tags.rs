@@ -48,6 +48,11 @@ pub mod key {
     pub const TRACK: &str = "ami-lifecycle:track";
     /// On a launch template: `true` makes each version the publisher adds the default.
     pub const TRACK_DEFAULT: &str = "ami-lifecycle:track-default";
+    /// On an instance: how its images are made consistent: `reboot` (default), `quiesce`
+    /// (freeze through Systems Manager, no reboot) or `no-reboot`.
+    pub const METHOD: &str = "ami-lifecycle:method";
+    /// On an instance: the mount points the quiesce document freezes (never `/`).
+    pub const FREEZE_MOUNTS: &str = "ami-lifecycle:freeze-mounts";
 }
 
 /// The suite's state tags: what one image says about itself (its seal, its grant record,
@@ -234,6 +239,9 @@ pub enum Consistency {
     Stopped,
     /// Opted out of the reboot (`ami-lifecycle:reboot=false`): the filesystem may be mid-write.
     CrashConsistent,
+    /// Quiesced through Systems Manager (the instance's hooks ran and its filesystems were
+    /// frozen while CreateImage started), without a reboot.
+    ApplicationConsistent,
 }
 
 impl Consistency {
@@ -242,15 +250,89 @@ impl Consistency {
             Self::Rebooted => "rebooted",
             Self::Stopped => "stopped",
             Self::CrashConsistent => "crash-consistent",
+            Self::ApplicationConsistent => "application-consistent",
         }
     }
+}
+
+/// How an instance's images are made consistent (`ami-lifecycle:method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Reboot (CreateImage without `NoReboot`): the default.
+    Reboot,
+    /// Freeze the instance's filesystems through Systems Manager, image without a reboot,
+    /// thaw.
+    Quiesce,
+    /// Image without a reboot: crash-consistent.
+    NoReboot,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reboot => "reboot",
+            Self::Quiesce => "quiesce",
+            Self::NoReboot => "no-reboot",
+        }
+    }
+}
+
+/// The most mount points one instance may freeze.
+pub const MAX_FREEZE_MOUNTS: usize = 16;
+
+/// `ami-lifecycle:freeze-mounts`: absolute mount points of safe characters, never `/`
+/// (freezing the root filesystem would freeze the agent that must thaw it).
+pub fn parse_freeze_mounts(key: &str, value: &str) -> Result<Vec<String>, TagError> {
+    let fix = "list mount points such as /data,/var/lib/mysql (never /)";
+    let mut out: Vec<String> = Vec::new();
+    for item in split_list(value) {
+        let item = item.trim_end_matches('/');
+        if item.is_empty() {
+            return Err(TagError::new(
+                key,
+                value,
+                "/ (the root filesystem) cannot be frozen: the agent that thaws it runs there",
+                fix,
+            ));
+        }
+        let valid = item.starts_with('/')
+            && item.len() <= 256
+            && !item.split('/').any(|part| part == "..")
+            && item
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'.'));
+        if !valid {
+            return Err(TagError::new(
+                key,
+                value,
+                format!("{:?} is not an absolute mount point", truncate(item, 80)),
+                fix,
+            ));
+        }
+        if !out.iter().any(|m| m == item) {
+            out.push(item.to_owned());
+        }
+    }
+    if out.len() > MAX_FREEZE_MOUNTS {
+        return Err(TagError::new(
+            key,
+            value,
+            format!("{} mount points, more than {MAX_FREEZE_MOUNTS}", out.len()),
+            fix,
+        ));
+    }
+    Ok(out)
 }
 
 /// What an instance's tags ask of the suite.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceSettings {
     pub schedules: Vec<ScheduleName>,
+    /// The method is `reboot` (kept for the callers that only ask "may it reboot?").
     pub reboot: bool,
+    pub method: Method,
+    /// `ami-lifecycle:freeze-mounts` (for `quiesce`).
+    pub freeze_mounts: Vec<String>,
     pub reboot_group: Option<String>,
     pub retain: Option<RetentionRule>,
     pub replicate_to: Option<Vec<Region>>,
@@ -267,9 +349,50 @@ impl InstanceSettings {
             Some(v) => parse_schedules(key::SCHEDULE, v)?,
             None => Vec::new(),
         };
-        let reboot = match get(key::REBOOT) {
-            Some(v) => parse_bool(key::REBOOT, v)?,
-            None => true,
+        let reboot_tag = match get(key::REBOOT) {
+            Some(v) => Some(parse_bool(key::REBOOT, v)?),
+            None => None,
+        };
+        let method = match (
+            get(key::METHOD).map(|v| v.trim().to_ascii_lowercase()),
+            reboot_tag,
+        ) {
+            (None, Some(false)) => Method::NoReboot,
+            (None, _) => Method::Reboot,
+            (Some(m), r) => {
+                let method = match m.as_str() {
+                    "reboot" => Method::Reboot,
+                    "quiesce" => Method::Quiesce,
+                    "no-reboot" => Method::NoReboot,
+                    _ => {
+                        return Err(TagError::new(
+                            key::METHOD,
+                            get(key::METHOD).unwrap_or_default(),
+                            "not a method",
+                            "set it to reboot, quiesce or no-reboot",
+                        ))
+                    }
+                };
+                // `reboot=false` said "never reboot": a method that reboots contradicts it.
+                if r == Some(false) && method == Method::Reboot {
+                    return Err(TagError::new(
+                        key::METHOD,
+                        "reboot",
+                        format!("contradicts {}=false", key::REBOOT),
+                        format!(
+                            "remove {} or set {} to no-reboot or quiesce",
+                            key::REBOOT,
+                            key::METHOD
+                        ),
+                    ));
+                }
+                method
+            }
+        };
+        let reboot = method == Method::Reboot;
+        let freeze_mounts = match get(key::FREEZE_MOUNTS) {
+            Some(v) => parse_freeze_mounts(key::FREEZE_MOUNTS, v)?,
+            None => Vec::new(),
         };
         let reboot_group = match get(key::REBOOT_GROUP) {
             Some(v) if v.trim().is_empty() => None,
@@ -305,6 +428,8 @@ impl InstanceSettings {
         Ok(Self {
             schedules,
             reboot,
+            method,
+            freeze_mounts,
             reboot_group,
             retain,
             replicate_to,

@@ -11,7 +11,8 @@ use ami_core::context::Context;
 use ami_core::create::{self, CreateRequest, ScheduleRun};
 use ami_core::model::{Region, ScheduleName};
 use ami_core::ports::{
-    Cloud, Continuations, Ec2, Keys, LaunchTemplates, Parameters, RecycleBin, Reports, Seals,
+    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Parameters, RecycleBin, Reports,
+    Seals,
 };
 use ami_core::report::{Outcome, RunReport};
 use ami_core::time_util::{parse_rfc3339, rfc3339, slot_of};
@@ -77,6 +78,9 @@ impl Cloud for WithoutContinuations {
     }
     fn launch_templates(&self, region: &Region) -> Arc<dyn LaunchTemplates> {
         self.0.launch_templates(region)
+    }
+    fn agents(&self, region: &Region) -> Arc<dyn Agents> {
+        self.0.agents(region)
     }
 }
 

@@ -26,6 +26,7 @@
 //! # }
 //! ```
 
+pub mod agents;
 pub mod continuations;
 pub mod convert;
 pub mod ec2;
@@ -46,6 +47,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
+pub use self::agents::AwsAgents;
 pub use self::continuations::SqsContinuations;
 pub use self::ec2::AwsEc2;
 pub use self::kms::AwsKeys;
@@ -57,7 +59,8 @@ use crate::config::Config;
 use crate::model::Region;
 use crate::pacing::Pacer;
 use crate::ports::{
-    Cloud, Continuations, Ec2, Keys, LaunchTemplates, Parameters, RecycleBin, Reports, Seals,
+    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Parameters, RecycleBin, Reports,
+    Seals,
 };
 
 /// Environment variable scaling the client-side EC2 pacing: `1` (default) paces to the
@@ -246,5 +249,12 @@ impl Cloud for AwsCloud {
 
     fn launch_templates(&self, region: &Region) -> Arc<dyn LaunchTemplates> {
         self.aws_ec2(region)
+    }
+
+    fn agents(&self, region: &Region) -> Arc<dyn Agents> {
+        Arc::new(AwsAgents::new(
+            self.aws_parameters(region).client().clone(),
+            region.clone(),
+        ))
     }
 }

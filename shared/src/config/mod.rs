@@ -22,6 +22,7 @@ pub mod common;
 pub mod create;
 mod parse;
 mod publish;
+mod quiesce;
 mod replicate;
 mod share;
 
@@ -30,6 +31,8 @@ use self::common::CommonSettings;
 use self::create::CreateSettings;
 use self::publish::PublishSettings;
 pub use self::publish::CONSISTENCY_LEVELS;
+pub use self::quiesce::QuiesceFallback;
+use self::quiesce::QuiesceSettings;
 use self::replicate::ReplicateSettings;
 use self::share::ShareSettings;
 
@@ -133,6 +136,17 @@ pub struct Config {
     /// `PUBLISHED_KEEP` (default 3): cleanup never deletes an image that is one of the
     /// last this many values of a latest-image parameter (the current one always).
     pub published_keep: u32,
+    /// `QUIESCE_TIMEOUT` (seconds, default 60): how long a quiesce freeze may take.
+    pub quiesce_timeout_seconds: u32,
+    /// `QUIESCE_MAX_FREEZE` (seconds, default 120): the shipped document's watchdog thaws by
+    /// itself this long after the freeze, thaw command or not.
+    pub quiesce_max_freeze_seconds: u32,
+    /// `QUIESCE_FALLBACK` (default `skip`): what an instance that cannot be quiesced gets.
+    pub quiesce_fallback: QuiesceFallback,
+    /// `QUIESCE_CONCURRENCY` (default 5): instances quiesced at once.
+    pub quiesce_concurrency: u32,
+    /// `QUIESCE_LINUX_DOCUMENT` (default `<deployment>-quiesce-linux`): the shipped document.
+    pub quiesce_linux_document: String,
 }
 
 impl Config {
@@ -151,6 +165,7 @@ impl Config {
         let create = CreateSettings::from_lookup(&get, &common.deployment)?;
         let cleanup = CleanupSettings::from_lookup(&get)?;
         let publish = PublishSettings::from_lookup(&get)?;
+        let quiesce = QuiesceSettings::from_lookup(&get, &common.deployment)?;
         Ok(Config {
             deployment: common.deployment,
             regions: common.regions,
@@ -186,6 +201,11 @@ impl Config {
             wave_max_wait_minutes: create.wave_max_wait_minutes,
             publish_consistency: publish.publish_consistency,
             published_keep: publish.published_keep,
+            quiesce_timeout_seconds: quiesce.timeout_seconds,
+            quiesce_max_freeze_seconds: quiesce.max_freeze_seconds,
+            quiesce_fallback: quiesce.fallback,
+            quiesce_concurrency: quiesce.concurrency,
+            quiesce_linux_document: quiesce.linux_document,
         })
     }
 

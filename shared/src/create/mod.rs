@@ -30,6 +30,9 @@
 //! ```
 
 pub mod plan;
+mod quiesce;
+#[cfg(test)]
+mod quiesce_tests;
 pub mod reconcile;
 pub mod run;
 

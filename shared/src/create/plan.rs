@@ -15,12 +15,13 @@ use time::OffsetDateTime;
 use super::ScheduleRun;
 use crate::cleanup::plan::ours_and_unused;
 use crate::config::Config;
+use crate::config::QuiesceFallback;
 use crate::model::{
     DeviceName, Image, ImageId, ImageState, Instance, InstanceId, InstanceState, Region, Snapshot,
     SnapshotId, Tags,
 };
 use crate::ports::NewImage;
-use crate::tags::{self, key, Consistency, InstanceSettings};
+use crate::tags::{self, key, Consistency, InstanceSettings, Method};
 use crate::time_util::{parse_rfc3339, rfc3339, slot_compact};
 
 /// How long after CreateImage a rebooted member still counts as "going down", whatever
@@ -74,6 +75,9 @@ pub enum Action {
         /// Why the image is not what the instance's tags ask (a reboot refused by
         /// `REBOOT_MIN_INTERVAL`).
         note: Option<String>,
+        /// `ami-lifecycle:method=quiesce`: freeze through Systems Manager first, and what
+        /// to make instead when that is not possible.
+        quiesce: Option<QuiescePlan>,
     },
     /// The slot's image name is taken by an image the suite did not make (not sealed):
     /// nothing is made, and the report alarms.
@@ -131,6 +135,22 @@ impl Plan {
             .iter()
             .filter(|i| matches!(i.action, Action::Create { .. }))
     }
+}
+
+/// How a quiesced instance is imaged: the mounts to freeze, and the image made instead
+/// when it cannot be quiesced (`QUIESCE_FALLBACK`; `None` = skip it this slot).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuiescePlan {
+    pub mounts: Vec<String>,
+    pub fallback: Option<Box<Fallback>>,
+}
+
+/// The image a quiesced instance gets when it cannot be quiesced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fallback {
+    pub request: NewImage,
+    pub consistency: Consistency,
+    pub note: String,
 }
 
 /// The AMI name of an instance's image for a slot: deterministic, so a retry finds it.
@@ -325,6 +345,7 @@ pub fn reboot_time(image: &Image) -> Option<OffsetDateTime> {
     let no_reboot = [
         Consistency::CrashConsistent.as_str(),
         Consistency::Stopped.as_str(),
+        Consistency::ApplicationConsistent.as_str(),
     ];
     let made_without = image
         .tag(key::CONSISTENCY)
@@ -341,6 +362,7 @@ struct Candidate<'a> {
     request: NewImage,
     consistency: Consistency,
     note: Option<String>,
+    quiesce: Option<QuiescePlan>,
 }
 
 /// Plans one invocation for `run`. `now` only ages the images of the previous wave.
@@ -423,6 +445,9 @@ pub fn plan(
         }
         let mut note = None;
         let consistency = match instance.state {
+            InstanceState::Running if settings.method == Method::Quiesce => {
+                Consistency::ApplicationConsistent
+            }
             InstanceState::Running if settings.reboot => {
                 match recent_reboot(inventory, &instance.id, run, config) {
                     Some(at) => {
@@ -463,23 +488,67 @@ pub fn plan(
                 continue;
             }
         };
-        let tags = image_tags(instance, run, consistency, config);
-        let request = NewImage {
-            instance: instance.id.clone(),
-            name: image_name(&config.deployment, &instance.id, run),
-            description: description(instance, run, consistency, config),
-            no_reboot: consistency != Consistency::Rebooted,
-            exclude_devices,
-            image_tags: tags.clone(),
-            snapshot_tags: tags,
+        let request_for = |consistency: Consistency| {
+            let tags = image_tags(instance, run, consistency, config);
+            NewImage {
+                instance: instance.id.clone(),
+                name: image_name(&config.deployment, &instance.id, run),
+                description: description(instance, run, consistency, config),
+                no_reboot: consistency != Consistency::Rebooted,
+                exclude_devices: exclude_devices.clone(),
+                image_tags: tags.clone(),
+                snapshot_tags: tags,
+            }
         };
+        let request = request_for(consistency);
+        let quiesce = (consistency == Consistency::ApplicationConsistent).then(|| {
+            let fallback = |consistency: Consistency, note: String| {
+                Some(Box::new(Fallback {
+                    request: request_for(consistency),
+                    consistency,
+                    note,
+                }))
+            };
+            let fallback = match config.quiesce_fallback {
+                QuiesceFallback::Skip => None,
+                QuiesceFallback::NoReboot => fallback(
+                    Consistency::CrashConsistent,
+                    "imaged without a reboot (QUIESCE_FALLBACK=no-reboot)".to_owned(),
+                ),
+                QuiesceFallback::Reboot => match recent_reboot(inventory, &instance.id, run, config) {
+                    Some(at) => fallback(
+                        Consistency::CrashConsistent,
+                        format!(
+                            "QUIESCE_FALLBACK=reboot, but it was rebooted for an image at {}, less than REBOOT_MIN_INTERVAL={} min before this slot: imaged without a reboot",
+                            rfc3339(at),
+                            config.reboot_min_interval_minutes
+                        ),
+                    ),
+                    None => fallback(
+                        Consistency::Rebooted,
+                        "imaged with a reboot (QUIESCE_FALLBACK=reboot)".to_owned(),
+                    ),
+                },
+            };
+            QuiescePlan {
+                mounts: settings.freeze_mounts.clone(),
+                fallback,
+            }
+        });
+        // A member that may be rebooted (its fallback) takes its place in its group's waves.
+        let reboots = consistency == Consistency::Rebooted
+            || quiesce
+                .as_ref()
+                .and_then(|q| q.fallback.as_ref())
+                .is_some_and(|f| f.consistency == Consistency::Rebooted);
         candidates.push(Candidate {
             instance,
             group: settings.reboot_group.clone(),
-            reboots: consistency == Consistency::Rebooted,
+            reboots,
             request,
             consistency,
             note,
+            quiesce,
         });
     }
 
@@ -545,6 +614,7 @@ pub fn plan(
                     consistency: c.consistency,
                     wave: Some(wave),
                     note: c.note.clone(),
+                    quiesce: c.quiesce.clone(),
                 }
             } else if given_up {
                 let ids: Vec<String> = blocking
@@ -579,6 +649,7 @@ pub fn plan(
             consistency: c.consistency,
             wave: None,
             note: c.note.clone(),
+            quiesce: c.quiesce.clone(),
         });
         items.push(PlanItem {
             region: c.instance.region.clone(),

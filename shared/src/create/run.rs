@@ -5,13 +5,14 @@
 use time::OffsetDateTime;
 
 use super::plan::{self, check_schedule, Action, Inventory, Plan};
+use super::quiesce::{self, QuiesceJob};
 use super::{CreateRequest, ScheduleRun};
 use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{Image, ImageId, InstanceId, Region};
-use crate::ports::{all_images, all_snapshots, Ec2, ImageQuery, SnapshotQuery};
+use crate::ports::{all_images, all_snapshots, Ec2, ImageQuery, NewImage, SnapshotQuery};
 use crate::report::{Outcome, RunReport};
 use crate::seal;
 use crate::tags::{self, key};
@@ -351,8 +352,17 @@ fn report_dry_run(plan: &Plan, report: &mut RunReport) {
                 consistency,
                 wave,
                 note,
+                quiesce,
             } => format!(
-                "would create {} ({}{}{}){}",
+                "would {}create {} ({}{}{}){}",
+                quiesce.as_ref().map_or_else(String::new, |q| format!(
+                    "freeze {} through Systems Manager, then ",
+                    if q.mounts.is_empty() {
+                        "nothing but the hooks".to_owned()
+                    } else {
+                        q.mounts.join(",")
+                    }
+                )),
                 request.name,
                 consistency.as_str(),
                 wave_text(wave),
@@ -391,6 +401,7 @@ fn report_dry_run(plan: &Plan, report: &mut RunReport) {
 /// Issues the plan's CreateImage calls. Returns `true` if some were deferred.
 async fn apply(ctx: &Context, plan: &Plan, report: &mut RunReport) -> bool {
     let mut deferred = false;
+    let mut quiesced: Vec<QuiesceJob> = Vec::new();
     for item in &plan.items {
         if report_settled(item, report) {
             continue;
@@ -415,6 +426,7 @@ async fn apply(ctx: &Context, plan: &Plan, report: &mut RunReport) -> bool {
                 consistency,
                 wave,
                 note,
+                quiesce,
             } => {
                 if ctx.deadline.near() {
                     deferred = true;
@@ -431,138 +443,181 @@ async fn apply(ctx: &Context, plan: &Plan, report: &mut RunReport) -> bool {
                     );
                     continue;
                 }
-                ctx.progress(&format!("CreateImage {} in {region}", request.name));
-                let ec2 = ctx.cloud.ec2(region);
-                // Sealed at creation: the image is never visible without its seal.
-                let mut request = request.clone();
-                match seal::sealed_tags(
-                    &ctx.sealer,
-                    &ctx.config.deployment,
-                    region,
-                    &request.name,
-                    &request.image_tags,
-                )
-                .await
-                {
-                    Ok((image_tags, snapshot_tags)) => {
-                        request.image_tags = image_tags;
-                        request.snapshot_tags = snapshot_tags;
-                    }
-                    Err(e) => {
-                        let outcome = Outcome::for_error(&e);
-                        deferred |= outcome == Outcome::Deferred;
-                        report.push(
-                            region,
-                            subject,
-                            None,
-                            outcome,
-                            format!("{}: not imaged, it could not be sealed ({e})", request.name),
-                        );
-                        continue;
-                    }
+                if let Some(q) = quiesce {
+                    quiesced.push(QuiesceJob {
+                        region: region.clone(),
+                        instance: item.instance.clone(),
+                        request: request.clone(),
+                        wave: wave.clone(),
+                        plan: q.clone(),
+                    });
+                    continue;
                 }
-                match ec2.create_image(&request).await {
-                    Ok(id) => report.push(
-                        region,
-                        subject,
-                        Some(&id),
-                        Outcome::Created,
-                        format!(
-                            "{} ({}{}){}",
-                            request.name,
-                            consistency.as_str(),
-                            wave_text(wave),
-                            note_text(note)
-                        ),
-                    ),
-                    Err(e) if e.kind == ErrorKind::Duplicate => {
-                        match find_by_name(ec2.as_ref(), &request.name).await {
-                            Ok(Some(img)) if !is_sealed(ctx, &img).await => report.push(
-                                region,
-                                subject,
-                                Some(&img.id),
-                                Outcome::NameSquatted,
-                                squatted_text(&request.name, &img.id),
-                            ),
-                            Ok(Some(img)) => report.push(
-                                region,
-                                subject,
-                                Some(&img.id),
-                                Outcome::AlreadyExisted,
-                                format!("{} exists already ({})", request.name, img.state.as_str()),
-                            ),
-                            Ok(None) => {
-                                deferred = true;
-                                report.push(
-                                    region,
-                                    subject,
-                                    None,
-                                    Outcome::Deferred,
-                                    format!(
-                                        "{} is taken but not visible yet; the next run looks again",
-                                        request.name
-                                    ),
-                                );
-                            }
-                            Err(le) => {
-                                let outcome = Outcome::for_error(&le);
-                                deferred |= outcome == Outcome::Deferred;
-                                report.push(
-                                    region,
-                                    subject,
-                                    None,
-                                    outcome,
-                                    format!(
-                                        "{} is taken and could not be looked up: {le}",
-                                        request.name
-                                    ),
-                                );
-                            }
-                        }
-                    }
-                    // CreateImage has no transient resource limit (concurrent snapshots are
-                    // ConcurrentSnapshotLimitExceeded): ResourceLimitExceeded here is the
-                    // AMIs-per-Region quota, which minutes will not free.
-                    Err(e)
-                        if matches!(
-                            e.kind,
-                            ErrorKind::QuotaExceeded | ErrorKind::ResourceLimit
-                        ) =>
-                    {
-                        report.push(
-                        region,
-                        subject,
-                        None,
-                        Outcome::Failed,
-                        format!(
-                            "{}: {e}; a quota is full: raise it (Service Quotas, Amazon EC2: the AMIs or EBS snapshots quota of {region}) or let cleanup free room; not retried until the next scheduled run",
-                            request.name
-                        ),
-                    );
-                    }
-                    Err(e) if e.is_retryable() => {
-                        deferred = true;
-                        report.push(
-                            region,
-                            subject,
-                            None,
-                            Outcome::Deferred,
-                            format!("{}: {e}; retried by the continuation", request.name),
-                        );
-                    }
-                    Err(e) => report.push(
-                        region,
-                        subject,
-                        None,
-                        Outcome::Failed,
-                        format!("{}: {e}", request.name),
-                    ),
-                }
+                let text = format!(
+                    "{} ({}{}){}",
+                    request.name,
+                    consistency.as_str(),
+                    wave_text(wave),
+                    note_text(note)
+                );
+                deferred |=
+                    create_one(ctx, region, subject, request, text, report).await == Made::Deferred;
             }
             _ => {}
         }
     }
+    // Quiesced instances last, QUIESCE_CONCURRENCY at a time: each waits for its freeze.
+    deferred |= quiesce::run_jobs(ctx, quiesced, report).await;
     deferred
+}
+
+/// What one CreateImage came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Made {
+    Created(ImageId),
+    Existed,
+    Deferred,
+    Failed,
+}
+
+/// CreateImage for one instance, sealed at creation, reported into `report` (`text` says
+/// what was made); a taken name is looked up (ours: already existed; not sealed:
+/// name-squatted).
+pub(super) async fn create_one(
+    ctx: &Context,
+    region: &Region,
+    subject: &str,
+    request: &NewImage,
+    text: String,
+    report: &mut RunReport,
+) -> Made {
+    ctx.progress(&format!("CreateImage {} in {region}", request.name));
+    let ec2 = ctx.cloud.ec2(region);
+    // Sealed at creation: the image is never visible without its seal.
+    let mut request = request.clone();
+    match seal::sealed_tags(
+        &ctx.sealer,
+        &ctx.config.deployment,
+        region,
+        &request.name,
+        &request.image_tags,
+    )
+    .await
+    {
+        Ok((image_tags, snapshot_tags)) => {
+            request.image_tags = image_tags;
+            request.snapshot_tags = snapshot_tags;
+        }
+        Err(e) => {
+            let outcome = Outcome::for_error(&e);
+            report.push(
+                region,
+                subject,
+                None,
+                outcome,
+                format!("{}: not imaged, it could not be sealed ({e})", request.name),
+            );
+            return if outcome == Outcome::Deferred {
+                Made::Deferred
+            } else {
+                Made::Failed
+            };
+        }
+    }
+    match ec2.create_image(&request).await {
+        Ok(id) => {
+            report.push(region, subject, Some(&id), Outcome::Created, text);
+            Made::Created(id)
+        }
+        Err(e) if e.kind == ErrorKind::Duplicate => {
+            match find_by_name(ec2.as_ref(), &request.name).await {
+                Ok(Some(img)) if !is_sealed(ctx, &img).await => {
+                    report.push(
+                        region,
+                        subject,
+                        Some(&img.id),
+                        Outcome::NameSquatted,
+                        squatted_text(&request.name, &img.id),
+                    );
+                    Made::Failed
+                }
+                Ok(Some(img)) => {
+                    report.push(
+                        region,
+                        subject,
+                        Some(&img.id),
+                        Outcome::AlreadyExisted,
+                        format!("{} exists already ({})", request.name, img.state.as_str()),
+                    );
+                    Made::Existed
+                }
+                Ok(None) => {
+                    report.push(
+                        region,
+                        subject,
+                        None,
+                        Outcome::Deferred,
+                        format!(
+                            "{} is taken but not visible yet; the next run looks again",
+                            request.name
+                        ),
+                    );
+                    Made::Deferred
+                }
+                Err(le) => {
+                    let outcome = Outcome::for_error(&le);
+                    report.push(
+                        region,
+                        subject,
+                        None,
+                        outcome,
+                        format!("{} is taken and could not be looked up: {le}", request.name),
+                    );
+                    if outcome == Outcome::Deferred {
+                        Made::Deferred
+                    } else {
+                        Made::Failed
+                    }
+                }
+            }
+        }
+        // CreateImage has no transient resource limit (concurrent snapshots are
+        // ConcurrentSnapshotLimitExceeded): ResourceLimitExceeded here is the
+        // AMIs-per-Region quota, which minutes will not free.
+        Err(e) if matches!(e.kind, ErrorKind::QuotaExceeded | ErrorKind::ResourceLimit) => {
+            report.push(
+                region,
+                subject,
+                None,
+                Outcome::Failed,
+                format!(
+                    "{}: {e}; a quota is full: raise it (Service Quotas, Amazon EC2: the AMIs or EBS snapshots quota of {region}) or let cleanup free room; not retried until the next scheduled run",
+                    request.name
+                ),
+            );
+            Made::Failed
+        }
+        Err(e) if e.is_retryable() => {
+            report.push(
+                region,
+                subject,
+                None,
+                Outcome::Deferred,
+                format!("{}: {e}; retried by the continuation", request.name),
+            );
+            Made::Deferred
+        }
+        Err(e) => {
+            report.push(
+                region,
+                subject,
+                None,
+                Outcome::Failed,
+                format!("{}: {e}", request.name),
+            );
+            Made::Failed
+        }
+    }
 }
 
 /// Whether `image` is the suite's (sealed); a failed check counts as not.

@@ -172,6 +172,10 @@ impl Images for FakeRegion {
 impl ImageFactory for FakeRegion {
     async fn create_image(&self, request: &NewImage) -> CloudResult<ImageId> {
         let mut s = self.lock();
+        s.timeline.push(format!(
+            "CreateImage {} no-reboot={}",
+            request.instance, request.no_reboot
+        ));
         s.call(&self.region, "CreateImage", Some(request.instance.as_str()))?;
         let instance = s
             .instances

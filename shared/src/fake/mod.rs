@@ -14,10 +14,12 @@
 //! assert!(id.as_str().starts_with("i-"));
 //! ```
 
+mod agents;
 mod ec2;
 mod kms;
 mod publish;
 
+pub use self::agents::{FakeAgent, FakeOutcome};
 pub use self::publish::{FakeParameter, FakeTemplate};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -32,7 +34,7 @@ use crate::model::{
     Instance, InstanceId, InstanceState, KeyGrant, KeyRef, Region, Snapshot, SnapshotId, Tags,
 };
 use crate::ports::{
-    Cloud, Continuations, Ec2, Keys, LaunchTemplates, Parameters, RecycleBin, Reports,
+    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Parameters, RecycleBin, Reports,
     RetentionRule, Seals,
 };
 use crate::report::RunReport;
@@ -89,6 +91,13 @@ pub struct FakeState {
     pub parameters: BTreeMap<(Region, String), FakeParameter>,
     /// Launch templates by (region, id) ([`FakeCloud::add_launch_template`]).
     pub templates: BTreeMap<(Region, String), FakeTemplate>,
+    /// Systems Manager agents by instance ([`FakeCloud::set_agent`]).
+    pub agents: BTreeMap<InstanceId, FakeAgent>,
+    /// Command id → (instance, action).
+    pub command_actions: BTreeMap<String, (InstanceId, String)>,
+    /// Commands sent and CreateImage calls, in order ("SendCommand DOC freeze i-…",
+    /// "CreateImage i-… no-reboot=true").
+    pub timeline: Vec<String>,
     faults: Vec<Fault>,
     next_id: u64,
 }
@@ -536,6 +545,12 @@ impl Cloud for FakeCloud {
         })
     }
     fn launch_templates(&self, region: &Region) -> Arc<dyn LaunchTemplates> {
+        Arc::new(FakeRegion {
+            state: self.state.clone(),
+            region: region.clone(),
+        })
+    }
+    fn agents(&self, region: &Region) -> Arc<dyn Agents> {
         Arc::new(FakeRegion {
             state: self.state.clone(),
             region: region.clone(),

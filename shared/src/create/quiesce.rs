@@ -1,0 +1,294 @@
+//! Application-consistent images without a reboot (`ami-lifecycle:method=quiesce`):
+//! freeze through Systems Manager, `CreateImage` with `NoReboot`, thaw.
+//!
+//! [`run_jobs`] runs the plan's [`QuiesceJob`]s `QUIESCE_CONCURRENCY` at a time. One job:
+//! 1. the instance must be managed and online (`DescribeInstanceInformation`);
+//! 2. never freeze what cannot be thawed in time: the freeze starts only if the
+//!    invocation has `QUIESCE_TIMEOUT` + [`IMAGE_AND_THAW_BUDGET`] left;
+//! 3. the freeze command (the shipped Linux document, or `AWSEC2-ManageVssIO` on Windows)
+//!    is awaited at most `QUIESCE_TIMEOUT`;
+//! 4. `CreateImage` with `NoReboot`, tagged `consistency=application-consistent`;
+//! 5. the thaw command as soon as CreateImage returns and **always** once the freeze was
+//!    sent, whatever happened in between (the Linux document's watchdog also thaws by
+//!    itself after `QUIESCE_MAX_FREEZE`);
+//! 6. an instance that cannot be quiesced gets `QUIESCE_FALLBACK`'s image (planned in
+//!    [`super::plan::QuiescePlan`]), or none (`skip`). The report says which path each
+//!    instance took, why, and how long it was frozen.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+
+use super::plan::{QuiescePlan, Wave};
+use super::run::{create_one, Made};
+use crate::context::Context;
+use crate::model::{InstanceId, Region};
+use crate::ports::{AgentCommand, Agents, CommandStatus, NewImage};
+use crate::report::{Outcome, RunReport};
+
+/// AWS's document that pauses and resumes I/O through VSS on Windows.
+pub const VSS_DOCUMENT: &str = "AWSEC2-ManageVssIO";
+
+/// Time kept for CreateImage and the thaw after a freeze (CreateImage with `NoReboot`
+/// answers in seconds; the thaw is one call).
+pub const IMAGE_AND_THAW_BUDGET: Duration = Duration::from_secs(30);
+
+/// How often a freeze command's status is read.
+const POLL: Duration = Duration::from_secs(2);
+
+/// A quiesced instance's image to make.
+#[derive(Debug, Clone)]
+pub(super) struct QuiesceJob {
+    pub region: Region,
+    pub instance: InstanceId,
+    pub request: NewImage,
+    pub wave: Option<Wave>,
+    pub plan: QuiescePlan,
+}
+
+/// Runs the jobs `QUIESCE_CONCURRENCY` at a time; their items go into `report`. Returns
+/// whether any was deferred.
+pub(super) async fn run_jobs(ctx: &Context, jobs: Vec<QuiesceJob>, report: &mut RunReport) -> bool {
+    if jobs.is_empty() {
+        return false;
+    }
+    let limit = ctx.config.quiesce_concurrency.max(1) as usize;
+    let done: Vec<(RunReport, bool)> = futures::stream::iter(jobs)
+        .map(|job| async move {
+            let mut part = RunReport::new(
+                super::FUNCTION,
+                ctx.dry_run(),
+                time::OffsetDateTime::UNIX_EPOCH,
+            );
+            let deferred = run_job(ctx, &job, &mut part).await;
+            (part, deferred)
+        })
+        .buffer_unordered(limit)
+        .collect()
+        .await;
+    let mut deferred = false;
+    for (part, d) in done {
+        report.items.extend(part.items);
+        if part.incomplete.is_some() {
+            report.incomplete = part.incomplete;
+        }
+        deferred |= d;
+    }
+    deferred
+}
+
+/// The document and parameters of a freeze or thaw on `platform`.
+fn command(
+    ctx: &Context,
+    platform: &str,
+    mounts: &[String],
+    freeze: bool,
+    name: &str,
+) -> AgentCommand {
+    let config = &ctx.config;
+    let one = |v: String| vec![v];
+    let (document, parameters) = if platform.eq_ignore_ascii_case("windows") {
+        let action = if freeze { "Freeze" } else { "Thaw" };
+        (
+            VSS_DOCUMENT.to_owned(),
+            [("Action".to_owned(), one(action.to_owned()))].into(),
+        )
+    } else {
+        let action = if freeze { "freeze" } else { "thaw" };
+        (
+            config.quiesce_linux_document.clone(),
+            [
+                ("action".to_owned(), one(action.to_owned())),
+                ("mounts".to_owned(), one(mounts.join(","))),
+                (
+                    "maxFreezeSeconds".to_owned(),
+                    one(config.quiesce_max_freeze_seconds.to_string()),
+                ),
+            ]
+            .into(),
+        )
+    };
+    AgentCommand {
+        document,
+        parameters,
+        timeout_seconds: config.quiesce_timeout_seconds,
+        comment: format!(
+            "ami-lifecycle {} {} {name}",
+            config.deployment,
+            if freeze { "freeze" } else { "thaw" }
+        ),
+    }
+}
+
+/// Why the freeze did not hold.
+enum FreezeFailed {
+    /// Not sent: nothing to thaw.
+    NotSent(String),
+    /// Sent and failed, timed out or could not be followed: thawed.
+    Sent(String),
+}
+
+async fn run_job(ctx: &Context, job: &QuiesceJob, report: &mut RunReport) -> bool {
+    let subject = job.instance.as_str();
+    let region = &job.region;
+    let name = &job.request.name;
+    let agents = ctx.cloud.agents(region);
+    let needed =
+        Duration::from_secs(u64::from(ctx.config.quiesce_timeout_seconds)) + IMAGE_AND_THAW_BUDGET;
+    if !ctx.deadline.fits(needed) {
+        report.incomplete =
+            Some("the invocation's deadline is near; the continuation does the rest".to_owned());
+        report.push(region, subject, None, Outcome::Deferred, format!(
+            "{name}: not frozen: less than QUIESCE_TIMEOUT + {} s left before the deadline, so it could not be thawed in time; left to the continuation",
+            IMAGE_AND_THAW_BUDGET.as_secs()
+        ));
+        return true;
+    }
+    let platform = match agents.agents(std::slice::from_ref(&job.instance)).await {
+        Ok(found) => match found.into_iter().find(|a| a.instance == job.instance) {
+            Some(a) if a.online => a.platform,
+            Some(a) => return fallback(ctx, job, format!("its Systems Manager agent is not online (PingStatus {})", a.ping), report).await,
+            None => return fallback(ctx, job, "it is not managed by Systems Manager (no SSM agent registered, or no instance profile allowing it)".to_owned(), report).await,
+        },
+        Err(e) if e.is_retryable() => {
+            report.push(region, subject, None, Outcome::Deferred, format!("{name}: Systems Manager could not be asked ({e}); retried by the continuation"));
+            return true;
+        }
+        Err(e) => return fallback(ctx, job, format!("Systems Manager could not be asked ({e})"), report).await,
+    };
+    let started = Instant::now();
+    let frozen = freeze(ctx, agents.as_ref(), job, &platform).await;
+    let held = started.elapsed();
+    match frozen {
+        Ok(()) => {
+            let text = format!(
+                "{name} (application-consistent{}; frozen {:.1} s before CreateImage, {} on {platform})",
+                wave_suffix(&job.wave),
+                held.as_secs_f64(),
+                if platform.eq_ignore_ascii_case("windows") { VSS_DOCUMENT } else { "freeze" },
+            );
+            let made = create_one(ctx, region, subject, &job.request, text, report).await;
+            let total = started.elapsed();
+            thaw(ctx, agents.as_ref(), job, &platform, total, report).await;
+            made == Made::Deferred
+        }
+        Err(FreezeFailed::NotSent(why)) => fallback(ctx, job, why, report).await,
+        Err(FreezeFailed::Sent(why)) => {
+            thaw(
+                ctx,
+                agents.as_ref(),
+                job,
+                &platform,
+                started.elapsed(),
+                report,
+            )
+            .await;
+            fallback(ctx, job, why, report).await
+        }
+    }
+}
+
+fn wave_suffix(wave: &Option<Wave>) -> String {
+    wave.as_ref()
+        .map(|w| format!(", reboot group {} wave {}/{}", w.group, w.number, w.of))
+        .unwrap_or_default()
+}
+
+/// Sends the freeze and waits for it, at most `QUIESCE_TIMEOUT` (and never past the deadline).
+async fn freeze(
+    ctx: &Context,
+    agents: &dyn Agents,
+    job: &QuiesceJob,
+    platform: &str,
+) -> Result<(), FreezeFailed> {
+    let cmd = command(ctx, platform, &job.plan.mounts, true, &job.request.name);
+    let id = agents
+        .send(&job.instance, &cmd)
+        .await
+        .map_err(|e| FreezeFailed::NotSent(format!("the freeze command was not sent ({e})")))?;
+    let limit = Duration::from_secs(u64::from(ctx.config.quiesce_timeout_seconds));
+    let started = Instant::now();
+    loop {
+        match agents.status(&id, &job.instance).await {
+            Ok(CommandStatus::Success) => return Ok(()),
+            Ok(CommandStatus::Failed { status, detail }) => {
+                let vss = platform.eq_ignore_ascii_case("windows");
+                let hint = if vss {
+                    " (AWSEC2-ManageVssIO needs the AWS VSS components installed on the instance)"
+                } else {
+                    ""
+                };
+                return Err(FreezeFailed::Sent(format!(
+                    "the freeze {} ({cmd_doc}){hint}: {detail}",
+                    status.to_ascii_lowercase(),
+                    cmd_doc = cmd.document
+                )));
+            }
+            Ok(CommandStatus::Running) => {}
+            Err(e) => {
+                return Err(FreezeFailed::Sent(format!(
+                    "the freeze could not be followed ({e})"
+                )))
+            }
+        }
+        if started.elapsed() + POLL > limit || ctx.deadline.near() {
+            return Err(FreezeFailed::Sent(format!(
+                "the freeze did not finish within QUIESCE_TIMEOUT={} s",
+                ctx.config.quiesce_timeout_seconds
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Sends the thaw (always, once a freeze was sent). A thaw that cannot be sent is an
+/// item of its own: the watchdog thaws after `QUIESCE_MAX_FREEZE`, but someone must know.
+async fn thaw(
+    ctx: &Context,
+    agents: &dyn Agents,
+    job: &QuiesceJob,
+    platform: &str,
+    since_freeze: Duration,
+    report: &mut RunReport,
+) {
+    let cmd = command(ctx, platform, &job.plan.mounts, false, &job.request.name);
+    if let Err(e) = agents.send(&job.instance, &cmd).await {
+        report.push(&job.region, job.instance.as_str(), None, Outcome::Failed, format!(
+            "thaw command not sent ({e}) {:.1} s after the freeze: the document's watchdog thaws it {} s after the freeze; check the instance",
+            since_freeze.as_secs_f64(),
+            ctx.config.quiesce_max_freeze_seconds
+        ));
+    }
+}
+
+/// The instance could not be quiesced: `QUIESCE_FALLBACK`'s image, or none.
+async fn fallback(ctx: &Context, job: &QuiesceJob, why: String, report: &mut RunReport) -> bool {
+    let name = &job.request.name;
+    match &job.plan.fallback {
+        None => {
+            report.push(&job.region, job.instance.as_str(), None, Outcome::Skipped, format!(
+                "{name}: not quiesced: {why}; QUIESCE_FALLBACK=skip: not imaged this slot (set QUIESCE_FALLBACK=reboot or no-reboot to image it anyway)"
+            ));
+            false
+        }
+        Some(f) => {
+            let text = format!(
+                "{} ({}{}): not quiesced: {why}; {}",
+                f.request.name,
+                f.consistency.as_str(),
+                wave_suffix(&job.wave),
+                f.note
+            );
+            create_one(
+                ctx,
+                &job.region,
+                job.instance.as_str(),
+                &f.request,
+                text,
+                report,
+            )
+            .await
+                == Made::Deferred
+        }
+    }
+}
