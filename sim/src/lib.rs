@@ -2,7 +2,8 @@
 //!
 //! - [`Emulator`] starts our extended moto on a free 127.0.0.1 port (stopped on drop);
 //!   [`EmulatorClient`] builds SDK clients and a runner `Context` pointed at it, seeds
-//!   instances and keys, drives the control API; [`EventQueue`] observes the events the
+//!   instances and keys, drives the control API (and Systems Manager for quiesced images:
+//!   the shipped document, SSM agents, per-instance timelines); [`EventQueue`] observes the events the
 //!   emulator puts on its EventBridge bus.
 //! - [`dispatch`]: the one place an event is handed to a function, as Lambda would.
 //! - [`cycle`]: the reliability tests' lifecycle driver; [`demo`]: `ami-sim demo`, the
@@ -11,6 +12,7 @@
 //! Used by the integration tests (`tests/`) and the benchmarks (`bench/`); never by the
 //! shipped binaries.
 
+mod agents;
 mod client;
 pub mod cycle;
 pub mod demo;
@@ -21,6 +23,7 @@ mod http;
 mod resources;
 pub use resources::SealedTags;
 
+pub use agents::{quiesce_document_name, QuiesceDocument, TimelineEntry};
 pub use client::EmulatorClient;
 pub use dispatch::dispatch;
 pub use emulator::{repo_root, Emulator};
