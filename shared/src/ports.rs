@@ -363,11 +363,15 @@ pub struct ParameterVersion {
 }
 
 /// A parameter's current value (`GetParametersByPath`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ParameterValue {
     pub name: String,
     pub value: String,
     pub version: i64,
+    /// `DataType`: `aws:ec2:image` or `text` (`None` when not reported).
+    pub data_type: Option<String>,
+    /// `LastModifiedDate`.
+    pub modified: Option<OffsetDateTime>,
 }
 
 /// What to write with `PutParameter` (always `Type=String`, `Overwrite=true`).

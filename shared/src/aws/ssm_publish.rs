@@ -41,6 +41,10 @@ impl Parameters for AwsParameters {
                     name: p.name()?.to_owned(),
                     value: p.value()?.to_owned(),
                     version: p.version(),
+                    data_type: p.data_type().map(str::to_owned),
+                    modified: p
+                        .last_modified_date()
+                        .and_then(|d| time::OffsetDateTime::from_unix_timestamp(d.secs()).ok()),
                 })
             }));
             match page.next_token() {
@@ -64,6 +68,10 @@ impl Parameters for AwsParameters {
                     name: p.name()?.to_owned(),
                     value: p.value()?.to_owned(),
                     version: p.version(),
+                    data_type: p.data_type().map(str::to_owned),
+                    modified: p
+                        .last_modified_date()
+                        .and_then(|d| time::OffsetDateTime::from_unix_timestamp(d.secs()).ok()),
                 })
             })),
             Err(e) if e.kind == ErrorKind::NotFound => Ok(None),

@@ -135,10 +135,7 @@ mod tests {
                 .unwrap_or_default()
         };
         assert!(e(&[("QUIESCE_FALLBACK", "maybe")]).contains("reboot, no-reboot or skip"));
-        assert!(
-            e(&[("QUIESCE_MAX_FREEZE", "5")])
-                .contains("QUIESCE_MAX_FREEZE")
-        );
+        assert!(e(&[("QUIESCE_MAX_FREEZE", "5")]).contains("QUIESCE_MAX_FREEZE"));
         assert!(e(&[("QUIESCE_LINUX_DOCUMENT", "a b")]).contains("not an SSM document name"));
     }
 }

@@ -25,6 +25,8 @@ pub struct FakeParameter {
     pub versions: Vec<ParameterVersion>,
     /// Every version number given so far (numbers are never reused).
     pub last_version: i64,
+    /// When the last version was written (the fake's clock).
+    pub modified: Option<time::OffsetDateTime>,
 }
 
 /// One launch template.
@@ -114,6 +116,8 @@ impl Parameters for FakeRegion {
                     name: n.clone(),
                     value: v.value.clone(),
                     version: v.version,
+                    data_type: Some(p.data_type.clone()),
+                    modified: p.modified,
                 })
             })
             .collect())
@@ -130,6 +134,8 @@ impl Parameters for FakeRegion {
                     name: name.to_owned(),
                     value: v.value.clone(),
                     version: v.version,
+                    data_type: Some(p.data_type.clone()),
+                    modified: p.modified,
                 })
             }))
     }
@@ -187,8 +193,10 @@ impl Parameters for FakeRegion {
                 return Ok(version);
             }
         }
+        let now = s.now();
         let p = s.parameters.entry(key).or_default();
         p.data_type = parameter.data_type.to_owned();
+        p.modified = Some(now);
         p.last_version = version;
         p.versions.push(ParameterVersion {
             version,

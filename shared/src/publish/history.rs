@@ -118,6 +118,7 @@ mod tests {
             name: name.to_owned(),
             value: value.to_owned(),
             version: 9,
+            ..ParameterValue::default()
         }
     }
 

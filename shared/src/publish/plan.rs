@@ -81,8 +81,17 @@ pub enum ParameterAction {
         previous: Option<String>,
         why: String,
     },
-    /// The parameter already holds what it should.
-    Unchanged { image: ImageId, why: String },
+    /// The parameter already holds what it should. `label`: written recently (within
+    /// [`LABEL_CHECK_WINDOW`]), so its version may lack its slot label (SSM validated the
+    /// value after the run that wrote it, or the run stopped before labelling): check it.
+    Unchanged {
+        image: ImageId,
+        why: String,
+        label: Option<(i64, String)>,
+    },
+    /// The parameter exists with another data type than `aws:ec2:image` (made by hand or
+    /// another tool): SSM cannot change a data type, so nothing is written.
+    WrongType { data_type: String, why: String },
     /// Pinned: the parameter holds the pinned image; `newest` is not published.
     Held { pinned: ImageId, newest: ImageId },
     /// No image of the lineage in the region can be published (reported only when the
@@ -99,7 +108,7 @@ impl ParameterAction {
             Self::Publish { publication, .. } => Some(&publication.image),
             Self::Unchanged { image, .. } => Some(image),
             Self::Held { pinned, .. } => Some(pinned),
-            Self::Nothing { .. } | Self::BadPin { .. } => None,
+            Self::Nothing { .. } | Self::BadPin { .. } | Self::WrongType { .. } => None,
         }
     }
 }
@@ -206,8 +215,17 @@ pub fn publication(
     }
 }
 
-/// The plan for one region.
-pub fn plan(inv: &Inventory, names: &LineageNames, config: &Config, scope: &Scope) -> RegionPlan {
+/// How long after a write the publisher checks that the version carries its slot label.
+pub const LABEL_CHECK_WINDOW: time::Duration = time::Duration::hours(2);
+
+/// The plan for one region at `now`.
+pub fn plan(
+    inv: &Inventory,
+    names: &LineageNames,
+    config: &Config,
+    scope: &Scope,
+    now: time::OffsetDateTime,
+) -> RegionPlan {
     let mut members: BTreeMap<InstanceId, Vec<Member<'_>>> = BTreeMap::new();
     for image in &inv.images {
         if image.state == ImageState::Deregistered {
@@ -233,9 +251,29 @@ pub fn plan(inv: &Inventory, names: &LineageNames, config: &Config, scope: &Scop
             .get(&pin_parameter(&config.deployment, lineage));
         let mine = members.get(instance).map_or(&[][..], Vec::as_slice);
         if mine.is_empty() && latest.is_none() && pin.is_none() {
+            // Known, with nothing here yet: its templates wait, they are not refused.
+            wanted.insert(lineage.to_owned(), None);
             continue;
         }
-        let action = decide(mine, latest, pin, lineage, instance, config);
+        let mut action = match latest.and_then(|l| l.data_type.as_deref()) {
+            Some(t) if t != "aws:ec2:image" => ParameterAction::WrongType {
+                data_type: t.to_owned(),
+                why: format!(
+                    "{parameter} exists with data type {t}, and SSM cannot change a parameter to aws:ec2:image (launch templates cannot resolve it either): delete it (aws ssm delete-parameter --name {parameter} --region {}) and the next run creates it",
+                    inv.region
+                ),
+            },
+            _ => decide(mine, latest, pin, lineage, instance, config),
+        };
+        // A recent write may lack its label: the image's slot label goes on its version.
+        if let (ParameterAction::Unchanged { image, label, .. }, Some(l)) = (&mut action, latest) {
+            let recent = l.modified.is_some_and(|m| now - m <= LABEL_CHECK_WINDOW);
+            if recent && l.value.trim() == image.as_str() {
+                if let Some(m) = mine.iter().find(|m| &m.image.id == image) {
+                    *label = Some((l.version, slot_label(slot_of(m.image))));
+                }
+            }
+        }
         wanted.insert(lineage.to_owned(), action.wanted().cloned());
         out.lineages.push(LineagePlan {
             lineage: lineage.to_owned(),
@@ -328,6 +366,7 @@ fn decide(
             _ => ParameterAction::Unchanged {
                 image: target.image.id.clone(),
                 why: "pinned".to_owned(),
+                label: None,
             },
         };
     }
@@ -346,6 +385,7 @@ fn decide(
         return ParameterAction::Unchanged {
             image: newest.image.id.clone(),
             why: "already the newest publishable image".to_owned(),
+            label: None,
         };
     }
     // Never backwards: the current value stays while it is an available image of the
@@ -360,6 +400,7 @@ fn decide(
         return ParameterAction::Unchanged {
             image: held.image.id.clone(),
             why: format!("newer than {} (never moved backwards)", newest.image.id),
+            label: None,
         };
     }
     let why = match current {

@@ -226,9 +226,10 @@ pub async fn rollback(
                 name: pin.clone(),
                 value: image.to_string(),
                 version: 0,
+                ..ParameterValue::default()
             },
         );
-        let plan = plan::plan(&inv, &names, &ctx.config, &scope);
+        let plan = plan::plan(&inv, &names, &ctx.config, &scope, now);
         apply(ctx, region, plan, &mut report).await;
     }
     report
@@ -287,7 +288,7 @@ pub async fn unpin(
                 format!("{lineage} publishes its newest image again"),
             );
         }
-        let plan = plan::plan(&inv, &names, &ctx.config, &scope);
+        let plan = plan::plan(&inv, &names, &ctx.config, &scope, now);
         apply(ctx, region, plan, &mut report).await;
     }
     report

@@ -52,6 +52,22 @@ pub async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunRep
         }
     };
     report_refusals(&names, &scope, &mut report);
+    if let Scope::Lineage(name) = &scope {
+        let refused = names.refused().iter().any(|r| &r.name == name);
+        if names.instance_named(name).is_none() && !refused {
+            let region = ctx
+                .config
+                .regions
+                .first()
+                .cloned()
+                .unwrap_or_else(|| Region::new("-"));
+            report.push(&region, name.as_str(), None, Outcome::Refused, format!(
+                "no scheduled instance has the lineage name {name:?} (its {} or Name tag): nothing published; `amictl status` lists the lineages",
+                key::LINEAGE_NAME
+            ));
+            return report;
+        }
+    }
     for region in &regions {
         if ctx.deadline.near() {
             report.incomplete = Some(format!(
@@ -63,7 +79,7 @@ pub async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunRep
         let Some(inventory) = read_inventory(ctx, region, &scope, &names, &mut report).await else {
             continue;
         };
-        let plan = plan::plan(&inventory, &names, &ctx.config, &scope);
+        let plan = plan::plan(&inventory, &names, &ctx.config, &scope, now);
         apply(ctx, region, plan, &mut report).await;
     }
     report
@@ -273,9 +289,21 @@ pub(super) async fn apply(
                     Err(e) => report.push(region, name, Some(&publication.image), Outcome::for_error(&e), format!("not published: {e}")),
                 }
             }
-            ParameterAction::Unchanged { image, why } => {
-                report.push(region, name, Some(&image), Outcome::Unchanged, why);
+            ParameterAction::Unchanged { image, why, label } => {
+                match label {
+                    Some((version, label)) if !ctx.dry_run() => {
+                        match relabel(params.as_ref(), name, version, &label).await {
+                            Ok(true) => report.push(region, name, Some(&image), Outcome::Published, format!("{label} put on version {version}, written by an earlier run (SSM had not shown it yet)")),
+                            Ok(false) => report.push(region, name, Some(&image), Outcome::Unchanged, why),
+                            Err(e) => report.push(region, name, Some(&image), Outcome::for_error(&e), format!("{why}; its version {version} could not be labelled {label}: {e}")),
+                        }
+                    }
+                    _ => report.push(region, name, Some(&image), Outcome::Unchanged, why),
+                }
                 settled.insert(lp.lineage);
+            }
+            ParameterAction::WrongType { why, .. } => {
+                report.push(region, name, None, Outcome::Refused, why)
             }
             ParameterAction::Held { pinned, newest } => {
                 report.push(region, name, Some(&newest), Outcome::Held, format!("pinned to {pinned}: {newest} is not published until `amictl unpin --lineage {}`", lp.lineage));
@@ -417,6 +445,25 @@ async fn publish_one(
     params
         .label(name, version, std::slice::from_ref(&publication.label))
         .await?;
+    Ok(true)
+}
+
+/// Labels `version` of `name` with `label` unless it already carries it; `Ok(true)` when
+/// it did not.
+async fn relabel(
+    params: &dyn Parameters,
+    name: &str,
+    version: i64,
+    label: &str,
+) -> CloudResult<bool> {
+    let history = params.history(name).await?;
+    let Some(v) = history.iter().find(|v| v.version == version) else {
+        return Ok(false);
+    };
+    if v.labels.iter().any(|l| l == label) {
+        return Ok(false);
+    }
+    params.label(name, version, &[label.to_owned()]).await?;
     Ok(true)
 }
 

@@ -448,3 +448,88 @@ async fn cleanup_keeps_the_published_history_and_says_so() -> Result<(), Request
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_template_waits_where_its_lineage_has_no_image_yet() -> Result<(), RequestError> {
+    let w = world(&[]);
+    w.image("us-east-1", 25, "rebooted");
+    let template = w.cloud.add_launch_template(
+        "eu-west-1",
+        "web",
+        "ami-00000000000000001",
+        &[(key::TRACK, "web-1")],
+    );
+    let detail = w.reconcile().await?;
+    assert_eq!(detail["counts"].get("refused"), None, "{detail}");
+    assert!(
+        detail
+            .to_string()
+            .contains("nothing to publish in eu-west-1"),
+        "{detail}"
+    );
+    assert_eq!(
+        w.cloud
+            .launch_template("eu-west-1", &template)
+            .map(|t| t.versions.len()),
+        Some(1)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_version_written_earlier_without_its_label_is_labelled_by_the_next_run(
+) -> Result<(), RequestError> {
+    use crate::ports::{NewParameterVersion, Parameters};
+    let w = world(&[]);
+    let image = w.image("us-east-1", 25, "rebooted");
+    // What an unconfirmed run leaves once SSM has validated the value: no label.
+    w.cloud.set_now(NOW);
+    let params = crate::ports::Cloud::parameters(&w.cloud, &Region::new("us-east-1"));
+    params
+        .put(&NewParameterVersion {
+            name: LATEST.into(),
+            value: image.to_string(),
+            description: "x".into(),
+            data_type: "aws:ec2:image",
+        })
+        .await
+        .map_err(|e| RequestError::invalid("test", e.to_string()))?;
+    let detail = w.reconcile().await?;
+    assert_eq!(detail["counts"]["published"], 1, "{detail}");
+    assert_eq!(
+        w.cloud.parameter_history("us-east-1", LATEST)[0].labels,
+        ["slot-20261125T0300Z"]
+    );
+    let again = w.reconcile().await?;
+    assert_eq!(again["counts"]["unchanged"], 1, "{again}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unknown_lineage_and_a_text_parameter_are_refused_by_name() -> Result<(), RequestError> {
+    use crate::ports::{NewParameterVersion, Parameters};
+    let w = world(&[]);
+    w.image("us-east-1", 25, "rebooted");
+    let unknown = runner::handle::<Publish>(&w.ctx, json!({"lineage": "web-2"}), NOW).await?;
+    assert_eq!(unknown["counts"]["refused"], 1, "{unknown}");
+    assert!(unknown.to_string().contains("\\\"web-2\\\""), "{unknown}");
+    let params = crate::ports::Cloud::parameters(&w.cloud, &Region::new("us-east-1"));
+    params
+        .put(&NewParameterVersion {
+            name: LATEST.into(),
+            value: "ami-0123".into(),
+            description: "by hand".into(),
+            data_type: "text",
+        })
+        .await
+        .map_err(|e| RequestError::invalid("test", e.to_string()))?;
+    let detail = w.reconcile().await?;
+    assert_eq!(detail["counts"]["refused"], 1, "{detail}");
+    assert!(detail.to_string().contains("delete-parameter"), "{detail}");
+    assert_eq!(
+        w.latest("us-east-1").as_deref(),
+        Some("ami-0123"),
+        "nothing written"
+    );
+    Ok(())
+}
