@@ -20,6 +20,7 @@ def install() -> None:
         launch_templates,
         lifecycle,
         pagination,
+        organizations,
         product_codes,
         recycle_bin,
         deregister,
@@ -38,6 +39,6 @@ def install() -> None:
     for mod in (ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
                 product_codes, instances, disabled_images, snapshot_lock, block_public_access, control,
                 recycle_bin, ssm_parameters, launch_templates, resolve_ssm, ssm_managed, ssm_commands,
-                timeline):
+                timeline, organizations):
         mod.install()
     lifecycle.start_ticker()

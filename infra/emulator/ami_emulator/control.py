@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import re
 
-from . import (block_public_access, bulk, health, faults, lifecycle, product_codes, references,
+from . import (block_public_access, bulk, health, faults, lifecycle, organizations, product_codes,
+               references,
                snapshot_size, ssm_commands, ssm_managed, state, timeline)
 
 CONFIG_KEYS = set(state.DEFAULT_SETTINGS)
@@ -56,6 +57,7 @@ def install() -> None:
             ssm_managed.reset()
             ssm_commands.reset()
             timeline.reset()
+            organizations.reset()
 
     MotoAPIBackend.reset = reset
 
@@ -159,6 +161,19 @@ def handle(environ, start_response):
             body.get("region", "us-east-1"),
             body.get("alias", "alias/ami-lifecycle-seal"),
         ))
+    if path == "/organizations/seed" and method == "POST":
+        try:
+            return _json(start_response, 200, organizations.seed(body))
+        except (ValueError, KeyError, TypeError) as e:
+            return _json(start_response, 400, {"error": str(e)})
+    m = re.fullmatch(r"/organizations/accounts/(\d{12})/status", path)
+    if m and method == "POST":
+        try:
+            return _json(start_response, 200, organizations.set_status(m.group(1), body.get("status")))
+        except ValueError as e:
+            return _json(start_response, 400, {"error": str(e)})
+        except KeyError as e:
+            return _json(start_response, 404, {"error": e.args[0]})
     m = re.fullmatch(r"/instances/(i-[0-9a-f]+)/health", path)
     if m and method == "POST":
         impaired = body.get("impaired")

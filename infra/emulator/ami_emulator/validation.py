@@ -8,7 +8,8 @@ its SDKs) for the services the emulator serves, in both wire protocols:
 
 * EC2 / query (EC2, STS; form body `Action=…&Foo.N.Bar=…`): the flattened keys are
   rebuilt into the input shape; a key that does not map to a member is unknown;
-* JSON (KMS, SSM, EventBridge, SQS, CloudWatch Logs; `X-Amz-Target` + JSON body).
+* JSON (KMS, SSM, EventBridge, SQS, CloudWatch Logs, Organizations; `X-Amz-Target` +
+  JSON body).
 
 Constraints checked: required members, unknown members, list/map min/max size,
 string min/max length, pattern (where the model has one that Python's `re`
@@ -51,7 +52,7 @@ from .errors import wsgi_error
 SCOPE_RE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/")
 # Signing name in the credential scope -> botocore service name.
 SERVICES = {"ec2": "ec2", "sts": "sts", "kms": "kms", "ssm": "ssm", "events": "events",
-            "sqs": "sqs", "logs": "logs"}
+            "sqs": "sqs", "logs": "logs", "organizations": "organizations"}
 # Query parameters every request may carry (protocol and SigV2/SigV4 query auth).
 COMMON_QUERY = {"Action", "Version", "AWSAccessKeyId", "Signature", "SignatureMethod",
                 "SignatureVersion", "Timestamp", "Expires", "SecurityToken",
