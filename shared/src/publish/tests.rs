@@ -479,7 +479,7 @@ async fn a_template_waits_where_its_lineage_has_no_image_yet() -> Result<(), Req
 #[tokio::test]
 async fn a_version_written_earlier_without_its_label_is_labelled_by_the_next_run(
 ) -> Result<(), RequestError> {
-    use crate::ports::{NewParameterVersion, Parameters};
+    use crate::ports::NewParameterVersion;
     let w = world(&[]);
     let image = w.image("us-east-1", 25, "rebooted");
     // What an unconfirmed run leaves once SSM has validated the value: no label.
@@ -507,7 +507,7 @@ async fn a_version_written_earlier_without_its_label_is_labelled_by_the_next_run
 
 #[tokio::test]
 async fn an_unknown_lineage_and_a_text_parameter_are_refused_by_name() -> Result<(), RequestError> {
-    use crate::ports::{NewParameterVersion, Parameters};
+    use crate::ports::NewParameterVersion;
     let w = world(&[]);
     w.image("us-east-1", 25, "rebooted");
     let unknown = runner::handle::<Publish>(&w.ctx, json!({"lineage": "web-2"}), NOW).await?;
