@@ -4,8 +4,8 @@
 # from the repository root:  make -f infra/infra.mk tools infra-check
 #
 #   tools           .venv/tools (tools-requirements.txt) + cfn-guard in .tools/bin; stamped, re-runs are no-ops
-#   lint-templates  sam validate --lint (template.yaml) + cfn-lint (template, forwarder, policies); offline
-#   guard-test      cfn-guard: template + forwarder + operator policy sample must pass, bad-template must FAIL, rule unit tests
+#   lint-templates  sam validate --lint (template.yaml) + cfn-lint (template, forwarder, spoke role, policies); offline
+#   guard-test      cfn-guard: template + forwarder + spoke role + operator policy sample must pass, bad-template must FAIL, rule unit tests
 #   pattern-test    pytest infra/tests (EventBridge patterns against AWS-shaped events, in moto; IAM
 #                   policies; the quiesce document's script under bash with stub fsfreeze/sync)
 #   infra-check     lint-templates guard-test pattern-test
@@ -24,6 +24,7 @@ TOOLS_BIN     := .venv/tools/bin
 TOOLS_DIR     ?= .tools
 TEMPLATE      ?= template.yaml
 FORWARDER     ?= infra/forwarder.yaml
+SPOKE_ROLE    ?= infra/spoke-role.yaml
 ARCH          ?= arm64
 STACK_NAME    ?= ami-lifecycle
 
@@ -90,11 +91,11 @@ $(CFN_GUARD_STAMP):
 
 lint-templates: $(TOOLS_STAMP)
 	$(INFRA_OFFLINE_ENV) $(TOOLS_BIN)/sam validate --lint -t $(TEMPLATE)
-	$(INFRA_OFFLINE_ENV) $(TOOLS_BIN)/cfn-lint $(TEMPLATE) $(FORWARDER) infra/policies/*.yaml
+	$(INFRA_OFFLINE_ENV) $(TOOLS_BIN)/cfn-lint $(TEMPLATE) $(FORWARDER) $(SPOKE_ROLE) infra/policies/*.yaml
 	@echo "lint-templates: OK"
 
 guard-test: $(CFN_GUARD_STAMP)
-	$(CFN_GUARD) validate -r $(GUARD_RULES) -d $(TEMPLATE) -d $(FORWARDER) -d infra/policies/operator-publish-policy.yaml -S all
+	$(CFN_GUARD) validate -r $(GUARD_RULES) -d $(TEMPLATE) -d $(FORWARDER) -d $(SPOKE_ROLE) -d infra/policies/operator-publish-policy.yaml -S all
 	@out=$$(mktemp); \
 	if $(CFN_GUARD) validate -r $(GUARD_RULES) -d $(GUARD_BAD) -S fail >$$out 2>&1; then \
 	  cat $$out; rm -f $$out; echo "guard-test: $(GUARD_BAD) PASSED cfn-guard - the rules let a bad template through" >&2; exit 1; \
@@ -105,7 +106,7 @@ guard-test: $(CFN_GUARD_STAMP)
 	         mapped_queues_deny_foreign_senders kms_create_grant_constrained kms_key_use_via_service_on_named_keys \
 	         seal_key_is_hmac mac_keys_used_only_by_named_roles \
 	         ssm_parameter_writes_only_under_deployment_path launch_template_changes_only_on_tracked_templates \
-	         send_command_only_named_documents_on_opted_in_instances; do \
+	         send_command_only_named_documents_on_opted_in_instances trust_policies_name_principals_with_external_id; do \
 	  grep -Eq "/$$r +FAIL" $$out || { cat $$out; rm -f $$out; echo "guard-test: rule $$r did not fail on $(GUARD_BAD)" >&2; exit 1; }; \
 	done; rm -f $$out; echo "guard-test: $(GUARD_BAD) rejected by every rule, as it must be"
 	$(CFN_GUARD) test -r $(GUARD_RULES) -t $(GUARD_TESTS)
