@@ -119,11 +119,16 @@ impl TimelineEntry {
                 status,
                 ..
             } => format!("{action} {document} ({status})"),
-            Self::CreateImage {
-                error: Some(e), ..
-            } => format!("create-image failed ({e})"),
+            Self::CreateImage { error: Some(e), .. } => format!("create-image failed ({e})"),
             Self::CreateImage { no_reboot, .. } => {
-                format!("create-image {}", if *no_reboot { "NoReboot" } else { "with reboot" })
+                format!(
+                    "create-image {}",
+                    if *no_reboot {
+                        "NoReboot"
+                    } else {
+                        "with reboot"
+                    }
+                )
             }
             Self::Reboot { cause } => format!("reboot ({cause})"),
         }
@@ -221,7 +226,11 @@ impl EmulatorClient {
         Ok(Value::Array(
             entries
                 .iter()
-                .filter(|e| e.get("region").and_then(Value::as_str).is_none_or(|r| r == region))
+                .filter(|e| {
+                    e.get("region")
+                        .and_then(Value::as_str)
+                        .is_none_or(|r| r == region)
+                })
                 .cloned()
                 .collect(),
         ))
