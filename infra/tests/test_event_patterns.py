@@ -817,6 +817,10 @@ GOOD_BAD = {
                         ["ami-lifecycle-operator", "arn:aws:iam::111122223333:user/ops",
                          "arn:aws:sts::111122223333:assumed-role/ops/session", "arn:aws:iam::1111:role/x",
                          "arn:aws:iam::111122223333:role/"]),
+    # Organizations ids: o- and 10-32 lowercase letters or digits (issue 18; not used yet)
+    "OrganizationId": (["", "o-a1b2c3d4e5", "o-exampleorgid1234567890abcdefghij"],
+                       ["o-", "o-short", "o-A1B2C3D4E5", "o-a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q", "a1b2c3d4e5",
+                        "arn:aws:organizations::111122223333:organization/o-a1b2c3d4e5", " o-a1b2c3d4e5"]),
 }
 
 

@@ -30,9 +30,14 @@ def role(name: str) -> str:
     return f"arn:aws:iam::{ACCOUNT}:role/{name}"
 
 
-# Role names CloudFormation gives the SAM functions' roles: <stack>-<Function>Role-<suffix>.
-SUITE = {fn: role(f"ami-lifecycle-{fn}Role-1A2B3C4D5E6F")
+# Role names CloudFormation gives the SAM functions' roles: <stack>-<Function>Role-<suffix>, under
+# the RolePath /ami-lifecycle/<DeploymentName>/ (Globals in template.yaml).
+SUITE = {fn: role(f"ami-lifecycle/ami-lifecycle/ami-lifecycle-{fn}Role-1A2B3C4D5E6F")
          for fn in ("CreateImageFunction", "ReplicateFunction", "ShareFunction", "CleanupFunction", "PublishFunction")}
+# The spoke roles (infra/spoke-role.yaml) the hub's functions assume in the other accounts.
+SPOKE_NAMES = {"CreateImageFunction": "create-image", "ReplicateFunction": "replicate", "ShareFunction": "share",
+               "CleanupFunction": "cleanup", "PublishFunction": "publish"}
+SPOKE = {fn: f"arn:aws:iam::444455556666:role/ami-lifecycle/ami-lifecycle-spoke-{name}" for fn, name in SPOKE_NAMES.items()}
 OPERATOR = role("ami-lifecycle-operator")
 DEVELOPER = role("developer")
 LOOKALIKE = role("developer-ami-lifecycle-ShareFunctionRole-x")
@@ -68,6 +73,12 @@ TAG_SCENARIOS: list[tuple[str, Request, bool]] = [
     ("forge at creation (CopyImage)", tagging(DEVELOPER, "CreateTags", IMAGE, ["ami-lifecycle:slot"], "CopyImage"), True),
     ("launch with the schedule tag", tagging(DEVELOPER, "CreateTags", INSTANCE, ["ami-lifecycle:schedule"], "RunInstances"), True),
     ("a role whose name only contains the suite's", tagging(LOOKALIKE, "CreateTags", IMAGE, ["ami-lifecycle:share-status"]), True),
+    ("the suite's role name outside the deployment's path", tagging(role("ami-lifecycle-ShareFunctionRole-1A2B3C4D5E6F"),
+                                                                    "CreateTags", IMAGE, ["ami-lifecycle:share-status"]), True),
+    ("a spoke-like role name under another path", tagging(role("other/ami-lifecycle-spoke-share"), "CreateTags", IMAGE,
+                                                          ["ami-lifecycle:share-status"]), True),
+    ("the spoke publish role tags (publish never tags)", tagging(SPOKE["PublishFunction"], "CreateTags", IMAGE,
+                                                                 ["ami-lifecycle:share-with"]), True),
     # publish writes no tag, so the guard does not exempt it
     ("publish tags an image", tagging(SUITE["PublishFunction"], "CreateTags", IMAGE, ["ami-lifecycle:share-with"]), True),
     ("ordinary tags on an image", tagging(DEVELOPER, "CreateTags", IMAGE, ["Name", "team"]), False),
@@ -80,6 +91,10 @@ TAG_SCENARIOS: list[tuple[str, Request, bool]] = [
                                             ["ami-lifecycle:managed-by", "ami-lifecycle:source-image"], "CopyImage"), False),
     ("share writes its status", tagging(SUITE["ShareFunction"], "CreateTags", IMAGE, ["ami-lifecycle:share-status"]), False),
     ("cleanup removes a tag", tagging(SUITE["CleanupFunction"], "DeleteTags", IMAGE, ["ami-lifecycle:share-granted"]), False),
+    ("the spoke create-image role tags at CreateImage", tagging(SPOKE["CreateImageFunction"], "CreateTags", SNAPSHOT,
+                                                                ["ami-lifecycle:managed-by"], "CreateImage"), False),
+    ("the spoke share role writes its status", tagging(SPOKE["ShareFunction"], "CreateTags", IMAGE,
+                                                       ["ami-lifecycle:share-status"]), False),
     ("the operator opts an instance in", tagging(OPERATOR, "CreateTags", INSTANCE, ["ami-lifecycle:schedule"]), False),
 ]
 
@@ -126,12 +141,16 @@ NEVER_TAG = {"PublishFunction"}
 
 def test_every_suite_function_is_exempt():
     """The exemption names exactly the roles of the template's functions but those that
-    never tag, plus the operator; a function left out may indeed not tag."""
+    never tag (under the deployment's role path), their spoke roles in the other accounts,
+    plus the operator; a function left out may indeed not tag."""
     t = load_template(ROOT / "template.yaml")
     functions = {k for k, v in t["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     assert functions == set(SUITE)
     exempt = load("tag-guard-scp.json")["Statement"][0]["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
-    assert sorted(exempt) == sorted([f"arn:aws:iam::*:role/ami-lifecycle-{fn}Role-*" for fn in functions - NEVER_TAG]
+    assert sorted(exempt) == sorted([f"arn:aws:iam::*:role/ami-lifecycle/ami-lifecycle/ami-lifecycle-{fn}Role-*"
+                                     for fn in functions - NEVER_TAG]
+                                    + [f"arn:aws:iam::*:role/ami-lifecycle/ami-lifecycle-spoke-{SPOKE_NAMES[fn]}"
+                                       for fn in functions - NEVER_TAG]
                                     + ["arn:aws:iam::*:role/ami-lifecycle-operator"])
     r = Resolver(t, {"KmsKeyArns": KEY})
     for fn in NEVER_TAG:
