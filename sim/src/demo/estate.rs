@@ -1,6 +1,7 @@
 //! The demo's settings and the small estate it seeds: instances in two regions with
 //! different schedules, one opted out of reboot, two in one reboot group, one with a data
-//! volume excluded, and the replica region's KMS key.
+//! volume excluded, one quiesced through Systems Manager (`queue-1`, its /data frozen
+//! around a no-reboot image), and the replica region's KMS key.
 
 use crate::EmulatorClient;
 
@@ -45,6 +46,9 @@ pub struct Seeded {
     pub id: String,
     pub schedules: &'static [&'static str],
     pub reboots: bool,
+    /// `ami-lifecycle:method=quiesce`: its SSM Agent is online, its images are frozen,
+    /// made without a reboot, thawed.
+    pub quiesced: bool,
 }
 
 /// (name, region, tags, data devices)
@@ -94,6 +98,16 @@ const ESTATE: &[Spec] = &[
         &["/dev/sdf", "/dev/sdg"],
     ),
     (
+        "queue-1",
+        HOME,
+        &[
+            ("ami-lifecycle:schedule", "daily"),
+            ("ami-lifecycle:method", "quiesce"),
+            ("ami-lifecycle:freeze-mounts", "/data"),
+        ],
+        &["/dev/sdf"],
+    ),
+    (
         "app-eu-1",
         SECOND,
         &[("ami-lifecycle:schedule", "daily")],
@@ -101,7 +115,8 @@ const ESTATE: &[Spec] = &[
     ),
 ];
 
-/// Launches the estate and creates the replica region's key.
+/// Launches the estate (with the quiesced instance's SSM Agent) and creates the replica
+/// region's key.
 pub async fn seed(emu: &EmulatorClient) -> anyhow::Result<Vec<Seeded>> {
     emu.create_key(REPLICA, Some("alias/ami-replicas")).await?;
     let mut out = Vec::new();
@@ -115,13 +130,20 @@ pub async fn seed(emu: &EmulatorClient) -> anyhow::Result<Vec<Seeded>> {
             } else {
                 &["daily"]
             };
-        let reboots = !tags.contains(&("ami-lifecycle:reboot", "false"));
+        let quiesced = tags.contains(&("ami-lifecycle:method", "quiesce"));
+        let reboots = !tags.contains(&("ami-lifecycle:reboot", "false")) && !quiesced;
+        if quiesced {
+            // Managed by Systems Manager, agent online, commands succeeding.
+            emu.set_ssm_agent(region, &id, serde_json::json!({"ping": "Online"}))
+                .await?;
+        }
         out.push(Seeded {
             name,
             region,
             id,
             schedules,
             reboots,
+            quiesced,
         });
     }
     Ok(out)

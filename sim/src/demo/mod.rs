@@ -11,6 +11,7 @@
 pub mod bus;
 pub mod cron;
 pub mod estate;
+pub mod quiesced;
 pub mod scenario;
 pub mod wiring;
 
@@ -172,12 +173,23 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .count()
     );
     let bus = Bus::wire(&emu, &wiring, &regions, continuation, &ctx).await?;
+    // The stacks' Linux quiesce document: the template's in the home region, the
+    // forwarder's (the same content) in the other managed region.
+    for region in [HOME, SECOND] {
+        emu.install_quiesce_document(region, &args.template, DEPLOYMENT)
+            .await
+            .with_context(|| format!("the quiesce document in {region}"))?;
+    }
     let seeded = estate::seed(&emu).await?;
     println!(
         "estate: {}",
         seeded
             .iter()
-            .map(|s| format!("{} ({})", s.name, s.region))
+            .map(|s| if s.quiesced {
+                format!("{} ({}, quiesced)", s.name, s.region)
+            } else {
+                format!("{} ({})", s.name, s.region)
+            })
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -336,6 +348,12 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
             &final_rows
         )
     );
+
+    // The quiesced instance's last image: frozen, imaged without a reboot, thawed.
+    if args.days > 0 {
+        let last_day = start + Duration::days(i64::from(args.days - 1));
+        problems.extend(quiesced::check(&emu, &seeded, last_day).await?);
+    }
 
     // The seed's question: one launch template text, a different image id per region.
     println!("\nLATEST IMAGE: resolve:ssm:{}", scenario::WEB_LATEST);
