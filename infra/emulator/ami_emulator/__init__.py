@@ -32,6 +32,7 @@ def install() -> None:
         ssm_commands,
         ssm_managed,
         ssm_parameters,
+        sts_trust,
         tag_events,
         timeline,
     )
@@ -39,6 +40,6 @@ def install() -> None:
     for mod in (ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
                 product_codes, instances, disabled_images, snapshot_lock, block_public_access, control,
                 recycle_bin, ssm_parameters, launch_templates, resolve_ssm, ssm_managed, ssm_commands,
-                timeline, organizations):
+                timeline, organizations, sts_trust):
         mod.install()
     lifecycle.start_ticker()

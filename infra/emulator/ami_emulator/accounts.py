@@ -2,7 +2,8 @@
 
 moto picks the account per request from (1) MOTO_ACCOUNT_ID, (2) the
 `x-moto-account-id` header, (3) an access key created through moto's IAM/STS
-(e.g. STS AssumeRole into arn:aws:iam::<acct>:role/x), else 123456789012.
+(e.g. STS AssumeRole into arn:aws:iam::<acct>:role/x, an existing role whose trust
+policy allows the caller: sts_trust.py), else 123456789012.
 The Rust SDK cannot easily add a header, so the emulator adds a shortcut: an access
 key id that is exactly 12 digits (e.g. `111122223333`) selects that account. The
 launcher never sets MOTO_ACCOUNT_ID (it would pin every request to one account).

@@ -149,6 +149,10 @@ def test_sts_query_protocol(emu):
         "Action": "AssumeRole", "Version": "2011-06-15", "RoleSessionName": "ok",
         "RoleArn": "arn:aws:iam::111122223333:role/any", "ProvidedContexts": ""})
     assert status == 400 and "ValidationError" in body and "minimum is 1" in body
+    # A valid request reaches moto (the role must exist and trust the caller: sts_trust.py).
+    emu.client("iam", account="111122223333").create_role(
+        RoleName="any", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "123456789012"}, "Action": "sts:AssumeRole"}]}))
     assert sts.assume_role(RoleArn="arn:aws:iam::111122223333:role/any",
                            RoleSessionName="fine")["Credentials"]["AccessKeyId"]
 
