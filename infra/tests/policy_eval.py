@@ -24,6 +24,12 @@ apply it to a resource policy that names the role itself); otherwise an Allow in
 identity or the resource policy allows it. Principals are matched by ARN pattern only:
 an account-root principal in a resource policy is not modelled by `decide`.
 
+`decide_assume_role` is sts:AssumeRole into a role of another account (IAM User Guide,
+"Cross-account policy evaluation logic"): the role's trust policy must allow the caller AND
+the caller's own identity policies must allow the call; an explicit Deny in either wins. A
+trust statement naming an account root (`arn:...:iam::<account>:root`) matches every
+principal of that account, its Condition still applies.
+
 `decide_kms` is the KMS variant (AWS KMS Developer Guide, "Key policies"): the key policy
 is the only way in. A key-policy Allow naming a principal allows it by itself; an Allow
 naming the principal's account root (`arn:...:iam::<account>:root`) only lets that
@@ -234,3 +240,19 @@ def decide_kms(req: Request, key_policy: dict[str, Any], identity: list[dict[str
     if direct or (delegated and "Allow" in hits):
         return ALLOW
     return IMPLICIT_DENY
+
+
+def decide_assume_role(req: Request, trust: dict[str, Any], identity: list[dict[str, Any]] = ()) -> str:
+    """ALLOW, EXPLICIT_DENY or IMPLICIT_DENY for a cross-account sts:AssumeRole (see the module doc)."""
+    m = _PRINCIPAL_ACCOUNT.fullmatch(req.principal)
+    account = m.group(1) if m else None
+    trusted: list[str] = []
+    for s in _statements(trust):
+        if _names_root_of(s.get("Principal"), account):
+            s = {**s, "Principal": "*"}
+        if statement_applies(s, req, resource_policy=True):
+            trusted.append(s["Effect"])
+    hits = [s["Effect"] for p in identity for s in _statements(p) if statement_applies(s, req)]
+    if "Deny" in trusted or "Deny" in hits:
+        return EXPLICIT_DENY
+    return ALLOW if "Allow" in trusted and "Allow" in hits else IMPLICIT_DENY
