@@ -313,3 +313,24 @@ def test_hub_function_roles_get_the_path_the_spoke_trusts(template, spoke, monke
     trusted = spoke["Resources"]["CleanupSpokeRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     pattern = trusted["Condition"]["ArnLike"]["aws:PrincipalArn"]["Fn::Sub"]
     assert pattern == "arn:${AWS::Partition}:iam::${HubAccountId}:role" + "/ami-lifecycle/${DeploymentName}/" + "*"
+
+
+def test_spoke_policies_fit_iam_size_limits(spoke):
+    """IAM quotas, at the longest parameter values: a role's inline policies together at most
+    10,240 characters, a trust policy at most 2,048 (the default quota; whitespace not counted)."""
+    import json
+
+    longest = {"DeploymentName": "a" * 32, "HubAccountId": HUB, "ExternalId": "x" * 128,
+               "KmsKeyArns": ",".join([f"arn:aws:kms:us-east-1:{SPOKE_ACCOUNT}:key/{'1' * 36}"] * 10)}
+    r = Resolver(spoke, longest)
+
+    def size(doc: dict[str, Any]) -> int:
+        return len(json.dumps(r.resolve(doc), separators=(",", ":")))
+
+    for logical in SPOKE_ROLES.values():
+        props = spoke["Resources"][logical]["Properties"]
+        inline = sum(size(p["PolicyDocument"]) for p in props["Policies"])
+        inline += sum(size(v["Properties"]["PolicyDocument"]) for v in spoke["Resources"].values()
+                      if v["Type"] == "AWS::IAM::Policy" and {"Ref": logical} in v["Properties"]["Roles"])
+        assert 0 < inline <= 10240, (logical, inline)
+        assert size(props["AssumeRolePolicyDocument"]) <= 2048, logical
