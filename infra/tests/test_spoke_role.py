@@ -17,6 +17,7 @@ Run: make pattern-test  (or .venv/tools/bin/pytest infra/tests/test_spoke_role.p
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -318,8 +319,6 @@ def test_hub_function_roles_get_the_path_the_spoke_trusts(template, spoke, monke
 def test_spoke_policies_fit_iam_size_limits(spoke):
     """IAM quotas, at the longest parameter values: a role's inline policies together at most
     10,240 characters, a trust policy at most 2,048 (the default quota; whitespace not counted)."""
-    import json
-
     longest = {"DeploymentName": "a" * 32, "HubAccountId": HUB, "ExternalId": "x" * 128,
                "KmsKeyArns": ",".join([f"arn:aws:kms:us-east-1:{SPOKE_ACCOUNT}:key/{'1' * 36}"] * 10)}
     r = Resolver(spoke, longest)
