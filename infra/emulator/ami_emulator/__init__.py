@@ -35,11 +35,12 @@ def install() -> None:
         sts_trust,
         tag_events,
         timeline,
+        usage_reports,
     )
 
     for mod in (ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
                 product_codes, instances, disabled_images, snapshot_lock, block_public_access, control,
                 recycle_bin, ssm_parameters, launch_templates, resolve_ssm, ssm_managed, ssm_commands,
-                timeline, organizations, sts_trust):
+                timeline, organizations, sts_trust, usage_reports):
         mod.install()
     lifecycle.start_ticker()

@@ -11,7 +11,7 @@ import re
 
 from . import (block_public_access, bulk, health, faults, lifecycle, organizations, product_codes,
                references,
-               snapshot_size, ssm_commands, ssm_managed, state, timeline)
+               snapshot_size, ssm_commands, ssm_managed, state, timeline, usage_reports)
 
 CONFIG_KEYS = set(state.DEFAULT_SETTINGS)
 
@@ -58,6 +58,7 @@ def install() -> None:
             ssm_commands.reset()
             timeline.reset()
             organizations.reset()
+            usage_reports.reset()
 
     MotoAPIBackend.reset = reset
 
@@ -174,6 +175,12 @@ def handle(environ, start_response):
             return _json(start_response, 400, {"error": str(e)})
         except KeyError as e:
             return _json(start_response, 404, {"error": e.args[0]})
+    m = re.fullmatch(r"/image-usage-reports/(amiur-[0-9a-f]+)/fail", path)
+    if m and method == "POST":
+        found = usage_reports.fail(m.group(1), str(body.get("reason", "Internal error")))
+        if found is None:
+            return _json(start_response, 404, {"error": f"{m.group(1)}: no such image usage report"})
+        return _json(start_response, 200, found)
     m = re.fullmatch(r"/instances/(i-[0-9a-f]+)/health", path)
     if m and method == "POST":
         impaired = body.get("impaired")

@@ -38,6 +38,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "clock_offset_seconds": 0.0,  # added to the clock that stamps CreationDate (simulations)
     "reboot_seconds": 0.0,    # status checks `initializing` this long after a CreateImage reboot
     "ami_quota": None,        # AMIs per account and region (CreateImage, CopyImage); None = no limit
+    "usage_report_delay_seconds": 0.0,  # image usage report pending -> available (usage_reports.py)
 }
 
 
