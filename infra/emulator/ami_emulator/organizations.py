@@ -48,8 +48,11 @@ DEFAULT_PAGE = 20
 STATUSES = ("ACTIVE", "SUSPENDED", "PENDING_CLOSURE")
 
 
-def _error(code: str, message: str) -> OrganizationsClientError:
-    return OrganizationsClientError(code, message)
+def _error(code: str, message: str, reason: str | None = None) -> OrganizationsClientError:
+    err = OrganizationsClientError(code, message)
+    if reason:
+        err.reason = reason  # InvalidInputException's `Reason` member (moto serializes it)
+    return err
 
 
 def management_backend(account: str) -> OrganizationsBackend | None:
@@ -91,7 +94,8 @@ def _offset(op: str, key: str, token: str | None) -> int:
     except Exception:
         pass
     raise _error("InvalidInputException", "You specified an invalid value for nextToken. "
-                 "You must get the value from the response to a previous call to the API.")
+                 "You must get the value from the response to a previous call to the API.",
+                 "INVALID_NEXT_TOKEN")
 
 
 def page(resp: OrganizationsResponse, op: str, key: str, items: list, field: str) -> str:

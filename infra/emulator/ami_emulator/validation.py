@@ -25,7 +25,11 @@ Answers as the services do (HTTP 400):
   Value '…' at '…' failed to satisfy constraint: Member must …"}` (the Coral
   wording); a wrong JSON type is `SerializationException`; SQS (awsQueryCompatible)
   also sends `x-amzn-query-error: InvalidParameterValue;Sender` (MissingParameter for
-  a missing member), from which SDKs take the error code SQS has always used.
+  a missing member), from which SDKs take the error code SQS has always used;
+  Organizations answers `{"__type": "InvalidInputException", "Reason": …}` instead, with
+  the reason its API reference names (`INPUT_REQUIRED`, `MIN_VALUE_EXCEEDED`,
+  `MAX_VALUE_EXCEEDED`, `MIN_LENGTH_EXCEEDED`, `MAX_LENGTH_EXCEEDED`, `INVALID_ENUM`,
+  `INVALID_PATTERN`, `INVALID_LIST_MEMBER`).
 
 Parsed shapes are cached per operation (the bench makes thousands of calls a second).
 `strict` in the emulator config (default true) turns the layer off for diagnosis.
@@ -406,6 +410,24 @@ def coral_message(problems: list[Problem]) -> str:
     return f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(parts)
 
 
+def organizations_reason(p: Problem) -> str | None:
+    """InvalidInputException `Reason` (Organizations API reference) for a model violation."""
+    if p.kind == MISSING:
+        return "INPUT_REQUIRED"
+    if p.kind != INVALID:
+        return None
+    for needle, reason in (("below the minimum length", "MIN_LENGTH_EXCEEDED"),
+                           ("above the maximum length", "MAX_LENGTH_EXCEEDED"),
+                           ("must be at least", "MIN_VALUE_EXCEEDED"),
+                           ("must be at most", "MAX_VALUE_EXCEEDED"),
+                           ("must be one of", "INVALID_ENUM"),
+                           ("must match the pattern", "INVALID_PATTERN"),
+                           ("values; the", "INVALID_LIST_MEMBER")):
+        if needle in p.message:
+            return reason
+    return None
+
+
 def json_answer(start_response, environ, service: str, problems: list[Problem]):
     if any(p.kind == TYPE for p in problems):
         typed = [p for p in problems if p.kind == TYPE][0]
@@ -414,6 +436,14 @@ def json_answer(start_response, environ, service: str, problems: list[Problem]):
         kind, message = "ValidationException", coral_message(problems)
     headers = [("Content-Type", environ.get("CONTENT_TYPE") or "application/x-amz-json-1.1"),
                ("x-amzn-RequestId", str(uuid.uuid4()))]
+    if service == "organizations" and kind == "ValidationException":
+        reason = organizations_reason(problems[0])
+        if reason:  # Organizations answers model violations with InvalidInputException
+            body = json.dumps({"__type": "InvalidInputException", "Message": message,
+                               "Reason": reason}).encode()
+            headers.append(("Content-Length", str(len(body))))
+            start_response("400 Bad Request", headers)
+            return [body]
     if service == "sqs":
         code = "MissingParameter" if problems[0].kind == MISSING else "InvalidParameterValue"
         headers.append(("x-amzn-query-error", f"{code};Sender"))

@@ -152,11 +152,14 @@ def test_max_results_and_token_are_checked(emu):
     for bad in (0, 21):
         with pytest.raises(ClientError) as e:
             unchecked(emu).list_accounts(MaxResults=bad)
-        assert code(e) == "ValidationException"
+        # Organizations reports model violations as InvalidInputException with a Reason.
+        assert code(e) == "InvalidInputException"
+        assert e.value.response["Reason"] == ("MIN_VALUE_EXCEEDED" if bad == 0 else "MAX_VALUE_EXCEEDED")
         assert "maxResults" in e.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as e:
         org.list_accounts(NextToken="not-a-token")
     assert code(e) == "InvalidInputException"
+    assert e.value.response["Reason"] == "INVALID_NEXT_TOKEN"
     # A token of one parent is not valid for another.
     token = org.list_accounts_for_parent(ParentId=info["ous"]["Workloads"], MaxResults=1)
     assert token["Accounts"] and "NextToken" not in token  # one account there: no next page
@@ -166,7 +169,8 @@ def test_max_results_and_token_are_checked(emu):
     assert code(e) == "InvalidInputException"
     with pytest.raises(ClientError) as e:
         unchecked(emu).list_accounts_for_parent(ParentId="r-zz")
-    assert code(e) == "ValidationException"  # model pattern: r- then 4-32 characters
+    assert code(e) == "InvalidInputException"  # model pattern: r- then 4-32 characters
+    assert e.value.response["Reason"] == "INVALID_PATTERN"
 
 
 def test_only_management_or_delegated_admin_may_list(emu):
