@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import time
 import urllib.error
+from datetime import timedelta
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT_A, ACCOUNT_B, launch, make_image
+from conftest import ACCOUNT_B, launch, make_image
 
 ACCOUNT_C = "444455556666"
 ALL_TYPES = [{"ResourceType": "ec2:Instance"}, {"ResourceType": "ec2:LaunchTemplate"}]
@@ -51,7 +52,7 @@ def test_report_lists_other_accounts_use(ec2, shared):
     report = ec2.describe_image_usage_reports(ReportIds=[rid])["ImageUsageReports"][0]
     assert report["State"] == "available"
     assert report["ImageId"] == shared
-    assert report["ExpirationTime"] - report["CreationTime"] == __import__("datetime").timedelta(days=30)
+    assert report["ExpirationTime"] - report["CreationTime"] == timedelta(days=30)
     # C: terminated instance not counted; its template's newest version is another image,
     # but the default depth (20) reaches version 1.
     assert entries(ec2, ReportIds=[rid]) == [(ACCOUNT_B, "ec2:Instance", 2),
