@@ -25,6 +25,7 @@ use crate::context::Context;
 use crate::model::{InstanceId, Region};
 use crate::ports::{AgentCommand, Agents, CommandStatus, NewImage};
 use crate::report::{Outcome, RunReport};
+use crate::tags::{key, Consistency};
 
 /// AWS's document that pauses and resumes I/O through VSS on Windows.
 pub const VSS_DOCUMENT: &str = "AWSEC2-ManageVssIO";
@@ -33,8 +34,21 @@ pub const VSS_DOCUMENT: &str = "AWSEC2-ManageVssIO";
 /// answers in seconds; the thaw is one call).
 pub const IMAGE_AND_THAW_BUDGET: Duration = Duration::from_secs(30);
 
-/// How often a freeze command's status is read.
+/// How often a freeze or thaw command's status is read.
 const POLL: Duration = Duration::from_secs(2);
+
+/// How long a thaw's outcome is followed.
+const THAW_WAIT: Duration = Duration::from_secs(10);
+
+/// What became of a thaw command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Thawed {
+    Done,
+    /// Sent, still running after [`THAW_WAIT`] (or the deadline).
+    Unconfirmed,
+    Failed(String),
+    NotSent,
+}
 
 /// A quiesced instance's image to make.
 #[derive(Debug, Clone)]
@@ -158,18 +172,46 @@ async fn run_job(ctx: &Context, job: &QuiesceJob, report: &mut RunReport) -> boo
     };
     let started = Instant::now();
     let frozen = freeze(ctx, agents.as_ref(), job, &platform).await;
-    let held = started.elapsed();
+    let took = started.elapsed();
     match frozen {
         Ok(()) => {
+            let frozen_at = Instant::now();
             let text = format!(
-                "{name} (application-consistent{}; frozen {:.1} s before CreateImage, {} on {platform})",
+                "{name} (application-consistent{}; {} on {platform}: the freeze took {:.1} s)",
                 wave_suffix(&job.wave),
-                held.as_secs_f64(),
-                if platform.eq_ignore_ascii_case("windows") { VSS_DOCUMENT } else { "freeze" },
+                if is_windows(&platform) {
+                    VSS_DOCUMENT
+                } else {
+                    "freeze"
+                },
+                took.as_secs_f64(),
             );
             let made = create_one(ctx, region, subject, &job.request, text, report).await;
-            let total = started.elapsed();
-            thaw(ctx, agents.as_ref(), job, &platform, total, report).await;
+            let thawed = thaw(
+                ctx,
+                agents.as_ref(),
+                job,
+                &platform,
+                started.elapsed(),
+                report,
+            )
+            .await;
+            let held = frozen_at.elapsed();
+            // The report's line for the image says how long the filesystems were held.
+            if let Some(item) = report
+                .items
+                .iter_mut()
+                .rev()
+                .find(|i| i.subject == subject && i.outcome == Outcome::Created)
+            {
+                item.reason.push_str(&format!(
+                    "; held frozen {:.1} s until the thaw",
+                    held.as_secs_f64()
+                ));
+            }
+            if let (Made::Created(image), Thawed::Failed(detail)) = (&made, &thawed) {
+                unclaim(ctx, job, image, &platform, detail, report).await;
+            }
             made == Made::Deferred
         }
         Err(FreezeFailed::NotSent(why)) => fallback(ctx, job, why, report).await,
@@ -186,6 +228,61 @@ async fn run_job(ctx: &Context, job: &QuiesceJob, report: &mut RunReport) -> boo
             fallback(ctx, job, why, report).await
         }
     }
+}
+
+fn is_windows(platform: &str) -> bool {
+    platform.eq_ignore_ascii_case("windows")
+}
+
+/// A thaw that failed after an image was made. VSS resumes I/O by itself 10 s after the
+/// freeze and then fails the thaw: the snapshots may have been taken after I/O resumed,
+/// so the image is only crash-consistent and is retagged so (publish and people rely on
+/// the tag). On Linux the freeze held while CreateImage started: the image stands, but the
+/// mounts may stay frozen until the document's watchdog thaws them.
+async fn unclaim(
+    ctx: &Context,
+    job: &QuiesceJob,
+    image: &crate::model::ImageId,
+    platform: &str,
+    detail: &str,
+    report: &mut RunReport,
+) {
+    let subject = job.instance.as_str();
+    if !is_windows(platform) {
+        report.push(&job.region, subject, Some(image), Outcome::Failed, format!(
+            "the thaw failed ({detail}): {image} stands (the freeze held while CreateImage started), but the mounts may stay frozen until the document's watchdog thaws them {} s after the freeze; check the instance",
+            ctx.config.quiesce_max_freeze_seconds
+        ));
+        return;
+    }
+    let ec2 = ctx.cloud.ec2(&job.region);
+    let crash: crate::model::Tags = [(
+        key::CONSISTENCY.to_owned(),
+        Consistency::CrashConsistent.as_str().to_owned(),
+    )]
+    .into();
+    let mut resources = vec![image.to_string()];
+    let query = crate::ports::ImageQuery {
+        ids: vec![image.clone()],
+        ..crate::ports::ImageQuery::default()
+    };
+    if let Ok(page) = ec2.images_page(&query, None).await {
+        resources.extend(
+            page.items
+                .iter()
+                .flat_map(|i| i.snapshot_ids().map(ToString::to_string)),
+        );
+    }
+    let mut retagged = Vec::new();
+    for r in &resources {
+        if ec2.set_tags(r, &crash).await.is_ok() {
+            retagged.push(r.as_str());
+        }
+    }
+    report.push(&job.region, subject, Some(image), Outcome::Failed, format!(
+        "the VSS thaw failed ({detail}): VSS resumes I/O by itself 10 s after the freeze, so {image} may have been taken after that: tagged crash-consistent ({}); the freeze, CreateImage and thaw must fit in 10 s",
+        if retagged.is_empty() { "retagging failed: fix the tag by hand".to_owned() } else { retagged.join(", ") }
+    ));
 }
 
 fn wave_suffix(wave: &Option<Wave>) -> String {
@@ -250,14 +347,33 @@ async fn thaw(
     platform: &str,
     since_freeze: Duration,
     report: &mut RunReport,
-) {
+) -> Thawed {
     let cmd = command(ctx, platform, &job.plan.mounts, false, &job.request.name);
-    if let Err(e) = agents.send(&job.instance, &cmd).await {
-        report.push(&job.region, job.instance.as_str(), None, Outcome::Failed, format!(
-            "thaw command not sent ({e}) {:.1} s after the freeze: the document's watchdog thaws it {} s after the freeze; check the instance",
-            since_freeze.as_secs_f64(),
-            ctx.config.quiesce_max_freeze_seconds
-        ));
+    let id = match agents.send(&job.instance, &cmd).await {
+        Ok(id) => id,
+        Err(e) => {
+            report.push(&job.region, job.instance.as_str(), None, Outcome::Failed, format!(
+                "thaw command not sent ({e}) {:.1} s after the freeze: the document's watchdog thaws it {} s after the freeze; check the instance",
+                since_freeze.as_secs_f64(),
+                ctx.config.quiesce_max_freeze_seconds
+            ));
+            return Thawed::NotSent;
+        }
+    };
+    // Its outcome is followed briefly (bounded): a failed thaw changes what the image is.
+    let started = Instant::now();
+    loop {
+        match agents.status(&id, &job.instance).await {
+            Ok(CommandStatus::Success) => return Thawed::Done,
+            Ok(CommandStatus::Failed { status, detail }) => {
+                return Thawed::Failed(format!("{}: {detail}", status.to_ascii_lowercase()))
+            }
+            Ok(CommandStatus::Running) | Err(_) => {}
+        }
+        if started.elapsed() + POLL > THAW_WAIT || ctx.deadline.near() {
+            return Thawed::Unconfirmed;
+        }
+        tokio::time::sleep(POLL).await;
     }
 }
 

@@ -334,3 +334,48 @@ fn the_method_tag_and_reboot_false_agree_or_are_refused() {
     assert!(settings(&[(key::FREEZE_MOUNTS, "/data, /var/lib/mysql/")])
         .is_ok_and(|s| s.freeze_mounts == ["/data", "/var/lib/mysql"]));
 }
+
+#[tokio::test]
+async fn a_failed_vss_thaw_takes_back_the_application_consistent_claim() {
+    let cloud = FakeCloud::new("123456789012");
+    cloud.set_now(SLOT);
+    let id = quiesced(&cloud, &[]);
+    cloud.set_agent(
+        &id,
+        FakeAgent {
+            platform: "Windows".into(),
+            thaw: FakeOutcome::Fail("Thaw came more than 10 seconds after the Freeze".into()),
+            ..FakeAgent::default()
+        },
+    );
+    let report = run(&ctx(&cloud, &[]), daily(), SLOT).await;
+    let items = reason_of(&report, &id);
+    assert!(
+        items
+            .iter()
+            .any(|(o, r)| *o == Outcome::Failed && r.contains("tagged crash-consistent")),
+        "{items:?}"
+    );
+    let s = cloud.state();
+    let image = s.images.values().next().cloned();
+    assert_eq!(
+        image.as_ref().and_then(|i| i.tag(key::CONSISTENCY)),
+        Some("crash-consistent")
+    );
+    for snap in image.iter().flat_map(|i| i.snapshot_ids()) {
+        assert_eq!(
+            s.snapshots
+                .get(snap)
+                .and_then(|x| x.tags.get(key::CONSISTENCY))
+                .map(String::as_str),
+            Some("crash-consistent")
+        );
+    }
+    // The image line says how long the freeze held.
+    assert!(
+        items
+            .iter()
+            .any(|(o, r)| *o == Outcome::Created && r.contains("held frozen")),
+        "{items:?}"
+    );
+}
