@@ -38,7 +38,12 @@ pub const IMAGE_AND_THAW_BUDGET: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_secs(2);
 
 /// How long a thaw's outcome is followed.
-const THAW_WAIT: Duration = Duration::from_secs(10);
+const THAW_WAIT: Duration = Duration::from_secs(20);
+
+/// VSS resumes I/O by itself 10 s after a freeze. The freeze ended at the latest when it
+/// was seen to succeed, so an image is made under it only if that was at most this long
+/// after the freeze was sent (the rest of the window is CreateImage's).
+const VSS_CLAIM_LIMIT: Duration = Duration::from_secs(7);
 
 /// What became of a thaw command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +179,15 @@ async fn run_job(ctx: &Context, job: &QuiesceJob, report: &mut RunReport) -> boo
     let frozen = freeze(ctx, agents.as_ref(), job, &platform).await;
     let took = started.elapsed();
     match frozen {
+        Ok(()) if is_windows(&platform) && took > VSS_CLAIM_LIMIT => {
+            let why = format!(
+                "the VSS freeze was seen to succeed only {:.1} s after it was sent: VSS resumes I/O 10 s after the freeze, too soon to start CreateImage inside the window",
+                took.as_secs_f64()
+            );
+            let thawed = thaw(ctx, agents.as_ref(), job, &platform, took, report).await;
+            thaw_failed(ctx, job, &platform, &thawed, report);
+            fallback(ctx, job, why, report).await
+        }
         Ok(()) => {
             let frozen_at = Instant::now();
             let text = format!(
@@ -228,6 +242,35 @@ async fn run_job(ctx: &Context, job: &QuiesceJob, report: &mut RunReport) -> boo
             fallback(ctx, job, why, report).await
         }
     }
+}
+
+/// A failed thaw where no image was made under the freeze: reported (on Linux the mounts
+/// may stay frozen until the watchdog; on Windows VSS timing is off and will be again).
+fn thaw_failed(
+    ctx: &Context,
+    job: &QuiesceJob,
+    platform: &str,
+    thawed: &Thawed,
+    report: &mut RunReport,
+) {
+    let Thawed::Failed(detail) = thawed else {
+        return;
+    };
+    let what = if is_windows(platform) {
+        "VSS resumed I/O by itself (10 s after the freeze)".to_owned()
+    } else {
+        format!(
+            "the mounts may stay frozen until the document's watchdog thaws them {} s after the freeze; check the instance",
+            ctx.config.quiesce_max_freeze_seconds
+        )
+    };
+    report.push(
+        &job.region,
+        job.instance.as_str(),
+        None,
+        Outcome::Failed,
+        format!("the thaw failed ({detail}): {what}"),
+    );
 }
 
 fn is_windows(platform: &str) -> bool {
