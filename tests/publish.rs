@@ -494,7 +494,7 @@ async fn rollback_pins_the_previous_image_holds_a_new_one_and_unpin_publishes_it
 
     let dry_unpin = unpin(&dry, LINEAGE, &regions, now()).await;
     ensure!(
-        dry_unpin.counts().get("planned").is_some(),
+        dry_unpin.counts().contains_key("planned"),
         "{}",
         table(&dry_unpin)
     );
@@ -1210,10 +1210,9 @@ async fn publishing_a_lineage_nobody_has_says_so() -> anyhow::Result<()> {
         "{detail}"
     );
     ensure!(
-        detail["items"]
-            .as_array()
-            .is_some_and(|items| items.iter().any(|i| i["outcome"] == "refused"
-                && i.to_string().contains("web-2"))),
+        detail["items"].as_array().is_some_and(|items| items
+            .iter()
+            .any(|i| i["outcome"] == "refused" && i.to_string().contains("web-2"))),
         "an unknown lineage is named in the report, not an empty run: {detail}"
     );
     Ok(())
@@ -1318,7 +1317,8 @@ async fn a_forged_newer_image_is_never_published() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn a_hand_made_text_parameter_already_holding_the_image_is_refused_too() -> anyhow::Result<()> {
+async fn a_hand_made_text_parameter_already_holding_the_image_is_refused_too() -> anyhow::Result<()>
+{
     let emu = Emulator::start()?;
     let ctx = emu.context(emu.config(&[]));
     let web = instance(&emu, LINEAGE).await?;
