@@ -25,6 +25,14 @@ pub struct Cli {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Act in this account (12 digits), through its spoke role unless it is this one
+    /// (instead of this account only). Needs SPOKE_EXTERNAL_ID for another account.
+    #[arg(long, global = true, conflicts_with = "all_accounts")]
+    pub account: Option<String>,
+    /// Act in every account AMI_LIFECYCLE_ACCOUNTS selects, as the functions do (without
+    /// it, or --account, amictl acts in this account only).
+    #[arg(long, global = true)]
+    pub all_accounts: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -63,6 +71,33 @@ pub async fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--account` / `--all-accounts`: which accounts the command acts in. Without either,
+/// this account only, whatever AMI_LIFECYCLE_ACCOUNTS says.
+fn select_accounts(cli: &Cli, config: &mut Config) -> anyhow::Result<()> {
+    use ami_core::accounts::AccountSelector;
+    let through_runner = matches!(
+        cli.command,
+        Command::Replicate(_) | Command::Cleanup(_) | Command::Share(_) | Command::Publish(_)
+    );
+    if let Some(a) = &cli.account {
+        let id = ami_core::model::AccountId::parse(a)
+            .with_context(|| format!("--account {a:?} is not a 12-digit account id"))?;
+        config.accounts = vec![AccountSelector::Account(id)];
+    } else if cli.all_accounts {
+        anyhow::ensure!(
+            !config.accounts.is_empty(),
+            "--all-accounts: AMI_LIFECYCLE_ACCOUNTS is not set (account ids, ou:ou-… or org)"
+        );
+    } else {
+        config.accounts.clear();
+    }
+    anyhow::ensure!(
+        config.accounts.is_empty() || through_runner,
+        "--account and --all-accounts work with replicate, cleanup, share and publish so far (create-images, status, seal, restore, rollback and unpin act in this account only)"
+    );
+    Ok(())
 }
 
 fn init_logging() {
@@ -109,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(_) => false,
     };
     config.dry_run |= dry_run;
+    select_accounts(&cli, &mut config)?;
     let cloud = AwsCloud::from_env(&config).await;
     let mut ctx = Context::new(Arc::new(cloud), config);
     if std::io::stderr().is_terminal() && !cli.json {

@@ -4,6 +4,7 @@
 //! - [`model`]: identifiers and inventory records ([`model::Image`], [`model::Instance`], …).
 //! - [`tags`]: the `ami-lifecycle:` tag contract and its parser ([`tags::InstanceSettings`]).
 //! - [`config`]: the configuration contract ([`config::Config::from_env`]).
+//! - [`accounts`]: which accounts one deployment acts on (`AMI_LIFECYCLE_ACCOUNTS`, issue 18).
 //! - [`retention`], [`share_target`]: the value languages of `RETAIN` and `share-with`
 //!   ([`values`]: the list and echo helpers they share).
 //! - [`lineage`]: which images are versions of one another, and the one retention decision
@@ -33,6 +34,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod accounts;
 pub mod aws;
 pub mod cleanup;
 pub mod config;

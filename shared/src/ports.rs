@@ -23,6 +23,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::accounts::OrgAccount;
 use crate::error::CloudResult;
 use crate::model::{
     AccountId, DeviceName, Grantee, Image, ImageId, ImageReference, Instance, InstanceHealth,
@@ -487,7 +488,23 @@ pub trait Agents: Send + Sync {
     async fn status(&self, command_id: &str, instance: &InstanceId) -> CloudResult<CommandStatus>;
 }
 
+/// AWS Organizations, read from the hub (the management account or a delegated
+/// administrator): which accounts `ou:` and `org` select ([`crate::accounts`]).
+#[async_trait]
+pub trait Organization: Send + Sync {
+    /// Every account of the organization, whatever its status (`ListAccounts`, every page).
+    async fn accounts(&self) -> CloudResult<Vec<OrgAccount>>;
+    /// Every account under `ou` and its child OUs, whatever its status
+    /// (`ListAccountsForParent`, `ListOrganizationalUnitsForParent`, every page).
+    async fn accounts_under(&self, ou: &str) -> CloudResult<Vec<OrgAccount>>;
+}
+
 /// The cloud as the suite sees it.
+///
+/// One `Cloud` acts in one account. [`Cloud::for_account`] hands out the same ports acting in
+/// another account through its spoke role (issue 18); run reports, continuations and the
+/// seal stay the hub's (the spoke roles have none of those permissions).
+#[async_trait]
 pub trait Cloud: Send + Sync {
     fn ec2(&self, region: &Region) -> Arc<dyn Ec2>;
     fn keys(&self, region: &Region) -> Arc<dyn Keys>;
@@ -499,6 +516,18 @@ pub trait Cloud: Send + Sync {
     fn parameters(&self, region: &Region) -> Arc<dyn Parameters>;
     fn launch_templates(&self, region: &Region) -> Arc<dyn LaunchTemplates>;
     fn agents(&self, region: &Region) -> Arc<dyn Agents>;
+    /// Organizations, with this cloud's credentials.
+    fn organization(&self) -> Arc<dyn Organization>;
+    /// The account this cloud acts in (`sts:GetCallerIdentity`, read once). Only called
+    /// when `AMI_LIFECYCLE_ACCOUNTS` is set.
+    async fn account(&self) -> CloudResult<AccountId>;
+    /// This cloud acting in `account` as `function`'s spoke role
+    /// ([`crate::accounts::spoke_role_arn`], session `ami-lifecycle-<function>`, the
+    /// configured external id). The role is assumed here, once, so a refusal is one error
+    /// about the account (not a failure of every call in it); the credentials are cached
+    /// and renewed by the returned cloud.
+    async fn for_account(&self, account: &AccountId, function: &str)
+        -> CloudResult<Arc<dyn Cloud>>;
 }
 
 /// Streams every image matching `query`, page by page, into `visit`; memory stays flat.

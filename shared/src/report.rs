@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{CloudError, ErrorKind};
-use crate::model::{ImageId, Region};
+use crate::model::{AccountId, ImageId, Region};
 
 /// What happened to one item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -124,6 +124,10 @@ impl Outcome {
 /// One line of a report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportItem {
+    /// The account the item is in, when the deployment acts on several
+    /// (`AMI_LIFECYCLE_ACCOUNTS`); absent otherwise, so a one-account report is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountId>,
     pub region: Region,
     /// The instance, image, snapshot or key the item is about.
     pub subject: String,
@@ -173,6 +177,7 @@ impl RunReport {
         reason: impl Into<String>,
     ) {
         self.items.push(ReportItem {
+            account: None,
             region: region.clone(),
             subject: subject.into(),
             image: image.cloned(),
@@ -252,26 +257,61 @@ impl RunReport {
         })
     }
 
-    /// A table for a terminal: one row per item, then the counts.
+    /// Sets the account of every item that has none (a run in one account of several).
+    pub fn in_account(mut self, account: &AccountId) -> Self {
+        for i in &mut self.items {
+            i.account.get_or_insert_with(|| account.clone());
+        }
+        self
+    }
+
+    /// A table for a terminal: one row per item, then the counts. The ACCOUNT column is
+    /// shown only when some item names an account.
     pub fn render_table(&self) -> String {
-        let headers = ["REGION", "SUBJECT", "IMAGE", "OUTCOME", "REASON"];
-        let rows: Vec<[String; 5]> = self
-            .items
-            .iter()
-            .map(|i| {
-                [
-                    i.region.to_string(),
-                    i.subject.clone(),
-                    i.image
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                    i.outcome.as_str().to_owned(),
-                    i.reason.clone(),
-                ]
-            })
-            .collect();
-        let mut out = render_rows(&headers, &rows);
+        let mut out = if self.items.iter().any(|i| i.account.is_some()) {
+            let headers = ["ACCOUNT", "REGION", "SUBJECT", "IMAGE", "OUTCOME", "REASON"];
+            let rows: Vec<[String; 6]> = self
+                .items
+                .iter()
+                .map(|i| {
+                    let [region, subject, image, outcome, reason] = Self::cells(i);
+                    [
+                        i.account
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                        region,
+                        subject,
+                        image,
+                        outcome,
+                        reason,
+                    ]
+                })
+                .collect();
+            render_rows(&headers, &rows)
+        } else {
+            let headers = ["REGION", "SUBJECT", "IMAGE", "OUTCOME", "REASON"];
+            let rows: Vec<[String; 5]> = self.items.iter().map(Self::cells).collect();
+            render_rows(&headers, &rows)
+        };
+        self.render_summary(&mut out);
+        out
+    }
+
+    fn cells(i: &ReportItem) -> [String; 5] {
+        [
+            i.region.to_string(),
+            i.subject.clone(),
+            i.image
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            i.outcome.as_str().to_owned(),
+            i.reason.clone(),
+        ]
+    }
+
+    fn render_summary(&self, out: &mut String) {
         let counts: Vec<String> = self
             .counts()
             .iter()
@@ -295,7 +335,6 @@ impl RunReport {
         for (k, v) in &self.metrics {
             let _ = writeln!(out, "{k}: {v:.2}");
         }
-        out
     }
 }
 
@@ -398,6 +437,25 @@ mod tests {
         assert_eq!(detail["items"].as_array().map(Vec::len), Some(200));
         assert_eq!(detail["items_truncated"], true);
         assert_eq!(detail["counts"]["skipped"], 301);
+    }
+
+    #[test]
+    fn the_account_column_and_field_appear_only_when_an_item_has_an_account() {
+        let one = sample();
+        assert!(!one.render_table().contains("ACCOUNT"));
+        assert!(one.event_detail()["items"][0].get("account").is_none());
+        let Some(spoke) = AccountId::parse("222233334444") else {
+            panic!("an account id");
+        };
+        let many = sample().in_account(&spoke);
+        let text = many.render_table();
+        assert!(text.starts_with("ACCOUNT"), "{text}");
+        assert!(text.contains("222233334444  us-east-1"), "{text}");
+        assert_eq!(many.event_detail()["items"][0]["account"], "222233334444");
+        let back: RunReport =
+            serde_json::from_value(serde_json::to_value(&one).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, one);
     }
 
     #[test]

@@ -41,6 +41,8 @@ use crate::context::Context;
 use crate::events::{parse_trigger, EventError, Trigger};
 use crate::report::RunReport;
 
+pub mod accounts;
+pub use self::accounts::Scope;
 pub use crate::cleanup::Cleanup;
 pub use crate::create::CreateImage;
 pub use crate::publish::Publish;
@@ -61,7 +63,7 @@ pub trait Runner {
     /// The function's name: in reports, in [`RUNNERS`], in error messages.
     const NAME: &'static str;
     /// What one invocation asks of this runner.
-    type Request: std::fmt::Debug;
+    type Request: std::fmt::Debug + Clone;
 
     /// Reads the request a trigger stands for. An event that is not for this runner, or a
     /// direct payload with a bad field, is a [`RequestErrorKind::BadRequest`] that names
@@ -89,20 +91,41 @@ pub async fn handle_report<R: Runner>(
     now: OffsetDateTime,
 ) -> Result<RunReport, RequestError> {
     let trigger = parse_trigger(&payload).map_err(|e| RequestError::unreadable(R::NAME, e))?;
+    let scope = match &trigger {
+        Trigger::AmiState { .. } | Trigger::ImageTags { .. } => Scope::Own,
+        _ => Scope::Selected,
+    };
     let request = R::request(trigger, &ctx.config, now)?;
-    Ok(run_request::<R>(ctx, request, now).await)
+    Ok(run_request_in::<R>(ctx, request, now, scope).await)
 }
 
 /// Runs a request already read (from a payload by [`handle_report`], or from command-line
 /// flags by `amictl`) and finishes its report: the one path from a request to a published
 /// report, whatever the entry point.
+///
+/// With `AMI_LIFECYCLE_ACCOUNTS` set, the request runs in every selected account
+/// ([`accounts::run_in_accounts`]) and the merged report is finished once; unset, it runs
+/// in this account exactly as it always did.
 pub async fn run_request<R: Runner>(
     ctx: &Context,
     request: R::Request,
     now: OffsetDateTime,
 ) -> RunReport {
+    run_request_in::<R>(ctx, request, now, Scope::Selected).await
+}
+
+async fn run_request_in<R: Runner>(
+    ctx: &Context,
+    request: R::Request,
+    now: OffsetDateTime,
+    scope: Scope,
+) -> RunReport {
     tracing::info!(request = ?request, runner = R::NAME, "request");
-    let report = R::run(ctx, request, now).await;
+    let report = if ctx.config.accounts.is_empty() {
+        R::run(ctx, request, now).await
+    } else {
+        accounts::run_in_accounts::<R>(ctx, request, now, scope).await
+    };
     ctx.finish(report).await
 }
 

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use ami_core::context::Context;
 use ami_core::create::{self, CreateRequest, ScheduleRun};
-use ami_core::model::{Region, ScheduleName};
+use ami_core::error::CloudResult;
+use ami_core::model::{AccountId, Region, ScheduleName};
 use ami_core::ports::{
-    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Parameters, RecycleBin, Reports,
-    Seals,
+    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Organization, Parameters, RecycleBin,
+    Reports, Seals,
 };
 use ami_core::report::{Outcome, RunReport};
 use ami_core::time_util::{parse_rfc3339, rfc3339, slot_of};
@@ -54,6 +55,7 @@ fn parse_slot(s: &str) -> Result<OffsetDateTime, String> {
 /// The cloud without continuations: the command waits out the waves itself.
 struct WithoutContinuations(Arc<dyn Cloud>);
 
+#[async_trait::async_trait]
 impl Cloud for WithoutContinuations {
     fn ec2(&self, region: &Region) -> Arc<dyn Ec2> {
         self.0.ec2(region)
@@ -81,6 +83,20 @@ impl Cloud for WithoutContinuations {
     }
     fn agents(&self, region: &Region) -> Arc<dyn Agents> {
         self.0.agents(region)
+    }
+    fn organization(&self) -> Arc<dyn Organization> {
+        self.0.organization()
+    }
+    async fn account(&self) -> CloudResult<AccountId> {
+        self.0.account().await
+    }
+    async fn for_account(
+        &self,
+        account: &AccountId,
+        function: &str,
+    ) -> CloudResult<Arc<dyn Cloud>> {
+        let inner = self.0.for_account(account, function).await?;
+        Ok(Arc::new(WithoutContinuations(inner)))
     }
 }
 

@@ -235,14 +235,7 @@ pub fn grantee_from_volume_permission(p: &ec2::CreateVolumePermission) -> Option
 
 /// The ARN partition of a region (`aws`, `aws-cn`, `aws-us-gov`).
 pub fn partition(region: &Region) -> &'static str {
-    let r = region.as_str();
-    if r.starts_with("cn-") {
-        "aws-cn"
-    } else if r.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
+    crate::accounts::partition(region)
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //!   it is missing, reading SSM parameters through [`ssm`]'s [`AwsParameters`]);
 //! - [`kms`]: [`AwsKeys`], key facts and grants; [`seals`]: [`AwsSeals`], the seal's MAC;
 //! - [`recycle_bin`]: [`AwsRecycleBin`], the region's Recycle Bin retention rules;
+//! - [`organizations`]: [`AwsOrganization`], the accounts `ou:`/`org` select (issue 18);
+//!   [`spoke`]: the spoke role's credentials (STS `AssumeRole`, external id, cached);
 //! - [`reports`]: run reports as EventBridge events; [`continuations`]: delayed SQS messages;
 //! - [`errors`]: `SdkError` → [`crate::error::CloudError`]; [`convert`]: SDK ↔ model shapes.
 //!
@@ -33,10 +35,12 @@ pub mod ec2;
 pub mod errors;
 pub mod kms;
 pub mod launch_templates;
+pub mod organizations;
 pub mod recycle_bin;
 pub mod references;
 pub mod reports;
 pub mod seals;
+pub mod spoke;
 pub mod ssm;
 pub mod ssm_publish;
 #[cfg(test)]
@@ -45,22 +49,26 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use self::agents::AwsAgents;
 pub use self::continuations::SqsContinuations;
 pub use self::ec2::AwsEc2;
 pub use self::kms::AwsKeys;
+pub use self::organizations::AwsOrganization;
 pub use self::recycle_bin::AwsRecycleBin;
 pub use self::reports::EventBridgeReports;
 pub use self::seals::AwsSeals;
 pub use self::ssm::AwsParameters;
+use crate::accounts::ExternalId;
 use crate::config::Config;
-use crate::model::Region;
+use crate::error::{CloudError, CloudResult};
+use crate::model::{AccountId, Region};
 use crate::pacing::Pacer;
 use crate::ports::{
-    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Parameters, RecycleBin, Reports,
-    Seals,
+    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Organization, Parameters, RecycleBin,
+    Reports, Seals,
 };
 
 /// Environment variable scaling the client-side EC2 pacing: `1` (default) paces to the
@@ -99,16 +107,28 @@ pub fn parse_pace_scale(value: Option<&str>) -> f64 {
 
 /// The AWS cloud: per-region EC2 and KMS ports built lazily from one `SdkConfig`, one
 /// [`Pacer`] per region, reports to EventBridge and continuations to SQS in the home region.
+/// [`Cloud::for_account`] gives the same cloud acting in another account (its own
+/// `SdkConfig` with the spoke role's credentials, its own pacers: EC2's buckets are per
+/// account) that shares the hub's reports, continuations and seal.
 #[derive(Debug)]
 pub struct AwsCloud {
     sdk: SdkConfig,
     pace_scale: f64,
+    home: Region,
     ec2: Mutex<HashMap<Region, Arc<AwsEc2>>>,
     keys: Mutex<HashMap<Region, Arc<AwsKeys>>>,
     parameters: Mutex<HashMap<Region, Arc<AwsParameters>>>,
     reports: Arc<EventBridgeReports>,
     continuations: Option<Arc<SqsContinuations>>,
     seals: Arc<AwsSeals>,
+    /// What naming and assuming spoke roles needs (the hub's settings).
+    deployment: String,
+    external_id: Option<ExternalId>,
+    /// The account this cloud acts in, once known (`GetCallerIdentity`, or the spoke's).
+    account: Mutex<Option<AccountId>>,
+    /// Spoke clouds by (account, function): the role is assumed once per warm container
+    /// and its credentials renewed by the provider.
+    spokes: Mutex<HashMap<(AccountId, String), Arc<AwsCloud>>>,
 }
 
 impl AwsCloud {
@@ -142,11 +162,36 @@ impl AwsCloud {
             seals,
             sdk,
             pace_scale,
+            home,
             ec2: Mutex::default(),
             keys: Mutex::default(),
             parameters: Mutex::default(),
             reports,
             continuations,
+            deployment: config.deployment.clone(),
+            external_id: config.spoke_external_id.clone(),
+            account: Mutex::default(),
+            spokes: Mutex::default(),
+        }
+    }
+
+    /// This cloud in `account`, acting through `sdk` (the spoke role's credentials); the
+    /// hub's reports, continuations and seal.
+    fn in_account(&self, sdk: SdkConfig, account: &AccountId) -> Self {
+        Self {
+            sdk,
+            pace_scale: self.pace_scale,
+            home: self.home.clone(),
+            ec2: Mutex::default(),
+            keys: Mutex::default(),
+            parameters: Mutex::default(),
+            reports: self.reports.clone(),
+            continuations: self.continuations.clone(),
+            seals: self.seals.clone(),
+            deployment: self.deployment.clone(),
+            external_id: self.external_id.clone(),
+            account: Mutex::new(Some(account.clone())),
+            spokes: Mutex::default(),
         }
     }
 
@@ -212,6 +257,7 @@ fn with_region(sdk: &SdkConfig, region: &Region) -> SdkConfig {
         .build()
 }
 
+#[async_trait]
 impl Cloud for AwsCloud {
     fn ec2(&self, region: &Region) -> Arc<dyn Ec2> {
         self.aws_ec2(region)
@@ -256,5 +302,73 @@ impl Cloud for AwsCloud {
             self.aws_parameters(region).client().clone(),
             region.clone(),
         ))
+    }
+
+    fn organization(&self) -> Arc<dyn Organization> {
+        Arc::new(AwsOrganization::new(aws_sdk_organizations::Client::new(
+            &with_region(&self.sdk, &self.home),
+        )))
+    }
+
+    async fn account(&self) -> CloudResult<AccountId> {
+        if let Some(a) = self
+            .account
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(a);
+        }
+        let sts = aws_sdk_sts::Client::new(&with_region(&self.sdk, &self.home));
+        let me = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| errors::cloud_error("GetCallerIdentity", Some(&self.home), e))?;
+        let account = me.account().and_then(AccountId::parse).ok_or_else(|| {
+            CloudError::from_code(
+                "GetCallerIdentity",
+                Some(self.home.clone()),
+                "InvalidResponse",
+                format!("no 12-digit account in the answer ({:?})", me.account()),
+            )
+        })?;
+        *self.account.lock().unwrap_or_else(|p| p.into_inner()) = Some(account.clone());
+        Ok(account)
+    }
+
+    async fn for_account(
+        &self,
+        account: &AccountId,
+        function: &str,
+    ) -> CloudResult<Arc<dyn Cloud>> {
+        let key = (account.clone(), function.to_owned());
+        if let Some(c) = self
+            .spokes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(c.clone());
+        }
+        let role = crate::accounts::spoke_role_arn(
+            convert::partition(&self.home),
+            account,
+            &self.deployment,
+            function,
+        );
+        let sdk = spoke::assume(
+            &with_region(&self.sdk, &self.home),
+            &role,
+            function,
+            self.external_id.as_ref(),
+        )
+        .await?;
+        let cloud = Arc::new(self.in_account(sdk, account));
+        self.spokes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, cloud.clone());
+        Ok(cloud)
     }
 }

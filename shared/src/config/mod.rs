@@ -6,17 +6,19 @@
 //!
 //! [`Config`] is one flat record every runner reads; it is parsed in sections, one file
 //! each: [`common`] (deployment name, regions, retention, dry run, report bus),
-//! [`create`], [`replicate`], [`cleanup`], [`share`] and `publish`. Settings that feed a derived
+//! [`create`], [`replicate`], [`cleanup`], [`share`], `publish` and `accounts` (issue 18). Settings that feed a derived
 //! value with an AWS limit (the deployment name, schedule names, copied tag keys) are
 //! checked against that limit here, so a valid configuration never yields a request AWS
 //! refuses.
 
 use std::collections::BTreeMap;
 
+use crate::accounts::{AccountSelector, ExternalId};
 use crate::model::{AccountId, Grantee, KeyRef, Region, ScheduleName};
 use crate::retention::RetentionRule;
 use crate::share_target::AllowList;
 
+mod accounts;
 mod cleanup;
 pub mod common;
 pub mod create;
@@ -26,6 +28,7 @@ mod quiesce;
 mod replicate;
 mod share;
 
+use self::accounts::AccountSettings;
 use self::cleanup::CleanupSettings;
 use self::common::CommonSettings;
 use self::create::CreateSettings;
@@ -147,6 +150,12 @@ pub struct Config {
     pub quiesce_concurrency: u32,
     /// `QUIESCE_LINUX_DOCUMENT` (default `<deployment>-quiesce-linux`): the shipped document.
     pub quiesce_linux_document: String,
+    /// `AMI_LIFECYCLE_ACCOUNTS` (issue 18): the accounts acted on ([`crate::accounts`]);
+    /// empty (unset): this deployment's own account only, with no STS or Organizations call.
+    pub accounts: Vec<AccountSelector>,
+    /// `SPOKE_EXTERNAL_ID`: the external id the spoke roles' trust requires; needed as soon
+    /// as another account can be selected.
+    pub spoke_external_id: Option<ExternalId>,
 }
 
 impl Config {
@@ -166,6 +175,7 @@ impl Config {
         let cleanup = CleanupSettings::from_lookup(&get)?;
         let publish = PublishSettings::from_lookup(&get)?;
         let quiesce = QuiesceSettings::from_lookup(&get, &common.deployment)?;
+        let accounts = AccountSettings::from_lookup(&get)?;
         Ok(Config {
             deployment: common.deployment,
             regions: common.regions,
@@ -206,6 +216,8 @@ impl Config {
             quiesce_fallback: quiesce.fallback,
             quiesce_concurrency: quiesce.concurrency,
             quiesce_linux_document: quiesce.linux_document,
+            accounts: accounts.accounts,
+            spoke_external_id: accounts.spoke_external_id,
         })
     }
 

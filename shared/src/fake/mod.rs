@@ -28,14 +28,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::accounts::OrgAccount;
 use crate::error::{CloudError, CloudResult};
 use crate::model::{
     AccountId, AttachedVolume, DeviceName, Grantee, Image, ImageDisk, ImageId, ImageState,
     Instance, InstanceId, InstanceState, KeyGrant, KeyRef, Region, Snapshot, SnapshotId, Tags,
 };
 use crate::ports::{
-    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Parameters, RecycleBin, Reports,
-    RetentionRule, Seals,
+    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Organization, Parameters, RecycleBin,
+    Reports, RetentionRule, Seals,
 };
 use crate::report::RunReport;
 use crate::seal::Subject;
@@ -163,11 +164,25 @@ impl FakeState {
     }
 }
 
+/// The organization around a fake hub (issue 18): the spoke accounts' own states, what
+/// Organizations lists and the spoke roles assumed.
+#[derive(Debug, Default)]
+pub struct FakeOrg {
+    /// Each spoke account's state ([`FakeCloud::add_account`]); an account without one has
+    /// no spoke role (AssumeRole answers `AccessDenied`).
+    pub spokes: BTreeMap<String, Arc<Mutex<FakeState>>>,
+    /// Organizations' accounts, each with the OUs it is under (nearest last).
+    pub listed: Vec<(OrgAccount, Vec<String>)>,
+    /// Spoke roles assumed: (account, role ARN, session name).
+    pub assumed: Vec<(String, String, String)>,
+}
+
 /// The in-memory cloud. Cheap to clone: clones share state.
 #[derive(Clone)]
 pub struct FakeCloud {
     state: Arc<Mutex<FakeState>>,
     with_continuations: bool,
+    org: Arc<Mutex<FakeOrg>>,
 }
 
 impl FakeCloud {
@@ -179,7 +194,42 @@ impl FakeCloud {
         Self {
             state: Arc::new(Mutex::new(state)),
             with_continuations: true,
+            org: Arc::default(),
         }
+    }
+
+    /// The organization this fake belongs to: spokes, listing, roles assumed.
+    pub fn org(&self) -> MutexGuard<'_, FakeOrg> {
+        self.org.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A spoke account with its spoke roles (each account has its own instances, images…);
+    /// returns its view for seeding and assertions. The hub reaches it through
+    /// [`Cloud::for_account`]; make its role refuse with
+    /// `fail("AssumeRole", Some(account), "AccessDenied", None)` on the hub.
+    pub fn add_account(&self, account: &str) -> FakeCloud {
+        let state = Arc::new(Mutex::new(FakeState {
+            account: account.to_owned(),
+            now: self.state().now,
+            ..FakeState::default()
+        }));
+        self.org().spokes.insert(account.to_owned(), state.clone());
+        FakeCloud {
+            state,
+            with_continuations: self.with_continuations,
+            org: self.org.clone(),
+        }
+    }
+
+    /// An account as Organizations lists it, under `ous` (outermost first).
+    pub fn list_account(&self, account: &str, name: &str, status: &str, ous: &[&str]) {
+        let Some(id) = AccountId::parse(account) else {
+            panic!("{account:?} is not a 12-digit account id");
+        };
+        self.org().listed.push((
+            OrgAccount::new(id, name, status),
+            ous.iter().map(|o| (*o).to_owned()).collect(),
+        ));
     }
 
     /// Direct access to the state, for seeding and assertions.
@@ -509,6 +559,7 @@ impl Ec2 for FakeRegion {
     }
 }
 
+#[async_trait]
 impl Cloud for FakeCloud {
     fn ec2(&self, region: &Region) -> Arc<dyn Ec2> {
         Arc::new(FakeRegion {
@@ -555,6 +606,67 @@ impl Cloud for FakeCloud {
             state: self.state.clone(),
             region: region.clone(),
         })
+    }
+    fn organization(&self) -> Arc<dyn Organization> {
+        Arc::new(self.clone())
+    }
+    async fn account(&self) -> CloudResult<AccountId> {
+        let mut s = self.state();
+        s.call(&Region::new("global"), "GetCallerIdentity", None)?;
+        AccountId::parse(&s.account).ok_or_else(|| {
+            CloudError::from_code("GetCallerIdentity", None, "InvalidResponse", "no account")
+        })
+    }
+    async fn for_account(
+        &self,
+        account: &AccountId,
+        function: &str,
+    ) -> CloudResult<Arc<dyn Cloud>> {
+        let role = crate::accounts::spoke_role_arn("aws", account, "ami-lifecycle", function);
+        self.state()
+            .call(&Region::new("global"), "AssumeRole", Some(account.as_str()))?;
+        if self.state().account == account.as_str() {
+            return Ok(Arc::new(self.clone()));
+        }
+        let mut org = self.org();
+        let Some(state) = org.spokes.get(account.as_str()).cloned() else {
+            return Err(CloudError::from_code(
+                "AssumeRole",
+                None,
+                "AccessDenied",
+                format!("{role}: no such role in the fake"),
+            ));
+        };
+        org.assumed.push((
+            account.to_string(),
+            role,
+            crate::accounts::session_name(function),
+        ));
+        Ok(Arc::new(FakeCloud {
+            state,
+            with_continuations: self.with_continuations,
+            org: self.org.clone(),
+        }))
+    }
+}
+
+#[async_trait]
+impl Organization for FakeCloud {
+    async fn accounts(&self) -> CloudResult<Vec<OrgAccount>> {
+        self.state()
+            .call(&Region::new("global"), "ListAccounts", None)?;
+        Ok(self.org().listed.iter().map(|(a, _)| a.clone()).collect())
+    }
+    async fn accounts_under(&self, ou: &str) -> CloudResult<Vec<OrgAccount>> {
+        self.state()
+            .call(&Region::new("global"), "ListAccountsForParent", Some(ou))?;
+        Ok(self
+            .org()
+            .listed
+            .iter()
+            .filter(|(_, ous)| ous.iter().any(|o| o == ou))
+            .map(|(a, _)| a.clone())
+            .collect())
     }
 }
 

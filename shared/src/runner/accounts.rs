@@ -1,0 +1,331 @@
+//! Many accounts from one deployment (issue 18, first slice): one request run in each
+//! account `AMI_LIFECYCLE_ACCOUNTS` selects, one after the other, each with a [`Context`]
+//! whose cloud acts in that account, and one merged report.
+//!
+//! - [`open_accounts`] reads this deployment's account (`sts:GetCallerIdentity`), the
+//!   Organizations listing the `ou:`/`org` selectors need, resolves the accounts
+//!   ([`crate::accounts::resolve`]) and opens each: the own account with the function's
+//!   own credentials, every other one through its spoke role ([`Cloud::for_account`]). An
+//!   account that cannot be opened is one report item naming the account, the role and
+//!   the fix; the others are unaffected. `amictl status` uses it too.
+//! - [`run_in_accounts`] runs the request in each opened account and merges the reports;
+//!   every item carries its account.
+//!
+//! Continuations (create-image's reboot waves) are the hub's: each account's run asks for
+//! the same continuation (schedule, slot, round), which is sent once per run, and the
+//! next round runs every account again. Run reports are published once, merged.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::Runner;
+use crate::accounts::{self, AccountSelector, Listing};
+use crate::context::Context;
+use crate::error::CloudResult;
+use crate::model::{AccountId, Region};
+use crate::ports::{
+    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Organization, Parameters, RecycleBin,
+    Reports, Seals,
+};
+use crate::report::{Outcome, RunReport};
+
+/// Which accounts a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every account `AMI_LIFECYCLE_ACCOUNTS` selects (schedules, reconciles, direct
+    /// invocations, continuations).
+    Selected,
+    /// This deployment's own account only: an EC2 event is about one image of the account
+    /// it came from, and until the spoke accounts forward their events (the fan-out slice)
+    /// events come from the hub's own account.
+    Own,
+}
+
+/// The accounts of a run, each with its context, and the report items about accounts
+/// (left out, unreachable).
+pub struct Opened {
+    pub own: Option<AccountId>,
+    pub contexts: Vec<(AccountId, Context)>,
+    pub report: RunReport,
+}
+
+fn home(ctx: &Context) -> Region {
+    ctx.config
+        .regions
+        .first()
+        .cloned()
+        .unwrap_or_else(|| Region::new("us-east-1"))
+}
+
+fn push(
+    report: &mut RunReport,
+    ctx: &Context,
+    account: Option<&AccountId>,
+    subject: &str,
+    outcome: Outcome,
+    reason: String,
+) {
+    report.push(&home(ctx), subject, None, outcome, reason);
+    if let Some(item) = report.items.last_mut() {
+        item.account = account.cloned();
+    }
+}
+
+/// Resolves and opens the accounts of `function`'s run (see the module docs). Called only
+/// when `AMI_LIFECYCLE_ACCOUNTS` is set.
+pub async fn open_accounts(
+    ctx: &Context,
+    function: &str,
+    now: OffsetDateTime,
+    scope: Scope,
+) -> Opened {
+    let mut report = RunReport::new(function, ctx.dry_run(), now);
+    let own = match ctx.cloud.account().await {
+        Ok(a) => a,
+        Err(e) => {
+            push(
+                &mut report,
+                ctx,
+                None,
+                "accounts",
+                Outcome::for_error(&e),
+                format!(
+                    "no account acted on: this deployment's own account could not be read ({e})"
+                ),
+            );
+            return Opened {
+                own: None,
+                contexts: Vec::new(),
+                report,
+            };
+        }
+    };
+    let selectors = match scope {
+        Scope::Own => vec![AccountSelector::Account(own.clone())],
+        Scope::Selected => ctx.config.accounts.clone(),
+    };
+    let listing = list(ctx, &selectors, &mut report).await;
+    let resolved = accounts::resolve(&selectors, &listing, &own);
+    for (account, why) in &resolved.left_out {
+        push(
+            &mut report,
+            ctx,
+            Some(account),
+            account.as_str(),
+            Outcome::Skipped,
+            why.clone(),
+        );
+    }
+    let continuations = ctx.cloud.continuations().map(|inner| {
+        Arc::new(OnceContinuations {
+            inner,
+            sent: Mutex::default(),
+        })
+    });
+    let mut contexts = Vec::new();
+    for account in resolved.accounts {
+        let cloud = if account == own {
+            ctx.cloud.clone()
+        } else {
+            match ctx.cloud.for_account(&account, function).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let role = accounts::spoke_role_arn(
+                        accounts::partition(&home(ctx)),
+                        &account,
+                        &ctx.config.deployment,
+                        function,
+                    );
+                    let fix = if e.is_retryable() {
+                        "the next run tries again".to_owned()
+                    } else {
+                        format!(
+                            "deploy infra/spoke-role.yaml in {account} (StackSet) with DeploymentName={}, HubAccountId={own} and this deployment's SPOKE_EXTERNAL_ID",
+                            ctx.config.deployment
+                        )
+                    };
+                    push(
+                        &mut report,
+                        ctx,
+                        Some(&account),
+                        account.as_str(),
+                        Outcome::for_error(&e),
+                        format!(
+                            "cannot act in account {account}: assuming {role} failed ({e}); {fix}; the other accounts are unaffected"
+                        ),
+                    );
+                    continue;
+                }
+            }
+        };
+        let scoped = Context {
+            cloud: Arc::new(InAccount {
+                inner: cloud,
+                continuations: continuations.clone(),
+            }),
+            ..ctx.clone()
+        };
+        contexts.push((account, scoped));
+    }
+    Opened {
+        own: Some(own),
+        contexts,
+        report,
+    }
+}
+
+/// What Organizations says for the selectors that need it; a failed listing is a report
+/// item, and its selector selects nothing.
+async fn list(ctx: &Context, selectors: &[AccountSelector], report: &mut RunReport) -> Listing {
+    let mut listing = Listing::default();
+    if !selectors.iter().any(AccountSelector::needs_organization) {
+        return listing;
+    }
+    let org = ctx.cloud.organization();
+    for s in selectors {
+        let answer = match s {
+            AccountSelector::Account(_) => continue,
+            AccountSelector::Org => org.accounts().await.map(|a| listing.org = Some(a)),
+            AccountSelector::Ou(ou) => org.accounts_under(ou).await.map(|a| {
+                listing.ous.insert(ou.clone(), a);
+            }),
+        };
+        if let Err(e) = answer {
+            push(
+                report,
+                ctx,
+                None,
+                &s.to_string(),
+                Outcome::for_error(&e),
+                format!(
+                    "the accounts of {s} could not be listed ({e}): none of them is acted on; the hub must run in the organization's management account or a delegated administrator, with organizations:ListAccounts, ListAccountsForParent and ListOrganizationalUnitsForParent"
+                ),
+            );
+        }
+    }
+    listing
+}
+
+/// Runs `request` in every account of the run, one after the other, and merges the
+/// reports (each item with its account). Stops opening accounts when the deadline is
+/// near: the rest are deferred to the next run.
+pub async fn run_in_accounts<R: Runner>(
+    ctx: &Context,
+    request: R::Request,
+    now: OffsetDateTime,
+    scope: Scope,
+) -> RunReport {
+    let opened = open_accounts(ctx, R::NAME, now, scope).await;
+    let mut report = opened.report;
+    let total = opened.contexts.len();
+    let mut done = 0_u32;
+    for (account, actx) in opened.contexts {
+        if ctx.deadline.near() {
+            push(
+                &mut report,
+                ctx,
+                Some(&account),
+                account.as_str(),
+                Outcome::Deferred,
+                "not started: the invocation's deadline is near; the next run does it".to_owned(),
+            );
+            report
+                .incomplete
+                .get_or_insert_with(|| "deadline".to_owned());
+            continue;
+        }
+        ctx.progress(&format!("account {account}"));
+        let ran = R::run(&actx, request.clone(), now).await;
+        report.merge(ran.in_account(&account));
+        done += 1;
+    }
+    report
+        .metrics
+        .insert("accounts".to_owned(), f64::from(done));
+    tracing::info!(accounts = total, done, "accounts acted on");
+    report
+}
+
+/// Sends each distinct continuation once per run (every account's run asks for the same).
+struct OnceContinuations {
+    inner: Arc<dyn Continuations>,
+    sent: Mutex<HashSet<String>>,
+}
+
+#[async_trait]
+impl Continuations for OnceContinuations {
+    async fn continue_later(
+        &self,
+        body: &serde_json::Value,
+        delay_seconds: u32,
+    ) -> CloudResult<()> {
+        let fresh = self
+            .sent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(body.to_string());
+        if !fresh {
+            return Ok(());
+        }
+        self.inner.continue_later(body, delay_seconds).await
+    }
+}
+
+/// One account's cloud with the run's shared continuations.
+struct InAccount {
+    inner: Arc<dyn Cloud>,
+    continuations: Option<Arc<OnceContinuations>>,
+}
+
+#[async_trait]
+impl Cloud for InAccount {
+    fn ec2(&self, region: &Region) -> Arc<dyn Ec2> {
+        self.inner.ec2(region)
+    }
+    fn keys(&self, region: &Region) -> Arc<dyn Keys> {
+        self.inner.keys(region)
+    }
+    fn recycle_bin(&self, region: &Region) -> Arc<dyn RecycleBin> {
+        self.inner.recycle_bin(region)
+    }
+    fn reports(&self) -> Arc<dyn Reports> {
+        self.inner.reports()
+    }
+    fn continuations(&self) -> Option<Arc<dyn Continuations>> {
+        self.continuations
+            .clone()
+            .map(|c| c as Arc<dyn Continuations>)
+    }
+    fn seals(&self) -> Arc<dyn Seals> {
+        self.inner.seals()
+    }
+    fn parameters(&self, region: &Region) -> Arc<dyn Parameters> {
+        self.inner.parameters(region)
+    }
+    fn launch_templates(&self, region: &Region) -> Arc<dyn LaunchTemplates> {
+        self.inner.launch_templates(region)
+    }
+    fn agents(&self, region: &Region) -> Arc<dyn Agents> {
+        self.inner.agents(region)
+    }
+    fn organization(&self) -> Arc<dyn Organization> {
+        self.inner.organization()
+    }
+    async fn account(&self) -> CloudResult<AccountId> {
+        self.inner.account().await
+    }
+    async fn for_account(
+        &self,
+        account: &AccountId,
+        function: &str,
+    ) -> CloudResult<Arc<dyn Cloud>> {
+        self.inner.for_account(account, function).await
+    }
+}
+
+#[cfg(test)]
+#[path = "accounts_tests.rs"]
+mod tests;
