@@ -53,8 +53,19 @@ impl EmulatorClient {
 
     /// SDK configuration acting as `account` (a 12-digit access key id selects it).
     pub fn sdk_config_as(&self, region: &str, access_key: &str) -> SdkConfig {
-        let creds =
-            aws_credential_types::Credentials::new(access_key, "secret", None, None, "emulator");
+        self.sdk_config_with(
+            region,
+            aws_credential_types::Credentials::new(access_key, "secret", None, None, "emulator"),
+        )
+    }
+
+    /// SDK configuration with `creds` (e.g. a session from the emulator's STS
+    /// `AssumeRole`: a hub function role, as the Lambda functions run).
+    pub fn sdk_config_with(
+        &self,
+        region: &str,
+        creds: aws_credential_types::Credentials,
+    ) -> SdkConfig {
         SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(aws_types::region::Region::new(region.to_owned()))

@@ -23,6 +23,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_types::sdk_config::TimeSource;
 
 use crate::accounts::{session_name, ExternalId};
 use crate::error::{CloudError, CloudResult, ErrorKind};
@@ -47,6 +48,13 @@ pub async fn assume(
             ),
         ));
     };
+    // The provider needs a clock; a configuration built by hand (the simulator's) has none.
+    let home = if home.time_source().is_some() {
+        home.clone()
+    } else {
+        home.to_builder().time_source(SystemClock).build()
+    };
+    let home = &home;
     let provider = AssumeRoleProvider::builder(role)
         .session_name(session_name(function))
         .external_id(external_id.expose())
@@ -56,7 +64,7 @@ pub async fn assume(
     let first = provider
         .provide_credentials()
         .await
-        .map_err(|e| assume_error(role, &e))?;
+        .map_err(|e| assume_error(&e))?;
     let primed = Primed {
         first: Mutex::new(Some(first)),
         provider,
@@ -66,6 +74,16 @@ pub async fn assume(
         .credentials_provider(SharedCredentialsProvider::new(primed))
         .identity_cache(IdentityCache::lazy().build())
         .build())
+}
+
+/// The system clock, for an `SdkConfig` that has none.
+#[derive(Debug)]
+struct SystemClock;
+
+impl TimeSource for SystemClock {
+    fn now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
 }
 
 /// The provider, with the session [`assume`] already obtained handed out first.
@@ -90,15 +108,15 @@ impl ProvideCredentials for Primed {
 
 /// A refused or failed `AssumeRole`: STS's code when it answered (`AccessDenied`: no such
 /// role, or its trust does not admit this function or external id), else a transient
-/// failure (a later run may succeed).
-fn assume_error(role: &str, e: &CredentialsError) -> CloudError {
+/// failure (a later run may succeed). The caller names the role.
+fn assume_error(e: &CredentialsError) -> CloudError {
     let mut source = e.source();
     while let Some(s) = source {
         if let Some(sdk) = s.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>() {
             if let Some(service) = sdk.as_service_error() {
                 let code = service.code().unwrap_or("AccessDenied");
                 let message = service.message().unwrap_or_default();
-                return CloudError::from_code(OPERATION, None, code, format!("{role}: {message}"));
+                return CloudError::from_code(OPERATION, None, code, message);
             }
             break;
         }
@@ -108,7 +126,7 @@ fn assume_error(role: &str, e: &CredentialsError) -> CloudError {
         OPERATION,
         None,
         "AssumeRoleFailed",
-        format!("{role}: {}", DisplayErrorContext(e)),
+        DisplayErrorContext(e).to_string(),
     );
     if matches!(
         e,
