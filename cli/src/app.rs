@@ -79,7 +79,11 @@ fn select_accounts(cli: &Cli, config: &mut Config) -> anyhow::Result<()> {
     use ami_core::accounts::AccountSelector;
     let through_runner = matches!(
         cli.command,
-        Command::Replicate(_) | Command::Cleanup(_) | Command::Share(_) | Command::Publish(_)
+        Command::Replicate(_)
+            | Command::Cleanup(_)
+            | Command::Share(_)
+            | Command::Publish(_)
+            | Command::Status(_)
     );
     if let Some(a) = &cli.account {
         let id = ami_core::model::AccountId::parse(a)
@@ -95,7 +99,7 @@ fn select_accounts(cli: &Cli, config: &mut Config) -> anyhow::Result<()> {
     }
     anyhow::ensure!(
         config.accounts.is_empty() || through_runner,
-        "--account and --all-accounts work with replicate, cleanup, share and publish so far (create-images, status, seal, restore, rollback and unpin act in this account only)"
+        "--account and --all-accounts work with status, replicate, cleanup, share and publish so far (create-images, seal, restore, rollback and unpin act in this account only)"
     );
     Ok(())
 }
@@ -166,4 +170,58 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(a) => return commands::status::run(&ctx, a, &out).await.context("status"),
     }?;
     Ok(out.report(&report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ami_core::accounts::AccountSelector;
+
+    fn config() -> Config {
+        Config::from_lookup(|k| match k {
+            "AWS_REGION" => Some("us-east-1".to_owned()),
+            "AMI_LIFECYCLE_ACCOUNTS" => Some("org".to_owned()),
+            "SPOKE_EXTERNAL_ID" => Some("0123456789abcdef-id".to_owned()),
+            _ => None,
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn select(args: &[&str]) -> anyhow::Result<Config> {
+        let cli = Cli::try_parse_from(args)?;
+        let mut c = config();
+        select_accounts(&cli, &mut c)?;
+        Ok(c)
+    }
+
+    #[test]
+    fn amictl_acts_in_its_own_account_unless_told_otherwise() -> anyhow::Result<()> {
+        assert!(select(&["amictl", "cleanup", "--dry-run"])?
+            .accounts
+            .is_empty());
+        assert_eq!(
+            select(&["amictl", "--all-accounts", "cleanup"])?.accounts,
+            [AccountSelector::Org]
+        );
+        let one = select(&["amictl", "status", "--account", "111122223333"])?;
+        assert_eq!(one.accounts.len(), 1);
+        assert!(select(&["amictl", "--account", "1111", "status"]).is_err());
+        assert!(select(&[
+            "amictl",
+            "--account",
+            "111122223333",
+            "--all-accounts",
+            "status"
+        ])
+        .is_err());
+        let refused = select(&[
+            "amictl",
+            "--all-accounts",
+            "restore",
+            "--image",
+            "ami-12345678",
+        ]);
+        assert!(refused.is_err_and(|e| e.to_string().contains("this account only")));
+        Ok(())
+    }
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use ami_core::config::Config;
 use ami_core::context::Context;
 use ami_core::lineage::{self, Lineages};
-use ami_core::model::{Image, ImageState};
+use ami_core::model::{Image, ImageState, Region};
 use ami_core::ports::{for_each_image, ImageQuery};
 use ami_core::report::render_rows;
 use ami_core::tags::key;
@@ -45,6 +45,9 @@ struct LineageStatus {
 
 #[derive(Debug, Serialize)]
 struct Status {
+    /// The account, when amictl reads several (`--account`, `--all-accounts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
     deployment: String,
     regions: Vec<String>,
     lineages: Vec<LineageStatus>,
@@ -130,6 +133,7 @@ impl Summary {
             .collect();
         rows.sort_by(|a, b| (&a.region, &a.lineage).cmp(&(&b.region, &b.lineage)));
         Status {
+            account: None,
             deployment: config.deployment.clone(),
             regions,
             lineages: rows,
@@ -139,6 +143,73 @@ impl Summary {
 }
 
 pub async fn run(ctx: &Context, _args: &Args, out: &Output) -> anyhow::Result<ExitCode> {
+    if !ctx.config.accounts.is_empty() {
+        return run_in_accounts(ctx, out).await;
+    }
+    let status = read(ctx).await?;
+    if out.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", render(&status));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--account` / `--all-accounts`: one status per account (read through the account's
+/// cleanup spoke role, which may describe images), then the accounts that could not be
+/// read; JSON: one array. Exit code 1 when an account could not be read.
+async fn run_in_accounts(ctx: &Context, out: &Output) -> anyhow::Result<ExitCode> {
+    use ami_core::runner::accounts::{open_accounts, Scope};
+    let now = OffsetDateTime::now_utc();
+    let opened = open_accounts(ctx, ami_core::cleanup::FUNCTION, now, Scope::Selected).await;
+    let mut all = Vec::new();
+    let mut problems = opened.report;
+    for (account, actx) in &opened.contexts {
+        match read(actx).await {
+            Ok(mut status) => {
+                status.account = Some(account.to_string());
+                all.push(status);
+            }
+            Err(e) => {
+                problems.push(
+                    &Region::new(
+                        ctx.config
+                            .regions
+                            .first()
+                            .map_or("us-east-1", Region::as_str),
+                    ),
+                    account.as_str(),
+                    None,
+                    ami_core::report::Outcome::Failed,
+                    format!("{e:#}"),
+                );
+                if let Some(i) = problems.items.last_mut() {
+                    i.account = Some(account.clone());
+                }
+            }
+        }
+    }
+    if out.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    } else {
+        for status in &all {
+            println!("account {}", status.account.as_deref().unwrap_or_default());
+            print!("{}", render(status));
+            println!();
+        }
+        if !problems.items.is_empty() {
+            print!("{}", problems.render_table());
+        }
+    }
+    Ok(if problems.failed() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Reads this context's managed images in every region and summarises them.
+async fn read(ctx: &Context) -> anyhow::Result<Status> {
     let config = &ctx.config;
     let mut summary = Summary::default();
     let regions = config.all_regions();
@@ -151,17 +222,11 @@ pub async fn run(ctx: &Context, _args: &Args, out: &Output) -> anyhow::Result<Ex
         })
         .await?;
     }
-    let status = summary.into_status(
+    Ok(summary.into_status(
         config,
         regions.iter().map(ToString::to_string).collect(),
         OffsetDateTime::now_utc(),
-    );
-    if out.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    print!("{}", render(&status));
-    Ok(ExitCode::SUCCESS)
+    ))
 }
 
 fn render(status: &Status) -> String {
