@@ -38,9 +38,10 @@ pub enum Scope {
     /// Every account `AMI_LIFECYCLE_ACCOUNTS` selects (schedules, reconciles, direct
     /// invocations, continuations).
     Selected,
-    /// This deployment's own account only: an EC2 event is about one image of the account
-    /// it came from, and until the spoke accounts forward their events (the fan-out slice)
-    /// events come from the hub's own account.
+    /// This deployment's own account only, and only if `AMI_LIFECYCLE_ACCOUNTS` selects
+    /// it: an EC2 event is about one image of the account it came from, and until the
+    /// spoke accounts forward their events (the fan-out slice) events come from the hub's
+    /// own account.
     Own,
 }
 
@@ -103,12 +104,51 @@ pub async fn open_accounts(
             };
         }
     };
-    let selectors = match scope {
-        Scope::Own => vec![AccountSelector::Account(own.clone())],
-        Scope::Selected => ctx.config.accounts.clone(),
+    let selectors = &ctx.config.accounts;
+    let resolved = match scope {
+        Scope::Selected => {
+            let listing = list(ctx, selectors, &mut report).await;
+            accounts::resolve(selectors, &listing, &own)
+        }
+        Scope::Own => {
+            // The hub is a member of its organization: `org` or its own id select it
+            // without a listing; otherwise only the OUs named can.
+            let named = selectors.iter().any(|s| match s {
+                AccountSelector::Org => true,
+                AccountSelector::Account(a) => *a == own,
+                AccountSelector::Ou(_) => false,
+            });
+            let selected = named || {
+                let ous: Vec<AccountSelector> = selectors
+                    .iter()
+                    .filter(|s| matches!(s, AccountSelector::Ou(_)))
+                    .cloned()
+                    .collect();
+                let listing = list(ctx, &ous, &mut report).await;
+                accounts::resolve(&ous, &listing, &own)
+                    .accounts
+                    .contains(&own)
+            };
+            if !selected {
+                push(
+                    &mut report,
+                    ctx,
+                    Some(&own),
+                    own.as_str(),
+                    Outcome::Skipped,
+                    format!("the event is about this account ({own}), which AMI_LIFECYCLE_ACCOUNTS does not select: nothing done"),
+                );
+            }
+            accounts::Resolved {
+                accounts: if selected {
+                    vec![own.clone()]
+                } else {
+                    Vec::new()
+                },
+                left_out: Vec::new(),
+            }
+        }
     };
-    let listing = list(ctx, &selectors, &mut report).await;
-    let resolved = accounts::resolve(&selectors, &listing, &own);
     for (account, why) in &resolved.left_out {
         push(
             &mut report,
@@ -129,6 +169,18 @@ pub async fn open_accounts(
     for account in resolved.accounts {
         let cloud = if account == own {
             ctx.cloud.clone()
+        } else if ctx.config.spoke_external_id.is_none() {
+            push(
+                &mut report,
+                ctx,
+                Some(&account),
+                account.as_str(),
+                Outcome::Failed,
+                format!(
+                    "cannot act in account {account}: SPOKE_EXTERNAL_ID is not set; set it to the ExternalId the spoke stack (infra/spoke-role.yaml) was deployed with; the other accounts are unaffected"
+                ),
+            );
+            continue;
         } else {
             match ctx.cloud.for_account(&account, function).await {
                 Ok(c) => c,

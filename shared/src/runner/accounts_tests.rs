@@ -231,6 +231,61 @@ async fn an_image_event_acts_in_the_hub_only() -> Result<(), Box<dyn std::error:
 }
 
 #[tokio::test]
+async fn an_image_event_in_a_hub_that_is_not_selected_does_nothing(
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (hub, _, _) = org();
+    let ctx = Context::new(
+        Arc::new(hub.clone()),
+        config(&[
+            ("AMI_LIFECYCLE_ACCOUNTS", "ou:ou-ab12-workload1"),
+            ("SPOKE_EXTERNAL_ID", SECRET),
+        ]),
+    );
+    let opened = super::open_accounts(&ctx, "share", NOW, super::Scope::Own).await;
+    assert!(opened.contexts.is_empty());
+    assert_eq!(hub.calls("ListAccountsForParent"), 1);
+    assert!(opened
+        .report
+        .items
+        .iter()
+        .any(|i| i.outcome == Outcome::Skipped && i.reason.contains("does not select")));
+    // Named by id: no listing needed.
+    let ctx = Context::new(
+        Arc::new(hub.clone()),
+        config(&[
+            ("AMI_LIFECYCLE_ACCOUNTS", &format!("{HUB},{SPOKE}")),
+            ("SPOKE_EXTERNAL_ID", SECRET),
+        ]),
+    );
+    let opened = super::open_accounts(&ctx, "share", NOW, super::Scope::Own).await;
+    assert_eq!(opened.contexts.len(), 1);
+    assert_eq!(hub.calls("ListAccountsForParent"), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn another_account_without_an_external_id_says_to_set_it(
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (hub, spoke, _) = org();
+    let ctx = Context::new(
+        Arc::new(hub.clone()),
+        config(&[("AMI_LIFECYCLE_ACCOUNTS", SPOKE)]),
+    );
+    let report = runner::run_request::<Cleanup>(&ctx, Default::default(), NOW).await;
+    assert_eq!(spoke.live_images("us-east-1").len(), 3);
+    assert_eq!(hub.calls("AssumeRole"), 0);
+    assert_eq!(report.failed(), 1, "{}", report.render_table());
+    assert!(
+        report.items[0]
+            .reason
+            .contains("SPOKE_EXTERNAL_ID is not set"),
+        "{}",
+        report.render_table()
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_continuation_asked_by_every_account_is_sent_once(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (hub, _, _) = org();
