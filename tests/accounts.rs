@@ -8,6 +8,8 @@
 //! the trust of `infra/spoke-role.yaml` (enforced by the emulator's STS); spoke 2 has none.
 //! With `AMI_LIFECYCLE_ACCOUNTS=org`, create-image and cleanup act in the hub and in
 //! spoke 1, each on its own images; spoke 2 is reported (account, role, fix) and untouched.
+//! An `ou:` selector finds accounts in nested OUs, leaves out a suspended account (reported)
+//! and not the hub, which is not under it.
 
 use ami_core::config::Config;
 use ami_core::context::Context;
@@ -330,5 +332,68 @@ async fn unset_acts_in_its_own_account_only_and_reports_no_account() -> anyhow::
     ensure!(images(&emu, SPOKE).await?.is_empty());
     // (That no STS or Organizations call is made is the fake's test: the emulator counts
     // EC2 calls only.)
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_ou_selects_its_active_accounts_and_a_suspended_one_is_left_out() -> anyhow::Result<()> {
+    let emu = Emulator::start()?;
+    let seeded = emu.control(
+        "POST",
+        "/_emulator/organizations/seed",
+        Some(json!({
+            "management": HUB,
+            "ous": ["Workloads", "Workloads/Prod"],
+            "accounts": [
+                {"id": SPOKE, "name": "spoke-1", "ou": "Workloads/Prod", "status": "ACTIVE"},
+                {"id": NO_ROLE, "name": "spoke-2", "ou": "Workloads", "status": "SUSPENDED"},
+            ],
+        })),
+    )?;
+    let ou = seeded["ous"]["Workloads"]
+        .as_str()
+        .context("no OU id")?
+        .to_owned();
+    spoke_roles(&emu, SPOKE, &["create-image"]).await?;
+    let ctx = hub_context(
+        &emu,
+        emu.config(&[
+            ("AMI_LIFECYCLE_ACCOUNTS", &format!("ou:{ou}")),
+            ("SPOKE_EXTERNAL_ID", EXTERNAL_ID),
+        ]),
+    )
+    .await?;
+    for account in [HUB, SPOKE] {
+        instance(&emu, account).await?;
+    }
+    let slot = slot_of(now() - Duration::days(1));
+    let made = runner::run_request::<CreateImage>(
+        &ctx,
+        create::Request::Run(vec![CreateRequest::Schedule(ScheduleRun::new(
+            "daily".into(),
+            slot,
+        ))]),
+        now(),
+    )
+    .await;
+    emu.tick()?;
+    // The spoke is two OUs down: found recursively. The hub is not under the OU.
+    ensure!(
+        in_account(&made, SPOKE, Outcome::Created).len() == 1,
+        "{}",
+        made.render_table()
+    );
+    ensure!(
+        images(&emu, HUB).await?.is_empty(),
+        "{}",
+        made.render_table()
+    );
+    let left_out = in_account(&made, NO_ROLE, Outcome::Skipped);
+    ensure!(
+        left_out.len() == 1 && left_out[0].reason.contains("SUSPENDED"),
+        "{}",
+        made.render_table()
+    );
+    ensure!(made.failed() == 0, "{}", made.render_table());
     Ok(())
 }
