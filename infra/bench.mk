@@ -1,6 +1,6 @@
 # infra/bench.mk - `make bench`: the benchmarks of issue 9 (never part of `make test`).
 #
-# Builds the release binaries that are measured (amictl + the four functions, host
+# Builds the release binaries that are measured (amictl + the five functions, host
 # architecture) and the bench orchestrator (a dev build: it only seeds, starts and times
 # the release binaries), then runs it. Each benchmark starts its own emulator on
 # 127.0.0.1. Results: bench/results/latest.json and latest.md; the table is printed.
@@ -15,6 +15,6 @@ BENCH_ONLY  ?=
 .PHONY: bench
 
 bench: emulator-venv
-	$(CARGO) build --release --locked -p amictl -p create-image -p replicate -p share -p cleanup
+	$(CARGO) build --release --locked -p amictl -p create-image -p replicate -p share -p cleanup -p publish
 	$(CARGO) build --locked -p bench
 	BENCH_BIN_DIR=$(CURDIR)/target/release ./target/debug/bench $(BENCH_ONLY)

@@ -621,6 +621,7 @@ fn zipped_sizes() -> BTreeMap<String, Option<u64>> {
         ("replicate", "ReplicateFunction"),
         ("share", "ShareFunction"),
         ("cleanup", "CleanupFunction"),
+        ("publish", "PublishFunction"),
     ] {
         let p = root.join(".aws-sam/build").join(fun).join("bootstrap");
         let size = if p.exists() {
@@ -657,7 +658,7 @@ async fn bench_functions(
         }
         v
     };
-    for name in ["create-image", "replicate", "share", "cleanup"] {
+    for name in ["create-image", "replicate", "share", "cleanup", "publish"] {
         emu.control("POST", "/_emulator/reset", None)?;
         seal_spec(emu)?; // the seal key the functions' SEAL_KEY names
 
@@ -709,6 +710,46 @@ async fn bench_functions(
                         "tag change, 1 account",
                     )
                 }
+            }
+            "publish" => {
+                // A sealed image of a named lineage, made as create-image makes it: the
+                // event publishes it (names, images, parameters, templates, one write).
+                let instance = emu
+                    .launch_instance(
+                        "us-east-1",
+                        &[("ami-lifecycle:schedule", "daily"), ("Name", "web-1")],
+                        &[],
+                    )
+                    .await?;
+                let name = format!("ami-lifecycle/{instance}/daily/20261122T0300Z");
+                let tags: Vec<(String, String)> = [
+                    ("ami-lifecycle:managed-by", "ami-lifecycle"),
+                    ("ami-lifecycle:source-instance", instance.as_str()),
+                    ("ami-lifecycle:schedule", "daily"),
+                    ("ami-lifecycle:slot", "2026-11-22T03:00:00Z"),
+                    ("ami-lifecycle:consistency", "rebooted"),
+                ]
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+                let sealed = emu
+                    .sealed_tags("us-east-1", "ami-lifecycle", "us-east-1", &name, &tags)
+                    .await?;
+                let made = emu
+                    .ec2("us-east-1")
+                    .create_image()
+                    .instance_id(&instance)
+                    .name(&name)
+                    .no_reboot(true)
+                    .set_tag_specifications(Some(EmulatorClient::tag_specifications(&sealed)))
+                    .send()
+                    .await
+                    .context("CreateImage")?;
+                let id = made.image_id().context("image id")?.to_owned();
+                let mut e = fixture("tests/fixtures/events/ami-state-change-available.json")?;
+                e["detail"]["ImageId"] = json!(id);
+                e["resources"] = json!([format!("arn:aws:ec2:us-east-1::image/{id}")]);
+                (base_env(&[]), e, "available event, 1 lineage published")
             }
             _ => {
                 seed(

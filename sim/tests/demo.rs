@@ -48,14 +48,21 @@ async fn the_demo_converges_to_the_expected_estate() -> anyhow::Result<()> {
         "{stdout}"
     );
 
-    // THEN each region holds exactly what retention keeps: 3 per daily lineage per region,
-    // one more for web-1 at home (a launch template uses it), one weekly image.
+    // THEN each region holds exactly what retention keeps: 3 per daily lineage per region
+    // (web-1, db-1, db-2, batch-1 and the quiesced queue-1 at home; app-eu-1 in eu-west-1;
+    // all six replicated), one more for web-1 at home (a launch template uses it), one
+    // weekly image, and web-1's day-4 image in both regions: day 6 rolled its latest-image
+    // parameter back to it, and cleanup keeps what is published and pinned.
     let home = managed_images(&emu, "us-east-1").await?;
     let second = managed_images(&emu, "eu-west-1").await?;
     let replicas = managed_images(&emu, "us-west-2").await?;
-    assert_eq!(home.len(), 3 * 4 + 1 + 1, "us-east-1");
+    assert_eq!(home.len(), 3 * 5 + 1 + 1 + 1, "us-east-1");
     assert_eq!(second.len(), 3, "eu-west-1");
-    assert_eq!(replicas.len(), 3 * 5 + 1, "us-west-2");
+    assert_eq!(replicas.len(), 3 * 6 + 1 + 1, "us-west-2");
+    assert!(
+        stdout.contains("LATEST IMAGE") && stdout.contains("QUIESCED"),
+        "the demo shows the published parameters and the quiesced image: {stdout}"
+    );
     // Every replica was re-encrypted with the replica region's key.
     let key = |img: &aws_sdk_ec2::types::Image| {
         img.block_device_mappings()
@@ -73,7 +80,7 @@ async fn the_demo_converges_to_the_expected_estate() -> anyhow::Result<()> {
     assert_eq!(
         total,
         4 * 7 + 1,
-        "web-1, db-1, db-2, app-eu-1 daily for 7 days, files-1 weekly once"
+        "web-1, db-1, db-2, app-eu-1 daily for 7 days, files-1 weekly once; queue-1 (quiesced) never"
     );
     Ok(())
 }

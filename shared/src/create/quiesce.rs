@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use super::plan::{QuiescePlan, Wave};
-use super::run::{create_one, Made};
+use super::run::{create_one, wave_text, Made};
 use crate::context::Context;
 use crate::model::{InstanceId, Region};
 use crate::ports::{AgentCommand, Agents, CommandStatus, NewImage};
@@ -192,7 +192,7 @@ async fn run_job(ctx: &Context, job: &QuiesceJob, report: &mut RunReport) -> boo
             let frozen_at = Instant::now();
             let text = format!(
                 "{name} (application-consistent{}; {} on {platform}: the freeze took {:.1} s)",
-                wave_suffix(&job.wave),
+                wave_text(&job.wave),
                 if is_windows(&platform) {
                     VSS_DOCUMENT
                 } else {
@@ -328,12 +328,6 @@ async fn unclaim(
     ));
 }
 
-fn wave_suffix(wave: &Option<Wave>) -> String {
-    wave.as_ref()
-        .map(|w| format!(", reboot group {} wave {}/{}", w.group, w.number, w.of))
-        .unwrap_or_default()
-}
-
 /// Sends the freeze and waits for it, at most `QUIESCE_TIMEOUT` (and never past the deadline).
 async fn freeze(
     ctx: &Context,
@@ -347,35 +341,74 @@ async fn freeze(
         .await
         .map_err(|e| FreezeFailed::NotSent(format!("the freeze command was not sent ({e})")))?;
     let limit = Duration::from_secs(u64::from(ctx.config.quiesce_timeout_seconds));
+    match follow(ctx, agents, &id, &job.instance, limit, OnError::Stop).await {
+        Followed::Success => Ok(()),
+        Followed::Failed { status, detail } => {
+            let hint = if is_windows(platform) {
+                " (AWSEC2-ManageVssIO needs the AWS VSS components installed on the instance)"
+            } else {
+                ""
+            };
+            Err(FreezeFailed::Sent(format!(
+                "the freeze {} ({}){hint}: {detail}",
+                status.to_ascii_lowercase(),
+                cmd.document
+            )))
+        }
+        Followed::Error(e) => Err(FreezeFailed::Sent(format!(
+            "the freeze could not be followed ({e})"
+        ))),
+        Followed::Running => Err(FreezeFailed::Sent(format!(
+            "the freeze did not finish within QUIESCE_TIMEOUT={} s",
+            ctx.config.quiesce_timeout_seconds
+        ))),
+    }
+}
+
+/// What became of a command followed by [`follow`].
+enum Followed {
+    Success,
+    Failed {
+        status: String,
+        detail: String,
+    },
+    /// Still running when the wait ended (its limit or the deadline).
+    Running,
+    /// Its status could not be read ([`OnError::Stop`] only).
+    Error(crate::error::CloudError),
+}
+
+/// Whether a status that cannot be read ends the wait ([`follow`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnError {
+    Stop,
+    /// Keep asking until the limit: the thaw was sent; only its outcome is in doubt.
+    KeepAsking,
+}
+
+/// Reads a command's status every [`POLL`] until it ends, for at most `limit` and never
+/// past the deadline.
+async fn follow(
+    ctx: &Context,
+    agents: &dyn Agents,
+    id: &str,
+    instance: &InstanceId,
+    limit: Duration,
+    on_error: OnError,
+) -> Followed {
     let started = Instant::now();
     loop {
-        match agents.status(&id, &job.instance).await {
-            Ok(CommandStatus::Success) => return Ok(()),
+        match agents.status(id, instance).await {
+            Ok(CommandStatus::Success) => return Followed::Success,
             Ok(CommandStatus::Failed { status, detail }) => {
-                let vss = platform.eq_ignore_ascii_case("windows");
-                let hint = if vss {
-                    " (AWSEC2-ManageVssIO needs the AWS VSS components installed on the instance)"
-                } else {
-                    ""
-                };
-                return Err(FreezeFailed::Sent(format!(
-                    "the freeze {} ({cmd_doc}){hint}: {detail}",
-                    status.to_ascii_lowercase(),
-                    cmd_doc = cmd.document
-                )));
+                return Followed::Failed { status, detail }
             }
             Ok(CommandStatus::Running) => {}
-            Err(e) => {
-                return Err(FreezeFailed::Sent(format!(
-                    "the freeze could not be followed ({e})"
-                )))
-            }
+            Err(e) if on_error == OnError::Stop => return Followed::Error(e),
+            Err(_) => {}
         }
         if started.elapsed() + POLL > limit || ctx.deadline.near() {
-            return Err(FreezeFailed::Sent(format!(
-                "the freeze did not finish within QUIESCE_TIMEOUT={} s",
-                ctx.config.quiesce_timeout_seconds
-            )));
+            return Followed::Running;
         }
         tokio::time::sleep(POLL).await;
     }
@@ -404,19 +437,21 @@ async fn thaw(
         }
     };
     // Its outcome is followed briefly (bounded): a failed thaw changes what the image is.
-    let started = Instant::now();
-    loop {
-        match agents.status(&id, &job.instance).await {
-            Ok(CommandStatus::Success) => return Thawed::Done,
-            Ok(CommandStatus::Failed { status, detail }) => {
-                return Thawed::Failed(format!("{}: {detail}", status.to_ascii_lowercase()))
-            }
-            Ok(CommandStatus::Running) | Err(_) => {}
+    match follow(
+        ctx,
+        agents,
+        &id,
+        &job.instance,
+        THAW_WAIT,
+        OnError::KeepAsking,
+    )
+    .await
+    {
+        Followed::Success => Thawed::Done,
+        Followed::Failed { status, detail } => {
+            Thawed::Failed(format!("{}: {detail}", status.to_ascii_lowercase()))
         }
-        if started.elapsed() + POLL > THAW_WAIT || ctx.deadline.near() {
-            return Thawed::Unconfirmed;
-        }
-        tokio::time::sleep(POLL).await;
+        Followed::Running | Followed::Error(_) => Thawed::Unconfirmed,
     }
 }
 
@@ -435,7 +470,7 @@ async fn fallback(ctx: &Context, job: &QuiesceJob, why: String, report: &mut Run
                 "{} ({}{}): not quiesced: {why}; {}",
                 f.request.name,
                 f.consistency.as_str(),
-                wave_suffix(&job.wave),
+                wave_text(&job.wave),
                 f.note
             );
             create_one(

@@ -289,7 +289,7 @@ fn note_text(note: &Option<String>) -> String {
     note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
 }
 
-fn wave_text(wave: &Option<plan::Wave>) -> String {
+pub(super) fn wave_text(wave: &Option<plan::Wave>) -> String {
     match wave {
         Some(w) => format!(", reboot group {} wave {} of {}", w.group, w.number, w.of),
         None => String::new(),

@@ -42,6 +42,20 @@ pub struct FakeTemplate {
 
 const VERSIONS_KEPT: usize = 100;
 
+impl FakeParameter {
+    /// Its current value as GetParameter and GetParametersByPath answer it.
+    fn current(&self, name: &str) -> Option<ParameterValue> {
+        let v = self.versions.last()?;
+        Some(ParameterValue {
+            name: name.to_owned(),
+            value: v.value.clone(),
+            version: v.version,
+            data_type: Some(self.data_type.clone()),
+            modified: self.modified,
+        })
+    }
+}
+
 impl super::FakeCloud {
     /// Adds a launch template in `region` whose version 1 launches `image` (an AMI id or a
     /// `resolve:ssm:` reference); returns its id.
@@ -110,16 +124,7 @@ impl Parameters for FakeRegion {
         Ok(s.parameters
             .iter()
             .filter(|((r, n), _)| *r == self.region && n.starts_with(&prefix))
-            .filter_map(|((_, n), p)| {
-                let v = p.versions.last()?;
-                Some(ParameterValue {
-                    name: n.clone(),
-                    value: v.value.clone(),
-                    version: v.version,
-                    data_type: Some(p.data_type.clone()),
-                    modified: p.modified,
-                })
-            })
+            .filter_map(|((_, n), p)| p.current(n))
             .collect())
     }
 
@@ -128,16 +133,7 @@ impl Parameters for FakeRegion {
         s.call(&self.region, "GetParameter", Some(name))?;
         Ok(s.parameters
             .get(&(self.region.clone(), name.to_owned()))
-            .and_then(|p| {
-                let v = p.versions.last()?;
-                Some(ParameterValue {
-                    name: name.to_owned(),
-                    value: v.value.clone(),
-                    version: v.version,
-                    data_type: Some(p.data_type.clone()),
-                    modified: p.modified,
-                })
-            }))
+            .and_then(|p| p.current(name)))
     }
 
     async fn history(&self, name: &str) -> CloudResult<Vec<ParameterVersion>> {

@@ -25,6 +25,8 @@ pub struct NameRefusal {
     pub region: Region,
     /// The name it claims (or the tag value that is not a valid name).
     pub name: String,
+    /// Another instance claims the same name (else the name itself is not valid).
+    pub collision: bool,
     pub problem: String,
 }
 
@@ -84,6 +86,7 @@ impl LineageNames {
                         instance: instance.id.clone(),
                         region: instance.region.clone(),
                         name: explicit.to_owned(),
+                        collision: false,
                         problem: format!(
                             "{}={explicit:?} is not a valid lineage name: use 1-{MAX_NAME} letters, digits, '_', '.' or '-'",
                             key::LINEAGE_NAME
@@ -113,6 +116,7 @@ impl LineageNames {
                     instance: holder.id.clone(),
                     region: holder.region.clone(),
                     name: name.clone(),
+                    collision: true,
                     problem: format!(
                         "lineage name {name:?} is claimed by {}: neither is published until each has its own; set {} on one of them",
                         all.join(" and "),
@@ -141,6 +145,25 @@ impl LineageNames {
 
     pub fn refused(&self) -> &[NameRefusal] {
         &self.refused
+    }
+
+    /// The refusal of the lineage name `name`, if some instance claimed it and was refused.
+    pub fn refusal_named(&self, name: &str) -> Option<&NameRefusal> {
+        self.refused.iter().find(|r| r.name == name)
+    }
+
+    /// Why no instance publishes as `name`: its refusal, or that no scheduled instance
+    /// carries it.
+    pub fn why_unnamed(&self, name: &str) -> String {
+        self.refusal_named(name).map_or_else(
+            || {
+                format!(
+                    "no scheduled instance has the lineage name {name:?} (its {} or Name tag); `amictl status` lists the lineages",
+                    key::LINEAGE_NAME
+                )
+            },
+            |r| r.problem.clone(),
+        )
     }
 
     /// The refusal of `instance`, if its lineage is not named.

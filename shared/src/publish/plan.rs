@@ -169,7 +169,7 @@ struct Member<'a> {
 }
 
 /// The instance whose lineage a sealed image belongs to.
-fn instance_of(image: &Image) -> Option<InstanceId> {
+pub(super) fn instance_of(image: &Image) -> Option<InstanceId> {
     match Lineage::of(image) {
         Lineage::Instance { instance, .. } => Some(InstanceId::new(&instance)),
         _ => None,
@@ -309,7 +309,7 @@ pub fn plan(
 }
 
 fn unknown_lineage(lineage: &str, names: &LineageNames) -> String {
-    if let Some(r) = names.refused().iter().find(|r| r.name == lineage) {
+    if let Some(r) = names.refusal_named(lineage) {
         return format!("{}={lineage}: {}", key::TRACK, r.problem);
     }
     let known: Vec<&str> = names.iter().map(|(_, n)| n).take(10).collect();

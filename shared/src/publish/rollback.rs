@@ -14,11 +14,11 @@ use time::OffsetDateTime;
 
 use super::names::LineageNames;
 use super::plan::{self, publishable, Inventory, Scope};
-use super::run::{apply, read_inventory, read_names};
+use super::run::{apply, read_inventory, read_names, refuse_unnamed};
 use super::{latest_parameter, pin_parameter};
 use crate::config::Config;
 use crate::context::Context;
-use crate::lineage::{retention_time, Lineage};
+use crate::lineage::retention_time;
 use crate::model::{Image, InstanceId, Region};
 use crate::ports::{NewParameterVersion, ParameterValue};
 use crate::report::{Outcome, RunReport};
@@ -44,7 +44,7 @@ pub fn rollback_target<'a>(
     let mine: Vec<&Image> = inv
         .images
         .iter()
-        .filter(|i| matches!(Lineage::of(i), Lineage::Instance { instance: ref x, .. } if x == instance.as_str()))
+        .filter(|i| plan::instance_of(i).as_ref() == Some(instance))
         .filter(|i| publishable(i, config))
         .collect();
     let slots = || {
@@ -121,17 +121,7 @@ async fn lineage_instance(
             Some((names, i))
         }
         None => {
-            let why = names.refused().iter().find(|r| r.name == lineage).map_or_else(
-                || format!("no scheduled instance has the lineage name {lineage:?} (its ami-lifecycle:lineage-name or Name tag)"),
-                |r| r.problem.clone(),
-            );
-            let region = ctx
-                .config
-                .regions
-                .first()
-                .cloned()
-                .unwrap_or_else(|| Region::new("-"));
-            report.push(&region, lineage, None, Outcome::Refused, why);
+            refuse_unnamed(ctx, names.why_unnamed(lineage), lineage, report);
             None
         }
     }
@@ -155,9 +145,10 @@ pub async fn rollback(
         let Some(mut inv) = read_inventory(ctx, region, &scope, &names, &mut report).await else {
             continue;
         };
-        let has_images = inv.images.iter().any(|i| {
-            matches!(Lineage::of(i), Lineage::Instance { instance: ref x, .. } if x == instance.as_str())
-        });
+        let has_images = inv
+            .images
+            .iter()
+            .any(|i| plan::instance_of(i).as_ref() == Some(&instance));
         if !has_images
             && !inv
                 .parameters

@@ -53,18 +53,11 @@ pub async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunRep
     };
     report_refusals(&names, &scope, &mut report);
     if let Scope::Lineage(name) = &scope {
-        let refused = names.refused().iter().any(|r| &r.name == name);
-        if names.instance_named(name).is_none() && !refused {
-            let region = ctx
-                .config
-                .regions
-                .first()
-                .cloned()
-                .unwrap_or_else(|| Region::new("-"));
-            report.push(&region, name.as_str(), None, Outcome::Refused, format!(
-                "no scheduled instance has the lineage name {name:?} (its {} or Name tag): nothing published; `amictl status` lists the lineages",
-                key::LINEAGE_NAME
-            ));
+        // A refused name was reported just above; an unknown one is reported here.
+        if names.instance_named(name).is_none() {
+            if names.refusal_named(name).is_none() {
+                refuse_unnamed(ctx, names.why_unnamed(name), name, &mut report);
+            }
             return report;
         }
     }
@@ -107,6 +100,18 @@ pub(super) async fn read_names(ctx: &Context, report: &mut RunReport) -> Option<
     Some(LineageNames::resolve(&instances))
 }
 
+/// A lineage asked for by name that no instance publishes: one refused item (in the first
+/// managed region: a name is not regional).
+pub(super) fn refuse_unnamed(ctx: &Context, why: String, lineage: &str, report: &mut RunReport) {
+    let region = ctx
+        .config
+        .regions
+        .first()
+        .cloned()
+        .unwrap_or_else(|| Region::new("-"));
+    report.push(&region, lineage, None, Outcome::Refused, why);
+}
+
 /// Refused names, once per run: a collision is alarmed on (`name-collision`).
 fn report_refusals(names: &LineageNames, scope: &Scope, report: &mut RunReport) {
     for r in names.refused() {
@@ -115,7 +120,7 @@ fn report_refusals(names: &LineageNames, scope: &Scope, report: &mut RunReport) 
                 continue;
             }
         }
-        let outcome = if r.problem.contains("is claimed by") {
+        let outcome = if r.collision {
             Outcome::NameCollision
         } else {
             Outcome::Refused
