@@ -22,7 +22,8 @@ suffix (unique per call). `state` is `available` or `pending` (pending ones beco
 available through the normal lifecycle ticker after `pending_seconds`).
 
 `seal` (`{"deployment": "ami-lifecycle", "key": "alias/ami-lifecycle-seal"}`, plus
-`"key_region"` when the key is in another region, the suite's home) makes the images as
+`"key_region"` when the key is in another region, the suite's home; a key ARN names its own
+account and region, so a hub's key seals images seeded in a spoke account) makes the images as
 the suite's create-image would: EC2's `SourceInstanceId` is the image's
 `ami-lifecycle:source-instance` tag, and `ami-lifecycle:seal` is the HMAC (moto's KMS,
 that key) over the suite's seal subject (`shared/src/seal.rs`, `Subject::image`; the Rust
@@ -134,6 +135,10 @@ def _sealer(account: str, region: str, seal: dict[str, str] | None):
     from moto.kms.models import kms_backends
 
     region = seal.get("key_region", region)
+    # A key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) is that account's key, as KMS reads it.
+    arn = seal["key"].split(":")
+    if len(arn) >= 6 and arn[0] == "arn" and arn[2] == "kms":
+        region, account = arn[3], arn[4]
     kms = kms_backends[account][region]
     try:
         key_id = kms.any_id_to_key_id(seal["key"])
