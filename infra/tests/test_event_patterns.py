@@ -676,6 +676,8 @@ ENV_CONTRACT = {
     "DELETE_ORPHANS": "DeleteOrphans", "PRICE_PER_GIB_MONTH": "SnapshotPricePerGibMonth",
     "ADOPT_FROM": "AdoptFrom", "RETAIN_BY_REGION": "RetainByRegion",
     "COPY_COMPLETION_MINUTES": "CopyCompletionMinutes",
+    # many accounts (i18): every function, publish included, acts on the selected accounts
+    "AMI_LIFECYCLE_ACCOUNTS": "Accounts", "SPOKE_EXTERNAL_ID": "SpokeExternalId",
 }
 # create-image's own variables (reboot authority), each from a parameter.
 CREATE_IMAGE_ENV = {"REBOOT_MIN_INTERVAL": "RebootMinInterval", "SLOT_WINDOW": "DirectSlotWindow",
@@ -687,6 +689,17 @@ QUIESCE_ENV = {"QUIESCE_TIMEOUT": "QuiesceTimeout", "QUIESCE_MAX_FREEZE": "Quies
 # publish's own variables; cleanup reads PUBLISHED_KEEP too (it keeps published history).
 PUBLISH_ENV = {"PUBLISH_CONSISTENCY": "PublishConsistency", "PUBLISHED_KEEP": "PublishedKeep"}
 CLEANUP_ENV = {"PUBLISHED_KEEP": "PublishedKeep"}
+# The fan-out's variables (i18 fan-out contract) of the four fanned-out functions: the
+# function's OWN work queue and the run ledger, "" without Accounts (no fan-out), and
+# WORK_MAX_RECEIVES equal to the queue's maxReceiveCount.
+FANNED_OUT = {"CreateImageFunction": "CreateImageWorkQueue", "ReplicateFunction": "ReplicateWorkQueue",
+              "ShareFunction": "ShareWorkQueue", "CleanupFunction": "CleanupWorkQueue"}
+
+
+def fan_out_env(queue: str) -> dict[str, Any]:
+    return {"WORK_QUEUE_URL": {"Fn::If": ["HasAccounts", {"Ref": queue}, ""]},
+            "RUN_LEDGER_TABLE": {"Fn::If": ["HasAccounts", {"Ref": "RunsTable"}, ""]},
+            "WORK_MAX_RECEIVES": "3"}
 
 
 def test_environment_contract(template):
@@ -715,7 +728,8 @@ def test_environment_contract(template):
         "SCHEDULE_EXPRESSIONS": {"Fn::Sub": "daily=${DailySchedule};weekly=${WeeklySchedule}"},
         # the shipped Linux quiesce document, by the Name the template gives it
         "QUIESCE_LINUX_DOCUMENT": {"Fn::Sub": "${DeploymentName}-quiesce-linux"},
-        **{var: {"Ref": param} for var, param in {**CREATE_IMAGE_ENV, **QUIESCE_ENV}.items()}}
+        **{var: {"Ref": param} for var, param in {**CREATE_IMAGE_ENV, **QUIESCE_ENV}.items()},
+        **fan_out_env("CreateImageWorkQueue")}
     for name in ("ami-lifecycle", "prod2"):
         rn = Resolver(template, {"DeploymentName": name})
         assert rn.resolve(create_env["QUIESCE_LINUX_DOCUMENT"]) == \
@@ -731,11 +745,21 @@ def test_environment_contract(template):
         p = template["Parameters"][param]
         assert "AllowedPattern" in p and "Description" in p, param
     assert [template["Parameters"][p]["Default"] for p in CREATE_IMAGE_ENV.values()] == ["60", "60", "", "60", "180"]
-    own_env = {"PublishFunction": PUBLISH_ENV, "CleanupFunction": CLEANUP_ENV}
+    own_env = {"PublishFunction": PUBLISH_ENV, "CleanupFunction": CLEANUP_ENV, "ReplicateFunction": {},
+               "ShareFunction": {}}
     for logical_id, own in own_env.items():
+        fan_out = fan_out_env(FANNED_OUT[logical_id]) if logical_id in FANNED_OUT else {}
         assert functions[logical_id]["Properties"]["Environment"]["Variables"] == {
-            var: {"Ref": param} for var, param in own.items()}, logical_id
-        assert not set(own) & set(env), f"{logical_id}: a function variable must not shadow the common contract"
+            **{var: {"Ref": param} for var, param in own.items()}, **fan_out}, logical_id
+        assert not (set(own) | set(fan_out)) & set(env), \
+            f"{logical_id}: a function variable must not shadow the common contract"
+    # without Accounts: no fan-out (the Rust core treats "" as unset); with it, each its own queue
+    for logical_id, queue in FANNED_OUT.items():
+        variables = functions[logical_id]["Properties"]["Environment"]["Variables"]
+        assert r.resolve(variables)["WORK_QUEUE_URL"] == "" and r.resolve(variables)["RUN_LEDGER_TABLE"] == ""
+        with_accounts = Resolver(template, {"Accounts": "org"}).resolve(variables)
+        assert with_accounts["WORK_QUEUE_URL"] == {"Ref": queue}, logical_id
+        assert with_accounts["RUN_LEDGER_TABLE"] == {"Ref": "RunsTable"}, logical_id
     # the contract's defaults (i16): the three non-crash consistencies, keep 3
     assert r.resolve(functions["PublishFunction"]["Properties"]["Environment"]["Variables"]) == {
         "PUBLISH_CONSISTENCY": "rebooted,stopped,application-consistent", "PUBLISHED_KEEP": "3"}
@@ -790,6 +814,12 @@ GOOD_BAD = {
     "SnapshotPricePerGibMonth": (["0.05", "1", "0.0125"], ["", "-1", "1e3"]),
     "AdoptFrom": (["", "111122223333,444455556666"], ["11112222333", "x"]),
     "AlarmEmail": (["", "ops@example.com"], ["ops", "a@b"]),
+    # AMI_LIFECYCLE_ACCOUNTS (i18): ids, ou:ou-..., org; the Rust parser's OU id shape
+    "Accounts": (["", "111122223333", "org", "ou:ou-ab12-cdefghij", "111122223333,ou:ou-ab12-cdefghij,org"],
+                 ["1111", "ou-ab12-cdefghij", "ou:ou-ab12-cd", "111122223333, 444455556666", "all", "111122223333,"]),
+    # SPOKE_EXTERNAL_ID: empty, or 16-128 characters STS accepts in an external id
+    "SpokeExternalId": (["", "0123456789abcdef", "a" * 128, "ab+=,.@:/_-01234"],
+                        ["0123456789abcde", "a" * 129, "0123456789abcdef 01", "0123456789abcdef!"]),
     "DailySchedule": (["cron(0 3 * * ? *)", "rate(12 hours)"], ["0 3 * * *", ""]),
     # the Rust parser's ranges: REBOOT_MIN_INTERVAL 0-10080, SLOT_WINDOW 1-1440 (minutes)
     "RebootMinInterval": (["0", "60", "999", "9999", "10000", "10079", "10080"], ["", "-1", "10081", "10100", "20000", "1.5", "1h"]),
@@ -871,7 +901,7 @@ def test_seal_policies_attach_to_the_right_roles(template):
     res = template["Resources"]
     attached = {}
     for logical_id, v in res.items():
-        if v["Type"] == "AWS::IAM::Policy":
+        if v["Type"] == "AWS::IAM::Policy" and v.get("Condition") != "HasAccounts":  # the many-accounts policies: test_fanout.py
             actions = sorted({a for s in v["Properties"]["PolicyDocument"]["Statement"] for a in
                               (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])})
             for role in v["Properties"]["Roles"]:
@@ -891,8 +921,14 @@ def test_share_and_cleanup_run_one_at_a_time(template):
     functions = {k: v["Properties"] for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     reserved = {k: p.get("ReservedConcurrentExecutions") for k, p in functions.items()}
     # publish: PutParameter has no compare-and-set, so read-decide-write is serialized.
-    assert reserved == {"CreateImageFunction": None, "ReplicateFunction": None, "ShareFunction": 1, "CleanupFunction": 1,
-                        "PublishFunction": 1}
+    assert Resolver(template).resolve(reserved) == {
+        "CreateImageFunction": None, "ReplicateFunction": None, "ShareFunction": 1, "CleanupFunction": 1,
+        "PublishFunction": 1}
+    # With Accounts (the fan-out), share's and cleanup's work items run up to FanOutConcurrency
+    # at once: a reservation below the SQS mapping's MaximumConcurrency would throttle items
+    # into their DLQ (Lambda: reserved concurrency >= the mappings' maximum concurrency).
+    assert Resolver(template, {"Accounts": "org"}).resolve(reserved) == {
+        "CreateImageFunction": None, "ReplicateFunction": None, "PublishFunction": 1}
 
 
 def test_every_parameter_is_documented(template):

@@ -257,7 +257,13 @@ def test_evaluator_semantics():
 
 QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:ami-lifecycle-continuation"
 SEAL_KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/5ea15ea1-0000-4000-8000-5ea15ea15ea1"
+RUNS_TABLE = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/ami-lifecycle-runs"
+# The fan-out's work queues (i18), one per fanned-out function.
+WORK_QUEUES = {fn: f"arn:aws:sqs:us-east-1:{ACCOUNT}:ami-lifecycle-{name}-work"
+               for fn, name in SPOKE_NAMES.items() if fn != "PublishFunction"}
 CONCRETE = {("ContinuationQueue", "Arn"): QUEUE_ARN, ("SealKey", "Arn"): SEAL_KEY,
+            ("RunsTable", "Arn"): RUNS_TABLE,
+            **{(fn.removesuffix("Function") + "WorkQueue", "Arn"): arn for fn, arn in WORK_QUEUES.items()},
             **{(f"{fn}Role", "Arn"): arn for fn, arn in SUITE.items()}}
 
 
@@ -389,6 +395,8 @@ def role_identity(t: dict[str, Any], r: Resolver, fn: str, attached: bool = True
     statements = [s for p in r.resolve(t["Resources"][fn]["Properties"]["Policies"]) for s in p["Statement"]]
     if attached:
         for v in t["Resources"].values():
+            if "Condition" in v and not r.condition(v["Condition"]):
+                continue  # not created with these parameters (the many-accounts policies without Accounts)
             if v["Type"] == "AWS::IAM::Policy" and {"Ref": f"{fn}Role"} in v["Properties"]["Roles"]:
                 statements += r.resolve(v["Properties"]["PolicyDocument"])["Statement"]
     return {"Statement": concrete(statements)}
