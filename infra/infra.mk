@@ -106,7 +106,9 @@ guard-test: $(CFN_GUARD_STAMP)
 	         mapped_queues_deny_foreign_senders kms_create_grant_constrained kms_key_use_via_service_on_named_keys \
 	         seal_key_is_hmac mac_keys_used_only_by_named_roles \
 	         ssm_parameter_writes_only_under_deployment_path launch_template_changes_only_on_tracked_templates \
-	         send_command_only_named_documents_on_opted_in_instances trust_policies_name_principals_with_external_id; do \
+	         send_command_only_named_documents_on_opted_in_instances trust_policies_name_principals_with_external_id \
+	         fan_out_mappings_report_batch_item_failures assume_role_only_own_spoke_role \
+	         event_bus_policies_admit_only_the_organization; do \
 	  grep -Eq "/$$r +FAIL" $$out || { cat $$out; rm -f $$out; echo "guard-test: rule $$r did not fail on $(GUARD_BAD)" >&2; exit 1; }; \
 	done; rm -f $$out; echo "guard-test: $(GUARD_BAD) rejected by every rule, as it must be"
 	$(CFN_GUARD) test -r $(GUARD_RULES) -t $(GUARD_TESTS)
