@@ -12,6 +12,8 @@ forwarder deployed in spoke accounts.
   role and not into another function's. Deliberately broken variants must get a decision wrong.
 * The work queues admit only their own function's role as a sender.
 * The hub bus policy admits `events:PutEvents` from the organization only (`aws:PrincipalOrgID`).
+* Drift: every SQS / DynamoDB call of the fan-out's adapters (shared/src/aws/work_queue.rs,
+  ledger.rs) is allowed to each fanned-out function; a new call fails until it is added.
 * infra/forwarder.yaml with `HubAccountId`: a spoke account forwards from every region, the home
   region included, to the hub's bus, and its role may put events on that bus only; empty
   `HubAccountId` keeps the single-account behaviour.
@@ -466,3 +468,39 @@ def test_forwarder_hub_account_parameter(forwarder):
     assert p["Default"] == ""
     assert re.fullmatch(p["AllowedPattern"], "") and re.fullmatch(p["AllowedPattern"], "111122223333")
     assert not re.fullmatch(p["AllowedPattern"], "1111") and not re.fullmatch(p["AllowedPattern"], "111122223333,4")
+
+
+# ----------------------------------------------------------------------------
+# Drift: every SQS / DynamoDB call of the fan-out's AWS adapters is allowed
+# ----------------------------------------------------------------------------
+
+# SDK operation (snake case, as `.client.<op>()` calls it) -> the IAM actions it needs.
+# TransactWriteItems has no action of its own: each Put / Update / ConditionCheck in it is
+# authorized as PutItem / UpdateItem / ConditionCheckItem.
+FAN_OUT_CALLS = {
+    "send_message": ["sqs:SendMessage"], "send_message_batch": ["sqs:SendMessage"],
+    "put_item": ["dynamodb:PutItem"], "update_item": ["dynamodb:UpdateItem"], "get_item": ["dynamodb:GetItem"],
+    "query": ["dynamodb:Query"],
+    "transact_write_items": ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
+}
+ADAPTERS = [ROOT / "shared" / "src" / "aws" / "work_queue.rs", ROOT / "shared" / "src" / "aws" / "ledger.rs"]
+
+
+def adapter_calls() -> set[str]:
+    missing = [p.name for p in ADAPTERS if not p.exists()]
+    if missing:
+        pytest.skip(f"the fan-out adapters are not in this tree yet: {missing}")
+    return {m for p in ADAPTERS for m in re.findall(r"\.client\s*\.([a-z_]+)\(\)", p.read_text())}
+
+
+@pytest.mark.parametrize("fn", FANNED_OUT)
+def test_every_fan_out_call_is_allowed(template, fn):
+    calls = adapter_calls()
+    assert calls, "no SDK call found: has the adapters' client field been renamed?"
+    assert calls <= set(FAN_OUT_CALLS), \
+        f"a new fan-out call {sorted(calls - set(FAN_OUT_CALLS))}: add its IAM action to the template and here"
+    policy = identity(template, fn)
+    for call in sorted(calls):
+        for action in FAN_OUT_CALLS[call]:
+            resource = WORK_QUEUES[fn] if action.startswith("sqs:") else RUNS_TABLE
+            assert decide(ask(fn, action, resource), identity=[policy]) == ALLOW, (call, action)
