@@ -504,3 +504,17 @@ def test_every_fan_out_call_is_allowed(template, fn):
         for action in FAN_OUT_CALLS[call]:
             resource = WORK_QUEUES[fn] if action.startswith("sqs:") else RUNS_TABLE
             assert decide(ask(fn, action, resource), identity=[policy]) == ALLOW, (call, action)
+
+
+def test_every_organizations_call_is_allowed(template):
+    """The Organizations adapter (shared/src/aws/organizations.rs) calls only what the
+    functions' many-accounts policies allow."""
+    src = (ROOT / "shared" / "src" / "aws" / "organizations.rs").read_text()
+    calls = {"organizations:" + "".join(w.capitalize() for w in c.split("_"))
+             for c in re.findall(r"\.client\s*\.([a-z_]+)\(\)", src)}
+    assert calls, "no SDK call found in organizations.rs"
+    assert calls <= set(ORG_CALLS), f"a new Organizations call {sorted(calls - set(ORG_CALLS))}: allow it in the template"
+    for fn in SUITE:
+        policy = identity(template, fn)
+        for action in sorted(calls):
+            assert decide(ask(fn, action, "*"), identity=[policy]) == ALLOW, (fn, action)
