@@ -6,6 +6,10 @@
 //!   the shipped document, SSM agents, per-instance timelines); [`EventQueue`] observes the events the
 //!   emulator puts on its EventBridge bus.
 //! - [`dispatch`]: the one place an event is handed to a function, as Lambda would.
+//! - [`FanoutDriver`]: Lambda's SQS event source mapping for issue 18's fan-out (one record
+//!   per invocation, bounded concurrency, partial batch failures, the queue's DLQ), with
+//!   [`WorkQueue`], the run ledger table and [`Org`] (an organization, its spoke roles and
+//!   the hub's function role).
 //! - [`cycle`]: the reliability tests' lifecycle driver; [`demo`]: `ami-sim demo`, the
 //!   whole lifecycle through the template's own wiring (what `make demo` plays).
 //!
@@ -19,7 +23,9 @@ pub mod demo;
 mod dispatch;
 mod emulator;
 mod events;
+mod fanout;
 mod http;
+mod org;
 mod resources;
 pub use resources::SealedTags;
 
@@ -28,7 +34,12 @@ pub use client::EmulatorClient;
 pub use dispatch::dispatch;
 pub use emulator::{repo_root, Emulator};
 pub use events::EventQueue;
+pub use fanout::{
+    ContextFactory, Delivery, DriveStats, FanoutDriver, InProcess, Invocation, Invoke, Invoked,
+    WorkQueue,
+};
 pub use http::request as http_request;
+pub use org::Org;
 
 /// The account moto uses when the access key names none.
 pub const ACCOUNT: &str = "123456789012";
