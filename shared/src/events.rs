@@ -49,6 +49,8 @@ pub enum Trigger {
     Continuation(Vec<Value>),
     /// A manual invocation: free-form JSON.
     Direct(Value),
+    /// An SQS batch of work items of a fanned-out run (issue 18, [`crate::fanout`]).
+    WorkItems(Vec<crate::fanout::QueuedItem>),
 }
 
 /// The most images one tagging call may name for share to act on them from the event
@@ -138,7 +140,12 @@ pub fn parse_trigger(v: &Value) -> Result<Trigger, EventError> {
     }
     let Some(detail_type) = v.get("detail-type") else {
         if let Some(records) = v.get("Records") {
-            return sqs_batch(records).map(Trigger::Continuation);
+            let bodies = sqs_batch(records)?;
+            if bodies.iter().any(crate::fanout::is_work_item) {
+                let records = records.as_array().map_or(&[][..], Vec::as_slice);
+                return crate::fanout::queued_items(records).map(Trigger::WorkItems);
+            }
+            return Ok(Trigger::Continuation(bodies));
         }
         return Ok(Trigger::Direct(v.clone()));
     };

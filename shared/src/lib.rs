@@ -4,7 +4,8 @@
 //! - [`model`]: identifiers and inventory records ([`model::Image`], [`model::Instance`], …).
 //! - [`tags`]: the `ami-lifecycle:` tag contract and its parser ([`tags::InstanceSettings`]).
 //! - [`config`]: the configuration contract ([`config::Config::from_env`]).
-//! - [`accounts`]: which accounts one deployment acts on (`AMI_LIFECYCLE_ACCOUNTS`, issue 18).
+//! - [`accounts`]: which accounts one deployment acts on (`AMI_LIFECYCLE_ACCOUNTS`, issue 18);
+//!   [`fanout`]: a run over many accounts as work items on the function's own SQS queue.
 //! - [`retention`], [`share_target`]: the value languages of `RETAIN` and `share-with`
 //!   ([`values`]: the list and echo helpers they share).
 //! - [`lineage`]: which images are versions of one another, and the one retention decision
@@ -43,6 +44,7 @@ pub mod create;
 pub mod deadline;
 pub mod error;
 pub mod events;
+pub mod fanout;
 #[cfg(feature = "test-util")]
 pub mod fake;
 pub mod lineage;

@@ -8,7 +8,7 @@
 //! Which trait to reach for:
 //! - reading the inventory: [`Instances`], [`Images`];
 //! - making images: [`ImageFactory`]; retiring them: [`ImageRetirement`];
-//! - what still uses an image: [`References`];
+//! - what still uses an image: [`References`] (this account), [`UsageReports`] (others);
 //! - who may use an image: [`Sharing`] (EC2 side) and [`Keys`] (KMS side);
 //! - writing outcome tags: [`Tagging`];
 //! - proving an image is the suite's: [`Seals`] (through [`crate::seal::Sealer`]);
@@ -272,6 +272,46 @@ pub trait References: Send + Sync {
     async fn references(&self, images: &[ImageId]) -> CloudResult<Vec<ImageReference>>;
 }
 
+/// One image usage report (`DescribeImageUsageReports`): which other accounts use an image
+/// this account owns, computed asynchronously by EC2 ([`crate::cleanup::usage`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageReport {
+    pub id: String,
+    pub image: ImageId,
+    /// The accounts the report is limited to; empty: every account.
+    pub accounts: Vec<AccountId>,
+    /// `pending`, `available`, `error` (or what EC2 adds later).
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub created: Option<OffsetDateTime>,
+}
+
+/// One line of an available usage report (`DescribeImageUsageReportEntries`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageEntry {
+    pub account: AccountId,
+    /// `ec2:Instance`, `ec2:LaunchTemplate`, …
+    pub resource_type: String,
+    pub count: u64,
+}
+
+/// EC2 image usage reports of one region, for accounts the hub cannot look into.
+#[async_trait]
+pub trait UsageReports: Send + Sync {
+    /// `CreateImageUsageReport` for instances and launch templates, limited to `accounts`
+    /// (empty: every account); `token` makes a repeat return the same report.
+    async fn create_usage_report(
+        &self,
+        image: &ImageId,
+        accounts: &[AccountId],
+        token: &str,
+    ) -> CloudResult<String>;
+    /// Every live report of `image` (every page).
+    async fn usage_reports(&self, image: &ImageId) -> CloudResult<Vec<UsageReport>>;
+    /// The entries of one available report (every page).
+    async fn usage_report_entries(&self, report: &str) -> CloudResult<Vec<UsageEntry>>;
+}
+
 #[async_trait]
 pub trait Sharing: Send + Sync {
     async fn launch_permissions(&self, image: &ImageId) -> CloudResult<Vec<Grantee>>;
@@ -302,7 +342,7 @@ pub trait Tagging: Send + Sync {
 
 /// Everything the suite asks of EC2 in one region.
 pub trait Ec2:
-    Instances + Images + ImageFactory + ImageRetirement + References + Sharing + Tagging
+    Instances + Images + ImageFactory + ImageRetirement + References + UsageReports + Sharing + Tagging
 {
     fn region(&self) -> &Region;
 }
@@ -528,6 +568,15 @@ pub trait Cloud: Send + Sync {
     /// and renewed by the returned cloud.
     async fn for_account(&self, account: &AccountId, function: &str)
         -> CloudResult<Arc<dyn Cloud>>;
+    /// This function's own work queue (`WORK_QUEUE_URL`, issue 18's fan-out), the hub's
+    /// whatever account the cloud acts in; `None` when not configured.
+    fn work_queue(&self) -> Option<Arc<dyn WorkQueue>> {
+        None
+    }
+    /// The run ledger (`RUN_LEDGER_TABLE`), the hub's; `None` when not configured.
+    fn ledger(&self) -> Option<Arc<dyn Ledger>> {
+        None
+    }
 }
 
 /// Streams every image matching `query`, page by page, into `visit`; memory stays flat.
@@ -579,4 +628,94 @@ pub async fn instance_states(
         .into_iter()
         .map(|i| (i.id, i.state))
         .collect())
+}
+
+/// The function's own work queue: the fan-out sends work items to it and the same
+/// function consumes them (issue 18, [`crate::fanout`]).
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    /// Sends each body as one message, `delay_seconds` later (at most 900, SQS's limit);
+    /// one result per body, in order (a batch can fail in part).
+    async fn send(&self, bodies: &[String], delay_seconds: u32) -> Vec<CloudResult<()>>;
+}
+
+/// How one work item of a fanned-out run ended, recorded once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ItemState {
+    /// Ran to the end with no failed item.
+    Done,
+    /// Ran out of time or kept being throttled on its last delivery: the next scheduled
+    /// run does the rest.
+    Deferred,
+    /// Could not run (account unreachable) or ended with failed items.
+    Failed,
+}
+
+impl ItemState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Deferred => "deferred",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "done" => Some(Self::Done),
+            "deferred" => Some(Self::Deferred),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// The ledger's line about one finished work item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRecord {
+    /// `<account>/<region|all>`, unique within its run.
+    pub item: String,
+    pub account: AccountId,
+    pub region: Option<Region>,
+    pub state: ItemState,
+    /// One line for the run summary (what was done, or why not).
+    pub line: String,
+}
+
+/// A fanned-out run's counters after an item was recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    pub total: u32,
+    /// Items not yet recorded; 0 = the run is complete.
+    pub remaining: u32,
+    pub done: u32,
+    pub deferred: u32,
+    pub failed: u32,
+}
+
+/// The run ledger (DynamoDB): which work items of a run are finished, so a redelivered
+/// item changes nothing, and when the last one finishes, so the summary is sent once.
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// Records a fanned-out run of `total` items; `false` when it was already recorded
+    /// (a redelivered schedule: its items were sent then).
+    async fn start_run(&self, run: &str, total: u32, now: OffsetDateTime) -> CloudResult<bool>;
+    /// Counts one more item into an open run (create-image's later waves), once: `false`
+    /// when `item` was already added or recorded (a redelivered item asking again).
+    async fn add_item(&self, run: &str, item: &str, now: OffsetDateTime) -> CloudResult<bool>;
+    /// How `item` of `run` ended, if it was recorded.
+    async fn finished(&self, run: &str, item: &str) -> CloudResult<Option<ItemState>>;
+    /// Records `record` once, with the run's counters, atomically: the counters after it,
+    /// or `None` when the item was already recorded (nothing changed).
+    async fn finish_item(
+        &self,
+        run: &str,
+        record: &ItemRecord,
+        now: OffsetDateTime,
+    ) -> CloudResult<Option<RunCounts>>;
+    /// Claims the run's summary: `true` for exactly one caller once no item remains.
+    async fn claim_summary(&self, run: &str, now: OffsetDateTime) -> CloudResult<bool>;
+    /// Every recorded item of `run`.
+    async fn items(&self, run: &str) -> CloudResult<Vec<ItemRecord>>;
 }

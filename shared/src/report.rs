@@ -69,6 +69,8 @@ pub enum Outcome {
     /// SSM answered the write of an `aws:ec2:image` value but has not shown it yet (it
     /// validates asynchronously): the next run confirms or writes it again.
     Unconfirmed,
+    /// A work item of a fanned-out run sent to the function's work queue (issue 18).
+    Queued,
 }
 
 impl Outcome {
@@ -117,6 +119,7 @@ impl Outcome {
             Self::Unpinned => "unpinned",
             Self::NameCollision => "name-collision",
             Self::Unconfirmed => "unconfirmed",
+            Self::Queued => "queued",
         }
     }
 }
@@ -151,6 +154,14 @@ pub struct RunReport {
     pub incomplete: Option<String>,
     /// Figures such as `gib_freed` or `monthly_saving_usd`.
     pub metrics: BTreeMap<String, f64>,
+    /// The fanned-out run this report belongs to (issue 18: the fanning invocation, each
+    /// work item, the summary), so a run's reports can be found together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// For a batch of work items: the SQS message ids to deliver again (Lambda's
+    /// `ReportBatchItemFailures`); empty = every message is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_item_failures: Option<Vec<String>>,
 }
 
 /// The most items an EventBridge report carries: PutEvents entries are limited to 256 KiB.
@@ -165,6 +176,8 @@ impl RunReport {
             items: Vec::new(),
             incomplete: None,
             metrics: BTreeMap::new(),
+            run: None,
+            batch_item_failures: None,
         }
     }
 
@@ -242,7 +255,7 @@ impl RunReport {
         items.extend(self.items.iter().filter(|i| i.outcome != Outcome::Failed));
         let truncated = items.len() > EVENT_ITEM_LIMIT;
         items.truncate(EVENT_ITEM_LIMIT);
-        serde_json::json!({
+        let mut detail = serde_json::json!({
             "function": self.function,
             "outcome": self.outcome(),
             "dry_run": self.dry_run,
@@ -254,7 +267,18 @@ impl RunReport {
             "metrics": self.metrics,
             "items": items,
             "items_truncated": truncated,
-        })
+        });
+        if let Some(run) = &self.run {
+            detail["run"] = serde_json::json!(run);
+        }
+        if let Some(ids) = &self.batch_item_failures {
+            // The shape Lambda reads from an SQS-triggered function's response.
+            detail["batchItemFailures"] = ids
+                .iter()
+                .map(|id| serde_json::json!({ "itemIdentifier": id }))
+                .collect();
+        }
+        detail
     }
 
     /// Sets the account of every item that has none (a run in one account of several).

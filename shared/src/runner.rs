@@ -39,6 +39,7 @@ use time::OffsetDateTime;
 use crate::config::Config;
 use crate::context::Context;
 use crate::events::{parse_trigger, EventError, Trigger};
+use crate::model::Region;
 use crate::report::RunReport;
 
 pub mod accounts;
@@ -81,6 +82,31 @@ pub trait Runner {
         request: Self::Request,
         now: OffsetDateTime,
     ) -> impl Future<Output = RunReport>;
+
+    /// How `request` fans out across accounts when a work queue is configured (issue 18,
+    /// [`crate::fanout`]); `None`: it runs as one (events, one image, continuations).
+    fn split(_request: &Self::Request, _config: &Config) -> Option<Split> {
+        None
+    }
+
+    /// `request` as one work item runs it: narrowed to `region` (`None` for
+    /// [`Split::PerAccount`]), in the request or in the item's own copy of the config.
+    fn narrow(
+        request: Self::Request,
+        _config: &mut Config,
+        _region: Option<&Region>,
+    ) -> Self::Request {
+        request
+    }
+}
+
+/// How a scheduled or direct run splits into work items, one per account and …
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Split {
+    /// … region: the regions of the run.
+    PerRegion(Vec<Region>),
+    /// … nothing more: the decision spans regions (share: an image and its replicas).
+    PerAccount,
 }
 
 /// One invocation of runner `R`: parse, read the request, run, finish the report; returns
@@ -91,11 +117,22 @@ pub async fn handle_report<R: Runner>(
     now: OffsetDateTime,
 ) -> Result<RunReport, RequestError> {
     let trigger = parse_trigger(&payload).map_err(|e| RequestError::unreadable(R::NAME, e))?;
+    if let Trigger::WorkItems(batch) = trigger {
+        let report = crate::fanout::consume::<R>(ctx, batch, now).await?;
+        return Ok(ctx.finish(report).await);
+    }
     let scope = match &trigger {
         Trigger::AmiState { .. } | Trigger::ImageTags { .. } => Scope::Own,
         _ => Scope::Selected,
     };
+    let run_id = crate::fanout::run_id(R::NAME, &trigger, now);
     let request = R::request(trigger, &ctx.config, now)?;
+    if scope == Scope::Selected && crate::fanout::enabled(&ctx.config) {
+        if let Some(split) = R::split(&request, &ctx.config) {
+            let report = crate::fanout::fan_out::<R>(ctx, &run_id, &payload, &split, now).await;
+            return Ok(ctx.finish(report).await);
+        }
+    }
     Ok(run_request_in::<R>(ctx, request, now, scope).await)
 }
 

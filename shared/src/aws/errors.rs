@@ -27,7 +27,9 @@ impl ErrorKind {
             | "RequestThrottled"
             | "SlowDown"
             // SSM: another update of the same parameter is in flight.
-            | "TooManyUpdates" => Self::Throttled,
+            | "TooManyUpdates"
+            // DynamoDB (the run ledger).
+            | "ProvisionedThroughputExceededException" => Self::Throttled,
             "AMIQuotaExceeded" | "SnapshotLimitExceeded" => Self::QuotaExceeded,
             "ResourceLimitExceeded" | "LimitExceededException" => Self::ResourceLimit,
             "InvalidAMIName.Duplicate" => Self::Duplicate,

@@ -9,6 +9,8 @@
 //! - [`organizations`]: [`AwsOrganization`], the accounts `ou:`/`org` select (issue 18);
 //!   [`spoke`]: the spoke role's credentials (STS `AssumeRole`, external id, cached);
 //! - [`reports`]: run reports as EventBridge events; [`continuations`]: delayed SQS messages;
+//! - [`work_queue`]: [`SqsWorkQueue`], the fan-out's work items; [`ledger`]: [`DynamoLedger`],
+//!   the run ledger (issue 18);
 //! - [`errors`]: `SdkError` → [`crate::error::CloudError`]; [`convert`]: SDK ↔ model shapes.
 //!
 //! Only this module names `aws_sdk_*`. The endpoint, credentials and retry settings are
@@ -35,6 +37,7 @@ pub mod ec2;
 pub mod errors;
 pub mod kms;
 pub mod launch_templates;
+pub mod ledger;
 pub mod organizations;
 pub mod recycle_bin;
 pub mod references;
@@ -45,6 +48,8 @@ pub mod ssm;
 pub mod ssm_publish;
 #[cfg(test)]
 mod tests;
+pub mod usage_reports;
+pub mod work_queue;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -56,19 +61,21 @@ pub use self::agents::AwsAgents;
 pub use self::continuations::SqsContinuations;
 pub use self::ec2::AwsEc2;
 pub use self::kms::AwsKeys;
+pub use self::ledger::DynamoLedger;
 pub use self::organizations::AwsOrganization;
 pub use self::recycle_bin::AwsRecycleBin;
 pub use self::reports::EventBridgeReports;
 pub use self::seals::AwsSeals;
 pub use self::ssm::AwsParameters;
+pub use self::work_queue::SqsWorkQueue;
 use crate::accounts::ExternalId;
 use crate::config::Config;
 use crate::error::{CloudError, CloudResult};
 use crate::model::{AccountId, Region};
 use crate::pacing::Pacer;
 use crate::ports::{
-    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Organization, Parameters, RecycleBin,
-    Reports, Seals,
+    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Ledger, Organization, Parameters,
+    RecycleBin, Reports, Seals, WorkQueue,
 };
 
 /// Environment variable scaling the client-side EC2 pacing: `1` (default) paces to the
@@ -120,6 +127,9 @@ pub struct AwsCloud {
     parameters: Mutex<HashMap<Region, Arc<AwsParameters>>>,
     reports: Arc<EventBridgeReports>,
     continuations: Option<Arc<SqsContinuations>>,
+    /// The fan-out's work queue and run ledger (the hub's, shared with spoke clouds).
+    work_queue: Option<Arc<SqsWorkQueue>>,
+    ledger: Option<Arc<DynamoLedger>>,
     seals: Arc<AwsSeals>,
     /// What naming and assuming spoke roles needs (the hub's settings).
     deployment: String,
@@ -153,6 +163,20 @@ impl AwsCloud {
                 url,
             ))
         });
+        let work_queue = config.work_queue.as_ref().map(|url| {
+            Arc::new(SqsWorkQueue::new(
+                aws_sdk_sqs::Client::new(&home_sdk),
+                home.clone(),
+                url,
+            ))
+        });
+        let ledger = config.run_ledger.as_ref().map(|table| {
+            Arc::new(DynamoLedger::new(
+                aws_sdk_dynamodb::Client::new(&home_sdk),
+                home.clone(),
+                table,
+            ))
+        });
         let seals = Arc::new(AwsSeals::new(
             aws_sdk_kms::Client::new(&home_sdk),
             home.clone(),
@@ -168,6 +192,8 @@ impl AwsCloud {
             parameters: Mutex::default(),
             reports,
             continuations,
+            work_queue,
+            ledger,
             deployment: config.deployment.clone(),
             external_id: config.spoke_external_id.clone(),
             account: Mutex::default(),
@@ -187,6 +213,8 @@ impl AwsCloud {
             parameters: Mutex::default(),
             reports: self.reports.clone(),
             continuations: self.continuations.clone(),
+            work_queue: self.work_queue.clone(),
+            ledger: self.ledger.clone(),
             seals: self.seals.clone(),
             deployment: self.deployment.clone(),
             external_id: self.external_id.clone(),
@@ -283,6 +311,12 @@ impl Cloud for AwsCloud {
         self.continuations
             .clone()
             .map(|c| c as Arc<dyn Continuations>)
+    }
+    fn work_queue(&self) -> Option<Arc<dyn WorkQueue>> {
+        self.work_queue.clone().map(|q| q as Arc<dyn WorkQueue>)
+    }
+    fn ledger(&self) -> Option<Arc<dyn Ledger>> {
+        self.ledger.clone().map(|l| l as Arc<dyn Ledger>)
     }
 
     fn seals(&self) -> Arc<dyn Seals> {

@@ -19,6 +19,10 @@
 //! - [`recycle`] (`recycle.rs`, pure): which Recycle Bin retention rule keeps a deleted
 //!   image or snapshot restorable, and until when (the report says it, or that deletion
 //!   is final).
+//! - [`usage`] (`usage.rs`, pure) and [`usage_check`] (`usage_check.rs`): cross-account
+//!   use checks (issue 18): with `CLEANUP_SHARED=true` a shared image is disabled or
+//!   deleted only once every account it is shared with answered "unused"
+//!   (DescribeImageReferences through the spoke role, else an EC2 image usage report).
 //! - [`restore`] (`restore.rs`): `amictl restore`, the way back from the deprecated and
 //!   disabled stages (EnableImage, DisableImageDeprecation, `keep=true`).
 //!
@@ -39,6 +43,8 @@ pub mod plan;
 pub mod recycle;
 pub mod restore;
 pub mod run;
+pub mod usage;
+pub mod usage_check;
 
 pub use self::inventory::{ImageRecord, Inventory, Lineage};
 pub use self::plan::{CleanupPlan, Decision, Facts, KeepWhy};
@@ -69,6 +75,28 @@ impl Runner for Cleanup {
         _now: OffsetDateTime,
     ) -> Result<CleanupRequest, RequestError> {
         CleanupRequest::from_trigger(trigger, config)
+    }
+
+    /// Every cleanup run: one work item per account and region cleaned (each region's
+    /// plan is its own).
+    fn split(request: &CleanupRequest, config: &Config) -> Option<crate::runner::Split> {
+        let regions = if request.regions.is_empty() {
+            config.all_regions()
+        } else {
+            request.regions.clone()
+        };
+        Some(crate::runner::Split::PerRegion(regions))
+    }
+
+    fn narrow(
+        mut request: CleanupRequest,
+        _config: &mut Config,
+        region: Option<&Region>,
+    ) -> CleanupRequest {
+        if let Some(r) = region {
+            request.regions = vec![r.clone()];
+        }
+        request
     }
 
     async fn run(ctx: &Context, request: CleanupRequest, now: OffsetDateTime) -> RunReport {
@@ -109,7 +137,9 @@ impl CleanupRequest {
                 Err(unexpected(format!("an AMI state change ({image})")))
             }
             Trigger::ImageTags { image, .. } => Err(unexpected(format!("a tag change ({image})"))),
-            Trigger::Continuation(_) => Err(unexpected("a continuation batch".to_owned())),
+            Trigger::Continuation(_) | Trigger::WorkItems(_) => {
+                Err(unexpected("a continuation batch".to_owned()))
+            }
         }
     }
 

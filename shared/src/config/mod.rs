@@ -22,6 +22,7 @@ mod accounts;
 mod cleanup;
 pub mod common;
 pub mod create;
+mod fanout;
 mod parse;
 mod publish;
 mod quiesce;
@@ -32,6 +33,7 @@ use self::accounts::AccountSettings;
 use self::cleanup::CleanupSettings;
 use self::common::CommonSettings;
 use self::create::CreateSettings;
+use self::fanout::FanOutSettings;
 use self::publish::PublishSettings;
 pub use self::publish::CONSISTENCY_LEVELS;
 pub use self::quiesce::QuiesceFallback;
@@ -156,6 +158,14 @@ pub struct Config {
     /// `SPOKE_EXTERNAL_ID`: the external id the spoke roles' trust requires; needed as soon
     /// as another account can be selected.
     pub spoke_external_id: Option<ExternalId>,
+    /// `WORK_QUEUE_URL`: this function's own work queue; set (with accounts), scheduled runs
+    /// fan out one work item per account and region ([`crate::fanout`]).
+    pub work_queue: Option<String>,
+    /// `RUN_LEDGER_TABLE`: the DynamoDB table recording each fanned-out run's items.
+    pub run_ledger: Option<String>,
+    /// `WORK_MAX_RECEIVES` (default 3): deliveries of a work item before it is recorded as
+    /// it stands (the queue's `maxReceiveCount`).
+    pub work_max_receives: u32,
 }
 
 impl Config {
@@ -176,6 +186,7 @@ impl Config {
         let publish = PublishSettings::from_lookup(&get)?;
         let quiesce = QuiesceSettings::from_lookup(&get, &common.deployment)?;
         let accounts = AccountSettings::from_lookup(&get)?;
+        let fanout = FanOutSettings::from_lookup(&get)?;
         Ok(Config {
             deployment: common.deployment,
             regions: common.regions,
@@ -218,6 +229,9 @@ impl Config {
             quiesce_linux_document: quiesce.linux_document,
             accounts: accounts.accounts,
             spoke_external_id: accounts.spoke_external_id,
+            work_queue: fanout.work_queue,
+            run_ledger: fanout.run_ledger,
+            work_max_receives: fanout.work_max_receives,
         })
     }
 

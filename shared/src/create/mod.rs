@@ -69,6 +69,27 @@ impl Runner for CreateImage {
         Request::from_trigger(trigger, config, now)
     }
 
+    /// Schedules and the reconcile: one work item per account and managed region.
+    /// Continuations, failed images and operator runs of one slot stay one run.
+    fn split(request: &Request, config: &Config) -> Option<crate::runner::Split> {
+        let fans = match request {
+            Request::Reconcile => true,
+            Request::Run(runs) => {
+                !runs.is_empty() && runs.iter().all(|r| matches!(r, CreateRequest::Schedule(_)))
+            }
+            _ => false,
+        };
+        fans.then(|| crate::runner::Split::PerRegion(config.regions.clone()))
+    }
+
+    /// create-image acts only in `config.regions`: the item's config keeps its region.
+    fn narrow(request: Request, config: &mut Config, region: Option<&Region>) -> Request {
+        if let Some(r) = region {
+            config.regions = vec![r.clone()];
+        }
+        request
+    }
+
     async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunReport {
         request.run(ctx, now).await
     }
@@ -168,6 +189,13 @@ impl Request {
                     .collect::<Result<_, _>>()?,
             ),
             Trigger::Direct(v) => Self::Run(vec![direct_request(&v, now, config)?]),
+            Trigger::WorkItems(_) => {
+                // runner::handle_report consumes work items before asking any runner.
+                return Err(RequestError::unexpected(
+                    FUNCTION,
+                    "a batch of work items is consumed by the fan-out, not read as one request",
+                ));
+            }
         })
     }
 

@@ -16,11 +16,15 @@
 
 mod agents;
 mod ec2;
+mod fanout;
 mod kms;
 mod publish;
+mod usage;
 
 pub use self::agents::{FakeAgent, FakeOutcome};
+pub use self::fanout::{FakeFanOut, FakeRun, FanOutState};
 pub use self::publish::{FakeParameter, FakeTemplate};
+pub use self::usage::FakeUsage;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,8 +39,8 @@ use crate::model::{
     Instance, InstanceId, InstanceState, KeyGrant, KeyRef, Region, Snapshot, SnapshotId, Tags,
 };
 use crate::ports::{
-    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Organization, Parameters, RecycleBin,
-    Reports, RetentionRule, Seals,
+    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Ledger, Organization, Parameters,
+    RecycleBin, Reports, RetentionRule, Seals, WorkQueue,
 };
 use crate::report::RunReport;
 use crate::seal::Subject;
@@ -99,6 +103,8 @@ pub struct FakeState {
     /// Commands sent and CreateImage calls, in order ("SendCommand DOC freeze i-…",
     /// "CreateImage i-… no-reboot=true").
     pub timeline: Vec<String>,
+    /// Image usage reports and what they find ([`FakeCloud::use_elsewhere`]).
+    pub usage: FakeUsage,
     faults: Vec<Fault>,
     next_id: u64,
 }
@@ -183,6 +189,8 @@ pub struct FakeCloud {
     state: Arc<Mutex<FakeState>>,
     with_continuations: bool,
     org: Arc<Mutex<FakeOrg>>,
+    /// The hub's work queue and run ledger, when the fan-out is on ([`FakeCloud::fan_out`]).
+    fanout: Option<FakeFanOut>,
 }
 
 impl FakeCloud {
@@ -195,7 +203,19 @@ impl FakeCloud {
             state: Arc::new(Mutex::new(state)),
             with_continuations: true,
             org: Arc::default(),
+            fanout: None,
         }
+    }
+
+    /// This (hub) cloud with a work queue and a run ledger (issue 18's fan-out); the
+    /// returned handle shows what was sent and recorded. Spokes opened later share them.
+    pub fn fan_out(&mut self) -> FakeFanOut {
+        let f = FakeFanOut {
+            hub: self.state.clone(),
+            state: Arc::default(),
+        };
+        self.fanout = Some(f.clone());
+        f
     }
 
     /// The organization this fake belongs to: spokes, listing, roles assumed.
@@ -218,6 +238,7 @@ impl FakeCloud {
             state,
             with_continuations: self.with_continuations,
             org: self.org.clone(),
+            fanout: self.fanout.clone(),
         }
     }
 
@@ -391,7 +412,15 @@ impl FakeCloud {
         snap_tags.insert(key::IMAGE_NAME.to_owned(), image.name.clone());
         snap_tags.insert(
             key::SEAL.to_owned(),
-            fake_seal(&Subject::snapshot(&deployment, &image.region, &snap_tags)),
+            match &image.owner {
+                Some(owner) => fake_seal(&Subject::snapshot(
+                    &deployment,
+                    owner,
+                    &image.region,
+                    &snap_tags,
+                )),
+                None => String::new(),
+            },
         );
         let snaps: Vec<SnapshotId> = image.snapshot_ids().cloned().collect();
         for sid in snaps {
@@ -646,7 +675,16 @@ impl Cloud for FakeCloud {
             state,
             with_continuations: self.with_continuations,
             org: self.org.clone(),
+            fanout: self.fanout.clone(),
         }))
+    }
+    fn work_queue(&self) -> Option<Arc<dyn WorkQueue>> {
+        self.fanout
+            .clone()
+            .map(|f| Arc::new(f) as Arc<dyn WorkQueue>)
+    }
+    fn ledger(&self) -> Option<Arc<dyn Ledger>> {
+        self.fanout.clone().map(|f| Arc::new(f) as Arc<dyn Ledger>)
     }
 }
 

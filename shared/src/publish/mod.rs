@@ -157,7 +157,7 @@ impl Request {
                 FUNCTION,
                 "a tag change is for share, not publish",
             )),
-            Trigger::Continuation(_) => Err(RequestError::unexpected(
+            Trigger::Continuation(_) | Trigger::WorkItems(_) => Err(RequestError::unexpected(
                 FUNCTION,
                 "a continuation batch is for create-image, not publish",
             )),

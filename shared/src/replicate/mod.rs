@@ -67,6 +67,21 @@ impl Runner for Replicate {
         Request::from_trigger(trigger, config)
     }
 
+    /// The reconcile: one work item per account and managed (source) region; copies go
+    /// to every replica region from there.
+    fn split(request: &Request, config: &Config) -> Option<crate::runner::Split> {
+        matches!(request, Request::Reconcile)
+            .then(|| crate::runner::Split::PerRegion(config.regions.clone()))
+    }
+
+    /// Sources are read in `config.regions`: the item's config keeps its region.
+    fn narrow(request: Request, config: &mut Config, region: Option<&Region>) -> Request {
+        if let Some(r) = region {
+            config.regions = vec![r.clone()];
+        }
+        request
+    }
+
     async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunReport {
         run(ctx, request, now).await
     }
@@ -160,7 +175,7 @@ impl Request {
                 region: Some(region),
                 from_event: true,
             }),
-            Trigger::Continuation(_) => Err(RequestError::unexpected(
+            Trigger::Continuation(_) | Trigger::WorkItems(_) => Err(RequestError::unexpected(
                 FUNCTION,
                 "a continuation batch is for create-image, not replicate",
             )),

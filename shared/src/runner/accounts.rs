@@ -27,8 +27,8 @@ use crate::context::Context;
 use crate::error::CloudResult;
 use crate::model::{AccountId, Region};
 use crate::ports::{
-    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Organization, Parameters, RecycleBin,
-    Reports, Seals,
+    Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Ledger, Organization, Parameters,
+    RecycleBin, Reports, Seals, WorkQueue,
 };
 use crate::report::{Outcome, RunReport};
 
@@ -53,7 +53,7 @@ pub struct Opened {
     pub report: RunReport,
 }
 
-fn home(ctx: &Context) -> Region {
+pub(crate) fn home(ctx: &Context) -> Region {
     ctx.config
         .regions
         .first()
@@ -61,7 +61,7 @@ fn home(ctx: &Context) -> Region {
         .unwrap_or_else(|| Region::new("us-east-1"))
 }
 
-fn push(
+pub(crate) fn push(
     report: &mut RunReport,
     ctx: &Context,
     account: Option<&AccountId>,
@@ -75,14 +75,22 @@ fn push(
     }
 }
 
-/// Resolves and opens the accounts of `function`'s run (see the module docs). Called only
-/// when `AMI_LIFECYCLE_ACCOUNTS` is set.
-pub async fn open_accounts(
+/// The accounts of a run before they are opened: this deployment's own account (when it
+/// could be read), the accounts selected, and the report items about accounts left out.
+pub struct Selected {
+    pub own: Option<AccountId>,
+    pub accounts: Vec<AccountId>,
+    pub report: RunReport,
+}
+
+/// Resolves the accounts of `function`'s run (see the module docs) without opening them.
+/// Called only when `AMI_LIFECYCLE_ACCOUNTS` is set.
+pub async fn select_accounts(
     ctx: &Context,
     function: &str,
     now: OffsetDateTime,
     scope: Scope,
-) -> Opened {
+) -> Selected {
     let mut report = RunReport::new(function, ctx.dry_run(), now);
     let own = match ctx.cloud.account().await {
         Ok(a) => a,
@@ -97,9 +105,9 @@ pub async fn open_accounts(
                     "no account acted on: this deployment's own account could not be read ({e})"
                 ),
             );
-            return Opened {
+            return Selected {
                 own: None,
-                contexts: Vec::new(),
+                accounts: Vec::new(),
                 report,
             };
         }
@@ -159,74 +167,114 @@ pub async fn open_accounts(
             why.clone(),
         );
     }
+    Selected {
+        own: Some(own),
+        accounts: resolved.accounts,
+        report,
+    }
+}
+
+/// Resolves and opens the accounts of `function`'s run (see the module docs). Called only
+/// when `AMI_LIFECYCLE_ACCOUNTS` is set.
+pub async fn open_accounts(
+    ctx: &Context,
+    function: &str,
+    now: OffsetDateTime,
+    scope: Scope,
+) -> Opened {
+    let Selected {
+        own,
+        accounts,
+        mut report,
+    } = select_accounts(ctx, function, now, scope).await;
+    let Some(own) = own else {
+        return Opened {
+            own: None,
+            contexts: Vec::new(),
+            report,
+        };
+    };
     let continuations = ctx.cloud.continuations().map(|inner| {
         Arc::new(OnceContinuations {
             inner,
             sent: Mutex::default(),
-        })
+        }) as Arc<dyn Continuations>
     });
     let mut contexts = Vec::new();
-    for account in resolved.accounts {
-        let cloud = if account == own {
-            ctx.cloud.clone()
-        } else if ctx.config.spoke_external_id.is_none() {
-            push(
+    for account in accounts {
+        match open_account(ctx, &own, &account, function, continuations.clone()).await {
+            Ok(scoped) => contexts.push((account, scoped)),
+            Err((outcome, why)) => push(
                 &mut report,
                 ctx,
                 Some(&account),
                 account.as_str(),
-                Outcome::Failed,
-                format!(
-                    "cannot act in account {account}: SPOKE_EXTERNAL_ID is not set; set it to the ExternalId the spoke stack (infra/spoke-role.yaml) was deployed with; the other accounts are unaffected"
-                ),
-            );
-            continue;
-        } else {
-            match ctx.cloud.for_account(&account, function).await {
-                Ok(c) => c,
-                Err(e) => {
-                    let role = accounts::spoke_role_arn(
-                        accounts::partition(&home(ctx)),
-                        &account,
-                        &ctx.config.deployment,
-                        function,
-                    );
-                    let fix = if e.is_retryable() {
-                        "the next run tries again".to_owned()
-                    } else {
-                        format!(
-                            "deploy infra/spoke-role.yaml in {account} (StackSet) with DeploymentName={}, HubAccountId={own} and this deployment's SPOKE_EXTERNAL_ID",
-                            ctx.config.deployment
-                        )
-                    };
-                    push(
-                        &mut report,
-                        ctx,
-                        Some(&account),
-                        account.as_str(),
-                        Outcome::for_error(&e),
-                        format!(
-                            "cannot act in account {account}: assuming {role} failed ({e}); {fix}; the other accounts are unaffected"
-                        ),
-                    );
-                    continue;
-                }
-            }
-        };
-        let scoped = Context {
-            cloud: Arc::new(InAccount {
-                inner: cloud,
-                continuations: continuations.clone(),
-            }),
-            ..ctx.clone()
-        };
-        contexts.push((account, scoped));
+                outcome,
+                why,
+            ),
+        }
     }
     Opened {
         own: Some(own),
         contexts,
         report,
     }
+}
+
+/// A context acting in `account` as `function`: the hub's own cloud for its own account,
+/// else the spoke role's ([`Cloud::for_account`]); continuations go to `continuations`.
+/// Why it cannot be opened is the outcome and the line of its report item (the account,
+/// the role, the fix).
+pub async fn open_account(
+    ctx: &Context,
+    own: &AccountId,
+    account: &AccountId,
+    function: &str,
+    continuations: Option<Arc<dyn Continuations>>,
+) -> Result<Context, (Outcome, String)> {
+    let cloud = if account == own {
+        ctx.cloud.clone()
+    } else if ctx.config.spoke_external_id.is_none() {
+        return Err((
+            Outcome::Failed,
+            format!(
+                "cannot act in account {account}: SPOKE_EXTERNAL_ID is not set; set it to the ExternalId the spoke stack (infra/spoke-role.yaml) was deployed with; the other accounts are unaffected"
+            ),
+        ));
+    } else {
+        match ctx.cloud.for_account(account, function).await {
+            Ok(c) => c,
+            Err(e) => {
+                let role = accounts::spoke_role_arn(
+                    accounts::partition(&home(ctx)),
+                    account,
+                    &ctx.config.deployment,
+                    function,
+                );
+                let fix = if e.is_retryable() {
+                    "the next run tries again".to_owned()
+                } else {
+                    format!(
+                        "deploy infra/spoke-role.yaml in {account} (StackSet) with DeploymentName={}, HubAccountId={own} and this deployment's SPOKE_EXTERNAL_ID",
+                        ctx.config.deployment
+                    )
+                };
+                return Err((
+                    Outcome::for_error(&e),
+                    format!(
+                        "cannot act in account {account}: assuming {role} failed ({e}); {fix}; the other accounts are unaffected"
+                    ),
+                ));
+            }
+        }
+    };
+    Ok(Context {
+        cloud: Arc::new(InAccount {
+            inner: cloud,
+            continuations,
+        }),
+        ..ctx.clone()
+    })
 }
 
 /// What Organizations says for the selectors that need it; a failed listing is a report
@@ -329,7 +377,7 @@ impl Continuations for OnceContinuations {
 /// One account's cloud with the run's shared continuations.
 struct InAccount {
     inner: Arc<dyn Cloud>,
-    continuations: Option<Arc<OnceContinuations>>,
+    continuations: Option<Arc<dyn Continuations>>,
 }
 
 #[async_trait]
@@ -347,9 +395,7 @@ impl Cloud for InAccount {
         self.inner.reports()
     }
     fn continuations(&self) -> Option<Arc<dyn Continuations>> {
-        self.continuations
-            .clone()
-            .map(|c| c as Arc<dyn Continuations>)
+        self.continuations.clone()
     }
     fn seals(&self) -> Arc<dyn Seals> {
         self.inner.seals()
@@ -375,6 +421,12 @@ impl Cloud for InAccount {
         function: &str,
     ) -> CloudResult<Arc<dyn Cloud>> {
         self.inner.for_account(account, function).await
+    }
+    fn work_queue(&self) -> Option<Arc<dyn WorkQueue>> {
+        self.inner.work_queue()
+    }
+    fn ledger(&self) -> Option<Arc<dyn Ledger>> {
+        self.inner.ledger()
     }
 }
 

@@ -49,16 +49,18 @@
 //! let sealer = Sealer::new(Arc::new(FakeCloud::new("123456789012")));
 //! let (region, image) = (Region::new("us-east-1"), ImageId::new("ami-1"));
 //! let granted = vec![Grantee::Account(AccountId::parse("111122223333").ok_or("id")?)];
-//! let tags = record::sealed_tags(&sealer, "prod", &region, &image, &granted, &Default::default())
+//! let owner = AccountId::parse("123456789012").ok_or("id")?;
+//! let tags = record::sealed_tags(&sealer, "prod", &owner, &region, &image, &granted, &Default::default())
 //!     .await?
 //!     .ok_or("fits")?;
-//! assert!(tags["ami-lifecycle:share-granted"].starts_with("111122223333 v1:"));
-//! let read = record::verified(&sealer, "prod", &region, &image, &tags).await?;
+//! assert!(tags["ami-lifecycle:share-granted"].starts_with("111122223333 v2:"));
+//! let read = record::verified(&sealer, "prod", Some(&owner), &region, &image, &tags).await?;
 //! assert_eq!(read.grantees, granted);
 //! # Ok(())
 //! # }
 //! ```
 
+pub mod hold;
 pub mod plan;
 pub mod record;
 mod run;
@@ -92,6 +94,12 @@ impl Runner for Share {
         _now: OffsetDateTime,
     ) -> Result<ShareRequest, RequestError> {
         ShareRequest::from_trigger(trigger)
+    }
+
+    /// The reconcile: one work item per account (a share decision spans an image's
+    /// replicas in other regions).
+    fn split(request: &ShareRequest, _config: &Config) -> Option<crate::runner::Split> {
+        matches!(request, ShareRequest::Reconcile).then_some(crate::runner::Split::PerAccount)
     }
 
     async fn run(ctx: &Context, request: ShareRequest, now: OffsetDateTime) -> RunReport {
@@ -150,7 +158,7 @@ impl ShareRequest {
                 image,
                 region: Some(region),
             }),
-            Trigger::Continuation(_) => Err(RequestError::unexpected(
+            Trigger::Continuation(_) | Trigger::WorkItems(_) => Err(RequestError::unexpected(
                 FUNCTION,
                 "a continuation batch is for create-image, not share",
             )),
