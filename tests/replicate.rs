@@ -263,7 +263,7 @@ async fn an_available_event_copies_to_each_destination_with_its_key_and_tags() -
         assert_eq!(tag(copy, ATTEMPT), Some("1"));
         let seal = tag(copy, key::SEAL);
         assert!(
-            seal.is_some_and(|s| s.starts_with("v1:") && s != source_seal),
+            seal.is_some_and(|s| s.starts_with(ami_core::seal::VERSION_PREFIX) && s != source_seal),
             "{region}: the copy is sealed on its own: {seal:?} (source {source_seal})"
         );
         assert_eq!(tag(copy, key::SHARE_WITH), None, "{region}");

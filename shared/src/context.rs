@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::ports::Cloud;
 use crate::report::RunReport;
-use crate::seal::Sealer;
+use crate::seal::{Legacy, Sealer};
 
 /// Progress lines for a person watching a terminal (`amictl`); Lambda passes none.
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
@@ -30,8 +30,15 @@ pub struct Context {
 
 impl Context {
     pub fn new(cloud: Arc<dyn Cloud>, config: Config) -> Self {
+        // A v1 seal (no account in it) is trusted where a one-account release could have
+        // written it: anywhere with one account, else in this (the hub's) account only.
+        let legacy = if config.accounts.is_empty() {
+            Legacy::Anywhere
+        } else {
+            Legacy::OwnAccount(cloud.clone())
+        };
         Self {
-            sealer: Sealer::new(cloud.seals()),
+            sealer: Sealer::new(cloud.seals()).with_legacy(legacy),
             cloud,
             config: Arc::new(config),
             deadline: Deadline::none(),

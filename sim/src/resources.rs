@@ -281,9 +281,10 @@ pub struct SealedTags {
 }
 
 impl EmulatorClient {
-    /// Seals `tags` for an image named `name` in `region`, with the seal key of
-    /// `deployment` in `home` (the key [`EmulatorClient::context`] gives the functions), as
-    /// the suite does at creation. Tags without `managed-by` are returned unchanged.
+    /// Seals `tags` for an image named `name` in `region` of the default account
+    /// ([`crate::ACCOUNT`]), with the seal key of `deployment` in `home` (the key
+    /// [`EmulatorClient::context`] gives the functions), as the suite does at creation.
+    /// Tags without `managed-by` are returned unchanged.
     pub async fn sealed_tags(
         &self,
         home: &str,
@@ -292,6 +293,23 @@ impl EmulatorClient {
         name: &str,
         tags: &[(String, String)],
     ) -> anyhow::Result<SealedTags> {
+        self.sealed_tags_in(crate::ACCOUNT, home, deployment, region, name, tags)
+            .await
+    }
+
+    /// [`EmulatorClient::sealed_tags`] for an image owned by `account` (the seal names
+    /// the owning account).
+    pub async fn sealed_tags_in(
+        &self,
+        account: &str,
+        home: &str,
+        deployment: &str,
+        region: &str,
+        name: &str,
+        tags: &[(String, String)],
+    ) -> anyhow::Result<SealedTags> {
+        let owner = ami_core::model::AccountId::parse(account)
+            .ok_or_else(|| anyhow::anyhow!("{account:?} is not a 12-digit account id"))?;
         let map: ami_core::model::Tags = tags.iter().cloned().collect();
         if map.get(ami_core::tags::key::MANAGED_BY).map(String::as_str) != Some(deployment) {
             return Ok(SealedTags {
@@ -309,6 +327,7 @@ impl EmulatorClient {
         let (image, snapshot) = ami_core::seal::sealed_tags(
             &sealer,
             deployment,
+            &owner,
             &ami_core::model::Region::new(region),
             name,
             &map,

@@ -788,8 +788,13 @@ impl Region1<'_> {
     }
 
     /// Whether an orphan's seal verifies (a failed check counts as not sealed: kept).
+    /// Orphans are listed `OwnerIds=self`: the snapshot is this cloud's account's.
     async fn snapshot_sealed(&self, snap: &Snapshot) -> bool {
-        let subject = seal::Subject::snapshot(&self.ctx.config.deployment, self.region, &snap.tags);
+        let Ok(owner) = self.ctx.cloud.account().await else {
+            return false;
+        };
+        let subject =
+            seal::Subject::snapshot(&self.ctx.config.deployment, &owner, self.region, &snap.tags);
         self.ctx
             .sealer
             .verify(&subject, snap.tags.get(key::SEAL).map(String::as_str))

@@ -493,6 +493,7 @@ async fn orphans_are_reported_and_deleted_only_when_asked() {
         key::SEAL.to_owned(),
         crate::fake::fake_seal(&crate::seal::Subject::snapshot(
             "ami-lifecycle",
+            &crate::model::AccountId::parse("123456789012").unwrap_or_else(|| panic!("id")),
             &Region::new("us-east-1"),
             &orphan_tags,
         )),

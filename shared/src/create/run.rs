@@ -495,15 +495,22 @@ pub(super) async fn create_one(
     let ec2 = ctx.cloud.ec2(region);
     // Sealed at creation: the image is never visible without its seal.
     let mut request = request.clone();
-    match seal::sealed_tags(
-        &ctx.sealer,
-        &ctx.config.deployment,
-        region,
-        &request.name,
-        &request.image_tags,
-    )
-    .await
-    {
+    // The seal names the account the image is made in (read once per cloud).
+    let sealed = match ctx.cloud.account().await {
+        Ok(owner) => {
+            seal::sealed_tags(
+                &ctx.sealer,
+                &ctx.config.deployment,
+                &owner,
+                region,
+                &request.name,
+                &request.image_tags,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match sealed {
         Ok((image_tags, snapshot_tags)) => {
             request.image_tags = image_tags;
             request.snapshot_tags = snapshot_tags;

@@ -554,15 +554,22 @@ async fn make_copy(ctx: &Context, mut copy: CopyPlan, report: &mut RunReport) {
     let mut spent: Vec<(u32, ImageId)> = Vec::new();
     let id = loop {
         let mut request = copy.request.clone();
-        match seal::sealed_tags(
-            &ctx.sealer,
-            &ctx.config.deployment,
-            &copy.dest,
-            &request.name,
-            &request.tags,
-        )
-        .await
-        {
+        // The seal names the account the copy is made in (read once per cloud).
+        let sealed = match ctx.cloud.account().await {
+            Ok(owner) => {
+                seal::sealed_tags(
+                    &ctx.sealer,
+                    &ctx.config.deployment,
+                    &owner,
+                    &copy.dest,
+                    &request.name,
+                    &request.tags,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match sealed {
             Ok((tags, snapshot_tags)) => {
                 request.tags = tags;
                 request.snapshot_tags = snapshot_tags;

@@ -8,12 +8,18 @@
 //! at. An image's unsealed grant record (`share-granted`) is sealed with it, as it stands:
 //! the operator's review is what vouches for both.
 //!
+//! It also migrates seals to v2 (which name the owning account): an image whose v1 seal is
+//! trusted where it runs (one account, or the deployment's own) is re-sealed v2 with its
+//! record; a v1-sealed image in another account is `unsealed` under many accounts
+//! (a copy into that account looks the same) and is sealed here after review, like an
+//! image without a seal.
+//!
 //! [`adopt`] returns a [`RunReport`]: `sealed` (or `planned`) per image, `refused` for a
 //! lineage EC2 contradicts, and the count already sealed in the metrics.
 
 use time::OffsetDateTime;
 
-use super::{provenance, Subject, Verdict};
+use super::{provenance, Subject, Verdict, V1_PREFIX};
 use crate::context::Context;
 use crate::ports::{all_images, ImageQuery};
 use crate::report::{Outcome, RunReport};
@@ -24,7 +30,7 @@ use crate::tags::key;
 pub const FUNCTION: &str = "seal-adopt";
 
 /// Seals (or, in a dry run, lists) every managed image of every region that has no valid
-/// seal and whose lineage EC2 confirms.
+/// seal, or a v1 one, and whose lineage EC2 confirms.
 pub async fn adopt(ctx: &Context, now: OffsetDateTime) -> RunReport {
     let mut report = RunReport::new(FUNCTION, ctx.dry_run(), now);
     let deployment = ctx.config.deployment.clone();
@@ -59,7 +65,13 @@ pub async fn adopt(ctx: &Context, now: OffsetDateTime) -> RunReport {
                     continue;
                 }
             };
-            if verdict == Verdict::Sealed {
+            // A v1 seal trusted here (one account, or the deployment's own) is re-sealed
+            // v2, so it keeps verifying once the deployment manages other accounts.
+            let upgrade = verdict == Verdict::Sealed
+                && image
+                    .tag(key::SEAL)
+                    .is_some_and(|v| v.trim().starts_with(V1_PREFIX));
+            if verdict == Verdict::Sealed && !upgrade {
                 already += 1;
                 continue;
             }
@@ -85,13 +97,23 @@ pub async fn adopt(ctx: &Context, now: OffsetDateTime) -> RunReport {
             } else {
                 format!(" and its grant record ({} target(s))", grantees.len())
             };
+            let owner = image
+                .owner
+                .as_ref()
+                .map_or_else(|| "?".to_owned(), ToString::to_string);
+            let (verb, done) = if upgrade { ("re-seal", "re-sealed") } else { ("seal", "sealed") };
+            let how = if upgrade {
+                format!("v2 (its v1 seal did not name the account; v2 names {owner})")
+            } else {
+                format!("v2 (naming account {owner})")
+            };
             if ctx.dry_run() {
                 report.push(
                     &region,
                     image.id.as_str(),
                     Some(&image.id),
                     Outcome::Planned,
-                    format!("would seal {}{what}", image.name),
+                    format!("would {verb} {} {how}{what}", image.name),
                 );
                 continue;
             }
@@ -103,6 +125,7 @@ pub async fn adopt(ctx: &Context, now: OffsetDateTime) -> RunReport {
                     let chunks = record::sealed_tags(
                         &ctx.sealer,
                         &deployment,
+                        super::owner_of(&image)?,
                         &region,
                         &image.id,
                         &grantees,
@@ -121,7 +144,7 @@ pub async fn adopt(ctx: &Context, now: OffsetDateTime) -> RunReport {
                     image.id.as_str(),
                     Some(&image.id),
                     Outcome::Sealed,
-                    format!("sealed {}{what}", image.name),
+                    format!("{done} {} {how}{what}", image.name),
                 ),
                 Err(e) => report.push(
                     &region,
@@ -208,6 +231,7 @@ mod tests {
         let rec = record::verified(
             &fresh,
             "ami-lifecycle",
+            adopted.owner.as_ref(),
             &adopted.region,
             &adopted.id,
             &adopted.tags,

@@ -4,10 +4,16 @@ use time::macros::datetime;
 
 use super::*;
 use crate::fake::FakeCloud;
-use crate::model::InstanceId;
+use crate::model::{AccountId, InstanceId};
 use crate::report::{Outcome, RunReport};
 
 const DEPLOYMENT: &str = "prod";
+const HUB: &str = "111111111111";
+const SPOKE: &str = "222222222222";
+
+fn acct(id: &str) -> AccountId {
+    AccountId::parse(id).unwrap_or_else(|| panic!("{id}"))
+}
 
 fn lineage_tags(instance: &str, slot: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -37,14 +43,15 @@ fn sealer(cloud: &FakeCloud) -> Sealer {
 
 #[tokio::test]
 async fn a_seal_made_by_the_suite_verifies_and_any_edit_breaks_it() -> CloudResult<()> {
-    let cloud = FakeCloud::new("111111111111");
+    let cloud = FakeCloud::new(HUB);
     let s = sealer(&cloud);
     let region = Region::new("us-east-1");
     let tags: Tags = lineage_tags("i-1", "2026-11-20T03:00:00Z")
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-    let subject = Subject::image(DEPLOYMENT, &region, "prod/i-1/daily/x", &tags);
+    let hub = acct(HUB);
+    let subject = Subject::image(DEPLOYMENT, &hub, &region, "prod/i-1/daily/x", &tags);
     let value = s.seal(&subject).await?;
     assert!(value.starts_with(VERSION_PREFIX), "{value}");
     assert!(value.len() < 64, "fits a tag value with room: {value}");
@@ -54,23 +61,26 @@ async fn a_seal_made_by_the_suite_verifies_and_any_edit_breaks_it() -> CloudResu
             .await?
     );
 
-    // Another name, region, slot, lineage or deployment: the same value does not verify.
+    // Another account, name, region, slot, lineage or deployment: the same value does not
+    // verify.
     let mut later = tags.clone();
     later.insert(key::SLOT.to_owned(), "2036-01-01T00:00:00Z".to_owned());
     let mut other_instance = tags.clone();
     other_instance.insert(key::SOURCE_INSTANCE.to_owned(), "i-2".to_owned());
     for other in [
-        Subject::image(DEPLOYMENT, &region, "prod/i-1/daily/y", &tags),
+        Subject::image(DEPLOYMENT, &acct(SPOKE), &region, "prod/i-1/daily/x", &tags),
+        Subject::image(DEPLOYMENT, &hub, &region, "prod/i-1/daily/y", &tags),
         Subject::image(
             DEPLOYMENT,
+            &hub,
             &Region::new("eu-west-1"),
             "prod/i-1/daily/x",
             &tags,
         ),
-        Subject::image(DEPLOYMENT, &region, "prod/i-1/daily/x", &later),
-        Subject::image(DEPLOYMENT, &region, "prod/i-1/daily/x", &other_instance),
-        Subject::image("staging", &region, "prod/i-1/daily/x", &tags),
-        Subject::snapshot(DEPLOYMENT, &region, &tags),
+        Subject::image(DEPLOYMENT, &hub, &region, "prod/i-1/daily/x", &later),
+        Subject::image(DEPLOYMENT, &hub, &region, "prod/i-1/daily/x", &other_instance),
+        Subject::image("staging", &hub, &region, "prod/i-1/daily/x", &tags),
+        Subject::snapshot(DEPLOYMENT, &hub, &region, &tags),
     ] {
         assert!(
             !s.verify(&other, Some(&value)).await?,
@@ -81,7 +91,7 @@ async fn a_seal_made_by_the_suite_verifies_and_any_edit_breaks_it() -> CloudResu
     }
     // Malformed values are refused without asking KMS.
     let calls = cloud.calls("VerifyMac");
-    for bad in ["", "v1:", "v2:AAAA", "v1:not base64!", "anything"] {
+    for bad in ["", "v1:", "v2:", "v3:AAAA", "v2:not base64!", "anything"] {
         assert!(!s.verify(&subject, Some(bad)).await?, "{bad:?}");
     }
     assert!(!s.verify(&subject, None).await?);
@@ -91,7 +101,7 @@ async fn a_seal_made_by_the_suite_verifies_and_any_edit_breaks_it() -> CloudResu
 
 #[tokio::test]
 async fn verified_seals_are_remembered_so_a_run_asks_kms_once_per_image() -> CloudResult<()> {
-    let cloud = FakeCloud::new("111111111111");
+    let cloud = FakeCloud::new(HUB);
     let image = add(
         &cloud,
         "prod/i-1/daily/a",
@@ -108,7 +118,7 @@ async fn verified_seals_are_remembered_so_a_run_asks_kms_once_per_image() -> Clo
 
 #[tokio::test]
 async fn forged_copied_or_edited_seals_leave_the_image_unsealed() -> CloudResult<()> {
-    let cloud = FakeCloud::new("111111111111");
+    let cloud = FakeCloud::new(HUB);
     let s = sealer(&cloud);
     let real = add(
         &cloud,
@@ -161,7 +171,7 @@ async fn forged_copied_or_edited_seals_leave_the_image_unsealed() -> CloudResult
 
 #[test]
 fn provenance_is_what_ec2_recorded_not_what_the_tags_say() {
-    let cloud = FakeCloud::new("111111111111");
+    let cloud = FakeCloud::new(HUB);
     let made = add(&cloud, "prod/i-1/daily/a", &lineage_tags("i-1", "s"), true);
     assert_eq!(provenance(&made), Ok(()));
 
@@ -195,7 +205,7 @@ fn provenance_is_what_ec2_recorded_not_what_the_tags_say() {
 
 #[tokio::test]
 async fn sealed_only_keeps_ours_and_reports_each_unsealed_image() {
-    let cloud = FakeCloud::new("111111111111");
+    let cloud = FakeCloud::new(HUB);
     let ours = add(
         &cloud,
         "prod/i-1/daily/a",
@@ -237,19 +247,21 @@ async fn sealed_only_keeps_ours_and_reports_each_unsealed_image() {
 
 #[tokio::test]
 async fn sealed_tags_seal_the_image_and_its_snapshots_at_creation() -> CloudResult<()> {
-    let cloud = FakeCloud::new("111111111111");
+    let cloud = FakeCloud::new(HUB);
     let s = sealer(&cloud);
     let region = Region::new("eu-west-1");
     let tags: Tags = lineage_tags("i-1", "2026-11-20T03:00:00Z")
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-    let (image, snapshot) = sealed_tags(&s, DEPLOYMENT, &region, "prod/i-1/daily/a", &tags).await?;
+    let hub = acct(HUB);
+    let (image, snapshot) =
+        sealed_tags(&s, DEPLOYMENT, &hub, &region, "prod/i-1/daily/a", &tags).await?;
     let fresh = sealer(&cloud);
     assert!(
         fresh
             .verify(
-                &Subject::image(DEPLOYMENT, &region, "prod/i-1/daily/a", &image),
+                &Subject::image(DEPLOYMENT, &hub, &region, "prod/i-1/daily/a", &image),
                 image.get(key::SEAL).map(String::as_str)
             )
             .await?
@@ -261,11 +273,109 @@ async fn sealed_tags_seal_the_image_and_its_snapshots_at_creation() -> CloudResu
     assert!(
         fresh
             .verify(
-                &Subject::snapshot(DEPLOYMENT, &region, &snapshot),
+                &Subject::snapshot(DEPLOYMENT, &hub, &region, &snapshot),
                 snapshot.get(key::SEAL).map(String::as_str)
             )
             .await?
     );
     assert_ne!(image.get(key::SEAL), snapshot.get(key::SEAL));
+    Ok(())
+}
+
+/// A spoke account's admin can copy one of the hub's sealed images into their account
+/// with the same name and tags (EC2 lets a shared image be copied, and the copier chooses
+/// the tags): the v2 seal names the hub as owner, so the copy does not verify.
+#[tokio::test]
+async fn a_copy_into_another_account_with_the_same_name_and_tags_does_not_verify(
+) -> CloudResult<()> {
+    let cloud = FakeCloud::new(HUB);
+    let real = add(
+        &cloud,
+        "prod/i-1/daily/a",
+        &lineage_tags("i-1", "2026-11-20T03:00:00Z"),
+        true,
+    );
+    let s = sealer(&cloud);
+    assert_eq!(s.check_image(&real, DEPLOYMENT).await?, Verdict::Sealed);
+    assert!(real
+        .tag(key::SEAL)
+        .is_some_and(|v| v.starts_with(VERSION_PREFIX)));
+
+    let mut forged = real.clone();
+    forged.id = ImageId::new("ami-0f0f0f0f0f0f0f0f0");
+    forged.owner = Some(acct(SPOKE));
+    let v = s.check_image(&forged, DEPLOYMENT).await?;
+    assert!(
+        matches!(&v, Verdict::Unsealed(w) if w.contains("does not verify") && w.contains(SPOKE)),
+        "{v:?}"
+    );
+    // Also when many accounts are managed (v1 trusted in the hub only).
+    let strict = sealer(&cloud).with_legacy(Legacy::OwnAccount(Arc::new(cloud.clone())));
+    assert!(!strict.check_image(&forged, DEPLOYMENT).await?.is_sealed());
+    assert!(strict.check_image(&real, DEPLOYMENT).await?.is_sealed());
+    // An image whose owner EC2 did not report cannot verify a v2 seal.
+    let mut ownerless = real.clone();
+    ownerless.owner = None;
+    assert!(!sealer(&cloud).check_image(&ownerless, DEPLOYMENT).await?.is_sealed());
+    Ok(())
+}
+
+/// The seal a release before v2 wrote for `image` (no account in the message).
+fn v1_seal(image: &Image) -> String {
+    let subject = Subject::of_image(image, DEPLOYMENT);
+    format!(
+        "{V1_PREFIX}{}",
+        aws_smithy_types::base64::encode(crate::fake::fake_mac(subject.legacy_bytes()))
+    )
+}
+
+#[tokio::test]
+async fn a_v1_seal_verifies_with_one_account_and_in_the_own_account_only() -> CloudResult<()> {
+    let cloud = FakeCloud::new(HUB);
+    let mut old = add(
+        &cloud,
+        "prod/i-1/daily/a",
+        &lineage_tags("i-1", "2026-11-20T03:00:00Z"),
+        true,
+    );
+    old.tags.insert(key::SEAL.to_owned(), v1_seal(&old));
+    let mut copied = old.clone();
+    copied.id = ImageId::new("ami-0f0f0f0f0f0f0f0f0");
+    copied.owner = Some(acct(SPOKE));
+
+    // AMI_LIFECYCLE_ACCOUNTS unset: one account, today's behaviour, v1 trusted.
+    let one = sealer(&cloud);
+    assert_eq!(one.check_image(&old, DEPLOYMENT).await?, Verdict::Sealed);
+
+    // Many accounts: in the deployment's own account, v1 still verifies…
+    let many = sealer(&cloud).with_legacy(Legacy::OwnAccount(Arc::new(cloud.clone())));
+    assert_eq!(many.check_image(&old, DEPLOYMENT).await?, Verdict::Sealed);
+    // … in a spoke it is unsealed, naming the account and the fix, without asking KMS
+    // (even though the same v1 value verified a moment ago in the hub: the cache must
+    // not vouch for it across accounts).
+    let calls = cloud.calls("VerifyMac");
+    let v = many.check_image(&copied, DEPLOYMENT).await?;
+    assert!(
+        matches!(&v, Verdict::Unsealed(w)
+            if w.contains("v1 seal") && w.contains(SPOKE) && w.contains(HUB)
+                && w.contains("amictl seal --adopt")),
+        "{v:?}"
+    );
+    assert_eq!(cloud.calls("VerifyMac"), calls);
+    // The own account is read once per sealer.
+    assert_eq!(cloud.calls("GetCallerIdentity"), 1);
+
+    // A forged v1 value is refused in the own account too.
+    let mut bad = old.clone();
+    bad.tags.insert(key::SEAL.to_owned(), format!("{V1_PREFIX}AAAA"));
+    assert!(!many.check_image(&bad, DEPLOYMENT).await?.is_sealed());
+
+    // When the own account cannot be read, a v1 seal is not trusted: the check fails
+    // (the caller defers), it does not say sealed.
+    let cloud2 = FakeCloud::new(HUB);
+    cloud2.fail("GetCallerIdentity", None, "ThrottlingException", None);
+    let doubtful = Sealer::new(Arc::new(cloud2.clone()))
+        .with_legacy(Legacy::OwnAccount(Arc::new(cloud2.clone())));
+    assert!(doubtful.check_image(&old, DEPLOYMENT).await.is_err());
     Ok(())
 }

@@ -2,8 +2,9 @@
 //!
 //! Encoding: the grantees (account ids, organization ARNs, OU ARNs, `all`), sorted and
 //! separated by single spaces, cut at entry boundaries into chunks of at most
-//! [`ENTRIES_MAX`] characters; each chunk ends with its seal (` v1:…`, a KMS HMAC over
-//! deployment, region, image id, the chunk's key and its entries:
+//! [`ENTRIES_MAX`] characters; each chunk ends with its seal (` v2:…`, a KMS HMAC over
+//! deployment, the image's owning account, region, image id, the chunk's key and its
+//! entries; ` v1:…` from earlier releases, trusted as [`crate::seal::Legacy`] says:
 //! [`crate::seal::Subject::record_chunk`]). The first chunk goes in
 //! `ami-lifecycle:share-granted`, the next ones in `ami-lifecycle:share-granted-2`, `-3`, …
 //! up to [`MAX_CHUNKS`]. Plain text on purpose: an operator reads it in the console. A
@@ -20,15 +21,15 @@
 //! 256-character share-with value can name without groups.
 
 use crate::error::CloudResult;
-use crate::model::{Grantee, ImageId, Region, Tags};
-use crate::seal::{Sealer, Subject, VERSION_PREFIX};
+use crate::model::{AccountId, Grantee, ImageId, Region, Tags};
+use crate::seal::{Sealer, Subject, V1_PREFIX, VERSION_PREFIX};
 use crate::share_target::ShareTarget;
 use crate::tags::{key, split_list};
 
 /// Tag values are at most 256 characters.
 pub const TAG_VALUE_MAX: usize = 256;
 
-/// The entries of one chunk: what a tag value holds besides ` v1:` and a 44-character seal.
+/// The entries of one chunk: what a tag value holds besides ` v2:` and a 44-character seal.
 pub const ENTRIES_MAX: usize = TAG_VALUE_MAX - 1 - 48;
 
 /// The most record tags an image carries (`share-granted`, `share-granted-2` … `-10`).
@@ -66,12 +67,13 @@ impl Chunk {
 
 /// Splits a chunk value into its entries and its seal (the last word, when it is one).
 fn split_value(value: &str) -> (String, Option<String>) {
+    let is_seal = |w: &str| w.starts_with(VERSION_PREFIX) || w.starts_with(V1_PREFIX);
     let trimmed = value.trim();
     match trimmed.rsplit_once(' ') {
-        Some((entries, seal)) if seal.starts_with(VERSION_PREFIX) => {
+        Some((entries, seal)) if is_seal(seal) => {
             (entries.trim().to_owned(), Some(seal.to_owned()))
         }
-        _ if trimmed.starts_with(VERSION_PREFIX) => (String::new(), Some(trimmed.to_owned())),
+        _ if is_seal(trimmed) => (String::new(), Some(trimmed.to_owned())),
         _ => (trimmed.to_owned(), None),
     }
 }
@@ -106,17 +108,19 @@ pub struct Verified {
     pub rejected: Vec<String>,
 }
 
-/// Reads and verifies an image's record.
+/// Reads and verifies the record of an image owned by `owner` (EC2's `OwnerId`).
 pub async fn verified(
     sealer: &Sealer,
     deployment: &str,
+    owner: Option<&AccountId>,
     region: &Region,
     image: &ImageId,
     tags: &Tags,
 ) -> CloudResult<Verified> {
     let mut out = Verified::default();
     for chunk in chunks(tags) {
-        let subject = Subject::record_chunk(deployment, region, image, &chunk.key, &chunk.entries);
+        let subject =
+            Subject::record_chunk(deployment, owner, region, image, &chunk.key, &chunk.entries);
         if sealer.verify(&subject, chunk.seal.as_deref()).await? {
             for g in chunk.grantees() {
                 if !out.grantees.contains(&g) {
@@ -166,10 +170,12 @@ pub fn encode(grantees: &[Grantee]) -> Option<Vec<String>> {
 
 /// The tags to write so the image's record says `grantees`, each chunk sealed; empty when
 /// it already does (same entries, and a seal that verifies). Chunks beyond the new record
-/// that exist on the image are blanked. `Ok(None)` when the record does not fit.
+/// that exist on the image are blanked. `Ok(None)` when the record does not fit. A chunk
+/// with a v1 seal is rewritten v2 (the image is `owner`'s).
 pub async fn sealed_tags(
     sealer: &Sealer,
     deployment: &str,
+    owner: &AccountId,
     region: &Region,
     image: &ImageId,
     grantees: &[Grantee],
@@ -189,11 +195,15 @@ pub async fn sealed_tags(
             }
             None => (None, None),
         };
-        let subject = Subject::record_chunk(deployment, region, image, &k, want);
+        let subject = Subject::record_chunk(deployment, Some(owner), region, image, &k, want);
         let needed = match have {
             // An empty chunk needs no seal: it names no one.
             Some(h) if h == want => {
-                !want.is_empty() && !sealer.verify(&subject, seal.as_deref()).await?
+                !want.is_empty()
+                    && !(seal
+                        .as_deref()
+                        .is_some_and(|s| s.starts_with(VERSION_PREFIX))
+                        && sealer.verify(&subject, seal.as_deref()).await?)
             }
             Some(_) => true,
             // An absent chunk means "empty"; an empty chunk is not worth a write.

@@ -11,6 +11,10 @@ fn acct(n: u64) -> Grantee {
     Grantee::Account(AccountId::parse(&format!("{n:012}")).unwrap_or_else(|| panic!("account {n}")))
 }
 
+fn owner() -> AccountId {
+    AccountId::parse("111111111111").unwrap_or_else(|| panic!("owner"))
+}
+
 fn setup() -> (FakeCloud, Sealer, Region, ImageId) {
     let cloud = FakeCloud::new("111111111111");
     let sealer = Sealer::new(Arc::new(cloud.clone()));
@@ -29,14 +33,14 @@ async fn write(
     g: &[Grantee],
     current: &Tags,
 ) -> Tags {
-    match sealed_tags(sealer, DEPLOYMENT, region, image, g, current).await {
+    match sealed_tags(sealer, DEPLOYMENT, &owner(), region, image, g, current).await {
         Ok(Some(t)) => t,
         other => panic!("record of {} grantees: {other:?}", g.len()),
     }
 }
 
 async fn read(sealer: &Sealer, region: &Region, image: &ImageId, tags: &Tags) -> Verified {
-    verified(sealer, DEPLOYMENT, region, image, tags)
+    verified(sealer, DEPLOYMENT, Some(&owner()), region, image, tags)
         .await
         .unwrap_or_else(|e| panic!("verify: {e}"))
 }
@@ -54,7 +58,7 @@ async fn round_trips_sealed_and_writing_again_changes_nothing() {
     assert_eq!(tags.len(), 1);
     assert!(
         tags.values()
-            .all(|v| v.len() <= TAG_VALUE_MAX && v.contains(" v1:")),
+            .all(|v| v.len() <= TAG_VALUE_MAX && v.contains(" v2:")),
         "{tags:?}"
     );
     let mut expected = grantees.clone();

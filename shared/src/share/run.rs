@@ -453,6 +453,7 @@ async fn gather(ctx: &Context, image: &Image, desired: &[Grantee]) -> CloudResul
     let record = record::verified(
         &ctx.sealer,
         &ctx.config.deployment,
+        image.owner.as_ref(),
         &image.region,
         &image.id,
         &image.tags,
@@ -666,6 +667,7 @@ async fn record_tags(
     let tags = record::sealed_tags(
         &ctx.sealer,
         &ctx.config.deployment,
+        seal::owner_of(image)?,
         &image.region,
         &image.id,
         grantees,
@@ -684,6 +686,7 @@ async fn record_now(ctx: &Context, image: &Image) -> CloudResult<Option<Vec<Gran
     let v = record::verified(
         &ctx.sealer,
         &ctx.config.deployment,
+        fresh.owner.as_ref(),
         &image.region,
         &image.id,
         &fresh.tags,
