@@ -85,6 +85,10 @@ pub enum KeepWhy {
     },
     /// The checks were not run (deadline): the next run decides.
     NotChecked,
+    /// Due to be disabled or deleted with `CLEANUP_SHARED=true`, but an account it is shared
+    /// with uses it, or its use could not be established yet ([`super::usage`]): kept with
+    /// its grants.
+    UsedElsewhere(super::usage::Blocked),
     /// Deprecated, waiting for `DEPRECATION_GRACE` to pass; then disabled when
     /// `disable_next` (`DISABLE_GRACE` > 0), else deregistered.
     InGrace {
@@ -131,6 +135,7 @@ impl fmt::Display for KeepWhy {
             Self::Published(why) => f.write_str(why),
             Self::CheckFailed { problem, .. } => write!(f, "could not verify it is unused ({problem}): kept, never deleted on doubt"),
             Self::NotChecked => f.write_str("past retention, not yet checked for references: left for the next run"),
+            Self::UsedElsewhere(blocked) => write!(f, "{blocked} (shared; CLEANUP_SHARED=true retires it once no account it is shared with uses it)"),
             Self::InGrace { deprecated_at, until, rule, disable_next } => write!(
                 f,
                 "past retention {rule}; deprecated {}, {} on or after {} (DEPRECATION_GRACE)",
@@ -205,6 +210,8 @@ pub struct Facts {
     /// What was published in the region (image → why kept); `Err` = could not be read
     /// (every candidate kept); `None` = not asked.
     published: Option<Result<Arc<crate::publish::history::Published>, (String, bool)>>,
+    /// What the accounts the images are shared with said ([`super::usage_check`]).
+    usage: Option<super::usage::Usage>,
 }
 
 impl Facts {
@@ -259,6 +266,22 @@ impl Facts {
     /// The published images could not be read: nothing is deleted on doubt.
     pub fn published_failed(&mut self, problem: impl Into<String>, retryable: bool) {
         self.published = Some(Err((problem.into(), retryable)));
+    }
+
+    /// The cross-account use checks of the images about to be disabled or deleted.
+    pub fn usage_checked(&mut self, usage: super::usage::Usage) {
+        match &mut self.usage {
+            Some(known) => known.extend(usage),
+            None => self.usage = Some(usage),
+        }
+    }
+
+    /// Who `image` is shared with, as read (`None`: not read).
+    pub fn grantees(&self, image: &ImageId) -> Option<&[Grantee]> {
+        if !self.sharing_checked.contains(image) {
+            return None;
+        }
+        Some(self.grantees.get(image).map_or(&[], Vec::as_slice))
     }
 
     pub fn has_failed(&self, image: &ImageId) -> bool {
@@ -360,7 +383,66 @@ pub fn candidates(
 }
 
 /// Step 2: the decision for image `index`, given its stage and the facts looked up.
+///
+/// With `CLEANUP_SHARED=true` and the cross-account use checks on
+/// ([`super::usage::enabled`]), an image about to be disabled (which unshares it) or
+/// deregistered while shared is kept unless every account it is shared with answered
+/// "unused" ([`super::usage::verdict`]).
 pub fn decide(
+    inventory: &Inventory,
+    stages: &[Stage],
+    index: usize,
+    facts: &Facts,
+    config: &Config,
+    now: OffsetDateTime,
+) -> Decision {
+    let decision = decide_before_use_check(inventory, stages, index, facts, config, now);
+    match use_check_needed(inventory, index, &decision, facts, config) {
+        Err(why) => Decision::Keep(why),
+        Ok(Some(grantees)) => {
+            let id = &inventory.images[index].id;
+            match super::usage::verdict(facts.usage.as_ref(), id, &grantees) {
+                Some(blocked) => Decision::Keep(KeepWhy::UsedElsewhere(blocked)),
+                None => decision,
+            }
+        }
+        Ok(None) => decision,
+    }
+}
+
+/// The grantees whose use must be checked before `decision` is applied to image `index`:
+/// `Ok(None)` when none (no check, or the decision neither unshares nor deletes);
+/// `Err` when the image must be kept because its launch permissions were not read.
+/// The run asks it to know which images to check ([`super::usage_check`]).
+pub fn use_check_needed(
+    inventory: &Inventory,
+    index: usize,
+    decision: &Decision,
+    facts: &Facts,
+    config: &Config,
+) -> Result<Option<Vec<Grantee>>, KeepWhy> {
+    let retires = matches!(
+        decision,
+        Decision::Disable { .. } | Decision::Deregister { .. }
+    );
+    if !retires || !config.cleanup_shared || !super::usage::enabled(config) {
+        return Ok(None);
+    }
+    let img = &inventory.images[index];
+    if img.state == ImageState::Disabled {
+        // EC2 removed every launch permission when it was disabled: nothing to revoke.
+        return Ok(None);
+    }
+    match facts.grantees(&img.id) {
+        None => Err(KeepWhy::NotChecked),
+        Some([]) => Ok(None),
+        Some(g) => Ok(Some(g.to_vec())),
+    }
+}
+
+/// [`decide`] before the cross-account use check: what the run applies when no account
+/// it is shared with is to be asked ([`use_check_needed`]).
+pub fn decide_before_use_check(
     inventory: &Inventory,
     stages: &[Stage],
     index: usize,

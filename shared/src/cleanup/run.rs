@@ -36,6 +36,8 @@ use time::OffsetDateTime;
 use super::inventory::{snapshot_key, ImageRecord, Inventory};
 use super::plan::{self, Decision, Facts, KeepWhy, OrphanDecision, Stage};
 use super::recycle::{self, TagPrint};
+use super::usage::Blocked;
+use super::usage_check::UsageCheck;
 use super::CleanupRequest;
 use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
@@ -67,7 +69,14 @@ pub async fn run(ctx: &Context, request: CleanupRequest, now: OffsetDateTime) ->
         request.regions
     };
     let mut report = RunReport::new(FUNCTION, ctx.dry_run(), now);
-    let results = futures::future::join_all(regions.iter().map(|r| run_region(ctx, r, now))).await;
+    // One cache of cross-account use answers and spoke sessions for every region.
+    let usage = Arc::new(UsageCheck::new(ctx, now));
+    let results = futures::future::join_all(
+        regions
+            .iter()
+            .map(|r| run_region(ctx, r, now, usage.clone())),
+    )
+    .await;
     for r in results {
         report.merge(r);
     }
@@ -175,9 +184,16 @@ struct Region1<'a> {
     recycle_rules: Option<Result<Vec<RetentionRule>, String>>,
     /// [`Region1::published`], read once.
     published: Option<Result<Arc<Published>, (String, bool)>>,
+    /// The run's cross-account use checks ([`super::usage_check`]).
+    usage: Arc<UsageCheck>,
 }
 
-async fn run_region(ctx: &Context, region: &Region, now: OffsetDateTime) -> RunReport {
+async fn run_region(
+    ctx: &Context,
+    region: &Region,
+    now: OffsetDateTime,
+    usage: Arc<UsageCheck>,
+) -> RunReport {
     let mut r = Region1 {
         ctx,
         ec2: ctx.cloud.ec2(region),
@@ -191,6 +207,7 @@ async fn run_region(ctx: &Context, region: &Region, now: OffsetDateTime) -> RunR
         snapshot_tags: HashMap::new(),
         recycle_rules: None,
         published: None,
+        usage,
     };
     match r.read_inventory().await {
         Ok(inventory) => {
@@ -435,7 +452,8 @@ impl Region1<'_> {
                 }
                 continue;
             }
-            let facts = self.facts(inventory, batch).await;
+            let mut facts = self.facts(inventory, batch).await;
+            self.use_checks(inventory, &stages, batch, &mut facts).await;
             for &i in batch {
                 let decision = plan::decide(inventory, &stages, i, &facts, &config, now);
                 self.apply(inventory, i, &decision).await;
@@ -479,7 +497,9 @@ impl Region1<'_> {
                 }
             }
         }
-        if !self.ctx.config.cleanup_shared {
+        let grantees_needed =
+            !self.ctx.config.cleanup_shared || super::usage::enabled(&self.ctx.config);
+        if grantees_needed {
             // One read per image: run a few at once so call latency does not add up; the
             // EC2 adapter's pacer still holds them to the Describe bucket.
             let to_check: Vec<&ImageId> = ids
@@ -509,6 +529,38 @@ impl Region1<'_> {
         facts
     }
 
+    /// The cross-account use facts of the batch's images that would be disabled or
+    /// deleted while shared ([`plan::use_check_needed`]): one check per run and region.
+    async fn use_checks(
+        &mut self,
+        inventory: &Inventory,
+        stages: &[Stage],
+        batch: &[usize],
+        facts: &mut Facts,
+    ) {
+        let config = self.ctx.config.clone();
+        let wanted: Vec<(ImageId, Vec<crate::model::Grantee>)> = batch
+            .iter()
+            .filter_map(|&i| {
+                let d =
+                    plan::decide_before_use_check(inventory, stages, i, facts, &config, self.now);
+                match plan::use_check_needed(inventory, i, &d, facts, &config) {
+                    Ok(Some(g)) => Some((inventory.images[i].id.clone(), g)),
+                    _ => None,
+                }
+            })
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        self.ctx.progress(&format!(
+            "cleanup {}: asking the accounts {} shared image(s) are shared with whether they use them",
+            self.region,
+            wanted.len()
+        ));
+        facts.usage_checked(self.usage.check(self.region, &wanted).await);
+    }
+
     async fn apply(&mut self, inventory: &Inventory, index: usize, decision: &Decision) {
         let img = &inventory.images[index];
         let id = &img.id;
@@ -529,6 +581,11 @@ impl Region1<'_> {
                         retryable: false, ..
                     } => Outcome::Failed,
                     KeepWhy::BadRetainTag { on, .. } if on == id => Outcome::Failed,
+                    KeepWhy::UsedElsewhere(Blocked::InUse(_)) => Outcome::Kept,
+                    KeepWhy::UsedElsewhere(Blocked::Failed {
+                        retryable: false, ..
+                    }) => Outcome::Failed,
+                    KeepWhy::UsedElsewhere(_) => Outcome::Deferred,
                     KeepWhy::SnapshotLocked(_) => {
                         self.tally.snapshots_locked += 1;
                         Outcome::Kept

@@ -159,6 +159,9 @@ pub struct ImageFacts {
     pub public_blocked: Option<bool>,
     /// The grant record as trusted ([`record::verified`]): what the suite may revoke.
     pub record: record::Verified,
+    /// Whether the grantees about to lose their grants use the image
+    /// ([`crate::cleanup::usage`]); `None`: not asked yet.
+    pub usage: Option<crate::cleanup::usage::Usage>,
 }
 
 /// A KMS grant to create.
@@ -195,6 +198,9 @@ pub struct Changes {
     /// Targets the value names that are not allowed (`SHARE_ALLOWED`, `ALLOW_PUBLIC`):
     /// never granted, and revoked if the suite had granted them.
     pub refused: Vec<(Grantee, String)>,
+    /// Revocations held because the grantee uses the image, or its use is not known yet
+    /// ([`super::hold`]): nothing of theirs is revoked, the record keeps them.
+    pub held: Vec<(Grantee, crate::cleanup::usage::Blocked)>,
     /// `ok N targets` (with what was refused), or the value's error.
     pub status: String,
     pub items: Vec<PlanItem>,
@@ -612,7 +618,15 @@ pub fn plan_image(
             ))
         }
     };
+    // Cross-account use: no grantee loses a grant it may still use.
+    let held = super::hold::hold_in_use(&image.id, &mut ch, facts.usage.as_ref(), config);
     ch.items = items(image, &ch, facts, &used_keys, &origin);
+    if !held.is_empty() {
+        let names: BTreeSet<String> = ch.held.iter().map(|(g, _)| g.to_string()).collect();
+        ch.items
+            .retain(|i| !(i.outcome == Outcome::Refused && names.contains(&i.subject)));
+        ch.items.extend(held);
+    }
     ImagePlan {
         image: image.id.clone(),
         region: image.region.clone(),

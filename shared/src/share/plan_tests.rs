@@ -114,6 +114,7 @@ fn facts(
             },
             rejected: Vec::new(),
         },
+        usage: None,
     }
 }
 

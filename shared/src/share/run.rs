@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use time::OffsetDateTime;
 
+use crate::cleanup::usage_check::UsageCheck;
 use crate::context::Context;
 use crate::error::{CloudError, CloudResult, ErrorKind};
 use crate::model::{Grantee, Image, ImageId, KeyRef, Region, SnapshotId, Tags};
@@ -21,10 +22,12 @@ use crate::tags::{is_managed_by, key};
 /// Runs a share request to completion (or to the deadline) and returns its report.
 pub async fn run(ctx: &Context, request: ShareRequest, now: OffsetDateTime) -> RunReport {
     let mut report = RunReport::new("share", ctx.dry_run(), now);
+    // The run's cross-account use checks, cached across its images.
+    let usage = &UsageCheck::new(ctx, now);
     match request {
-        ShareRequest::Reconcile => reconcile_all(ctx, &mut report).await,
+        ShareRequest::Reconcile => reconcile_all(ctx, usage, &mut report).await,
         ShareRequest::Image { image, region } => {
-            reconcile_family(ctx, &image, region, &mut report).await
+            reconcile_family(ctx, usage, &image, region, &mut report).await
         }
         ShareRequest::TagChange {
             image,
@@ -53,7 +56,7 @@ pub async fn run(ctx: &Context, request: ShareRequest, now: OffsetDateTime) -> R
                         ));
                         break;
                     }
-                    reconcile_family(ctx, &id, Some(region.clone()), &mut report).await;
+                    reconcile_family(ctx, usage, &id, Some(region.clone()), &mut report).await;
                 }
             }
         }
@@ -86,7 +89,7 @@ fn managed_query(config_deployment: &str) -> ImageQuery {
     }
 }
 
-async fn reconcile_all(ctx: &Context, report: &mut RunReport) {
+async fn reconcile_all(ctx: &Context, usage: &UsageCheck, report: &mut RunReport) {
     let config = &ctx.config;
     let mut images: Vec<Image> = Vec::new();
     let mut unreadable: Vec<Region> = Vec::new();
@@ -135,7 +138,7 @@ async fn reconcile_all(ctx: &Context, report: &mut RunReport) {
             );
             continue;
         }
-        reconcile_image(ctx, image, &governing, report).await;
+        reconcile_image(ctx, usage, image, &governing, report).await;
     }
 }
 
@@ -155,6 +158,7 @@ async fn describe_one(ec2: &dyn Ec2, id: &ImageId) -> CloudResult<Option<Image>>
 
 async fn reconcile_family(
     ctx: &Context,
+    usage: &UsageCheck,
     id: &ImageId,
     region: Option<Region>,
     report: &mut RunReport,
@@ -297,7 +301,7 @@ async fn reconcile_family(
             ));
             return;
         }
-        reconcile_image(ctx, img, governing, report).await;
+        reconcile_image(ctx, usage, img, governing, report).await;
     }
 }
 
@@ -307,6 +311,7 @@ const RECORD_ATTEMPTS: usize = 3;
 
 async fn reconcile_image(
     ctx: &Context,
+    usage: &UsageCheck,
     image: &Image,
     governing: &Governing,
     report: &mut RunReport,
@@ -317,7 +322,7 @@ async fn reconcile_image(
         let plan = match plan::screen(&image, governing, &ctx.config) {
             Err(plan) => plan,
             Ok(wanted) => match gather(ctx, &image, &wanted.desired).await {
-                Ok(facts) => plan::plan_image(&image, governing, &facts, &ctx.config),
+                Ok(facts) => plan_with_use_check(ctx, usage, &image, governing, facts).await,
                 // The share role may describe only the keys it may grant on (the stack's
                 // KmsKeyArns): a snapshot key outside them (aws/ebs included) cannot be
                 // shared by the suite. Say so, with the remedy, instead of a bare denial.
@@ -375,6 +380,32 @@ async fn reconcile_image(
             "its grant record changed under this run {RECORD_ATTEMPTS} times (concurrent share runs); the next run finishes it"
         ),
     );
+}
+
+/// Plans `image`; when the plan holds revocations whose grantees' use was not checked
+/// yet ([`crate::share::hold`]), asks those accounts ([`UsageCheck`], cached for the run)
+/// and plans again with their answers: the planner alone decides what is revoked.
+async fn plan_with_use_check(
+    ctx: &Context,
+    usage: &UsageCheck,
+    image: &Image,
+    governing: &Governing,
+    mut facts: ImageFacts,
+) -> ImagePlan {
+    let first = plan::plan_image(image, governing, &facts, &ctx.config);
+    let Action::Apply(ch) = &first.action else {
+        return first;
+    };
+    let unchecked = crate::share::hold::held_unchecked(ch);
+    if unchecked.is_empty() {
+        return first;
+    }
+    facts.usage = Some(
+        usage
+            .check(&image.region, &[(image.id.clone(), unchecked)])
+            .await,
+    );
+    plan::plan_image(image, governing, &facts, &ctx.config)
 }
 
 /// Reads what the planner needs: launch and create-volume permissions, the snapshots'
@@ -465,6 +496,7 @@ async fn gather(ctx: &Context, image: &Image, desired: &[Grantee]) -> CloudResul
         keys,
         public_blocked,
         record,
+        usage: None,
     })
 }
 
@@ -767,6 +799,8 @@ async fn apply_changes(
     let wanted: BTreeSet<_> = ch
         .desired
         .iter()
+        // A held grantee keeps its grant too (in use elsewhere, [`crate::share::hold`]).
+        .chain(ch.held.iter().map(|(g, _)| g))
         .filter_map(|g| {
             if let Grantee::Account(a) = g {
                 Some(a.clone())
