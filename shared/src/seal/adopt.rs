@@ -241,4 +241,85 @@ mod tests {
         assert_eq!(rec.grantees.len(), 1);
         assert!(rec.rejected.is_empty());
     }
+
+    /// A v1 seal in the deployment's own account is re-sealed v2 (with its grant record),
+    /// so it keeps verifying wherever the seal is checked strictly; a v2 seal is left.
+    #[tokio::test]
+    async fn adoption_re_seals_v1_seals_v2() {
+        let cloud = FakeCloud::new("123456789012");
+        let lineage = [
+            (key::MANAGED_BY, "ami-lifecycle"),
+            (key::SOURCE_INSTANCE, "i-1"),
+            (key::SCHEDULE, "daily"),
+            (key::SLOT, "2026-11-20T03:00:00Z"),
+        ];
+        let old = cloud.add_image("us-east-1", "old", NOW, &lineage);
+        let current = cloud.add_image("us-east-1", "current", NOW, &lineage);
+        // What a release before v2 wrote: the MAC of the v1 message, a v1 record chunk.
+        let image = cloud.image(&old).unwrap_or_else(|| panic!("old"));
+        let subject = Subject::of_image(&image, "ami-lifecycle");
+        let v1 = |m: &[u8]| {
+            format!(
+                "{}{}",
+                crate::seal::V1_PREFIX,
+                aws_smithy_types::base64::encode(crate::fake::fake_mac(m))
+            )
+        };
+        let chunk = Subject::record_chunk(
+            "ami-lifecycle",
+            None,
+            &image.region,
+            &image.id,
+            key::SHARE_GRANTED,
+            "111122223333",
+        );
+        let (seal_v1, chunk_v1) = (v1(subject.legacy_bytes()), v1(chunk.legacy_bytes()));
+        cloud.edit_image(&old, |i| {
+            i.tags.insert(key::SEAL.to_owned(), seal_v1.clone());
+            i.tags.insert(
+                key::SHARE_GRANTED.to_owned(),
+                format!("111122223333 {chunk_v1}"),
+            );
+        });
+        let ctx = Context::new(Arc::new(cloud.clone()), Config::for_region("us-east-1"));
+        let report = adopt(&ctx, NOW).await;
+        let item = report.items.iter().find(|i| i.image.as_ref() == Some(&old));
+        assert!(
+            item.is_some_and(|i| i.outcome == Outcome::Sealed && i.reason.contains("re-sealed")),
+            "{report:?}"
+        );
+        assert!(report.items.iter().all(|i| i.image.as_ref() != Some(&current)));
+        assert_eq!(report.metrics.get("already_sealed"), Some(&1.0));
+
+        let adopted = cloud.image(&old).unwrap_or_else(|| panic!("old"));
+        let seal = adopted.tag(key::SEAL).unwrap_or_default();
+        assert!(seal.starts_with(crate::seal::VERSION_PREFIX), "{seal}");
+        assert!(adopted
+            .tag(key::SHARE_GRANTED)
+            .is_some_and(|v| v.contains(crate::seal::VERSION_PREFIX)));
+        // A sealer that trusts v1 nowhere but the hub (many accounts) and a fresh cache.
+        let strict = Sealer::new(Arc::new(cloud.clone())).with_legacy(
+            crate::seal::Legacy::OwnAccount(Arc::new(FakeCloud::new("999999999999"))),
+        );
+        assert!(strict
+            .check_image(&adopted, "ami-lifecycle")
+            .await
+            .is_ok_and(|v| v.is_sealed()));
+        let rec = record::verified(
+            &strict,
+            "ami-lifecycle",
+            adopted.owner.as_ref(),
+            &adopted.region,
+            &adopted.id,
+            &adopted.tags,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rec.grantees.len(), 1, "{rec:?}");
+        // Running it again changes nothing.
+        let writes = cloud.calls("CreateTags");
+        let again = adopt(&ctx, NOW).await;
+        assert_eq!(cloud.calls("CreateTags"), writes, "{again:?}");
+        assert_eq!(again.metrics.get("already_sealed"), Some(&2.0));
+    }
 }

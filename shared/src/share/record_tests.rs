@@ -179,3 +179,44 @@ fn hand_edited_garbage_is_ignored_and_names_anyone_sees_unsealed_chunks() {
     assert!(names_anyone(&tags));
     assert!(!names_anyone(&Tags::new()));
 }
+
+/// The record names the image's owning account: chunks read for an image owned by
+/// another account do not verify, and a v1 chunk is trusted only where the sealer trusts
+/// v1 (and is rewritten v2 on the next write).
+#[tokio::test]
+async fn the_record_binds_the_owner_and_v1_chunks_are_rewritten_v2() {
+    let (cloud, sealer, region, image) = setup();
+    let g = vec![acct(7)];
+    let tags = write(&sealer, &region, &image, &g, &Tags::new()).await;
+    let spoke = AccountId::parse("222222222222").unwrap_or_else(|| panic!("spoke"));
+    let elsewhere = verified(&sealer, DEPLOYMENT, Some(&spoke), &region, &image, &tags)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(elsewhere.grantees.is_empty() && elsewhere.rejected.len() == 1);
+
+    // A chunk as a release before v2 wrote it.
+    let subject = Subject::record_chunk(
+        DEPLOYMENT,
+        None,
+        &region,
+        &image,
+        key::SHARE_GRANTED,
+        "000000000007",
+    );
+    let v1 = format!(
+        "000000000007 {V1_PREFIX}{}",
+        aws_smithy_types::base64::encode(crate::fake::fake_mac(subject.legacy_bytes()))
+    );
+    let old: Tags = [(key::SHARE_GRANTED.to_owned(), v1)].into_iter().collect();
+    assert_eq!(read(&sealer, &region, &image, &old).await.grantees, g);
+    let strict = Sealer::new(Arc::new(cloud.clone())).with_legacy(
+        crate::seal::Legacy::OwnAccount(Arc::new(FakeCloud::new("222222222222"))),
+    );
+    assert!(read(&strict, &region, &image, &old).await.grantees.is_empty());
+    let rewritten = write(&sealer, &region, &image, &g, &old).await;
+    assert!(
+        rewritten[key::SHARE_GRANTED].contains(&format!(" {VERSION_PREFIX}")),
+        "{rewritten:?}"
+    );
+    assert_eq!(read(&strict, &region, &image, &rewritten).await.grantees, g);
+}
