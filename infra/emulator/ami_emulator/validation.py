@@ -56,7 +56,8 @@ from .errors import wsgi_error
 SCOPE_RE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/")
 # Signing name in the credential scope -> botocore service name.
 SERVICES = {"ec2": "ec2", "sts": "sts", "kms": "kms", "ssm": "ssm", "events": "events",
-            "sqs": "sqs", "logs": "logs", "organizations": "organizations"}
+            "sqs": "sqs", "logs": "logs", "organizations": "organizations",
+            "dynamodb": "dynamodb"}
 # Query parameters every request may carry (protocol and SigV2/SigV4 query auth).
 COMMON_QUERY = {"Action", "Version", "AWSAccessKeyId", "Signature", "SignatureMethod",
                 "SignatureVersion", "Timestamp", "Expires", "SecurityToken",
