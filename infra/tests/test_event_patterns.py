@@ -689,11 +689,12 @@ QUIESCE_ENV = {"QUIESCE_TIMEOUT": "QuiesceTimeout", "QUIESCE_MAX_FREEZE": "Quies
 # publish's own variables; cleanup reads PUBLISHED_KEEP too (it keeps published history).
 PUBLISH_ENV = {"PUBLISH_CONSISTENCY": "PublishConsistency", "PUBLISHED_KEEP": "PublishedKeep"}
 CLEANUP_ENV = {"PUBLISHED_KEEP": "PublishedKeep"}
-# The fan-out's variables (i18 fan-out contract) of the four fanned-out functions: the
+# The fan-out's variables (i18 fan-out contract) of the three fanned-out functions: the
 # function's OWN work queue and the run ledger, "" without Accounts (no fan-out), and
-# WORK_MAX_RECEIVES equal to the queue's maxReceiveCount.
+# WORK_MAX_RECEIVES equal to the queue's maxReceiveCount. share does not fan out (one run at
+# a time for its grant record) and publish neither: neither has these variables.
 FANNED_OUT = {"CreateImageFunction": "CreateImageWorkQueue", "ReplicateFunction": "ReplicateWorkQueue",
-              "ShareFunction": "ShareWorkQueue", "CleanupFunction": "CleanupWorkQueue"}
+              "CleanupFunction": "CleanupWorkQueue"}
 
 
 def fan_out_env(queue: str) -> dict[str, Any]:
@@ -745,8 +746,8 @@ def test_environment_contract(template):
         p = template["Parameters"][param]
         assert "AllowedPattern" in p and "Description" in p, param
     assert [template["Parameters"][p]["Default"] for p in CREATE_IMAGE_ENV.values()] == ["60", "60", "", "60", "180"]
-    own_env = {"PublishFunction": PUBLISH_ENV, "CleanupFunction": CLEANUP_ENV, "ReplicateFunction": {},
-               "ShareFunction": {}}
+    # share has no variables of its own (no fan-out: the check below that it has no Environment)
+    own_env = {"PublishFunction": PUBLISH_ENV, "CleanupFunction": CLEANUP_ENV, "ReplicateFunction": {}}
     for logical_id, own in own_env.items():
         fan_out = fan_out_env(FANNED_OUT[logical_id]) if logical_id in FANNED_OUT else {}
         assert functions[logical_id]["Properties"]["Environment"]["Variables"] == {
@@ -924,11 +925,14 @@ def test_share_and_cleanup_run_one_at_a_time(template):
     assert Resolver(template).resolve(reserved) == {
         "CreateImageFunction": None, "ReplicateFunction": None, "ShareFunction": 1, "CleanupFunction": 1,
         "PublishFunction": 1}
-    # With Accounts (the fan-out), share's and cleanup's work items run up to FanOutConcurrency
-    # at once: a reservation below the SQS mapping's MaximumConcurrency would throttle items
-    # into their DLQ (Lambda: reserved concurrency >= the mappings' maximum concurrency).
+    # With Accounts (the fan-out), cleanup's work items run up to FanOutConcurrency at once: a
+    # reservation below the SQS mapping's MaximumConcurrency would throttle items into their DLQ
+    # (Lambda: reserved concurrency >= the mappings' maximum concurrency). share does not fan
+    # out: its grant record is safe with one run at a time only, so it keeps 1 and runs the
+    # accounts one after the other in one invocation.
     assert Resolver(template, {"Accounts": "org"}).resolve(reserved) == {
-        "CreateImageFunction": None, "ReplicateFunction": None, "PublishFunction": 1}
+        "CreateImageFunction": None, "ReplicateFunction": None, "ShareFunction": 1, "PublishFunction": 1}
+    assert functions["ShareFunction"]["ReservedConcurrentExecutions"] == 1, "unconditionally, not under Fn::If"
 
 
 def test_every_parameter_is_documented(template):

@@ -1,15 +1,19 @@
 """Many accounts (issue 18, the fan-out): what template.yaml adds when `Accounts` is set, and the
 forwarder deployed in spoke accounts.
 
-* Each fanned-out function (create-image, replicate, share, cleanup) has its own work queue and DLQ,
+* Each fanned-out function (create-image, replicate, cleanup) has its own work queue and DLQ,
   an event source mapping and a DLQ alarm; the queue's `maxReceiveCount` is the function's
   `WORK_MAX_RECEIVES`, its visibility timeout 6 x the function's timeout.
+* share does not fan out, Accounts set or not: no work queue, mapping, ledger or fan-out
+  variables, and reserved concurrency 1 (its grant record is safe with one run at a time; it
+  runs the accounts one after the other in one invocation).
 * Each function's statements, evaluated with `policy_eval.decide` for sample requests: its own
   queue only (send, and what the event source mapping reads), the run ledger's five item calls
-  only, `sts:AssumeRole` on its OWN spoke role only (in the organization when `OrganizationId` is
-  set: `aws:ResourceOrgID`), the Organizations listing; none of it without `Accounts`. End to end
-  with the spoke roles' trust (infra/spoke-role.yaml): a hub function gets into its own spoke
-  role and not into another function's. Deliberately broken variants must get a decision wrong.
+  only (share and publish: no queue, no ledger), `sts:AssumeRole` on its OWN spoke role only (in
+  the organization when `OrganizationId` is set: `aws:ResourceOrgID`), the Organizations
+  listing; none of it without `Accounts`. End to end with the spoke roles' trust
+  (infra/spoke-role.yaml): a hub function gets into its own spoke role and not into another
+  function's. Deliberately broken variants must get a decision wrong.
 * The work queues admit only their own function's role as a sender.
 * The hub bus policy admits `events:PutEvents` from the organization only (`aws:PrincipalOrgID`).
 * Drift: every SQS / DynamoDB call of the fan-out's adapters (shared/src/aws/work_queue.rs,
@@ -40,7 +44,8 @@ ORG, OTHER_ORG = "o-abcdefghij", "o-zyxwvutsrq"
 SPOKE_ACCOUNT, HUB = "444455556666", ACCOUNT
 EXTERNAL_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 MANY = {"Accounts": "111122223333,ou:ou-ab12-cdefghij", "OrganizationId": ORG}
-FANNED_OUT = sorted(WORK_QUEUES)  # create-image, replicate, share, cleanup (not publish)
+FANNED_OUT = sorted(WORK_QUEUES)  # create-image, replicate, cleanup (not share, not publish)
+FAN_OUT_KINDS = ("WorkQueue", "WorkDeadLetterQueue", "WorkQueuePolicy", "WorkMapping", "WorkDeadLetterAlarm")
 ADMIN = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
@@ -72,10 +77,8 @@ def created(template: dict[str, Any], overrides: dict[str, str] | None = None) -
 
 
 def test_fan_out_exists_only_with_accounts(template):
-    per_function = {f"{prefix(fn)}{kind}" for fn in FANNED_OUT for kind in
-                    ("WorkQueue", "WorkDeadLetterQueue", "WorkQueuePolicy", "WorkMapping", "ManyAccountsPolicy",
-                     "WorkDeadLetterAlarm")}
-    many = per_function | {"RunsTable", "PublishManyAccountsPolicy"}
+    per_function = {f"{prefix(fn)}{kind}" for fn in FANNED_OUT for kind in (*FAN_OUT_KINDS, "ManyAccountsPolicy")}
+    many = per_function | {"RunsTable", "ShareManyAccountsPolicy", "PublishManyAccountsPolicy"}
     assert many <= set(template["Resources"])
     assert not created(template) & many, "without Accounts the stack is as before"
     assert created(template, {"Accounts": "org"}) - created(template) == many  # no bus policy without OrganizationId
@@ -113,6 +116,39 @@ def test_work_queue_mapping_and_alarm(template, fn):
     for kind in ("WorkQueue", "WorkDeadLetterQueue", "WorkQueuePolicy", "WorkMapping", "ManyAccountsPolicy",
                  "WorkDeadLetterAlarm"):
         assert res[f"{p}{kind}"]["Condition"] == "HasAccounts", kind
+
+
+@pytest.mark.parametrize("overrides", [{}, {"Accounts": "org"}, MANY], ids=["one account", "org", "accounts+org id"])
+def test_share_does_not_fan_out_and_runs_one_at_a_time(template, overrides):
+    """share's grant record (the share-granted tags on the image) is only safe with one share run
+    at a time: Accounts set or not, share has no work queue, mapping, DLQ, alarm or ledger
+    variables, and its reserved concurrency stays 1 (it runs the accounts one after the other in
+    one invocation). With Accounts its many-accounts policy is the spoke role and the
+    Organizations listing only."""
+    res, r = template["Resources"], Resolver(template, overrides)
+    made = created(template, overrides)
+    assert not {f"Share{kind}" for kind in FAN_OUT_KINDS} & set(res), "share has no fan-out resources"
+    mappings = [k for k in made if res[k]["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert mappings, "the fan-out's (with Accounts) or the continuation queue's mappings exist"
+    assert [k for k in mappings if res[k]["Properties"]["FunctionName"] == {"Ref": "ShareFunction"}] == []
+    queues = {r.resolve(res[k]["Properties"]["QueueName"]) for k in made if res[k]["Type"] == "AWS::SQS::Queue"}
+    assert not {q for q in queues if q.startswith("ami-lifecycle-share")}, queues
+    share = r.resolve(res["ShareFunction"]["Properties"])
+    assert share.get("ReservedConcurrentExecutions") == 1, "one share run at a time (its grant record)"
+    assert not {"WORK_QUEUE_URL", "RUN_LEDGER_TABLE", "WORK_MAX_RECEIVES"} & set(share.get("Environment", {}).get("Variables", {}))
+    if "Accounts" not in overrides:
+        assert "ShareManyAccountsPolicy" not in made
+        return
+    assert "ShareManyAccountsPolicy" in made
+    doc = concrete(r.resolve(res["ShareManyAccountsPolicy"]["Properties"]["PolicyDocument"]))
+    actions = {a for st in doc["Statement"] for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+    assert actions == {"sts:AssumeRole", *ORG_CALLS}, "no SQS or DynamoDB statement: share has no queue or ledger"
+    policy = identity(template, "ShareFunction", overrides)
+    for a in ["sqs:SendMessage", *WORKER_CALLS]:
+        for q in [own_queue_name("ShareFunction"), *WORK_QUEUES.values()]:
+            assert decide(ask("ShareFunction", a, q), identity=[policy]) == IMPLICIT_DENY, (a, q)
+    for a in LEDGER_CALLS:
+        assert decide(ask("ShareFunction", a, RUNS_TABLE), identity=[policy]) == IMPLICIT_DENY, a
 
 
 def test_fan_out_concurrency_is_what_the_mapping_accepts(template):
@@ -159,6 +195,11 @@ ORG_CALLS = ["organizations:ListAccounts", "organizations:ListAccountsForParent"
              "organizations:ListOrganizationalUnitsForParent", "organizations:DescribeOrganization"]
 
 
+def own_queue_name(fn: str) -> str:
+    """The ARN a work queue of `fn` would have (``<DeploymentName>-<function>-work``)."""
+    return f"arn:aws:sqs:us-east-1:{ACCOUNT}:ami-lifecycle-{SPOKE_NAMES[fn]}-work"
+
+
 def scenarios(fn: str) -> list[tuple[str, Request, str]]:
     own_queue = WORK_QUEUES.get(fn)
     others = [q for f, q in WORK_QUEUES.items() if f != fn]
@@ -189,8 +230,11 @@ def scenarios(fn: str) -> list[tuple[str, Request, str]]:
         *[(f"{a} on another function's queue", ask(fn, a, q), IMPLICIT_DENY)
           for q in others for a in ["sqs:SendMessage", *WORKER_CALLS]],
     ]
-    if own_queue is None:  # publish: no queue, no ledger
-        out += [(f"{a} on the ledger (publish has none)", ask(fn, a, RUNS_TABLE), IMPLICIT_DENY) for a in LEDGER_CALLS]
+    if own_queue is None:  # share, publish: no queue, no ledger
+        out += [(f"{a} on the ledger ({SPOKE_NAMES[fn]} has none)", ask(fn, a, RUNS_TABLE), IMPLICIT_DENY)
+                for a in LEDGER_CALLS]
+        out += [(f"{a} on a queue named like a work queue of its own", ask(fn, a, own_queue_name(fn)), IMPLICIT_DENY)
+                for a in ["sqs:SendMessage", *WORKER_CALLS]]
     else:
         out += [
             ("sends work items to its own queue", ask(fn, "sqs:SendMessage", own_queue), ALLOW),

@@ -258,9 +258,11 @@ def test_evaluator_semantics():
 QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:ami-lifecycle-continuation"
 SEAL_KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/5ea15ea1-0000-4000-8000-5ea15ea15ea1"
 RUNS_TABLE = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/ami-lifecycle-runs"
-# The fan-out's work queues (i18), one per fanned-out function.
-WORK_QUEUES = {fn: f"arn:aws:sqs:us-east-1:{ACCOUNT}:ami-lifecycle-{name}-work"
-               for fn, name in SPOKE_NAMES.items() if fn != "PublishFunction"}
+# The fan-out's work queues (i18), one per fanned-out function. share does not fan out (its
+# grant record is safe with one run at a time) and publish neither: no queue for them.
+FANNED_OUT_FUNCTIONS = ("CreateImageFunction", "ReplicateFunction", "CleanupFunction")
+WORK_QUEUES = {fn: f"arn:aws:sqs:us-east-1:{ACCOUNT}:ami-lifecycle-{SPOKE_NAMES[fn]}-work"
+               for fn in FANNED_OUT_FUNCTIONS}
 CONCRETE = {("ContinuationQueue", "Arn"): QUEUE_ARN, ("SealKey", "Arn"): SEAL_KEY,
             ("RunsTable", "Arn"): RUNS_TABLE,
             **{(fn.removesuffix("Function") + "WorkQueue", "Arn"): arn for fn, arn in WORK_QUEUES.items()},
