@@ -3,12 +3,15 @@
 //! 1. cleanup at scale under EC2's token buckets (time-scaled) and 20 ms latency;
 //! 2. a replication burst with a low concurrent-copy cap;
 //! 3. each function binary under a local Lambda Runtime API ([`runtime_api`]);
-//! 4. `amictl cleanup --dry-run` peak RSS over 5k / 20k / 50k images.
+//! 4. `amictl cleanup --dry-run` peak RSS over 5k / 20k / 50k images;
+//! 5. the fan-out of issue 18: a scheduled cleanup over an organization through the work
+//!    queue, consumed by a pool of cleanup functions ([`fanout`]).
 //!
 //! Everything measured runs the RELEASE binaries (`target/release/{amictl,cleanup,…}`,
 //! `BENCH_BIN_DIR` to override); this orchestrator only seeds, starts and times them.
 //! Results: `bench/results/latest.json` and `latest.md` (the table is also printed).
 
+mod fanout;
 mod proc;
 mod runtime_api;
 
@@ -544,17 +547,10 @@ struct LambdaRun {
     response: String,
 }
 
-fn run_lambda(
-    emu: &EmulatorClient,
-    name: &str,
-    env: &[(&str, String)],
-    event: &Value,
-) -> anyhow::Result<LambdaRun> {
-    let api = runtime_api::RuntimeApi::start()?;
-    let binary = proc::binary(name)?;
-    let mut env: Vec<(&str, String)> = env.to_vec();
-    env.extend([
-        ("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port)),
+/// The variables Lambda sets for function `name`, its Runtime API on `port`.
+fn lambda_env(name: &str, port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}")),
         ("AWS_LAMBDA_FUNCTION_NAME", format!("ami-lifecycle-{name}")),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
@@ -564,7 +560,19 @@ fn run_lambda(
         ),
         ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".to_owned()),
         ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
-    ]);
+    ]
+}
+
+fn run_lambda(
+    emu: &EmulatorClient,
+    name: &str,
+    env: &[(&str, String)],
+    event: &Value,
+) -> anyhow::Result<LambdaRun> {
+    let api = runtime_api::RuntimeApi::start()?;
+    let binary = proc::binary(name)?;
+    let mut env: Vec<(&str, String)> = env.to_vec();
+    env.extend(lambda_env(name, api.port));
     let mut cmd = proc::command(&binary, &emu.endpoint, &env);
     let started = Instant::now();
     let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
@@ -916,6 +924,53 @@ async fn bench_inventory(
 
 // --- output --------------------------------------------------------------------------------
 
+/// Each benchmark: its name (`BENCH_ONLY`), the prefix of its rows, its key in latest.json.
+const BENCHMARKS: [(&str, &str, &str); 5] = [
+    ("cleanup", "1.", "cleanup_at_scale"),
+    ("burst", "2.", "replication_burst"),
+    ("functions", "3.", "functions"),
+    ("inventory", "4.", "inventory_memory"),
+    ("fanout", "5.", "fanout"),
+];
+
+/// Adds the rows and sections of the benchmarks this run skipped from the last results
+/// (`previous`), in benchmark order; answers when those were generated.
+fn keep_previous(
+    previous: &std::path::Path,
+    ran: &dyn Fn(&str) -> bool,
+    out: &mut Value,
+    rows: &mut Vec<Row>,
+) -> Option<String> {
+    let old: Value = serde_json::from_str(&std::fs::read_to_string(previous).ok()?).ok()?;
+    let mut merged = Vec::new();
+    for (name, prefix, key) in BENCHMARKS {
+        if ran(name) {
+            let (mine, rest): (Vec<Row>, Vec<Row>) =
+                rows.drain(..).partition(|r| r.figure.starts_with(prefix));
+            merged.extend(mine);
+            *rows = rest;
+            continue;
+        }
+        if let Some(section) = old.get(key) {
+            out[key] = section.clone();
+        }
+        for r in old["table"].as_array().into_iter().flatten() {
+            let figure = r["figure"].as_str().unwrap_or_default();
+            if figure.starts_with(prefix) {
+                merged.push(row(
+                    figure,
+                    r["measured"].as_str().unwrap_or_default(),
+                    r["target"].as_str().unwrap_or_default(),
+                    r["met"].as_bool(),
+                ));
+            }
+        }
+    }
+    merged.append(rows); // errors
+    *rows = merged;
+    old["generated"].as_str().map(str::to_owned)
+}
+
 fn markdown(rows: &[Row], header: &str) -> String {
     let mut s = format!("{header}\n\n| figure | measured | target | met? |\n|---|---|---|---|\n");
     for r in rows {
@@ -972,6 +1027,11 @@ async fn main() -> anyhow::Result<()> {
             errors.push(format!("inventory: {e:#}"));
         }
     }
+    if want("fanout") {
+        if let Err(e) = fanout::bench_fanout(&client, &mut out, &mut rows).await {
+            errors.push(format!("fanout: {e:#}"));
+        }
+    }
     drop(emu);
     for e in &errors {
         rows.push(row("benchmark error", e.clone(), "none", Some(false)));
@@ -979,6 +1039,13 @@ async fn main() -> anyhow::Result<()> {
     let total = started.elapsed().as_secs_f64();
     out["total_seconds"] = json!(total);
     out["errors"] = json!(errors);
+    let dir = ami_sim::repo_root().join("bench/results");
+    // A subset run (BENCH_ONLY) keeps the other benchmarks' figures of the last run.
+    let kept_from = if only.is_empty() {
+        None
+    } else {
+        keep_previous(&dir.join("latest.json"), &want, &mut out, &mut rows)
+    };
     out["table"] = Value::Array(
         rows.iter()
             .map(|r| json!({"figure": r.figure, "measured": r.measured, "target": r.target, "met": r.met}))
@@ -990,8 +1057,14 @@ async fn main() -> anyhow::Result<()> {
         out["host"]["cpus"],
         out["binaries"].as_str().unwrap_or("")
     );
+    let header = match kept_from {
+        Some(previous) => format!(
+            "{header}\n\nThis run measured only {}; the other rows are from the run of {previous}.",
+            only.join(", ")
+        ),
+        None => header,
+    };
     let md = markdown(&rows, &header);
-    let dir = ami_sim::repo_root().join("bench/results");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(
         dir.join("latest.json"),
