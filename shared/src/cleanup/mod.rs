@@ -207,3 +207,6 @@ mod run_tests;
 
 #[cfg(test)]
 mod recycle_tests;
+
+#[cfg(test)]
+mod usage_tests;
