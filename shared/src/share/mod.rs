@@ -215,3 +215,9 @@ impl ShareRequest {
 
 #[cfg(test)]
 mod request_tests;
+
+#[cfg(test)]
+mod hold_tests;
+
+#[cfg(test)]
+mod allowed_tests;
