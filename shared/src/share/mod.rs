@@ -218,6 +218,3 @@ mod request_tests;
 
 #[cfg(test)]
 mod hold_tests;
-
-#[cfg(test)]
-mod allowed_tests;
