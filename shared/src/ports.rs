@@ -537,6 +537,9 @@ pub trait Organization: Send + Sync {
     /// Every account under `ou` and its child OUs, whatever its status
     /// (`ListAccountsForParent`, `ListOrganizationalUnitsForParent`, every page).
     async fn accounts_under(&self, ou: &str) -> CloudResult<Vec<OrgAccount>>;
+    /// The organization's ARN (`DescribeOrganization`): `SHARE_ALLOWED=org` admits it and
+    /// its OUs as grantees.
+    async fn organization_arn(&self) -> CloudResult<String>;
 }
 
 /// The cloud as the suite sees it.

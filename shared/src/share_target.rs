@@ -5,9 +5,17 @@
 //! spaces. One invalid entry rejects the whole value. [`AllowList::permits`] decides
 //! whether a resolved [`Grantee`] may receive an image: whoever can tag an image must not
 //! be able to send it to a stranger.
+//!
+//! `SHARE_ALLOWED` may name `org` ([`OrgEntry`]): the organization's `ACTIVE` accounts,
+//! the organization itself and its OUs, read from Organizations on every share run
+//! ([`AllowList::with_organization`], by `share::allowed`). Until read, or when the
+//! listing failed, `org` admits nothing and refuses nothing:
+//! [`AllowList::undecided`] names the grantees only the listing could decide, which are
+//! neither granted nor revoked.
 
 use std::collections::BTreeMap;
 
+use crate::accounts::OrgAccount;
 use crate::model::{AccountId, Grantee};
 use crate::tags::{key, split_list, truncate, TagError};
 
@@ -116,26 +124,46 @@ impl ShareTarget {
     }
 }
 
+/// `org` in `SHARE_ALLOWED`, and whether Organizations has been read this run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum OrgEntry {
+    /// `org` is not named.
+    #[default]
+    Absent,
+    /// Named, not read yet: admits nothing and refuses nothing.
+    Unread,
+    /// Read this run: its members are in the lists ([`AllowList::with_organization`]).
+    Read,
+    /// Named, but the listing failed (why): admits nothing and refuses nothing.
+    Unlisted(String),
+}
+
 /// Who may receive shared images (`SHARE_ALLOWED`). Empty means no sharing at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowList {
     pub accounts: Vec<AccountId>,
     pub organizations: Vec<String>,
     pub ous: Vec<String>,
+    /// `org`: the organization's accounts, itself and its OUs, read on every share run.
+    pub org: OrgEntry,
 }
 
 impl AllowList {
-    /// Parses `SHARE_ALLOWED`: account ids, organization ARNs and OU ARNs.
+    /// Parses `SHARE_ALLOWED`: account ids, organization ARNs, OU ARNs and `org`.
     pub fn parse(value: &str) -> Result<Self, String> {
         let mut list = AllowList::default();
         for entry in split_list(value) {
+            if entry == "org" {
+                list.org = OrgEntry::Unread;
+                continue;
+            }
             match ShareTarget::parse(entry) {
                 Some(ShareTarget::Grantee(Grantee::Account(a))) => list.accounts.push(a),
                 Some(ShareTarget::Grantee(Grantee::Organization(o))) => list.organizations.push(o),
                 Some(ShareTarget::Grantee(Grantee::OrganizationalUnit(o))) => list.ous.push(o),
                 _ => {
                     return Err(format!(
-                        "{:?} is not a 12-digit account id, organization ARN or OU ARN (public sharing is ALLOW_PUBLIC, not an allow-list entry)",
+                        "{:?} is not a 12-digit account id, organization ARN, OU ARN or org (public sharing is ALLOW_PUBLIC, not an allow-list entry)",
                         truncate(entry, 80)
                     ))
                 }
@@ -145,12 +173,63 @@ impl AllowList {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.accounts.is_empty() && self.organizations.is_empty() && self.ous.is_empty()
+        self.accounts.is_empty()
+            && self.organizations.is_empty()
+            && self.ous.is_empty()
+            && self.org == OrgEntry::Absent
+    }
+
+    /// Whether `org` is named and must be read from Organizations.
+    pub fn needs_organization(&self) -> bool {
+        self.org != OrgEntry::Absent
+    }
+
+    /// This list with `org` read: the organization's `ACTIVE` accounts (suspended and
+    /// closing ones are not: an account that left or is leaving loses what it was given at
+    /// the next reconcile) and the organization `organization_arn` (which admits its OUs).
+    #[must_use]
+    pub fn with_organization(&self, organization_arn: &str, accounts: &[OrgAccount]) -> Self {
+        let mut list = self.clone();
+        for a in accounts.iter().filter(|a| a.is_active()) {
+            if !list.accounts.contains(&a.id) {
+                list.accounts.push(a.id.clone());
+            }
+        }
+        if !list.organizations.iter().any(|o| o == organization_arn) {
+            list.organizations.push(organization_arn.to_owned());
+        }
+        list.org = OrgEntry::Read;
+        list
+    }
+
+    /// This list with `org` unread because the listing failed (`why`, for reports).
+    #[must_use]
+    pub fn unlisted(&self, why: &str) -> Self {
+        let mut list = self.clone();
+        list.org = OrgEntry::Unlisted(why.to_owned());
+        list
+    }
+
+    /// Why the allow-list cannot decide `grantee` this run: `org` is named but was not
+    /// read, and no explicit entry admits it. Such a grantee is neither granted (it may be
+    /// outside the organization) nor revoked (it may be inside).
+    pub fn undecided(&self, grantee: &Grantee) -> Option<String> {
+        if matches!(grantee, Grantee::Public) || self.permits(grantee) {
+            return None;
+        }
+        match &self.org {
+            OrgEntry::Absent | OrgEntry::Read => None,
+            OrgEntry::Unread => {
+                Some("SHARE_ALLOWED names org, and the organization has not been read".to_owned())
+            }
+            OrgEntry::Unlisted(why) => Some(why.clone()),
+        }
     }
 
     /// An account must be listed by id: membership of an organization cannot be proven from
     /// the id alone, so it is not assumed. An organization must be listed; an OU is allowed
     /// when listed or when its organization is listed. `all` is never in an allow-list.
+    /// `org` admits its members only once read ([`AllowList::with_organization`]).
     pub fn permits(&self, grantee: &Grantee) -> bool {
         match grantee {
             Grantee::Account(a) => self.accounts.contains(a),
@@ -229,6 +308,48 @@ mod tests {
         assert!(!list.permits(&Grantee::Public));
         assert!(AllowList::parse("").map(|l| l.is_empty())?);
         assert!(AllowList::parse("all").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn org_admits_the_active_members_the_organization_and_its_ous_once_read(
+    ) -> Result<(), String> {
+        const OTHER_OU: &str =
+            "arn:aws:organizations::222222222222:ou/o-zzzzzzzzzz/ou-zz12-zzzz5678";
+        let list = AllowList::parse("org, 444455556666")?;
+        assert_eq!(list.org, OrgEntry::Unread);
+        assert!(!list.is_empty() && list.needs_organization());
+        // Unread: only the explicit entry is admitted; the rest is undecided, not refused.
+        assert!(list.permits(&acct("444455556666")));
+        assert!(!list.permits(&acct("111122223333")));
+        assert!(list.undecided(&acct("111122223333")).is_some());
+        assert_eq!(list.undecided(&acct("444455556666")), None);
+        assert_eq!(list.undecided(&Grantee::Public), None);
+
+        let members = [
+            OrgAccount::new(AccountId::parse("111122223333").ok_or("id")?, "a", "ACTIVE"),
+            OrgAccount::new(AccountId::parse("555566667777").ok_or("id")?, "b", "SUSPENDED"),
+        ];
+        let read = list.with_organization(ORG, &members);
+        assert_eq!(read.org, OrgEntry::Read);
+        assert!(read.permits(&acct("111122223333")));
+        assert!(read.permits(&acct("444455556666")), "explicit entries stay");
+        assert!(!read.permits(&acct("555566667777")), "suspended: not a member to share with");
+        assert!(!read.permits(&acct("999999999999")));
+        assert!(read.permits(&Grantee::Organization(ORG.into())));
+        assert!(read.permits(&Grantee::OrganizationalUnit(OU.into())));
+        assert!(!read.permits(&Grantee::OrganizationalUnit(OTHER_OU.into())));
+        // Read: everything is decided.
+        assert_eq!(read.undecided(&acct("999999999999")), None);
+
+        let failed = list.unlisted("ListAccounts: AccessDenied");
+        assert!(!failed.permits(&acct("111122223333")));
+        assert_eq!(
+            failed.undecided(&acct("111122223333")).as_deref(),
+            Some("ListAccounts: AccessDenied")
+        );
+        assert!(AllowList::parse("orgs").is_err());
+        assert_eq!(AllowList::parse("")?.org, OrgEntry::Absent);
         Ok(())
     }
 }

@@ -2,6 +2,8 @@
 //! `AMI_LIFECYCLE_ACCOUNTS` (`org`, `ou:…`). Called from the hub, which must be the
 //! management account or a delegated administrator (`AccessDeniedException` otherwise).
 //!
+//! `DescribeOrganization` gives the organization's ARN (`SHARE_ALLOWED=org`).
+//!
 //! `ListAccounts`, `ListAccountsForParent` and `ListOrganizationalUnitsForParent`: every
 //! page (`MaxResults` 1–20 in the model, `NextToken`). Organizations is a global service:
 //! the SDK resolves its one endpoint from any region of the partition.
@@ -114,6 +116,26 @@ impl Organization for AwsOrganization {
                 _ => return Ok(out),
             }
         }
+    }
+
+    async fn organization_arn(&self) -> CloudResult<String> {
+        let out = self
+            .client
+            .describe_organization()
+            .send()
+            .await
+            .map_err(|e| cloud_error("DescribeOrganization", None, e))?;
+        out.organization()
+            .and_then(|o| o.arn())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                crate::error::CloudError::from_code(
+                    "DescribeOrganization",
+                    None,
+                    "InvalidResponse",
+                    "the answer has no organization ARN",
+                )
+            })
     }
 
     async fn accounts_under(&self, ou: &str) -> CloudResult<Vec<OrgAccount>> {

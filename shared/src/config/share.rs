@@ -24,7 +24,7 @@ impl ShareSettings {
                     "SHARE_ALLOWED",
                     &v,
                     p,
-                    "account ids, organization ARNs and OU ARNs separated by commas",
+                    "account ids, organization ARNs, OU ARNs and org (the organization's accounts and OUs, read each run) separated by commas",
                 )
             })?,
             None => AllowList::default(),

@@ -181,6 +181,8 @@ pub struct FakeOrg {
     pub listed: Vec<(OrgAccount, Vec<String>)>,
     /// Spoke roles assumed: (account, role ARN, session name).
     pub assumed: Vec<(String, String, String)>,
+    /// The organization's ARN (`DescribeOrganization`); none: not in an organization.
+    pub arn: Option<String>,
 }
 
 /// The in-memory cloud. Cheap to clone: clones share state.
@@ -694,6 +696,18 @@ impl Organization for FakeCloud {
         self.state()
             .call(&Region::new("global"), "ListAccounts", None)?;
         Ok(self.org().listed.iter().map(|(a, _)| a.clone()).collect())
+    }
+    async fn organization_arn(&self) -> CloudResult<String> {
+        self.state()
+            .call(&Region::new("global"), "DescribeOrganization", None)?;
+        self.org().arn.clone().ok_or_else(|| {
+            CloudError::from_code(
+                "DescribeOrganization",
+                None,
+                "AWSOrganizationsNotInUseException",
+                "this account is not a member of an organization",
+            )
+        })
     }
     async fn accounts_under(&self, ou: &str) -> CloudResult<Vec<OrgAccount>> {
         self.state()

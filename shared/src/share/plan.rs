@@ -369,13 +369,17 @@ pub fn screen(image: &Image, governing: &Governing, config: &Config) -> Result<W
     }
     let origin = governing.origin();
     let mut wanted = Wanted::default();
+    // SHARE_ALLOWED=org not read this run: grantees only the organization could admit.
+    let mut undecided: Vec<(Grantee, String)> = Vec::new();
     if let Some(v) = &governing.value {
         match ShareTarget::parse_list(v, &config.share_groups) {
             Ok(mut targets) => {
                 targets.sort();
                 targets.dedup();
                 for t in targets {
-                    if allowed(&t, config) {
+                    if let Some(why) = config.share_allowed.undecided(&t) {
+                        undecided.push((t, why));
+                    } else if allowed(&t, config) {
                         wanted.desired.push(t);
                     } else {
                         let why = refusal(&t, config);
@@ -393,6 +397,25 @@ pub fn screen(image: &Image, governing: &Governing, config: &Config) -> Result<W
         .iter()
         .flat_map(record::Chunk::grantees)
         .collect();
+    // Granted before (as the record says, sealed or not: nothing is revoked in doubt).
+    for g in &before {
+        if let Some(why) = config.share_allowed.undecided(g) {
+            if !undecided.iter().any(|(u, _)| u == g) {
+                undecided.push((g.clone(), why));
+            }
+        }
+    }
+    if let Some((_, why)) = undecided.first() {
+        let names: Vec<String> = undecided.iter().map(|(g, _)| g.to_string()).collect();
+        return Err(skip(
+            image,
+            Outcome::Deferred,
+            format!(
+                "{why}: whether {} may have it is not known this run, so nothing is granted or revoked for this image{origin}; the next run that reads the organization does it",
+                names.join(", ")
+            ),
+        ));
+    }
     before.extend(wanted.desired.iter().cloned());
     if record::encode(&before).is_none() {
         return Err(reject(

@@ -22,6 +22,8 @@ use crate::tags::{is_managed_by, key};
 /// Runs a share request to completion (or to the deadline) and returns its report.
 pub async fn run(ctx: &Context, request: ShareRequest, now: OffsetDateTime) -> RunReport {
     let mut report = RunReport::new("share", ctx.dry_run(), now);
+    // SHARE_ALLOWED=org: the organization is read again on every run.
+    let ctx = &crate::share::allowed::resolve(ctx, &mut report).await;
     // The run's cross-account use checks, cached across its images.
     let usage = &UsageCheck::new(ctx, now);
     match request {
