@@ -79,23 +79,21 @@ impl Runner for Cleanup {
 
     /// Every cleanup run: one work item per account and region cleaned (each region's
     /// plan is its own).
-    fn split(request: &CleanupRequest, config: &Config) -> Option<crate::runner::Split> {
+    fn split(request: &CleanupRequest, config: &Config) -> Option<Vec<Region>> {
         let regions = if request.regions.is_empty() {
             config.all_regions()
         } else {
             request.regions.clone()
         };
-        Some(crate::runner::Split::PerRegion(regions))
+        Some(regions)
     }
 
     fn narrow(
         mut request: CleanupRequest,
         _config: &mut Config,
-        region: Option<&Region>,
+        region: &Region,
     ) -> CleanupRequest {
-        if let Some(r) = region {
-            request.regions = vec![r.clone()];
-        }
+        request.regions = vec![region.clone()];
         request
     }
 

@@ -71,7 +71,7 @@ impl Runner for CreateImage {
 
     /// Schedules and the reconcile: one work item per account and managed region.
     /// Continuations, failed images and operator runs of one slot stay one run.
-    fn split(request: &Request, config: &Config) -> Option<crate::runner::Split> {
+    fn split(request: &Request, config: &Config) -> Option<Vec<Region>> {
         let fans = match request {
             Request::Reconcile => true,
             Request::Run(runs) => {
@@ -79,14 +79,12 @@ impl Runner for CreateImage {
             }
             _ => false,
         };
-        fans.then(|| crate::runner::Split::PerRegion(config.regions.clone()))
+        fans.then(|| config.regions.clone())
     }
 
     /// create-image acts only in `config.regions`: the item's config keeps its region.
-    fn narrow(request: Request, config: &mut Config, region: Option<&Region>) -> Request {
-        if let Some(r) = region {
-            config.regions = vec![r.clone()];
-        }
+    fn narrow(request: Request, config: &mut Config, region: &Region) -> Request {
+        config.regions = vec![region.clone()];
         request
     }
 

@@ -285,7 +285,7 @@ fn a_work_item_batch_is_read_with_its_message_ids_and_receive_counts() {
         item: "222222222222/us-east-1".to_owned(),
         function: "cleanup".to_owned(),
         account: crate::model::AccountId::parse(SPOKE).unwrap_or_else(|| panic!("id")),
-        region: Some(crate::model::Region::new("us-east-1")),
+        region: crate::model::Region::new("us-east-1"),
         payload: json!({}),
         round: 0,
     };

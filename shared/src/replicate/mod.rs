@@ -69,16 +69,13 @@ impl Runner for Replicate {
 
     /// The reconcile: one work item per account and managed (source) region; copies go
     /// to every replica region from there.
-    fn split(request: &Request, config: &Config) -> Option<crate::runner::Split> {
-        matches!(request, Request::Reconcile)
-            .then(|| crate::runner::Split::PerRegion(config.regions.clone()))
+    fn split(request: &Request, config: &Config) -> Option<Vec<Region>> {
+        matches!(request, Request::Reconcile).then(|| config.regions.clone())
     }
 
     /// Sources are read in `config.regions`: the item's config keeps its region.
-    fn narrow(request: Request, config: &mut Config, region: Option<&Region>) -> Request {
-        if let Some(r) = region {
-            config.regions = vec![r.clone()];
-        }
+    fn narrow(request: Request, config: &mut Config, region: &Region) -> Request {
+        config.regions = vec![region.clone()];
         request
     }
 

@@ -33,16 +33,28 @@ use crate::ports::{
 use crate::report::{Outcome, RunReport};
 
 /// Which accounts a request is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     /// Every account `AMI_LIFECYCLE_ACCOUNTS` selects (schedules, reconciles, direct
     /// invocations, continuations).
     Selected,
-    /// This deployment's own account only, and only if `AMI_LIFECYCLE_ACCOUNTS` selects
-    /// it: an EC2 event is about one image of the account it came from, and until the
-    /// spoke accounts forward their events (the fan-out slice) events come from the hub's
-    /// own account.
-    Own,
+    /// The account an EC2 event is about (its envelope's `account`; this deployment's own
+    /// when it has none), and only if `AMI_LIFECYCLE_ACCOUNTS` selects it. Spoke accounts'
+    /// events reach the hub's bus through the forwarder StackSet; EventBridge keeps the
+    /// source account in `account`.
+    Event(Option<AccountId>),
+}
+
+impl Scope {
+    /// The scope of an EC2 event `payload` (an AMI state or tag change).
+    pub fn of_event(payload: &serde_json::Value) -> Self {
+        Self::Event(
+            payload
+                .get("account")
+                .and_then(serde_json::Value::as_str)
+                .and_then(AccountId::parse),
+        )
+    }
 }
 
 /// The accounts of a run, each with its context, and the report items about accounts
@@ -118,12 +130,14 @@ pub async fn select_accounts(
             let listing = list(ctx, selectors, &mut report).await;
             accounts::resolve(selectors, &listing, &own)
         }
-        Scope::Own => {
-            // The hub is a member of its organization: `org` or its own id select it
-            // without a listing; otherwise only the OUs named can.
+        Scope::Event(about) => {
+            let target = about.unwrap_or_else(|| own.clone());
+            // Every account the hub acts in is a member of its organization: `org` or
+            // the account's id select it without a listing; otherwise only the OUs named
+            // can.
             let named = selectors.iter().any(|s| match s {
                 AccountSelector::Org => true,
-                AccountSelector::Account(a) => *a == own,
+                AccountSelector::Account(a) => *a == target,
                 AccountSelector::Ou(_) => false,
             });
             let selected = named || {
@@ -135,24 +149,20 @@ pub async fn select_accounts(
                 let listing = list(ctx, &ous, &mut report).await;
                 accounts::resolve(&ous, &listing, &own)
                     .accounts
-                    .contains(&own)
+                    .contains(&target)
             };
             if !selected {
                 push(
                     &mut report,
                     ctx,
-                    Some(&own),
-                    own.as_str(),
+                    Some(&target),
+                    target.as_str(),
                     Outcome::Skipped,
-                    format!("the event is about this account ({own}), which AMI_LIFECYCLE_ACCOUNTS does not select: nothing done"),
+                    format!("the event is about account {target}, which AMI_LIFECYCLE_ACCOUNTS does not select: nothing done"),
                 );
             }
             accounts::Resolved {
-                accounts: if selected {
-                    vec![own.clone()]
-                } else {
-                    Vec::new()
-                },
+                accounts: if selected { vec![target] } else { Vec::new() },
                 left_out: Vec::new(),
             }
         }

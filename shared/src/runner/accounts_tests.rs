@@ -213,7 +213,8 @@ async fn unset_calls_neither_sts_nor_organizations_and_reports_no_account(
 }
 
 #[tokio::test]
-async fn an_image_event_acts_in_the_hub_only() -> Result<(), Box<dyn std::error::Error>> {
+async fn an_image_event_without_an_account_acts_in_the_hub_only(
+) -> Result<(), Box<dyn std::error::Error>> {
     let (hub, spoke, _) = org();
     let ctx = Context::new(
         Arc::new(hub.clone()),
@@ -222,11 +223,42 @@ async fn an_image_event_acts_in_the_hub_only() -> Result<(), Box<dyn std::error:
             ("SPOKE_EXTERNAL_ID", SECRET),
         ]),
     );
-    let opened = super::open_accounts(&ctx, "cleanup", NOW, super::Scope::Own).await;
+    let opened = super::open_accounts(&ctx, "cleanup", NOW, super::Scope::Event(None)).await;
     let accounts: Vec<&str> = opened.contexts.iter().map(|(a, _)| a.as_str()).collect();
     assert_eq!(accounts, [HUB]);
     assert_eq!(hub.calls("ListAccounts"), 0);
     assert_eq!(spoke.live_images("us-east-1").len(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_event_forwarded_from_a_spoke_acts_in_that_spoke_through_its_role(
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (hub, _spoke, _) = org();
+    let ctx = Context::new(
+        Arc::new(hub.clone()),
+        config(&[
+            ("AMI_LIFECYCLE_ACCOUNTS", "ou:ou-ab12-workload1"),
+            ("SPOKE_EXTERNAL_ID", SECRET),
+        ]),
+    );
+    let event = json!({"account": SPOKE, "detail-type": "EC2 AMI State Change"});
+    let opened = super::open_accounts(&ctx, "replicate", NOW, super::Scope::of_event(&event)).await;
+    let accounts: Vec<&str> = opened.contexts.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(accounts, [SPOKE], "the event's account, selected by its OU");
+    let assumed: Vec<String> = hub.org().assumed.iter().map(|a| a.0.clone()).collect();
+    assert_eq!(assumed, [SPOKE], "through the spoke's role");
+    // An account the selection does not name: nothing opened, one skipped line.
+    let event = json!({"account": "999999999999"});
+    let opened = super::open_accounts(&ctx, "replicate", NOW, super::Scope::of_event(&event)).await;
+    assert!(opened.contexts.is_empty());
+    assert!(opened
+        .report
+        .items
+        .iter()
+        .any(|i| i.outcome == Outcome::Skipped
+            && i.reason.contains("999999999999")
+            && i.reason.contains("does not select")));
     Ok(())
 }
 
@@ -241,7 +273,7 @@ async fn an_image_event_in_a_hub_that_is_not_selected_does_nothing(
             ("SPOKE_EXTERNAL_ID", SECRET),
         ]),
     );
-    let opened = super::open_accounts(&ctx, "share", NOW, super::Scope::Own).await;
+    let opened = super::open_accounts(&ctx, "share", NOW, super::Scope::Event(None)).await;
     assert!(opened.contexts.is_empty());
     assert_eq!(hub.calls("ListAccountsForParent"), 1);
     assert!(opened
@@ -257,7 +289,7 @@ async fn an_image_event_in_a_hub_that_is_not_selected_does_nothing(
             ("SPOKE_EXTERNAL_ID", SECRET),
         ]),
     );
-    let opened = super::open_accounts(&ctx, "share", NOW, super::Scope::Own).await;
+    let opened = super::open_accounts(&ctx, "share", NOW, super::Scope::Event(None)).await;
     assert_eq!(opened.contexts.len(), 1);
     assert_eq!(hub.calls("ListAccountsForParent"), 1);
     Ok(())

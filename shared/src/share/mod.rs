@@ -60,6 +60,7 @@
 //! # }
 //! ```
 
+pub mod allowed;
 pub mod hold;
 pub mod plan;
 pub mod record;
@@ -96,11 +97,10 @@ impl Runner for Share {
         ShareRequest::from_trigger(trigger)
     }
 
-    /// The reconcile: one work item per account (a share decision spans an image's
-    /// replicas in other regions).
-    fn split(request: &ShareRequest, _config: &Config) -> Option<crate::runner::Split> {
-        matches!(request, ShareRequest::Reconcile).then_some(crate::runner::Split::PerAccount)
-    }
+    // No `split`: share never fans out. Its grant record (tags on the image, read, merged
+    // and written back) is safe only with one share run at a time (the template reserves
+    // a concurrency of 1), so a reconcile runs the accounts one after the other in one
+    // invocation and the deadline defers the rest to the next hourly run.
 
     async fn run(ctx: &Context, request: ShareRequest, now: OffsetDateTime) -> RunReport {
         run(ctx, request, now).await
@@ -218,3 +218,6 @@ mod request_tests;
 
 #[cfg(test)]
 mod hold_tests;
+
+#[cfg(test)]
+mod allowed_tests;
