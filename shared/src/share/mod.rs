@@ -61,6 +61,7 @@
 //! ```
 
 pub mod allowed;
+pub mod allowed;
 pub mod hold;
 pub mod plan;
 pub mod record;
@@ -218,6 +219,9 @@ mod request_tests;
 
 #[cfg(test)]
 mod hold_tests;
+
+#[cfg(test)]
+mod allowed_tests;
 
 #[cfg(test)]
 mod allowed_tests;
