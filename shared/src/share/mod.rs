@@ -62,6 +62,7 @@
 
 pub mod allowed;
 pub mod allowed;
+pub mod allowed;
 pub mod hold;
 pub mod plan;
 pub mod record;
@@ -219,6 +220,9 @@ mod request_tests;
 
 #[cfg(test)]
 mod hold_tests;
+
+#[cfg(test)]
+mod allowed_tests;
 
 #[cfg(test)]
 mod allowed_tests;
