@@ -61,8 +61,6 @@
 //! ```
 
 pub mod allowed;
-pub mod allowed;
-pub mod allowed;
 pub mod hold;
 pub mod plan;
 pub mod record;
@@ -220,12 +218,6 @@ mod request_tests;
 
 #[cfg(test)]
 mod hold_tests;
-
-#[cfg(test)]
-mod allowed_tests;
-
-#[cfg(test)]
-mod allowed_tests;
 
 #[cfg(test)]
 mod allowed_tests;
