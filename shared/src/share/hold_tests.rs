@@ -50,7 +50,8 @@ fn recorded(cloud: &FakeCloud, id: &ImageId) -> Vec<Grantee> {
 
 fn set_share_with(cloud: &FakeCloud, id: &ImageId, value: &str) {
     cloud.edit_image(id, |img| {
-        img.tags.insert(key::SHARE_WITH.to_owned(), value.to_owned());
+        img.tags
+            .insert(key::SHARE_WITH.to_owned(), value.to_owned());
     });
 }
 
@@ -84,7 +85,11 @@ async fn shared_image(with: &str, allowed: &str) -> (FakeCloud, FakeCloud, Image
         &[(key::MANAGED_BY, "ami-lifecycle"), (key::SHARE_WITH, with)],
     );
     let report = share(&context(&hub, allowed), &id).await;
-    assert_eq!(report.count(Outcome::Granted), with.split(',').count(), "{report:#?}");
+    assert_eq!(
+        report.count(Outcome::Granted),
+        with.split(',').count(),
+        "{report:#?}"
+    );
     let instance = a.add_instance("us-east-1", &[]);
     if let Some(i) = a.state().instances.get_mut(&instance) {
         i.image_id = Some(id.clone());
@@ -104,12 +109,21 @@ async fn a_share_with_change_keeps_the_grant_of_a_spoke_that_runs_the_image() {
 
     // THEN A keeps its launch permission and stays in the record, the line naming where
     // it is used; B, which uses nothing, is revoked as before
-    assert_eq!(hub.launch_permissions(&id), [account(A)].into_iter().collect(), "{report:#?}");
+    assert_eq!(
+        hub.launch_permissions(&id),
+        [account(A)].into_iter().collect(),
+        "{report:#?}"
+    );
     assert!(recorded(&hub, &id).contains(&account(A)));
     assert!(!recorded(&hub, &id).contains(&account(B)));
     let (outcome, reason) = line(&report, A);
     assert_eq!(outcome, Outcome::Kept);
-    assert!(reason.contains(&format!("kept: in use in {A} by instance {instance} (us-east-1)")), "{reason}");
+    assert!(
+        reason.contains(&format!(
+            "kept: in use in {A} by instance {instance} (us-east-1)"
+        )),
+        "{reason}"
+    );
     assert_eq!(line(&report, B).0, Outcome::Revoked);
     assert_eq!(a.calls("DescribeImageReferences"), 1);
 
@@ -130,10 +144,17 @@ async fn an_allow_list_shrink_keeps_the_grant_while_it_is_used() {
     let report = share(&context(&hub, B), &id).await;
 
     // THEN the grant stays, said once, with where it is used (no "never granted" line)
-    assert_eq!(hub.launch_permissions(&id), [account(A)].into_iter().collect());
+    assert_eq!(
+        hub.launch_permissions(&id),
+        [account(A)].into_iter().collect()
+    );
     let lines: Vec<_> = report.items.iter().filter(|i| i.subject == A).collect();
     assert_eq!(lines.len(), 1, "{report:#?}");
-    assert!(lines[0].reason.contains(&format!("instance {instance}")), "{}", lines[0].reason);
+    assert!(
+        lines[0].reason.contains(&format!("instance {instance}")),
+        "{}",
+        lines[0].reason
+    );
 }
 
 #[tokio::test]
@@ -145,12 +166,21 @@ async fn an_account_outside_reach_is_revoked_only_after_its_usage_report_says_un
     // WHEN share-with drops C: a usage report is requested and the grant kept
     set_share_with(&hub, &id, HUB);
     let report = share(&context(&hub, &allowed), &id).await;
-    assert_eq!(hub.launch_permissions(&id), [account(C)].into_iter().collect());
+    assert_eq!(
+        hub.launch_permissions(&id),
+        [account(C)].into_iter().collect()
+    );
     let reports = hub.usage_reports();
     assert_eq!(reports.len(), 1);
     let (outcome, reason) = line(&report, C);
     assert_eq!(outcome, Outcome::Deferred);
-    assert!(reason.contains(&format!("usage being checked: {C}: report {}", reports[0].report.id)), "{reason}");
+    assert!(
+        reason.contains(&format!(
+            "usage being checked: {C}: report {}",
+            reports[0].report.id
+        )),
+        "{reason}"
+    );
 
     // AND once the report is available with no use by C, the grant goes
     hub.complete_usage_reports();
