@@ -48,7 +48,11 @@ fn iam(emu: &EmulatorClient, account: &str) -> aws_sdk_iam::Client {
 }
 
 /// The spoke roles of `functions` in `account`, with infra/spoke-role.yaml's trust.
-async fn spoke_roles(emu: &EmulatorClient, account: &str, functions: &[&str]) -> anyhow::Result<()> {
+async fn spoke_roles(
+    emu: &EmulatorClient,
+    account: &str,
+    functions: &[&str],
+) -> anyhow::Result<()> {
     let template = std::fs::read_to_string(ami_sim::repo_root().join("infra/spoke-role.yaml"))?;
     ensure!(
         template.contains("sts:ExternalId: !Ref ExternalId")
@@ -120,7 +124,12 @@ async fn hub_context(emu: &EmulatorClient, config: Config) -> anyhow::Result<Con
 }
 
 /// Runs `image` in `account`; returns the instance id.
-async fn run_instance(emu: &EmulatorClient, account: &str, image: &str, name: &str) -> anyhow::Result<String> {
+async fn run_instance(
+    emu: &EmulatorClient,
+    account: &str,
+    image: &str,
+    name: &str,
+) -> anyhow::Result<String> {
     let out = emu
         .ec2_as(HOME, account)
         .run_instances()
@@ -159,7 +168,12 @@ async fn hub_images(emu: &EmulatorClient) -> anyhow::Result<Vec<String>> {
         .iter()
         .filter(|i| i.state().map(|s| s.as_str()) != Some("deregistered"))
         .filter_map(|i| {
-            let slot = i.tags().iter().find(|t| t.key() == Some(key::SLOT))?.value()?.to_owned();
+            let slot = i
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some(key::SLOT))?
+                .value()?
+                .to_owned();
             Some((slot, i.image_id()?.to_owned()))
         })
         .collect();
@@ -198,7 +212,10 @@ async fn launchers(emu: &EmulatorClient, image: &str) -> anyhow::Result<Vec<Stri
     Ok(ids)
 }
 
-fn line<'a>(report: &'a RunReport, subject: &str) -> anyhow::Result<&'a ami_core::report::ReportItem> {
+fn line<'a>(
+    report: &'a RunReport,
+    subject: &str,
+) -> anyhow::Result<&'a ami_core::report::ReportItem> {
     report
         .items
         .iter()
@@ -208,7 +225,8 @@ fn line<'a>(report: &'a RunReport, subject: &str) -> anyhow::Result<&'a ami_core
 }
 
 #[tokio::test]
-async fn shared_images_in_use_elsewhere_keep_their_grants_through_cleanup_and_share() -> anyhow::Result<()> {
+async fn shared_images_in_use_elsewhere_keep_their_grants_through_cleanup_and_share(
+) -> anyhow::Result<()> {
     let emu = Emulator::start()?;
     emu.control(
         "POST",
@@ -270,15 +288,29 @@ async fn shared_images_in_use_elsewhere_keep_their_grants_through_cleanup_and_sh
     let kept = line(&first, for_a)?;
     ensure!(kept.outcome == Outcome::Kept, "{}", first.render_table());
     let expected = format!("in use in {A} by instance {in_a} ({HOME})");
-    ensure!(kept.reason.contains(&expected), "{:?} lacks {expected:?}", kept.reason);
+    ensure!(
+        kept.reason.contains(&expected),
+        "{:?} lacks {expected:?}",
+        kept.reason
+    );
     ensure!(launchers(&emu, for_a).await? == vec![A.to_owned()]);
     // AND B's, unused, is deleted as before
-    ensure!(line(&first, for_b)?.outcome == Outcome::Deleted, "{}", first.render_table());
+    ensure!(
+        line(&first, for_b)?.outcome == Outcome::Deleted,
+        "{}",
+        first.render_table()
+    );
     // AND C's (outside the hub's reach) waits for its usage report, grant intact
     let waiting = line(&first, for_c)?;
-    ensure!(waiting.outcome == Outcome::Deferred, "{}", first.render_table());
     ensure!(
-        waiting.reason.contains(&format!("usage being checked: {C}: report amiur-")),
+        waiting.outcome == Outcome::Deferred,
+        "{}",
+        first.render_table()
+    );
+    ensure!(
+        waiting
+            .reason
+            .contains(&format!("usage being checked: {C}: report amiur-")),
         "{:?}",
         waiting.reason
     );
@@ -289,35 +321,66 @@ async fn shared_images_in_use_elsewhere_keep_their_grants_through_cleanup_and_sh
     let read = line(&second, for_c)?;
     ensure!(read.outcome == Outcome::Kept, "{}", second.render_table());
     ensure!(
-        read.reason.contains(&format!("in use in {C} by 1 instance(s) ({HOME}, usage report amiur-")),
+        read.reason.contains(&format!(
+            "in use in {C} by 1 instance(s) ({HOME}, usage report amiur-"
+        )),
         "{:?}",
         read.reason
     );
     let left = hub_images(&emu).await?;
-    ensure!(left.contains(for_a) && left.contains(for_c) && !left.contains(for_b), "{left:?}");
+    ensure!(
+        left.contains(for_a) && left.contains(for_c) && !left.contains(for_b),
+        "{left:?}"
+    );
 
     // GIVEN the newest image shared by the suite with A and B (share-with), A running it
     let tag = |v: &str| Tag::builder().key(key::SHARE_WITH).value(v).build();
-    emu.ec2_as(HOME, HUB).create_tags().resources(newest).tags(tag(&format!("{A},{B}"))).send().await?;
+    emu.ec2_as(HOME, HUB)
+        .create_tags()
+        .resources(newest)
+        .tags(tag(&format!("{A},{B}")))
+        .send()
+        .await?;
     let granted = runner::run_request::<Share>(&ctx, ShareRequest::Reconcile, now()).await;
-    ensure!(launchers(&emu, newest).await? == vec![A.to_owned(), B.to_owned()], "{}", granted.render_table());
+    ensure!(
+        launchers(&emu, newest).await? == vec![A.to_owned(), B.to_owned()],
+        "{}",
+        granted.render_table()
+    );
     let on_newest = run_instance(&emu, A, newest, "app-a-2").await?;
 
     // WHEN share-with drops both
-    emu.ec2_as(HOME, HUB).create_tags().resources(newest).tags(tag(HUB)).send().await?;
+    emu.ec2_as(HOME, HUB)
+        .create_tags()
+        .resources(newest)
+        .tags(tag(HUB))
+        .send()
+        .await?;
     let revoked = runner::run_request::<Share>(&ctx, ShareRequest::Reconcile, now()).await;
 
     // THEN A keeps its grant (in use), B loses it
-    ensure!(launchers(&emu, newest).await? == vec![A.to_owned()], "{}", revoked.render_table());
+    ensure!(
+        launchers(&emu, newest).await? == vec![A.to_owned()],
+        "{}",
+        revoked.render_table()
+    );
     let kept = revoked
         .items
         .iter()
         .find(|i| i.subject == A && i.image.as_ref().map(|x| x.as_str()) == Some(newest.as_str()))
         .with_context(|| revoked.render_table())?;
     ensure!(kept.outcome == Outcome::Kept, "{}", revoked.render_table());
-    ensure!(kept.reason.contains(&format!("in use in {A} by instance {on_newest}")), "{:?}", kept.reason);
     ensure!(
-        revoked.items.iter().any(|i| i.subject == B && i.outcome == Outcome::Revoked),
+        kept.reason
+            .contains(&format!("in use in {A} by instance {on_newest}")),
+        "{:?}",
+        kept.reason
+    );
+    ensure!(
+        revoked
+            .items
+            .iter()
+            .any(|i| i.subject == B && i.outcome == Outcome::Revoked),
         "{}",
         revoked.render_table()
     );
