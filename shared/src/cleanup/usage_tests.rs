@@ -28,7 +28,10 @@ fn context(cloud: &FakeCloud, extra: &[(&str, &str)]) -> Context {
         ("AWS_REGION", "us-east-1"),
         ("RETAIN", "count=1"),
         ("CLEANUP_SHARED", "true"),
-        ("AMI_LIFECYCLE_ACCOUNTS", "123456789012,222222222222,333333333333"),
+        (
+            "AMI_LIFECYCLE_ACCOUNTS",
+            "123456789012,222222222222,333333333333",
+        ),
         ("SPOKE_EXTERNAL_ID", "external-id-0123456789"),
     ]
     .iter()
@@ -110,11 +113,16 @@ async fn a_shared_image_a_spoke_runs_is_kept_with_its_grant_and_an_unused_one_go
 
     // THEN the one A runs is kept, grant and all, the line naming the account and instance
     assert!(live(&hub, &used), "{report:#?}");
-    assert_eq!(hub.launch_permissions(&used), [account(A)].into_iter().collect());
+    assert_eq!(
+        hub.launch_permissions(&used),
+        [account(A)].into_iter().collect()
+    );
     let (outcome, reason) = item(&report, &used);
     assert_eq!(outcome, Outcome::Kept);
     assert!(
-        reason.contains(&format!("kept: in use in {A} by instance {instance} (us-east-1)")),
+        reason.contains(&format!(
+            "kept: in use in {A} by instance {instance} (us-east-1)"
+        )),
         "{reason}"
     );
     // AND the one B does not use goes, as before
@@ -124,8 +132,18 @@ async fn a_shared_image_a_spoke_runs_is_kept_with_its_grant_and_an_unused_one_go
     assert_eq!(a.calls("DescribeImageReferences"), 1);
     assert_eq!(b.calls("DescribeImageReferences"), 1);
     assert_eq!(hub.calls("CreateImageUsageReport"), 0);
-    let assumed: Vec<String> = hub.org().assumed.iter().map(|(acct, role, _)| format!("{acct} {role}")).collect();
-    assert!(assumed.iter().any(|r| r.starts_with(A) && r.ends_with("-spoke-cleanup")), "{assumed:?}");
+    let assumed: Vec<String> = hub
+        .org()
+        .assumed
+        .iter()
+        .map(|(acct, role, _)| format!("{acct} {role}"))
+        .collect();
+    assert!(
+        assumed
+            .iter()
+            .any(|r| r.starts_with(A) && r.ends_with("-spoke-cleanup")),
+        "{assumed:?}"
+    );
 }
 
 #[tokio::test]
@@ -147,7 +165,14 @@ async fn many_images_shared_with_one_account_are_asked_in_one_batch_and_cached_f
     // into calls of 10 ids) and one AssumeRole for the run
     assert!(old.iter().all(|id| !live(&hub, id)), "{report:#?}");
     assert_eq!(a.calls("DescribeImageReferences"), 1);
-    assert_eq!(hub.org().assumed.iter().filter(|(acct, _, _)| acct == A).count(), 1);
+    assert_eq!(
+        hub.org()
+            .assumed
+            .iter()
+            .filter(|(acct, _, _)| acct == A)
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -165,14 +190,23 @@ async fn an_account_outside_reach_goes_through_a_usage_report_never_deleted_on_u
     // WHEN cleanup runs: a report is requested, the image and its grant are kept
     let first = run(&ctx, CleanupRequest::default(), NOW).await;
     assert!(live(&hub, &old));
-    assert_eq!(hub.launch_permissions(&old), [account(C)].into_iter().collect());
+    assert_eq!(
+        hub.launch_permissions(&old),
+        [account(C)].into_iter().collect()
+    );
     let reports = hub.usage_reports();
     assert_eq!(reports.len(), 1);
-    assert_eq!(reports[0].report.accounts, vec![AccountId::parse(C).unwrap_or_else(|| panic!())]);
+    assert_eq!(
+        reports[0].report.accounts,
+        vec![AccountId::parse(C).unwrap_or_else(|| panic!())]
+    );
     let id = reports[0].report.id.clone();
     let (outcome, reason) = item(&first, &old);
     assert_eq!(outcome, Outcome::Deferred);
-    assert!(reason.contains(&format!("usage being checked: {C}: report {id}")), "{reason}");
+    assert!(
+        reason.contains(&format!("usage being checked: {C}: report {id}")),
+        "{reason}"
+    );
 
     // AND a run while the report is pending keeps it and requests no second report
     let second = run(&ctx, CleanupRequest::default(), NOW).await;
@@ -186,7 +220,12 @@ async fn an_account_outside_reach_goes_through_a_usage_report_never_deleted_on_u
     assert!(live(&hub, &old));
     let (outcome, reason) = item(&third, &old);
     assert_eq!(outcome, Outcome::Kept);
-    assert!(reason.contains(&format!("in use in {C} by 2 instance(s) (us-east-1, usage report")), "{reason}");
+    assert!(
+        reason.contains(&format!(
+            "in use in {C} by 2 instance(s) (us-east-1, usage report"
+        )),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
@@ -216,7 +255,12 @@ async fn a_spoke_whose_role_refuses_goes_through_a_report_and_a_failed_check_kee
     share(&hub, &old_a, &[A]);
     share(&hub, &old_b, &[B]);
     hub.fail("AssumeRole", Some(A), "AccessDenied", None);
-    b.fail("DescribeImageReferences", None, "RequestLimitExceeded", None);
+    b.fail(
+        "DescribeImageReferences",
+        None,
+        "RequestLimitExceeded",
+        None,
+    );
 
     // WHEN cleanup runs
     let report = run(&context(&hub, &[]), CleanupRequest::default(), NOW).await;
@@ -225,10 +269,20 @@ async fn a_spoke_whose_role_refuses_goes_through_a_report_and_a_failed_check_kee
     assert!(live(&hub, &old_a) && live(&hub, &old_b));
     let (outcome, reason) = item(&report, &old_a);
     assert_eq!(outcome, Outcome::Deferred);
-    assert!(reason.contains("usage being checked") && reason.contains("outside the hub's reach"), "{reason}");
+    assert!(
+        reason.contains("usage being checked") && reason.contains("outside the hub's reach"),
+        "{reason}"
+    );
     let (outcome, reason) = item(&report, &old_b);
-    assert_eq!(outcome, Outcome::Deferred, "throttling: the next run checks again");
-    assert!(reason.contains("cross-account use check failed") && reason.contains(B), "{reason}");
+    assert_eq!(
+        outcome,
+        Outcome::Deferred,
+        "throttling: the next run checks again"
+    );
+    assert!(
+        reason.contains("cross-account use check failed") && reason.contains(B),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
@@ -237,12 +291,20 @@ async fn a_dry_run_requests_no_report_and_deletes_nothing() {
     managed(&hub, 0);
     let old = managed(&hub, 1);
     share(&hub, &old, &[C]);
-    let report = run(&context(&hub, &[("DRY_RUN", "true")]), CleanupRequest::default(), NOW).await;
+    let report = run(
+        &context(&hub, &[("DRY_RUN", "true")]),
+        CleanupRequest::default(),
+        NOW,
+    )
+    .await;
     assert!(live(&hub, &old));
     assert_eq!(hub.calls("CreateImageUsageReport"), 0);
     let (outcome, reason) = item(&report, &old);
     assert_eq!(outcome, Outcome::Deferred);
-    assert!(reason.contains("a usage report would be requested"), "{reason}");
+    assert!(
+        reason.contains("a usage report would be requested"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
