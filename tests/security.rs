@@ -521,3 +521,155 @@ async fn seeded_images_are_sealed_as_the_suite_seals_them() -> anyhow::Result<()
     ensure!(kept.len() == 4, "only {} of 4 verify", kept.len());
     Ok(())
 }
+
+/// An image's tags and whether it is live, as `account` sees it in `region`.
+async fn image_in(
+    emu: &Emulator,
+    account: &str,
+    region: &str,
+    image: &str,
+) -> anyhow::Result<Option<ami_core::model::Tags>> {
+    let out = emu
+        .ec2_as(region, account)
+        .describe_images()
+        .owners("self")
+        .include_disabled(true)
+        .send()
+        .await?;
+    Ok(out
+        .images()
+        .iter()
+        .find(|i| {
+            i.image_id() == Some(image) && i.state().map(|s| s.as_str()) != Some("deregistered")
+        })
+        .map(|i| {
+            i.tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+                .collect()
+        }))
+}
+
+/// Issue 18: the seal names the account that owns the image. An admin of a spoke account
+/// copies one of the hub's sealed replicas' sources into the spoke, with the replica's name
+/// and tags (seal included): EC2 records the copy's source exactly as the tags claim, so
+/// only the account tells it apart. Run from the hub over the organization, cleanup
+/// reports the copy `unsealed` in the spoke and leaves it as it is; the hub's own replica
+/// stays sealed.
+#[tokio::test]
+async fn a_sealed_image_copied_into_a_spoke_with_its_name_and_tags_is_unsealed_and_untouched(
+) -> anyhow::Result<()> {
+    const HUB: &str = ami_sim::ACCOUNT;
+    const SPOKE: &str = A;
+    const EXTERNAL_ID: &str = "0123456789abcdef-external-id";
+    let emu = Emulator::start()?;
+
+    // The hub's own lineage: an image of web and its replica in REPLICA (one account).
+    let web = instance(&emu, "web", None).await?;
+    let one = emu.context(emu.config(&[("REPLICA_REGIONS", REPLICA)]));
+    let source = image_for(&emu, &one, &web, days_ago(1)).await?;
+    let replicated = ami_core::replicate::run(&one, ami_core::replicate::Request::Reconcile, now()).await;
+    emu.tick()?;
+    let replica = replicated
+        .items
+        .iter()
+        .find(|i| i.region.as_str() == REPLICA && i.image.is_some() && i.outcome == Outcome::Copied)
+        .and_then(|i| i.image.as_ref().map(ToString::to_string))
+        .with_context(|| format!("no replica: {}", replicated.render_table()))?;
+    let replica_tags = image_in(&emu, HUB, REPLICA, &replica)
+        .await?
+        .context("the replica is live")?;
+    ensure!(replica_tags.contains_key(key::SEAL) && replica_tags.get(key::SOURCE_IMAGE) == Some(&source));
+    let name = emu
+        .ec2(REPLICA)
+        .describe_images()
+        .image_ids(&replica)
+        .send()
+        .await?
+        .images()
+        .first()
+        .and_then(|i| i.name().map(str::to_owned))
+        .context("the replica's name")?;
+
+    // The source is shared with the spoke (as share does for SHARE_ALLOWED); the spoke's
+    // admin copies it into the replica's region with the replica's name and tags.
+    emu.ec2(HOME)
+        .modify_image_attribute()
+        .image_id(&source)
+        .launch_permission(
+            LaunchPermissionModifications::builder()
+                .add(LaunchPermission::builder().user_id(SPOKE).build())
+                .build(),
+        )
+        .send()
+        .await?;
+    let mut spec = aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(aws_sdk_ec2::types::ResourceType::Image);
+    for (k, v) in &replica_tags {
+        spec = spec.tags(aws_sdk_ec2::types::Tag::builder().key(k).value(v).build());
+    }
+    let forged = emu
+        .ec2_as(REPLICA, SPOKE)
+        .copy_image()
+        .source_image_id(&source)
+        .source_region(HOME)
+        .name(&name)
+        .tag_specifications(spec.build())
+        .send()
+        .await?
+        .image_id
+        .context("CopyImage answered no id")?;
+    emu.tick()?;
+    let forged_tags = image_in(&emu, SPOKE, REPLICA, &forged)
+        .await?
+        .context("the copy is live in the spoke")?;
+    ensure!(forged_tags == replica_tags, "the copy carries the replica's tags");
+
+    // The hub manages its organization: itself and the spoke (cleanup's spoke role).
+    let org = ami_sim::Org::new(HUB, DEPLOYMENT, EXTERNAL_ID, HOME);
+    org.seed(&emu, &["Workloads"], &[(SPOKE, "spoke-1", "Workloads")])?;
+    org.spoke_roles(&emu, SPOKE, &["cleanup"]).await?;
+    let creds = org.hub_credentials(&emu).await?;
+    let hub = org.hub_context(
+        &emu,
+        creds,
+        emu.config(&[
+            ("AMI_LIFECYCLE_ACCOUNTS", "org"),
+            ("SPOKE_EXTERNAL_ID", EXTERNAL_ID),
+            ("REPLICA_REGIONS", REPLICA),
+            ("RETAIN", "count=1"),
+        ]),
+        0.0,
+    )?;
+    let cleaned = runner::run_request::<ami_core::runner::Cleanup>(&hub, Default::default(), now()).await;
+    let about: Vec<_> = cleaned
+        .items
+        .iter()
+        .filter(|i| i.image.as_ref().map(|x| x.as_str()) == Some(forged.as_str()))
+        .collect();
+    ensure!(
+        about.len() == 1
+            && about[0].outcome == Outcome::Unsealed
+            && about[0].account.as_ref().map(|a| a.as_str()) == Some(SPOKE)
+            && about[0].reason.contains("does not verify")
+            && about[0].reason.contains(SPOKE),
+        "{}",
+        cleaned.render_table()
+    );
+    ensure!(
+        !cleaned
+            .items
+            .iter()
+            .any(|i| i.outcome == Outcome::Unsealed && i.image.as_ref().map(|x| x.as_str()) != Some(forged.as_str())),
+        "only the copy is unsealed: {}",
+        cleaned.render_table()
+    );
+    ensure!(
+        image_in(&emu, SPOKE, REPLICA, &forged).await? == Some(forged_tags),
+        "the copy is untouched: {}",
+        cleaned.render_table()
+    );
+    ensure!(image_in(&emu, HUB, REPLICA, &replica).await?.is_some());
+    ensure!(image_in(&emu, HUB, HOME, &source).await?.is_some());
+    Ok(())
+}
