@@ -354,7 +354,7 @@ impl UsageCheck {
             r.accounts.is_empty()
                 || (!accounts.is_empty() && accounts.iter().all(|a| r.accounts.contains(a)))
         };
-        let fresh = |r: &UsageReport| r.created.map_or(true, |t| t + REPORT_MAX_AGE >= self.now);
+        let fresh = |r: &UsageReport| r.created.is_none_or(|t| t + REPORT_MAX_AGE >= self.now);
         let newest = reports
             .iter()
             .filter(|r| r.image == *image && covers(r) && fresh(r))
