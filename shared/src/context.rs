@@ -67,10 +67,13 @@ impl Context {
         }
     }
 
-    /// Logs the report as one JSON line and publishes it; returns it unchanged.
+    /// Logs the report as one JSON line (in Lambda, its metrics too: [`crate::report::emf`])
+    /// and publishes it; returns it unchanged.
     pub async fn finish(&self, report: RunReport) -> RunReport {
         let detail = report.event_detail();
         tracing::info!(report = %detail, "run report");
+        // The run's CloudWatch metrics: EMF lines of their own (Lambda only).
+        crate::report::emf::emit(&report, &self.config.deployment);
         if let Err(e) = self.cloud.reports().publish(&report).await {
             tracing::warn!(error = %e, "could not publish the run report");
         }

@@ -14,6 +14,8 @@ use time::OffsetDateTime;
 use crate::error::{CloudError, ErrorKind};
 use crate::model::{AccountId, ImageId, Region};
 
+pub mod emf;
+
 /// What happened to one item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -10,8 +10,12 @@ use ami_core::aws::AwsCloud;
 use ami_core::config::{Config, ConfigError};
 use ami_core::context::Context;
 
-/// One JSON object per log line (what CloudWatch Logs' JSON log format expects).
+/// One JSON object per log line (what CloudWatch Logs' JSON log format expects), and each
+/// run's CloudWatch metrics as embedded-metric-format lines of their own on stdout
+/// ([`ami_core::report::emf`]: the `tracing` lines nest their fields, EMF needs `_aws` at
+/// the root).
 pub fn init_json_logging() {
+    ami_core::report::emf::to_stdout();
     let filter = tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
