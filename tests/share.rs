@@ -658,3 +658,112 @@ async fn recorded(emu: &Emulator, image: &str) -> anyhow::Result<Vec<String>> {
         .map(|g| g.to_string())
         .collect())
 }
+
+/// The launch permissions of an image: account ids, and organization / OU ARNs.
+async fn launch_grantees(emu: &Emulator, image: &str) -> anyhow::Result<BTreeSet<String>> {
+    let out = emu
+        .ec2(REGION)
+        .describe_image_attribute()
+        .image_id(image)
+        .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+        .send()
+        .await?;
+    Ok(out
+        .launch_permissions()
+        .iter()
+        .filter_map(|p| {
+            p.user_id()
+                .or(p.organization_arn())
+                .or(p.organizational_unit_arn())
+                .map(str::to_owned)
+        })
+        .collect())
+}
+
+/// Issue 18: `SHARE_ALLOWED=org` is the organization as Organizations lists it at each
+/// run: its ACTIVE accounts, the organization itself and its OUs. An account outside it
+/// or suspended is refused by name; an account suspended after it was given the image
+/// loses launch and create-volume permission at the next reconcile, and gets them back
+/// once active again.
+#[tokio::test]
+async fn share_allowed_org_follows_the_organization_on_every_run() -> anyhow::Result<()> {
+    const SUSPENDED: &str = "555566667777";
+    let emu = Emulator::start()?;
+    let hub = ami_sim::ACCOUNT;
+    let seeded = emu.control(
+        "POST",
+        "/_emulator/organizations/seed",
+        Some(json!({
+            "management": hub,
+            "ous": ["Workloads"],
+            "accounts": [
+                {"id": A, "name": "a", "ou": "Workloads"},
+                {"id": B, "name": "b", "ou": "Workloads"},
+                {"id": SUSPENDED, "name": "c", "status": "SUSPENDED"},
+            ],
+        })),
+    )?;
+    let org_id = seeded["organization_id"].as_str().context("organization id")?;
+    let ou_id = seeded["ous"]["Workloads"].as_str().context("OU id")?;
+    let org_arn = format!("arn:aws:organizations::{hub}:organization/{org_id}");
+    let ou_arn = format!("arn:aws:organizations::{hub}:ou/{org_id}/{ou_id}");
+
+    let (image, snapshots) = managed_image(&emu, "web", None).await?;
+    emu.tag_image(
+        REGION,
+        &image,
+        key::SHARE_WITH,
+        &format!("{A} {B} {SUSPENDED} {HAND} {org_arn} {ou_arn}"),
+    )
+    .await?;
+    let ctx = emu.context(emu.config(&[("SHARE_ALLOWED", "org")]));
+
+    let first = run(&ctx, ShareRequest::Reconcile, now()).await;
+    let members = set(&[A, B, org_arn.as_str(), ou_arn.as_str()]);
+    anyhow::ensure!(
+        launch_grantees(&emu, &image).await? == members,
+        "{}",
+        first.render_table()
+    );
+    for s in &snapshots {
+        anyhow::ensure!(volume_accounts(&emu, s).await? == set(&[A, B]));
+    }
+    let status = image_tag(&emu, &image, key::SHARE_STATUS)
+        .await?
+        .unwrap_or_default();
+    anyhow::ensure!(
+        status.contains(SUSPENDED) && status.contains(HAND),
+        "refused by name: {status}"
+    );
+
+    // B is suspended: the next reconcile reads the organization again and revokes B.
+    emu.control(
+        "POST",
+        &format!("/_emulator/organizations/accounts/{B}/status"),
+        Some(json!({"status": "SUSPENDED"})),
+    )?;
+    let second = run(&ctx, ShareRequest::Reconcile, now()).await;
+    anyhow::ensure!(
+        launch_grantees(&emu, &image).await? == set(&[A, org_arn.as_str(), ou_arn.as_str()]),
+        "{}",
+        second.render_table()
+    );
+    for s in &snapshots {
+        anyhow::ensure!(volume_accounts(&emu, s).await? == set(&[A]));
+    }
+    anyhow::ensure!(recorded(&emu, &image).await?.iter().all(|g| g != B));
+
+    // Active again: shared again.
+    emu.control(
+        "POST",
+        &format!("/_emulator/organizations/accounts/{B}/status"),
+        Some(json!({"status": "ACTIVE"})),
+    )?;
+    let third = run(&ctx, ShareRequest::Reconcile, now()).await;
+    anyhow::ensure!(
+        launch_grantees(&emu, &image).await? == members,
+        "{}",
+        third.render_table()
+    );
+    Ok(())
+}
