@@ -559,7 +559,8 @@ pub trait Cloud: Send + Sync {
     fn parameters(&self, region: &Region) -> Arc<dyn Parameters>;
     fn launch_templates(&self, region: &Region) -> Arc<dyn LaunchTemplates>;
     fn agents(&self, region: &Region) -> Arc<dyn Agents>;
-    /// Organizations, with this cloud's credentials.
+    /// Organizations, with the hub's credentials (a spoke cloud keeps the hub's: only the
+    /// hub may list the organization).
     fn organization(&self) -> Arc<dyn Organization>;
     /// The account this cloud acts in (`sts:GetCallerIdentity`, read once). Only called
     /// when `AMI_LIFECYCLE_ACCOUNTS` is set.

@@ -131,6 +131,9 @@ pub struct AwsCloud {
     work_queue: Option<Arc<SqsWorkQueue>>,
     ledger: Option<Arc<DynamoLedger>>,
     seals: Arc<AwsSeals>,
+    /// Organizations, with the hub's credentials also in spoke clouds (only the hub may
+    /// list the organization: `SHARE_ALLOWED=org` in a spoke's share run reads it here).
+    organization: Arc<AwsOrganization>,
     /// What naming and assuming spoke roles needs (the hub's settings).
     deployment: String,
     external_id: Option<ExternalId>,
@@ -182,8 +185,12 @@ impl AwsCloud {
             home.clone(),
             config.seal_key.clone(),
         ));
+        let organization = Arc::new(AwsOrganization::new(aws_sdk_organizations::Client::new(
+            &home_sdk,
+        )));
         Self {
             seals,
+            organization,
             sdk,
             pace_scale,
             home,
@@ -216,6 +223,7 @@ impl AwsCloud {
             work_queue: self.work_queue.clone(),
             ledger: self.ledger.clone(),
             seals: self.seals.clone(),
+            organization: self.organization.clone(),
             deployment: self.deployment.clone(),
             external_id: self.external_id.clone(),
             account: Mutex::new(Some(account.clone())),
@@ -339,9 +347,7 @@ impl Cloud for AwsCloud {
     }
 
     fn organization(&self) -> Arc<dyn Organization> {
-        Arc::new(AwsOrganization::new(aws_sdk_organizations::Client::new(
-            &with_region(&self.sdk, &self.home),
-        )))
+        self.organization.clone()
     }
 
     async fn account(&self) -> CloudResult<AccountId> {
