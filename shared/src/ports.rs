@@ -678,7 +678,7 @@ impl ItemState {
 /// The ledger's line about one finished work item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemRecord {
-    /// `<account>/<region>`, unique within its run.
+    /// `<account>/<region|all>`, unique within its run.
     pub item: String,
     pub account: AccountId,
     pub region: Option<Region>,

@@ -83,18 +83,32 @@ pub trait Runner {
         now: OffsetDateTime,
     ) -> impl Future<Output = RunReport>;
 
-    /// The regions `request` fans out over (one work item per account and region) when a
-    /// work queue is configured (issue 18, [`crate::fanout`]); `None`: it runs as one
-    /// (events, one image, continuations, and every run of a runner that never fans out).
-    fn split(_request: &Self::Request, _config: &Config) -> Option<Vec<Region>> {
+    /// How `request` fans out when a work queue is configured (issue 18,
+    /// [`crate::fanout`]); `None`: it runs as one (events, one image, continuations, and
+    /// every run of a runner that never fans out).
+    fn split(_request: &Self::Request, _config: &Config) -> Option<Split> {
         None
     }
 
-    /// `request` as one work item runs it: narrowed to `region`, in the request or in the
-    /// item's own copy of the config.
-    fn narrow(request: Self::Request, _config: &mut Config, _region: &Region) -> Self::Request {
+    /// `request` as one work item runs it: narrowed to `region` (`None` for
+    /// [`Split::PerAccount`]), in the request or in the item's own copy of the config.
+    fn narrow(
+        request: Self::Request,
+        _config: &mut Config,
+        _region: Option<&Region>,
+    ) -> Self::Request {
         request
     }
+}
+
+/// How a scheduled or direct run splits into work items, one per account and …
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Split {
+    /// … region: the regions of the run (each region's decisions are its own).
+    PerRegion(Vec<Region>),
+    /// … nothing more: the decisions span the account's regions (create-image's reboot
+    /// groups and waves may cross regions).
+    PerAccount,
 }
 
 /// One invocation of runner `R`: parse, read the request, run, finish the report; returns
@@ -116,8 +130,8 @@ pub async fn handle_report<R: Runner>(
     let run_id = crate::fanout::run_id(R::NAME, &trigger, now);
     let request = R::request(trigger, &ctx.config, now)?;
     if scope == Scope::Selected && crate::fanout::enabled(&ctx.config) {
-        if let Some(regions) = R::split(&request, &ctx.config) {
-            let report = crate::fanout::fan_out::<R>(ctx, &run_id, &payload, &regions, now).await;
+        if let Some(split) = R::split(&request, &ctx.config) {
+            let report = crate::fanout::fan_out::<R>(ctx, &run_id, &payload, &split, now).await;
             return Ok(ctx.finish(report).await);
         }
     }

@@ -79,21 +79,23 @@ impl Runner for Cleanup {
 
     /// Every cleanup run: one work item per account and region cleaned (each region's
     /// plan is its own).
-    fn split(request: &CleanupRequest, config: &Config) -> Option<Vec<Region>> {
+    fn split(request: &CleanupRequest, config: &Config) -> Option<crate::runner::Split> {
         let regions = if request.regions.is_empty() {
             config.all_regions()
         } else {
             request.regions.clone()
         };
-        Some(regions)
+        Some(crate::runner::Split::PerRegion(regions))
     }
 
     fn narrow(
         mut request: CleanupRequest,
         _config: &mut Config,
-        region: &Region,
+        region: Option<&Region>,
     ) -> CleanupRequest {
-        request.regions = vec![region.clone()];
+        if let Some(r) = region {
+            request.regions = vec![r.clone()];
+        }
         request
     }
 

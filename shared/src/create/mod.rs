@@ -69,9 +69,10 @@ impl Runner for CreateImage {
         Request::from_trigger(trigger, config, now)
     }
 
-    /// Schedules and the reconcile: one work item per account and managed region.
+    /// Schedules and the reconcile: one work item per account, all its regions (a reboot
+    /// group's waves may cross regions, and REBOOT_CONCURRENCY counts the whole group).
     /// Continuations, failed images and operator runs of one slot stay one run.
-    fn split(request: &Request, config: &Config) -> Option<Vec<Region>> {
+    fn split(request: &Request, _config: &Config) -> Option<crate::runner::Split> {
         let fans = match request {
             Request::Reconcile => true,
             Request::Run(runs) => {
@@ -79,13 +80,7 @@ impl Runner for CreateImage {
             }
             _ => false,
         };
-        fans.then(|| config.regions.clone())
-    }
-
-    /// create-image acts only in `config.regions`: the item's config keeps its region.
-    fn narrow(request: Request, config: &mut Config, region: &Region) -> Request {
-        config.regions = vec![region.clone()];
-        request
+        fans.then_some(crate::runner::Split::PerAccount)
     }
 
     async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunReport {

@@ -13,7 +13,7 @@ use crate::error::CloudResult;
 use crate::events::parse_trigger;
 use crate::ports::{Continuations, ItemRecord, ItemState, Ledger, WorkQueue};
 use crate::report::{Outcome, ReportItem, RunReport};
-use crate::runner::accounts::open_account;
+use crate::runner::accounts::{home, open_account};
 use crate::runner::{RequestError, Runner};
 
 /// What became of one delivered item.
@@ -51,7 +51,7 @@ pub async fn consume<R: Runner>(
         if let Some(ran) = ran {
             report.merge(ran);
         }
-        let region = item.region.clone();
+        let region = item.region.clone().unwrap_or_else(|| home(ctx));
         let (outcome, line) = match fate {
             Fate::AlreadyDone(state) => (
                 Outcome::Skipped,
@@ -188,7 +188,7 @@ async fn one<R: Runner>(
         .map_err(|e| RequestError::unreadable(R::NAME, e))
         .and_then(|t| R::request(t, &config, now))
     {
-        Ok(r) => R::narrow(r, &mut config, &item.region),
+        Ok(r) => R::narrow(r, &mut config, item.region.as_ref()),
         Err(e) => {
             return (
                 finish(
@@ -246,7 +246,7 @@ async fn finish(
     let record = ItemRecord {
         item: item.item.clone(),
         account: item.account.clone(),
-        region: Some(item.region.clone()),
+        region: item.region.clone(),
         state,
         line: line.clone(),
     };
@@ -281,7 +281,7 @@ impl Continuations for ItemContinuations {
     ) -> CloudResult<()> {
         let round = self.item.round + 1;
         let next = WorkItem {
-            item: WorkItem::item_id(&self.item.account, &self.item.region, round),
+            item: WorkItem::item_id(&self.item.account, self.item.region.as_ref(), round),
             payload: serde_json::json!({"Records": [{
                 "messageId": format!("{}#{round}", self.item.item),
                 "eventSource": "ami-lifecycle:work-item",
@@ -305,7 +305,7 @@ impl Continuations for ItemContinuations {
             let record = ItemRecord {
                 item: next.item.clone(),
                 account: next.account.clone(),
-                region: Some(next.region.clone()),
+                region: next.region.clone(),
                 state: ItemState::Failed,
                 line: format!(
                     "the next wave could not be sent ({e}); the next scheduled run does it"

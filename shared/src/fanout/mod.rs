@@ -3,7 +3,7 @@
 //! (Lambda's SQS event source: batch size 1, bounded concurrency, partial batch failures,
 //! a DLQ), so the work scales on Lambda's concurrency instead of one long invocation.
 //!
-//! - [`WorkItem`]: one message: the run, the item (`<account>/<region>`), the trigger
+//! - [`WorkItem`]: one message: the run, the item (`<account>/<region|all>`), the trigger
 //!   payload the run started from, the round (create-image's later reboot waves).
 //! - [`fan_out`] ([`send`]): the fanning invocation resolves the accounts, records the run
 //!   in the [`Ledger`](crate::ports::Ledger) with its item count and sends the items; its
@@ -21,9 +21,10 @@
 //!   failed, one line per item that did not end done.
 //!
 //! Which runs fan out is each runner's [`Runner::split`](crate::runner::Runner::split):
-//! create-image's schedules and reconcile and replicate's reconcile per account and home
-//! region, cleanup per account and region. Share does not: its grant record needs one
-//! share run at a time, so it runs the accounts one after the other.
+//! create-image's schedules and reconcile per account (a reboot group's waves may cross
+//! regions), replicate's reconcile per account and home region, cleanup per account and
+//! region. Share does not: its grant record needs one share run at a time, so it runs the
+//! accounts one after the other.
 //!
 //! Redelivery changes nothing: the runners are idempotent (deterministic names and tokens,
 //! plans over what exists) and the ledger counts each item once.
@@ -54,11 +55,12 @@ pub const BODY_KEY: &str = "work_item";
 pub struct WorkItem {
     /// The run's id ([`run_id`]): the ledger's partition.
     pub run: String,
-    /// `<account>/<region>`, plus `/round-N` for a later create-image wave.
+    /// `<account>/<region|all>`, plus `/round-N` for a later create-image wave.
     pub item: String,
     pub function: String,
     pub account: AccountId,
-    pub region: Region,
+    /// `None`: the whole account ([`crate::runner::Split::PerAccount`]).
+    pub region: Option<Region>,
     /// The trigger payload the run started from (a scheduled event, a direct request, or a
     /// continuation): the item's request is read from it as the run's was.
     pub payload: Value,
@@ -74,8 +76,8 @@ impl WorkItem {
     }
 
     /// The item id for `account` and `region`.
-    pub fn item_id(account: &AccountId, region: &Region, round: u32) -> String {
-        let base = format!("{account}/{region}");
+    pub fn item_id(account: &AccountId, region: Option<&Region>, round: u32) -> String {
+        let base = format!("{account}/{}", region.map_or("all", Region::as_str));
         if round == 0 {
             base
         } else {

@@ -9,8 +9,8 @@ use crate::context::Context;
 use crate::model::Region;
 use crate::ports::{ItemRecord, ItemState};
 use crate::report::{Outcome, RunReport};
-use crate::runner::accounts::{push, select_accounts, Scope};
-use crate::runner::Runner;
+use crate::runner::accounts::{home, push, select_accounts, Scope};
+use crate::runner::{Runner, Split};
 
 /// SQS `SendMessageBatch` takes at most 10 messages.
 pub const SEND_BATCH: usize = 10;
@@ -21,7 +21,7 @@ pub async fn fan_out<R: Runner>(
     ctx: &Context,
     run: &str,
     payload: &Value,
-    regions: &[Region],
+    split: &Split,
     now: OffsetDateTime,
 ) -> RunReport {
     let selected = select_accounts(ctx, R::NAME, now, Scope::Selected).await;
@@ -38,13 +38,17 @@ pub async fn fan_out<R: Runner>(
         );
         return report;
     };
+    let regions: Vec<Option<Region>> = match split {
+        Split::PerRegion(rs) => rs.iter().cloned().map(Some).collect(),
+        Split::PerAccount => vec![None],
+    };
     let items: Vec<WorkItem> = selected
         .accounts
         .iter()
         .flat_map(|account| {
             regions.iter().map(move |region| WorkItem {
                 run: run.to_owned(),
-                item: WorkItem::item_id(account, region, 0),
+                item: WorkItem::item_id(account, region.as_ref(), 0),
                 function: R::NAME.to_owned(),
                 account: account.clone(),
                 region: region.clone(),
@@ -89,7 +93,7 @@ pub async fn fan_out<R: Runner>(
         let bodies: Vec<String> = chunk.iter().map(WorkItem::body).collect();
         let sent = queue.send(&bodies, 0).await;
         for (item, result) in chunk.iter().zip(sent) {
-            let region = item.region.clone();
+            let region = item.region.clone().unwrap_or_else(|| home(ctx));
             match result {
                 Ok(()) => {
                     report.push(
@@ -108,7 +112,7 @@ pub async fn fan_out<R: Runner>(
                     let record = ItemRecord {
                         item: item.item.clone(),
                         account: item.account.clone(),
-                        region: Some(item.region.clone()),
+                        region: item.region.clone(),
                         state: ItemState::Failed,
                         line: line.clone(),
                     };

@@ -285,7 +285,7 @@ fn a_work_item_batch_is_read_with_its_message_ids_and_receive_counts() {
         item: "222222222222/us-east-1".to_owned(),
         function: "cleanup".to_owned(),
         account: crate::model::AccountId::parse(SPOKE).unwrap_or_else(|| panic!("id")),
-        region: crate::model::Region::new("us-east-1"),
+        region: Some(crate::model::Region::new("us-east-1")),
         payload: json!({}),
         round: 0,
     };
@@ -307,4 +307,40 @@ fn a_work_item_batch_is_read_with_its_message_ids_and_receive_counts() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(e.contains("mixes work items"), "{e}");
+}
+
+#[test]
+fn each_runner_splits_as_its_decisions_allow() {
+    use crate::model::Region;
+    use crate::runner::{CreateImage, Replicate, Runner, Share, Split};
+    let mut c = config(&[]);
+    let both = vec![Region::new("us-east-1"), Region::new("eu-west-1")];
+    assert_eq!(
+        Cleanup::split(&crate::cleanup::CleanupRequest::default(), &c),
+        Some(Split::PerRegion(both.clone())),
+        "cleanup: each region's plan is its own"
+    );
+    let reconcile = crate::replicate::Request::Reconcile;
+    assert_eq!(
+        Replicate::split(&reconcile, &c),
+        Some(Split::PerRegion(both)),
+        "replicate: per source region"
+    );
+    let eu = Region::new("eu-west-1");
+    assert_eq!(
+        Replicate::narrow(reconcile, &mut c, Some(&eu)),
+        crate::replicate::Request::ReconcileIn(eu),
+        "the item reconciles its region's sources, the config stays whole"
+    );
+    assert_eq!(c.regions.len(), 2);
+    assert_eq!(
+        CreateImage::split(&crate::create::Request::Reconcile, &c),
+        Some(Split::PerAccount),
+        "create-image: reboot groups may cross regions"
+    );
+    assert_eq!(
+        Share::split(&crate::share::ShareRequest::Reconcile, &c),
+        None,
+        "share never fans out"
+    );
 }

@@ -69,14 +69,18 @@ impl Runner for Replicate {
 
     /// The reconcile: one work item per account and managed (source) region; copies go
     /// to every replica region from there.
-    fn split(request: &Request, config: &Config) -> Option<Vec<Region>> {
-        matches!(request, Request::Reconcile).then(|| config.regions.clone())
+    fn split(request: &Request, config: &Config) -> Option<crate::runner::Split> {
+        matches!(request, Request::Reconcile)
+            .then(|| crate::runner::Split::PerRegion(config.regions.clone()))
     }
 
-    /// Sources are read in `config.regions`: the item's config keeps its region.
-    fn narrow(request: Request, config: &mut Config, region: &Region) -> Request {
-        config.regions = vec![region.clone()];
-        request
+    /// The reconcile of one source region; the config stays whole (destinations and
+    /// the managed regions are judged as in a full reconcile).
+    fn narrow(request: Request, _config: &mut Config, region: Option<&Region>) -> Request {
+        match (request, region) {
+            (Request::Reconcile, Some(r)) => Request::ReconcileIn(r.clone()),
+            (other, _) => other,
+        }
     }
 
     async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunReport {
@@ -89,6 +93,9 @@ impl Runner for Replicate {
 pub enum Request {
     /// Every managed source in every managed region, every destination; adoption.
     Reconcile,
+    /// The reconcile of the sources in one managed region (a work item of a fanned-out
+    /// run, issue 18): every destination of those sources, as the full reconcile does.
+    ReconcileIn(Region),
     /// One image (searched in every managed region when `region` is `None`).
     Image {
         image: ImageId,

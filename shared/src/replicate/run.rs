@@ -18,7 +18,13 @@ use crate::tags::{self, key};
 pub async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunReport {
     let mut report = RunReport::new(FUNCTION, ctx.dry_run(), now);
     let inventory = match &request {
-        Request::Reconcile => Some(reconcile_inventory(ctx, &mut report).await),
+        Request::Reconcile => {
+            let regions = ctx.config.regions.clone();
+            Some(reconcile_inventory(ctx, &regions, &mut report).await)
+        }
+        Request::ReconcileIn(region) => {
+            Some(reconcile_inventory(ctx, std::slice::from_ref(region), &mut report).await)
+        }
         Request::Image {
             image,
             region,
@@ -85,11 +91,17 @@ fn copies_query(deployment: &str) -> ImageQuery {
     }
 }
 
-async fn reconcile_inventory(ctx: &Context, report: &mut RunReport) -> Inventory {
+/// The reconcile's inventory: the sources in `regions` (managed regions), the images
+/// shared for adoption there, and the copies in every destination of those sources.
+async fn reconcile_inventory(
+    ctx: &Context,
+    regions: &[Region],
+    report: &mut RunReport,
+) -> Inventory {
     let config = &ctx.config;
     let mut inv = Inventory::default();
     let mut ids = BTreeSet::new();
-    for region in &config.regions {
+    for region in regions {
         ctx.progress(&format!("listing source images in {region}"));
         let ec2 = ctx.cloud.ec2(region);
         // Disabled images too: retention counts them, and the guard must see what cleanup sees.
