@@ -54,8 +54,11 @@ pub struct UsageCheck {
     reach: Mutex<HashMap<AccountId, Reach>>,
     ou_members: Mutex<Option<BTreeSet<AccountId>>>,
     references: Mutex<HashMap<(AccountId, Region, ImageId), AccountUse>>,
-    reports: Mutex<HashMap<(Region, ImageId, Vec<AccountId>), ReportAnswer>>,
+    reports: Mutex<HashMap<ReportKey, ReportAnswer>>,
 }
+
+/// A usage report's question: the image in its region, for these accounts (none: all).
+type ReportKey = (Region, ImageId, Vec<AccountId>);
 
 /// What a usage report said of one image: `Err` is the answer for every grantee (pending,
 /// failed); `Ok` the entries by account.

@@ -99,6 +99,7 @@ pub fn hold_in_use(
 pub fn held_unchecked(ch: &Changes) -> Vec<Grantee> {
     ch.held
         .iter()
-        .filter_map(|(g, b)| matches!(b, Blocked::NotChecked(_)).then(|| g.clone()))
+        .filter(|(_, b)| matches!(b, Blocked::NotChecked(_)))
+        .map(|(g, _)| g.clone())
         .collect()
 }
