@@ -568,7 +568,8 @@ async fn a_sealed_image_copied_into_a_spoke_with_its_name_and_tags_is_unsealed_a
     let web = instance(&emu, "web", None).await?;
     let one = emu.context(emu.config(&[("REPLICA_REGIONS", REPLICA)]));
     let source = image_for(&emu, &one, &web, days_ago(1)).await?;
-    let replicated = ami_core::replicate::run(&one, ami_core::replicate::Request::Reconcile, now()).await;
+    let replicated =
+        ami_core::replicate::run(&one, ami_core::replicate::Request::Reconcile, now()).await;
     emu.tick()?;
     let replica = replicated
         .items
@@ -579,7 +580,10 @@ async fn a_sealed_image_copied_into_a_spoke_with_its_name_and_tags_is_unsealed_a
     let replica_tags = image_in(&emu, HUB, REPLICA, &replica)
         .await?
         .context("the replica is live")?;
-    ensure!(replica_tags.contains_key(key::SEAL) && replica_tags.get(key::SOURCE_IMAGE) == Some(&source));
+    ensure!(
+        replica_tags.contains_key(key::SEAL)
+            && replica_tags.get(key::SOURCE_IMAGE) == Some(&source)
+    );
     let name = emu
         .ec2(REPLICA)
         .describe_images()
@@ -623,7 +627,10 @@ async fn a_sealed_image_copied_into_a_spoke_with_its_name_and_tags_is_unsealed_a
     let forged_tags = image_in(&emu, SPOKE, REPLICA, &forged)
         .await?
         .context("the copy is live in the spoke")?;
-    ensure!(forged_tags == replica_tags, "the copy carries the replica's tags");
+    ensure!(
+        forged_tags == replica_tags,
+        "the copy carries the replica's tags"
+    );
 
     // The hub manages its organization: itself and the spoke (cleanup's spoke role).
     let org = ami_sim::Org::new(HUB, DEPLOYMENT, EXTERNAL_ID, HOME);
@@ -641,7 +648,8 @@ async fn a_sealed_image_copied_into_a_spoke_with_its_name_and_tags_is_unsealed_a
         ]),
         0.0,
     )?;
-    let cleaned = runner::run_request::<ami_core::runner::Cleanup>(&hub, Default::default(), now()).await;
+    let cleaned =
+        runner::run_request::<ami_core::runner::Cleanup>(&hub, Default::default(), now()).await;
     let about: Vec<_> = cleaned
         .items
         .iter()
@@ -657,10 +665,8 @@ async fn a_sealed_image_copied_into_a_spoke_with_its_name_and_tags_is_unsealed_a
         cleaned.render_table()
     );
     ensure!(
-        !cleaned
-            .items
-            .iter()
-            .any(|i| i.outcome == Outcome::Unsealed && i.image.as_ref().map(|x| x.as_str()) != Some(forged.as_str())),
+        !cleaned.items.iter().any(|i| i.outcome == Outcome::Unsealed
+            && i.image.as_ref().map(|x| x.as_str()) != Some(forged.as_str())),
         "only the copy is unsealed: {}",
         cleaned.render_table()
     );

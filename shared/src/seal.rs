@@ -411,10 +411,10 @@ impl Sealer {
                 key::SEAL
             )));
         }
-        let owner = image
-            .owner
-            .as_ref()
-            .map_or_else(|| "an account EC2 did not name".to_owned(), ToString::to_string);
+        let owner = image.owner.as_ref().map_or_else(
+            || "an account EC2 did not name".to_owned(),
+            ToString::to_string,
+        );
         match self
             .check(&Subject::of_image(image, deployment), seal)
             .await?

@@ -312,8 +312,8 @@ mod tests {
     }
 
     #[test]
-    fn org_admits_the_active_members_the_organization_and_its_ous_once_read(
-    ) -> Result<(), String> {
+    fn org_admits_the_active_members_the_organization_and_its_ous_once_read() -> Result<(), String>
+    {
         const OTHER_OU: &str =
             "arn:aws:organizations::222222222222:ou/o-zzzzzzzzzz/ou-zz12-zzzz5678";
         let list = AllowList::parse("org, 444455556666")?;
@@ -328,13 +328,20 @@ mod tests {
 
         let members = [
             OrgAccount::new(AccountId::parse("111122223333").ok_or("id")?, "a", "ACTIVE"),
-            OrgAccount::new(AccountId::parse("555566667777").ok_or("id")?, "b", "SUSPENDED"),
+            OrgAccount::new(
+                AccountId::parse("555566667777").ok_or("id")?,
+                "b",
+                "SUSPENDED",
+            ),
         ];
         let read = list.with_organization(ORG, &members);
         assert_eq!(read.org, OrgEntry::Read);
         assert!(read.permits(&acct("111122223333")));
         assert!(read.permits(&acct("444455556666")), "explicit entries stay");
-        assert!(!read.permits(&acct("555566667777")), "suspended: not a member to share with");
+        assert!(
+            !read.permits(&acct("555566667777")),
+            "suspended: not a member to share with"
+        );
         assert!(!read.permits(&acct("999999999999")));
         assert!(read.permits(&Grantee::Organization(ORG.into())));
         assert!(read.permits(&Grantee::OrganizationalUnit(OU.into())));

@@ -101,7 +101,11 @@ pub async fn adopt(ctx: &Context, now: OffsetDateTime) -> RunReport {
                 .owner
                 .as_ref()
                 .map_or_else(|| "?".to_owned(), ToString::to_string);
-            let (verb, done) = if upgrade { ("re-seal", "re-sealed") } else { ("seal", "sealed") };
+            let (verb, done) = if upgrade {
+                ("re-seal", "re-sealed")
+            } else {
+                ("seal", "sealed")
+            };
             let how = if upgrade {
                 format!("v2 (its v1 seal did not name the account; v2 names {owner})")
             } else {
@@ -288,7 +292,10 @@ mod tests {
             item.is_some_and(|i| i.outcome == Outcome::Sealed && i.reason.contains("re-sealed")),
             "{report:?}"
         );
-        assert!(report.items.iter().all(|i| i.image.as_ref() != Some(&current)));
+        assert!(report
+            .items
+            .iter()
+            .all(|i| i.image.as_ref() != Some(&current)));
         assert_eq!(report.metrics.get("already_sealed"), Some(&1.0));
 
         let adopted = cloud.image(&old).unwrap_or_else(|| panic!("old"));

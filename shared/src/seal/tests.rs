@@ -78,7 +78,13 @@ async fn a_seal_made_by_the_suite_verifies_and_any_edit_breaks_it() -> CloudResu
             &tags,
         ),
         Subject::image(DEPLOYMENT, &hub, &region, "prod/i-1/daily/x", &later),
-        Subject::image(DEPLOYMENT, &hub, &region, "prod/i-1/daily/x", &other_instance),
+        Subject::image(
+            DEPLOYMENT,
+            &hub,
+            &region,
+            "prod/i-1/daily/x",
+            &other_instance,
+        ),
         Subject::image("staging", &hub, &region, "prod/i-1/daily/x", &tags),
         Subject::snapshot(DEPLOYMENT, &hub, &region, &tags),
     ] {
@@ -286,8 +292,8 @@ async fn sealed_tags_seal_the_image_and_its_snapshots_at_creation() -> CloudResu
 /// with the same name and tags (EC2 lets a shared image be copied, and the copier chooses
 /// the tags): the v2 seal names the hub as owner, so the copy does not verify.
 #[tokio::test]
-async fn a_copy_into_another_account_with_the_same_name_and_tags_does_not_verify(
-) -> CloudResult<()> {
+async fn a_copy_into_another_account_with_the_same_name_and_tags_does_not_verify() -> CloudResult<()>
+{
     let cloud = FakeCloud::new(HUB);
     let real = add(
         &cloud,
@@ -316,7 +322,10 @@ async fn a_copy_into_another_account_with_the_same_name_and_tags_does_not_verify
     // An image whose owner EC2 did not report cannot verify a v2 seal.
     let mut ownerless = real.clone();
     ownerless.owner = None;
-    assert!(!sealer(&cloud).check_image(&ownerless, DEPLOYMENT).await?.is_sealed());
+    assert!(!sealer(&cloud)
+        .check_image(&ownerless, DEPLOYMENT)
+        .await?
+        .is_sealed());
     Ok(())
 }
 
@@ -367,7 +376,8 @@ async fn a_v1_seal_verifies_with_one_account_and_in_the_own_account_only() -> Cl
 
     // A forged v1 value is refused in the own account too.
     let mut bad = old.clone();
-    bad.tags.insert(key::SEAL.to_owned(), format!("{V1_PREFIX}AAAA"));
+    bad.tags
+        .insert(key::SEAL.to_owned(), format!("{V1_PREFIX}AAAA"));
     assert!(!many.check_image(&bad, DEPLOYMENT).await?.is_sealed());
 
     // When the own account cannot be read, a v1 seal is not trusted: the check fails
