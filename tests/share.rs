@@ -703,7 +703,9 @@ async fn share_allowed_org_follows_the_organization_on_every_run() -> anyhow::Re
             ],
         })),
     )?;
-    let org_id = seeded["organization_id"].as_str().context("organization id")?;
+    let org_id = seeded["organization_id"]
+        .as_str()
+        .context("organization id")?;
     let ou_id = seeded["ous"]["Workloads"].as_str().context("OU id")?;
     let org_arn = format!("arn:aws:organizations::{hub}:organization/{org_id}");
     let ou_arn = format!("arn:aws:organizations::{hub}:ou/{org_id}/{ou_id}");

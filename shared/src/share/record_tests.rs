@@ -209,10 +209,13 @@ async fn the_record_binds_the_owner_and_v1_chunks_are_rewritten_v2() {
     );
     let old: Tags = [(key::SHARE_GRANTED.to_owned(), v1)].into_iter().collect();
     assert_eq!(read(&sealer, &region, &image, &old).await.grantees, g);
-    let strict = Sealer::new(Arc::new(cloud.clone())).with_legacy(
-        crate::seal::Legacy::OwnAccount(Arc::new(FakeCloud::new("222222222222"))),
-    );
-    assert!(read(&strict, &region, &image, &old).await.grantees.is_empty());
+    let strict = Sealer::new(Arc::new(cloud.clone())).with_legacy(crate::seal::Legacy::OwnAccount(
+        Arc::new(FakeCloud::new("222222222222")),
+    ));
+    assert!(read(&strict, &region, &image, &old)
+        .await
+        .grantees
+        .is_empty());
     let rewritten = write(&sealer, &region, &image, &g, &old).await;
     assert!(
         rewritten[key::SHARE_GRANTED].contains(&format!(" {VERSION_PREFIX}")),
