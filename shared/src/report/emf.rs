@@ -54,6 +54,8 @@ pub mod names {
     pub const FAILURES: &str = "Failures";
     pub const DEFERRED: &str = "Deferred";
     pub const UNSEALED: &str = "Unsealed";
+    /// Reports finished: one per invocation (a fanned-out run: its fan-out, each batch of
+    /// work items, its summary).
     pub const RUNS: &str = "Runs";
     pub const SNAPSHOTS_DELETED: &str = "SnapshotsDeleted";
     pub const GIB_FREED: &str = "GiBFreed";

@@ -137,6 +137,8 @@ fn a_cleanup_run_reports_its_figures_once_and_counts_images_not_orphan_snapshots
         ("gib_freed", 24.5),
         ("monthly_saving_usd", 1.225),
         ("snapshots_deleted", 3.0),
+        ("gib_stored", 100.0),
+        ("monthly_cost_usd", 5.0),
         ("images_scanned", 40.0), // not a metric
     ] {
         r.metrics.insert(k.to_owned(), v);
@@ -154,7 +156,9 @@ fn a_cleanup_run_reports_its_figures_once_and_counts_images_not_orphan_snapshots
             "Runs": 1,
             "SnapshotsDeleted": 3.0,
             "GiBFreed": 24.5,
+            "GiBStored": 100.0,
             "MonthlySavingUSD": 1.225,
+            "MonthlyCostUSD": 5.0,
             "_aws": {
                 "Timestamp": STARTED_MS,
                 "CloudWatchMetrics": [{
@@ -164,7 +168,9 @@ fn a_cleanup_run_reports_its_figures_once_and_counts_images_not_orphan_snapshots
                         { "Name": "Runs", "Unit": "Count" },
                         { "Name": "SnapshotsDeleted", "Unit": "Count" },
                         { "Name": "GiBFreed", "Unit": "Gigabytes" },
+                        { "Name": "GiBStored", "Unit": "Gigabytes" },
                         { "Name": "MonthlySavingUSD", "Unit": "None" },
+                        { "Name": "MonthlyCostUSD", "Unit": "None" },
                     ],
                 }],
             },
