@@ -316,3 +316,39 @@ fn each_document_is_one_line_of_json() {
     }
     assert!(text.ends_with('\n'));
 }
+
+/// The one place EMF reads a reason: a created image's consistency. Run create-image itself
+/// (on the in-memory cloud) so that a change to how it words a reboot fails here.
+#[tokio::test]
+async fn reboots_are_counted_as_create_image_reports_them() {
+    use crate::create::{CreateRequest, ScheduleRun};
+    use crate::fake::FakeCloud;
+    use crate::tags::key;
+
+    let slot = datetime!(2026-11-28 03:00 UTC);
+    let cloud = FakeCloud::new("123456789012");
+    cloud.set_now(slot);
+    cloud.add_instance("us-east-1", &[(key::SCHEDULE, "daily")]);
+    cloud.add_instance(
+        "us-east-1",
+        &[(key::SCHEDULE, "daily"), (key::REBOOT, "false")],
+    );
+    cloud.add_instance(
+        "eu-west-1",
+        &[(key::SCHEDULE, "daily"), (key::REBOOT_GROUP, "db")],
+    );
+    let config = crate::config::Config::from_lookup(|k| {
+        (k == "AMI_LIFECYCLE_REGIONS").then(|| "us-east-1,eu-west-1".to_owned())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let ctx = crate::context::Context::new(std::sync::Arc::new(cloud.clone()), config);
+    let request = CreateRequest::Schedule(ScheduleRun::new("daily".into(), slot));
+    let report = crate::create::run(&ctx, request, slot).await;
+
+    let docs = documents(&report, "ami-lifecycle");
+    let total = |name: &str| -> u64 { docs.iter().filter_map(|d| d[name].as_u64()).sum() };
+    let reboots = cloud.state().reboots.len() as u64;
+    assert_eq!(reboots, 2, "{report:?}");
+    assert_eq!(total(names::REBOOTS), reboots, "{docs:#?}");
+    assert_eq!(total(names::IMAGES_CREATED), 3, "{docs:#?}");
+}
