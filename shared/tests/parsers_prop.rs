@@ -534,6 +534,7 @@ fn variant(t: &Trigger) -> &'static str {
         Trigger::AmiState { .. } => "AmiState",
         Trigger::ImageTags { .. } => "ImageTags",
         Trigger::Continuation(_) => "Continuation",
+        Trigger::WorkItems(_) => "WorkItems",
         Trigger::Direct(_) => "Direct",
     }
 }
