@@ -8,7 +8,8 @@ what the hub's functions have - no more, no less.
   policies must get at least one decision wrong.
 * Drift: each spoke role's statements equal, by Sid, the statements of the matching function's
   Policies in template.yaml (Effect, Action, Resource, Condition; an Fn::If policy under the
-  same condition), except the statements only the hub needs (HUB_ONLY).
+  same condition, except `HasAccounts`, which always holds where a spoke role exists), except
+  the statements only the hub needs (HUB_ONLY).
 * The hub's roles really get the path the spoke trusts (SAM's own transform of template.yaml).
 
 Run: make pattern-test  (or .venv/tools/bin/pytest infra/tests/test_spoke_role.py)
@@ -40,6 +41,10 @@ SPOKE_ROLES = {"CreateImageFunction": "CreateImageSpokeRole", "ReplicateFunction
 # reports on the hub's bus, the hub's continuation queue. (The seal policies are separate
 # AWS::IAM::Policy resources on the hub's roles, not function Policies.)
 HUB_ONLY = {"PublishReports", "SendContinuation", "ReceiveContinuation"}
+# Hub conditions that always hold where a spoke role exists: a spoke stack only serves a hub with
+# Accounts set, so a hub policy under `Fn::If HasAccounts` (the use checks' image usage reports)
+# is unconditional in the spoke role.
+ALWAYS_IN_A_SPOKE = {"HasAccounts"}
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +232,17 @@ def test_spoke_policy_equals_the_hub_function_policy(template, spoke, fn):
     assert set(hub) - set(sp) <= HUB_ONLY, f"{fn}: missing in the spoke role: {sorted(set(hub) - set(sp) - HUB_ONLY)}"
     assert set(sp) <= set(hub) - HUB_ONLY, f"{fn}: the spoke role grants more: {sorted(set(sp) - (set(hub) - HUB_ONLY))}"
     for sid, (cond, stmt) in sp.items():
-        assert (cond, stmt) == hub[sid], f"{fn}: statement {sid} differs from template.yaml"
+        hub_cond, hub_stmt = hub[sid]
+        assert (cond, stmt) == (None if hub_cond in ALWAYS_IN_A_SPOKE else hub_cond, hub_stmt), \
+            f"{fn}: statement {sid} differs from template.yaml"
+
+
+def test_always_in_a_spoke_conditions_are_the_accounts_gate(template, spoke):
+    """What ALWAYS_IN_A_SPOKE drops is exactly "Accounts is set", and the spoke template has no
+    such condition of its own (its statements under it would then be conditional twice)."""
+    assert {c: template["Conditions"][c] for c in ALWAYS_IN_A_SPOKE} == \
+        {"HasAccounts": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Accounts"}, ""]}]}}
+    assert not ALWAYS_IN_A_SPOKE & set(spoke["Conditions"])
 
 
 def test_hub_only_statements_exist_and_stay_in_the_hub(template):
