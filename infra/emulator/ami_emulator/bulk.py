@@ -26,7 +26,8 @@ available through the normal lifecycle ticker after `pending_seconds`).
 account and region, so a hub's key seals images seeded in a spoke account) makes the images as
 the suite's create-image would: EC2's `SourceInstanceId` is the image's
 `ami-lifecycle:source-instance` tag, and `ami-lifecycle:seal` is the HMAC (moto's KMS,
-that key) over the suite's seal subject (`shared/src/seal.rs`, `Subject::image`; the Rust
+that key) over the suite's v2 seal subject, which names the seeded account (`shared/src/seal.rs`,
+`Subject::image`; the Rust
 test `tests/security.rs` checks that the suite verifies what this writes).
 
 Answer: `{"count": N, "snapshots": M, "seconds": t, "image_ids": [...]}` (ids left out
@@ -112,8 +113,9 @@ def _fill(template: dict[str, str], values: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _seal_subject(deployment: str, region: str, name: str, tags: dict[str, str]) -> bytes:
-    """The suite's seal subject of an image (`Subject::image` in shared/src/seal.rs)."""
+def _seal_subject(deployment: str, owner: str, region: str, name: str, tags: dict[str, str]) -> bytes:
+    """The suite's seal subject of an image (`Subject::image` in shared/src/seal.rs, v2: it
+    names the owning account, so an image seeded in a spoke verifies there and nowhere else)."""
     def tag(k):
         v = tags.get(k, "").strip()
         return v or None
@@ -124,7 +126,7 @@ def _seal_subject(deployment: str, region: str, name: str, tags: dict[str, str])
         lineage = f"adopted {tag('ami-lifecycle:source-account')} {tag('ami-lifecycle:source-image') or ''}"
     else:
         lineage = "-"
-    fields = ["ami-lifecycle seal v1 image", deployment, region, name, lineage,
+    fields = ["ami-lifecycle seal v2 image", deployment, owner, region, name, lineage,
               tags.get("ami-lifecycle:slot", "").strip()]
     return "\n".join(f.replace("\n", " ") for f in fields).encode()
 
@@ -149,7 +151,7 @@ def _sealer(account: str, region: str, seal: dict[str, str] | None):
     def mac(message: bytes) -> str:
         value, _, _ = kms.generate_mac(message=message, key_id=key_id, mac_algorithm="HMAC_SHA_256",
                                        grant_tokens=[], dry_run=False)
-        return "v1:" + value
+        return "v2:" + value
 
     return mac
 
@@ -197,7 +199,7 @@ def seed(body: dict[str, Any]) -> dict[str, Any]:
             tags = _fill(spec["tags"], values)
             if mac is not None:
                 ami.instance_id = tags.get("ami-lifecycle:source-instance")
-                subject = _seal_subject(spec["seal"]["deployment"], spec["region"], ami.name, tags)
+                subject = _seal_subject(spec["seal"]["deployment"], spec["account"], spec["region"], ami.name, tags)
                 tags["ami-lifecycle:seal"] = mac(subject)
             for k, v in tags.items():
                 ami.add_tag(k, v)
