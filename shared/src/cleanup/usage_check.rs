@@ -35,10 +35,6 @@ use crate::error::CloudError;
 use crate::model::{AccountId, Grantee, ImageId, ImageReference, Region};
 use crate::ports::{Cloud, UsageReport};
 
-/// The spoke role the checks read references through (its policy has
-/// `ec2:DescribeImageReferences`, infra/spoke-role.yaml).
-pub const CHECK_ROLE: &str = "cleanup";
-
 /// How old a usage report may be and still be believed (AWS documents the data lagging
 /// up to a day; a daily run reads the report the previous run requested).
 pub const REPORT_MAX_AGE: Duration = Duration::days(2);
@@ -47,6 +43,10 @@ type Reach = Result<Arc<dyn Cloud>, String>;
 
 /// One run's cross-account use checks, cached.
 pub struct UsageCheck {
+    /// The function running the checks: they read references through its own spoke role
+    /// (a role may assume only its function's spoke role; each spoke role's policy has
+    /// `ec2:DescribeImageReferences` and the reads of its fallback, infra/spoke-role.yaml).
+    function: &'static str,
     cloud: Arc<dyn Cloud>,
     config: Arc<Config>,
     dry_run: bool,
@@ -88,8 +88,9 @@ fn failed(what: &str, e: &CloudError) -> AccountUse {
 
 impl UsageCheck {
     /// The checks of one run of `ctx` (whose cloud owns the images).
-    pub fn new(ctx: &Context, now: OffsetDateTime) -> Self {
+    pub fn new(ctx: &Context, function: &'static str, now: OffsetDateTime) -> Self {
         Self {
+            function,
             cloud: ctx.cloud.clone(),
             config: ctx.config.clone(),
             dry_run: ctx.dry_run(),
@@ -179,9 +180,14 @@ impl UsageCheck {
             return Err("SPOKE_EXTERNAL_ID is not set".to_owned());
         }
         self.cloud
-            .for_account(account, CHECK_ROLE)
+            .for_account(account, self.function)
             .await
-            .map_err(|e| format!("its {CHECK_ROLE} spoke role could not be assumed ({e})"))
+            .map_err(|e| {
+                format!(
+                    "its {} spoke role could not be assumed ({e})",
+                    self.function
+                )
+            })
     }
 
     async fn selected(&self, account: &AccountId) -> bool {

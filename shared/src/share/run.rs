@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use time::OffsetDateTime;
 
+use super::FUNCTION;
 use crate::cleanup::usage_check::UsageCheck;
 use crate::context::Context;
 use crate::error::{CloudError, CloudResult, ErrorKind};
@@ -25,7 +26,7 @@ pub async fn run(ctx: &Context, request: ShareRequest, now: OffsetDateTime) -> R
     // SHARE_ALLOWED=org: the organization is read again on every run.
     let ctx = &crate::share::allowed::resolve(ctx, &mut report).await;
     // The run's cross-account use checks, cached across its images.
-    let usage = &UsageCheck::new(ctx, now);
+    let usage = &UsageCheck::new(ctx, FUNCTION, now);
     match request {
         ShareRequest::Reconcile => reconcile_all(ctx, usage, &mut report).await,
         ShareRequest::Image { image, region } => {
