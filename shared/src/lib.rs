@@ -43,6 +43,7 @@ pub mod context;
 pub mod create;
 pub mod deadline;
 pub mod error;
+pub mod estate;
 pub mod events;
 pub mod fanout;
 #[cfg(feature = "test-util")]
