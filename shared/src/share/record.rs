@@ -199,11 +199,11 @@ pub async fn sealed_tags(
         let needed = match have {
             // An empty chunk needs no seal: it names no one.
             Some(h) if h == want => {
-                !want.is_empty()
-                    && !(seal
-                        .as_deref()
-                        .is_some_and(|s| s.starts_with(VERSION_PREFIX))
-                        && sealer.verify(&subject, seal.as_deref()).await?)
+                // A v1 seal is rewritten v2: it does not name the account.
+                let v2 = seal
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with(VERSION_PREFIX));
+                !want.is_empty() && (!v2 || !sealer.verify(&subject, seal.as_deref()).await?)
             }
             Some(_) => true,
             // An absent chunk means "empty"; an empty chunk is not worth a write.
