@@ -305,6 +305,26 @@ pub async fn bench_fanout(
     };
     drop(pool);
     let wall = stats.wall.as_secs_f64();
+    // What the item invocations reported, summed by outcome, and a few lines that did not
+    // end in a deletion (the figures below are measured; these say why, if they differ).
+    let mut reported: BTreeMap<String, u64> = BTreeMap::new();
+    let mut other_lines = Vec::new();
+    for r in stats.responses() {
+        for (outcome, n) in r["counts"].as_object().into_iter().flatten() {
+            *reported.entry(outcome.clone()).or_insert(0) += n.as_u64().unwrap_or(0);
+        }
+        for i in r["items"].as_array().into_iter().flatten() {
+            if i["outcome"] != "deleted" && i["outcome"] != "kept" && other_lines.len() < 5 {
+                other_lines.push(i.clone());
+            }
+        }
+    }
+    let errors: Vec<&String> = stats
+        .log
+        .iter()
+        .filter_map(|i| i.response.as_ref().err())
+        .take(3)
+        .collect();
     eprintln!(
         "[5] consumed in {wall:.1} s: {} invocations, {} done, {} retried",
         stats.invocations, stats.done, stats.retried
@@ -387,7 +407,8 @@ pub async fn bench_fanout(
         "left_past_retention": left_past_retention, "ledger_item_rows": item_rows.len(),
         "ledger_states": states, "ledger_run_row": run_rows[0], "summaries": summaries.len(),
         "summary": summaries.first(), "lost": lost, "done_twice": twice,
-        "emulator_cpu_seconds": emu_cpu,
+        "emulator_cpu_seconds": emu_cpu, "reported_by_items": reported,
+        "other_item_lines": other_lines, "invocation_errors": errors,
     });
     let shape = format!(
         "{} accounts x {} regions x {} images, concurrency {}",
