@@ -145,6 +145,9 @@ class Resolver:
             if key == "Fn::Join":
                 sep, items = val
                 return sep.join(str(i) for i in self.resolve(items))
+            if key == "Fn::Split":  # CloudFormation: a delimiter not found gives the whole string
+                sep, text = val
+                return str(self.resolve(text)).split(sep)
         out = {k: self.resolve(v) for k, v in node.items()}
         return {k: v for k, v in out.items() if v is not NO_VALUE}
 
@@ -805,8 +808,12 @@ GOOD_BAD = {
     # COPY_COMPLETION_MINUTES: CopyImage's 15-minute steps, 15 to 2880 (the Rust range)
     "CopyCompletionMinutes": (["", "15", "30", "120", "1440", "2865", "2880"],
                               ["0", "10", "20", "2895", "3000", "-15", "1h", "015"]),
+    # SHARE_ALLOWED: AllowList::parse (shared/src/share_target.rs) - ids, organization/OU ARNs, org (exactly)
     "ShareAllowed": (["", "111122223333", "111122223333,arn:aws:organizations::111122223333:organization/o-abcdefghij",
-                      "arn:aws:organizations::111122223333:ou/o-abcdefghij/ou-ab12-cdefghij"], ["1111", "all", "111122223333 444455556666"]),
+                      "arn:aws:organizations::111122223333:ou/o-abcdefghij/ou-ab12-cdefghij", "org", "org,111122223333",
+                      "111122223333,org,arn:aws:organizations::111122223333:ou/o-abcdefghij/ou-ab12-cdefghij"],
+                     ["1111", "all", "111122223333 444455556666", "ORG", "org,", "organization", "o-abcdefghij",
+                      "111122223333,org1"]),
     "ShareGroups": (["", "prod=111122223333 444455556666;dev=777788889999"], ["prod", "prod=all", "=111122223333"]),
     "RebootConcurrency": (["1", "10", "100"], ["0", "101", "x"]),
     "KeepIfLaunchedWithin": (["0", "14", "3650"], ["3651", "-1", ""]),
@@ -902,7 +909,9 @@ def test_seal_policies_attach_to_the_right_roles(template):
     res = template["Resources"]
     attached = {}
     for logical_id, v in res.items():
-        if v["Type"] == "AWS::IAM::Policy" and v.get("Condition") != "HasAccounts":  # the many-accounts policies: test_fanout.py
+        # unconditional only: the many-accounts policies (HasAccounts) are test_many_accounts.py's,
+        # share's SHARE_ALLOWED=org policy (ShareAllowsOrg) test_share_allowed_org.py's
+        if v["Type"] == "AWS::IAM::Policy" and "Condition" not in v:
             actions = sorted({a for s in v["Properties"]["PolicyDocument"]["Statement"] for a in
                               (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])})
             for role in v["Properties"]["Roles"]:
