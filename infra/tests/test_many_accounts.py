@@ -367,7 +367,7 @@ def test_assumed_roles_are_the_spoke_template_s_roles(template, spoke):
 def test_hub_roles_fit_the_inline_policy_quota(template):
     """IAM: a role's inline policies together at most 10,240 characters (whitespace not
     counted) - SAM's Policies and every AWS::IAM::Policy on the role - at long parameter values."""
-    longest = {**MANY, "DeploymentName": "a" * 32, "OperatorRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{'o' * 64}",
+    longest = {**MANY, "ShareAllowed": "org", "DeploymentName": "a" * 32,  # org: share-allowed-org too "OperatorRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{'o' * 64}",
                "KmsKeyArns": ",".join([f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{'1' * 36}"] * 10)}
     r = Resolver(template, longest)
     for fn in SUITE:
