@@ -49,6 +49,9 @@ pub enum Command {
     Share(commands::share::Args),
     /// Lineages, their images per region, replicas and shares.
     Status(commands::status::Args),
+    /// The estate as one self-contained HTML page: lineages, timelines, cost, the next
+    /// cleanup and shares (`--html FILE`).
+    Report(commands::report::Args),
     /// Seal the images of a release before the seal (`--adopt`, after `--adopt --dry-run`).
     Seal(commands::seal::Args),
     /// Bring back an image cleanup deprecated or disabled (EnableImage, keep=true).
@@ -146,6 +149,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rollback(a) => !a.apply,
         Command::Unpin(a) => !a.apply,
         Command::Status(_) => false,
+        // The report reads; its cleanup plan is a dry run whatever DRY_RUN says.
+        Command::Report(_) => true,
     };
     config.dry_run |= dry_run;
     select_accounts(&cli, &mut config)?;
@@ -168,6 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Unpin(a) => commands::publish::run_unpin(&ctx, a, cli.region.as_deref()).await,
         Command::Status(a) => return commands::status::run(&ctx, a, &out).await.context("status"),
+        Command::Report(a) => return commands::report::run(&ctx, a, &out).await.context("report"),
     }?;
     Ok(out.report(&report))
 }

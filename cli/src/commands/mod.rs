@@ -3,6 +3,7 @@ pub mod cleanup;
 pub mod create_images;
 pub mod publish;
 pub mod replicate;
+pub mod report;
 pub mod restore;
 pub mod seal;
 pub mod share;
