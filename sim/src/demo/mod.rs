@@ -48,6 +48,9 @@ pub struct Args {
     /// Emulator URL (default: AWS_ENDPOINT_URL).
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     pub endpoint: String,
+    /// Where to write the final state's estate report (`amictl report --html`).
+    #[arg(long, default_value = "target/demo/estate.html")]
+    pub report: PathBuf,
 }
 
 fn summary(inv: &Invocation) -> String {
@@ -511,6 +514,17 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // The picture of the final state: what `amictl report --html FILE` writes.
+    match write_report(
+        &ctx,
+        &args.report,
+        scenario::at(start, 0, 0) + Duration::days(i64::from(args.days)),
+    )
+    .await
+    {
+        Ok(path) => println!("\nESTATE REPORT: {path}"),
+        Err(e) => problems.push(format!("the estate report could not be written: {e:#}")),
+    }
     println!("\nTOTALS");
     for (k, v) in &totals {
         println!("  {k}: {v}");
@@ -527,6 +541,24 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::from(1))
     }
+}
+
+/// Writes the estate report (`amictl report --html`'s page) as of `now`; returns its path.
+async fn write_report(
+    ctx: &ami_core::context::Context,
+    path: &std::path::Path,
+    now: time::OffsetDateTime,
+) -> anyhow::Result<String> {
+    let estate = ami_core::estate::read(ctx, now).await?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, ami_core::estate::render_html(&estate))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string())
 }
 
 /// A few words for why cleanup kept an image (the report has the full sentence).
