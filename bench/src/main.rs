@@ -934,7 +934,8 @@ const BENCHMARKS: [(&str, &str, &str); 5] = [
 ];
 
 /// Adds the rows and sections of the benchmarks this run skipped from the last results
-/// (`previous`), in benchmark order; answers when those were generated.
+/// (`previous`), in benchmark order; `out["measured"]` says when each benchmark's figures
+/// were measured. Answers that as text for the header.
 fn keep_previous(
     previous: &std::path::Path,
     ran: &dyn Fn(&str) -> bool,
@@ -943,7 +944,19 @@ fn keep_previous(
 ) -> Option<String> {
     let old: Value = serde_json::from_str(&std::fs::read_to_string(previous).ok()?).ok()?;
     let mut merged = Vec::new();
+    let mut measured = serde_json::Map::new();
     for (name, prefix, key) in BENCHMARKS {
+        let when = if ran(name) {
+            out["generated"].clone()
+        } else {
+            old["measured"]
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| old["generated"].clone())
+        };
+        if old.get(key).is_some() || ran(name) {
+            measured.insert(name.to_owned(), when);
+        }
         if ran(name) {
             let (mine, rest): (Vec<Row>, Vec<Row>) =
                 rows.drain(..).partition(|r| r.figure.starts_with(prefix));
@@ -968,7 +981,13 @@ fn keep_previous(
     }
     merged.append(rows); // errors
     *rows = merged;
-    old["generated"].as_str().map(str::to_owned)
+    let text = measured
+        .iter()
+        .map(|(name, when)| format!("{name} {}", when.as_str().unwrap_or("?")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    out["measured"] = Value::Object(measured);
+    Some(text)
 }
 
 fn markdown(rows: &[Row], header: &str) -> String {
@@ -1000,8 +1019,9 @@ async fn main() -> anyhow::Result<()> {
         "generated": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?,
         "host": {"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
         // Relative to the repository: results are committed, machine paths are not.
-        "binaries": proc::bin_dir()
-            .strip_prefix(ami_sim::repo_root())
+        "binaries": std::fs::canonicalize(proc::bin_dir())
+            .unwrap_or_else(|_| proc::bin_dir())
+            .strip_prefix(std::fs::canonicalize(ami_sim::repo_root())?)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "BENCH_BIN_DIR".to_string()),
     });
@@ -1059,7 +1079,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let header = match kept_from {
         Some(previous) => format!(
-            "{header}\n\nThis run measured only {}; the other rows are from the run of {previous}.",
+            "{header}\n\nThis run measured only {}; when each benchmark's rows were measured: {previous}.",
             only.join(", ")
         ),
         None => header,
