@@ -13,6 +13,8 @@
 //! - [`ports`]: narrow traits through which runners reach the cloud ([`ports::Cloud`]).
 //! - [`aws`]: the AWS SDK adapters, paced to EC2's token buckets ([`aws::AwsCloud`]).
 //! - [`fake`] (feature `test-util`): an in-memory cloud for domain tests.
+//! - [`estate`]: the picture of the estate (`amictl report --html`): inventory and cleanup's
+//!   dry run → a view model → one self-contained HTML page.
 //! - [`report`]: the [`report::RunReport`] every run ends in; [`context::Context`] carries
 //!   the cloud, the config and the deadline into each runner.
 //! - Runners, one per function: [`create`], [`replicate`], [`cleanup`], [`share`],
@@ -45,9 +47,9 @@ pub mod deadline;
 pub mod error;
 pub mod estate;
 pub mod events;
-pub mod fanout;
 #[cfg(feature = "test-util")]
 pub mod fake;
+pub mod fanout;
 pub mod lineage;
 pub mod model;
 pub mod pacing;
