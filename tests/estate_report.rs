@@ -134,6 +134,8 @@ fn headless(browser: &Path, dir: &Path, extra: &[String], page: &Path) -> anyhow
         std::thread::sleep(StdDuration::from_millis(100));
     }
     let out = child.wait_with_output()?;
+    // The profile is per run: nothing of it is worth keeping.
+    let _ = std::fs::remove_dir_all(&profile);
     ensure!(
         out.status.success(),
         "{} failed ({}): {}",
