@@ -166,7 +166,7 @@ mod tests {
         let (a, b) = (account("222222222222"), account("333333333333"));
         let mut usage = Usage::new();
         usage.set(&img, &a, AccountUse::Unused);
-        assert_eq!(verdict(Some(&usage), &img, &[a.clone()]), None);
+        assert_eq!(verdict(Some(&usage), &img, std::slice::from_ref(&a)), None);
         // B never checked: kept, naming B.
         assert_eq!(
             verdict(Some(&usage), &img, &[a.clone(), b.clone()]),
@@ -174,7 +174,7 @@ mod tests {
         );
         // No facts at all: kept.
         assert!(matches!(
-            verdict(None, &img, &[a.clone()]),
+            verdict(None, &img, std::slice::from_ref(&a)),
             Some(Blocked::NotChecked(_))
         ));
         // Nobody to ask: nothing blocks.
