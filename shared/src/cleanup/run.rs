@@ -70,7 +70,7 @@ pub async fn run(ctx: &Context, request: CleanupRequest, now: OffsetDateTime) ->
     };
     let mut report = RunReport::new(FUNCTION, ctx.dry_run(), now);
     // One cache of cross-account use answers and spoke sessions for every region.
-    let usage = Arc::new(UsageCheck::new(ctx, now));
+    let usage = Arc::new(UsageCheck::new(ctx, FUNCTION, now));
     let results = futures::future::join_all(
         regions
             .iter()
