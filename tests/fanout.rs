@@ -290,14 +290,15 @@ impl Fanned {
     ) -> anyhow::Result<Self> {
         let queue =
             WorkQueue::create(emu, HOME, &format!("{DEPLOYMENT}-{name}-work"), 3, 60).await?;
-        let mut pairs = vec![
+        // `extra` first: the first of a name is the one read.
+        let mut pairs = extra.to_vec();
+        pairs.extend([
             ("AMI_LIFECYCLE_ACCOUNTS", "org"),
             ("SPOKE_EXTERNAL_ID", EXTERNAL_ID),
             ("WORK_QUEUE_URL", queue.url.as_str()),
             ("RUN_LEDGER_TABLE", LEDGER),
             ("WORK_MAX_RECEIVES", "3"),
-        ];
-        pairs.extend_from_slice(extra);
+        ]);
         let ctx = org.hub_context(emu, creds.clone(), emu.config(&pairs), 0.0)?;
         Ok(Self { name, queue, ctx })
     }
