@@ -1,4 +1,4 @@
-//! 5. The fan-out at scale (issue 18): one scheduled cleanup over an organization, fanned
+//! Benchmark 5, the fan-out at scale (issue 18): one scheduled cleanup over an organization, fanned
 //! out as one work item per (account, region) on the function's work queue and consumed by
 //! a pool of the RELEASE cleanup binary, each under its own local Lambda Runtime API
 //! ([`LambdaPool`]), fed by [`ami_sim::FanoutDriver`] (batch size 1, at most

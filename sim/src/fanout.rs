@@ -363,8 +363,7 @@ impl FanoutDriver {
                 self.url
             );
         };
-        Ok(self
-            .sqs
+        self.sqs
             .get_queue_url()
             .queue_name(name)
             .queue_owner_aws_account_id(account)
@@ -372,7 +371,7 @@ impl FanoutDriver {
             .await
             .with_context(|| format!("GetQueueUrl {target}"))?
             .queue_url
-            .with_context(|| format!("GetQueueUrl {target}: no URL"))?)
+            .with_context(|| format!("GetQueueUrl {target}: no URL"))
     }
 
     /// Visible messages of `url`.
