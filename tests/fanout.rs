@@ -339,7 +339,7 @@ async fn scheduled_runs_fan_out_per_account_and_a_redelivered_item_changes_nothi
             (NO_ROLE, "spoke-2", "Workloads"),
         ],
     )?;
-    org.spoke_roles(&emu, SPOKE, &["create-image", "cleanup"])
+    org.spoke_roles(&emu, SPOKE, &["create-image", "replicate", "cleanup"])
         .await?;
     emu.ledger_table(HOME, LEDGER).await?;
     let reports = emu
@@ -410,6 +410,49 @@ async fn scheduled_runs_fan_out_per_account_and_a_redelivered_item_changes_nothi
             "{reason}"
         );
     }
+
+    // replicate's reconcile: one item per account and home region; each account's newest
+    // image (RETAIN=count=1 there too) is copied into that account's own us-west-2.
+    let replicate = Fanned::new(
+        &emu,
+        &org,
+        &creds,
+        "replicate",
+        &[("RETAIN", "count=1"), ("REPLICA_REGIONS", "us-west-2")],
+    )
+    .await?;
+    let fanned = replicate
+        .trigger(scheduled(
+            &format!("{DEPLOYMENT}-replicate-reconcile"),
+            OffsetDateTime::now_utc(),
+        )?)
+        .await?;
+    let queued = fanned["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["outcome"] == "queued")
+        .count();
+    ensure!(
+        queued == 3,
+        "one item per account (one home region): {fanned}"
+    );
+    let stats = replicate.consume(&emu).await?;
+    ensure!(stats.invocations == 3 && stats.done == 3, "{stats:?}");
+    emu.tick()?;
+    ensure!(images(&emu, "us-west-2", HUB).await?.len() == 1);
+    ensure!(
+        images(&emu, "us-west-2", SPOKE).await?.len() == 1,
+        "the spoke's copy is made in the spoke"
+    );
+    ensure!(images(&emu, "us-west-2", NO_ROLE).await?.is_empty());
+    let replicated = summaries(&reports.wait_for(1, Duration::from_secs(2)).await?);
+    ensure!(
+        replicated.len() == 1
+            && replicated[0]["metrics"]["run_done"] == 2.0
+            && replicated[0]["metrics"]["run_failed"] == 1.0,
+        "{replicated:#?}"
+    );
 
     // spoke 2 has an image of its own (made by hand there): never reached.
     let theirs = emu
