@@ -17,6 +17,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use time::OffsetDateTime;
 
 use super::errors::cloud_error;
@@ -52,6 +55,28 @@ fn expires(now: OffsetDateTime) -> AttributeValue {
 
 fn built<T, E: std::fmt::Display>(op: &'static str, r: Result<T, E>) -> CloudResult<T> {
     r.map_err(|e| CloudError::from_code(op, None, "InvalidRequest", e.to_string()))
+}
+
+/// A conditional write's answer: `Ok(true)` written, `Ok(false)` when its condition did
+/// not hold (DynamoDB's `ConditionalCheckFailedException`), else the error.
+fn written<O, E>(
+    op: &'static str,
+    region: &Region,
+    result: Result<O, SdkError<E, HttpResponse>>,
+) -> CloudResult<bool>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(ProvideErrorMetadata::code)
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(cloud_error(op, Some(region), e)),
+    }
 }
 
 fn count(row: &HashMap<String, AttributeValue>, name: &str) -> u32 {
@@ -138,9 +163,7 @@ impl DynamoLedger {
 #[async_trait]
 impl Ledger for DynamoLedger {
     async fn start_run(&self, run: &str, total: u32, now: OffsetDateTime) -> CloudResult<bool> {
-        let started = now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let started = crate::time_util::rfc3339(now);
         let result = self
             .client
             .put_item()
@@ -158,16 +181,7 @@ impl Ledger for DynamoLedger {
             .expression_attribute_names("#r", "run")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(cloud_error("PutItem", Some(&self.region), e)),
-        }
+        written("PutItem", &self.region, result)
     }
 
     async fn add_item(&self, run: &str, item: &str, now: OffsetDateTime) -> CloudResult<bool> {
@@ -261,9 +275,7 @@ impl Ledger for DynamoLedger {
     }
 
     async fn claim_summary(&self, run: &str, now: OffsetDateTime) -> CloudResult<bool> {
-        let at = now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let at = crate::time_util::rfc3339(now);
         let result = self
             .client
             .update_item()
@@ -277,16 +289,7 @@ impl Ledger for DynamoLedger {
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(cloud_error("UpdateItem", Some(&self.region), e)),
-        }
+        written("UpdateItem", &self.region, result)
     }
 
     async fn items(&self, run: &str) -> CloudResult<Vec<ItemRecord>> {
