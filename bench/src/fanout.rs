@@ -95,7 +95,7 @@ impl LambdaPool {
         for _ in 0..size {
             let api = RuntimeApi::start()?;
             let mut env = env.to_vec();
-            env.extend(crate::lambda_env(name, api.port));
+            env.extend(crate::functions::lambda_env(name, api.port));
             let child = proc::command(&binary, &emu.endpoint, &env)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -286,7 +286,7 @@ pub async fn bench_fanout(
     // The schedule's invocation: fans the run out (one item per account and region).
     let fanning = Instant::now();
     let fanned = pool
-        .call(crate::fixture(
+        .call(crate::functions::fixture(
             "tests/fixtures/events/scheduled-event-cleanup.json",
         )?)
         .await
