@@ -12,6 +12,7 @@ def install() -> None:
         block_public_access,
         bulk,
         control,
+        dispatch_cache,
         ec2_images,
         copy,
         health,
@@ -29,6 +30,7 @@ def install() -> None:
         resolve_ssm,
         sharing,
         snapshot_lock,
+        snapshot_users,
         ssm_commands,
         ssm_managed,
         ssm_parameters,
@@ -38,7 +40,7 @@ def install() -> None:
         usage_reports,
     )
 
-    for mod in (ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
+    for mod in (dispatch_cache, snapshot_users, ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
                 product_codes, instances, disabled_images, snapshot_lock, block_public_access, control,
                 recycle_bin, ssm_parameters, launch_templates, resolve_ssm, ssm_managed, ssm_commands,
                 timeline, organizations, sts_trust, usage_reports):

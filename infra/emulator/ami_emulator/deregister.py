@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from moto.core.responses import ActionResult
 
-from . import events, snapshot_lock, state
+from . import events, snapshot_lock, snapshot_users, state
 from .ec2_images import image_snapshots
 from .errors import Ec2Error, check_image_ids, image_not_found
 from .patching import handler
@@ -63,9 +63,9 @@ def deregister_image(self):
         state.PENDING.pop((account, region, image_id), None)
         results = []
         if delete_snaps:
-            in_use = {s.id for other in backend.amis.values() for s in image_snapshots(other)}
             for snap in snaps:
-                if snap.id in in_use or snapshot_lock.is_locked(snap):
+                # The image is out of backend.amis already: any user left is another image.
+                if snapshot_users.users_of(backend, snap.id) or snapshot_lock.is_locked(snap):
                     results.append({"SnapshotId": snap.id, "ReturnCode": "client-error"})
                 elif backend.snapshots.pop(snap.id, None) is not None:
                     results.append({"SnapshotId": snap.id, "ReturnCode": "success"})

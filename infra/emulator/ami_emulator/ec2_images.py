@@ -19,7 +19,7 @@ from typing import Any
 from moto.ec2.models.amis import Ami
 from moto.ec2.utils import random_ami_id
 
-from . import health, lifecycle, state
+from . import health, lifecycle, snapshot_users, state
 from .errors import Ec2Error
 from .patching import handler, original
 
@@ -88,6 +88,7 @@ def set_bdm(ami: Any, entries: list[dict[str, Any]]) -> None:
     if entries:
         root = next((e for e in entries if e["device"] == ami.root_device_name), entries[0])
         ami.ebs_snapshot = root["snapshot"]
+    snapshot_users.reindex(ami)  # an image already stored now uses other snapshots
 
 
 def image_snapshots(ami: Any) -> list[Any]:

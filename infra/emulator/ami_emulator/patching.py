@@ -20,6 +20,9 @@ def handler(action_method: str):
         if action_method not in ORIGINALS and hasattr(EC2Response, action_method):
             ORIGINALS[action_method] = getattr(EC2Response, action_method)
         setattr(EC2Response, action_method, fn)
+        from .dispatch_cache import forget_method_names
+
+        forget_method_names()  # moto's cached list of handlers must see this one
         return fn
 
     return deco
