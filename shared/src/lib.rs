@@ -10,6 +10,8 @@
 //!   ([`values`]: the list and echo helpers they share).
 //! - [`lineage`]: which images are versions of one another, and the one retention decision
 //!   cleanup, replicate and `amictl status` share ([`lineage::Lineage`], [`lineage::judge`]).
+//! - [`migrate`]: moving an instance to another zone or region through its image
+//!   (`amictl migrate`, issue 20): the pure planner ([`migrate::plan::plan`]).
 //! - [`ports`]: narrow traits through which runners reach the cloud ([`ports::Cloud`]).
 //! - [`aws`]: the AWS SDK adapters, paced to EC2's token buckets ([`aws::AwsCloud`]).
 //! - [`fake`] (feature `test-util`): an in-memory cloud for domain tests.
@@ -51,6 +53,7 @@ pub mod events;
 pub mod fake;
 pub mod fanout;
 pub mod lineage;
+pub mod migrate;
 pub mod model;
 pub mod pacing;
 pub mod ports;
