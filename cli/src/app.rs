@@ -163,7 +163,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let report = match &cli.command {
         Command::CreateImages(a) => commands::create_images::run(&ctx, a).await,
         Command::Replicate(a) => commands::replicate::run(&ctx, a).await,
-        Command::Cleanup(a) => commands::cleanup::run(&ctx, a).await,
+        Command::Cleanup(a) => {
+            return commands::cleanup::run(&ctx, a, &out)
+                .await
+                .context("cleanup")
+        }
         Command::Share(a) => commands::share::run(&ctx, a).await,
         Command::Seal(a) => commands::seal::run(&ctx, a).await,
         Command::Restore(a) => commands::restore::run(&ctx, a).await,

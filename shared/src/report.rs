@@ -4,6 +4,12 @@
 //! or decided about, with an [`Outcome`] and a reason. It renders as a table for people,
 //! as JSON for `--json`, and as the detail of the `ami-lifecycle` event published to
 //! EventBridge ([`RunReport::event_detail`]).
+//!
+//! A report keeps the first [`ITEMS_PER_OUTCOME`] items of each outcome and every failure;
+//! the others are counted ([`RunReport::omitted`]) and, inside a [`sink::streaming`] scope,
+//! handed to a [`ReportSink`] as they are left out (`amictl cleanup --json` writes every
+//! item that way). Counts, outcome and metrics stay exact whatever is left out, so a run over
+//! 50,000 images holds a few hundred items.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,6 +21,14 @@ use crate::error::{CloudError, ErrorKind};
 use crate::model::{AccountId, ImageId, Region};
 
 pub mod emf;
+pub mod sink;
+
+pub use self::sink::ReportSink;
+
+/// The items of one outcome a report keeps (failures: all of them); the others are counted
+/// and streamed ([`sink`]). Enough to see what a run did; bounded so that a run's memory,
+/// its log line and its event do not grow with the estate.
+pub const ITEMS_PER_OUTCOME: usize = 100;
 
 /// What happened to one item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -150,7 +164,22 @@ pub struct RunReport {
     pub dry_run: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub started: OffsetDateTime,
+    /// The items kept: the first [`ITEMS_PER_OUTCOME`] of each outcome, every failure
+    /// (add them with [`RunReport::push`] or [`RunReport::add`], which keep the bound).
     pub items: Vec<ReportItem>,
+    /// How many items of each outcome were left out of `items` (counted in
+    /// [`RunReport::counts`]); absent when none was.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub omitted: BTreeMap<Outcome, usize>,
+    /// The metric counts ([`emf::counted_in`]) of the items left out, per region.
+    #[serde(skip)]
+    pub(crate) omitted_metrics: BTreeMap<Region, BTreeMap<&'static str, u64>>,
+    /// Where items left out go ([`sink`]).
+    #[serde(skip)]
+    stream: sink::Attached,
+    /// Keeps every item ([`RunReport::unbounded`]).
+    #[serde(skip)]
+    unbounded: bool,
     /// Set when the run stopped early (deadline) and the next run continues.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incomplete: Option<String>,
@@ -176,6 +205,10 @@ impl RunReport {
             dry_run,
             started,
             items: Vec::new(),
+            omitted: BTreeMap::new(),
+            omitted_metrics: BTreeMap::new(),
+            stream: sink::Attached(sink::current()),
+            unbounded: false,
             incomplete: None,
             metrics: BTreeMap::new(),
             run: None,
@@ -191,7 +224,7 @@ impl RunReport {
         outcome: Outcome,
         reason: impl Into<String>,
     ) {
-        self.items.push(ReportItem {
+        self.add(ReportItem {
             account: None,
             region: region.clone(),
             subject: subject.into(),
@@ -201,9 +234,62 @@ impl RunReport {
         });
     }
 
-    /// Adds another report's items and metrics (per-region runs merged into one).
+    /// Adds one item: kept while its outcome has fewer than [`ITEMS_PER_OUTCOME`] (always
+    /// for a failure), else counted and streamed.
+    pub fn add(&mut self, item: ReportItem) {
+        if self.keeps(item.outcome) {
+            self.items.push(item);
+        } else {
+            self.leave_out(item);
+        }
+    }
+
+    /// A report that keeps every item: for a part of a run whose items are read back to
+    /// decide (create-image's catch-up reads every deferred instance). Merging it into a
+    /// bounded report bounds its items there.
+    #[must_use]
+    pub fn unbounded(mut self) -> Self {
+        self.unbounded = true;
+        self
+    }
+
+    fn keeps(&self, outcome: Outcome) -> bool {
+        // Once an outcome has left one out it is full; until then its kept items are few.
+        self.unbounded
+            || outcome == Outcome::Failed
+            || (!self.omitted.contains_key(&outcome)
+                && self.items.iter().filter(|i| i.outcome == outcome).count() < ITEMS_PER_OUTCOME)
+    }
+
+    fn leave_out(&mut self, item: ReportItem) {
+        *self.omitted.entry(item.outcome).or_insert(0) += 1;
+        let names = emf::counted_in(&item);
+        if !names.is_empty() {
+            let counts = self.omitted_metrics.entry(item.region.clone()).or_default();
+            for name in names {
+                *counts.entry(name).or_insert(0) += 1;
+            }
+        }
+        if let Some(scope) = &self.stream.0 {
+            scope.send(item);
+        }
+    }
+
+    /// Adds another report's items and metrics (per-region runs merged into one). Its kept
+    /// items are bounded here; those it left out were streamed when it left them out.
     pub fn merge(&mut self, other: RunReport) {
-        self.items.extend(other.items);
+        for item in other.items {
+            self.add(item);
+        }
+        for (outcome, n) in other.omitted {
+            *self.omitted.entry(outcome).or_insert(0) += n;
+        }
+        for (region, counts) in other.omitted_metrics {
+            let mine = self.omitted_metrics.entry(region).or_default();
+            for (name, n) in counts {
+                *mine.entry(name).or_insert(0) += n;
+            }
+        }
         for (k, v) in other.metrics {
             *self.metrics.entry(k).or_insert(0.0) += v;
         }
@@ -212,14 +298,24 @@ impl RunReport {
         }
     }
 
+    /// Items of `outcome`, kept or left out.
     pub fn count(&self, outcome: Outcome) -> usize {
         self.items.iter().filter(|i| i.outcome == outcome).count()
+            + self.omitted.get(&outcome).copied().unwrap_or(0)
+    }
+
+    /// Every item, kept or left out.
+    pub fn total(&self) -> usize {
+        self.items.len() + self.omitted.values().sum::<usize>()
     }
 
     pub fn counts(&self) -> BTreeMap<&'static str, usize> {
         let mut out = BTreeMap::new();
         for i in &self.items {
             *out.entry(i.outcome.as_str()).or_insert(0) += 1;
+        }
+        for (outcome, n) in &self.omitted {
+            *out.entry(outcome.as_str()).or_insert(0) += n;
         }
         out
     }
@@ -240,7 +336,7 @@ impl RunReport {
         let failed = self.failed();
         if failed == 0 {
             "ok"
-        } else if failed == self.items.len() {
+        } else if failed == self.total() {
             "failed"
         } else {
             "partial"
@@ -255,7 +351,7 @@ impl RunReport {
             .filter(|i| i.outcome == Outcome::Failed)
             .collect();
         items.extend(self.items.iter().filter(|i| i.outcome != Outcome::Failed));
-        let truncated = items.len() > EVENT_ITEM_LIMIT;
+        let truncated = items.len() > EVENT_ITEM_LIMIT || !self.omitted.is_empty();
         items.truncate(EVENT_ITEM_LIMIT);
         let mut detail = serde_json::json!({
             "function": self.function,
@@ -283,7 +379,8 @@ impl RunReport {
         detail
     }
 
-    /// Sets the account of every item that has none (a run in one account of several).
+    /// Sets the account of every kept item that has none (a run in one account of several;
+    /// items already streamed were tagged by [`sink::in_account`]).
     pub fn in_account(mut self, account: &AccountId) -> Self {
         for i in &mut self.items {
             i.account.get_or_insert_with(|| account.clone());
@@ -320,6 +417,9 @@ impl RunReport {
             let rows: Vec<[String; 5]> = self.items.iter().map(Self::cells).collect();
             render_rows(&headers, &rows)
         };
+        for (outcome, n) in &self.omitted {
+            let _ = writeln!(out, "… and {n} more {}", outcome.as_str());
+        }
         self.render_summary(&mut out);
         out
     }
@@ -448,21 +548,24 @@ mod tests {
     #[test]
     fn event_detail_puts_failures_first_and_caps_items() {
         let mut rep = sample();
-        for n in 0..300 {
-            rep.push(
-                &Region::new("us-east-1"),
-                format!("i-x{n}"),
-                None,
-                Outcome::Skipped,
-                "not opted in",
-            );
+        // Three outcomes: more items than an event carries, none past the report's bound.
+        for outcome in [Outcome::Skipped, Outcome::Unchanged, Outcome::Kept] {
+            for n in 0..ITEMS_PER_OUTCOME - 1 {
+                rep.push(
+                    &Region::new("us-east-1"),
+                    format!("i-x{n}"),
+                    None,
+                    outcome,
+                    "not opted in",
+                );
+            }
         }
         let detail = rep.event_detail();
         assert_eq!(detail["failed"], 1);
         assert_eq!(detail["items"][0]["outcome"], "failed");
         assert_eq!(detail["items"].as_array().map(Vec::len), Some(200));
         assert_eq!(detail["items_truncated"], true);
-        assert_eq!(detail["counts"]["skipped"], 301);
+        assert_eq!(detail["counts"]["skipped"], ITEMS_PER_OUTCOME);
     }
 
     #[test]
@@ -495,3 +598,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "report/bounded_tests.rs"]
+mod bounded_tests;

@@ -1,12 +1,20 @@
 //! `amictl cleanup`: apply retention now, or with `--dry-run` print the plan — per image,
 //! keep or delete and why (which rule, which reference). Same runner as the Lambda function.
+//!
+//! With `--json` every item is written as the run decides it ([`crate::output::JsonStream`]):
+//! the run holds only the first items of each outcome, however many images there are.
 
 use ami_core::cleanup::CleanupRequest;
 use ami_core::context::Context;
 use ami_core::model::Region;
-use ami_core::report::{Outcome, RunReport};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use ami_core::report::{sink, Outcome, ReportItem};
 use ami_core::runner::{run_request, Cleanup};
 use time::OffsetDateTime;
+
+use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,7 +29,16 @@ pub struct Args {
     pub changes_only: bool,
 }
 
-pub async fn run(ctx: &Context, args: &Args) -> anyhow::Result<RunReport> {
+/// Whether `--changes-only` prints `item`: retention's keeps are hidden, orphans are not.
+fn is_change(item: &ReportItem) -> bool {
+    item.outcome != Outcome::Kept || item.reason.contains("orphan")
+}
+
+fn any(_: &ReportItem) -> bool {
+    true
+}
+
+pub async fn run(ctx: &Context, args: &Args, out: &Output) -> anyhow::Result<ExitCode> {
     let known = ctx.config.all_regions();
     let mut request = CleanupRequest::default();
     for name in &args.only {
@@ -37,11 +54,13 @@ pub async fn run(ctx: &Context, args: &Args) -> anyhow::Result<RunReport> {
         );
         request.regions.push(region);
     }
-    let mut report = run_request::<Cleanup>(ctx, request, OffsetDateTime::now_utc()).await;
-    if args.changes_only {
-        report
-            .items
-            .retain(|i| i.outcome != Outcome::Kept || i.reason.contains("orphan"));
-    }
-    Ok(report)
+    let keep = if args.changes_only { is_change } else { any };
+    let work = run_request::<Cleanup>(ctx, request, OffsetDateTime::now_utc());
+    let Some(stream) = out.stream(keep) else {
+        let mut report = work.await;
+        report.items.retain(keep);
+        return Ok(out.report(&report));
+    };
+    let report = sink::streaming(Arc::clone(&stream) as Arc<dyn sink::ReportSink>, work).await;
+    Ok(stream.finish(&report))
 }

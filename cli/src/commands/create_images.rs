@@ -132,6 +132,9 @@ fn fold(total: &mut Option<RunReport>, round: RunReport) {
     all.items.retain(|i| {
         seen.contains(&(i.region.clone(), i.subject.clone())) || i.outcome == Outcome::Created
     });
+    // Items a round only counted (past the report's bound) are the last round's, as its
+    // figures are.
+    all.omitted = round.omitted;
     all.metrics = round.metrics;
     all.incomplete = round.incomplete;
 }

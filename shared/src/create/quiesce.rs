@@ -87,7 +87,9 @@ pub(super) async fn run_jobs(ctx: &Context, jobs: Vec<QuiesceJob>, report: &mut 
         .await;
     let mut deferred = false;
     for (part, d) in done {
-        report.items.extend(part.items);
+        for item in part.items {
+            report.add(item);
+        }
         if part.incomplete.is_some() {
             report.incomplete = part.incomplete;
         }

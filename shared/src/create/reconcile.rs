@@ -57,7 +57,8 @@ pub async fn reconcile(ctx: &Context, now: OffsetDateTime) -> RunReport {
             .catch_up_window_minutes
             .map_or(period / 2, |m| Duration::minutes(i64::from(m)));
         let run = ScheduleRun::new(schedule.clone(), slot);
-        let mut one = RunReport::new(FUNCTION, ctx.dry_run(), now);
+        // Unbounded: every deferred instance is read back below (`pending`).
+        let mut one = RunReport::new(FUNCTION, ctx.dry_run(), now).unbounded();
         if now - slot <= window {
             ctx.progress(&format!(
                 "catching up schedule {schedule} slot {}",

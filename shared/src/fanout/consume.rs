@@ -86,7 +86,7 @@ pub async fn consume<R: Runner>(
                 ),
             ),
         };
-        report.items.push(ReportItem {
+        report.add(ReportItem {
             account: Some(item.account.clone()),
             region,
             subject: item.item.clone(),

@@ -8,7 +8,7 @@ use super::{summary, WorkItem};
 use crate::context::Context;
 use crate::model::Region;
 use crate::ports::{ItemRecord, ItemState};
-use crate::report::{Outcome, RunReport};
+use crate::report::{Outcome, ReportItem, RunReport};
 use crate::runner::accounts::{home, push, select_accounts, Scope};
 use crate::runner::{Runner, Split};
 
@@ -94,16 +94,11 @@ pub async fn fan_out<R: Runner>(
         let sent = queue.send(&bodies, 0).await;
         for (item, result) in chunk.iter().zip(sent) {
             let region = item.region.clone().unwrap_or_else(|| home(ctx));
-            match result {
-                Ok(()) => {
-                    report.push(
-                        &region,
-                        &item.item,
-                        None,
-                        Outcome::Queued,
-                        format!("work item {} of run {run} sent", item.item),
-                    );
-                }
+            let (outcome, reason) = match result {
+                Ok(()) => (
+                    Outcome::Queued,
+                    format!("work item {} of run {run} sent", item.item),
+                ),
                 Err(e) => {
                     // Never sent, never consumed: recorded failed so the run still ends
                     // (and its summary names it).
@@ -124,12 +119,18 @@ pub async fn fan_out<R: Runner>(
                             tracing::warn!(run, item = %item.item, error = %le, "could not record an unsent item")
                         }
                     }
-                    report.push(&region, &item.item, None, Outcome::for_error(&e), line);
+                    (Outcome::for_error(&e), line)
                 }
-            }
-            if let Some(last) = report.items.last_mut() {
-                last.account = Some(item.account.clone());
-            }
+            };
+            // Added whole: past the report's bound it is counted, not kept last.
+            report.add(ReportItem {
+                account: Some(item.account.clone()),
+                region,
+                subject: item.item.clone(),
+                image: None,
+                outcome,
+                reason,
+            });
         }
     }
     report

@@ -79,7 +79,7 @@ pub async fn summarize(
         report.metrics.insert((*name).to_owned(), value);
     }
     for r in records.iter().filter(|r| r.state != ItemState::Done) {
-        report.items.push(ReportItem {
+        report.add(ReportItem {
             account: Some(r.account.clone()),
             region: r.region.clone().unwrap_or_else(|| home(ctx)),
             subject: r.item.clone(),
@@ -92,7 +92,7 @@ pub async fn summarize(
             reason: r.line.clone(),
         });
     }
-    report.items.push(ReportItem {
+    report.add(ReportItem {
         account: None,
         region: home(ctx),
         subject: run.to_owned(),

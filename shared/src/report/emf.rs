@@ -10,8 +10,9 @@
 //! the simulator and the tests never call [`to_stdout`]: their stdout is a person's.
 //!
 //! Two kinds of document, all in namespace [`NAMESPACE`]:
-//! - one per region the report has items in: the item counts of [`names::COUNTS`]
-//!   (zeros included), under the dimension sets `[Deployment, Function]` and
+//! - one per region the report has items in (kept or counted only, past
+//!   [`super::ITEMS_PER_OUTCOME`]): the item counts of [`names::COUNTS`] (zeros
+//!   included), under the dimension sets `[Deployment, Function]` and
 //!   `[Deployment, Function, Region]`; summed over regions, the first set is the run's
 //!   total.
 //! - one per run: `Runs` = 1 and the report's figures that [`FIGURES`] maps (GiB freed,
@@ -95,7 +96,7 @@ const SUMMARY_FIGURE: &str = crate::fanout::summary::METRICS[2];
 /// The counts one item adds to (none for most outcomes). A created image rebooted its
 /// instance when its reason names the consistency `rebooted`: create-image writes
 /// `NAME (CONSISTENCY[, reboot group …])…` for every image it makes.
-fn counted_in(item: &ReportItem) -> &'static [&'static str] {
+pub(crate) fn counted_in(item: &ReportItem) -> &'static [&'static str] {
     match item.outcome {
         Outcome::Created if rebooted(&item.reason) => &[names::IMAGES_CREATED, names::REBOOTS],
         Outcome::Created => &[names::IMAGES_CREATED],
@@ -132,6 +133,15 @@ pub fn documents(report: &RunReport, deployment: &str) -> Vec<Value> {
             .or_insert_with(|| names::COUNTS.iter().map(|n| (*n, 0)).collect());
         for name in counted_in(item) {
             *counts.entry(name).or_insert(0) += 1;
+        }
+    }
+    // The items the report left out count too: it kept their counts per region.
+    for (region, left_out) in report.omitted_metrics.iter().filter(|_| !summary) {
+        let counts = per_region
+            .entry(region)
+            .or_insert_with(|| names::COUNTS.iter().map(|n| (*n, 0)).collect());
+        for (name, n) in left_out {
+            *counts.entry(name).or_insert(0) += n;
         }
     }
     let base = |extra: Option<&Region>| {

@@ -30,7 +30,7 @@ use crate::ports::{
     Agents, Cloud, Continuations, Ec2, Keys, LaunchTemplates, Ledger, Organization, Parameters,
     RecycleBin, Reports, Seals, WorkQueue,
 };
-use crate::report::{Outcome, RunReport};
+use crate::report::{Outcome, ReportItem, RunReport};
 
 /// Which accounts a request is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,10 +81,14 @@ pub(crate) fn push(
     outcome: Outcome,
     reason: String,
 ) {
-    report.push(&home(ctx), subject, None, outcome, reason);
-    if let Some(item) = report.items.last_mut() {
-        item.account = account.cloned();
-    }
+    report.add(ReportItem {
+        account: account.cloned(),
+        region: home(ctx),
+        subject: subject.to_owned(),
+        image: None,
+        outcome,
+        reason,
+    });
 }
 
 /// The accounts of a run before they are opened: this deployment's own account (when it
@@ -348,7 +352,8 @@ pub async fn run_in_accounts<R: Runner>(
             continue;
         }
         ctx.progress(&format!("account {account}"));
-        let ran = R::run(&actx, request.clone(), now).await;
+        let ran =
+            crate::report::sink::in_account(&account, R::run(&actx, request.clone(), now)).await;
         report.merge(ran.in_account(&account));
         done += 1;
     }
