@@ -14,7 +14,10 @@ after it had registered a reservation. check(), called before anything is launch
   '<name>' does not exist" (EC2's wording; moto checks only with an environment switch).
 * `Placement.GroupName` / `Placement.GroupId` unknown → `InvalidPlacementGroup.Unknown`
   (placement_groups.py).
-`IamInstanceProfile` (name or ARN) is moto's own check (an unknown profile is refused).
+* `IamInstanceProfile` `Arn` / `Name` unknown in the account's IAM → `InvalidParameterValue`
+  "Value (<arn>) for parameter iamInstanceProfile.arn is invalid. Invalid IAM Instance
+  Profile ARN" (`…name…` / "Invalid IAM Instance Profile name"; EC2's wording as clients
+  report it; moto answered IAM's `NoSuchEntity`).
 """
 from __future__ import annotations
 
@@ -67,6 +70,24 @@ def check(self) -> None:
     group_id = self._get_param("Placement.GroupId")
     if group_id and placement_groups.find(account, region, group_id=group_id) is None:
         raise placement_groups.unknown(group_id)
+    _check_profile(self)
+
+
+def _check_profile(self) -> None:
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[self.current_account][self.partition]
+    for member, lookup, what in (("Arn", iam.get_instance_profile_by_arn, "ARN"),
+                                 ("Name", iam.get_instance_profile, "name")):
+        value = self._get_param(f"IamInstanceProfile.{member}")
+        if not value:
+            continue
+        try:
+            lookup(value)
+        except Exception:
+            raise Ec2Error("InvalidParameterValue",
+                           f"Value ({value}) for parameter iamInstanceProfile.{member.lower()} is "
+                           f"invalid. Invalid IAM Instance Profile {what}") from None
 
 
 def place(self, instances: list[Any]) -> None:

@@ -313,5 +313,14 @@ def test_user_data_tags_metadata_monitoring_and_profile_are_kept(ec2, emu):
     assert inst["MetadataOptions"]["HttpTokens"] == "required"
     assert inst["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
     assert inst["Monitoring"]["State"] == "enabled"
-    with pytest.raises(ClientError):
-        ec2.run_instances(IamInstanceProfile={"Arn": profile.replace("/app", "/missing")}, **BASE)
+    missing = profile.replace("/app", "/missing")
+    before = instance_ids(ec2)
+    with pytest.raises(ClientError) as e:
+        ec2.run_instances(IamInstanceProfile={"Arn": missing}, **BASE)
+    assert error(e) == ("InvalidParameterValue", f"Value ({missing}) for parameter "
+                        "iamInstanceProfile.arn is invalid. Invalid IAM Instance Profile ARN")
+    with pytest.raises(ClientError) as e:
+        ec2.run_instances(IamInstanceProfile={"Name": "missing"}, **BASE)
+    assert error(e) == ("InvalidParameterValue", "Value (missing) for parameter "
+                        "iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name")
+    assert instance_ids(ec2) == before
