@@ -60,6 +60,9 @@ pub struct ImageQuery {
     pub source_instances: Vec<InstanceId>,
     /// Include disabled images (`IncludeDisabled`) so their snapshots are not taken for orphans.
     pub include_disabled: bool,
+    /// Only images in this state (EC2's `state` filter), e.g. the pending copies that
+    /// hold a region's concurrent-copy slots.
+    pub state: Option<crate::model::ImageState>,
     /// Page size (EC2 allows up to 1000).
     pub page_size: Option<u32>,
 }

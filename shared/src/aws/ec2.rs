@@ -194,6 +194,9 @@ impl Images for AwsEc2 {
         if let Some(k) = &query.tag_key {
             filters.push(filter("tag-key", [k.as_str()]));
         }
+        if let Some(state) = query.state {
+            filters.push(filter("state", [state.as_str()]));
+        }
         if !query.names.is_empty() {
             filters.push(filter("name", query.names.iter().map(String::as_str)));
         }

@@ -63,6 +63,9 @@ fn image_matches(img: &Image, q: &ImageQuery, account: &str) -> bool {
             return false;
         }
     }
+    if q.state.is_some_and(|s| s != img.state) {
+        return false;
+    }
     true
 }
 
