@@ -40,6 +40,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "ami_quota": None,        # AMIs per account and region (CreateImage, CopyImage); None = no limit
     "usage_report_delay_seconds": 0.0,  # image usage report pending -> available (usage_reports.py)
     "launch_status_seconds": 0.0,  # status checks `initializing` this long after launch/start
+    "stop_seconds": 0.0,      # StopInstances: `stopping` this long, then `stopped` (instance_stop.py)
 }
 
 
