@@ -39,13 +39,14 @@ def install() -> None:
         timeline,
         usage_reports,
     )
-    from . import addresses, instance_status, instance_stop, placement_groups, run_instances  # issue 20
+    from . import (addresses, describe_errors, instance_status, instance_stop,  # issue 20
+                   placement_groups, run_instances)
 
     for mod in (dispatch_cache, snapshot_users, ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
                 product_codes, instances, disabled_images, snapshot_lock, block_public_access, control,
                 recycle_bin, ssm_parameters, launch_templates, resolve_ssm, ssm_managed, ssm_commands,
                 timeline, organizations, sts_trust, usage_reports,
                 # RunInstances wrappers: run_instances last (outermost), after health
-                placement_groups, addresses, instance_status, instance_stop, run_instances):
+                placement_groups, addresses, describe_errors, instance_status, instance_stop, run_instances):
         mod.install()
     lifecycle.start_ticker()
