@@ -473,7 +473,7 @@ async fn apply(ctx: &Context, plan: &Plan, report: &mut RunReport) -> bool {
 
 /// What one CreateImage came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Made {
+pub(crate) enum Made {
     Created(ImageId),
     Existed,
     Deferred,
@@ -483,7 +483,7 @@ pub(super) enum Made {
 /// CreateImage for one instance, sealed at creation, reported into `report` (`text` says
 /// what was made); a taken name is looked up (ours: already existed; not sealed:
 /// name-squatted).
-pub(super) async fn create_one(
+pub(crate) async fn create_one(
     ctx: &Context,
     region: &Region,
     subject: &str,

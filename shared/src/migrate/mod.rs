@@ -20,9 +20,11 @@
 //! printed ([`MigrationPlan`] is `Serialize`).
 
 pub mod error;
+pub mod fleet;
 pub mod model;
 mod network;
 pub mod plan;
+pub mod run;
 pub mod token;
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use super::model::{
 use super::network::{choose_key_pair, choose_security_groups, choose_subnet};
 use super::token::client_token;
 use super::{MIGRATED_FROM, MIGRATION};
-use crate::model::{Image, ImageId, ImageState, InstanceId, InstanceState, KeyRef, Region, Tags};
+use crate::model::{
+    Image, ImageId, ImageState, InstanceId, InstanceState, KeyRef, Region, ScheduleName, Tags,
+};
 use crate::tags::{key, Consistency};
 
 /// Where the image the new instance starts from comes from.
@@ -112,7 +114,19 @@ pub struct Inputs<'a> {
     pub proven_images: &'a [Image],
     /// The target region's key for the copy (`REPLICA_KMS_KEYS`), when one is configured.
     pub target_key: Option<&'a KeyRef>,
+    /// The deployment (image names begin with it).
+    pub deployment: &'a str,
     pub now: OffsetDateTime,
+}
+
+/// The schedule a migration image is filed under: the source's first schedule, so the
+/// image joins the source's lineage and follows its retention; `migrate` for an instance
+/// the suite does not image.
+pub fn lineage_schedule(source_tags: &Tags) -> ScheduleName {
+    crate::tags::InstanceSettings::from_tags(source_tags)
+        .ok()
+        .and_then(|s| s.schedules.first().cloned())
+        .unwrap_or_else(|| ScheduleName::new(super::run::MIGRATE_SCHEDULE))
 }
 
 /// Plans the move of `source` to `target`.
@@ -171,7 +185,7 @@ pub fn plan(
     let token = client_token(&source.id, &source.region, &to_region, Some(&zone));
     let mut notes = Vec::new();
 
-    let image = choose_image(source, target, inputs, &token);
+    let image = choose_image(source, target, inputs);
     let copy = (!same_region).then(|| CopyStep {
         to: to_region.clone(),
         kms_key: inputs.target_key.cloned(),
@@ -270,12 +284,7 @@ pub fn plan(
 /// The source's newest consistent image younger than `--max-age`, else a new one.
 /// Reused only if EC2 says the source made it (`SourceInstanceId`, immutable) and the
 /// caller verified its seal; a crash-consistent image is never reused.
-fn choose_image(
-    source: &SourceInstance,
-    target: &Target,
-    inputs: &Inputs<'_>,
-    token: &str,
-) -> ImageStep {
+fn choose_image(source: &SourceInstance, target: &Target, inputs: &Inputs<'_>) -> ImageStep {
     const CONSISTENT: [Consistency; 3] = [
         Consistency::Rebooted,
         Consistency::Stopped,
@@ -299,8 +308,13 @@ fn choose_image(
             consistency: i.tag(key::CONSISTENCY).unwrap_or_default().to_owned(),
         },
         None => ImageStep::Create {
-            // EC2 refuses a second image of the same name in a region: a re-run finds it.
-            name: format!("ami-lifecycle-{}-{token}", source.id),
+            // The source's lineage, this minute's slot: a re-run finds the image by its
+            // migration token (tagged at creation), whatever the minute.
+            name: crate::create::image_name(
+                inputs.deployment,
+                &source.id,
+                &crate::create::ScheduleRun::new(lineage_schedule(&source.tags), inputs.now),
+            ),
             reboot: source.state == InstanceState::Running,
         },
     }

@@ -125,6 +125,7 @@ fn inputs(net: &TargetNetwork) -> Inputs<'_> {
         network: net,
         proven_images: &[],
         target_key: None,
+        deployment: "ami-lifecycle",
         now: NOW,
     }
 }
@@ -149,7 +150,7 @@ fn a_zone_move_keeps_the_vpc_the_groups_and_the_configuration() {
     assert_eq!(
         p.image,
         ImageStep::Create {
-            name: format!("ami-lifecycle-i-0source-{}", p.token),
+            name: "ami-lifecycle/i-0source/daily/20261202T0300Z".into(),
             reboot: true
         }
     );
