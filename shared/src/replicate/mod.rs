@@ -33,8 +33,10 @@
 //! # Ok::<(), ami_core::runner::RequestError>(())
 //! ```
 
+mod lines;
 pub mod plan;
 mod run;
+pub mod slots;
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -230,3 +232,6 @@ mod request_tests;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod slots_tests;

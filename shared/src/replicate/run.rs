@@ -1,10 +1,12 @@
 //! Applies replication: list the inventory, check keys, plan, copy, remove failed copies.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use time::OffsetDateTime;
 
+use super::lines::Lines;
 use super::plan::{self, CopyKind, CopyPlan, Inventory, KeyStatus, Removal};
+use super::slots::{self, Slots};
 use super::{Request, FUNCTION};
 use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
@@ -16,14 +18,31 @@ use crate::tags::{self, key};
 
 /// Runs one request and returns its report (the caller passes it to [`Context::finish`]).
 pub async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunReport {
+    run_polling(ctx, request, now, slots::poll_interval()).await
+}
+
+/// [`run`], polling for copy slots every `poll` (tests use a short one).
+pub(super) async fn run_polling(
+    ctx: &Context,
+    request: Request,
+    now: OffsetDateTime,
+    poll: std::time::Duration,
+) -> RunReport {
     let mut report = RunReport::new(FUNCTION, ctx.dry_run(), now);
+    // An event's run never waits for a copy slot: the next copy's completion event (or
+    // the reconcile) takes over. Every other run waits, bounded by the deadline.
+    let wait = match &request {
+        Request::Reconcile | Request::ReconcileIn(_) => true,
+        Request::Image { from_event, .. } => !from_event,
+        Request::FailedCopy { .. } | Request::Ignore { .. } => false,
+    };
     let inventory = match &request {
         Request::Reconcile => {
             let regions = ctx.config.regions.clone();
-            Some(reconcile_inventory(ctx, &regions, &mut report).await)
+            Some(reconcile_inventory(ctx, &regions, None, &mut report).await)
         }
         Request::ReconcileIn(region) => {
-            Some(reconcile_inventory(ctx, std::slice::from_ref(region), &mut report).await)
+            Some(reconcile_inventory(ctx, std::slice::from_ref(region), None, &mut report).await)
         }
         Request::Image {
             image,
@@ -50,7 +69,7 @@ pub async fn run(ctx: &Context, request: Request, now: OffsetDateTime) -> RunRep
         keep_sealed(ctx, &mut inventory, &mut report).await;
         check_keys(ctx, &mut inventory).await;
         let plan = plan::plan(&inventory, &ctx.config, now);
-        apply(ctx, plan, &mut report).await;
+        apply(ctx, plan, wait.then_some(poll), &mut report).await;
     }
     report
 }
@@ -92,14 +111,21 @@ fn copies_query(deployment: &str) -> ImageQuery {
 }
 
 /// The reconcile's inventory: the sources in `regions` (managed regions), the images
-/// shared for adoption there, and the copies in every destination of those sources.
+/// shared for adoption there, and the copies in every destination of those sources. With
+/// `only_dest`, the reconcile of that one destination (a copy slot freed there): the
+/// images shared there, the copies there, and a plan narrowed to it
+/// ([`Inventory::only_region`]).
 async fn reconcile_inventory(
     ctx: &Context,
     regions: &[Region],
+    only_dest: Option<&Region>,
     report: &mut RunReport,
 ) -> Inventory {
     let config = &ctx.config;
-    let mut inv = Inventory::default();
+    let mut inv = Inventory {
+        only_region: only_dest.cloned(),
+        ..Inventory::default()
+    };
     let mut ids = BTreeSet::new();
     for region in regions {
         ctx.progress(&format!("listing source images in {region}"));
@@ -115,7 +141,7 @@ async fn reconcile_inventory(
                 .extend(images.into_iter().filter(|i| ids.insert(i.id.clone()))),
             Err(e) => listing_failed(report, region, "source images", &e),
         }
-        if !config.adopt_from.is_empty() {
+        if !config.adopt_from.is_empty() && only_dest.is_none_or(|d| d == region) {
             let q = ImageQuery {
                 shared_with_me: true,
                 owners: config.adopt_from.clone(),
@@ -135,6 +161,9 @@ async fn reconcile_inventory(
         }
     }
     dests.extend(inv.shared.iter().map(|i| i.region.clone()));
+    if let Some(only) = only_dest {
+        dests.retain(|d| d == only);
+    }
     for region in dests {
         list_copies(ctx, &mut inv, &region, copies_query(&config.deployment)).await;
     }
@@ -248,6 +277,24 @@ async fn image_inventory(
         }
     }
     let names: Vec<&str> = regions.iter().map(Region::as_str).collect();
+    if let Some(copy) = found.as_ref().filter(|i| i.state == ImageState::Available) {
+        if let Some(source) = our_copy(ctx, copy).await {
+            // One of our copies completed: a copy slot in its region is free. Fill the
+            // region: the reconcile of that destination alone.
+            report.push(
+                &copy.region,
+                image.as_str(),
+                Some(image),
+                Outcome::Skipped,
+                format!(
+                    "a copy of {source}: copies are never replicated again; a copy slot in {} is free: the copies missing there are requested",
+                    copy.region
+                ),
+            );
+            let sources = config.regions.clone();
+            return Some(reconcile_inventory(ctx, &sources, Some(&copy.region), report).await);
+        }
+    }
     let Some(img) = found else {
         let home = regions
             .first()
@@ -325,6 +372,22 @@ async fn image_inventory(
         }
     }
     Some(inv)
+}
+
+/// The source of `image` when it is provably one of our copies (replica or adoption) in a
+/// region the deployment manages: a copy (`source-image` tag and EC2's `SourceImageId`),
+/// managed by this deployment, and sealed by it (tags confer nothing).
+async fn our_copy(ctx: &Context, image: &Image) -> Option<ImageId> {
+    let deployment = &ctx.config.deployment;
+    let source = image.tag(key::SOURCE_IMAGE).map(ImageId::new)?;
+    if image.source.is_none()
+        || !tags::is_managed_by(&image.tags, deployment)
+        || !ctx.config.all_regions().contains(&image.region)
+    {
+        return None;
+    }
+    let sealed = seal::sealed_only(&ctx.sealer, vec![image.clone()], deployment, None).await;
+    (!sealed.is_empty()).then_some(source)
 }
 
 /// The copies of `source`'s lineage in a destination (managed, carrying its instance):
@@ -465,7 +528,16 @@ async fn check_keys(ctx: &Context, inv: &mut Inventory) {
     }
 }
 
-async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
+/// Applies the plan: decisions and status tags, then the copies — each destination on its
+/// own, all at once (each has its own CopyImage bucket and concurrent-copy cap) — then the
+/// removals. `wait` (the poll interval): a copy refused for the cap waits for a slot
+/// ([`Slots`]); without it, the copy and the rest of its destination's are deferred.
+async fn apply(
+    ctx: &Context,
+    plan: plan::Plan,
+    wait: Option<std::time::Duration>,
+    report: &mut RunReport,
+) {
     for d in plan.decisions {
         report.push(&d.region, d.subject, d.image.as_ref(), d.outcome, d.reason);
     }
@@ -484,8 +556,8 @@ async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
             }
         }
     }
-    for copy in plan.copies {
-        if ctx.dry_run() {
+    if ctx.dry_run() {
+        for copy in plan.copies {
             report.push(
                 &copy.dest,
                 copy.request.source_image.as_str(),
@@ -502,17 +574,23 @@ async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
                     "would remove this failed copy once the new copy is requested",
                 );
             }
-            continue;
         }
-        if ctx.deadline.near() {
-            defer_for_deadline(report, &copy.dest, &copy.request.source_image);
-            continue;
+    } else {
+        let mut by_dest: BTreeMap<Region, Vec<CopyPlan>> = BTreeMap::new();
+        for copy in plan.copies {
+            by_dest.entry(copy.dest.clone()).or_default().push(copy);
         }
-        make_copy(ctx, copy, report).await;
+        let lanes = by_dest
+            .into_iter()
+            .map(|(dest, copies)| copy_lane(ctx, dest, copies, wait));
+        for lines in futures::future::join_all(lanes).await {
+            lines.into_report(report);
+        }
     }
+    let mut lines = Lines::default();
     for removal in plan.removals {
         if ctx.dry_run() {
-            report.push(
+            lines.push(
                 &removal.region,
                 removal.image.as_str(),
                 Some(&removal.image),
@@ -520,11 +598,93 @@ async fn apply(ctx: &Context, plan: plan::Plan, report: &mut RunReport) {
                 format!("would remove: {}", removal.reason),
             );
         } else if ctx.deadline.near() {
-            defer_for_deadline(report, &removal.region, &removal.image);
+            defer_for_deadline(&mut lines, &removal.region, &removal.image);
         } else {
-            remove(ctx, &removal, report).await;
+            remove(ctx, &removal, &mut lines).await;
         }
     }
+    lines.into_report(report);
+}
+
+/// The copies into one destination, in plan order. A copy refused for the
+/// concurrent-copy cap is requested again once a slot frees when the run `wait`s (bounded
+/// by the deadline); otherwise (an event's run) it and the rest are deferred without
+/// asking EC2 again: the next copy to complete there starts them (its `available` event
+/// fills the region), the reconcile being the safety net.
+async fn copy_lane(
+    ctx: &Context,
+    dest: Region,
+    copies: Vec<CopyPlan>,
+    wait: Option<std::time::Duration>,
+) -> Lines {
+    let mut out = Lines::default();
+    let mut slots = Slots::new(dest.clone(), wait.unwrap_or_default());
+    let wait = wait.is_some();
+    // Why the rest of this destination's copies are not requested, once that is so.
+    let mut stopped: Option<String> = None;
+    let mut queue = copies.into_iter();
+    let mut next = queue.next();
+    while let Some(copy) = next.take() {
+        if ctx.deadline.near() {
+            defer_for_deadline(&mut out, &dest, &copy.request.source_image);
+            next = queue.next();
+            continue;
+        }
+        if stopped.is_none() && wait && !slots.has_room() {
+            if let Err(why) = slots.wait(ctx).await {
+                if why.starts_with("deadline") {
+                    out.incomplete("deadline near: the next run continues");
+                }
+                stopped = Some(format!("{why}: not requested; the next run copies it"));
+            }
+        }
+        if let Some(why) = &stopped {
+            out.push(
+                &dest,
+                copy.request.source_image.as_str(),
+                None,
+                Outcome::Deferred,
+                why.clone(),
+            );
+            next = queue.next();
+            continue;
+        }
+        match make_copy(ctx, copy, &mut out).await {
+            Requested::Made => {
+                slots.requested();
+                next = queue.next();
+            }
+            Requested::NotMade => next = queue.next(),
+            Requested::AtCap(copy, e) if wait => {
+                slots.refused(ctx).await;
+                ctx.progress(&format!("{e}: waiting for a copy in {dest} to complete"));
+                next = Some(copy);
+            }
+            Requested::AtCap(copy, e) => {
+                out.push(
+                    &dest,
+                    copy.request.source_image.as_str(),
+                    None,
+                    Outcome::Deferred,
+                    format!("{e}; the next copy to complete in {dest} starts it (its available event), else the next reconcile"),
+                );
+                stopped = Some(format!("not requested: the concurrent-copy cap in {dest} is reached ({e}); the next copy to complete there starts it (its available event), else the next reconcile"));
+                next = queue.next();
+            }
+        }
+    }
+    out
+}
+
+/// What became of one copy request.
+enum Requested {
+    /// The copy exists (made now, or earlier under the same token).
+    Made,
+    /// Not made, and reported (failed, deferred for throttling, skipped…).
+    NotMade,
+    /// Refused for the destination's concurrent-copy cap, not reported: the caller waits
+    /// or defers. The copy as it was last tried (its attempt may have moved on).
+    AtCap(CopyPlan, CloudError),
 }
 
 /// How many more attempts one run tries when a `ClientToken` gives back a copy that no
@@ -557,7 +717,7 @@ async fn copy_exists(ctx: &Context, region: &Region, id: &ImageId) -> Result<boo
 
 /// Requests one copy (sealed), checks that the copy EC2 answers with exists, and removes
 /// the failed copies it supersedes.
-async fn make_copy(ctx: &Context, mut copy: CopyPlan, report: &mut RunReport) {
+async fn make_copy(ctx: &Context, mut copy: CopyPlan, report: &mut Lines) -> Requested {
     ctx.progress(&format!(
         "copying {} to {}",
         copy.request.source_image, copy.dest
@@ -594,11 +754,12 @@ async fn make_copy(ctx: &Context, mut copy: CopyPlan, report: &mut RunReport) {
                     Outcome::for_error(&e),
                     format!("not copied: the copy could not be sealed ({e})"),
                 );
-                return;
+                return Requested::NotMade;
             }
         }
         let id = match ctx.cloud.ec2(&copy.dest).copy_image(&request).await {
             Ok(id) => id,
+            Err(e) if e.kind == ErrorKind::ResourceLimit => return Requested::AtCap(copy, e),
             Err(e) => {
                 let (outcome, reason) = match e.kind {
                     k if k.is_retryable() => (Outcome::Deferred, format!("{e}; the next reconcile copies it")),
@@ -619,7 +780,7 @@ async fn make_copy(ctx: &Context, mut copy: CopyPlan, report: &mut RunReport) {
                     outcome,
                     reason,
                 );
-                return;
+                return Requested::NotMade;
             }
         };
         // A token EC2 has seen returns its first copy again, even a deregistered one: a
@@ -641,7 +802,7 @@ async fn make_copy(ctx: &Context, mut copy: CopyPlan, report: &mut RunReport) {
                         spent.len() + 1
                     ),
                 );
-                return;
+                return Requested::NotMade;
             }
             // Not verified: the next reconcile sees whether it exists.
             Err(_) => break id,
@@ -674,12 +835,11 @@ async fn make_copy(ctx: &Context, mut copy: CopyPlan, report: &mut RunReport) {
         };
         remove(ctx, &removal, report).await;
     }
+    Requested::Made
 }
 
-fn defer_for_deadline(report: &mut RunReport, region: &Region, subject: &ImageId) {
-    report
-        .incomplete
-        .get_or_insert_with(|| "deadline near: the next run continues".to_owned());
+fn defer_for_deadline(report: &mut Lines, region: &Region, subject: &ImageId) {
+    report.incomplete("deadline near: the next run continues");
     report.push(
         region,
         subject.as_str(),
@@ -716,7 +876,7 @@ fn describe(copy: &CopyPlan) -> String {
     )
 }
 
-async fn remove(ctx: &Context, removal: &Removal, report: &mut RunReport) {
+async fn remove(ctx: &Context, removal: &Removal, report: &mut Lines) {
     match ctx
         .cloud
         .ec2(&removal.region)

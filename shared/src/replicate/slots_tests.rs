@@ -1,0 +1,238 @@
+//! Copies past the concurrent-copy cap against the fake cloud: a waiting run requests a
+//! deferred copy as soon as one of ours completes; an event's run defers at the cap and
+//! a replica's `available` event fills its region.
+
+use std::time::Duration;
+
+use time::macros::datetime;
+use time::OffsetDateTime;
+
+use super::run::run_polling;
+use super::Request;
+use crate::config::Config;
+use crate::context::Context;
+use crate::deadline::Deadline;
+use crate::fake::FakeCloud;
+use crate::model::{ImageId, Region};
+use crate::report::{Outcome, RunReport};
+use crate::tags::key;
+
+const NOW: OffsetDateTime = datetime!(2026-11-22 03:05 UTC);
+const POLL: Duration = Duration::from_millis(20);
+const DEST: &str = "eu-west-1";
+
+/// `n` managed sources in us-east-1 (one lineage each), one destination, copies capped at `cap`.
+fn capped(n: usize, cap: usize) -> (FakeCloud, Context, Vec<ImageId>) {
+    let cloud = FakeCloud::new("123456789012");
+    cloud.set_now(NOW);
+    cloud.state().copy_cap = Some(cap);
+    let sources = (0..n)
+        .map(|i| {
+            let instance = format!("i-{i:017x}");
+            cloud.add_image(
+                "us-east-1",
+                &format!("ami-lifecycle/{instance}/daily/20261122T0300Z"),
+                datetime!(2026-11-22 03:00 UTC),
+                &[
+                    (key::MANAGED_BY, "ami-lifecycle"),
+                    (key::SCHEDULE, "daily"),
+                    (key::SLOT, "2026-11-22T03:00:00Z"),
+                    (key::SOURCE_INSTANCE, instance.as_str()),
+                ],
+            )
+        })
+        .collect();
+    let config = Config::from_lookup(|k| match k {
+        "AWS_REGION" => Some("us-east-1".to_owned()),
+        "REPLICA_REGIONS" => Some(DEST.to_owned()),
+        _ => None,
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let ctx = Context::new(std::sync::Arc::new(cloud.clone()), config);
+    (cloud, ctx, sources)
+}
+
+fn copies(cloud: &FakeCloud) -> Vec<crate::model::Image> {
+    cloud
+        .live_images(DEST)
+        .into_iter()
+        .filter(|i| i.tag(key::SOURCE_IMAGE).is_some())
+        .collect()
+}
+
+fn event(image: &ImageId, region: &str) -> Request {
+    Request::Image {
+        image: image.clone(),
+        region: Some(Region::new(region)),
+        from_event: true,
+    }
+}
+
+fn at_cap(report: &RunReport) -> usize {
+    report
+        .items
+        .iter()
+        .filter(|i| i.outcome == Outcome::Deferred && i.reason.contains("ResourceLimitExceeded"))
+        .count()
+}
+
+/// Completes every pending image every `every`, as EC2 finishes copies, until dropped.
+fn completer(cloud: &FakeCloud, every: Duration) -> tokio::task::JoinHandle<()> {
+    let cloud = cloud.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            cloud.complete_pending();
+        }
+    })
+}
+
+#[tokio::test]
+async fn one_reconcile_copies_past_the_cap_as_copies_complete_asking_ec2_once_too_many() {
+    // GIVEN 6 sources, a destination that takes 2 concurrent copies, copies completing
+    let (cloud, ctx, sources) = capped(6, 2);
+    let done = completer(&cloud, Duration::from_millis(60));
+    // WHEN one reconcile runs
+    let report = run_polling(&ctx, Request::Reconcile, NOW, POLL).await;
+    done.abort();
+    // THEN every source is copied in that run, none deferred, and EC2 refused one copy
+    // only (the run learnt the cap from it and waited for slots from there)
+    assert_eq!(
+        (report.count(Outcome::Copied), report.count(Outcome::Deferred)),
+        (6, 0),
+        "{}",
+        report.render_table()
+    );
+    assert_eq!(cloud.calls("CopyImage"), 7);
+    let mut made: Vec<String> = copies(&cloud)
+        .iter()
+        .filter_map(|c| c.tag(key::SOURCE_IMAGE).map(str::to_owned))
+        .collect();
+    made.sort();
+    let mut want: Vec<String> = sources.iter().map(ToString::to_string).collect();
+    want.sort();
+    assert_eq!(made, want, "one copy of each source");
+    // AND the polls asked for our pending copies only
+    assert!(cloud.calls("DescribeImages") > 0);
+}
+
+#[tokio::test]
+async fn a_waiting_run_stops_at_the_deadline_and_defers_the_rest() {
+    // GIVEN a destination that takes 1 concurrent copy, and copies that never complete
+    let (cloud, ctx, _) = capped(3, 1);
+    let ctx = ctx.with_deadline(Deadline::after(
+        Duration::from_millis(400),
+        Duration::from_millis(100),
+    ));
+    // WHEN the reconcile runs
+    let report = run_polling(&ctx, Request::Reconcile, NOW, POLL).await;
+    // THEN one copy is made, the other two are deferred (reported, not lost), the run is
+    // incomplete, and EC2 was asked one copy too many, not one per deferred copy
+    assert_eq!(
+        (
+            report.count(Outcome::Copied),
+            report.count(Outcome::Deferred),
+            report.failed()
+        ),
+        (1, 2, 0),
+        "{}",
+        report.render_table()
+    );
+    assert_eq!(at_cap(&report), 2, "{}", report.render_table());
+    assert!(report.incomplete.is_some());
+    assert_eq!(cloud.calls("CopyImage"), 2);
+    assert_eq!(copies(&cloud).len(), 1);
+}
+
+#[tokio::test]
+async fn a_replicas_available_event_fills_its_region_up_to_the_cap() {
+    // GIVEN a destination that takes 2 concurrent copies, 6 sources, and the events of
+    // the first three: two copied, the third deferred at the cap
+    let (cloud, ctx, sources) = capped(6, 2);
+    for s in &sources[..3] {
+        run_polling(&ctx, event(s, "us-east-1"), NOW, POLL).await;
+    }
+    assert_eq!(copies(&cloud).len(), 2);
+    assert_eq!(cloud.calls("CopyImage"), 3);
+
+    // WHEN the copies complete and one replica's available event is handled
+    cloud.complete_pending();
+    let replica = copies(&cloud).remove(0);
+    let calls = cloud.calls("CopyImage");
+    let fill = run_polling(&ctx, event(&replica.id, DEST), NOW, POLL).await;
+
+    // THEN the region is filled up to the cap (2 copies), the rest deferred at the cap
+    // with one refused call (the last is not asked for), nothing failed
+    assert_eq!(
+        (
+            fill.count(Outcome::Copied),
+            fill.count(Outcome::AlreadyExisted),
+            fill.count(Outcome::Deferred),
+            fill.failed()
+        ),
+        (2, 2, 2, 0),
+        "{}",
+        fill.render_table()
+    );
+    assert_eq!(at_cap(&fill), 2, "{}", fill.render_table());
+    assert_eq!(cloud.calls("CopyImage") - calls, 3);
+    assert!(
+        fill.items
+            .iter()
+            .any(|i| i.outcome == Outcome::Skipped && i.reason.contains("copy slot in eu-west-1 is free")),
+        "{}",
+        fill.render_table()
+    );
+
+    // WHEN those complete and the next replica's event is handled
+    cloud.complete_pending();
+    let next = copies(&cloud)
+        .into_iter()
+        .find(|c| c.id != replica.id)
+        .unwrap_or_else(|| panic!("no second replica"));
+    let again = run_polling(&ctx, event(&next.id, DEST), NOW, POLL).await;
+
+    // THEN the last two are copied: every source has its one copy
+    assert_eq!(again.count(Outcome::Copied), 2, "{}", again.render_table());
+    assert_eq!(copies(&cloud).len(), 6);
+    assert_eq!(at_cap(&again), 0);
+}
+
+#[tokio::test]
+async fn a_copy_not_provably_ours_fills_nothing() {
+    // GIVEN a deferred copy, and an unsealed look-alike of a replica in the destination
+    let (cloud, ctx, sources) = capped(3, 1);
+    run_polling(&ctx, event(&sources[0], "us-east-1"), NOW, POLL).await;
+    cloud.complete_pending();
+    let forged = cloud.add_unsealed_image(
+        DEST,
+        "look-alike",
+        NOW,
+        &[
+            (key::MANAGED_BY, "ami-lifecycle"),
+            (key::SOURCE_IMAGE, sources[1].as_str()),
+            (key::SOURCE_REGION, "us-east-1"),
+        ],
+    );
+    // (made by CopyImage, so EC2 records its source: only the seal is missing)
+    if let Some(i) = cloud.state().images.get_mut(&forged) {
+        i.source = Some((sources[1].clone(), Region::new("us-east-1")));
+    }
+    let calls = cloud.calls("CopyImage");
+    // WHEN its available event is handled
+    let report = run_polling(&ctx, event(&forged, DEST), NOW, POLL).await;
+    // THEN nothing is copied: tags confer nothing
+    assert_eq!(cloud.calls("CopyImage"), calls, "{}", report.render_table());
+    assert_eq!(report.count(Outcome::Copied), 0);
+    assert!(
+        !report.items.iter().any(|i| i.reason.contains("copy slot")),
+        "{}",
+        report.render_table()
+    );
+    assert!(
+        report.items.iter().any(|i| i.outcome == Outcome::Unsealed
+            && i.image.as_ref() == Some(&forged)),
+        "{}",
+        report.render_table()
+    );
+}
