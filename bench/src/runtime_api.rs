@@ -7,7 +7,9 @@
 //! - `POST /2018-06-01/runtime/init/error`.
 //!
 //! Every request is recorded with its arrival [`Instant`], so the bench reads "process
-//! start → first `next`" (ready) and "event handed out → response" (handler time).
+//! start → first `next`" (ready) and "event handed out → response" (handler time); a
+//! `next` also with its wall-clock time, which the bench compares with the times a
+//! function's start-up trace reports (`AMI_LIFECYCLE_STARTUP_TRACE`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -18,8 +20,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// What the runtime saw.
 #[derive(Debug, Clone)]
 pub enum Seen {
-    /// A `next` request arrived.
-    Next(Instant),
+    /// A `next` request arrived (monotonic, and wall-clock for comparing with the times
+    /// a function reports about itself).
+    Next(Instant, SystemTime),
     /// An event was handed out (the answer to a `next`).
     Delivered(Instant),
     /// `response` or `error` for a request id, with the body.
@@ -106,6 +109,7 @@ fn serve(
             return Ok(());
         }
         let arrived = Instant::now();
+        let arrived_wall = SystemTime::now();
         let mut parts = line.split_whitespace();
         let (method, path) = (
             parts.next().unwrap_or("").to_owned(),
@@ -132,7 +136,7 @@ fn serve(
         let body = String::from_utf8_lossy(&body).into_owned();
         let base = "/2018-06-01/runtime";
         if method == "GET" && path == format!("{base}/invocation/next") {
-            let _ = seen.send(Seen::Next(arrived));
+            let _ = seen.send(Seen::Next(arrived, arrived_wall));
             let event = {
                 let rx = events.lock().unwrap_or_else(|p| p.into_inner());
                 rx.recv()

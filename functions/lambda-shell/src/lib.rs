@@ -6,6 +6,8 @@
 //! runs the Lambda loop: each invocation goes through [`ami_core::runner::handle`] with a
 //! [`Deadline`] ten seconds before Lambda's own, so a run stops cleanly and the next one
 //! continues. A refused invocation becomes a Lambda error through [`diagnostic`].
+//! [`startup::StartupTrace`] times the start-up's phases for the bench
+//! (`AMI_LIFECYCLE_STARTUP_TRACE=1`).
 //!
 //! ```no_run
 //! fn main() -> Result<(), lambda_shell::Error> {
@@ -14,6 +16,7 @@
 //! ```
 
 mod bootstrap;
+pub mod startup;
 
 use std::time::{Duration, SystemTime};
 
@@ -21,6 +24,7 @@ use ami_core::deadline::Deadline;
 use ami_core::runner::{self, RequestError, Runner};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
+use startup::StartupTrace;
 use time::OffsetDateTime;
 
 pub use lambda_runtime::Error;
@@ -30,21 +34,25 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
 /// Runs runner `R` for every invocation of this function, on a multi-threaded runtime.
 pub fn serve<R: Runner>() -> Result<(), Error> {
-    tokio::runtime::Builder::new_multi_thread()
+    let mut trace = StartupTrace::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(serve_async::<R>())
+        .build()?;
+    trace.mark("runtime");
+    runtime.block_on(serve_async::<R>(trace))
 }
 
-async fn serve_async<R: Runner>() -> Result<(), Error> {
+async fn serve_async<R: Runner>(mut trace: StartupTrace) -> Result<(), Error> {
     bootstrap::init_json_logging();
-    let ctx = match bootstrap::context_from_env().await {
+    trace.mark("logging");
+    let ctx = match bootstrap::context_from_env(&mut trace).await {
         Ok(ctx) => ctx,
         Err(e) => {
             eprintln!("{}: {e}", R::NAME);
             std::process::exit(1);
         }
     };
+    trace.finish();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let remaining = event
             .context

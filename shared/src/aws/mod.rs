@@ -11,7 +11,9 @@
 //! - [`reports`]: run reports as EventBridge events; [`continuations`]: delayed SQS messages;
 //! - [`work_queue`]: [`SqsWorkQueue`], the fan-out's work items; [`ledger`]: [`DynamoLedger`],
 //!   the run ledger (issue 18);
-//! - [`errors`]: `SdkError` → [`crate::error::CloudError`]; [`convert`]: SDK ↔ model shapes.
+//! - [`errors`]: `SdkError` → [`crate::error::CloudError`]; [`convert`]: SDK ↔ model shapes;
+//! - [`http`]: [`http::DeferredTlsClient`], the one HTTPS client every SDK client shares
+//!   (TLS set up at the first request, not at each client's construction: start-up time).
 //!
 //! Only this module names `aws_sdk_*`. The endpoint, credentials and retry settings are
 //! the SDK's own: `AWS_ENDPOINT_URL` points every client at an emulator and
@@ -35,6 +37,7 @@ pub mod continuations;
 pub mod convert;
 pub mod ec2;
 pub mod errors;
+pub mod http;
 pub mod kms;
 pub mod launch_templates;
 pub mod ledger;
@@ -52,7 +55,7 @@ pub mod usage_reports;
 pub mod work_queue;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -133,7 +136,10 @@ pub struct AwsCloud {
     seals: Arc<AwsSeals>,
     /// Organizations, with the hub's credentials also in spoke clouds (only the hub may
     /// list the organization: `SHARE_ALLOWED=org` in a spoke's share run reads it here).
-    organization: Arc<AwsOrganization>,
+    /// Built at its first use (only `ou:`/`org` selections read it), from `hub_sdk`.
+    organization: Arc<OnceLock<Arc<AwsOrganization>>>,
+    /// The hub's SDK configuration in the home region (for the organization client).
+    hub_sdk: SdkConfig,
     /// What naming and assuming spoke roles needs (the hub's settings).
     deployment: String,
     external_id: Option<ExternalId>,
@@ -185,12 +191,10 @@ impl AwsCloud {
             home.clone(),
             config.seal_key.clone(),
         ));
-        let organization = Arc::new(AwsOrganization::new(aws_sdk_organizations::Client::new(
-            &home_sdk,
-        )));
         Self {
             seals,
-            organization,
+            organization: Arc::default(),
+            hub_sdk: home_sdk,
             sdk,
             pace_scale,
             home,
@@ -224,6 +228,7 @@ impl AwsCloud {
             ledger: self.ledger.clone(),
             seals: self.seals.clone(),
             organization: self.organization.clone(),
+            hub_sdk: self.hub_sdk.clone(),
             deployment: self.deployment.clone(),
             external_id: self.external_id.clone(),
             account: Mutex::new(Some(account.clone())),
@@ -235,7 +240,21 @@ impl AwsCloud {
     /// `AWS_ENDPOINT_URL`, `AWS_MAX_ATTEMPTS`, …) and the pace scale from
     /// [`PACE_SCALE_ENV`].
     pub async fn from_env(config: &Config) -> Self {
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        Self::from_sdk_env(Self::sdk_from_env().await, config)
+    }
+
+    /// The SDK's standard configuration chain (region and credentials providers, endpoint,
+    /// retries), every client on the one [`http::DeferredTlsClient`]. No request is made:
+    /// the credentials chain resolves at the first signed request.
+    pub async fn sdk_from_env() -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http::DeferredTlsClient::shared())
+            .load()
+            .await
+    }
+
+    /// [`AwsCloud::new`] with the pace scale from [`PACE_SCALE_ENV`].
+    pub fn from_sdk_env(sdk: SdkConfig, config: &Config) -> Self {
         let scale = parse_pace_scale(std::env::var(PACE_SCALE_ENV).ok().as_deref());
         Self::new(sdk, config, scale)
     }
@@ -347,7 +366,13 @@ impl Cloud for AwsCloud {
     }
 
     fn organization(&self) -> Arc<dyn Organization> {
-        self.organization.clone()
+        self.organization
+            .get_or_init(|| {
+                Arc::new(AwsOrganization::new(aws_sdk_organizations::Client::new(
+                    &self.hub_sdk,
+                )))
+            })
+            .clone()
     }
 
     async fn account(&self) -> CloudResult<AccountId> {

@@ -1,0 +1,158 @@
+//! [`DeferredTlsClient`]: the SDK's default HTTPS client (hyper 1.x, rustls with aws-lc),
+//! one instance shared by every SDK client of the process, whose TLS set-up waits for the
+//! first request.
+//!
+//! Why: the SDK's default client builds a whole TLS connector — the platform's root
+//! certificates read from disk and parsed — in `validate_base_client_config`, which every
+//! `Client::new` calls, "so that native certs load at client initialization time". A Lambda
+//! start-up builds several clients (STS inside the default credentials chain, EventBridge,
+//! KMS, Organizations, SQS, DynamoDB), so it paid for the roots several times before taking
+//! its first event. Here that validation is skipped (it only builds a connector and throws
+//! it away; it cannot fail) and the first request builds the connector once per timeout
+//! setting, cached by the inner client for every SDK client that shares it. No request is
+//! made earlier than before; the roots, the crypto provider and the proxy settings
+//! (`HTTPS_PROXY`/`NO_PROXY`, as the SDK's default reads them) are the SDK's own.
+
+use std::sync::OnceLock;
+
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_http_client::{Builder, ConnectorBuilder};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::{
+    RuntimeComponents, RuntimeComponentsBuilder,
+};
+use aws_smithy_types::config_bag::ConfigBag;
+
+/// The SDK's default HTTPS client, without the connector build at client construction.
+#[derive(Debug)]
+pub struct DeferredTlsClient {
+    inner: SharedHttpClient,
+}
+
+impl DeferredTlsClient {
+    /// The process's one client (connectors and connection pools shared by all SDK clients).
+    pub fn shared() -> SharedHttpClient {
+        static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
+        CLIENT
+            .get_or_init(|| {
+                SharedHttpClient::new(Self {
+                    inner: default_https_client(),
+                })
+            })
+            .clone()
+    }
+}
+
+/// What `aws_smithy_runtime`'s `default_https_client` builds for the current behaviour
+/// version (that function is not public): rustls with aws-lc, the platform's roots, the
+/// proxy settings from the environment, the client's timeouts and sleep.
+fn default_https_client() -> SharedHttpClient {
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut conn =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            conn.set_sleep_impl(components.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    })
+}
+
+impl HttpClient for DeferredTlsClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.inner.http_connector(settings, components)
+    }
+
+    fn validate_base_client_config(
+        &self,
+        _: &RuntimeComponentsBuilder,
+        _: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        // The inner client's check builds a TLS connector and drops it (always Ok): the
+        // first request builds the one that is used.
+        Ok(())
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.inner.connector_metadata()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use aws_credential_types::Credentials;
+    use aws_types::region::Region;
+
+    use super::*;
+
+    #[test]
+    fn it_reports_itself_as_the_sdk_default_does() {
+        // The user agent names the HTTP stack: unchanged by the wrapper.
+        let meta = DeferredTlsClient::shared()
+            .connector_metadata()
+            .expect("metadata");
+        assert_eq!(meta.to_string(), "http#hyper-1.x");
+    }
+
+    #[tokio::test]
+    async fn a_client_built_on_it_makes_its_requests() {
+        // One canned GetCallerIdentity answer on 127.0.0.1: the connector is built at this
+        // first request, not when the client is.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 16 * 1024];
+            let mut got = Vec::new();
+            while !String::from_utf8_lossy(&got).contains("GetCallerIdentity") {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            let body = "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/x</Arn><UserId>AIDAX</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></GetCallerIdentityResponse>";
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(body.as_bytes()).unwrap();
+        });
+        let conf = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .http_client(DeferredTlsClient::shared())
+            .build();
+        let me = aws_sdk_sts::Client::from_conf(conf)
+            .get_caller_identity()
+            .send()
+            .await
+            .expect("GetCallerIdentity through the deferred client");
+        assert_eq!(me.account(), Some("123456789012"));
+        server.join().unwrap();
+    }
+}
