@@ -71,14 +71,19 @@ def bucket_for(action: str, params: dict[str, list[str]]) -> tuple[str, tuple[in
     return "mutating", MUTATING
 
 
-def take_token(account: str, region: str, action: str, params) -> bool:
+def take_token(account: str, region: str, action: str, params, now: float | None = None) -> bool:
+    """Takes one token of the action's bucket as of `now` (the request's arrival; default:
+    the current time). Requests of several threads may get here out of arrival order: a
+    bucket never refills backwards."""
     name, (size, rate) = bucket_for(action, params)
     scale = float(state.SETTINGS.get("time_scale") or 1.0)
-    now = time.monotonic()
+    if now is None:
+        now = time.monotonic()
     with _lock:
         b = _buckets.setdefault((account, region, name), [float(size), now])
-        b[0] = min(float(size), b[0] + (now - b[1]) * rate * scale)
-        b[1] = now
+        if now > b[1]:
+            b[0] = min(float(size), b[0] + (now - b[1]) * rate * scale)
+            b[1] = now
         if b[0] >= 1.0:
             b[0] -= 1.0
             return True
@@ -147,6 +152,11 @@ class FaultMiddleware:
         self.app = app
 
     def __call__(self, environ, start_response):
+        # The bucket is asked as of the request's arrival, before the added latency and
+        # before parsing: how long this process takes to get to the check (a busy
+        # interpreter, the latency sleep's wake-up) is the emulator's own delay and must
+        # not move the request later or earlier against the client's pacing.
+        arrived = time.monotonic()
         m = SCOPE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
         if environ.get("REQUEST_METHOD") != "POST" or not m or m.group(2) != "ec2":
             return self.app(environ, start_response)
@@ -162,10 +172,12 @@ class FaultMiddleware:
         account = accounts.account_of(environ)
 
         count("calls", region, action)
+        allowed = not state.SETTINGS.get("buckets") or take_token(account, region, action,
+                                                                 params, arrived)
         latency = int(state.SETTINGS.get("latency_ms") or 0)
         if latency > 0:
-            time.sleep(latency / 1000.0)
-        if state.SETTINGS.get("buckets") and not take_token(account, region, action, params):
+            time.sleep(latency / 1000.0)  # a refusal takes the round trip too
+        if not allowed:
             count("throttled", region, action)
             return wsgi_error(start_response, 503, "RequestLimitExceeded", "Request limit exceeded.")
         code = pick_injected(action)
