@@ -108,3 +108,41 @@ def test_counters_count_and_reset(ec2, emu):
     emu.control("POST", "/counters/reset")
     assert emu.control("GET", "/counters") == {"calls": {}, "throttled": {}, "injected": {},
                                                "refused": {}, "async_failed": {}}
+
+
+def test_bucket_is_asked_as_of_arrival_and_never_refills_backwards():
+    # In-process: take_token with explicit arrival times (threads may reach the bucket out
+    # of arrival order; the later arrival's refill must not be counted twice or undone).
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from ami_emulator import faults, state
+
+    faults.reset_all()
+    state.SETTINGS["time_scale"] = 1.0
+    try:
+        t0 = 1024.0  # times and rates exact in binary floating point
+        assert all(faults.take_token("a", "r", "DeregisterImage", {}, t0) for _ in range(100))
+        assert not faults.take_token("a", "r", "DeregisterImage", {}, t0)  # empty
+        # 5/s: 1.25 tokens back after 0.25 s of arrivals (0.25 left after this take)...
+        assert faults.take_token("a", "r", "DeregisterImage", {}, t0 + 0.25)
+        # ...and an earlier arrival checked later finds no token made from "negative" time.
+        assert not faults.take_token("a", "r", "DeregisterImage", {}, t0 + 0.125)
+        assert not faults.take_token("a", "r", "DeregisterImage", {}, t0 + 0.375)  # 0.875
+        assert faults.take_token("a", "r", "DeregisterImage", {}, t0 + 0.5)  # 1.5
+    finally:
+        faults.reset_all()
+        state.reset()
+
+
+def test_a_throttled_answer_takes_the_added_latency_too(ec2, emu):
+    image_id = make_image(ec2, emu, "throttled-latency")
+    emu.control("POST", "/config", {"buckets": True, "time_scale": 0.0001})
+    for _ in range(100):
+        ec2.describe_image_attribute(ImageId=image_id, Attribute="description")
+    emu.control("POST", "/config", {"latency_ms": 200})
+    t0 = time.time()
+    assert _code(ec2.describe_image_attribute, ImageId=image_id,
+                 Attribute="description") == ("RequestLimitExceeded", 503)
+    assert time.time() - t0 >= 0.2
