@@ -17,12 +17,14 @@
 mod agents;
 mod ec2;
 mod fanout;
+mod fleet;
 mod kms;
 mod publish;
 mod usage;
 
 pub use self::agents::{FakeAgent, FakeOutcome};
 pub use self::fanout::{FakeFanOut, FakeRun, FanOutState};
+pub use self::fleet::{FakeFleet, FleetState};
 pub use self::publish::{FakeParameter, FakeTemplate};
 pub use self::usage::FakeUsage;
 

@@ -28,6 +28,8 @@ pub mod run;
 pub mod token;
 
 #[cfg(test)]
+mod run_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::PlanError;

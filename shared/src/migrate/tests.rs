@@ -32,7 +32,7 @@ fn group(id: &str, vpc: &str, name: &str) -> SecurityGroup {
     }
 }
 
-fn source() -> SourceInstance {
+pub(super) fn source() -> SourceInstance {
     SourceInstance {
         id: InstanceId::new("i-0source"),
         region: Region::new("us-east-1"),
@@ -81,7 +81,7 @@ fn source() -> SourceInstance {
     }
 }
 
-fn home_network() -> TargetNetwork {
+pub(super) fn home_network() -> TargetNetwork {
     TargetNetwork {
         region: Region::new("us-east-1"),
         subnets: vec![
