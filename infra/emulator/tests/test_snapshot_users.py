@@ -1,5 +1,6 @@
-"""The snapshot-users index behind DeleteAssociatedSnapshots (snapshot_users.py), and the
-cached moto dispatch answers (dispatch_cache.py): same answers as the scans they replace."""
+"""The snapshot-users index behind DeleteAssociatedSnapshots (snapshot_users.py) and the
+cached moto dispatch answers (dispatch_cache.py): same answers as the scans they replace;
+the GIL switch interval (scheduling.py)."""
 import os
 import sys
 from types import SimpleNamespace
@@ -124,3 +125,50 @@ def test_cached_method_names_see_a_handler_installed_later():
     import moto.backends
 
     assert "ec2" in moto.backends.list_of_moto_modules()
+
+
+def test_switch_interval_is_short_and_never_raised():
+    from ami_emulator import scheduling
+
+    saved = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)  # CPython's default
+        scheduling.install()
+        assert sys.getswitchinterval() <= scheduling.SWITCH_INTERVAL_SECONDS
+        sys.setswitchinterval(0.0001)  # someone chose shorter: kept
+        scheduling.install()
+        assert abs(sys.getswitchinterval() - 0.0001) < 1e-9
+    finally:
+        sys.setswitchinterval(saved)
+
+
+def test_cached_attribute_names_are_moto_s_own():
+    # Every member of EC2's Image shape, as the serializer asks it: the cached answer is
+    # the one moto computes, and an object with its own Meta is never cached.
+    from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
+    from moto.core.utils import get_service_model
+
+    dispatch_cache.install()
+    service = get_service_model("ec2")
+    image = service.shape_for("Image")
+    picker = XFormedAttributePicker()
+
+    class Ami:
+        pass
+
+    class Meta:
+        serialization_aliases = {"ImageId": "id"}
+
+    for obj in (Ami(), {"ImageId": "ami-1"}):
+        for key, member in image.members.items():
+            member.parent = image  # what the serializer sets before asking
+            ctx = AttributePickerContext(obj=obj, key=key, shape=member, service_model=service)
+            want = tuple(dispatch_cache.original_possible_keys(picker, ctx))
+            assert picker.get_possible_keys(ctx) == want, key
+            assert picker.get_possible_keys(ctx) == want, key  # from the cache
+    own = Ami()
+    own.Meta = Meta
+    ctx = AttributePickerContext(obj=own, key="ImageId", shape=image.members["ImageId"],
+                                 service_model=service)
+    assert dispatch_cache.alias_cache_key(ctx) is None
+    assert picker.get_possible_keys(ctx)[0] == "id"
