@@ -172,3 +172,16 @@ def test_cached_attribute_names_are_moto_s_own():
                                  service_model=service)
     assert dispatch_cache.alias_cache_key(ctx) is None
     assert picker.get_possible_keys(ctx)[0] == "id"
+
+
+def test_cached_transformer_choice_is_the_first_matching_path():
+    from moto.ec2.responses import EC2Response
+
+    dispatch_cache.install()
+    table = EC2Response.RESPONSE_KEY_PATH_TO_TRANSFORMER
+    paths = [f"response.{p}" for p in table] + ["response.Images.Image.Name", "x.Nothing"]
+    for path in paths:
+        want = next((t for p, t in table.items() if path.endswith(p)), None)
+        assert dispatch_cache.transform_for(table, path) is want, path
+        assert dispatch_cache.transform_for(table, path) is want, path  # cached
+    assert dispatch_cache.transform_for({"Name": str.upper}, "a.Name") is str.upper
