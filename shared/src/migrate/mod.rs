@@ -25,6 +25,7 @@ pub mod model;
 mod network;
 pub mod plan;
 pub mod run;
+pub mod text;
 pub mod token;
 
 #[cfg(test)]

@@ -495,3 +495,27 @@ fn the_token_is_the_same_for_the_same_move_and_fits_ec2() {
     let p2 = plan(&source(), &Target::zone("us-east-1b"), &inputs(&net)).unwrap();
     assert_eq!(p1, p2, "the plan is a function of its inputs");
 }
+
+#[test]
+fn the_printed_plan_names_every_step_and_what_stays() {
+    let net = home_network();
+    let t = Target {
+        stop_source: true,
+        ..Target::zone("us-east-1b")
+    };
+    let text = super::text::render(&plan(&source(), &t, &inputs(&net)).unwrap());
+    for want in [
+        "Move i-0source (us-east-1a) to us-east-1b",
+        "rebooting i-0source",
+        "copy      none",
+        "subnet subnet-b",
+        "sg-web (web)",
+        "volume /dev/xvda gp3 20 GiB 4000 IOPS, 250 MiB/s",
+        "is stopped after step 4 (never terminated)",
+        "Elastic IP 203.0.113.7 (eipalloc-1) stays with i-0source",
+        "private IP 10.0.1.10 is not kept",
+        "note: user data is not replayed",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+}
