@@ -1,4 +1,10 @@
 //! Benchmark 2: a replication burst against a low concurrent-copy cap.
+//!
+//! One `amictl replicate` run copies the burst: a copy refused for the cap waits in the
+//! run for one of ours to complete (issue 19), so the CopyImage bucket sets the pace.
+//! Further runs follow only while a run leaves copies deferred. The rate is taken from
+//! the start of the first run to the end of the last run that copied (listing and seal
+//! checks included), against the bucket-limited ideal.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -41,6 +47,7 @@ pub(crate) async fn bench_burst(
     let mut rounds = Vec::new();
     let mut copied = 0usize;
     let mut deferred_limit = 0usize;
+    let mut deferred = 0usize;
     let mut failed = 0usize;
     let want = u64::from(BURST_SOURCES) * BURST_DESTINATIONS.len() as u64;
     let mut last_copy_at = None;
@@ -67,6 +74,7 @@ pub(crate) async fn bench_burst(
             .count();
         copied += n_copied;
         deferred_limit += n_limit;
+        deferred += report.count(Outcome::Deferred);
         failed += report.count(Outcome::Failed);
         if n_copied > 0 {
             last_copy_at = Some(started.elapsed());
@@ -75,10 +83,8 @@ pub(crate) async fn bench_burst(
             "deferred_resource_limit": n_limit, "deferred": report.count(Outcome::Deferred),
             "failed": report.count(Outcome::Failed), "peak_rss_mib": f.peak_rss_kib as f64 / 1024.0}));
         eprintln!("[2/4] round {round}: {n_copied} copied, {n_limit} deferred (ResourceLimitExceeded), {:.1} s", f.wall.as_secs_f64());
-        if copied as u64 >= want && n_copied == 0 {
-            break;
-        }
-        if n_copied == 0 && report.count(Outcome::Deferred) == 0 {
+        // Another run only for what this one left deferred.
+        if report.count(Outcome::Deferred) == 0 || (copied as u64 >= want && n_copied == 0) {
             break;
         }
     }
@@ -104,6 +110,13 @@ pub(crate) async fn bench_burst(
         .copied()
         .unwrap_or(0);
     let throttled: u64 = sum_region_counts(&c["throttled"]).values().sum();
+    let copy_throttled = sum_region_counts(&c["throttled"])
+        .get("CopyImage")
+        .copied()
+        .unwrap_or(0);
+    // Calls neither throttled nor making a copy: refused for the cap (each spends a
+    // bucket token; the run then waits for a slot).
+    let refused = copy_calls.saturating_sub(copied as u64 + copy_throttled);
     let copy_secs = last_copy_at.unwrap_or_default().as_secs_f64();
     let per_dest_rate = if copy_secs > 0.0 {
         copied as f64 / BURST_DESTINATIONS.len() as f64 / copy_secs
@@ -112,26 +125,33 @@ pub(crate) async fn bench_burst(
     };
     let bucket_pace = 1.0 * TIME_SCALE;
     let ideal = (f64::from(BURST_SOURCES) - 100.0).max(0.0) / bucket_pace;
+    let share = if copy_secs > 0.0 { ideal / copy_secs } else { 0.0 };
     json_out["replication_burst"] = json!({
         "sources": BURST_SOURCES, "destinations": BURST_DESTINATIONS, "copy_cap": BURST_COPY_CAP,
         "pending_seconds": BURST_PENDING_SECONDS, "time_scale": TIME_SCALE, "latency_ms": LATENCY_MS,
         "rounds": rounds, "copied": copied, "copy_image_calls": copy_calls, "throttled_by_emulator": throttled,
-        "deferred_resource_limit": deferred_limit, "failed": failed, "replicas_available": present,
+        "deferred_resource_limit": deferred_limit, "deferred": deferred, "copy_calls_without_copy": refused,
+        "failed": failed, "replicas_available": present,
         "all_present": all_present, "seconds_to_last_copy": copy_secs,
         "copies_per_second_per_destination": per_dest_rate, "bucket_pace_per_destination": bucket_pace,
-        "ideal_seconds_per_destination": ideal,
+        "ideal_seconds_per_destination": ideal, "share_of_ideal": share,
     });
+    let runs = if rounds.len() == 1 {
+        "one amictl replicate run".to_owned()
+    } else {
+        format!("{} amictl replicate runs", rounds.len())
+    };
     rows.push(row(
-        format!("2. burst: copies issued per s per destination ({} copies, {} rounds)", copied, rounds.len()),
-        format!("{per_dest_rate:.2}/s over {copy_secs:.1} s (bucket pace {bucket_pace:.0}/s after a 100 burst; ideal {ideal:.0} s)"),
-        "at the CopyImage bucket's pace",
-        Some(copy_secs > 0.0 && ideal / copy_secs >= 0.9),
+        format!("2. burst: copies issued per s per destination ({copied} copies, {runs})"),
+        format!("{per_dest_rate:.2}/s over {copy_secs:.1} s = {:.0}% of the bucket pace (bucket {bucket_pace:.0}/s after a 100 burst; ideal {ideal:.0} s)", share * 100.0),
+        ">= 97% of the bucket pace",
+        Some(share >= 0.97),
     ));
     rows.push(row(
-        format!("2. burst: ResourceLimitExceeded deferrals (copy_cap {BURST_COPY_CAP})"),
-        format!("{deferred_limit} deferred, {failed} failed, {throttled} throttled"),
-        "deferred, none lost",
-        Some(failed == 0),
+        format!("2. burst: the concurrent-copy cap (copy_cap {BURST_COPY_CAP}, copies pending {BURST_PENDING_SECONDS:.0} s)"),
+        format!("{refused} CopyImage calls refused (ResourceLimitExceeded; the run waited for a slot), {deferred} deferred to a later run ({deferred_limit} at the cap), {failed} failed, {throttled} throttled"),
+        "none lost",
+        Some(failed == 0 && all_present),
     ));
     rows.push(row(
         "2. burst: every replica present (available) at the end",

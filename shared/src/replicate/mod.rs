@@ -14,8 +14,13 @@
 //!
 //! Events make it fast; the reconcile makes it correct: a lost event is caught by the next
 //! reconcile, a duplicated one finds the copy present (or gets the same copy back from the
-//! token), and a copy refused for a quota (`ResourceLimitExceeded`) or throttling is
-//! reported `deferred` and requested again by the next reconcile. Every path judges a
+//! token), and a copy refused for throttling is reported `deferred` and requested again
+//! by the next reconcile. A copy refused for a destination's concurrent-copy cap
+//! (`ResourceLimitExceeded`) starts as soon as a slot frees there ([`slots`]): a run that
+//! waits (the reconcile, `amictl`) polls for one of our copies there to complete, bounded
+//! by the deadline; an event's run defers it, and the `available` event of the copy that
+//! completes — provably ours: managed, a copy, sealed — fills its region (the planner
+//! narrowed to that destination, [`plan::Inventory::only_region`]). Every path judges a
 //! source within its whole lineage ([`crate::lineage`], as cleanup does, per destination
 //! region): a lost or failed copy is made again while retention keeps its source, newest
 //! or not. A lost copy is requested under a fresh token (EC2 answers a used token with the
