@@ -34,12 +34,22 @@ test: setup standalone-check rust-fmt rust-lint rust-test emulator-test infra-ch
 rust-fmt:
 	$(CARGO) fmt --all --check
 
+## Clippy and the tests share one build: `cargo clippy` is `cargo check` with clippy-driver as
+## the workspace members' compiler, and a check builds every dependency a second time (metadata
+## only, which the tests cannot use). So rust-lint runs the tests' own build (all targets, as
+## clippy --all-targets checks them) through clippy-driver, handing it `-D warnings` the way
+## cargo-clippy does; rust-test runs with the same settings and so reuses that build.
+## infra/checks/lint-gate.sh first proves that a clippy warning fails such a build.
+CLIPPY_DRIVER ?= clippy-driver
+RUST_LINTED := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+
 rust-lint:
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(RUST_LINTED) bash infra/checks/lint-gate.sh
+	$(RUST_LINTED) $(CARGO) build --workspace --all-targets --locked
 
 # REQUIRE_CHROMIUM: the estate report's browser test fails instead of skipping.
 rust-test: emulator-venv browser
-	REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --locked
+	REQUIRE_CHROMIUM=1 $(RUST_LINTED) $(CARGO) test --workspace --locked
 
 ## The headless browser of the estate report's test (tests/estate_report.rs): the
 ## distribution's Chromium, installed when missing (through sudo when not root).
