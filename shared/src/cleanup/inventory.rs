@@ -7,6 +7,10 @@
 //! text, names and block device details are dropped as soon as the page is read, so a region
 //! of 50,000 images costs a few MiB. Snapshot ids are kept as 64-bit hashes
 //! ([`snapshot_key`]): a collision can only make an orphan look used, i.e. keep it.
+//!
+//! Each snapshot an image uses has one [`SnapshotUse`] (one table for its users, its full
+//! size and its tags, which the orphan listing adds with [`Inventory::note_snapshot`]);
+//! snapshot tags are pooled, so the many snapshots tagged alike share one [`TagPrint`].
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
@@ -60,6 +64,29 @@ impl ImageRecord {
     }
 }
 
+/// [`SnapshotUse::full_bytes`] when EC2 did not report it.
+const UNKNOWN_SIZE: u64 = u64::MAX;
+
+/// What the inventory knows of one snapshot its images use: 16 bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotUse {
+    users: u32,
+    /// 1 + its index in [`Inventory::snapshot_tags`]; 0: not listed.
+    tags: u32,
+    /// `FullSnapshotSizeInBytes`, or [`UNKNOWN_SIZE`].
+    full_bytes: u64,
+}
+
+impl Default for SnapshotUse {
+    fn default() -> Self {
+        Self {
+            users: 0,
+            tags: 0,
+            full_bytes: UNKNOWN_SIZE,
+        }
+    }
+}
+
 /// A 64-bit key for a snapshot id (std's SipHash with fixed keys: stable within a run).
 pub fn snapshot_key(id: &SnapshotId) -> u64 {
     let mut h = DefaultHasher::new();
@@ -73,9 +100,14 @@ pub struct Inventory {
     pub lineages: Vec<LineageInfo>,
     index: HashMap<Lineage, LineageId>,
     pub images: Vec<ImageRecord>,
-    /// How many images use each snapshot (every state, so snapshots of disabled and
-    /// pending images are never taken for orphans).
-    snapshot_users: HashMap<u64, u32>,
+    /// Each snapshot an image uses, by snapshot key: how many images use it (every state,
+    /// so snapshots of disabled and pending images are never taken for orphans), and what
+    /// the orphan listing read of it.
+    snapshots: HashMap<u64, SnapshotUse>,
+    /// The distinct snapshot [`TagPrint`]s ([`SnapshotUse::tags`] indexes it) and each
+    /// one's place by its hash (a hash shared by two prints pools only the first).
+    snapshot_tags: Vec<TagPrint>,
+    snapshot_tag_index: HashMap<u64, u32>,
     /// Images seen but left out because they are not this deployment's (a port filter
     /// that let them through): never planned, only counted.
     pub foreign_skipped: usize,
@@ -105,10 +137,10 @@ impl Inventory {
     pub fn add_unsealed(&mut self, image: &Image) {
         self.unsealed += 1;
         for d in &image.disks {
-            *self
-                .snapshot_users
+            self.snapshots
                 .entry(snapshot_key(&d.snapshot_id))
-                .or_insert(0) += 1;
+                .or_default()
+                .users += 1;
         }
     }
 
@@ -142,7 +174,7 @@ impl Inventory {
             })
             .collect();
         for (k, _) in disks.iter() {
-            *self.snapshot_users.entry(*k).or_insert(0) += 1;
+            self.snapshots.entry(*k).or_default().users += 1;
         }
         let shared_keys: Box<[KeyRef]> = if crate::share::record::names_anyone(&image.tags) {
             let mut keys: Vec<KeyRef> = image
@@ -179,10 +211,52 @@ impl Inventory {
 
     /// How many inventoried images use a snapshot.
     pub fn snapshot_users(&self, snapshot: &SnapshotId) -> u32 {
-        self.snapshot_users
+        self.snapshots
             .get(&snapshot_key(snapshot))
+            .map_or(0, |s| s.users)
+    }
+
+    /// Records what the snapshot listing says of snapshot `key`: its full size (where EC2
+    /// reports it) and its tags. Kept only for a snapshot an inventoried image uses (an
+    /// orphan is decided as it is listed).
+    pub fn note_snapshot(&mut self, key: u64, full_bytes: Option<u64>, tags: TagPrint) {
+        let Some(known) = self.snapshots.get_mut(&key) else {
+            return;
+        };
+        known.full_bytes = full_bytes.unwrap_or(UNKNOWN_SIZE);
+        let hash = {
+            let mut h = DefaultHasher::new();
+            tags.hash(&mut h);
+            h.finish()
+        };
+        let pooled = self
+            .snapshot_tag_index
+            .get(&hash)
             .copied()
-            .unwrap_or(0)
+            .filter(|&i| self.snapshot_tags.get(i as usize) == Some(&tags));
+        known.tags = match pooled {
+            Some(i) => i + 1,
+            None => {
+                let i = u32::try_from(self.snapshot_tags.len()).unwrap_or(u32::MAX - 1);
+                self.snapshot_tags.push(tags);
+                self.snapshot_tag_index.entry(hash).or_insert(i);
+                i + 1
+            }
+        };
+    }
+
+    /// The full size (`FullSnapshotSizeInBytes`) the listing read for snapshot `key`.
+    pub fn full_bytes(&self, key: u64) -> Option<u64> {
+        self.snapshots
+            .get(&key)
+            .map(|s| s.full_bytes)
+            .filter(|&b| b != UNKNOWN_SIZE)
+    }
+
+    /// The tags the listing read for snapshot `key`.
+    pub fn snapshot_tags(&self, key: u64) -> Option<&TagPrint> {
+        let i = self.snapshots.get(&key)?.tags.checked_sub(1)?;
+        self.snapshot_tags.get(i as usize)
     }
 
     /// GiB that deregistering `image` would free: its snapshots no other image uses.
@@ -200,7 +274,7 @@ impl Inventory {
         image
             .disks
             .iter()
-            .filter(|(k, _)| self.snapshot_users.get(k).copied().unwrap_or(0) <= 1)
+            .filter(|(k, _)| self.snapshots.get(k).map_or(0, |s| s.users) <= 1)
     }
 
     pub fn len(&self) -> usize {

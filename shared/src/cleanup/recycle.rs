@@ -29,7 +29,7 @@ use crate::ports::{RecycleResource, RetentionRule, RuleTag};
 use crate::time_util::rfc3339;
 
 /// The tags of an image or snapshot, as hashes of `key` and of `key = value`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct TagPrint(Box<[u64]>);
 
 fn hash_key(key: &str) -> u64 {

@@ -26,7 +26,7 @@
 //! rest is reported `deferred` and `incomplete` is set. The next run re-reads everything
 //! and converges. A dry run does the reads and the checks, and no mutating call.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -174,12 +174,6 @@ struct Region1<'a> {
     stopped: bool,
     /// The region's locked snapshots by snapshot key (read once, after the inventory).
     locks: plan::LockCheck,
-    /// `FullSnapshotSizeInBytes` of this deployment's snapshots by snapshot key, where EC2
-    /// reports it (read with the orphan listing, before images are retired).
-    full_bytes: HashMap<u64, u64>,
-    /// This deployment's snapshots' tags by snapshot key (read with the orphan listing),
-    /// for Recycle Bin coverage of the snapshots deleted with their image.
-    snapshot_tags: HashMap<u64, TagPrint>,
     /// The region's Recycle Bin rules, read at the first deletion (`Err`: the read failed).
     recycle_rules: Option<Result<Vec<RetentionRule>, String>>,
     /// [`Region1::published`], read once.
@@ -203,18 +197,17 @@ async fn run_region(
         tally: Tally::default(),
         stopped: false,
         locks: None,
-        full_bytes: HashMap::new(),
-        snapshot_tags: HashMap::new(),
         recycle_rules: None,
         published: None,
         usage,
     };
     match r.read_inventory().await {
-        Ok(inventory) => {
+        Ok(mut inventory) => {
             r.read_locks().await;
             // Orphans first: their listing also gives the full snapshot sizes the image
-            // savings count.
-            r.orphans(&inventory).await;
+            // savings count and the snapshot tags Recycle Bin coverage reads (kept in the
+            // inventory, for the snapshots its images use).
+            r.orphans(&mut inventory).await;
             r.retire(&inventory).await;
         }
         Err(e) => {
@@ -286,7 +279,11 @@ impl Region1<'_> {
             ));
             match page.next {
                 Some(t) => token = Some(t),
-                None => return Ok(inventory),
+                None => {
+                    // The records stay for the whole run: no room kept for more.
+                    inventory.images.shrink_to_fit();
+                    return Ok(inventory);
+                }
             }
         }
     }
@@ -364,11 +361,16 @@ impl Region1<'_> {
     /// What the Recycle Bin keeps of a deregistered image and of the snapshots deleted
     /// with it (each snapshot by its own tags where the listing read them, else the
     /// image's: the suite tags both alike), counted in the tally.
-    async fn image_recycle_note(&mut self, img: &ImageRecord, snapshots: &[u64]) -> String {
+    async fn image_recycle_note(
+        &mut self,
+        inventory: &Inventory,
+        img: &ImageRecord,
+        snapshots: &[u64],
+    ) -> String {
         let now = self.now;
         let snap_tags: Vec<TagPrint> = snapshots
             .iter()
-            .map(|k| self.snapshot_tags.get(k).unwrap_or(&img.tags).clone())
+            .map(|&k| inventory.snapshot_tags(k).unwrap_or(&img.tags).clone())
             .collect();
         let rules = self.recycle_rules().await;
         let (covered, image_note) =
@@ -399,8 +401,8 @@ impl Region1<'_> {
     }
 
     /// One disk of an inventoried image, by its full snapshot size if EC2 reported it.
-    fn disk_gib(&self, key: u64, volume_gib: u32) -> Gib {
-        Gib::of(self.full_bytes.get(&key).copied(), u64::from(volume_gib))
+    fn disk_gib(inventory: &Inventory, key: u64, volume_gib: u32) -> Gib {
+        Gib::of(inventory.full_bytes(key), u64::from(volume_gib))
     }
 
     fn lock_of(&self, snapshot: &SnapshotId) -> Option<&SnapshotLock> {
@@ -610,11 +612,11 @@ impl Region1<'_> {
                 let mut gib = Gib::default();
                 let mut keys = Vec::new();
                 for (k, size) in inventory.exclusive_disks(img) {
-                    gib += self.disk_gib(*k, *size);
+                    gib += Self::disk_gib(inventory, *k, *size);
                     keys.push(*k);
                 }
                 self.tally.gib_planned += gib;
-                let note = self.image_recycle_note(img, &keys).await;
+                let note = self.image_recycle_note(inventory, img, &keys).await;
                 self.push(
                     id.as_str(),
                     None,
@@ -651,14 +653,14 @@ impl Region1<'_> {
                     for s in &done.snapshots_deleted {
                         let k = snapshot_key(s);
                         if let Some((_, size)) = img.disks.iter().find(|(d, _)| *d == k) {
-                            freed += self.disk_gib(k, *size);
+                            freed += Self::disk_gib(inventory, k, *size);
                         }
                     }
                     self.tally.deleted += 1;
                     self.tally.gib_freed += freed;
                     self.tally.snapshots_deleted += done.snapshots_deleted.len() as u64;
                     let keys: Vec<u64> = done.snapshots_deleted.iter().map(snapshot_key).collect();
-                    let note = self.image_recycle_note(img, &keys).await;
+                    let note = self.image_recycle_note(inventory, img, &keys).await;
                     self.push(
                         id.as_str(),
                         None,
@@ -758,7 +760,7 @@ impl Region1<'_> {
     }
 
     /// Snapshots tagged as ours that no inventoried image uses.
-    async fn orphans(&mut self, inventory: &Inventory) {
+    async fn orphans(&mut self, inventory: &mut Inventory) {
         let config = self.ctx.config.clone();
         let query = SnapshotQuery::managed_by(&config.deployment);
         let mut token = None;
@@ -776,11 +778,11 @@ impl Region1<'_> {
                 }
             };
             for snap in &page.items {
-                if let Some(b) = snap.full_size_bytes {
-                    self.full_bytes.insert(snapshot_key(&snap.id), b);
-                }
-                self.snapshot_tags
-                    .insert(snapshot_key(&snap.id), TagPrint::of(&snap.tags));
+                inventory.note_snapshot(
+                    snapshot_key(&snap.id),
+                    snap.full_size_bytes,
+                    TagPrint::of(&snap.tags),
+                );
                 let gib = Gib::of_snapshot(snap);
                 let decision = match plan::orphan(snap, inventory, &config, self.now) {
                     // Deleting needs proof the suite made the snapshot: its seal.
