@@ -394,71 +394,115 @@ async fn a_replicas_available_event_copies_nothing() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The sources of our copies in `region` (each copy's `source-image` tag).
+async fn copied_sources(emu: &Emulator, region: &str) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = copies(emu, region)
+        .await?
+        .iter()
+        .filter_map(|c| tag(c, key::SOURCE_IMAGE).map(str::to_owned))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
 #[tokio::test]
-async fn a_copy_cap_defers_and_the_next_reconcile_completes() -> anyhow::Result<()> {
-    // GIVEN two sources and a destination that takes one concurrent copy, copies taking 1 s
+async fn one_reconcile_copies_three_times_the_copy_cap() -> anyhow::Result<()> {
+    // GIVEN six sources and a destination that takes two concurrent copies, each pending 1 s
+    let emu = Emulator::start()?;
+    let ctx = emu.context(emu.config(&[("REPLICA_REGIONS", "eu-west-1")]));
+    let mut sources = Vec::new();
+    for day in 21..27 {
+        sources.push(image(&emu, "us-east-1", &format!("202611{day}T0300Z"), true, &[]).await?);
+    }
+    sources.sort();
+    emu.configure(json!({"copy_cap": 2, "pending_seconds": 1.0}))?;
+    let before = copy_calls(&emu)?;
+
+    // WHEN one reconcile runs
+    let report = reconcile(&ctx).await;
+
+    // THEN it copies all six itself (waiting for slots as copies complete): nothing
+    // deferred or failed, one copy per source, and EC2 refused few calls (the run learns
+    // the cap from the first refusal)
+    assert_eq!(
+        (
+            report.count(Outcome::Copied),
+            report.count(Outcome::Deferred),
+            report.failed()
+        ),
+        (6, 0, 0),
+        "{}",
+        counts(&report)
+    );
+    assert_eq!(copied_sources(&emu, "eu-west-1").await?, sources);
+    let calls = copy_calls(&emu)? - before;
+    assert!(
+        (7..=9).contains(&calls),
+        "{calls} CopyImage calls for 6 copies"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_copy_deferred_at_the_cap_starts_on_the_replicas_available_event() -> anyhow::Result<()>
+{
+    // GIVEN two sources and a destination that takes one concurrent copy, copies pending 1 s
     let emu = Emulator::start()?;
     let ctx = emu.context(emu.config(&[("REPLICA_REGIONS", "eu-west-1")]));
     let first = image(&emu, "us-east-1", "20261122T0300Z", true, &[]).await?;
     let second = image(&emu, "us-east-1", "20261123T0300Z", true, &[]).await?;
     emu.configure(json!({"copy_cap": 1, "pending_seconds": 1.0}))?;
+    let queue = emu.event_queue("eu-west-1", ami_events()).await?;
+    let source_event = |id: &str| Request::Image {
+        image: id.into(),
+        region: Some("us-east-1".into()),
+        from_event: true,
+    };
 
-    // WHEN the reconcile runs
-    let r1 = reconcile(&ctx).await;
-    // THEN one copy is made and the other deferred with the reason, nothing failed
+    // WHEN both sources' available events are handled
+    let r1 = run(&ctx, source_event(&first), OffsetDateTime::now_utc()).await;
+    let r2 = run(&ctx, source_event(&second), OffsetDateTime::now_utc()).await;
+    // THEN the first is copied, the second deferred at the cap (an event never waits)
+    assert_eq!(r1.count(Outcome::Copied), 1, "{}", counts(&r1));
     assert_eq!(
-        (
-            r1.count(Outcome::Copied),
-            r1.count(Outcome::Deferred),
-            r1.failed()
-        ),
-        (1, 1, 0),
+        (r2.count(Outcome::Copied), r2.count(Outcome::Deferred), r2.failed()),
+        (0, 1, 0),
         "{}",
-        counts(&r1)
+        counts(&r2)
     );
     assert!(
-        r1.items
-            .iter()
-            .any(|i| i.outcome == Outcome::Deferred && i.reason.contains("ResourceLimitExceeded")),
-        "{}",
-        counts(&r1)
-    );
-
-    // WHEN it runs again while the first copy is still pending: deferred again, not dropped
-    let r2 = reconcile(&ctx).await;
-    assert_eq!(
-        (
-            r2.count(Outcome::AlreadyExisted),
-            r2.count(Outcome::Deferred)
-        ),
-        (1, 1),
+        r2.items.iter().any(|i| i.outcome == Outcome::Deferred
+            && i.reason.contains("ResourceLimitExceeded")
+            && i.reason.contains("available event")),
         "{}",
         counts(&r2)
     );
 
-    // WHEN the first copy completes and the reconcile runs
-    let pending = copies(&emu, "eu-west-1")
+    // WHEN the first copy completes and its available event (in eu-west-1) is handled
+    let replica = copies(&emu, "eu-west-1")
         .await?
         .first()
         .and_then(|i| i.image_id().map(str::to_owned))
         .context("no copy")?;
-    wait_state(&emu, "eu-west-1", &pending, "available").await?;
-    let r3 = reconcile(&ctx).await;
+    wait_state(&emu, "eu-west-1", &replica, "available").await?;
+    let events = queue.wait_for(1, Duration::from_secs(5)).await?;
+    let event = events
+        .iter()
+        .find(|e| e["detail"]["ImageId"] == replica.as_str())
+        .context("no available event for the replica")?;
+    let r3 = run_event(&ctx, event).await?;
 
-    // THEN the deferred copy is made: both sources have exactly one copy
+    // THEN the deferred copy is made then, not at the next reconcile: both sources have
+    // exactly one copy
     assert_eq!(
-        (r3.count(Outcome::Copied), r3.count(Outcome::AlreadyExisted)),
-        (1, 1),
+        (r3.count(Outcome::Copied), r3.count(Outcome::AlreadyExisted), r3.failed()),
+        (1, 1, 0),
         "{}",
         counts(&r3)
     );
-    let sources: Vec<String> = copies(&emu, "eu-west-1")
-        .await?
-        .iter()
-        .filter_map(|c| tag(c, key::SOURCE_IMAGE).map(str::to_owned))
-        .collect();
-    assert_eq!(sources.len(), 2);
-    assert!(sources.contains(&first) && sources.contains(&second));
+    let mut want = vec![first, second];
+    want.sort();
+    assert_eq!(copied_sources(&emu, "eu-west-1").await?, want);
     Ok(())
 }
 
