@@ -444,8 +444,7 @@ async fn one_reconcile_copies_three_times_the_copy_cap() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn a_copy_deferred_at_the_cap_starts_on_the_replicas_available_event() -> anyhow::Result<()>
-{
+async fn a_copy_deferred_at_the_cap_starts_on_the_replicas_available_event() -> anyhow::Result<()> {
     // GIVEN two sources and a destination that takes one concurrent copy, copies pending 1 s
     let emu = Emulator::start()?;
     let ctx = emu.context(emu.config(&[("REPLICA_REGIONS", "eu-west-1")]));
@@ -465,7 +464,11 @@ async fn a_copy_deferred_at_the_cap_starts_on_the_replicas_available_event() -> 
     // THEN the first is copied, the second deferred at the cap (an event never waits)
     assert_eq!(r1.count(Outcome::Copied), 1, "{}", counts(&r1));
     assert_eq!(
-        (r2.count(Outcome::Copied), r2.count(Outcome::Deferred), r2.failed()),
+        (
+            r2.count(Outcome::Copied),
+            r2.count(Outcome::Deferred),
+            r2.failed()
+        ),
         (0, 1, 0),
         "{}",
         counts(&r2)
@@ -495,7 +498,11 @@ async fn a_copy_deferred_at_the_cap_starts_on_the_replicas_available_event() -> 
     // THEN the deferred copy is made then, not at the next reconcile: both sources have
     // exactly one copy
     assert_eq!(
-        (r3.count(Outcome::Copied), r3.count(Outcome::AlreadyExisted), r3.failed()),
+        (
+            r3.count(Outcome::Copied),
+            r3.count(Outcome::AlreadyExisted),
+            r3.failed()
+        ),
         (1, 1, 0),
         "{}",
         counts(&r3)

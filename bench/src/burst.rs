@@ -125,7 +125,11 @@ pub(crate) async fn bench_burst(
     };
     let bucket_pace = 1.0 * TIME_SCALE;
     let ideal = (f64::from(BURST_SOURCES) - 100.0).max(0.0) / bucket_pace;
-    let share = if copy_secs > 0.0 { ideal / copy_secs } else { 0.0 };
+    let share = if copy_secs > 0.0 {
+        ideal / copy_secs
+    } else {
+        0.0
+    };
     json_out["replication_burst"] = json!({
         "sources": BURST_SOURCES, "destinations": BURST_DESTINATIONS, "copy_cap": BURST_COPY_CAP,
         "pending_seconds": BURST_PENDING_SECONDS, "time_scale": TIME_SCALE, "latency_ms": LATENCY_MS,

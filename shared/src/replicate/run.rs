@@ -658,7 +658,7 @@ async fn copy_lane(
             Requested::AtCap(copy, e) if wait => {
                 slots.refused(ctx).await;
                 ctx.progress(&format!("{e}: waiting for a copy in {dest} to complete"));
-                next = Some(copy);
+                next = Some(*copy);
             }
             Requested::AtCap(copy, e) => {
                 out.push(
@@ -684,7 +684,7 @@ enum Requested {
     NotMade,
     /// Refused for the destination's concurrent-copy cap, not reported: the caller waits
     /// or defers. The copy as it was last tried (its attempt may have moved on).
-    AtCap(CopyPlan, CloudError),
+    AtCap(Box<CopyPlan>, CloudError),
 }
 
 /// How many more attempts one run tries when a `ClientToken` gives back a copy that no
@@ -759,7 +759,9 @@ async fn make_copy(ctx: &Context, mut copy: CopyPlan, report: &mut Lines) -> Req
         }
         let id = match ctx.cloud.ec2(&copy.dest).copy_image(&request).await {
             Ok(id) => id,
-            Err(e) if e.kind == ErrorKind::ResourceLimit => return Requested::AtCap(copy, e),
+            Err(e) if e.kind == ErrorKind::ResourceLimit => {
+                return Requested::AtCap(Box::new(copy), e)
+            }
             Err(e) => {
                 let (outcome, reason) = match e.kind {
                     k if k.is_retryable() => (Outcome::Deferred, format!("{e}; the next reconcile copies it")),

@@ -98,7 +98,10 @@ async fn one_reconcile_copies_past_the_cap_as_copies_complete_asking_ec2_once_to
     // THEN every source is copied in that run, none deferred, and EC2 refused one copy
     // only (the run learnt the cap from it and waited for slots from there)
     assert_eq!(
-        (report.count(Outcome::Copied), report.count(Outcome::Deferred)),
+        (
+            report.count(Outcome::Copied),
+            report.count(Outcome::Deferred)
+        ),
         (6, 0),
         "{}",
         report.render_table()
@@ -177,9 +180,8 @@ async fn a_replicas_available_event_fills_its_region_up_to_the_cap() {
     assert_eq!(at_cap(&fill), 2, "{}", fill.render_table());
     assert_eq!(cloud.calls("CopyImage") - calls, 3);
     assert!(
-        fill.items
-            .iter()
-            .any(|i| i.outcome == Outcome::Skipped && i.reason.contains("copy slot in eu-west-1 is free")),
+        fill.items.iter().any(|i| i.outcome == Outcome::Skipped
+            && i.reason.contains("copy slot in eu-west-1 is free")),
         "{}",
         fill.render_table()
     );
@@ -230,8 +232,10 @@ async fn a_copy_not_provably_ours_fills_nothing() {
         report.render_table()
     );
     assert!(
-        report.items.iter().any(|i| i.outcome == Outcome::Unsealed
-            && i.image.as_ref() == Some(&forged)),
+        report
+            .items
+            .iter()
+            .any(|i| i.outcome == Outcome::Unsealed && i.image.as_ref() == Some(&forged)),
         "{}",
         report.render_table()
     );
