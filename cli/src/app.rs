@@ -62,6 +62,8 @@ pub enum Command {
     Rollback(commands::publish::RollbackArgs),
     /// Lift a rollback's pin: the lineage publishes its newest image again.
     Unpin(commands::publish::UnpinArgs),
+    /// Move an instance to another zone or region through its image (plan; --yes applies).
+    Migrate(commands::migrate::Args),
 }
 
 pub async fn main() -> ExitCode {
@@ -148,14 +150,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Publish(a) => a.dry_run,
         Command::Rollback(a) => !a.apply,
         Command::Unpin(a) => !a.apply,
+        Command::Migrate(a) => !a.yes || a.dry_run,
         Command::Status(_) => false,
         // The report reads; its cleanup plan is a dry run whatever DRY_RUN says.
         Command::Report(_) => true,
     };
     config.dry_run |= dry_run;
     select_accounts(&cli, &mut config)?;
-    let cloud = AwsCloud::from_env(&config).await;
-    let mut ctx = Context::new(Arc::new(cloud), config);
+    let cloud = Arc::new(AwsCloud::from_env(&config).await);
+    let mut ctx = Context::new(cloud.clone(), config);
     if std::io::stderr().is_terminal() && !cli.json {
         ctx = ctx.with_progress(Arc::new(|line: &str| eprintln!("… {line}")));
     }
@@ -178,6 +181,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unpin(a) => commands::publish::run_unpin(&ctx, a, cli.region.as_deref()).await,
         Command::Status(a) => return commands::status::run(&ctx, a, &out).await.context("status"),
         Command::Report(a) => return commands::report::run(&ctx, a, &out).await.context("report"),
+        Command::Migrate(a) => {
+            return match commands::migrate::run(&ctx, cloud.as_ref(), a).await? {
+                commands::migrate::Migrated::Planned(plan) => Ok(out.plan(&plan)),
+                commands::migrate::Migrated::Applied(report) => Ok(out.report(&report)),
+            }
+        }
     }?;
     Ok(out.report(&report))
 }

@@ -32,6 +32,17 @@ impl Output {
         Self::exit_code(report)
     }
 
+    /// Prints a migration plan (`amictl migrate` without `--yes`): nothing was changed.
+    pub fn plan(&self, plan: &ami_core::migrate::MigrationPlan) -> ExitCode {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(plan).unwrap_or_default());
+        } else {
+            print!("{}", ami_core::migrate::text::render(plan));
+            println!("Nothing changed. Run the same command with --yes to apply.");
+        }
+        ExitCode::SUCCESS
+    }
+
     /// A stream for a run's items when the output is JSON ([`JsonStream`]); `None` for a
     /// table, which shows the kept items and says how many more there were.
     pub fn stream(&self, keep: fn(&ReportItem) -> bool) -> Option<Arc<JsonStream>> {

@@ -1,6 +1,7 @@
 //! One module per subcommand; each runs the same core runner as its Lambda function.
 pub mod cleanup;
 pub mod create_images;
+pub mod migrate;
 pub mod publish;
 pub mod replicate;
 pub mod report;

@@ -37,6 +37,7 @@ pub mod continuations;
 pub mod convert;
 pub mod ec2;
 pub mod errors;
+mod fleet;
 pub mod http;
 pub mod kms;
 pub mod launch_templates;

@@ -28,24 +28,14 @@ pub enum PlanError {
         subnet_zone: String,
         zone: String,
     },
+    #[error("no subnet {within} in {region}: create it, or give the subnet with --subnet")]
+    NoSubnet { within: String, region: String },
     #[error(
-        "no subnet of {vpc} {wanted} in {region}{zone}: create it, or give the subnet with --subnet"
-    )]
-    NoSubnet {
-        vpc: String,
-        wanted: String,
-        region: String,
-        zone: String,
-    },
-    #[error(
-        "{count} subnets of {vpc} match {wanted} in {region}{zone} ({candidates}): give the one \
-         to use with --subnet"
+        "{count} subnets {within} in {region} ({candidates}): give the one to use with --subnet"
     )]
     AmbiguousSubnet {
-        vpc: String,
-        wanted: String,
+        within: String,
         region: String,
-        zone: String,
         count: usize,
         candidates: String,
     },
@@ -117,5 +107,14 @@ pub enum PlanError {
         allocation: String,
         instance: String,
         region: String,
+    },
+    #[error(
+        "instance {instance} has {count} tags; with the migration's two the new instance would \
+         have more than EC2's 50: remove {excess} tag(s) from {instance} first"
+    )]
+    TooManyTags {
+        instance: String,
+        count: usize,
+        excess: usize,
     },
 }

@@ -91,7 +91,7 @@ pub(super) fn choose_subnet(
         (
             format!("VPC {}", source.subnet.vpc_id),
             in_vpc,
-            "(any)".to_owned(),
+            "any Name".to_owned(),
         )
     } else {
         let vpc_name = source
@@ -128,19 +128,14 @@ pub(super) fn choose_subnet(
             format!("Name tag {name}"),
         )
     };
+    // e.g. "of VPC vpc-1 with Name tag app (us-east-1b)"
+    let within = format!("of {vpc_label} with {wanted}{zone_text}");
     if candidates.is_empty() {
-        return Err(PlanError::NoSubnet {
-            vpc: vpc_label,
-            wanted,
-            region,
-            zone: zone_text,
-        });
+        return Err(PlanError::NoSubnet { within, region });
     }
     Err(PlanError::AmbiguousSubnet {
-        vpc: vpc_label,
-        wanted,
+        within,
         region,
-        zone: zone_text,
         count: candidates.len(),
         candidates: candidates
             .iter()

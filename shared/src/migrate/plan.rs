@@ -105,6 +105,9 @@ pub struct MigrationPlan {
     pub notes: Vec<String>,
 }
 
+/// EC2's limit on the tags of one resource (RunInstances' tag specifications included).
+pub const MAX_TAGS: usize = 50;
+
 /// What the planner reads besides the source and the target.
 pub struct Inputs<'a> {
     /// The target region's network.
@@ -235,6 +238,13 @@ pub fn plan(
         .collect();
     tags.insert(MIGRATED_FROM.to_owned(), source.id.to_string());
     tags.insert(MIGRATION.to_owned(), token.clone());
+    if tags.len() > MAX_TAGS {
+        return Err(PlanError::TooManyTags {
+            instance: source.id.to_string(),
+            count: source.tags.len(),
+            excess: tags.len() - MAX_TAGS,
+        });
+    }
 
     let source_after = match (target.stop_source, source.state) {
         (true, InstanceState::Running) => SourceAfter::StopWhenHealthy,

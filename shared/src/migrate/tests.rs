@@ -519,3 +519,16 @@ fn the_printed_plan_names_every_step_and_what_stays() {
         assert!(text.contains(want), "{want:?} missing from:\n{text}");
     }
 }
+
+#[test]
+fn a_source_with_too_many_tags_is_refused_before_anything_happens() {
+    let net = home_network();
+    let mut s = source();
+    for n in 0..48 {
+        s.tags.insert(format!("t{n}"), "v".into());
+    }
+    // 51 tags, one of them aws:…: 50 of the source's and 2 of the migration's = 52.
+    let e = plan(&s, &Target::zone("us-east-1b"), &inputs(&net)).unwrap_err();
+    assert!(matches!(e, PlanError::TooManyTags { excess: 2, .. }), "{e}");
+    assert!(e.to_string().contains("remove 2 tag(s)"), "{e}");
+}
