@@ -63,6 +63,10 @@ async fn the_schedule_retires_what_retention_no_longer_keeps() -> Result<(), Req
     assert_eq!(cloud.live_images("us-east-1").len(), 1);
     assert_eq!(detail["counts"]["deleted"], 2);
     assert_eq!(detail["metrics"]["gib_freed"], 16.0);
+    // Three 8 GiB images before, one after: what stays stored and what it costs a month.
+    assert_eq!(detail["metrics"]["gib_stored"], 8.0);
+    let price = ctx.config.price_per_gib_month;
+    assert_eq!(detail["metrics"]["monthly_cost_usd"], 8.0 * price);
     assert_eq!(cloud.state().reports.len(), 1, "the report is published");
     Ok(())
 }
@@ -79,6 +83,10 @@ async fn a_direct_dry_run_plans_without_changing_anything() -> Result<(), Reques
     assert_eq!(cloud.live_images("us-east-1").len(), 3);
     assert_eq!(detail["counts"]["planned"], 2);
     assert_eq!(detail["dry_run"], true);
+    assert_eq!(
+        detail["metrics"]["gib_stored"], 24.0,
+        "a dry run stores what was there"
+    );
     assert_eq!(
         cloud.calls("DeregisterImage") + cloud.calls("EnableImageDeprecation"),
         0

@@ -158,6 +158,8 @@ struct Tally {
     orphan_gib: Gib,
     gib_freed: Gib,
     gib_planned: Gib,
+    /// What the region's managed images held when the run began (each snapshot once).
+    gib_stored: Gib,
     /// Deleted (or, in a dry run, to be deleted) images and snapshots a Recycle Bin rule
     /// keeps restorable.
     recycle_images: u64,
@@ -208,6 +210,7 @@ async fn run_region(
             // savings count and the snapshot tags Recycle Bin coverage reads (kept in the
             // inventory, for the snapshots its images use).
             r.orphans(&mut inventory).await;
+            r.tally.gib_stored = Region1::stored(&inventory);
             r.retire(&inventory).await;
         }
         Err(e) => {
@@ -403,6 +406,21 @@ impl Region1<'_> {
     /// One disk of an inventoried image, by its full snapshot size if EC2 reported it.
     fn disk_gib(inventory: &Inventory, key: u64, volume_gib: u32) -> Gib {
         Gib::of(inventory.full_bytes(key), u64::from(volume_gib))
+    }
+
+    /// The GiB the region's managed images hold, each snapshot counted once (images can
+    /// share snapshots), as the savings count them.
+    fn stored(inventory: &Inventory) -> Gib {
+        let mut seen = std::collections::HashSet::new();
+        let mut gib = Gib::default();
+        for image in &inventory.images {
+            for (key, size) in image.disks.iter() {
+                if seen.insert(*key) {
+                    gib += Self::disk_gib(inventory, *key, *size);
+                }
+            }
+        }
+        gib
     }
 
     fn lock_of(&self, snapshot: &SnapshotId) -> Option<&SnapshotLock> {
@@ -920,6 +938,13 @@ impl Region1<'_> {
     fn finish(mut self) -> RunReport {
         let t = &self.tally;
         let price = self.ctx.config.price_per_gib_month;
+        // Stored: the images' snapshots and our orphan snapshots; freed counts both kinds.
+        let stored_before = t.gib_stored.total() + t.orphan_gib.total();
+        let stored_after = if self.ctx.dry_run() {
+            stored_before
+        } else {
+            (stored_before - t.gib_freed.total()).max(0.0)
+        };
         #[allow(clippy::cast_precision_loss)]
         let figures = [
             ("images_scanned", t.scanned as f64),
@@ -941,6 +966,10 @@ impl Region1<'_> {
             ("gib_planned_full_size", t.gib_planned.full),
             ("gib_planned_volume_size", t.gib_planned.volume),
             ("monthly_saving_planned_usd", t.gib_planned.total() * price),
+            // What stays stored once this run is done (a dry run changes nothing), and its
+            // monthly cost: the dashboard's storage and cost rows.
+            ("gib_stored", stored_after),
+            ("monthly_cost_usd", stored_after * price),
             // Deleted (in a dry run: to be deleted) and restorable from the Recycle Bin.
             ("recycle_bin_images", t.recycle_images as f64),
             ("recycle_bin_snapshots", t.recycle_snapshots as f64),

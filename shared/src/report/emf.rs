@@ -80,8 +80,8 @@ pub mod names {
     ];
 }
 
-/// Run figures: (metric, the report's `metrics` key, unit). `gib_stored` and
-/// `monthly_cost_usd` are mapped for the runner that reports them; none does yet.
+/// Run figures: (metric, the report's `metrics` key, unit). Cleanup reports them all
+/// (`gib_stored` and `monthly_cost_usd`: what stays stored after the run, per region).
 pub const FIGURES: [(&str, &str, &str); 5] = [
     (names::SNAPSHOTS_DELETED, "snapshots_deleted", "Count"),
     (names::GIB_FREED, "gib_freed", "Gigabytes"),
