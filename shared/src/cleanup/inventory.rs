@@ -2,7 +2,7 @@
 //!
 //! Images are streamed page by page and each is folded into a small [`ImageRecord`]
 //! (id, [`Lineage`] index, times as Unix seconds, a few flags, snapshot keys and sizes, tag
-//! hashes for Recycle Bin coverage) and
+//! hashes for Recycle Bin coverage: [`ImageTags`]) and
 //! its lineage's [`Head`] (what a lineage is and which image rules it: [`crate::lineage`]); tag
 //! text, names and block device details are dropped as soon as the page is read, so a region
 //! of 50,000 images costs a few MiB. Snapshot ids are kept as 64-bit hashes
@@ -11,6 +11,12 @@
 //! Each snapshot an image uses has one [`SnapshotUse`] (one table for its users, its full
 //! size and its tags, which the orphan listing adds with [`Inventory::note_snapshot`]);
 //! snapshot tags are pooled, so the many snapshots tagged alike share one [`TagPrint`].
+//!
+//! An image's tag hashes are kept in two parts ([`ImageTags`]): those of the tags whose
+//! values differ image to image ([`VARYING_KEYS`]: slot, seal, …) in one array for the
+//! whole inventory, the rest (the same across a lineage) pooled like snapshot tags.
+//! [`Inventory::image_tags`] joins them into the print [`TagPrint::of`] makes of the
+//! image's tags, so Recycle Bin coverage reads exactly what it read before.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
@@ -21,8 +27,8 @@ use time::OffsetDateTime;
 use super::recycle::TagPrint;
 pub use crate::lineage::Lineage;
 use crate::lineage::{self, Head, Member};
-use crate::model::{Image, ImageId, ImageState, KeyRef, SnapshotId};
-use crate::tags;
+use crate::model::{Image, ImageId, ImageState, KeyRef, SnapshotId, Tags};
+use crate::tags::{self, key};
 
 /// Index of a lineage in [`Inventory::lineages`].
 pub type LineageId = u32;
@@ -54,8 +60,77 @@ pub struct ImageRecord {
     /// The customer keys of its snapshots, kept only for images whose grant record names
     /// someone: their KMS grants are retired when the image is deleted.
     pub shared_keys: Box<[KeyRef]>,
-    /// Its tags as hashes: which Recycle Bin rule would retain it ([`super::recycle`]).
-    pub tags: TagPrint,
+    /// Its tags as hashes: which Recycle Bin rule would retain it ([`super::recycle`]);
+    /// read them with [`Inventory::image_tags`].
+    pub tags: ImageTags,
+}
+
+/// Tag keys whose values differ from image to image (or may): their hashes are kept per
+/// image, the hashes of an image's other tags are pooled.
+pub const VARYING_KEYS: [&str; 8] = [
+    key::SLOT,
+    key::SEAL,
+    key::SOURCE_IMAGE,
+    key::IMAGE_NAME,
+    key::SHARE_STATUS,
+    key::SHARE_GRANTED,
+    key::REPLICATE_STATUS,
+    "Name",
+];
+
+/// Where an image's tag hashes are: its pooled print and its own hashes (those of its
+/// [`VARYING_KEYS`] tags) in [`Inventory`]'s shared array. 12 bytes instead of a boxed
+/// print per image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageTags {
+    pooled: u32,
+    start: u32,
+    len: u32,
+}
+
+/// Distinct [`TagPrint`]s, each kept once and found again by its hash (a hash shared by
+/// two prints pools only the first; the second is kept on its own).
+#[derive(Debug, Default)]
+struct PrintPool {
+    prints: Vec<TagPrint>,
+    index: HashMap<u64, u32>,
+}
+
+impl PrintPool {
+    /// The index of `print` in the pool, adding it if new.
+    fn intern(&mut self, print: TagPrint) -> u32 {
+        let hash = {
+            let mut h = DefaultHasher::new();
+            print.hash(&mut h);
+            h.finish()
+        };
+        if let Some(&i) = self.index.get(&hash) {
+            if self.prints.get(i as usize) == Some(&print) {
+                return i;
+            }
+        }
+        let i = u32::try_from(self.prints.len()).unwrap_or(u32::MAX - 1);
+        self.prints.push(print);
+        self.index.entry(hash).or_insert(i);
+        i
+    }
+
+    fn get(&self, i: u32) -> Option<&TagPrint> {
+        self.prints.get(i as usize)
+    }
+}
+
+/// The hashes of `all` not in `part` (both sorted; `part` a sub-multiset of `all`).
+fn without(all: &[u64], part: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(all.len().saturating_sub(part.len()));
+    let mut rest = part.iter().peekable();
+    for &h in all {
+        while rest.next_if(|&&p| p < h).is_some() {}
+        if rest.next_if(|&&p| p == h).is_none() {
+            out.push(h);
+        }
+    }
+    out
 }
 
 impl ImageRecord {
@@ -104,10 +179,12 @@ pub struct Inventory {
     /// so snapshots of disabled and pending images are never taken for orphans), and what
     /// the orphan listing read of it.
     snapshots: HashMap<u64, SnapshotUse>,
-    /// The distinct snapshot [`TagPrint`]s ([`SnapshotUse::tags`] indexes it) and each
-    /// one's place by its hash (a hash shared by two prints pools only the first).
-    snapshot_tags: Vec<TagPrint>,
-    snapshot_tag_index: HashMap<u64, u32>,
+    /// The distinct snapshot [`TagPrint`]s ([`SnapshotUse::tags`] indexes it).
+    snapshot_tags: PrintPool,
+    /// The distinct prints of images' tags other than their [`VARYING_KEYS`] ones, and the
+    /// hashes of those, image after image ([`ImageTags`]).
+    image_tags: PrintPool,
+    varying_tags: Vec<u64>,
     /// Images seen but left out because they are not this deployment's (a port filter
     /// that let them through): never planned, only counted.
     pub foreign_skipped: usize,
@@ -189,9 +266,10 @@ impl Inventory {
         } else {
             Box::default()
         };
+        let tags = self.fold_tags(&image.tags);
         self.images.push(ImageRecord {
             shared_keys,
-            tags: TagPrint::of(&image.tags),
+            tags,
             id: image.id.clone(),
             lineage: lid,
             time,
@@ -203,6 +281,50 @@ impl Inventory {
             last_launched: image.last_launched.map(OffsetDateTime::unix_timestamp),
             disks,
         });
+    }
+
+    /// Splits `tags`' print into the hashes of its [`VARYING_KEYS`] tags (appended to the
+    /// shared array) and the rest (pooled).
+    fn fold_tags(&mut self, tags: &Tags) -> ImageTags {
+        let all = TagPrint::of(tags);
+        let varying: Tags = tags
+            .iter()
+            .filter(|(k, _)| VARYING_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let varying = TagPrint::of(&varying);
+        let pooled = self.image_tags.intern(TagPrint::from_hashes(without(
+            all.hashes(),
+            varying.hashes(),
+        )));
+        let start = u32::try_from(self.varying_tags.len()).unwrap_or(u32::MAX);
+        self.varying_tags.extend_from_slice(varying.hashes());
+        ImageTags {
+            pooled,
+            start,
+            len: u32::try_from(varying.hashes().len()).unwrap_or(0),
+        }
+    }
+
+    /// `image`'s tags as hashes: the same print [`TagPrint::of`] made of its tags.
+    pub fn image_tags(&self, image: &ImageRecord) -> TagPrint {
+        let t = image.tags;
+        let mut hashes: Vec<u64> = self
+            .image_tags
+            .get(t.pooled)
+            .map(|p| p.hashes().to_vec())
+            .unwrap_or_default();
+        let (start, len) = (t.start as usize, t.len as usize);
+        if let Some(own) = self.varying_tags.get(start..start + len) {
+            hashes.extend_from_slice(own);
+        }
+        TagPrint::from_hashes(hashes)
+    }
+
+    /// Gives back the room kept for more images (call when the listing is done).
+    pub fn shrink_to_fit(&mut self) {
+        self.images.shrink_to_fit();
+        self.varying_tags.shrink_to_fit();
     }
 
     pub fn lineage(&self, id: LineageId) -> Option<&LineageInfo> {
@@ -224,25 +346,7 @@ impl Inventory {
             return;
         };
         known.full_bytes = full_bytes.unwrap_or(UNKNOWN_SIZE);
-        let hash = {
-            let mut h = DefaultHasher::new();
-            tags.hash(&mut h);
-            h.finish()
-        };
-        let pooled = self
-            .snapshot_tag_index
-            .get(&hash)
-            .copied()
-            .filter(|&i| self.snapshot_tags.get(i as usize) == Some(&tags));
-        known.tags = match pooled {
-            Some(i) => i + 1,
-            None => {
-                let i = u32::try_from(self.snapshot_tags.len()).unwrap_or(u32::MAX - 1);
-                self.snapshot_tags.push(tags);
-                self.snapshot_tag_index.entry(hash).or_insert(i);
-                i + 1
-            }
-        };
+        known.tags = self.snapshot_tags.intern(tags) + 1;
     }
 
     /// The full size (`FullSnapshotSizeInBytes`) the listing read for snapshot `key`.
@@ -256,7 +360,7 @@ impl Inventory {
     /// The tags the listing read for snapshot `key`.
     pub fn snapshot_tags(&self, key: u64) -> Option<&TagPrint> {
         let i = self.snapshots.get(&key)?.tags.checked_sub(1)?;
-        self.snapshot_tags.get(i as usize)
+        self.snapshot_tags.get(i)
     }
 
     /// GiB that deregistering `image` would free: its snapshots no other image uses.
@@ -285,3 +389,7 @@ impl Inventory {
         self.images.is_empty()
     }
 }
+
+#[cfg(test)]
+#[path = "inventory_tests.rs"]
+mod tests;

@@ -54,6 +54,18 @@ impl TagPrint {
         Self(v.into())
     }
 
+    /// A print from its hashes (any order): the inventory keeps an image's print in two
+    /// parts and joins them here.
+    pub(crate) fn from_hashes(mut hashes: Vec<u64>) -> Self {
+        hashes.sort_unstable();
+        Self(hashes.into())
+    }
+
+    /// Its hashes, sorted.
+    pub(crate) fn hashes(&self) -> &[u64] {
+        &self.0
+    }
+
     fn has(&self, h: u64) -> bool {
         self.0.binary_search(&h).is_ok()
     }

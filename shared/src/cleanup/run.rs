@@ -284,7 +284,7 @@ impl Region1<'_> {
                 Some(t) => token = Some(t),
                 None => {
                     // The records stay for the whole run: no room kept for more.
-                    inventory.images.shrink_to_fit();
+                    inventory.shrink_to_fit();
                     return Ok(inventory);
                 }
             }
@@ -371,13 +371,14 @@ impl Region1<'_> {
         snapshots: &[u64],
     ) -> String {
         let now = self.now;
+        let img_tags = inventory.image_tags(img);
         let snap_tags: Vec<TagPrint> = snapshots
             .iter()
-            .map(|&k| inventory.snapshot_tags(k).unwrap_or(&img.tags).clone())
+            .map(|&k| inventory.snapshot_tags(k).unwrap_or(&img_tags).clone())
             .collect();
         let rules = self.recycle_rules().await;
         let (covered, image_note) =
-            recycle::coverage(rules, RecycleResource::Image, &img.tags, now);
+            recycle::coverage(rules, RecycleResource::Image, &img_tags, now);
         let mut by_note: std::collections::BTreeMap<String, usize> = Default::default();
         let mut snaps_covered = 0;
         for tags in &snap_tags {
