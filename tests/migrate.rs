@@ -584,3 +584,62 @@ async fn a_rerun_after_a_failed_launch_launches_nothing_twice() -> anyhow::Resul
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn cleanup_keeps_the_migration_image_while_the_new_instance_runs_from_it(
+) -> anyhow::Result<()> {
+    // Without the launched-within keep, which would keep it for another reason.
+    let w = world(&[("RETAIN", "count=1"), ("KEEP_IF_LAUNCHED_WITHIN", "0")]).await?;
+    let net = network(&w.emu, EAST, &["us-east-1a", "us-east-1b"], &["web", "db"]).await?;
+    let (src, _) = source(&w.emu, &net, "us-east-1a").await?;
+    let p = planned(&w, &src, &Target::zone("us-east-1b")).await?;
+    done(&migrate(&w, &p).await)?;
+    let new = launched(&w.emu, EAST, &p.token).await?;
+    let new_id = new[0].instance_id().context("no id")?.to_owned();
+    let image = new[0].image_id().context("no image")?.to_owned();
+    // Tomorrow's daily image of the source: retention (count=1) alone would now retire the
+    // migration image, the lineage's older one.
+    let tomorrow =
+        ami_core::time_util::slot_of(OffsetDateTime::now_utc() + time::Duration::days(1));
+    w.emu.set_clock(tomorrow)?;
+    let event = ami_sim::cycle::scheduled_event("ami-lifecycle-schedule-daily", tomorrow);
+    let created = ami_core::runner::invoke_report("create-image", &w.ctx, event, tomorrow)
+        .await
+        .map_err(|e| anyhow::anyhow!("create-image: {e}"))?;
+    ensure!(
+        created
+            .items
+            .iter()
+            .any(|i| i.subject == src.as_str() && i.outcome == Outcome::Created),
+        "{created:#?}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    w.emu.tick()?;
+    let cleanup = ami_core::runner::invoke_report("cleanup", &w.ctx, json!({}), tomorrow)
+        .await
+        .map_err(|e| anyhow::anyhow!("cleanup: {e}"))?;
+    let kept = cleanup.items.iter().find(|i| {
+        i.image.as_ref().map(|x| x.as_str()) == Some(image.as_str()) || i.subject == image
+    });
+    ensure!(
+        kept.is_some_and(|i| i.outcome == Outcome::Kept && i.reason.contains(&new_id)),
+        "the migration image must be kept, in use by {new_id}: {kept:?}\n{cleanup:#?}"
+    );
+    let still = w
+        .emu
+        .ec2(EAST)
+        .describe_images()
+        .image_ids(&image)
+        .send()
+        .await?;
+    ensure!(
+        still
+            .images()
+            .first()
+            .and_then(|i| i.state())
+            .map(|s| s.as_str())
+            == Some("available"),
+        "{still:?}"
+    );
+    Ok(())
+}
