@@ -12,21 +12,32 @@
 //! setting, cached by the inner client for every SDK client that shares it. No request is
 //! made earlier than before; the roots, the crypto provider and the proxy settings
 //! (`HTTPS_PROXY`/`NO_PROXY`, as the SDK's default reads them) are the SDK's own.
+//!
+//! [`PacedRetries`]: the HTTP client of a region's EC2 client, which makes every retry the
+//! SDK sends (throttling, 5xx, timeouts) wait for a token of its action's bucket in that
+//! region's [`Pacer`] first. The first attempt takes its token at the call site
+//! ([`super::ec2`]); EC2 charges each attempt a token, so the client must count each one
+//! (see [`crate::pacing`]).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::{Builder, ConnectorBuilder};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::HttpConnector;
+use aws_smithy_runtime_api::client::http::HttpConnectorFuture;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::{
     RuntimeComponents, RuntimeComponentsBuilder,
 };
 use aws_smithy_types::config_bag::ConfigBag;
+
+use crate::pacing::{Bucket, Pacer};
 
 /// The SDK's default HTTPS client, without the connector build at client construction.
 #[derive(Debug)]
@@ -96,6 +107,92 @@ impl HttpClient for DeferredTlsClient {
     }
 }
 
+/// An EC2 client's HTTP client: `inner`, with each retry paced by `pacer` (one region's).
+#[derive(Debug, Clone)]
+pub struct PacedRetries {
+    inner: SharedHttpClient,
+    pacer: Arc<Pacer>,
+}
+
+impl PacedRetries {
+    pub fn new(inner: SharedHttpClient, pacer: Arc<Pacer>) -> Self {
+        Self { inner, pacer }
+    }
+}
+
+impl HttpClient for PacedRetries {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(PacedConnector {
+            inner: self.inner.http_connector(settings, components),
+            pacer: self.pacer.clone(),
+        })
+    }
+
+    fn validate_base_client_config(
+        &self,
+        components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner.validate_base_client_config(components, cfg)
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.inner.connector_metadata()
+    }
+}
+
+#[derive(Debug)]
+struct PacedConnector {
+    inner: SharedHttpConnector,
+    pacer: Arc<Pacer>,
+}
+
+impl HttpConnector for PacedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        match retried_action(&request) {
+            None => self.inner.call(request),
+            Some(action) => {
+                let (inner, pacer) = (self.inner.clone(), self.pacer.clone());
+                let bucket = Bucket::for_action(&action);
+                HttpConnectorFuture::new(async move {
+                    pacer.take(bucket).await;
+                    inner.call(request).await
+                })
+            }
+        }
+    }
+}
+
+/// The EC2 action of a request the SDK is retrying (`amz-sdk-request: attempt=N; …` with
+/// N > 1, which the SDK sets on every attempt), from the query body's `Action=`.
+fn retried_action(request: &HttpRequest) -> Option<String> {
+    let info = request.headers().get("amz-sdk-request")?;
+    let attempt: u32 = info
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("attempt="))?
+        .parse()
+        .ok()?;
+    if attempt <= 1 {
+        return None;
+    }
+    let body = std::str::from_utf8(request.body().bytes()?).ok()?;
+    body.split('&')
+        .find_map(|p| p.strip_prefix("Action="))
+        .map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};
@@ -154,5 +251,109 @@ mod tests {
             .expect("GetCallerIdentity through the deferred client");
         assert_eq!(me.account(), Some("123456789012"));
         server.join().unwrap();
+    }
+
+    /// Reads one HTTP request (headers and the `Content-Length` body) from `s`.
+    fn read_request(s: &mut std::net::TcpStream) -> String {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut got = Vec::new();
+        loop {
+            let text = String::from_utf8_lossy(&got).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len = text
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + len {
+                    return text;
+                }
+            }
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                return String::from_utf8_lossy(&got).to_string();
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    fn answer(s: &mut std::net::TcpStream, status: &str, body: &str) {
+        let head = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body.as_bytes()).unwrap();
+    }
+
+    /// The tokens of `bucket` left at once (a pacer scaled so slowly that the test's own
+    /// duration refills a small fraction of one).
+    fn tokens_left(pacer: &Pacer, bucket: Bucket) -> usize {
+        let now = std::time::Instant::now();
+        (0..)
+            .take_while(|_| pacer.try_take(bucket, now).is_zero())
+            .count()
+    }
+
+    #[tokio::test]
+    async fn a_throttled_call_retried_by_the_sdk_takes_a_token_for_the_retry() {
+        // Two answers: RequestLimitExceeded, then success. The call site's own token is not
+        // taken here (the client is called directly): only the retry's shows.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for n in 0..2 {
+                let (mut s, _) = listener.accept().unwrap();
+                let req = read_request(&mut s);
+                seen.push(req);
+                if n == 0 {
+                    answer(&mut s, "503 Service Unavailable", "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>r-1</RequestID></Response>");
+                } else {
+                    answer(&mut s, "200 OK", "<DeregisterImageResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>r-2</requestId><return>true</return></DeregisterImageResponse>");
+                }
+            }
+            seen
+        });
+        let pacer = Arc::new(Pacer::new(crate::aws::PACE_SCALE_MIN));
+        let full = tokens_left(
+            &Pacer::new(crate::aws::PACE_SCALE_MIN),
+            Bucket::DeregisterImage,
+        );
+        let conf = aws_sdk_ec2::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .retry_config(
+                aws_smithy_types::retry::RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(std::time::Duration::from_millis(1)),
+            )
+            .http_client(PacedRetries::new(
+                DeferredTlsClient::shared(),
+                pacer.clone(),
+            ))
+            .build();
+        aws_sdk_ec2::Client::from_conf(conf)
+            .deregister_image()
+            .image_id("ami-0123456789abcdef0")
+            .send()
+            .await
+            .expect("the retry succeeds");
+        let seen = server.join().unwrap();
+        assert!(seen[0].contains("attempt=1"), "{}", seen[0]);
+        assert!(seen[1].contains("attempt=2"), "{}", seen[1]);
+        assert!(seen[1].contains("Action=DeregisterImage"));
+        assert_eq!(
+            tokens_left(&pacer, Bucket::DeregisterImage),
+            full - 1,
+            "the retry took one DeregisterImage token"
+        );
+        // Other buckets untouched.
+        assert_eq!(tokens_left(&pacer, Bucket::DeleteSnapshot), full);
     }
 }

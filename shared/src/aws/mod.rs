@@ -17,8 +17,9 @@
 //!
 //! Only this module names `aws_sdk_*`. The endpoint, credentials and retry settings are
 //! the SDK's own: `AWS_ENDPOINT_URL` points every client at an emulator and
-//! `AWS_MAX_ATTEMPTS` sets the retries (the standard mode retries throttling and 5xx);
-//! nothing here special-cases either.
+//! `AWS_MAX_ATTEMPTS` sets the retries (the standard mode retries throttling and 5xx).
+//! One addition for EC2: each retry waits for a token of the region's [`Pacer`] before
+//! it is sent ([`http::PacedRetries`]), as each first attempt does at its call site.
 //!
 //! ```no_run
 //! # async fn run(config: &ami_core::config::Config) {
@@ -267,10 +268,18 @@ impl AwsCloud {
             .entry(region.clone())
             .or_insert_with(|| {
                 let sdk = with_region(&self.sdk, region);
+                let pacer = Arc::new(Pacer::new(self.pace_scale));
+                // The SDK's retries wait for a token of the same pacer (see `pacing`).
+                let inner = sdk
+                    .http_client()
+                    .unwrap_or_else(http::DeferredTlsClient::shared);
+                let conf = aws_sdk_ec2::config::Builder::from(&sdk)
+                    .http_client(http::PacedRetries::new(inner, pacer.clone()))
+                    .build();
                 Arc::new(AwsEc2::new(
-                    aws_sdk_ec2::Client::new(&sdk),
+                    aws_sdk_ec2::Client::from_conf(conf),
                     region.clone(),
-                    Arc::new(Pacer::new(self.pace_scale)),
+                    pacer,
                     self.aws_parameters(region),
                 ))
             })
