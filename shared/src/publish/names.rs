@@ -30,11 +30,23 @@ pub struct NameRefusal {
     pub problem: String,
 }
 
+/// An instance moved by `amictl migrate` that took over its source's lineage name: EC2
+/// says it was launched from an image made of the source (its `ImageId`, that image's
+/// `SourceInstanceId` — or, across regions, the copy's `SourceImageId` first), so the
+/// two claims are one lineage moving, not a collision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Succession {
+    pub name: String,
+    pub source: InstanceId,
+    pub successor: InstanceId,
+}
+
 /// Instance → readable name, for every scheduled instance of every managed region.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LineageNames {
     names: BTreeMap<InstanceId, String>,
     refused: Vec<NameRefusal>,
+    succeeded: Vec<Succession>,
 }
 
 /// Whether `name` is a valid readable name (one path segment SSM accepts).
@@ -69,6 +81,16 @@ pub fn from_name_tag(value: &str) -> Option<String> {
 impl LineageNames {
     /// Names `instances` (all scheduled instances of every managed region).
     pub fn resolve(instances: &[Instance]) -> Self {
+        Self::resolve_with(instances, &BTreeMap::new())
+    }
+
+    /// As [`LineageNames::resolve`], where `made_from` (instance → the instance whose
+    /// image it was launched from, as EC2's own fields prove it) settles a claim of two:
+    /// the instance launched from the other's image succeeds it and alone has the name.
+    pub fn resolve_with(
+        instances: &[Instance],
+        made_from: &BTreeMap<InstanceId, InstanceId>,
+    ) -> Self {
         let mut claims: BTreeMap<String, Vec<&Instance>> = BTreeMap::new();
         let mut refused = Vec::new();
         for instance in instances {
@@ -102,10 +124,29 @@ impl LineageNames {
             claims.entry(name).or_default().push(instance);
         }
         let mut names = BTreeMap::new();
+        let mut succeeded = Vec::new();
         for (name, holders) in claims {
             if let [only] = holders.as_slice() {
                 names.insert(only.id.clone(), name);
                 continue;
+            }
+            if let [a, b] = holders.as_slice() {
+                let heir = if made_from.get(&a.id) == Some(&b.id) {
+                    Some((a, b))
+                } else if made_from.get(&b.id) == Some(&a.id) {
+                    Some((b, a))
+                } else {
+                    None
+                };
+                if let Some((successor, source)) = heir {
+                    names.insert(successor.id.clone(), name.clone());
+                    succeeded.push(Succession {
+                        name,
+                        source: source.id.clone(),
+                        successor: successor.id.clone(),
+                    });
+                    continue;
+                }
             }
             let all: Vec<String> = holders
                 .iter()
@@ -125,7 +166,25 @@ impl LineageNames {
                 });
             }
         }
-        Self { names, refused }
+        Self {
+            names,
+            refused,
+            succeeded,
+        }
+    }
+
+    /// Names another instance took over from its source (`amictl migrate`).
+    pub fn succeeded(&self) -> &[Succession] {
+        &self.succeeded
+    }
+
+    /// The instances whose claims collide: only these need the images they were launched
+    /// from looked up ([`LineageNames::resolve_with`]).
+    pub fn colliding(&self) -> impl Iterator<Item = &InstanceId> {
+        self.refused
+            .iter()
+            .filter(|r| r.collision)
+            .map(|r| &r.instance)
     }
 
     /// The readable name of `instance`'s lineage; `None` when refused or not scheduled.
@@ -192,6 +251,27 @@ mod tests {
             instance_store: false,
             launched: None,
         }
+    }
+
+    #[test]
+    fn a_moved_instance_succeeds_its_source_and_a_third_claim_still_collides() {
+        let source = instance("i-src", "us-east-1", &[("Name", "web-1")]);
+        let moved = instance("i-new", "us-east-1", &[("Name", "web-1")]);
+        let made_from: BTreeMap<_, _> = [(InstanceId::new("i-new"), InstanceId::new("i-src"))]
+            .into_iter()
+            .collect();
+        let names = LineageNames::resolve_with(&[source.clone(), moved.clone()], &made_from);
+        assert_eq!(names.of(&InstanceId::new("i-new")), Some("web-1"));
+        assert_eq!(names.of(&InstanceId::new("i-src")), None);
+        assert!(names.refused().is_empty(), "{:?}", names.refused());
+        assert_eq!(names.succeeded().len(), 1);
+        // Without the proof it is a collision, and a third claimant is one too.
+        let plain = LineageNames::resolve(&[source.clone(), moved.clone()]);
+        assert_eq!(plain.colliding().count(), 2);
+        let third = instance("i-3", "eu-west-1", &[("Name", "web-1")]);
+        let three = LineageNames::resolve_with(&[source, moved, third], &made_from);
+        assert_eq!(three.refused().len(), 3);
+        assert_eq!(three.of(&InstanceId::new("i-new")), None);
     }
 
     #[test]

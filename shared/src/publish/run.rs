@@ -97,7 +97,62 @@ pub(super) async fn read_names(ctx: &Context, report: &mut RunReport) -> Option<
             }
         }
     }
-    Some(LineageNames::resolve(&instances))
+    let plain = LineageNames::resolve(&instances);
+    if plain.colliding().next().is_none() {
+        return Some(plain);
+    }
+    let made_from = made_from(ctx, &instances, &plain).await;
+    Some(LineageNames::resolve_with(&instances, &made_from))
+}
+
+/// For the instances whose names collide: the instance each was launched from, proven by
+/// EC2's own fields — its `ImageId`, that image's `SourceInstanceId` (across regions the
+/// copy's `SourceImageId` first). An image that cannot be read proves nothing: the claims
+/// then stay a collision.
+async fn made_from(
+    ctx: &Context,
+    instances: &[crate::model::Instance],
+    names: &LineageNames,
+) -> std::collections::BTreeMap<crate::model::InstanceId, crate::model::InstanceId> {
+    use crate::ports::{all_images, ImageQuery};
+    let colliding: std::collections::BTreeSet<_> = names.colliding().collect();
+    let mut out = std::collections::BTreeMap::new();
+    for instance in instances.iter().filter(|i| colliding.contains(&i.id)) {
+        let Some(image) = &instance.image_id else {
+            continue;
+        };
+        let query = ImageQuery {
+            ids: vec![image.clone()],
+            ..ImageQuery::default()
+        };
+        let ec2 = ctx.cloud.ec2(&instance.region);
+        let Ok(found) = all_images(ec2.as_ref(), &query).await else {
+            continue;
+        };
+        let Some(img) = found.into_iter().next() else {
+            continue;
+        };
+        let made = match (&img.source_instance, &img.source) {
+            (Some(src), _) => Some(src.clone()),
+            (None, Some((original, region))) => {
+                let query = ImageQuery {
+                    ids: vec![original.clone()],
+                    ..ImageQuery::default()
+                };
+                let ec2 = ctx.cloud.ec2(region);
+                all_images(ec2.as_ref(), &query)
+                    .await
+                    .ok()
+                    .and_then(|f| f.into_iter().next())
+                    .and_then(|o| o.source_instance)
+            }
+            (None, None) => None,
+        };
+        if let Some(src) = made.filter(|s| *s != instance.id) {
+            out.insert(instance.id.clone(), src);
+        }
+    }
+    out
 }
 
 /// A lineage asked for by name that no instance publishes: one refused item (in the first
