@@ -252,21 +252,29 @@ impl Region1<'_> {
         let config = &self.ctx.config;
         let query = ImageQuery::managed_by(&config.deployment);
         let mut inventory = Inventory::new();
-        let mut token = None;
+        let mut page = self.ec2.images_page(&query, None).await?;
         loop {
-            let page = self.ec2.images_page(&query, token).await?;
+            // The next page is asked for while this one's seals are checked (KMS): the
+            // listing's and the checks' waits overlap instead of adding up.
+            let next = {
+                let (ec2, query, token) = (self.ec2.clone(), query.clone(), page.next.clone());
+                async move {
+                    match token {
+                        Some(t) => Some(ec2.images_page(&query, Some(t)).await),
+                        None => None,
+                    }
+                }
+            };
             // Only sealed images are lineage members; the rest are reported `unsealed`
             // (or deferred when KMS could not be asked) and only their snapshot use counts.
-            let sealed: HashSet<ImageId> = seal::sealed_only(
+            let verify = seal::sealed_only(
                 &self.ctx.sealer,
                 page.items.clone(),
                 &config.deployment,
                 Some(&mut self.report),
-            )
-            .await
-            .into_iter()
-            .map(|i| i.id)
-            .collect();
+            );
+            let (sealed, next) = futures::join!(verify, next);
+            let sealed: HashSet<ImageId> = sealed.into_iter().map(|i| i.id).collect();
             for image in &page.items {
                 if sealed.contains(&image.id) {
                     inventory.add(image, &config.deployment);
@@ -280,8 +288,8 @@ impl Region1<'_> {
                 self.region,
                 inventory.len()
             ));
-            match page.next {
-                Some(t) => token = Some(t),
+            match next {
+                Some(p) => page = p?,
                 None => {
                     // The records stay for the whole run: no room kept for more.
                     inventory.shrink_to_fit();
