@@ -53,10 +53,13 @@ pub struct ImageRecord {
     pub keep_tag: bool,
     pub protected: bool,
     pub public: bool,
-    pub deprecation_time: Option<i64>,
-    pub last_launched: Option<i64>,
-    /// `(snapshot_key, size_gib)` per snapshot-backed device.
-    pub disks: Box<[(u64, u32)]>,
+    /// [`ImageRecord::deprecation_time`], or [`NO_TIME`].
+    deprecated: i64,
+    /// [`ImageRecord::last_launched`], or [`NO_TIME`].
+    launched: i64,
+    /// Where its `(snapshot_key, size_gib)` per snapshot-backed device are in
+    /// [`Inventory`]'s shared array: [`Inventory::disks`].
+    disks: Span,
     /// The customer keys of its snapshots, kept only for images whose grant record names
     /// someone: their KMS grants are retired when the image is deleted.
     pub shared_keys: Box<[KeyRef]>,
@@ -133,9 +136,44 @@ fn without(all: &[u64], part: &[u64]) -> Vec<u64> {
     out
 }
 
+/// A time an image may lack, packed: Unix seconds, or this.
+const NO_TIME: i64 = i64::MIN;
+
+fn pack_time(t: Option<OffsetDateTime>) -> i64 {
+    t.map_or(NO_TIME, OffsetDateTime::unix_timestamp)
+}
+
+/// A run of entries in one of [`Inventory`]'s shared arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    /// The entries pushed onto `array` since it was `start` long.
+    fn since<T>(array: &[T], start: usize) -> Self {
+        Self {
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            len: u32::try_from(array.len().saturating_sub(start)).unwrap_or(0),
+        }
+    }
+
+    fn of<T>(self, array: &[T]) -> &[T] {
+        let start = self.start as usize;
+        array.get(start..start + self.len as usize).unwrap_or(&[])
+    }
+}
+
 impl ImageRecord {
-    pub fn size_gib(&self) -> u64 {
-        self.disks.iter().map(|(_, s)| u64::from(*s)).sum()
+    /// Its deprecation time (Unix seconds), if EC2 reported one.
+    pub fn deprecation_time(&self) -> Option<i64> {
+        (self.deprecated != NO_TIME).then_some(self.deprecated)
+    }
+
+    /// When it was last launched (Unix seconds), if EC2 reported it.
+    pub fn last_launched(&self) -> Option<i64> {
+        (self.launched != NO_TIME).then_some(self.launched)
     }
 }
 
@@ -185,6 +223,8 @@ pub struct Inventory {
     /// hashes of those, image after image ([`ImageTags`]).
     image_tags: PrintPool,
     varying_tags: Vec<u64>,
+    /// Every image's `(snapshot_key, size_gib)` per disk, image after image.
+    disks: Vec<(u64, u32)>,
     /// Images seen but left out because they are not this deployment's (a port filter
     /// that let them through): never planned, only counted.
     pub foreign_skipped: usize,
@@ -240,19 +280,14 @@ impl Inventory {
             };
             info.head.offer_image(&member, image);
         }
-        let disks: Box<[(u64, u32)]> = image
-            .disks
-            .iter()
-            .map(|d| {
-                (
-                    snapshot_key(&d.snapshot_id),
-                    u32::try_from(d.size_gib).unwrap_or(u32::MAX),
-                )
-            })
-            .collect();
-        for (k, _) in disks.iter() {
-            self.snapshots.entry(*k).or_default().users += 1;
+        let first = self.disks.len();
+        for d in &image.disks {
+            let k = snapshot_key(&d.snapshot_id);
+            self.disks
+                .push((k, u32::try_from(d.size_gib).unwrap_or(u32::MAX)));
+            self.snapshots.entry(k).or_default().users += 1;
         }
+        let disks = Span::since(&self.disks, first);
         let shared_keys: Box<[KeyRef]> = if crate::share::record::names_anyone(&image.tags) {
             let mut keys: Vec<KeyRef> = image
                 .disks
@@ -277,8 +312,8 @@ impl Inventory {
             keep_tag: tags::is_kept(&image.tags),
             protected: image.deregistration_protected,
             public: image.public,
-            deprecation_time: image.deprecation_time.map(OffsetDateTime::unix_timestamp),
-            last_launched: image.last_launched.map(OffsetDateTime::unix_timestamp),
+            deprecated: pack_time(image.deprecation_time),
+            launched: pack_time(image.last_launched),
             disks,
         });
     }
@@ -325,6 +360,17 @@ impl Inventory {
     pub fn shrink_to_fit(&mut self) {
         self.images.shrink_to_fit();
         self.varying_tags.shrink_to_fit();
+        self.disks.shrink_to_fit();
+    }
+
+    /// `image`'s `(snapshot_key, size_gib)` per snapshot-backed device.
+    pub fn disks(&self, image: &ImageRecord) -> &[(u64, u32)] {
+        image.disks.of(&self.disks)
+    }
+
+    /// The GiB of `image`'s volumes.
+    pub fn size_gib(&self, image: &ImageRecord) -> u64 {
+        self.disks(image).iter().map(|(_, s)| u64::from(*s)).sum()
     }
 
     pub fn lineage(&self, id: LineageId) -> Option<&LineageInfo> {
@@ -336,6 +382,11 @@ impl Inventory {
         self.snapshots
             .get(&snapshot_key(snapshot))
             .map_or(0, |s| s.users)
+    }
+
+    /// How many inventoried images use the snapshot of key `key`.
+    pub fn snapshot_key_users(&self, key: u64) -> u32 {
+        self.snapshots.get(&key).map_or(0, |s| s.users)
     }
 
     /// Records what the snapshot listing says of snapshot `key`: its full size (where EC2
@@ -375,8 +426,7 @@ impl Inventory {
         &'a self,
         image: &'a ImageRecord,
     ) -> impl Iterator<Item = &'a (u64, u32)> + 'a {
-        image
-            .disks
+        self.disks(image)
             .iter()
             .filter(|(k, _)| self.snapshots.get(k).map_or(0, |s| s.users) <= 1)
     }

@@ -99,3 +99,46 @@ fn images_tagged_alike_but_for_slot_and_seal_share_one_pooled_print() {
     assert_eq!(inv.images[0].tags.pooled, inv.images[9].tags.pooled);
     assert_ne!(inv.images[0].tags.pooled, inv.images[10].tags.pooled);
 }
+
+#[test]
+fn disks_and_times_read_back_as_listed() {
+    let mut a = image("ami-a", "i-1", "2026-11-01T00:00:00Z", &[]);
+    a.disks.push(ImageDisk {
+        device: DeviceName::new("/dev/xvdb"),
+        snapshot_id: SnapshotId::new("snap-shared"),
+        size_gib: 100,
+        encrypted: false,
+        kms_key: None,
+    });
+    a.deprecation_time = Some(datetime!(2026-11-05 00:00 UTC));
+    a.last_launched = Some(datetime!(1969-12-31 00:00 UTC));
+    let mut b = image("ami-b", "i-1", "2026-11-02T00:00:00Z", &[]);
+    b.disks[0].snapshot_id = SnapshotId::new("snap-shared");
+    b.disks[0].size_gib = 100;
+    let mut inv = Inventory::new();
+    inv.add(&a, DEPLOYMENT);
+    inv.add(&b, DEPLOYMENT);
+    inv.shrink_to_fit();
+    let (ra, rb) = (&inv.images[0], &inv.images[1]);
+    let shared = snapshot_key(&SnapshotId::new("snap-shared"));
+    let own = snapshot_key(&SnapshotId::new("snap-ami-a"));
+    assert_eq!(inv.disks(ra), &[(own, 8), (shared, 100)]);
+    assert_eq!(inv.disks(rb), &[(shared, 100)]);
+    assert_eq!(inv.size_gib(ra), 108);
+    assert_eq!(inv.snapshot_key_users(shared), 2);
+    assert_eq!(inv.snapshot_key_users(own), 1);
+    // Only the snapshot no other image uses is freed with the image.
+    assert_eq!(inv.exclusive_gib(ra), 8);
+    assert_eq!(inv.exclusive_gib(rb), 0);
+    assert_eq!(
+        ra.deprecation_time(),
+        Some(datetime!(2026-11-05 00:00 UTC).unix_timestamp())
+    );
+    // A time before 1970 is a time, not "none".
+    assert_eq!(
+        ra.last_launched(),
+        Some(datetime!(1969-12-31 00:00 UTC).unix_timestamp())
+    );
+    assert_eq!(rb.deprecation_time(), None);
+    assert_eq!(rb.last_launched(), None);
+}

@@ -350,7 +350,7 @@ fn local_guard(img: &ImageRecord, config: &Config, now: OffsetDateTime) -> Optio
         return Some(KeepWhy::Protected);
     }
     let days = config.keep_if_launched_within_days;
-    if let Some(at) = img.last_launched.map(to_time) {
+    if let Some(at) = img.last_launched().map(to_time) {
         if days > 0 && at > now - Duration::days(i64::from(days)) {
             return Some(KeepWhy::LaunchedRecently {
                 at,
@@ -497,7 +497,7 @@ pub fn decide_before_use_check(
         }
     }
     // A deprecation time in the future was not set by retirement (which deprecates "now").
-    let deprecated_at = img.deprecation_time.map(to_time).filter(|t| *t <= now);
+    let deprecated_at = img.deprecation_time().map(to_time).filter(|t| *t <= now);
     let decision = staged(img.state, deprecated_at, rule, config, now);
     if !matches!(decision, Decision::Deregister { .. }) {
         return decision;
@@ -507,7 +507,7 @@ pub fn decide_before_use_check(
             problem: problem.clone(),
             retryable: *retryable,
         }),
-        Some(Ok(locks)) => match img.disks.iter().find_map(|(k, _)| locks.get(k)) {
+        Some(Ok(locks)) => match inventory.disks(img).iter().find_map(|(k, _)| locks.get(k)) {
             Some(lock) => Decision::Keep(KeepWhy::SnapshotLocked(lock.clone())),
             None => decision,
         },

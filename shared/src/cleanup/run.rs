@@ -423,8 +423,9 @@ impl Region1<'_> {
         let mut seen = std::collections::HashSet::new();
         let mut gib = Gib::default();
         for image in &inventory.images {
-            for (key, size) in image.disks.iter() {
-                if seen.insert(*key) {
+            for (key, size) in inventory.disks(image) {
+                // Only a snapshot several images use needs remembering (once counted).
+                if inventory.snapshot_key_users(*key) <= 1 || seen.insert(*key) {
                     gib += Self::disk_gib(inventory, *key, *size);
                 }
             }
@@ -679,7 +680,8 @@ impl Region1<'_> {
                     let mut freed = Gib::default();
                     for s in &done.snapshots_deleted {
                         let k = snapshot_key(s);
-                        if let Some((_, size)) = img.disks.iter().find(|(d, _)| *d == k) {
+                        if let Some((_, size)) = inventory.disks(img).iter().find(|(d, _)| *d == k)
+                        {
                             freed += Self::disk_gib(inventory, k, *size);
                         }
                     }
