@@ -39,6 +39,14 @@ impl Lines {
         });
     }
 
+    /// Takes `other`'s lines after these (and its `incomplete` note unless one is set).
+    pub(super) fn append(&mut self, other: Lines) {
+        self.lines.extend(other.lines);
+        if let Some(why) = other.incomplete {
+            self.incomplete(&why);
+        }
+    }
+
     /// The run stopped short (deadline): the first reason given is kept.
     pub(super) fn incomplete(&mut self, why: &str) {
         self.incomplete.get_or_insert_with(|| why.to_owned());

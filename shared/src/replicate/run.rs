@@ -1,6 +1,8 @@
 //! Applies replication: list the inventory, check keys, plan, copy, remove failed copies.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use futures::stream::{FuturesUnordered, StreamExt};
 
 use time::OffsetDateTime;
 
@@ -606,11 +608,34 @@ async fn apply(
     lines.into_report(report);
 }
 
-/// The copies into one destination, in plan order. A copy refused for the
-/// concurrent-copy cap is requested again once a slot frees when the run `wait`s (bounded
-/// by the deadline); otherwise (an event's run) it and the rest are deferred without
-/// asking EC2 again: the next copy to complete there starts them (its `available` event
-/// fills the region), the reconcile being the safety net.
+/// Copy requests one waiting run keeps in flight per destination (each seal and
+/// CopyImage, the CopyImage still taking its pacer token first). At a CopyImage bucket of
+/// a few tokens per second, a request's own time (KMS seal, the call's latency) is of the
+/// order of a token's interval: requested one after another, that time is lost from the
+/// pace; a few at once overlap it with waiting for the next token. A few, not more: before
+/// the cap is learned, each request in flight may be refused for it (one call each).
+pub(super) const IN_FLIGHT: usize = 4;
+
+/// A copy EC2 accepted, not yet checked to exist: the plan, the image EC2 answered with,
+/// and the earlier attempts whose token returned a copy that is gone: (attempt, image).
+struct Made {
+    copy: CopyPlan,
+    id: ImageId,
+    spent: Vec<(u32, ImageId)>,
+}
+
+/// A copy to request, with the attempts already spent on lost copies.
+type Queued = (CopyPlan, Vec<(u32, ImageId)>);
+
+/// The copies into one destination, in plan order. A waiting run keeps up to
+/// [`IN_FLIGHT`] requests going at once, never more than the learned cap allows (ours
+/// pending plus ours being requested); a copy refused for the concurrent-copy cap is
+/// requested again once a slot frees (bounded by the deadline). An event's run requests
+/// one at a time and at the first refusal defers it and the rest without asking EC2 again:
+/// the next copy to complete there starts them (its `available` event fills the region),
+/// the reconcile being the safety net. Whether each accepted copy exists is checked once
+/// all are requested ([`verify`]: one listing of the destination, not one call per copy);
+/// a token that gave back a lost copy is requested again under the next attempt.
 async fn copy_lane(
     ctx: &Context,
     dest: Region,
@@ -618,73 +643,121 @@ async fn copy_lane(
     wait: Option<std::time::Duration>,
 ) -> Lines {
     let mut out = Lines::default();
-    let mut slots = Slots::new(dest.clone(), wait.unwrap_or_default());
-    let wait = wait.is_some();
-    // Why the rest of this destination's copies are not requested, once that is so.
-    let mut stopped: Option<String> = None;
-    let mut queue = copies.into_iter();
-    let mut next = queue.next();
-    while let Some(copy) = next.take() {
-        if ctx.deadline.near() {
-            defer_for_deadline(&mut out, &dest, &copy.request.source_image);
-            next = queue.next();
-            continue;
-        }
-        if stopped.is_none() && wait && !slots.has_room() {
-            if let Err(why) = slots.wait(ctx).await {
-                if why.starts_with("deadline") {
-                    out.incomplete("deadline near: the next run continues");
-                }
-                stopped = Some(format!("{why}: not requested; the next run copies it"));
-            }
-        }
-        if let Some(why) = &stopped {
-            out.push(
-                &dest,
-                copy.request.source_image.as_str(),
-                None,
-                Outcome::Deferred,
-                why.clone(),
-            );
-            next = queue.next();
-            continue;
-        }
-        match make_copy(ctx, copy, &mut out).await {
-            Requested::Made => {
-                slots.requested();
-                next = queue.next();
-            }
-            Requested::NotMade => next = queue.next(),
-            Requested::AtCap(copy, e) if wait => {
-                slots.refused(ctx).await;
-                ctx.progress(&format!("{e}: waiting for a copy in {dest} to complete"));
-                next = Some(*copy);
-            }
-            Requested::AtCap(copy, e) => {
-                out.push(
-                    &dest,
-                    copy.request.source_image.as_str(),
-                    None,
-                    Outcome::Deferred,
-                    format!("{e}; the next copy to complete in {dest} starts it (its available event), else the next reconcile"),
-                );
-                stopped = Some(format!("not requested: the concurrent-copy cap in {dest} is reached ({e}); the next copy to complete there starts it (its available event), else the next reconcile"));
-                next = queue.next();
-            }
-        }
+    let mut lane = Lane {
+        slots: Slots::new(dest.clone(), wait.unwrap_or_default()),
+        dest,
+        window: if wait.is_some() { IN_FLIGHT } else { 1 },
+        wait: wait.is_some(),
+        stopped: None,
+    };
+    let mut queue: VecDeque<Queued> = copies.into_iter().map(|c| (c, Vec::new())).collect();
+    while !queue.is_empty() {
+        let made = lane.request_all(ctx, &mut queue, &mut out).await;
+        queue.extend(verify(ctx, &lane.dest, made, &mut out).await);
     }
     out
 }
 
+/// One destination's requests as they go.
+struct Lane {
+    dest: Region,
+    slots: Slots,
+    /// Requests in flight at most.
+    window: usize,
+    /// Whether a copy refused for the cap waits for a slot (else it is deferred).
+    wait: bool,
+    /// Why the rest of this destination's copies are not requested, once that is so.
+    stopped: Option<String>,
+}
+
+impl Lane {
+    /// Requests every copy in `queue` (emptied), returning those EC2 accepted.
+    async fn request_all(
+        &mut self,
+        ctx: &Context,
+        queue: &mut VecDeque<Queued>,
+        out: &mut Lines,
+    ) -> Vec<Made> {
+        let dest = self.dest.clone();
+        let mut flying = FuturesUnordered::new();
+        let mut made = Vec::new();
+        loop {
+            while flying.len() < self.window {
+                let Some((copy, spent)) = queue.pop_front() else {
+                    break;
+                };
+                if let Some(why) = &self.stopped {
+                    out.push(
+                        &dest,
+                        copy.request.source_image.as_str(),
+                        None,
+                        Outcome::Deferred,
+                        why.clone(),
+                    );
+                    continue;
+                }
+                if ctx.deadline.near() {
+                    defer_for_deadline(out, &dest, &copy.request.source_image);
+                    continue;
+                }
+                // Requests in flight hold a slot as much as pending copies do.
+                if self.wait && !self.slots.has_room(flying.len()) {
+                    queue.push_front((copy, spent));
+                    break;
+                }
+                flying.push(async move {
+                    let requested = request_copy(ctx, &copy).await;
+                    (copy, spent, requested)
+                });
+            }
+            let Some((copy, spent, requested)) = flying.next().await else {
+                if queue.is_empty() {
+                    return made;
+                }
+                // Nothing in flight and no room: wait for one of ours to complete.
+                if let Err(why) = self.slots.wait(ctx).await {
+                    if why.starts_with("deadline") {
+                        out.incomplete("deadline near: the next run continues");
+                    }
+                    self.stopped = Some(format!("{why}: not requested; the next run copies it"));
+                }
+                continue;
+            };
+            match requested {
+                Requested::Made(id) => {
+                    self.slots.requested();
+                    made.push(Made { copy, id, spent });
+                }
+                Requested::NotMade(lines) => out.append(lines),
+                Requested::AtCap(e) if self.wait => {
+                    self.slots.refused(ctx).await;
+                    ctx.progress(&format!("{e}: waiting for a copy in {dest} to complete"));
+                    queue.push_front((copy, spent));
+                }
+                Requested::AtCap(e) => {
+                    out.push(
+                        &dest,
+                        copy.request.source_image.as_str(),
+                        None,
+                        Outcome::Deferred,
+                        format!("{e}; the next copy to complete in {dest} starts it (its available event), else the next reconcile"),
+                    );
+                    self.stopped = Some(format!("not requested: the concurrent-copy cap in {dest} is reached ({e}); the next copy to complete there starts it (its available event), else the next reconcile"));
+                }
+            }
+        }
+    }
+}
+
 /// What became of one copy request.
 enum Requested {
-    /// The copy exists (made now, or earlier under the same token).
-    Made,
-    /// Not made, and reported (failed, deferred for throttling, skipped…).
-    NotMade,
+    /// EC2 answered with this copy (made now, or earlier under the same token).
+    Made(ImageId),
+    /// Not made, and reported in these lines (failed, deferred for throttling, skipped…).
+    NotMade(Lines),
     /// Refused for the destination's concurrent-copy cap, not reported: the caller waits
-    /// or defers. The copy as it was last tried (its attempt may have moved on).
-    AtCap(Box<CopyPlan>, CloudError),
+    /// or defers.
+    AtCap(CloudError),
 }
 
 /// How many more attempts one run tries when a `ClientToken` gives back a copy that no
@@ -715,86 +788,108 @@ async fn copy_exists(ctx: &Context, region: &Region, id: &ImageId) -> Result<boo
     Ok(false)
 }
 
-/// Requests one copy (sealed), checks that the copy EC2 answers with exists, and removes
-/// the failed copies it supersedes.
-async fn make_copy(ctx: &Context, mut copy: CopyPlan, report: &mut Lines) -> Requested {
+/// Requests one copy, sealed (the seal names the account the copy is made in, read once
+/// per cloud).
+async fn request_copy(ctx: &Context, copy: &CopyPlan) -> Requested {
     ctx.progress(&format!(
         "copying {} to {}",
         copy.request.source_image, copy.dest
     ));
-    // Attempts whose token returned a copy that is gone: (attempt, image).
-    let mut spent: Vec<(u32, ImageId)> = Vec::new();
-    let id = loop {
-        let mut request = copy.request.clone();
-        // The seal names the account the copy is made in (read once per cloud).
-        let sealed = match ctx.cloud.account().await {
-            Ok(owner) => {
-                seal::sealed_tags(
-                    &ctx.sealer,
-                    &ctx.config.deployment,
-                    &owner,
-                    &copy.dest,
-                    &request.name,
-                    &request.tags,
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        match sealed {
-            Ok((tags, snapshot_tags)) => {
-                request.tags = tags;
-                request.snapshot_tags = snapshot_tags;
-            }
-            Err(e) => {
-                report.push(
-                    &copy.dest,
-                    copy.request.source_image.as_str(),
-                    None,
-                    Outcome::for_error(&e),
-                    format!("not copied: the copy could not be sealed ({e})"),
-                );
-                return Requested::NotMade;
-            }
+    let mut request = copy.request.clone();
+    let mut lines = Lines::default();
+    let sealed = match ctx.cloud.account().await {
+        Ok(owner) => {
+            seal::sealed_tags(
+                &ctx.sealer,
+                &ctx.config.deployment,
+                &owner,
+                &copy.dest,
+                &request.name,
+                &request.tags,
+            )
+            .await
         }
-        let id = match ctx.cloud.ec2(&copy.dest).copy_image(&request).await {
-            Ok(id) => id,
-            Err(e) if e.kind == ErrorKind::ResourceLimit => {
-                return Requested::AtCap(Box::new(copy), e)
-            }
-            Err(e) => {
-                let (outcome, reason) = match e.kind {
-                    k if k.is_retryable() => (Outcome::Deferred, format!("{e}; the next reconcile copies it")),
-                    ErrorKind::NotFound => (Outcome::Skipped, format!("source no longer exists: {e}")),
-                    ErrorKind::Duplicate => (
-                        Outcome::NameSquatted,
-                        format!(
-                            "{e}: an image named {:?} exists in {} but is not a copy of {} made by {}; rename or deregister it",
-                            copy.request.name, copy.dest, copy.request.source_image, ctx.config.deployment
-                        ),
+        Err(e) => Err(e),
+    };
+    match sealed {
+        Ok((tags, snapshot_tags)) => {
+            request.tags = tags;
+            request.snapshot_tags = snapshot_tags;
+        }
+        Err(e) => {
+            lines.push(
+                &copy.dest,
+                copy.request.source_image.as_str(),
+                None,
+                Outcome::for_error(&e),
+                format!("not copied: the copy could not be sealed ({e})"),
+            );
+            return Requested::NotMade(lines);
+        }
+    }
+    match ctx.cloud.ec2(&copy.dest).copy_image(&request).await {
+        Ok(id) => Requested::Made(id),
+        Err(e) if e.kind == ErrorKind::ResourceLimit => Requested::AtCap(e),
+        Err(e) => {
+            let (outcome, reason) = match e.kind {
+                k if k.is_retryable() => (Outcome::Deferred, format!("{e}; the next reconcile copies it")),
+                ErrorKind::NotFound => (Outcome::Skipped, format!("source no longer exists: {e}")),
+                ErrorKind::Duplicate => (
+                    Outcome::NameSquatted,
+                    format!(
+                        "{e}: an image named {:?} exists in {} but is not a copy of {} made by {}; rename or deregister it",
+                        copy.request.name, copy.dest, copy.request.source_image, ctx.config.deployment
                     ),
-                    _ => (Outcome::Failed, e.to_string()),
-                };
-                report.push(
-                    &copy.dest,
-                    copy.request.source_image.as_str(),
-                    None,
-                    outcome,
-                    reason,
-                );
-                return Requested::NotMade;
-            }
+                ),
+                _ => (Outcome::Failed, e.to_string()),
+            };
+            lines.push(
+                &copy.dest,
+                copy.request.source_image.as_str(),
+                None,
+                outcome,
+                reason,
+            );
+            Requested::NotMade(lines)
+        }
+    }
+}
+
+/// Checks that the copies EC2 accepted exist — a token EC2 has seen returns its first copy
+/// again, even a deregistered one — with one listing of our copies in `dest` (those not
+/// in it, e.g. not visible yet, are asked about one by one); reports each copy, removes the
+/// failed copies it supersedes, and returns the lost ones to request again under their
+/// next attempt (a fresh token). A listing that fails leaves the copies unverified: the
+/// next reconcile sees whether they exist.
+async fn verify(ctx: &Context, dest: &Region, made: Vec<Made>, out: &mut Lines) -> Vec<Queued> {
+    if made.is_empty() {
+        return Vec::new();
+    }
+    let listed: Option<BTreeMap<ImageId, ImageState>> = all_images(
+        ctx.cloud.ec2(dest).as_ref(),
+        &copies_query(&ctx.config.deployment),
+    )
+    .await
+    .ok()
+    .map(|images| images.into_iter().map(|i| (i.id, i.state)).collect());
+    let mut again = Vec::new();
+    for Made {
+        copy,
+        id,
+        mut spent,
+    } in made
+    {
+        let exists = match listed.as_ref().map(|l| l.get(&id)) {
+            Some(Some(state)) => Some(*state != ImageState::Deregistered),
+            Some(None) => copy_exists(ctx, dest, &id).await.ok(),
+            None => None,
         };
-        // A token EC2 has seen returns its first copy again, even a deregistered one: a
-        // lost copy is only made again under a fresh token.
-        match copy_exists(ctx, &copy.dest, &id).await {
-            Ok(true) => break id,
-            Ok(false) if spent.len() < LOST_RETRIES as usize => {
+        if exists == Some(false) {
+            if spent.len() < LOST_RETRIES as usize {
                 spent.push((copy.attempt, id));
-                copy = copy.next_attempt(&ctx.config.deployment);
-            }
-            Ok(false) => {
-                report.push(
+                again.push((copy.next_attempt(&ctx.config.deployment), spent));
+            } else {
+                out.push(
                     &copy.dest,
                     copy.request.source_image.as_str(),
                     Some(&id),
@@ -804,13 +899,24 @@ async fn make_copy(ctx: &Context, mut copy: CopyPlan, report: &mut Lines) -> Req
                         spent.len() + 1
                     ),
                 );
-                return Requested::NotMade;
             }
-            // Not verified: the next reconcile sees whether it exists.
-            Err(_) => break id,
+            continue;
         }
-    };
-    let mut reason = describe(&copy);
+        copied(ctx, &copy, &id, &spent, out).await;
+    }
+    again
+}
+
+/// Reports a copy made (or not verified: the next reconcile sees whether it exists) and
+/// removes the failed copies it supersedes.
+async fn copied(
+    ctx: &Context,
+    copy: &CopyPlan,
+    id: &ImageId,
+    spent: &[(u32, ImageId)],
+    out: &mut Lines,
+) {
+    let mut reason = describe(copy);
     if !spent.is_empty() {
         let gone: Vec<String> = spent
             .iter()
@@ -821,10 +927,10 @@ async fn make_copy(ctx: &Context, mut copy: CopyPlan, report: &mut Lines) -> Req
             gone.join(", ")
         ));
     }
-    report.push(
+    out.push(
         &copy.dest,
         copy.request.source_image.as_str(),
-        Some(&id),
+        Some(id),
         Outcome::Copied,
         reason,
     );
@@ -835,9 +941,8 @@ async fn make_copy(ctx: &Context, mut copy: CopyPlan, report: &mut Lines) -> Req
             source: copy.request.source_image.clone(),
             reason: format!("failed copy superseded by {id}"),
         };
-        remove(ctx, &removal, report).await;
+        remove(ctx, &removal, out).await;
     }
-    Requested::Made
 }
 
 fn defer_for_deadline(report: &mut Lines, region: &Region, subject: &ImageId) {

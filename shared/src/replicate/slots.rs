@@ -6,7 +6,9 @@
 //! region then — and from there requests a copy only while fewer of ours are pending,
 //! polling `DescribeImages` (our copies, `state=pending`) every [`poll_interval`] until one
 //! completes. So a deferred copy starts as soon as a slot frees, not at the next
-//! reconcile, and the cap costs one refused call per region, not one per copy.
+//! reconcile, and the cap costs the requests in flight when it is learnt (at most
+//! [`super::run::IN_FLIGHT`] refused calls per region), not one per copy. Requests in
+//! flight hold a slot as much as pending copies do ([`Slots::has_room`]).
 //!
 //! Waiting is bounded: it stops when the deadline nears, or after [`IDLE_MAX`] without
 //! any of our copies in the region completing; the copies left are reported `deferred`
@@ -68,10 +70,12 @@ impl Slots {
         }
     }
 
-    /// Whether a copy may be requested now without EC2 refusing it, as far as this run
-    /// knows (always, until EC2 has refused one).
-    pub(super) fn has_room(&self) -> bool {
-        self.limit.is_none_or(|limit| self.in_flight < limit)
+    /// Whether one more copy may be requested now, `requesting` being already on their
+    /// way, without EC2 refusing it as far as this run knows (always, until EC2 has
+    /// refused one): ours pending plus ours being requested stay under the learned cap.
+    pub(super) fn has_room(&self, requesting: usize) -> bool {
+        self.limit
+            .is_none_or(|limit| self.in_flight + requesting < limit)
     }
 
     /// A copy was requested (it holds a slot until it completes).

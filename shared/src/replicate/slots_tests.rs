@@ -7,7 +7,7 @@ use std::time::Duration;
 use time::macros::datetime;
 use time::OffsetDateTime;
 
-use super::run::run_polling;
+use super::run::{run_polling, IN_FLIGHT};
 use super::Request;
 use crate::config::Config;
 use crate::context::Context;
@@ -95,8 +95,8 @@ async fn one_reconcile_copies_past_the_cap_as_copies_complete_asking_ec2_once_to
     // WHEN one reconcile runs
     let report = run_polling(&ctx, Request::Reconcile, NOW, POLL).await;
     done.abort();
-    // THEN every source is copied in that run, none deferred, and EC2 refused one copy
-    // only (the run learnt the cap from it and waited for slots from there)
+    // THEN every source is copied in that run, none deferred, and EC2 refused only the
+    // requests in flight when the run learnt the cap (it waited for slots from there)
     assert_eq!(
         (
             report.count(Outcome::Copied),
@@ -106,7 +106,12 @@ async fn one_reconcile_copies_past_the_cap_as_copies_complete_asking_ec2_once_to
         "{}",
         report.render_table()
     );
-    assert_eq!(cloud.calls("CopyImage"), 7);
+    assert_eq!(
+        cloud.calls("CopyImage"),
+        6 + IN_FLIGHT.min(4),
+        "{}",
+        report.render_table()
+    );
     let mut made: Vec<String> = copies(&cloud)
         .iter()
         .filter_map(|c| c.tag(key::SOURCE_IMAGE).map(str::to_owned))
@@ -120,6 +125,57 @@ async fn one_reconcile_copies_past_the_cap_as_copies_complete_asking_ec2_once_to
 }
 
 #[tokio::test]
+async fn copies_in_flight_never_take_more_slots_than_the_learned_cap() {
+    // GIVEN 24 sources, a destination that takes 3 concurrent copies, copies completing
+    // now and then (each poll sees some slots free, not all)
+    let (cloud, ctx, sources) = capped(24, 3);
+    let done = completer(&cloud, Duration::from_millis(30));
+    // WHEN one reconcile runs, several copy requests in flight at once
+    let report = run_polling(&ctx, Request::Reconcile, NOW, POLL).await;
+    done.abort();
+    // THEN all are copied, and EC2 refused only the requests in flight when the run
+    // learnt the cap: from there, ours pending plus ours being requested never reached
+    // past the cap (any request beyond it would have been refused and counted here)
+    assert_eq!(
+        (report.count(Outcome::Copied), report.failed()),
+        (sources.len(), 0),
+        "{}",
+        report.render_table()
+    );
+    let refused = cloud.calls("CopyImage") - sources.len();
+    assert!(
+        (1..=IN_FLIGHT).contains(&refused),
+        "{refused} CopyImage calls refused for the cap\n{}",
+        report.render_table()
+    );
+    assert_eq!(copies(&cloud).len(), sources.len());
+}
+
+#[tokio::test]
+async fn copies_are_checked_to_exist_with_one_listing_not_one_call_each() {
+    // GIVEN two estates, 3 and 15 sources, no cap reached
+    let mut describes = Vec::new();
+    for n in [3, 15] {
+        let (cloud, ctx, sources) = capped(n, 1000);
+        // WHEN one reconcile copies them
+        let report = run_polling(&ctx, Request::Reconcile, NOW, POLL).await;
+        assert_eq!(
+            report.count(Outcome::Copied),
+            sources.len(),
+            "{}",
+            report.render_table()
+        );
+        describes.push(cloud.calls("DescribeImages"));
+    }
+    // THEN the DescribeImages calls do not grow with the copies (the copies made are
+    // checked with one listing of the destination once all are requested)
+    assert_eq!(
+        describes[0], describes[1],
+        "DescribeImages calls for 3 and 15 copies"
+    );
+}
+
+#[tokio::test]
 async fn a_waiting_run_stops_at_the_deadline_and_defers_the_rest() {
     // GIVEN a destination that takes 1 concurrent copy, and copies that never complete
     let (cloud, ctx, _) = capped(3, 1);
@@ -130,7 +186,8 @@ async fn a_waiting_run_stops_at_the_deadline_and_defers_the_rest() {
     // WHEN the reconcile runs
     let report = run_polling(&ctx, Request::Reconcile, NOW, POLL).await;
     // THEN one copy is made, the other two are deferred (reported, not lost), the run is
-    // incomplete, and EC2 was asked one copy too many, not one per deferred copy
+    // incomplete, and EC2 was asked only while the run did not know the cap (the requests
+    // in flight then), not again for each deferred copy
     assert_eq!(
         (
             report.count(Outcome::Copied),
@@ -143,7 +200,7 @@ async fn a_waiting_run_stops_at_the_deadline_and_defers_the_rest() {
     );
     assert_eq!(at_cap(&report), 2, "{}", report.render_table());
     assert!(report.incomplete.is_some());
-    assert_eq!(cloud.calls("CopyImage"), 2);
+    assert_eq!(cloud.calls("CopyImage"), 1 + IN_FLIGHT.min(2));
     assert_eq!(copies(&cloud).len(), 1);
 }
 
