@@ -110,6 +110,12 @@ pub(crate) async fn bench_burst(
         .copied()
         .unwrap_or(0);
     let throttled: u64 = sum_region_counts(&c["throttled"]).values().sum();
+    // Every call of the run per copy made, by action (throttled retries included): what
+    // each copy costs besides its CopyImage.
+    let per_copy: BTreeMap<String, f64> = sum_region_counts(&c["calls"])
+        .into_iter()
+        .map(|(a, n)| (a, n as f64 / copied.max(1) as f64))
+        .collect();
     let copy_throttled = sum_region_counts(&c["throttled"])
         .get("CopyImage")
         .copied()
@@ -137,7 +143,7 @@ pub(crate) async fn bench_burst(
         "deferred_resource_limit": deferred_limit, "deferred": deferred, "copy_calls_without_copy": refused,
         "failed": failed, "replicas_available": present,
         "all_present": all_present, "seconds_to_last_copy": copy_secs,
-        "copies_per_second_per_destination": per_dest_rate, "bucket_pace_per_destination": bucket_pace,
+        "copies_per_second_per_destination": per_dest_rate, "calls_per_copy": per_copy, "bucket_pace_per_destination": bucket_pace,
         "ideal_seconds_per_destination": ideal, "share_of_ideal": share,
     });
     let runs = if rounds.len() == 1 {
@@ -156,6 +162,16 @@ pub(crate) async fn bench_burst(
         format!("{refused} CopyImage calls refused (ResourceLimitExceeded; the run waited for a slot), {deferred} deferred to a later run ({deferred_limit} at the cap), {failed} failed, {throttled} throttled"),
         "none lost",
         Some(failed == 0 && all_present),
+    ));
+    rows.push(row(
+        "2. burst: calls per copy made, by action (the whole run: listings, polls for free slots, seals, the end-of-run check)",
+        per_copy
+            .iter()
+            .map(|(a, n)| format!("{a} {n:.3}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        "-",
+        None,
     ));
     rows.push(row(
         "2. burst: every replica present (available) at the end",
