@@ -87,6 +87,8 @@ pub enum Outcome {
     Unconfirmed,
     /// A work item of a fanned-out run sent to the function's work queue (issue 18).
     Queued,
+    /// `amictl migrate`: the instance runs in its new zone or region (issue 20).
+    Migrated,
 }
 
 impl Outcome {
@@ -136,6 +138,7 @@ impl Outcome {
             Self::NameCollision => "name-collision",
             Self::Unconfirmed => "unconfirmed",
             Self::Queued => "queued",
+            Self::Migrated => "migrated",
         }
     }
 }

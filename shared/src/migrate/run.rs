@@ -103,7 +103,7 @@ impl Steps<'_> {
         self.push(
             &to.region,
             Some(&image),
-            Outcome::Created,
+            Outcome::Migrated,
             format!(
                 "moved {} ({}) to {instance} in {} (subnet {}), from {image}",
                 self.plan.source, self.plan.from_zone, to.zone, to.subnet.id

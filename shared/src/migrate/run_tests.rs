@@ -110,7 +110,7 @@ async fn a_zone_move_resumes_after_a_pending_image_and_never_launches_twice() {
         "{second:#?}"
     );
     assert!(has(&second, Outcome::Created, "launched"), "{second:#?}");
-    assert!(has(&second, Outcome::Created, "moved"), "{second:#?}");
+    assert!(has(&second, Outcome::Migrated, "moved"), "{second:#?}");
     assert!(second.incomplete.is_none(), "{second:#?}");
     assert_eq!(w.cloud.live_images("us-east-1").len(), 1, "no second image");
     let launched: Vec<InstanceId> = w

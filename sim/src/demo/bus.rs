@@ -27,6 +27,16 @@ pub struct Invocation {
 }
 
 impl Invocation {
+    /// A person's `amictl` command and the report it printed.
+    pub fn amictl(at: OffsetDateTime, command: &str, detail: Value) -> Self {
+        Self {
+            at,
+            function: "amictl".to_owned(),
+            event: command.to_owned(),
+            result: Ok(detail),
+        }
+    }
+
     /// A Scheduled Event that never reached `function` (EventBridge is best-effort).
     pub fn lost(function: &str, rule: &str, at: OffsetDateTime) -> Self {
         Self {

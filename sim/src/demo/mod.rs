@@ -11,6 +11,7 @@
 pub mod bus;
 pub mod cron;
 pub mod estate;
+pub mod moved;
 pub mod quiesced;
 pub mod scenario;
 pub mod wiring;
@@ -202,6 +203,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let mut shared_on: BTreeMap<(String, u32), String> = BTreeMap::new();
     let mut sundays = 0;
     let mut first_web_image = None;
+    let mut moved: Option<moved::Moved> = None;
     for d in 0..args.days {
         let day = start + Duration::days(i64::from(d));
         let n = d + 1;
@@ -228,6 +230,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
                         day,
                         &mut shared_on,
                         &mut first_web_image,
+                        &mut moved,
                     )
                     .await?,
                 );
@@ -265,8 +268,25 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
     // Final state per region.
     let expected = scenario::expected_images(&seeded, args.days, sundays);
-    let names: BTreeMap<String, &str> = seeded.iter().map(|s| (s.id.clone(), s.name)).collect();
-    let mut problems = Vec::new();
+    let mut problems_early = Vec::new();
+    let mut names: BTreeMap<String, &str> = seeded.iter().map(|s| (s.id.clone(), s.name)).collect();
+    match &moved {
+        Some(moved::Moved {
+            successor: Some(new),
+            ..
+        }) => {
+            names.insert(new.clone(), scenario::MIGRATED_SUCCESSOR);
+        }
+        Some(m) => problems_early.push(format!(
+            "{} ({}) was not moved: no instance launched",
+            m.name, m.source
+        )),
+        None if args.days >= scenario::MIGRATE_DAY => {
+            problems_early.push(format!("{} was never moved", scenario::MIGRATED));
+        }
+        None => {}
+    }
+    let mut problems = std::mem::take(&mut problems_early);
     let mut totals: BTreeMap<&str, usize> = BTreeMap::new();
     println!("\nFINAL STATE");
     let mut final_rows = Vec::new();
@@ -593,6 +613,7 @@ async fn act(
     day: Date,
     shared_on: &mut BTreeMap<(String, u32), String>,
     first_web_image: &mut Option<String>,
+    moved: &mut Option<moved::Moved>,
 ) -> anyhow::Result<Vec<Invocation>> {
     let now = scenario::at(day, 9, 0);
     let slot = ami_core::time_util::rfc3339(scenario::at(day, 3, 0));
@@ -647,6 +668,12 @@ async fn act(
                     ),
                     result: Ok(report.event_detail()),
                 });
+            }
+            Action::Migrate { instance } => {
+                let (id, region) = image_of(instance)?;
+                let (runs, done) = moved::migrate(emu, ctx, instance, &id, &region, now).await?;
+                out.extend(runs);
+                *moved = Some(done);
             }
             Action::Unshare { instance, day } => {
                 let (_, region) = image_of(instance)?;

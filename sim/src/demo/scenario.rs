@@ -28,7 +28,16 @@ pub enum Action {
     /// `amictl rollback --lineage web-1 --to <day's slot> --all-regions --apply`: a bad
     /// release found; the parameters go back to that day's image and stay pinned.
     Rollback { lineage: &'static str, to_day: u32 },
+    /// `amictl migrate --instance <instance> --to-az <another zone> --yes`, then the same
+    /// command again (as after an interruption): it finds everything and makes nothing new.
+    Migrate { instance: &'static str },
 }
+
+/// The day the demo moves app-eu-1 to another zone.
+pub const MIGRATE_DAY: u32 = 3;
+/// The instance it moves, and how the final table names its successor.
+pub const MIGRATED: &str = "app-eu-1";
+pub const MIGRATED_SUCCESSOR: &str = "app-eu-1 (moved)";
 
 /// The latest-image parameter the demo's launch templates resolve.
 pub const WEB_LATEST: &str = "/ami-lifecycle/ami-lifecycle/web-1/latest";
@@ -70,6 +79,7 @@ pub fn actions() -> Vec<(u32, Action)> {
                 value: super::estate::ALLOWED_ACCOUNT,
             },
         ),
+        (MIGRATE_DAY, Action::Migrate { instance: MIGRATED }),
         (
             ROLLBACK_DAY,
             Action::Rollback {
@@ -149,6 +159,24 @@ pub fn expected_images(
         let mut here = retained(made);
         if s.name == "web-1" && days > 3 {
             here += 1;
+        }
+        // The move's image (day 3, 09:00) joins the lineage; once three daily images are
+        // newer, retention alone would retire it, but the moved instance runs from it.
+        if s.name == MIGRATED && days >= MIGRATE_DAY + 3 {
+            here += 1;
+        }
+        // The moved instance carries the schedule: its own lineage from the next day on,
+        // replicated like the others.
+        if s.name == MIGRATED && days > MIGRATE_DAY {
+            let made = (days - MIGRATE_DAY) as usize;
+            out.insert(
+                (s.region.to_owned(), MIGRATED_SUCCESSOR.to_owned()),
+                made.min(3),
+            );
+            out.insert(
+                (REPLICA.to_owned(), MIGRATED_SUCCESSOR.to_owned()),
+                made.min(3),
+            );
         }
         // The rolled-back-to image, older than the three newest, is kept by its pin.
         let pinned =
