@@ -643,3 +643,58 @@ async fn cleanup_keeps_the_migration_image_while_the_new_instance_runs_from_it(
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn amictl_migrate_without_yes_prints_the_plan_and_changes_nothing() -> anyhow::Result<()> {
+    let w = world(&[]).await?;
+    let net = network(&w.emu, EAST, &["us-east-1a", "us-east-1b"], &["web", "db"]).await?;
+    let (src, _) = source(&w.emu, &net, "us-east-1a").await?;
+    w.emu.control("POST", "/_emulator/counters/reset", None)?;
+    let out = std::process::Command::new(ami_sim::amictl_binary()?)
+        .args([
+            "--region",
+            EAST,
+            "migrate",
+            "--instance",
+            src.as_str(),
+            "--to-az",
+            "us-east-1b",
+            "--stop-source",
+        ])
+        .env("AWS_ENDPOINT_URL", &w.emu.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_MAX_ATTEMPTS", "2")
+        .env_remove("AWS_REGION")
+        .env_remove("AMI_LIFECYCLE_REGIONS")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        format!("Move {src} (us-east-1a) to us-east-1b"),
+        format!("subnet {}", net.subnets["us-east-1b"]),
+        "is stopped after step 4 (never terminated)".to_owned(),
+        "Nothing changed. Run the same command with --yes to apply.".to_owned(),
+    ] {
+        ensure!(stdout.contains(&want), "{want:?} missing from:\n{stdout}");
+    }
+    let counters = w.emu.counters()?;
+    for action in [
+        "CreateImage",
+        "CopyImage",
+        "RunInstances",
+        "StopInstances",
+        "CreateTags",
+    ] {
+        ensure!(
+            counters["calls"].get(action).is_none(),
+            "{action} called by the dry run: {counters}"
+        );
+    }
+    ensure!(state_of(&w.emu, EAST, src.as_str()).await? == "running");
+    Ok(())
+}

@@ -14,6 +14,27 @@ use anyhow::{bail, Context as _};
 use crate::client::EmulatorClient;
 
 /// The repository root (this crate lives in `sim/`).
+/// The `amictl` binary the workspace build made, next to the running test binary
+/// (target/<profile>/deps/<test>-<hash> → target/<profile>/amictl); `AMICTL` names another.
+/// `cargo test --workspace` (as `make test` runs) builds it.
+pub fn amictl_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("AMICTL") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .ok_or_else(|| anyhow::anyhow!("the test binary is not in target/<profile>/deps"))?;
+    let path = profile_dir.join(format!("amictl{}", std::env::consts::EXE_SUFFIX));
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: run `cargo build -p amictl` first (cargo test --workspace builds it)",
+        path.display()
+    );
+    Ok(path)
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }

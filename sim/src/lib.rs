@@ -32,7 +32,7 @@ pub use resources::SealedTags;
 pub use agents::{quiesce_document_name, QuiesceDocument, TimelineEntry};
 pub use client::EmulatorClient;
 pub use dispatch::dispatch;
-pub use emulator::{repo_root, Emulator};
+pub use emulator::{amictl_binary, repo_root, Emulator};
 pub use events::EventQueue;
 pub use fanout::{
     ContextFactory, Delivery, DriveStats, FanoutDriver, InProcess, Invocation, Invoke, Invoked,

@@ -5,33 +5,13 @@
 //! --workspace`, as `make test` runs, builds it; alone: `cargo build -p amictl` first).
 //! `AMICTL` names another binary.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use ami_sim::Emulator;
 use anyhow::Context as _;
 
-fn amictl_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("AMICTL") {
-        return Ok(PathBuf::from(path));
-    }
-    // target/<profile>/deps/amictl-<hash> → target/<profile>/amictl
-    let exe = std::env::current_exe()?;
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .context("the test binary is not in target/<profile>/deps")?;
-    let path = profile_dir.join(format!("amictl{}", std::env::consts::EXE_SUFFIX));
-    anyhow::ensure!(
-        path.exists(),
-        "{} is missing: run `cargo build -p amictl` first (cargo test --workspace builds it)",
-        path.display()
-    );
-    Ok(path)
-}
-
 fn amictl(emu: &Emulator, args: &[&str]) -> anyhow::Result<std::process::Output> {
-    Ok(Command::new(amictl_binary()?)
+    Ok(Command::new(ami_sim::amictl_binary()?)
         .args(args)
         .env("AWS_ENDPOINT_URL", &emu.endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -104,7 +84,7 @@ async fn seal_adopt_lists_then_seals_what_an_earlier_release_made() -> anyhow::R
     emu.tick()?;
     let seal_key = emu.seal_key("us-east-1", "ami-lifecycle")?;
     let run = |args: &[&str]| -> anyhow::Result<serde_json::Value> {
-        let out = Command::new(amictl_binary()?)
+        let out = Command::new(ami_sim::amictl_binary()?)
             .args(args)
             .env("AWS_ENDPOINT_URL", &emu.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
@@ -217,7 +197,7 @@ async fn restore_re_enables_a_disabled_image_of_this_deployment() -> anyhow::Res
     }
     let seal_key = emu.seal_key("us-east-1", "ami-lifecycle")?;
     let run = |args: &[&str]| -> anyhow::Result<(bool, serde_json::Value, String)> {
-        let out = Command::new(amictl_binary()?)
+        let out = Command::new(ami_sim::amictl_binary()?)
             .args(args)
             .env("AWS_ENDPOINT_URL", &emu.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
