@@ -1,6 +1,6 @@
 """Policy tests: the tag-guard SCP and permissions boundary (infra/policies/), and from
 template.yaml the continuation queue policy, the functions' KMS statements, the seal
-key's policy and publish's SSM parameter / launch template statements, evaluated for sample requests with the evaluator in policy_eval.py. Each good policy must give every expected decision; each
+key's policy, publish's SSM parameter / launch template statements and the operator's sample policies (rollback / unpin, migrate), evaluated for sample requests with the evaluator in policy_eval.py. Each good policy must give every expected decision; each
 deliberately broken variant must get at least one decision wrong (the test proves the
 scenarios can fail).
 
@@ -874,6 +874,211 @@ def test_bad_operator_policy_is_caught(variant):
      "any parameter": _moves_any_parameter}[variant](bad)
     assert bad != good, "the mutation changed nothing"
     assert operator_wrong(bad), f"{variant}: no scenario notices the broken operator policy"
+
+
+# ----------------------------------------------------------------------------
+# The operator's sample policy for amictl migrate (infra/policies/, issue 20)
+# ----------------------------------------------------------------------------
+
+MIGRATE_POLICY = POLICIES / "operator-migrate-policy.yaml"
+REPLICA_KEY = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/2234abcd-12ab-34cd-56ef-1234567890ab"
+MANAGED = {"aws:ResourceTag/ami-lifecycle:managed-by": "ami-lifecycle"}
+MIGRATED = {"aws:RequestTag/ami-lifecycle:migrated-from": "i-0abcdef1234567890"}
+INSTANCE_ROLE = role("app-instance-role")
+
+
+def migrate_policy(keys: str = f"{KEY},{REPLICA_KEY}", deployment: str = "ami-lifecycle") -> dict[str, Any]:
+    t = load_template(MIGRATE_POLICY)
+    r = Resolver(t, {"DeploymentName": deployment, "OperatorRoleName": "ami-lifecycle-operator",
+                     "SealKeyArn": SEAL_KEY, "KmsKeyArns": keys})
+    return r.resolve(t["Resources"]["OperatorMigratePolicy"]["Properties"]["PolicyDocument"])
+
+
+def ec2(kind: str, rid: str, region: str = "eu-west-1", account: str = ACCOUNT) -> str:
+    return f"arn:aws:ec2:{region}:{account}:{kind}/{rid}"
+
+
+def migrate_scenarios() -> list[tuple[str, Request, str]]:
+    via_ec2 = {"kms:ViaService": "ec2.eu-west-1.amazonaws.com"}
+    copy_image = "arn:aws:ec2:eu-west-1::image/ami-0fedcba9876543210"
+    out = [(f"plan: {a}", op(f"ec2:{a}", "*"), ALLOW)
+           for a in ("DescribeInstances", "DescribeVolumes", "DescribeSubnets", "DescribeVpcs", "DescribeSecurityGroups",
+                     "DescribeKeyPairs", "DescribePlacementGroups", "DescribeAddresses", "DescribeImages",
+                     "DescribeInstanceStatus")]
+    out += [
+        ("plan: the source's user data", op("ec2:DescribeInstanceAttribute", INSTANCE), ALLOW),
+        ("plan: checks a reusable image's seal", op("kms:VerifyMac", SEAL_KEY, **{"kms:MacAlgorithm": "HMAC_SHA_256"}),
+         ALLOW),
+        ("images the source", op("ec2:CreateImage", INSTANCE), ALLOW),
+        ("the image it makes", op("ec2:CreateImage", IMAGE), ALLOW),
+        ("the image's snapshots", op("ec2:CreateImage", SNAPSHOT), ALLOW),
+        ("tags the image at creation", op("ec2:CreateTags", IMAGE, **{"ec2:CreateAction": "CreateImage"}), ALLOW),
+        ("tags its snapshots at creation", op("ec2:CreateTags", SNAPSHOT, **{"ec2:CreateAction": "CreateImage"}), ALLOW),
+        ("seals the image at creation", op("kms:GenerateMac", SEAL_KEY, **{"kms:MacAlgorithm": "HMAC_SHA_256"}), ALLOW),
+        ("copies the image", op("ec2:CopyImage", copy_image), ALLOW),
+        ("the copy's snapshots", op("ec2:CopyImage", "arn:aws:ec2:eu-west-1::snapshot/snap-0fedcba9876543210"), ALLOW),
+        ("tags the copy at creation", op("ec2:CreateTags", copy_image, **{"ec2:CreateAction": "CopyImage"}), ALLOW),
+        ("checks the target key", op("kms:DescribeKey", REPLICA_KEY), ALLOW),
+        *[(f"re-encrypts: {a} through EC2", op(a, REPLICA_KEY, **via_ec2), ALLOW)
+          for a in ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+                    "kms:GenerateDataKeyWithoutPlaintext")],
+        ("the source volumes' key through EC2", op("kms:Decrypt", KEY, **{"kms:ViaService": "ec2.us-east-1.amazonaws.com"}),
+         ALLOW),
+        ("EBS's grant on the target key", op("kms:CreateGrant", REPLICA_KEY, **via_ec2, **{"kms:GrantIsForAWSResource": "true"}),
+         ALLOW),
+        ("launches from the managed copy", op("ec2:RunInstances", copy_image, **MANAGED), ALLOW),
+        ("launches the instance tagged migrated-from", op("ec2:RunInstances", ec2("instance", "*"), **MIGRATED), ALLOW),
+        *[(f"launches into a {kind}", op("ec2:RunInstances", ec2(kind, "x-0abc")), ALLOW)
+          for kind in ("subnet", "security-group", "network-interface", "volume", "key-pair", "placement-group")],
+        ("tags the instance at launch", op("ec2:CreateTags", ec2("instance", "i-0new"), **{"ec2:CreateAction": "RunInstances"}),
+         ALLOW),
+        ("tags its volumes at launch", op("ec2:CreateTags", ec2("volume", "vol-0new"), **{"ec2:CreateAction": "RunInstances"}),
+         ALLOW),
+        ("passes the instance profile's role to EC2", op("iam:PassRole", INSTANCE_ROLE,
+                                                         **{"iam:PassedToService": "ec2.amazonaws.com"}), ALLOW),
+        ("stops the source", op("ec2:StopInstances", INSTANCE), ALLOW),
+        ("moves the Elastic IP", op("ec2:AssociateAddress", ec2("elastic-ip", "eipalloc-0abc")), ALLOW),
+        ("to the new instance", op("ec2:AssociateAddress", ec2("instance", "i-0new")), ALLOW),
+        # never destroys, never opens, never widens
+        ("terminates the source", op("ec2:TerminateInstances", INSTANCE), IMPLICIT_DENY),
+        ("deregisters an image", op("ec2:DeregisterImage", IMAGE, **MANAGED), IMPLICIT_DENY),
+        ("deletes a snapshot", op("ec2:DeleteSnapshot", SNAPSHOT, **MANAGED), IMPLICIT_DENY),
+        ("shares an image", op("ec2:ModifyImageAttribute", IMAGE, **MANAGED), IMPLICIT_DENY),
+        ("changes an instance", op("ec2:ModifyInstanceAttribute", INSTANCE), IMPLICIT_DENY),
+        ("disassociates an address", op("ec2:DisassociateAddress", ec2("elastic-ip", "eipalloc-0abc")), IMPLICIT_DENY),
+        ("releases an address", op("ec2:ReleaseAddress", ec2("elastic-ip", "eipalloc-0abc")), IMPLICIT_DENY),
+        ("tags an image after creation", op("ec2:CreateTags", IMAGE, **{"aws:TagKeys": ["Name"]}), IMPLICIT_DENY),
+        ("tags a running instance", op("ec2:CreateTags", INSTANCE, **{"aws:TagKeys": ["ami-lifecycle:schedule"]}),
+         IMPLICIT_DENY),
+        ("deletes tags", op("ec2:DeleteTags", INSTANCE), IMPLICIT_DENY),
+        ("launches from an unmanaged image", op("ec2:RunInstances", copy_image), IMPLICIT_DENY),
+        ("launches from another deployment's image", op("ec2:RunInstances", copy_image,
+                                                         **{"aws:ResourceTag/ami-lifecycle:managed-by": "prod2"}),
+         IMPLICIT_DENY),
+        ("launches an instance without migrated-from", op("ec2:RunInstances", ec2("instance", "*")), IMPLICIT_DENY),
+        ("launches into another account's subnet", op("ec2:RunInstances", ec2("subnet", "subnet-0abc", account="444455556666")),
+         IMPLICIT_DENY),
+        ("passes a role to Lambda", op("iam:PassRole", INSTANCE_ROLE, **{"iam:PassedToService": "lambda.amazonaws.com"}),
+         IMPLICIT_DENY),
+        ("passes a role with no service named", op("iam:PassRole", INSTANCE_ROLE), IMPLICIT_DENY),
+        ("passes another account's role", op("iam:PassRole", "arn:aws:iam::444455556666:role/x",
+                                             **{"iam:PassedToService": "ec2.amazonaws.com"}), IMPLICIT_DENY),
+        ("seals with another algorithm", op("kms:GenerateMac", SEAL_KEY, **{"kms:MacAlgorithm": "HMAC_SHA_512"}),
+         IMPLICIT_DENY),
+        ("schedules the seal key's deletion", op("kms:ScheduleKeyDeletion", SEAL_KEY), IMPLICIT_DENY),
+        ("schedules the replica key's deletion", op("kms:ScheduleKeyDeletion", REPLICA_KEY), IMPLICIT_DENY),
+        ("decrypts with the target key directly", op("kms:Decrypt", REPLICA_KEY), IMPLICIT_DENY),
+        ("decrypts through S3", op("kms:Decrypt", REPLICA_KEY, **{"kms:ViaService": "s3.eu-west-1.amazonaws.com"}),
+         IMPLICIT_DENY),
+        ("a grant for a person", op("kms:CreateGrant", REPLICA_KEY, **via_ec2, **{"kms:GrantIsForAWSResource": "false"}),
+         IMPLICIT_DENY),
+        ("an unlisted key through EC2", op("kms:Decrypt", KEY.replace("1234abcd", "9999abcd"), **via_ec2), IMPLICIT_DENY),
+        ("grants on an unlisted key", op("kms:CreateGrant", KEY.replace("1234abcd", "9999abcd"), **via_ec2,
+                                         **{"kms:GrantIsForAWSResource": "true"}), IMPLICIT_DENY),
+    ]
+    return out
+
+
+def migrate_wrong(policy: dict[str, Any]) -> list[str]:
+    return [f"{label}: {decide(req, identity=[policy])} != {want}"
+            for label, req, want in migrate_scenarios() if decide(req, identity=[policy]) != want]
+
+
+def test_migrate_policy_allows_the_move_and_nothing_destructive():
+    assert migrate_wrong(migrate_policy()) == []
+
+
+def test_migrate_policy_without_keys_uses_no_kms_but_the_seal():
+    policy = migrate_policy(keys="")
+    assert not any(s.get("Sid", "").endswith(("VolumeKeys", "KeysThroughEc2Only", "ToEbsOnly")) for s in policy["Statement"])
+    via_ec2 = {"kms:ViaService": "ec2.eu-west-1.amazonaws.com"}
+    assert decide(op("kms:Decrypt", REPLICA_KEY, **via_ec2), identity=[policy]) == IMPLICIT_DENY
+    assert decide(op("kms:DescribeKey", REPLICA_KEY), identity=[policy]) == IMPLICIT_DENY
+    assert decide(op("kms:GenerateMac", SEAL_KEY, **{"kms:MacAlgorithm": "HMAC_SHA_256"}), identity=[policy]) == ALLOW
+
+
+def test_migrate_policy_follows_the_deployment_name():
+    policy = migrate_policy(deployment="prod2")
+    image = "arn:aws:ec2:eu-west-1::image/ami-0fedcba9876543210"
+    prod2 = {"aws:ResourceTag/ami-lifecycle:managed-by": "prod2"}
+    assert decide(op("ec2:RunInstances", image, **prod2), identity=[policy]) == ALLOW
+    assert decide(op("ec2:RunInstances", image, **MANAGED), identity=[policy]) == IMPLICIT_DENY
+
+
+def test_migrate_policy_seals_only_as_the_stacks_operator_role():
+    """The sample's GenerateMac is not enough alone: SealKey's policy must name the role
+    (OperatorRoleArn); without it the key's explicit Deny wins and no image is made."""
+    req = mac("kms:GenerateMac", OPERATOR)
+    for operator, want in (("", EXPLICIT_DENY), (OPERATOR, ALLOW)):
+        key_policy, _ = seal_setup(operator)
+        assert decide_kms(req, key_policy, [migrate_policy()]) == want, operator or "no operator role"
+
+
+def test_migrate_policy_is_linted():
+    """infra-check's cfn-lint covers infra/policies/*.yaml, so this file is linted."""
+    mk = (ROOT / "infra" / "infra.mk").read_text()
+    lines = [line for line in mk.splitlines() if "/cfn-lint " in line and "infra/policies/" in line]
+    globs = [w for line in lines for w in line.split() if w.startswith("infra/policies/")]
+    assert any(MIGRATE_POLICY in ROOT.glob(g) for g in globs), lines
+
+
+def _migrate_statement(p: dict[str, Any], sid: str) -> dict[str, Any]:
+    return _publish_statement(p, sid)
+
+
+def _launch_any_image(p):
+    _migrate_statement(p, "LaunchFromManagedImages").pop("Condition")
+
+
+def _launch_without_migrated_from(p):
+    _migrate_statement(p, "LaunchMigratedInstances").pop("Condition")
+
+
+def _pass_role_anywhere(p):
+    _migrate_statement(p, "PassInstanceProfileRolesToEc2Only").pop("Condition")
+
+
+def _tag_anything(p):
+    for sid in ("TagImagesOnlyAtCreation", "TagOnlyAtLaunch"):
+        _migrate_statement(p, sid).pop("Condition")
+
+
+def _stop_or_terminate(p):
+    _migrate_statement(p, "StopTheSource")["Action"] = ["ec2:StopInstances", "ec2:TerminateInstances"]
+
+
+def _keys_directly(p):
+    _migrate_statement(p, "UseVolumeKeysThroughEc2Only").pop("Condition")
+
+
+def _grants_for_anyone(p):
+    _migrate_statement(p, "GrantVolumeKeysToEbsOnly")["Condition"].pop("Bool")
+
+
+def _keys_everywhere(p):
+    for sid in ("DescribeVolumeKeys", "UseVolumeKeysThroughEc2Only", "GrantVolumeKeysToEbsOnly"):
+        _migrate_statement(p, sid)["Resource"] = "*"
+
+
+MIGRATE_BAD_VARIANTS = {
+    "launches from any image": _launch_any_image,
+    "launches without migrated-from": _launch_without_migrated_from,
+    "passes roles to any service": _pass_role_anywhere,
+    "tags outside creation": _tag_anything,
+    "may terminate": _stop_or_terminate,
+    "keys used directly": _keys_directly,
+    "grants for anyone": _grants_for_anyone,
+    "every key": _keys_everywhere,
+}
+
+
+@pytest.mark.parametrize("variant", sorted(MIGRATE_BAD_VARIANTS))
+def test_bad_migrate_policy_is_caught(variant):
+    good = migrate_policy()
+    bad = copy.deepcopy(good)
+    MIGRATE_BAD_VARIANTS[variant](bad)
+    assert bad != good, "the mutation changed nothing"
+    assert migrate_wrong(bad), f"{variant}: no scenario notices the broken migrate policy"
 
 
 # ----------------------------------------------------------------------------
