@@ -185,6 +185,17 @@ async fn world(pairs: &[(&str, &str)]) -> anyhow::Result<World> {
     Ok(World { emu, ctx, fleets })
 }
 
+/// [`world`] with a network of two zones in us-east-1 and the source in us-east-1a: the
+/// set-up of every zone move; (the world, its network, the source, its Elastic IP).
+async fn zone_move_world(
+    pairs: &[(&str, &str)],
+) -> anyhow::Result<(World, Network, InstanceId, String)> {
+    let w = world(pairs).await?;
+    let net = network(&w.emu, EAST, &["us-east-1a", "us-east-1b"], &["web", "db"]).await?;
+    let (src, allocation) = source(&w.emu, &net, "us-east-1a").await?;
+    Ok((w, net, src, allocation))
+}
+
 async fn planned(
     w: &World,
     instance: &InstanceId,
@@ -271,9 +282,7 @@ async fn state_of(emu: &Emulator, region: &str, id: &str) -> anyhow::Result<Stri
 #[tokio::test]
 async fn a_zone_move_launches_the_same_configuration_and_keeps_the_source_running(
 ) -> anyhow::Result<()> {
-    let w = world(&[]).await?;
-    let net = network(&w.emu, EAST, &["us-east-1a", "us-east-1b"], &["web", "db"]).await?;
-    let (src, allocation) = source(&w.emu, &net, "us-east-1a").await?;
+    let (w, net, src, allocation) = zone_move_world(&[]).await?;
     let p = planned(&w, &src, &Target::zone("us-east-1b")).await?;
     ensure!(
         p.launch.subnet.id == net.subnets["us-east-1b"],
@@ -365,9 +374,7 @@ async fn a_zone_move_launches_the_same_configuration_and_keeps_the_source_runnin
 #[tokio::test]
 async fn with_stop_source_and_move_eip_the_source_stops_after_the_new_one_is_healthy(
 ) -> anyhow::Result<()> {
-    let w = world(&[]).await?;
-    let net = network(&w.emu, EAST, &["us-east-1a", "us-east-1b"], &["web", "db"]).await?;
-    let (src, allocation) = source(&w.emu, &net, "us-east-1a").await?;
+    let (w, _, src, allocation) = zone_move_world(&[]).await?;
     // Status checks stay `initializing` for a long while: the first run waits, gives up,
     // and leaves the source untouched.
     w.emu.configure(json!({"launch_status_seconds": 3600}))?;
@@ -531,9 +538,7 @@ async fn an_unmatched_security_group_stops_the_plan_and_changes_nothing() -> any
 
 #[tokio::test]
 async fn a_rerun_after_a_failed_launch_launches_nothing_twice() -> anyhow::Result<()> {
-    let w = world(&[]).await?;
-    let net = network(&w.emu, EAST, &["us-east-1a", "us-east-1b"], &["web", "db"]).await?;
-    let (src, _) = source(&w.emu, &net, "us-east-1a").await?;
+    let (w, _, src, _) = zone_move_world(&[]).await?;
     let p = planned(&w, &src, &Target::zone("us-east-1b")).await?;
     // RunInstances launches, then the answer is lost (HTTP 500 after the change), for the
     // call and the SDK's retry of it (same client token: the same instance, answered).
@@ -589,9 +594,8 @@ async fn a_rerun_after_a_failed_launch_launches_nothing_twice() -> anyhow::Resul
 async fn cleanup_keeps_the_migration_image_while_the_new_instance_runs_from_it(
 ) -> anyhow::Result<()> {
     // Without the launched-within keep, which would keep it for another reason.
-    let w = world(&[("RETAIN", "count=1"), ("KEEP_IF_LAUNCHED_WITHIN", "0")]).await?;
-    let net = network(&w.emu, EAST, &["us-east-1a", "us-east-1b"], &["web", "db"]).await?;
-    let (src, _) = source(&w.emu, &net, "us-east-1a").await?;
+    let (w, _, src, _) =
+        zone_move_world(&[("RETAIN", "count=1"), ("KEEP_IF_LAUNCHED_WITHIN", "0")]).await?;
     let p = planned(&w, &src, &Target::zone("us-east-1b")).await?;
     done(&migrate(&w, &p).await)?;
     let new = launched(&w.emu, EAST, &p.token).await?;
@@ -646,9 +650,7 @@ async fn cleanup_keeps_the_migration_image_while_the_new_instance_runs_from_it(
 
 #[tokio::test]
 async fn amictl_migrate_without_yes_prints_the_plan_and_changes_nothing() -> anyhow::Result<()> {
-    let w = world(&[]).await?;
-    let net = network(&w.emu, EAST, &["us-east-1a", "us-east-1b"], &["web", "db"]).await?;
-    let (src, _) = source(&w.emu, &net, "us-east-1a").await?;
+    let (w, net, src, _) = zone_move_world(&[]).await?;
     w.emu.control("POST", "/_emulator/counters/reset", None)?;
     let out = std::process::Command::new(ami_sim::amictl_binary()?)
         .args([
