@@ -95,7 +95,7 @@ lint-templates: $(TOOLS_STAMP)
 	@echo "lint-templates: OK"
 
 guard-test: $(CFN_GUARD_STAMP)
-	$(CFN_GUARD) validate -r $(GUARD_RULES) -d $(TEMPLATE) -d $(FORWARDER) -d $(SPOKE_ROLE) -d infra/policies/operator-publish-policy.yaml -S all
+	$(CFN_GUARD) validate -r $(GUARD_RULES) -d $(TEMPLATE) -d $(FORWARDER) -d $(SPOKE_ROLE) -d infra/policies/operator-publish-policy.yaml -d infra/policies/operator-migrate-policy.yaml -S all
 	@out=$$(mktemp); \
 	if $(CFN_GUARD) validate -r $(GUARD_RULES) -d $(GUARD_BAD) -S fail >$$out 2>&1; then \
 	  cat $$out; rm -f $$out; echo "guard-test: $(GUARD_BAD) PASSED cfn-guard - the rules let a bad template through" >&2; exit 1; \
