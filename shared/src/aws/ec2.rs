@@ -2,7 +2,8 @@
 //!
 //! One value per region (EC2 throttles per account per region): it owns that region's
 //! client and shares that region's [`Pacer`]. Every method takes a token of its bucket
-//! before calling, then maps the answer into [`crate::model`] records and any failure
+//! before calling (each retry the SDK then makes takes another: the client's HTTP client
+//! is [`super::http::PacedRetries`], built in [`super::AwsCloud::aws_ec2`]), then maps the answer into [`crate::model`] records and any failure
 //! through [`cloud_error`]. Listing methods return one page; [`crate::ports`] has the
 //! loops. What still uses an image ([`References`](crate::ports::References)) has its own
 //! file: [`super::references`].
