@@ -101,6 +101,9 @@ def _wrap(previous):
             result = previous(self)
             reservation = result.result
             for instance in reservation.instances:
+                # LaunchTime on the emulator's clock (as CreationDate): a simulation days
+                # ahead launches after the slots it has played, as on AWS.
+                instance.launch_time = state.creation_clock()
                 instance.client_token = token
                 launch_volumes.apply(self.ec2_backend, instance, volumes, _volume_tags(self))
                 instance_status.launched(instance.id)

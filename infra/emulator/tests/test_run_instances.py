@@ -2,6 +2,7 @@
 before launching, the volumes it makes, placement groups (run_instances.py,
 launch_checks.py, launch_volumes.py, placement_groups.py)."""
 import base64
+import datetime
 
 import pytest
 from botocore.exceptions import ClientError
@@ -324,3 +325,16 @@ def test_user_data_tags_metadata_monitoring_and_profile_are_kept(ec2, emu):
     assert error(e) == ("InvalidParameterValue", "Value (missing) for parameter "
                         "iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name")
     assert instance_ids(ec2) == before
+
+
+def test_launch_time_follows_the_emulators_clock(emu, ec2):
+    """LaunchTime is stamped like CreationDate: a simulation running days ahead launches
+    after the slots it has already played."""
+    emu.control("POST", "/config", {"clock_offset_seconds": 3 * 86400})
+    try:
+        out = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)
+        launched = out["Instances"][0]["LaunchTime"]
+        ahead = launched - datetime.datetime.now(datetime.timezone.utc)
+        assert datetime.timedelta(days=2, hours=23) < ahead < datetime.timedelta(days=3, hours=1)
+    finally:
+        emu.control("POST", "/config", {"clock_offset_seconds": 0})

@@ -37,6 +37,9 @@ pub async fn migrate(
     region: &str,
     now: OffsetDateTime,
 ) -> anyhow::Result<(Vec<Invocation>, Moved)> {
+    // The person acts at `now`: what they make is stamped then (the clock may still be at
+    // the last event delivered, hours earlier).
+    emu.set_clock(now)?;
     let fleets = emu.cloud(&ctx.config);
     let fleet = fleets.fleet(&Region::new(region));
     let source = fleet
