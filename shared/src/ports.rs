@@ -610,6 +610,21 @@ pub async fn all_images(ec2: &dyn Ec2, query: &ImageQuery) -> CloudResult<Vec<Im
     Ok(out)
 }
 
+/// One of this account's images by id; `None` when it does not exist (any more): EC2
+/// answers an unknown id with `InvalidAMIID.NotFound`, not an empty list.
+pub async fn own_image(ec2: &dyn Ec2, id: &ImageId) -> CloudResult<Option<Image>> {
+    let query = ImageQuery {
+        owned_by_self: true,
+        ids: vec![id.clone()],
+        ..ImageQuery::default()
+    };
+    match all_images(ec2, &query).await {
+        Ok(found) => Ok(found.into_iter().find(|i| &i.id == id)),
+        Err(e) if e.kind == crate::error::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Collects every snapshot matching `query`.
 pub async fn all_snapshots(ec2: &dyn Ec2, query: &SnapshotQuery) -> CloudResult<Vec<Snapshot>> {
     let mut out = Vec::new();

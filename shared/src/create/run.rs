@@ -634,7 +634,7 @@ async fn is_sealed(ctx: &Context, image: &Image) -> bool {
         .is_some()
 }
 
-async fn find_by_name(ec2: &dyn Ec2, name: &str) -> Result<Option<Image>, CloudError> {
+pub(crate) async fn find_by_name(ec2: &dyn Ec2, name: &str) -> Result<Option<Image>, CloudError> {
     let query = ImageQuery {
         owned_by_self: true,
         names: vec![name.to_owned()],

@@ -23,11 +23,11 @@ use super::fleet::{Fleets, Launch};
 use super::plan::{AddressStep, ImageStep, MigrationPlan, SourceAfter};
 use super::MIGRATION;
 use crate::context::Context;
-use crate::create::run::{create_one, Made};
+use crate::create::run::{create_one, find_by_name, Made};
 use crate::create::ScheduleRun;
 use crate::error::CloudError;
-use crate::model::{Image, ImageId, ImageState, InstanceId, Region};
-use crate::ports::{all_images, ImageQuery, NewImage};
+use crate::model::{ImageId, ImageState, InstanceId, Region};
+use crate::ports::{all_images, own_image, ImageQuery, NewImage};
 use crate::report::{Outcome, RunReport};
 use crate::seal;
 use crate::tags::{self, key, Consistency};
@@ -220,35 +220,17 @@ impl Steps<'_> {
 
     /// The sealed image of this name (an image of the same minute's slot).
     async fn by_name(&mut self, region: &Region, name: &str) -> Option<ImageId> {
-        let query = ImageQuery {
-            owned_by_self: true,
-            names: vec![name.to_owned()],
-            ..ImageQuery::default()
-        };
         let ec2 = self.ctx.cloud.ec2(region);
-        let found = all_images(ec2.as_ref(), &query).await.ok()?;
-        seal::sealed_only(&self.ctx.sealer, found, &self.ctx.config.deployment, None)
+        let found = find_by_name(ec2.as_ref(), name).await.ok()??;
+        seal::sealed_one(&self.ctx.sealer, found, &self.ctx.config.deployment, None)
             .await
-            .into_iter()
-            .next()
             .map(|i| i.id)
-    }
-
-    async fn one_image(&self, region: &Region, id: &ImageId) -> Result<Option<Image>, CloudError> {
-        let query = ImageQuery {
-            ids: vec![id.clone()],
-            ..ImageQuery::default()
-        };
-        Ok(all_images(self.ctx.cloud.ec2(region).as_ref(), &query)
-            .await?
-            .into_iter()
-            .next())
     }
 
     async fn wait_image(&mut self, region: &Region, id: &ImageId, what: &str) -> Option<()> {
         let started = Instant::now();
         loop {
-            match self.one_image(region, id).await {
+            match own_image(self.ctx.cloud.ec2(region).as_ref(), id).await {
                 Ok(Some(img)) if img.state == ImageState::Available => return Some(()),
                 Ok(Some(img)) if img.state == ImageState::Pending => {}
                 Ok(Some(img)) => {

@@ -114,38 +114,24 @@ async fn made_from(
     instances: &[crate::model::Instance],
     names: &LineageNames,
 ) -> std::collections::BTreeMap<crate::model::InstanceId, crate::model::InstanceId> {
-    use crate::ports::{all_images, ImageQuery};
+    use crate::ports::own_image;
     let colliding: std::collections::BTreeSet<_> = names.colliding().collect();
     let mut out = std::collections::BTreeMap::new();
     for instance in instances.iter().filter(|i| colliding.contains(&i.id)) {
         let Some(image) = &instance.image_id else {
             continue;
         };
-        let query = ImageQuery {
-            ids: vec![image.clone()],
-            ..ImageQuery::default()
-        };
         let ec2 = ctx.cloud.ec2(&instance.region);
-        let Ok(found) = all_images(ec2.as_ref(), &query).await else {
-            continue;
-        };
-        let Some(img) = found.into_iter().next() else {
+        let Ok(Some(img)) = own_image(ec2.as_ref(), image).await else {
             continue;
         };
         let made = match (&img.source_instance, &img.source) {
             (Some(src), _) => Some(src.clone()),
-            (None, Some((original, region))) => {
-                let query = ImageQuery {
-                    ids: vec![original.clone()],
-                    ..ImageQuery::default()
-                };
-                let ec2 = ctx.cloud.ec2(region);
-                all_images(ec2.as_ref(), &query)
-                    .await
-                    .ok()
-                    .and_then(|f| f.into_iter().next())
-                    .and_then(|o| o.source_instance)
-            }
+            (None, Some((original, region))) => own_image(ctx.cloud.ec2(region).as_ref(), original)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|o| o.source_instance),
             (None, None) => None,
         };
         if let Some(src) = made.filter(|s| *s != instance.id) {

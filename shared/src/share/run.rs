@@ -145,20 +145,6 @@ async fn reconcile_all(ctx: &Context, usage: &UsageCheck, report: &mut RunReport
     }
 }
 
-/// One image by id in one region; `None` when it does not exist (any more).
-async fn describe_one(ec2: &dyn Ec2, id: &ImageId) -> CloudResult<Option<Image>> {
-    let query = ImageQuery {
-        owned_by_self: true,
-        ids: vec![id.clone()],
-        ..ImageQuery::default()
-    };
-    match all_images(ec2, &query).await {
-        Ok(found) => Ok(found.into_iter().find(|i| &i.id == id)),
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 async fn reconcile_family(
     ctx: &Context,
     usage: &UsageCheck,
@@ -173,7 +159,7 @@ async fn reconcile_family(
     };
     let mut found = None;
     for r in &regions {
-        match describe_one(ctx.cloud.ec2(r).as_ref(), id).await {
+        match crate::ports::own_image(ctx.cloud.ec2(r).as_ref(), id).await {
             Ok(Some(img)) => {
                 found = Some(img);
                 break;
@@ -225,7 +211,7 @@ async fn reconcile_family(
     let mut source_gone = false;
     if config.share_replicas && plan::is_replica(&image) {
         if let Some((src_id, src_region)) = plan::source_of(&image) {
-            match describe_one(ctx.cloud.ec2(&src_region).as_ref(), &src_id).await {
+            match crate::ports::own_image(ctx.cloud.ec2(&src_region).as_ref(), &src_id).await {
                 Ok(Some(src)) if managed(&src) => {
                     match seal::sealed_one(&ctx.sealer, src, &config.deployment, None).await {
                         Some(sealed) => root = sealed,
@@ -357,7 +343,7 @@ async fn reconcile_image(
             Applied::Done => return,
             Applied::RecordRaced => {
                 let ec2 = ctx.cloud.ec2(&image.region);
-                match describe_one(ec2.as_ref(), &image.id).await {
+                match crate::ports::own_image(ec2.as_ref(), &image.id).await {
                     Ok(Some(fresh)) => image = fresh,
                     Ok(None) => return,
                     Err(e) => {
@@ -715,7 +701,7 @@ async fn record_tags(
 /// The record as it is on the image now (verified chunks), read again from EC2.
 async fn record_now(ctx: &Context, image: &Image) -> CloudResult<Option<Vec<Grantee>>> {
     let ec2 = ctx.cloud.ec2(&image.region);
-    let Some(fresh) = describe_one(ec2.as_ref(), &image.id).await? else {
+    let Some(fresh) = crate::ports::own_image(ec2.as_ref(), &image.id).await? else {
         return Ok(None);
     };
     let v = record::verified(
