@@ -45,6 +45,26 @@ fn name_tag(resource: ResourceType, name: &str) -> TagSpecification {
         .build()
 }
 
+impl Network {
+    /// The ids of its `web` and `db` groups, sorted.
+    fn web_and_db(&self) -> Vec<&str> {
+        let mut ids = vec![self.groups["web"].as_str(), self.groups["db"].as_str()];
+        ids.sort_unstable();
+        ids
+    }
+}
+
+/// The security group ids of `instance`, sorted.
+fn group_ids(instance: &aws_sdk_ec2::types::Instance) -> Vec<&str> {
+    let mut ids: Vec<&str> = instance
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_id())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
 /// VPC `prod`, subnet `app` in each of `zones`, groups named `groups`, key pair `ops`.
 async fn network(
     emu: &Emulator,
@@ -296,15 +316,8 @@ async fn a_zone_move_launches_the_same_configuration_and_keeps_the_source_runnin
     let i = &new[0];
     ensure!(i.subnet_id() == Some(net.subnets["us-east-1b"].as_str()));
     ensure!(i.placement().and_then(|p| p.availability_zone()) == Some("us-east-1b"));
-    let mut groups: Vec<&str> = i
-        .security_groups()
-        .iter()
-        .filter_map(|g| g.group_id())
-        .collect();
-    groups.sort_unstable();
-    let mut want = vec![net.groups["web"].as_str(), net.groups["db"].as_str()];
-    want.sort_unstable();
-    ensure!(groups == want, "{groups:?}");
+    let groups = group_ids(i);
+    ensure!(groups == net.web_and_db(), "{groups:?}");
     ensure!(i.key_name() == Some("ops"));
     let tags: BTreeMap<&str, &str> = i
         .tags()
@@ -472,15 +485,11 @@ async fn a_region_move_matches_names_and_reencrypts_with_the_target_key() -> any
     done(&migrate(&w, &p).await)?;
     let new = launched(&w.emu, WEST, &p.token).await?;
     ensure!(new.len() == 1, "{new:?}");
-    let mut groups: Vec<&str> = new[0]
-        .security_groups()
-        .iter()
-        .filter_map(|g| g.group_id())
-        .collect();
-    groups.sort_unstable();
-    let mut want = vec![west.groups["web"].as_str(), west.groups["db"].as_str()];
-    want.sort_unstable();
-    ensure!(groups == want, "matched by Name in eu-west-1: {groups:?}");
+    let groups = group_ids(&new[0]);
+    ensure!(
+        groups == west.web_and_db(),
+        "matched by Name in eu-west-1: {groups:?}"
+    );
     // The copy it launched from is ours (source-image) and encrypted with the west key.
     let image = new[0].image_id().context("no image")?;
     let img = w

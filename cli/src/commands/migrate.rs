@@ -106,13 +106,12 @@ pub async fn run(ctx: &Context, fleets: &dyn Fleets, args: &Args) -> anyhow::Res
             args.instance
         );
     }
-    for (flag, value) in [("--to-region", &args.to_region)] {
-        if let Some(r) = value
-            .as_deref()
-            .filter(|r| !ami_core::tags::is_region_name(r))
-        {
-            bail!("{flag} {r:?} is not a region name (e.g. eu-west-1)");
-        }
+    if let Some(r) = args
+        .to_region
+        .as_deref()
+        .filter(|r| !ami_core::tags::is_region_name(r))
+    {
+        bail!("--to-region {r:?} is not a region name (e.g. eu-west-1)");
     }
     let now = OffsetDateTime::now_utc();
     let source = find_source(ctx, fleets, &id).await?;
