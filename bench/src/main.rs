@@ -131,7 +131,10 @@ pub(crate) fn sum_region_counts(v: &Value) -> BTreeMap<String, u64> {
 }
 
 pub(crate) fn is_mutating(action: &str) -> bool {
-    !(action.starts_with("Describe") || action.starts_with("Get") || action.starts_with("List"))
+    // Other services' actions are counted as "service:Action" (rbin:ListRules): the verb
+    // is what follows the prefix.
+    let verb = action.rsplit(':').next().unwrap_or(action);
+    !(verb.starts_with("Describe") || verb.starts_with("Get") || verb.starts_with("List"))
 }
 
 /// Images in `region` (owned by the default account), optionally only those with `tag_key`.
