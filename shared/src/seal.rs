@@ -17,7 +17,8 @@
 //! - [`Subject`]: the canonical message of an image, a snapshot or a grant-record chunk.
 //! - [`Sealer`]: seals and verifies through the [`Seals`] port ([`SealCheck`]), caching what it verified
 //!   (a run asks about each image once; a lineage of 1,000 images costs 1,000 `VerifyMac`
-//!   calls on the first run of a warm Lambda container only).
+//!   calls on the first run of a warm Lambda container only; the cache is bounded,
+//!   [`VERIFIED_CACHED`], so memory does not grow with a region's image count).
 //! - [`provenance`]: the pure check of the lineage tags against what EC2 itself recorded
 //!   (`SourceInstanceId`, `SourceImageId`/`SourceImageRegion`); a mismatch is unsealed
 //!   whatever the MAC says.
@@ -277,8 +278,13 @@ pub fn provenance(image: &Image) -> Result<(), String> {
     Ok(())
 }
 
-/// Seals and verifies through [`Seals`], remembering what verified. Cheap to clone (one
-/// cache shared by the clones).
+/// How many verified seals a [`Sealer`] remembers (a SHA-256 digest each, about 0.5 MiB
+/// in all): more than a warm container's runs ask about again in most regions; a region of
+/// more images verifies the rest once per run.
+pub const VERIFIED_CACHED: usize = 8_192;
+
+/// Seals and verifies through [`Seals`], remembering what verified (at most
+/// [`VERIFIED_CACHED`] seals). Cheap to clone (one cache shared by the clones).
 #[derive(Clone)]
 pub struct Sealer {
     seals: Arc<dyn Seals>,
@@ -451,9 +457,12 @@ impl Sealer {
     fn remember(&self, message: &[u8], value: &str) {
         let d = Self::digest(message, value);
         if let Ok(mut set) = self.verified.lock() {
-            // Bounded: a region of 50,000 images is 1.6 MB of digests.
-            if set.len() >= 1_000_000 {
+            // Bounded, so that memory does not grow with the inventory: a cleanup of a
+            // 50,000-image region would otherwise hold 2 MiB of digests to the end of the
+            // run, each asked about once. Starting afresh loses only KMS calls saved.
+            if set.len() >= VERIFIED_CACHED {
                 set.clear();
+                set.shrink_to(VERIFIED_CACHED);
             }
             set.insert(d);
         }

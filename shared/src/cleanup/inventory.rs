@@ -8,19 +8,29 @@
 //! of 50,000 images costs a few MiB. Snapshot ids are kept as 64-bit hashes
 //! ([`snapshot_key`]): a collision can only make an orphan look used, i.e. keep it.
 //!
-//! Each snapshot an image uses has one [`SnapshotUse`] (one table for its users, its full
-//! size and its tags, which the orphan listing adds with [`Inventory::note_snapshot`]);
-//! snapshot tags are pooled, so the many snapshots tagged alike share one [`TagPrint`].
+//! The snapshots the images use are a [`SnapshotTable`]: their keys sorted, with their
+//! users, full sizes and tags (which the orphan listing adds with
+//! [`Inventory::note_snapshot`]) in arrays beside them. It is made from the disks once the
+//! listing is done (no hash table growing with the listing: 24 bytes per snapshot instead
+//! of about 33); snapshot tags are pooled, so the many snapshots tagged alike share one
+//! [`TagPrint`].
 //!
-//! An image's tag hashes are kept in two parts ([`ImageTags`]): those of the tags whose
-//! values differ image to image ([`VARYING_KEYS`]: slot, seal, …) in one array for the
-//! whole inventory, the rest (the same across a lineage) pooled like snapshot tags.
-//! [`Inventory::image_tags`] joins them into the print [`TagPrint::of`] makes of the
-//! image's tags, so Recycle Bin coverage reads exactly what it read before.
+//! An image's tag hashes are kept in two parts ([`ImageTags`]): the `key = value` hashes of
+//! the tags whose values differ image to image ([`VARYING_KEYS`]: slot, seal, …) in one
+//! array for the whole inventory, the rest (the same across a lineage, key-only hashes
+//! included) pooled like snapshot tags. [`Inventory::image_tags`] joins them into the print
+//! [`TagPrint::of`] makes of the image's tags, so Recycle Bin coverage reads exactly what
+//! it read before.
+//!
+//! Memory is flat in the sense of issue 19: what grows with the image count is about 170
+//! bytes per image (record 80, id 32, two disks 32, two varying hashes 16, two snapshot
+//! rows 48 minus the arrays' slack), and the arrays grow by a quarter at a time
+//! ([`push_lean`]) rather than doubling, so that no more than a quarter is ever unused.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::OnceLock;
 
 use time::OffsetDateTime;
 
@@ -40,7 +50,7 @@ pub struct LineageInfo {
     pub head: Head,
 }
 
-/// What cleanup remembers of one managed image.
+/// What cleanup remembers of one managed image: 80 bytes (and its id's text).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageRecord {
     pub id: ImageId,
@@ -62,7 +72,7 @@ pub struct ImageRecord {
     disks: Span,
     /// The customer keys of its snapshots, kept only for images whose grant record names
     /// someone: their KMS grants are retired when the image is deleted.
-    pub shared_keys: Box<[KeyRef]>,
+    pub shared_keys: SharedKeys,
     /// Its tags as hashes: which Recycle Bin rule would retain it ([`super::recycle`]);
     /// read them with [`Inventory::image_tags`].
     pub tags: ImageTags,
@@ -81,14 +91,87 @@ pub const VARYING_KEYS: [&str; 8] = [
     "Name",
 ];
 
-/// Where an image's tag hashes are: its pooled print and its own hashes (those of its
-/// [`VARYING_KEYS`] tags) in [`Inventory`]'s shared array. 12 bytes instead of a boxed
-/// print per image.
+/// Where an image's tag hashes are: its pooled print and its own hashes (the `key = value`
+/// hashes of its [`VARYING_KEYS`] tags) in [`Inventory`]'s shared array. 8 bytes instead of
+/// a boxed print per image: the pool index in the low 24 bits of `pooled_len`, the count
+/// of own hashes (at most [`VARYING_KEYS`]'s 8) in the high 8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImageTags {
-    pooled: u32,
     start: u32,
-    len: u32,
+    pooled_len: u32,
+}
+
+/// The pool indexes [`ImageTags`] can name: more distinct prints than a region has images.
+const POOLED_MAX: u32 = (1 << 24) - 1;
+
+impl ImageTags {
+    fn new(pooled: u32, start: u32, len: usize) -> Self {
+        let len = u32::try_from(len.min(0xff)).unwrap_or(0xff);
+        Self {
+            start,
+            pooled_len: pooled.min(POOLED_MAX) | (len << 24),
+        }
+    }
+
+    fn pooled(self) -> u32 {
+        self.pooled_len & POOLED_MAX
+    }
+
+    fn len(self) -> usize {
+        (self.pooled_len >> 24) as usize
+    }
+}
+
+/// The customer keys of an image's snapshots ([`ImageRecord::shared_keys`]): one pointer,
+/// none for the many images that need none. Reads as a slice.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SharedKeys(Option<Box<Box<[KeyRef]>>>);
+
+impl SharedKeys {
+    fn of(keys: Vec<KeyRef>) -> Self {
+        Self((!keys.is_empty()).then(|| Box::new(keys.into_boxed_slice())))
+    }
+}
+
+impl std::ops::Deref for SharedKeys {
+    type Target = [KeyRef];
+
+    fn deref(&self) -> &[KeyRef] {
+        self.0.as_deref().map_or(&[], |k| &**k)
+    }
+}
+
+/// Pushes `item`, growing `array` by a quarter when it is full (a `Vec` doubles: up to
+/// half of a large inventory's room would be kept unused, and a doubling reallocation
+/// holds both copies at once).
+fn push_lean<T>(array: &mut Vec<T>, item: T) {
+    if array.len() == array.capacity() {
+        array.reserve_exact((array.len() / 4).max(16));
+    }
+    array.push(item);
+}
+
+/// The key-only hashes of the [`VARYING_KEYS`] (the same for every image that has the tag:
+/// pooled, not kept per image). Found as what two prints of a key with different values
+/// share, so they are exactly what [`TagPrint::of`] makes.
+fn varying_key_hashes() -> &'static [u64] {
+    static HASHES: OnceLock<Vec<u64>> = OnceLock::new();
+    HASHES.get_or_init(|| {
+        let print = |k: &str, v: &str| TagPrint::of(&Tags::from([(k.to_owned(), v.to_owned())]));
+        let mut out: Vec<u64> = VARYING_KEYS
+            .iter()
+            .flat_map(|k| {
+                let (a, b) = (print(k, "a"), print(k, "b"));
+                a.hashes()
+                    .iter()
+                    .copied()
+                    .filter(|h| b.hashes().contains(h))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    })
 }
 
 /// Distinct [`TagPrint`]s, each kept once and found again by its hash (a hash shared by
@@ -177,26 +260,52 @@ impl ImageRecord {
     }
 }
 
-/// [`SnapshotUse::full_bytes`] when EC2 did not report it.
+/// [`SnapshotTable::full_bytes`] when EC2 did not report it.
 const UNKNOWN_SIZE: u64 = u64::MAX;
 
-/// What the inventory knows of one snapshot its images use: 16 bytes.
-#[derive(Debug, Clone, Copy)]
-pub struct SnapshotUse {
-    users: u32,
+/// What the inventory knows of the snapshots its images use, made from the disks
+/// ([`SnapshotTable::of`]): the keys sorted and, at the same index, each one's users, tags
+/// and full size. 24 bytes per snapshot, allocated once at its final size.
+#[derive(Debug, Default)]
+pub struct SnapshotTable {
+    keys: Box<[u64]>,
+    /// How many inventoried images use it (every state, unsealed included, so snapshots of
+    /// disabled, pending and unsealed images are never taken for orphans).
+    users: Box<[u32]>,
     /// 1 + its index in [`Inventory::snapshot_tags`]; 0: not listed.
-    tags: u32,
-    /// `FullSnapshotSizeInBytes`, or [`UNKNOWN_SIZE`].
-    full_bytes: u64,
+    tags: Box<[u32]>,
+    /// `FullSnapshotSizeInBytes`, or [`UNKNOWN_SIZE`]; empty until the listing reports one.
+    full_bytes: Vec<u64>,
 }
 
-impl Default for SnapshotUse {
-    fn default() -> Self {
-        Self {
-            users: 0,
-            tags: 0,
-            full_bytes: UNKNOWN_SIZE,
+impl SnapshotTable {
+    /// The table of the snapshots `keys` name, each as often as an image uses it.
+    fn of(mut keys: Vec<u64>) -> Self {
+        keys.sort_unstable();
+        let mut users: Vec<u32> = Vec::new();
+        let mut distinct = 0;
+        for i in 0..keys.len() {
+            if distinct > 0 && keys[distinct - 1] == keys[i] {
+                if let Some(n) = users.last_mut() {
+                    *n = n.saturating_add(1);
+                }
+            } else {
+                keys[distinct] = keys[i];
+                distinct += 1;
+                users.push(1);
+            }
         }
+        keys.truncate(distinct);
+        Self {
+            tags: vec![0; distinct].into(),
+            keys: keys.into(),
+            users: users.into(),
+            full_bytes: Vec::new(),
+        }
+    }
+
+    fn find(&self, key: u64) -> Option<usize> {
+        self.keys.binary_search(&key).ok()
     }
 }
 
@@ -213,10 +322,11 @@ pub struct Inventory {
     pub lineages: Vec<LineageInfo>,
     index: HashMap<Lineage, LineageId>,
     pub images: Vec<ImageRecord>,
-    /// Each snapshot an image uses, by snapshot key: how many images use it (every state,
-    /// so snapshots of disabled and pending images are never taken for orphans), and what
-    /// the orphan listing read of it.
-    snapshots: HashMap<u64, SnapshotUse>,
+    /// The snapshots the images use, made from [`Inventory::disks`] and `unsealed_disks`
+    /// at the first question after the listing (again after any image is added).
+    snapshots: OnceLock<SnapshotTable>,
+    /// The snapshot keys of the images [`Inventory::add_unsealed`] counted.
+    unsealed_disks: Vec<u64>,
     /// The distinct snapshot [`TagPrint`]s ([`SnapshotUse::tags`] indexes it).
     snapshot_tags: PrintPool,
     /// The distinct prints of images' tags other than their [`VARYING_KEYS`] ones, and the
@@ -253,11 +363,9 @@ impl Inventory {
     /// its snapshots are in use, so they are never taken for orphans.
     pub fn add_unsealed(&mut self, image: &Image) {
         self.unsealed += 1;
+        self.snapshots.take();
         for d in &image.disks {
-            self.snapshots
-                .entry(snapshot_key(&d.snapshot_id))
-                .or_default()
-                .users += 1;
+            push_lean(&mut self.unsealed_disks, snapshot_key(&d.snapshot_id));
         }
     }
 
@@ -280,15 +388,17 @@ impl Inventory {
             };
             info.head.offer_image(&member, image);
         }
+        self.snapshots.take();
         let first = self.disks.len();
         for d in &image.disks {
             let k = snapshot_key(&d.snapshot_id);
-            self.disks
-                .push((k, u32::try_from(d.size_gib).unwrap_or(u32::MAX)));
-            self.snapshots.entry(k).or_default().users += 1;
+            push_lean(
+                &mut self.disks,
+                (k, u32::try_from(d.size_gib).unwrap_or(u32::MAX)),
+            );
         }
         let disks = Span::since(&self.disks, first);
-        let shared_keys: Box<[KeyRef]> = if crate::share::record::names_anyone(&image.tags) {
+        let shared_keys = if crate::share::record::names_anyone(&image.tags) {
             let mut keys: Vec<KeyRef> = image
                 .disks
                 .iter()
@@ -297,29 +407,32 @@ impl Inventory {
                 .collect();
             keys.sort();
             keys.dedup();
-            keys.into()
+            SharedKeys::of(keys)
         } else {
-            Box::default()
+            SharedKeys::default()
         };
         let tags = self.fold_tags(&image.tags);
-        self.images.push(ImageRecord {
-            shared_keys,
-            tags,
-            id: image.id.clone(),
-            lineage: lid,
-            time,
-            state: image.state,
-            keep_tag: tags::is_kept(&image.tags),
-            protected: image.deregistration_protected,
-            public: image.public,
-            deprecated: pack_time(image.deprecation_time),
-            launched: pack_time(image.last_launched),
-            disks,
-        });
+        push_lean(
+            &mut self.images,
+            ImageRecord {
+                shared_keys,
+                tags,
+                id: image.id.clone(),
+                lineage: lid,
+                time,
+                state: image.state,
+                keep_tag: tags::is_kept(&image.tags),
+                protected: image.deregistration_protected,
+                public: image.public,
+                deprecated: pack_time(image.deprecation_time),
+                launched: pack_time(image.last_launched),
+                disks,
+            },
+        );
     }
 
-    /// Splits `tags`' print into the hashes of its [`VARYING_KEYS`] tags (appended to the
-    /// shared array) and the rest (pooled).
+    /// Splits `tags`' print into the `key = value` hashes of its [`VARYING_KEYS`] tags
+    /// (appended to the shared array) and the rest (pooled).
     fn fold_tags(&mut self, tags: &Tags) -> ImageTags {
         let all = TagPrint::of(tags);
         let varying: Tags = tags
@@ -327,18 +440,15 @@ impl Inventory {
             .filter(|(k, _)| VARYING_KEYS.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let varying = TagPrint::of(&varying);
-        let pooled = self.image_tags.intern(TagPrint::from_hashes(without(
-            all.hashes(),
-            varying.hashes(),
-        )));
+        let varying = without(TagPrint::of(&varying).hashes(), varying_key_hashes());
+        let pooled = self
+            .image_tags
+            .intern(TagPrint::from_hashes(without(all.hashes(), &varying)));
         let start = u32::try_from(self.varying_tags.len()).unwrap_or(u32::MAX);
-        self.varying_tags.extend_from_slice(varying.hashes());
-        ImageTags {
-            pooled,
-            start,
-            len: u32::try_from(varying.hashes().len()).unwrap_or(0),
+        for &h in &varying {
+            push_lean(&mut self.varying_tags, h);
         }
+        ImageTags::new(pooled, start, varying.len())
     }
 
     /// `image`'s tags as hashes: the same print [`TagPrint::of`] made of its tags.
@@ -346,21 +456,34 @@ impl Inventory {
         let t = image.tags;
         let mut hashes: Vec<u64> = self
             .image_tags
-            .get(t.pooled)
+            .get(t.pooled())
             .map(|p| p.hashes().to_vec())
             .unwrap_or_default();
-        let (start, len) = (t.start as usize, t.len as usize);
+        let (start, len) = (t.start as usize, t.len());
         if let Some(own) = self.varying_tags.get(start..start + len) {
             hashes.extend_from_slice(own);
         }
         TagPrint::from_hashes(hashes)
     }
 
-    /// Gives back the room kept for more images (call when the listing is done).
+    /// Gives back the room kept for more images and makes the snapshot table (call when
+    /// the listing is done).
     pub fn shrink_to_fit(&mut self) {
         self.images.shrink_to_fit();
         self.varying_tags.shrink_to_fit();
         self.disks.shrink_to_fit();
+        self.unsealed_disks.shrink_to_fit();
+        self.table();
+    }
+
+    /// The snapshot table, made on first use since the last image was added.
+    fn table(&self) -> &SnapshotTable {
+        self.snapshots.get_or_init(|| {
+            let mut keys = Vec::with_capacity(self.disks.len() + self.unsealed_disks.len());
+            keys.extend(self.disks.iter().map(|(k, _)| *k));
+            keys.extend_from_slice(&self.unsealed_disks);
+            SnapshotTable::of(keys)
+        })
     }
 
     /// `image`'s `(snapshot_key, size_gib)` per snapshot-backed device.
@@ -379,38 +502,54 @@ impl Inventory {
 
     /// How many inventoried images use a snapshot.
     pub fn snapshot_users(&self, snapshot: &SnapshotId) -> u32 {
-        self.snapshots
-            .get(&snapshot_key(snapshot))
-            .map_or(0, |s| s.users)
+        self.snapshot_key_users(snapshot_key(snapshot))
     }
 
     /// How many inventoried images use the snapshot of key `key`.
     pub fn snapshot_key_users(&self, key: u64) -> u32 {
-        self.snapshots.get(&key).map_or(0, |s| s.users)
+        let t = self.table();
+        t.find(key).map_or(0, |i| t.users[i])
     }
 
     /// Records what the snapshot listing says of snapshot `key`: its full size (where EC2
     /// reports it) and its tags. Kept only for a snapshot an inventoried image uses (an
     /// orphan is decided as it is listed).
     pub fn note_snapshot(&mut self, key: u64, full_bytes: Option<u64>, tags: TagPrint) {
-        let Some(known) = self.snapshots.get_mut(&key) else {
+        self.table();
+        let Some(table) = self.snapshots.get_mut() else {
             return;
         };
-        known.full_bytes = full_bytes.unwrap_or(UNKNOWN_SIZE);
-        known.tags = self.snapshot_tags.intern(tags) + 1;
+        let Some(i) = table.find(key) else {
+            return;
+        };
+        match full_bytes {
+            Some(b) => {
+                if table.full_bytes.is_empty() {
+                    table.full_bytes = vec![UNKNOWN_SIZE; table.keys.len()];
+                }
+                table.full_bytes[i] = b;
+            }
+            None => {
+                if let Some(known) = table.full_bytes.get_mut(i) {
+                    *known = UNKNOWN_SIZE;
+                }
+            }
+        }
+        table.tags[i] = self.snapshot_tags.intern(tags) + 1;
     }
 
     /// The full size (`FullSnapshotSizeInBytes`) the listing read for snapshot `key`.
     pub fn full_bytes(&self, key: u64) -> Option<u64> {
-        self.snapshots
-            .get(&key)
-            .map(|s| s.full_bytes)
+        let t = self.table();
+        t.find(key)
+            .and_then(|i| t.full_bytes.get(i).copied())
             .filter(|&b| b != UNKNOWN_SIZE)
     }
 
     /// The tags the listing read for snapshot `key`.
     pub fn snapshot_tags(&self, key: u64) -> Option<&TagPrint> {
-        let i = self.snapshots.get(&key)?.tags.checked_sub(1)?;
+        let t = self.table();
+        let i = t.tags[t.find(key)?].checked_sub(1)?;
         self.snapshot_tags.get(i)
     }
 
@@ -428,7 +567,7 @@ impl Inventory {
     ) -> impl Iterator<Item = &'a (u64, u32)> + 'a {
         self.disks(image)
             .iter()
-            .filter(|(k, _)| self.snapshots.get(k).map_or(0, |s| s.users) <= 1)
+            .filter(|(k, _)| self.snapshot_key_users(*k) <= 1)
     }
 
     pub fn len(&self) -> usize {

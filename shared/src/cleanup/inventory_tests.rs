@@ -93,11 +93,78 @@ fn images_tagged_alike_but_for_slot_and_seal_share_one_pooled_print() {
         DEPLOYMENT,
     );
     assert_eq!(inv.len(), 11);
-    // One pooled print per lineage; each image keeps its slot and seal (2 tags, 2 hashes each).
+    // One pooled print per lineage (the key-only hashes of slot and seal included); each
+    // image keeps its slot and seal (2 tags, one `key = value` hash each).
     assert_eq!(inv.image_tags.prints.len(), 2);
-    assert_eq!(inv.varying_tags.len(), 11 * 4);
-    assert_eq!(inv.images[0].tags.pooled, inv.images[9].tags.pooled);
-    assert_ne!(inv.images[0].tags.pooled, inv.images[10].tags.pooled);
+    assert_eq!(inv.varying_tags.len(), 11 * 2);
+    assert_eq!(inv.images[0].tags.pooled(), inv.images[9].tags.pooled());
+    assert_ne!(inv.images[0].tags.pooled(), inv.images[10].tags.pooled());
+    for (img, n) in inv.images.iter().zip(0..) {
+        let slot = format!("2026-11-{:02}T00:00:00Z", n + 1);
+        let id = img.id.as_str();
+        let expected = image(id, "i-1", &slot, &[]);
+        if n < 10 {
+            assert_eq!(inv.image_tags(img), TagPrint::of(&expected.tags), "{id}");
+        }
+    }
+}
+
+#[test]
+fn a_record_is_80_bytes_and_the_key_hashes_are_those_of_tag_print() {
+    // Issue 19 (flat memory): the record is what every image costs.
+    assert!(std::mem::size_of::<ImageRecord>() <= 80);
+    // The key-only hash of a varying key is in the print of any value of it, and a
+    // `key = value` hash is not.
+    let keys = varying_key_hashes();
+    assert_eq!(keys.len(), VARYING_KEYS.len());
+    for k in VARYING_KEYS {
+        let print = TagPrint::of(&Tags::from([(k.to_owned(), "x".to_owned())]));
+        let shared: Vec<_> = print.hashes().iter().filter(|h| keys.contains(h)).collect();
+        assert_eq!(shared.len(), 1, "{k}");
+    }
+}
+
+#[test]
+fn unsealed_images_use_snapshots_and_the_listing_notes_only_used_ones() {
+    let a = image("ami-a", "i-1", "2026-11-01T00:00:00Z", &[]);
+    let mut forged = image("ami-f", "i-1", "2026-11-02T00:00:00Z", &[]);
+    forged.disks[0].snapshot_id = SnapshotId::new("snap-ami-a");
+    forged.disks.push(ImageDisk {
+        device: DeviceName::new("/dev/xvdb"),
+        snapshot_id: SnapshotId::new("snap-only-forged"),
+        size_gib: 4,
+        encrypted: false,
+        kms_key: None,
+    });
+    let mut inv = Inventory::new();
+    inv.add(&a, DEPLOYMENT);
+    inv.add_unsealed(&forged);
+    inv.shrink_to_fit();
+    let own = snapshot_key(&SnapshotId::new("snap-ami-a"));
+    let only_forged = snapshot_key(&SnapshotId::new("snap-only-forged"));
+    let orphan = snapshot_key(&SnapshotId::new("snap-orphan"));
+    assert_eq!(inv.snapshot_key_users(own), 2);
+    assert_eq!(inv.snapshot_key_users(only_forged), 1);
+    assert_eq!(inv.snapshot_key_users(orphan), 0);
+    assert_eq!(inv.snapshot_users(&SnapshotId::new("snap-ami-a")), 2);
+    // Nothing was listed yet: no size, no tags.
+    assert_eq!(inv.full_bytes(own), None);
+    assert_eq!(inv.snapshot_tags(own), None);
+    let tags = TagPrint::of(&Tags::from([("team".to_owned(), "blue".to_owned())]));
+    inv.note_snapshot(own, Some(3 << 30), tags.clone());
+    inv.note_snapshot(only_forged, None, tags.clone());
+    inv.note_snapshot(orphan, Some(1), tags.clone());
+    assert_eq!(inv.full_bytes(own), Some(3 << 30));
+    assert_eq!(inv.full_bytes(only_forged), None);
+    assert_eq!(inv.full_bytes(orphan), None);
+    assert_eq!(inv.snapshot_tags(own), Some(&tags));
+    assert_eq!(inv.snapshot_tags(only_forged), Some(&tags));
+    assert_eq!(inv.snapshot_tags(orphan), None);
+    // Both share one pooled print.
+    assert_eq!(inv.snapshot_tags.prints.len(), 1);
+    // Only the image's own snapshot is exclusive when no other image uses it: here the
+    // forged image uses it too.
+    assert_eq!(inv.exclusive_gib(&inv.images[0]), 0);
 }
 
 #[test]

@@ -122,6 +122,21 @@ async fn verified_seals_are_remembered_so_a_run_asks_kms_once_per_image() -> Clo
     Ok(())
 }
 
+#[test]
+fn the_cache_of_verified_seals_is_bounded_and_keeps_the_latest() {
+    let s = sealer(&FakeCloud::new(HUB));
+    let n = VERIFIED_CACHED * 3 + 7;
+    for i in 0..n {
+        s.remember(format!("subject {i}").as_bytes(), "v2:AAAA");
+    }
+    let held = s.verified.lock().map(|set| set.len()).unwrap_or(usize::MAX);
+    assert!(held <= VERIFIED_CACHED, "{held} digests held");
+    let last = format!("subject {}", n - 1);
+    assert!(s.known(last.as_bytes(), "v2:AAAA"));
+    assert!(!s.known(b"subject 0", "v2:AAAA"));
+    assert!(!s.known(last.as_bytes(), "v2:AAAB"));
+}
+
 #[tokio::test]
 async fn forged_copied_or_edited_seals_leave_the_image_unsealed() -> CloudResult<()> {
     let cloud = FakeCloud::new(HUB);
