@@ -17,7 +17,7 @@
 //! token), and a copy refused for throttling is reported `deferred` and requested again
 //! by the next reconcile. A copy refused for a destination's concurrent-copy cap
 //! (`ResourceLimitExceeded`) starts as soon as a slot frees there ([`slots`]): a run that
-//! waits (the reconcile, `amictl`) polls for one of our copies there to complete, bounded
+//! waits (the reconcile, `amictl`) polls for a copy there to complete, bounded
 //! by the deadline; an event's run defers it, and the `available` event of the copy that
 //! completes — provably ours: managed, a copy, sealed — fills its region (the planner
 //! narrowed to that destination, [`plan::Inventory::only_region`]). Every path judges a

@@ -83,6 +83,10 @@ pub(super) async fn run_polling(
 /// copy is what gets sealed.
 async fn keep_sealed(ctx: &Context, inv: &mut Inventory, report: &mut RunReport) {
     let deployment = &ctx.config.deployment;
+    ctx.progress(&format!(
+        "checking the seals of {} source images",
+        inv.sources.len()
+    ));
     let sources = std::mem::take(&mut inv.sources);
     inv.sources = seal::sealed_only(&ctx.sealer, sources, deployment, Some(report)).await;
     // Cleanup counts sealed images only: the guard judges the same lineage.
@@ -167,6 +171,7 @@ async fn reconcile_inventory(
         dests.retain(|d| d == only);
     }
     for region in dests {
+        ctx.progress(&format!("listing copies in {region}"));
         list_copies(ctx, &mut inv, &region, copies_query(&config.deployment)).await;
     }
     inv
@@ -616,6 +621,21 @@ async fn apply(
 /// the cap is learned, each request in flight may be refused for it (one call each).
 pub(super) const IN_FLIGHT: usize = 4;
 
+/// How many copy requests a waiting run with more copies for a destination than EC2's
+/// CopyImage burst makes one at a time there until it learns the cap: the burst (the
+/// bucket's capacity). While the bucket holds its burst a request waits for no token, so
+/// one at a time costs such a run nothing (it is paced by the bucket all the same, and
+/// the tokens not spent yet stay in the bucket), and a cap reached then is learned from
+/// one refused call instead of [`IN_FLIGHT`] (each spends a token).
+fn probe_len(copies: usize) -> usize {
+    let burst = crate::pacing::Bucket::CopyImage.limits().0 as usize;
+    if copies > burst {
+        burst
+    } else {
+        0
+    }
+}
+
 /// A copy EC2 accepted, not yet checked to exist: the plan, the image EC2 answered with,
 /// and the earlier attempts whose token returned a copy that is gone: (attempt, image).
 struct Made {
@@ -628,13 +648,15 @@ struct Made {
 type Queued = (CopyPlan, Vec<(u32, ImageId)>);
 
 /// The copies into one destination, in plan order. A waiting run keeps up to
-/// [`IN_FLIGHT`] requests going at once, never more than the learned cap allows (ours
-/// pending plus ours being requested); a copy refused for the concurrent-copy cap is
-/// requested again once a slot frees (bounded by the deadline). An event's run requests
+/// [`IN_FLIGHT`] requests going at once (one at a time while it probes for the cap,
+/// [`probe_len`]), never more than the learned cap allows (the copies pending in the
+/// region plus ours being requested, [`Slots`]); a copy refused for the concurrent-copy
+/// cap is requested again once a slot frees (bounded by the deadline). An event's run requests
 /// one at a time and at the first refusal defers it and the rest without asking EC2 again:
 /// the next copy to complete there starts them (its `available` event fills the region),
 /// the reconcile being the safety net. Whether each accepted copy exists is checked once
-/// all are requested ([`verify`]: one listing of the destination, not one call per copy);
+/// all are requested ([`verify`]: the listings of pending copies, then at most one listing
+/// of the destination, not one call per copy);
 /// a token that gave back a lost copy is requested again under the next attempt.
 async fn copy_lane(
     ctx: &Context,
@@ -646,14 +668,15 @@ async fn copy_lane(
     let mut lane = Lane {
         slots: Slots::new(dest.clone(), wait.unwrap_or_default()),
         dest,
-        window: if wait.is_some() { IN_FLIGHT } else { 1 },
+        probe: probe_len(copies.len()),
+        sent: 0,
         wait: wait.is_some(),
         stopped: None,
     };
     let mut queue: VecDeque<Queued> = copies.into_iter().map(|c| (c, Vec::new())).collect();
     while !queue.is_empty() {
         let made = lane.request_all(ctx, &mut queue, &mut out).await;
-        queue.extend(verify(ctx, &lane.dest, made, &mut out).await);
+        queue.extend(verify(ctx, &lane.dest, made, &mut lane.slots, &mut out).await);
     }
     out
 }
@@ -662,8 +685,10 @@ async fn copy_lane(
 struct Lane {
     dest: Region,
     slots: Slots,
-    /// Requests in flight at most.
-    window: usize,
+    /// Requests made one at a time until the cap is learned ([`probe_len`]).
+    probe: usize,
+    /// Copy requests made so far (refused ones too).
+    sent: usize,
     /// Whether a copy refused for the cap waits for a slot (else it is deferred).
     wait: bool,
     /// Why the rest of this destination's copies are not requested, once that is so.
@@ -671,6 +696,16 @@ struct Lane {
 }
 
 impl Lane {
+    /// Requests in flight at most: one for an event's run, one while probing for the
+    /// cap ([`probe_len`]), else [`IN_FLIGHT`].
+    fn window(&self) -> usize {
+        if !self.wait || (self.sent < self.probe && !self.slots.learned()) {
+            1
+        } else {
+            IN_FLIGHT
+        }
+    }
+
     /// Requests every copy in `queue` (emptied), returning those EC2 accepted.
     async fn request_all(
         &mut self,
@@ -682,7 +717,7 @@ impl Lane {
         let mut flying = FuturesUnordered::new();
         let mut made = Vec::new();
         loop {
-            while flying.len() < self.window {
+            while flying.len() < self.window() {
                 let Some((copy, spent)) = queue.pop_front() else {
                     break;
                 };
@@ -700,11 +735,13 @@ impl Lane {
                     defer_for_deadline(out, &dest, &copy.request.source_image);
                     continue;
                 }
-                // Requests in flight hold a slot as much as pending copies do.
-                if self.wait && !self.slots.has_room(flying.len()) {
+                // Requests in flight hold a slot as much as pending copies do; a count at
+                // the cap is listed again (copies complete unannounced) before stopping.
+                if self.wait && !self.slots.refresh_if_due(ctx, flying.len()).await {
                     queue.push_front((copy, spent));
                     break;
                 }
+                self.sent += 1;
                 flying.push(async move {
                     let requested = request_copy(ctx, &copy).await;
                     (copy, spent, requested)
@@ -714,7 +751,7 @@ impl Lane {
                 if queue.is_empty() {
                     return made;
                 }
-                // Nothing in flight and no room: wait for one of ours to complete.
+                // Nothing in flight and no room: wait for a copy there to complete.
                 if let Err(why) = self.slots.wait(ctx).await {
                     if why.starts_with("deadline") {
                         out.incomplete("deadline near: the next run continues");
@@ -725,7 +762,7 @@ impl Lane {
             };
             match requested {
                 Requested::Made(id) => {
-                    self.slots.requested();
+                    self.slots.requested(&id);
                     made.push(Made { copy, id, spent });
                 }
                 Requested::NotMade(lines) => out.append(lines),
@@ -856,22 +893,41 @@ async fn request_copy(ctx: &Context, copy: &CopyPlan) -> Requested {
 }
 
 /// Checks that the copies EC2 accepted exist — a token EC2 has seen returns its first copy
-/// again, even a deregistered one — with one listing of our copies in `dest` (those not
-/// in it, e.g. not visible yet, are asked about one by one); reports each copy, removes the
-/// failed copies it supersedes, and returns the lost ones to request again under their
-/// next attempt (a fresh token). A listing that fails leaves the copies unverified: the
-/// next reconcile sees whether they exist.
-async fn verify(ctx: &Context, dest: &Region, made: Vec<Made>, out: &mut Lines) -> Vec<Queued> {
+/// again, even a deregistered one — reports each copy, removes the failed copies it
+/// supersedes, and returns the lost ones to request again under their next attempt (a
+/// fresh token). A copy a listing of the pending copies in `dest` showed ([`Slots::seen`]:
+/// the slot polls while the run went on, then one more listing now, small: the copies
+/// made last) exists; the rest are looked for in one listing of our copies in `dest`
+/// (those not in it, e.g. not visible yet, are asked about one by one). A listing that
+/// fails leaves the copies unverified: the next reconcile sees whether they exist.
+async fn verify(
+    ctx: &Context,
+    dest: &Region,
+    made: Vec<Made>,
+    slots: &mut Slots,
+    out: &mut Lines,
+) -> Vec<Queued> {
     if made.is_empty() {
         return Vec::new();
     }
-    let listed: Option<BTreeMap<ImageId, ImageState>> = all_images(
-        ctx.cloud.ec2(dest).as_ref(),
-        &copies_query(&ctx.config.deployment),
-    )
-    .await
-    .ok()
-    .map(|images| images.into_iter().map(|i| (i.id, i.state)).collect());
+    ctx.progress(&format!(
+        "checking that the {} copies made in {dest} exist",
+        made.len()
+    ));
+    if made.iter().any(|m| !slots.seen(&m.id)) {
+        slots.refresh(ctx).await;
+    }
+    let listed: Option<BTreeMap<ImageId, ImageState>> = if made.iter().all(|m| slots.seen(&m.id)) {
+        Some(BTreeMap::new())
+    } else {
+        all_images(
+            ctx.cloud.ec2(dest).as_ref(),
+            &copies_query(&ctx.config.deployment),
+        )
+        .await
+        .ok()
+        .map(|images| images.into_iter().map(|i| (i.id, i.state)).collect())
+    };
     let mut again = Vec::new();
     for Made {
         copy,
@@ -880,6 +936,7 @@ async fn verify(ctx: &Context, dest: &Region, made: Vec<Made>, out: &mut Lines) 
     } in made
     {
         let exists = match listed.as_ref().map(|l| l.get(&id)) {
+            _ if slots.seen(&id) => Some(true),
             Some(Some(state)) => Some(*state != ImageState::Deregistered),
             Some(None) => copy_exists(ctx, dest, &id).await.ok(),
             None => None,

@@ -8,6 +8,7 @@ use time::macros::datetime;
 use time::OffsetDateTime;
 
 use super::run::{run_polling, IN_FLIGHT};
+use super::slots::Slots;
 use super::Request;
 use crate::config::Config;
 use crate::context::Context;
@@ -296,4 +297,151 @@ async fn a_copy_not_provably_ours_fills_nothing() {
         "{}",
         report.render_table()
     );
+}
+
+/// A copy pending in the destination that this deployment did not make (another tool of
+/// the same account): untagged, but a copy by EC2's record.
+fn foreign_copy(cloud: &FakeCloud, n: usize) -> ImageId {
+    let id = cloud.add_unsealed_image(DEST, &format!("someone-elses-copy-{n}"), NOW, &[]);
+    if let Some(i) = cloud.state().images.get_mut(&id) {
+        i.state = crate::model::ImageState::Pending;
+        i.source = Some((ImageId::new("ami-0elsewhere"), Region::new("us-east-1")));
+    }
+    id
+}
+
+fn set_state(cloud: &FakeCloud, id: &ImageId, state: crate::model::ImageState) {
+    if let Some(i) = cloud.state().images.get_mut(id) {
+        i.state = state;
+    }
+}
+
+#[tokio::test]
+async fn the_learned_cap_counts_every_copy_pending_in_the_region_not_only_ours() {
+    // GIVEN a destination that takes 3 concurrent copies: 2 pending copies another tool
+    // of the account made, and 1 of ours
+    let (cloud, ctx, sources) = capped(1, 3);
+    let theirs = [foreign_copy(&cloud, 1), foreign_copy(&cloud, 2)];
+    run_polling(&ctx, event(&sources[0], "us-east-1"), NOW, POLL).await;
+    assert_eq!(copies(&cloud).len(), 1);
+    let mut slots = Slots::new(Region::new(DEST), POLL);
+    // WHEN EC2 refuses a copy
+    slots.refused(&ctx).await;
+    // THEN the cap learned is the 3 copies pending, not the 1 of ours: no room now
+    assert!(!slots.has_room(0));
+    // WHEN the other tool's copies complete
+    for id in &theirs {
+        set_state(&cloud, id, crate::model::ImageState::Available);
+    }
+    tokio::time::sleep(POLL).await;
+    // THEN two slots are free (ours still pending holds the third)
+    assert!(slots.refresh_if_due(&ctx, 0).await);
+    assert!(slots.has_room(1));
+    assert!(!slots.has_room(2));
+}
+
+#[tokio::test]
+async fn a_count_at_the_cap_is_listed_again_once_per_interval_not_waited_out() {
+    // GIVEN a learned cap of 2, reached by two copies of ours
+    let (cloud, ctx, sources) = capped(2, 2);
+    for s in &sources {
+        run_polling(&ctx, event(s, "us-east-1"), NOW, POLL).await;
+    }
+    let poll = Duration::from_millis(200);
+    let mut slots = Slots::new(Region::new(DEST), poll);
+    slots.refused(&ctx).await;
+    assert!(!slots.has_room(0));
+    let listed = cloud.calls("DescribeImages");
+    // WHEN both complete (EC2 says nothing) and the run asks again within the interval
+    cloud.complete_pending();
+    // THEN the count is not listed again yet (one listing per interval at most)
+    assert!(!slots.refresh_if_due(&ctx, 0).await);
+    assert_eq!(cloud.calls("DescribeImages"), listed);
+    // WHEN the interval has passed
+    tokio::time::sleep(poll).await;
+    // THEN one listing shows both slots free: no wait, no refused call
+    let started = std::time::Instant::now();
+    assert!(slots.refresh_if_due(&ctx, 1).await);
+    assert!(
+        started.elapsed() < poll,
+        "listed at once, not after a sleep"
+    );
+    assert_eq!(cloud.calls("DescribeImages"), listed + 1);
+    // AND each copy requested from there takes a slot until the next listing
+    slots.requested(&ImageId::new("ami-0new1"));
+    slots.requested(&ImageId::new("ami-0new2"));
+    assert!(!slots.has_room(0));
+}
+
+#[tokio::test]
+async fn a_copy_just_requested_holds_its_slot_while_a_listing_may_not_show_it() {
+    // GIVEN a learned cap of 2: one copy pending, and one this run just requested that
+    // DescribeImages (eventually consistent) does not list yet
+    let (cloud, ctx, sources) = capped(2, 2);
+    for s in &sources {
+        run_polling(&ctx, event(s, "us-east-1"), NOW, POLL).await;
+    }
+    let poll = Duration::from_millis(150);
+    let mut slots = Slots::new(Region::new(DEST), poll);
+    slots.refused(&ctx).await;
+    let done = copies(&cloud).remove(0);
+    set_state(&cloud, &done.id, crate::model::ImageState::Available);
+    tokio::time::sleep(poll).await;
+    slots.refresh(&ctx).await;
+    assert!(slots.has_room(0), "one slot free");
+    let unlisted = ImageId::new("ami-0notlistedyet");
+    slots.requested(&unlisted);
+    // WHEN the region is listed again at once
+    slots.refresh(&ctx).await;
+    // THEN the unlisted copy still holds its slot
+    assert!(!slots.has_room(0));
+    // WHEN a poll interval has passed and it is still not listed
+    tokio::time::sleep(poll).await;
+    slots.refresh(&ctx).await;
+    // THEN the listing is believed
+    assert!(slots.has_room(0));
+}
+
+#[tokio::test]
+async fn a_refusal_with_nothing_listed_pending_holds_until_the_next_listing() {
+    // GIVEN nothing pending in the destination (copies that just completed)
+    let (cloud, ctx, _) = capped(1, 1);
+    let poll = Duration::from_millis(100);
+    let mut slots = Slots::new(Region::new(DEST), poll);
+    // WHEN EC2 refuses a copy all the same
+    slots.refused(&ctx).await;
+    // THEN no cap is learned from it (a cap of 0 would stop the run), but the run does
+    // not ask EC2 again before the next listing
+    assert!(!slots.has_room(0));
+    let listed = cloud.calls("DescribeImages");
+    assert!(!slots.refresh_if_due(&ctx, 0).await);
+    tokio::time::sleep(poll).await;
+    assert!(slots.refresh_if_due(&ctx, 0).await);
+    assert_eq!(cloud.calls("DescribeImages"), listed + 1);
+    assert!(slots.has_room(5), "the cap is still unknown");
+}
+
+#[tokio::test]
+async fn a_run_with_more_copies_than_the_burst_learns_the_cap_from_one_refused_call() {
+    // GIVEN 110 sources (more than the CopyImage burst of 100), a destination that takes
+    // 10 concurrent copies, copies completing now and then
+    let (cloud, ctx, sources) = capped(110, 10);
+    let done = completer(&cloud, Duration::from_millis(30));
+    // WHEN one reconcile runs
+    let report = run_polling(&ctx, Request::Reconcile, NOW, POLL).await;
+    done.abort();
+    // THEN all are copied, and EC2 refused exactly one call: the one that taught the run
+    // the cap (requests went one at a time until then); none after it
+    assert_eq!(
+        (
+            report.count(Outcome::Copied),
+            report.failed(),
+            report.count(Outcome::Deferred)
+        ),
+        (sources.len(), 0, 0),
+        "{}",
+        report.render_table()
+    );
+    assert_eq!(cloud.calls("CopyImage"), sources.len() + 1);
+    assert_eq!(copies(&cloud).len(), sources.len());
 }
