@@ -22,7 +22,9 @@ use ami_sim::{Emulator, EmulatorClient};
 use anyhow::{ensure, Context as _};
 use serde_json::json;
 use std::sync::Arc;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
+
+use crate::common::now;
 
 const HOME: &str = "us-east-1";
 const DEPLOYMENT: &str = "ami-lifecycle";
@@ -33,10 +35,6 @@ const NO_ROLE: &str = "444455556666";
 const EXTERNAL_ID: &str = "0123456789abcdef-external-id";
 /// An image every account of the emulator may launch (moto's own).
 const PUBLIC_AMI: &str = "ami-12c6146b";
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
 
 fn iam(emu: &EmulatorClient, account: &str) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::new(&emu.sdk_config_as(HOME, account))

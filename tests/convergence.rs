@@ -7,13 +7,11 @@ use ami_core::tags::key;
 use ami_core::time_util::slot_of;
 use ami_sim::Emulator;
 use anyhow::{ensure, Context as _};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
+
+use crate::common::now;
 
 const HOME: &str = "us-east-1";
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
 
 #[tokio::test]
 async fn a_replicate_to_region_the_deployment_does_not_manage_is_refused_on_the_image(

@@ -27,7 +27,9 @@ use anyhow::{ensure, Context as _};
 use aws_sdk_ec2::types::{LaunchPermission, LaunchPermissionModifications, Tag, TagSpecification};
 use serde_json::json;
 use std::sync::Arc;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
+
+use crate::common::now;
 
 const HOME: &str = "us-east-1";
 const DEPLOYMENT: &str = "ami-lifecycle";
@@ -38,10 +40,6 @@ const C: &str = "444455556666";
 const EXTERNAL_ID: &str = "0123456789abcdef-external-id";
 /// moto's own image, launchable by every account.
 const PUBLIC_AMI: &str = "ami-12c6146b";
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
 
 fn iam(emu: &EmulatorClient, account: &str) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::new(&emu.sdk_config_as(HOME, account))

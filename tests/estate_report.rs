@@ -21,15 +21,13 @@ use ami_core::time_util::slot_of;
 use ami_sim::{Emulator, OTHER_ACCOUNT};
 use anyhow::{bail, ensure, Context as _};
 use aws_sdk_ec2::types::{LaunchPermission, LaunchPermissionModifications};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
+
+use crate::common::now;
 
 const EAST: &str = "us-east-1";
 const WEST: &str = "eu-west-1";
 const WINDOW: (u32, u32) = (1280, 1600);
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
 
 /// A small estate: three daily images of one instance in us-east-1 (RETAIN=count=1), the
 /// newest copied to eu-west-1 and shared with another account. Returns the page.

@@ -30,15 +30,13 @@ use aws_sdk_ec2::types::{
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
+use crate::common::now;
+
 const HOME: &str = "us-east-1";
 const REPLICA: &str = "us-west-2";
 /// The deployment `emu.config` names (no `AMI_LIFECYCLE_NAME`).
 const DEPLOYMENT: &str = "ami-lifecycle";
 const LINEAGE: &str = "web-1";
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
 
 /// The daily slot `days` days before the test binary started (in the past of the
 /// emulator's clock). One fixed base: a slot is whole minutes, so computing it again later

@@ -10,10 +10,12 @@ use ami_core::replicate::{run, Request};
 use ami_core::report::{Outcome, RunReport};
 use ami_core::tags::key;
 use ami_sim::{Emulator, EmulatorClient, ACCOUNT, OTHER_ACCOUNT};
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use aws_sdk_ec2::types::{Filter, Image, LaunchPermission, LaunchPermissionModifications};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
+
+use crate::common::{describe, tag, wait_state};
 
 const SLOT: &str = "2026-11-22T03:00:00Z";
 /// The deployment `emu.config` names (no `AMI_LIFECYCLE_NAME`), and its home region (the
@@ -87,31 +89,6 @@ async fn image(
     Ok(id)
 }
 
-async fn describe(emu: &Emulator, region: &str, id: &str) -> anyhow::Result<Option<Image>> {
-    let out = emu.ec2(region).describe_images().image_ids(id).send().await;
-    match out {
-        Ok(o) => Ok(o.images().first().cloned()),
-        Err(e) if format!("{e:?}").contains("NotFound") => Ok(None),
-        Err(e) => Err(e).context("DescribeImages"),
-    }
-}
-
-async fn wait_state(emu: &Emulator, region: &str, id: &str, want: &str) -> anyhow::Result<()> {
-    for _ in 0..50 {
-        emu.tick()?;
-        if describe(emu, region, id)
-            .await?
-            .and_then(|i| i.state().map(|s| s.as_str().to_owned()))
-            .as_deref()
-            == Some(want)
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("{id} in {region} never became {want}")
-}
-
 /// Our copies in `region` (images with a source-image tag), any state.
 async fn copies(emu: &Emulator, region: &str) -> anyhow::Result<Vec<Image>> {
     let out = emu
@@ -128,14 +105,6 @@ async fn copies(emu: &Emulator, region: &str) -> anyhow::Result<Vec<Image>> {
         .await
         .context("DescribeImages")?;
     Ok(out.images().to_vec())
-}
-
-fn tag<'a>(image: &'a Image, k: &str) -> Option<&'a str> {
-    image
-        .tags()
-        .iter()
-        .find(|t| t.key() == Some(k))
-        .and_then(|t| t.value())
 }
 
 /// The KMS keys of an image's snapshots.

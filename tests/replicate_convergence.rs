@@ -2,8 +2,6 @@
 //! while retention keeps its source (newest or not), never once it does not; retention per
 //! destination region; copy deadlines.
 
-use std::time::Duration;
-
 use ami_core::context::Context;
 use ami_core::model::{ImageId, Region};
 use ami_core::replicate::plan::ATTEMPT;
@@ -12,10 +10,12 @@ use ami_core::report::{Outcome, RunReport};
 use ami_core::tags::key;
 use ami_core::time_util::rfc3339;
 use ami_sim::{Emulator, EmulatorClient};
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use aws_sdk_ec2::types::{Filter, Image};
 use serde_json::json;
 use time::OffsetDateTime;
+
+use crate::common::{describe, tag, wait_state};
 
 const DEPLOYMENT: &str = "ami-lifecycle";
 const HOME: &str = "us-east-1";
@@ -72,31 +72,6 @@ async fn lineage(
     Ok(ids)
 }
 
-async fn describe(emu: &Emulator, region: &str, id: &str) -> anyhow::Result<Option<Image>> {
-    let out = emu.ec2(region).describe_images().image_ids(id).send().await;
-    match out {
-        Ok(o) => Ok(o.images().first().cloned()),
-        Err(e) if format!("{e:?}").contains("NotFound") => Ok(None),
-        Err(e) => Err(e).context("DescribeImages"),
-    }
-}
-
-async fn wait_state(emu: &Emulator, region: &str, id: &str, want: &str) -> anyhow::Result<()> {
-    for _ in 0..50 {
-        emu.tick()?;
-        if describe(emu, region, id)
-            .await?
-            .and_then(|i| i.state().map(|s| s.as_str().to_owned()))
-            .as_deref()
-            == Some(want)
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("{id} in {region} never became {want}")
-}
-
 /// Our copies in `region`, any state but deregistered.
 async fn copies(emu: &Emulator, region: &str) -> anyhow::Result<Vec<Image>> {
     let out = emu
@@ -118,14 +93,6 @@ async fn copies(emu: &Emulator, region: &str) -> anyhow::Result<Vec<Image>> {
         .filter(|i| i.state().map(|s| s.as_str()) != Some("deregistered"))
         .cloned()
         .collect())
-}
-
-fn tag<'a>(image: &'a Image, k: &str) -> Option<&'a str> {
-    image
-        .tags()
-        .iter()
-        .find(|t| t.key() == Some(k))
-        .and_then(|t| t.value())
 }
 
 /// The sources of the copies in `region`, sorted.

@@ -28,16 +28,14 @@ use aws_sdk_ec2::types::{LaunchPermission, LaunchPermissionModifications};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
+use crate::common::{now, set};
+
 const HOME: &str = "us-east-1";
 const REPLICA: &str = "eu-west-1";
 const DEPLOYMENT: &str = "ami-lifecycle";
 const A: &str = "111122223333";
 const B: &str = "444455556666";
 const C: &str = "777788889999";
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
 
 /// A slot `days` days ago (in the past of the emulator's clock, which stamps creation).
 fn days_ago(days: i64) -> OffsetDateTime {
@@ -155,10 +153,6 @@ async fn recorded(emu: &Emulator, region: &str, image: &str) -> anyhow::Result<B
         .flat_map(record::Chunk::grantees)
         .map(|g| g.to_string())
         .collect())
-}
-
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| (*s).to_owned()).collect()
 }
 
 async fn share(ctx: &Context, request: ShareRequest) -> RunReport {

@@ -21,6 +21,8 @@ use aws_sdk_ec2::types::{
 };
 use serde_json::{json, Value};
 
+use crate::common::{now, set};
+
 const A: &str = "111122223333";
 const B: &str = "444455556666";
 const HAND: &str = "777788889999";
@@ -28,10 +30,6 @@ const REGION: &str = "us-east-1";
 /// The deployment `emu.config` names (no `AMI_LIFECYCLE_NAME`); its seal key is in REGION,
 /// the first managed region.
 const DEPLOYMENT: &str = "ami-lifecycle";
-
-fn now() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc()
-}
 
 /// What the Lambda handler does with an event.
 async fn deliver(ctx: &Context, event: &Value) -> anyhow::Result<RunReport> {
@@ -140,10 +138,6 @@ async fn image_tag(emu: &Emulator, image: &str, k: &str) -> anyhow::Result<Optio
             .find(|t| t.key() == Some(k))
             .and_then(|t| t.value().map(str::to_owned))
     }))
-}
-
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| (*s).to_owned()).collect()
 }
 
 /// The share-with tag events, as the template's rule matches them.
