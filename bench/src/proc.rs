@@ -68,11 +68,34 @@ pub fn run(mut cmd: Command) -> anyhow::Result<Finished> {
     ));
     let out = std::fs::File::create(&out_path)?;
     let started = Instant::now();
-    let child = cmd
+    // BENCH_TRACE=FILE keeps the measured program's progress lines (stderr), each with
+    // the seconds since it started: where a run's time goes, phase by phase.
+    let trace = std::env::var_os("BENCH_TRACE");
+    if trace.is_some() {
+        cmd.env("AMI_LIFECYCLE_PROGRESS", "1");
+    }
+    let mut child = cmd
         .stdout(Stdio::from(out))
-        .stderr(Stdio::null())
+        .stderr(if trace.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .spawn()
         .context("spawn")?;
+    let tracer = match (trace, child.stderr.take()) {
+        (Some(path), Some(stderr)) => Some(std::thread::spawn(move || {
+            use std::io::{BufRead, Write};
+            let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path)
+            else {
+                return;
+            };
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(file, "{:9.3} {line}", started.elapsed().as_secs_f64());
+            }
+        })),
+        _ => None,
+    };
     let pid = child.id() as libc::pid_t;
     let mut status: libc::c_int = 0;
     // SAFETY: a zeroed rusage is a valid value for wait4 to fill.
@@ -81,6 +104,9 @@ pub fn run(mut cmd: Command) -> anyhow::Result<Finished> {
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = started.elapsed();
     std::mem::forget(child); // reaped by wait4
+    if let Some(t) = tracer {
+        let _ = t.join();
+    }
     if rc != pid {
         bail!("wait4({pid}) failed: {}", std::io::Error::last_os_error());
     }

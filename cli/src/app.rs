@@ -159,7 +159,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     select_accounts(&cli, &mut config)?;
     let cloud = Arc::new(AwsCloud::from_env(&config).await);
     let mut ctx = Context::new(cloud.clone(), config);
-    if std::io::stderr().is_terminal() && !cli.json {
+    // Progress goes to a terminal; AMI_LIFECYCLE_PROGRESS=1 sends it to a pipe or a log
+    // too (the benchmarks time a run's phases from it), also with --json (stdout).
+    let forced = std::env::var("AMI_LIFECYCLE_PROGRESS").is_ok_and(|v| v == "1");
+    if forced || (std::io::stderr().is_terminal() && !cli.json) {
         ctx = ctx.with_progress(Arc::new(|line: &str| eprintln!("… {line}")));
     }
     let out = Output { json: cli.json };
