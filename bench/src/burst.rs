@@ -1,7 +1,8 @@
 //! Benchmark 2: a replication burst against a low concurrent-copy cap.
 //!
-//! One `amictl replicate` run copies the burst: a copy refused for the cap waits in the
-//! run for one of ours to complete (issue 19), so the CopyImage bucket sets the pace.
+//! One `amictl replicate` run copies the burst: it learns the cap from one refused call
+//! per destination and from there requests a copy only while a listing of the copies
+//! pending there shows a slot free (issue 19), so the CopyImage bucket sets the pace.
 //! Further runs follow only while a run leaves copies deferred. The rate is taken from
 //! the start of the first run to the end of the last run that copied (listing and seal
 //! checks included), against the bucket-limited ideal.
