@@ -131,15 +131,12 @@ impl Slots {
         self.idle_since = None;
     }
 
-    /// EC2 refused a copy for the cap: the cap is at most what is pending now. Listed
-    /// again unless a listing is under a poll interval old (the requests refused with
-    /// this one, in flight together); a listing that shows nothing pending (copies that
-    /// just completed, or a listing that lags) teaches nothing: the run holds until the
-    /// next listing.
+    /// EC2 refused a copy for the cap: the cap is at most what is pending now, listed
+    /// again (the count was short: copies this run cannot have foreseen, or a listing
+    /// that lagged). A listing that shows nothing pending (copies that just completed, or
+    /// a listing that lags) teaches nothing: the run holds until the next listing.
     pub(super) async fn refused(&mut self, ctx: &Context) {
-        if self.limit.is_none() || self.due().is_zero() {
-            self.refresh(ctx).await;
-        }
+        self.refresh(ctx).await;
         if self.count == 0 {
             self.held = true;
         } else {

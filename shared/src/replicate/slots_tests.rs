@@ -445,3 +445,31 @@ async fn a_run_with_more_copies_than_the_burst_learns_the_cap_from_one_refused_c
     assert_eq!(cloud.calls("CopyImage"), sources.len() + 1);
     assert_eq!(copies(&cloud).len(), sources.len());
 }
+
+#[tokio::test]
+async fn a_refusal_the_count_did_not_foresee_is_listed_again_and_waited_out() {
+    // GIVEN a learned cap of 2 with one slot free as far as the run knows
+    let (cloud, ctx, sources) = capped(2, 2);
+    for s in &sources {
+        run_polling(&ctx, event(s, "us-east-1"), NOW, POLL).await;
+    }
+    let poll = Duration::from_millis(100);
+    let mut slots = Slots::new(Region::new(DEST), poll);
+    slots.refused(&ctx).await;
+    let done = copies(&cloud).remove(0);
+    set_state(&cloud, &done.id, crate::model::ImageState::Available);
+    tokio::time::sleep(poll).await;
+    assert!(slots.refresh_if_due(&ctx, 0).await, "one slot free");
+    // WHEN another tool of the account starts a copy there and EC2 refuses ours
+    foreign_copy(&cloud, 1);
+    let listed = cloud.calls("DescribeImages");
+    slots.refused(&ctx).await;
+    // THEN the region is listed again at once and the run waits for a slot: no more
+    // requests while the listing shows the cap reached
+    assert_eq!(cloud.calls("DescribeImages"), listed + 1);
+    assert!(!slots.has_room(0));
+    // AND a slot freed there is seen at the next listing
+    cloud.complete_pending();
+    tokio::time::sleep(poll).await;
+    assert!(slots.refresh_if_due(&ctx, 1).await);
+}
