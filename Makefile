@@ -24,7 +24,8 @@ help:
 	@sed -n '2,8p' Makefile | sed 's/^# //'
 
 ## Everything a test needs is installed here: Rust components, the emulator's virtualenv,
-## cfn-lint, the SAM CLI, cargo-lambda and cfn-guard (make tools), Chromium (make browser).
+## cfn-lint, the SAM CLI and cfn-guard (make tools), Chromium (make browser). cargo-lambda and
+## zig, which only `make package` uses, are installed by that target.
 setup: emulator-venv tools browser
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 

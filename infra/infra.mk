@@ -9,7 +9,8 @@
 #   pattern-test    pytest infra/tests (EventBridge patterns against AWS-shaped events, in moto; IAM
 #                   policies; the quiesce document's script under bash with stub fsfreeze/sync)
 #   infra-check     lint-templates guard-test pattern-test
-#   package         sam build (cargo-lambda, ARCH=arm64|x86_64) and zipped bootstrap size per function
+#   package         sam build (cargo-lambda, ARCH=arm64|x86_64) and zipped bootstrap size per function;
+#                   installs package-requirements.txt (cargo-lambda, zig) into .venv/tools first
 #   deploy          sam deploy --guided
 #
 # Every variable has a ?= default so the fragment works standalone; the top
@@ -36,6 +37,7 @@ CFN_GUARD_NPM     ?= @cdklabs/cdk-validator-cfnguard@0.0.62
 CFN_GUARD         ?= $(TOOLS_DIR)/bin/cfn-guard
 CFN_GUARD_STAMP   := $(TOOLS_DIR)/.stamp-cfn-guard-$(CFN_GUARD_VERSION)
 TOOLS_STAMP       := $(TOOLS_VENV)/.stamp-requirements
+PACKAGE_STAMP     := $(TOOLS_VENV)/.stamp-package-requirements
 
 GUARD_RULES   ?= infra/guard/rules.guard
 GUARD_TESTS   ?= infra/guard/tests/rules_tests.yaml
@@ -87,6 +89,13 @@ $(CFN_GUARD_STAMP):
 	$(CFN_GUARD) --version | grep -q ' $(CFN_GUARD_VERSION)$$'
 	touch $@
 
+# cargo-lambda and zig for `make package` only (no check needs them): same venv, so sam
+# finds cargo-lambda on PATH.
+$(PACKAGE_STAMP): $(TOOLS_STAMP) infra/package-requirements.txt
+	$(TOOLS_BIN)/python -m pip install -q --disable-pip-version-check -r infra/package-requirements.txt
+	$(TOOLS_BIN)/python -m pip check
+	touch $@
+
 # --- checks ----------------------------------------------------------------------
 
 lint-templates: $(TOOLS_STAMP)
@@ -123,9 +132,9 @@ infra-check: lint-templates guard-test pattern-test
 # --- build and deploy (need Rust + the target's std; never run by infra-check) ----
 
 # sam build runs `cargo lambda build --release --target <arch>` per function
-# (cargo-lambda and zig come from .venv/tools). Then each built bootstrap is
-# zipped the way Lambda receives it and its size printed.
-package: $(TOOLS_STAMP)
+# (cargo-lambda and zig come from .venv/tools, package-requirements.txt). Then each
+# built bootstrap is zipped the way Lambda receives it and its size printed.
+package: $(PACKAGE_STAMP)
 	@if command -v rustup >/dev/null 2>&1; then \
 	  rustup target list --installed | grep -qx $(RUST_TARGET) || rustup target add $(RUST_TARGET); fi
 	PATH="$(abspath $(TOOLS_BIN)):$$PATH" SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 \
