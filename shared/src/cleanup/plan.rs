@@ -31,9 +31,9 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
-use super::inventory::{ImageRecord, Inventory};
+use super::inventory::{ImageRecord, Inventory, LineageId};
 use crate::config::Config;
-use crate::lineage::{self, to_time, BadRule, Member, Standing};
+use crate::lineage::{self, to_time, BadRule, Head, Member, Standing};
 pub use crate::lineage::{AppliedRule, RuleSource};
 use crate::model::{Grantee, ImageId, ImageReference, ImageState, Snapshot};
 use crate::ports::SnapshotLock;
@@ -296,15 +296,42 @@ impl Facts {
 /// Step 1: each lineage's rule over its images ([`lineage::judge`], the decision replicate
 /// and `amictl status` share). Returns one stage per inventory image.
 pub fn retention(inventory: &Inventory, config: &Config, now: OffsetDateTime) -> Vec<Stage> {
+    retention_without(inventory, &[], &HashMap::new(), config, now)
+}
+
+/// [`retention`] with the images `excluded[i]` marks left out of their lineages (proven not
+/// this deployment's: they neither count nor are judged; their stage is
+/// [`KeepWhy::NotChecked`]) and, for a lineage whose [`Head`] was one of them, the head
+/// `heads` gives (the best member left).
+///
+/// Leaving out a member past retention changes no other member's stage: each rule keeps
+/// the newest, the newest `count`, those younger than `days`, and the newest of each recent
+/// calendar period, so a member no rule keeps is nobody's reason to be kept or not. Only a
+/// kept member (or the head, always kept) can change the others'. Cleanup relies on this to
+/// prove the kept members' seals before anything else ([`super::run`]).
+pub fn retention_without(
+    inventory: &Inventory,
+    excluded: &[bool],
+    heads: &HashMap<LineageId, Head>,
+    config: &Config,
+    now: OffsetDateTime,
+) -> Vec<Stage> {
     let mut groups: Vec<Vec<usize>> = vec![Vec::new(); inventory.lineages.len()];
     for (i, img) in inventory.images.iter().enumerate() {
+        if excluded.get(i).copied().unwrap_or(false) {
+            continue;
+        }
         if let Some(g) = groups.get_mut(img.lineage as usize) {
             g.push(i);
         }
     }
     let mut stages: Vec<Stage> = vec![Stage::Keep(KeepWhy::NotChecked); inventory.images.len()];
-    for (info, members) in inventory.lineages.iter().zip(&groups) {
-        let rule = lineage::applied_rule(&info.head, config);
+    for (lid, (info, members)) in inventory.lineages.iter().zip(&groups).enumerate() {
+        let head = LineageId::try_from(lid)
+            .ok()
+            .and_then(|l| heads.get(&l))
+            .unwrap_or(&info.head);
+        let rule = lineage::applied_rule(head, config);
         let judged: Vec<Member<'_>> = members
             .iter()
             .map(|&i| {

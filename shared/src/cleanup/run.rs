@@ -26,14 +26,14 @@
 //! rest is reported `deferred` and `incomplete` is set. The next run re-reads everything
 //! and converges. A dry run does the reads and the checks, and no mutating call.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::StreamExt;
 
 use time::OffsetDateTime;
 
-use super::inventory::{snapshot_key, ImageRecord, Inventory};
+use super::inventory::{snapshot_key, ImageRecord, Inventory, LineageId};
 use super::plan::{self, Decision, Facts, KeepWhy, OrphanDecision, Stage};
 use super::recycle::{self, TagPrint};
 use super::usage::Blocked;
@@ -41,12 +41,15 @@ use super::usage_check::UsageCheck;
 use super::CleanupRequest;
 use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
-use crate::model::{ImageId, ImageState, Region, Snapshot, SnapshotId};
-use crate::ports::{Ec2, ImageQuery, RecycleResource, RetentionRule, SnapshotLock, SnapshotQuery};
+use crate::lineage::{Head, Member};
+use crate::model::{Image, ImageId, ImageState, Region, Snapshot, SnapshotId};
+use crate::ports::{
+    Ec2, ImageQuery, RecycleResource, RetentionRule, SnapshotLock, SnapshotQuery, IDS_PER_FILTER,
+};
 use crate::publish::history::{self, Published};
 use crate::report::{Outcome, RunReport};
 use crate::seal;
-use crate::tags::{self, key};
+use crate::tags::key;
 
 /// The function name in reports.
 pub const FUNCTION: &str = "cleanup";
@@ -166,6 +169,16 @@ struct Tally {
     recycle_snapshots: u64,
 }
 
+/// Whether an inventoried image is proven this deployment's ([`Region1::prove`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proof {
+    /// Listed with the tag, seal not checked yet: a provisional member.
+    Unknown,
+    Sealed,
+    /// Unsealed, its seal not checkable, or no longer listed: left out and left alone.
+    Not,
+}
+
 struct Region1<'a> {
     ctx: &'a Context,
     ec2: Arc<dyn Ec2>,
@@ -210,7 +223,6 @@ async fn run_region(
             // savings count and the snapshot tags Recycle Bin coverage reads (kept in the
             // inventory, for the snapshots its images use).
             r.orphans(&mut inventory).await;
-            r.tally.gib_stored = Region1::stored(&inventory);
             r.retire(&inventory).await;
         }
         Err(e) => {
@@ -248,39 +260,19 @@ impl Region1<'_> {
         self.stopped
     }
 
+    /// Lists the managed images into the inventory, every one tagged `managed-by` as a
+    /// provisional member: no seal is checked here. [`Region1::retire`] proves the seals the
+    /// plan rests on first and each other image's just before it is acted on, so the
+    /// deletions start once the listing ends instead of after one KMS call per image.
     async fn read_inventory(&mut self) -> Result<Inventory, CloudError> {
         let config = &self.ctx.config;
         let query = ImageQuery::managed_by(&config.deployment);
         let mut inventory = Inventory::new();
-        let mut page = self.ec2.images_page(&query, None).await?;
+        let mut token = None;
         loop {
-            // The next page is asked for while this one's seals are checked (KMS): the
-            // listing's and the checks' waits overlap instead of adding up.
-            let next = {
-                let (ec2, query, token) = (self.ec2.clone(), query.clone(), page.next.clone());
-                async move {
-                    match token {
-                        Some(t) => Some(ec2.images_page(&query, Some(t)).await),
-                        None => None,
-                    }
-                }
-            };
-            // Only sealed images are lineage members; the rest are reported `unsealed`
-            // (or deferred when KMS could not be asked) and only their snapshot use counts.
-            let verify = seal::sealed_only(
-                &self.ctx.sealer,
-                page.items.clone(),
-                &config.deployment,
-                Some(&mut self.report),
-            );
-            let (sealed, next) = futures::join!(verify, next);
-            let sealed: HashSet<ImageId> = sealed.into_iter().map(|i| i.id).collect();
+            let page = self.ec2.images_page(&query, token).await?;
             for image in &page.items {
-                if sealed.contains(&image.id) {
-                    inventory.add(image, &config.deployment);
-                } else if tags::is_managed_by(&image.tags, &config.deployment) {
-                    inventory.add_unsealed(image);
-                }
+                inventory.add(image, &config.deployment);
             }
             self.tally.scanned += page.items.len() as u64;
             self.ctx.progress(&format!(
@@ -288,13 +280,162 @@ impl Region1<'_> {
                 self.region,
                 inventory.len()
             ));
-            match next {
-                Some(p) => page = p?,
+            match page.next {
+                Some(t) => token = Some(t),
                 None => {
                     // The records stay for the whole run: no room kept for more.
                     inventory.shrink_to_fit();
                     return Ok(inventory);
                 }
+            }
+        }
+    }
+
+    /// Proves the seals of `indices` (one DescribeImages per [`IDS_PER_FILTER`] images, by
+    /// the `image-id` filter, then one KMS check per image): each becomes
+    /// [`Proof::Sealed`] or [`Proof::Not`]. Unsealed images are reported `unsealed`, those
+    /// whose seal could not be checked deferred or failed, those no longer listed as ours
+    /// (deregistered or untagged since the listing) kept: none of them is acted on.
+    /// Returns the images read, by index, for the callers that need their tags.
+    async fn prove(
+        &mut self,
+        inventory: &Inventory,
+        indices: &[usize],
+        proof: &mut [Proof],
+    ) -> HashMap<usize, Image> {
+        let deployment = self.ctx.config.deployment.clone();
+        let mut read = HashMap::new();
+        for chunk in indices.chunks(IDS_PER_FILTER) {
+            let by_id: HashMap<&ImageId, usize> = chunk
+                .iter()
+                .map(|&i| (&inventory.images[i].id, i))
+                .collect();
+            let query = ImageQuery {
+                id_filter: chunk
+                    .iter()
+                    .map(|&i| inventory.images[i].id.clone())
+                    .collect(),
+                ..ImageQuery::managed_by(&deployment)
+            };
+            let mut images = Vec::new();
+            let mut token = None;
+            let listed = loop {
+                match self.ec2.images_page(&query, token).await {
+                    Ok(page) => {
+                        images.extend(page.items);
+                        match page.next {
+                            Some(t) => token = Some(t),
+                            None => break Ok(()),
+                        }
+                    }
+                    Err(e) => break Err(e),
+                }
+            };
+            if let Err(e) = listed {
+                for &i in chunk {
+                    proof[i] = Proof::Not;
+                    let id = inventory.images[i].id.clone();
+                    self.push(
+                        id.as_str(),
+                        Some(&id),
+                        Outcome::for_error(&e),
+                        format!(
+                            "could not be read again to check its seal ({e}): left alone this run"
+                        ),
+                    );
+                }
+                continue;
+            }
+            let listed: HashSet<ImageId> = images.iter().map(|i| i.id.clone()).collect();
+            let sealed = seal::sealed_only(
+                &self.ctx.sealer,
+                images,
+                &deployment,
+                Some(&mut self.report),
+            )
+            .await;
+            for &i in chunk {
+                proof[i] = Proof::Not;
+            }
+            for image in sealed {
+                if let Some(&i) = by_id.get(&image.id) {
+                    proof[i] = Proof::Sealed;
+                    read.insert(i, image);
+                }
+            }
+            for &i in chunk {
+                let id = &inventory.images[i].id;
+                if !listed.contains(id) {
+                    let id = id.clone();
+                    self.push(
+                        id.as_str(),
+                        Some(&id),
+                        Outcome::Kept,
+                        "no longer listed as this deployment's (deregistered or untagged since the listing): left alone".to_owned(),
+                    );
+                }
+            }
+        }
+        read
+    }
+
+    /// Retention over proven members: plans with every listed image as a member, proves
+    /// the seals of those the plan keeps (the only members whose presence changes other
+    /// members' stages: [`plan::retention_without`]), leaves out the unproven and plans
+    /// again, until every kept member is proven. A lineage whose head was left out gets the
+    /// best member left as its head (read again for its `retain` tags).
+    async fn proven_retention(&mut self, inventory: &Inventory, proof: &mut [Proof]) -> Vec<Stage> {
+        let config = self.ctx.config.clone();
+        let mut heads: HashMap<LineageId, Head> = HashMap::new();
+        loop {
+            let excluded: Vec<bool> = proof.iter().map(|p| *p == Proof::Not).collect();
+            let stages = plan::retention_without(inventory, &excluded, &heads, &config, self.now);
+            let unproven: Vec<usize> = (0..inventory.len())
+                .filter(|&i| proof[i] == Proof::Unknown && !matches!(stages[i], Stage::Past(_)))
+                .collect();
+            if unproven.is_empty() {
+                return stages;
+            }
+            self.prove(inventory, &unproven, proof).await;
+            // Lineages whose head is now left out: the next best member leads.
+            let lost: HashSet<LineageId> = unproven
+                .iter()
+                .filter(|&&i| proof[i] == Proof::Not)
+                .map(|&i| inventory.images[i].lineage)
+                .collect();
+            for lid in lost {
+                let mut head = Head::default();
+                loop {
+                    let best = (0..inventory.len())
+                        .filter(|&i| {
+                            let img = &inventory.images[i];
+                            img.lineage == lid
+                                && proof[i] != Proof::Not
+                                && crate::lineage::is_counted(img.state)
+                        })
+                        .min_by(|&a, &b| {
+                            let (x, y) = (&inventory.images[a], &inventory.images[b]);
+                            let available = |s| s == ImageState::Available;
+                            available(y.state).cmp(&available(x.state)).then_with(|| {
+                                crate::retention::newest_first((x.time, &x.id), (y.time, &y.id))
+                            })
+                        });
+                    let Some(i) = best else { break };
+                    // Read again for its tags (a seal already proven is not asked of KMS
+                    // twice: the sealer remembers it); if it is not ours, the next best.
+                    let read = self.prove(inventory, &[i], proof).await;
+                    if let Some(image) = read.get(&i) {
+                        let img = &inventory.images[i];
+                        let member = Member {
+                            id: &img.id,
+                            time: img.time,
+                            state: img.state,
+                        };
+                        head.offer_image(&member, image);
+                        break;
+                    }
+                }
+                heads.insert(lid, head);
             }
         }
     }
@@ -419,10 +560,13 @@ impl Region1<'_> {
 
     /// The GiB the region's managed images hold, each snapshot counted once (images can
     /// share snapshots), as the savings count them.
-    fn stored(inventory: &Inventory) -> Gib {
+    fn stored(inventory: &Inventory, proof: &[Proof]) -> Gib {
         let mut seen = std::collections::HashSet::new();
         let mut gib = Gib::default();
-        for image in &inventory.images {
+        for (i, image) in inventory.images.iter().enumerate() {
+            if proof.get(i) == Some(&Proof::Not) {
+                continue;
+            }
             for (key, size) in inventory.disks(image) {
                 // Only a snapshot several images use needs remembering (once counted).
                 if inventory.snapshot_key_users(*key) <= 1 || seen.insert(*key) {
@@ -440,10 +584,16 @@ impl Region1<'_> {
         }
     }
 
+    /// Plans over proven members ([`Region1::proven_retention`]), reports the kept ones,
+    /// then goes through the rest in batches: each batch's seals are proven first (the
+    /// unproven are reported and left alone), then the candidates' references and launch
+    /// permissions are read, and each image's decision is applied at once. Candidates
+    /// come first, so the deletions start after the listing and the kept members' proofs.
     async fn retire(&mut self, inventory: &Inventory) {
         let config = self.ctx.config.clone();
         let now = self.now;
-        let stages = plan::retention(inventory, &config, now);
+        let mut proof = vec![Proof::Unknown; inventory.len()];
+        let stages = self.proven_retention(inventory, &mut proof).await;
         let candidates = plan::candidates(inventory, &stages, &config, now);
         let mut is_candidate = vec![false; inventory.len()];
         for &i in &candidates {
@@ -460,11 +610,20 @@ impl Region1<'_> {
             candidates.len()
         ));
         let no_facts = Facts::new();
-        for i in (0..inventory.len()).filter(|&i| !is_candidate[i]) {
+        // Proven while planning: the kept members.
+        for i in (0..inventory.len()).filter(|&i| proof[i] == Proof::Sealed && !is_candidate[i]) {
             let decision = plan::decide(inventory, &stages, i, &no_facts, &config, now);
             self.apply(inventory, i, &decision).await;
         }
-        for (n, batch) in candidates.chunks(CHECK_BATCH).enumerate() {
+        // The rest, candidates first; the others only need their seals proven before
+        // they are reported (kept by a guard, pending, failed, …).
+        let rest: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .chain((0..inventory.len()).filter(|&i| proof[i] == Proof::Unknown && !is_candidate[i]))
+            .collect();
+        let mut checked = 0;
+        for (n, batch) in rest.chunks(CHECK_BATCH).enumerate() {
             if self.out_of_time() {
                 for &i in batch {
                     let reason = plan::explain(
@@ -482,21 +641,38 @@ impl Region1<'_> {
                 }
                 continue;
             }
-            let mut facts = self.facts(inventory, batch).await;
-            self.use_checks(inventory, &stages, batch, &mut facts).await;
-            for &i in batch {
+            self.prove(inventory, batch, &mut proof).await;
+            let (due, others): (Vec<usize>, Vec<usize>) = batch
+                .iter()
+                .copied()
+                .filter(|&i| proof[i] == Proof::Sealed)
+                .partition(|&i| is_candidate[i]);
+            for i in others {
+                let decision = plan::decide(inventory, &stages, i, &no_facts, &config, now);
+                self.apply(inventory, i, &decision).await;
+            }
+            if due.is_empty() {
+                continue;
+            }
+            let mut facts = self.facts(inventory, &due).await;
+            self.use_checks(inventory, &stages, &due, &mut facts).await;
+            for &i in &due {
                 let decision = plan::decide(inventory, &stages, i, &facts, &config, now);
                 self.apply(inventory, i, &decision).await;
             }
+            checked += batch.iter().filter(|&&i| is_candidate[i]).count();
             self.ctx.progress(&format!(
-                "cleanup {}: {}/{} checked, {} deregistered, {} deprecated",
+                "cleanup {}: {}/{} checked (batch {}), {} deregistered, {} deprecated",
                 self.region,
-                (n * CHECK_BATCH + batch.len()).min(candidates.len()),
+                checked,
                 candidates.len(),
+                n + 1,
                 self.tally.deleted,
                 self.tally.deprecated
             ));
         }
+        // What the region's managed images hold without those proven not ours.
+        self.tally.gib_stored = Self::stored(inventory, &proof);
     }
 
     /// References (one call per batch) and launch permissions (one call per image).

@@ -703,6 +703,49 @@ async fn a_forged_managed_by_image_joins_no_lineage_is_never_deleted_and_is_repo
 }
 
 #[tokio::test]
+async fn a_forged_newest_image_with_its_own_retain_tag_neither_leads_nor_pushes_real_ones_out() {
+    // GIVEN two real images under count=2 (both kept), and a foreign image tagged into the
+    // same lineage with a NEWER slot and `retain=count=1`: taken for a member, it would be
+    // the lineage's head, its rule would keep only itself and both real images would go.
+    // The listing checks no seal; the plan must prove the members it keeps.
+    let cloud = FakeCloud::new("123456789012");
+    let newest = managed(&cloud, "us-east-1", "i-1", 0);
+    let older = managed(&cloud, "us-east-1", "i-1", 1);
+    let new_slot = rfc3339(NOW - Duration::hours(1));
+    let forged = cloud.add_unsealed_image(
+        "us-east-1",
+        "forged-newest",
+        NOW - Duration::hours(1),
+        &[
+            (key::MANAGED_BY, "ami-lifecycle"),
+            (key::SOURCE_INSTANCE, "i-1"),
+            (key::SCHEDULE, "daily"),
+            (key::SLOT, &new_slot),
+            (key::RETAIN, "count=1"),
+        ],
+    );
+
+    let report = run(
+        &context(&cloud, &[("RETAIN", "count=2")]),
+        CleanupRequest::default(),
+        NOW,
+    )
+    .await;
+
+    // THEN both real images stay (the real head's rule, count=2), the forged one too, and
+    // it is reported unsealed, once.
+    assert!(live(&cloud, &newest), "{:?}", report.items);
+    assert!(live(&cloud, &older), "{:?}", report.items);
+    assert!(live(&cloud, &forged));
+    assert_eq!(
+        outcome_of(&report, forged.as_str()).map(|(o, _)| o),
+        Some(Outcome::Unsealed)
+    );
+    assert_eq!(report.unsealed(), 1);
+    assert_eq!(report.count(Outcome::Deleted), 0);
+}
+
+#[tokio::test]
 async fn a_slot_in_the_future_never_makes_an_image_the_newest() {
     // GIVEN today's real image, and yesterday's image whose slot tag says 2036 (a typo in
     // `amictl create-images --slot`, or an edit; sealed over that slot all the same).
