@@ -11,9 +11,10 @@ depends only on the image (its attributes, the properties moto reads, its tags),
   </item>`, rendered by xmltodict's own `_emit` exactly as inside the page), and the
   item's `fingerprint`;
 * `fingerprint` is everything the serializer can read off the object: its `__dict__`
-  (nested lists/dicts/sets by value, nested model objects by their own `__dict__`
-  one level down, deeper ones and backends by identity), the value of every property
-  of its class (tags via `get_tags`, block device mappings, volume id/size...).
+  (nested lists/dicts/sets by value, nested model objects and backends by identity:
+  the serializer reads nothing off them but through a property of the item), the
+  value of every property of its class (block device mappings with their snapshot
+  ids, volume id/size, product codes...) and its tags (the backend's entry for its id).
   Any mutation (tags, state, deprecation, launch permissions, deregistration...)
   changes it, and a changed fingerprint re-serializes the item through moto;
 * the page's list is a `PrerenderedList` (a list of the same dicts, so anything reading
@@ -76,6 +77,9 @@ def _backend_type() -> type:
     return _backend
 
 
+TAG_PROPERTIES = ("tag_list", "tag_set")  # both moto's get_tags(), see fingerprint
+
+
 def properties_of(cls: type) -> tuple[str, ...]:
     names = _props.get(cls)
     if names is None:
@@ -84,9 +88,22 @@ def properties_of(cls: type) -> tuple[str, ...]:
     return names
 
 
+def _tags_from_backend(obj: Any) -> bool:
+    """Whether obj's tags are exactly its entry of `ec2_backend.tags` (bulk.py's get_tags)."""
+    from . import bulk
+    return getattr(type(obj), "get_tags", None) is bulk._get_tags
+
+
 def fingerprint(obj: Any) -> Any:
-    props = tuple(_freeze(getattr(obj, n), 1) for n in properties_of(type(obj)))
-    return (_freeze(vars(obj), 1), props)
+    """See the module doc. Tags: with bulk.py's get_tags (always, once installed), the
+    backend's tag entry for the id is all tag_list/tag_set read, so it stands for both."""
+    names = properties_of(type(obj))
+    if _tags_from_backend(obj) and hasattr(obj, "ec2_backend"):
+        tags = obj.ec2_backend.tags.get(getattr(obj, "id", None))
+        tags = tuple(tags.items()) if tags else ()
+        props = tuple([_freeze(getattr(obj, n), 0) for n in names if n not in TAG_PROPERTIES])
+        return (_freeze(vars(obj), 0), props, tags)
+    return (_freeze(vars(obj), 0), tuple([_freeze(getattr(obj, n), 0) for n in names]))
 
 
 class PrerenderedList(list):
