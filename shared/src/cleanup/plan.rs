@@ -161,10 +161,12 @@ impl fmt::Display for KeepWhy {
     }
 }
 
-/// The outcome of the retention step for one image.
+/// The outcome of the retention step for one image. 16 bytes: a run holds one per image
+/// (issue 19, flat memory), and a [`KeepWhy`] inline would make it 72; the reason is
+/// shared instead (allocated for kept images only, once for all the not-yet-judged).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stage {
-    Keep(KeepWhy),
+    Keep(Arc<KeepWhy>),
     Past(Arc<AppliedRule>),
 }
 
@@ -325,7 +327,8 @@ pub fn retention_without(
             g.push(i);
         }
     }
-    let mut stages: Vec<Stage> = vec![Stage::Keep(KeepWhy::NotChecked); inventory.images.len()];
+    let mut stages: Vec<Stage> =
+        vec![Stage::Keep(Arc::new(KeepWhy::NotChecked)); inventory.images.len()];
     for (lid, (info, members)) in inventory.lineages.iter().zip(&groups).enumerate() {
         let head = LineageId::try_from(lid)
             .ok()
@@ -353,12 +356,12 @@ pub fn retention_without(
 impl From<Standing> for Stage {
     fn from(standing: Standing) -> Self {
         match standing {
-            Standing::Kept(reason, rule) => Self::Keep(KeepWhy::Retention(reason, rule)),
-            Standing::NewestAvailable => Self::Keep(KeepWhy::NewestAvailable),
-            Standing::Pending => Self::Keep(KeepWhy::Pending),
-            Standing::Uncounted(state) => Self::Keep(KeepWhy::State(state)),
+            Standing::Kept(reason, rule) => Self::Keep(Arc::new(KeepWhy::Retention(reason, rule))),
+            Standing::NewestAvailable => Self::Keep(Arc::new(KeepWhy::NewestAvailable)),
+            Standing::Pending => Self::Keep(Arc::new(KeepWhy::Pending)),
+            Standing::Uncounted(state) => Self::Keep(Arc::new(KeepWhy::State(state))),
             Standing::BadRule(BadRule { on, error }) => {
-                Self::Keep(KeepWhy::BadRetainTag { on, error })
+                Self::Keep(Arc::new(KeepWhy::BadRetainTag { on, error }))
             }
             Standing::Past(rule) => Self::Past(rule),
         }
@@ -479,7 +482,7 @@ pub fn decide_before_use_check(
 ) -> Decision {
     let img = &inventory.images[index];
     let rule = match &stages[index] {
-        Stage::Keep(why) => return Decision::Keep(why.clone()),
+        Stage::Keep(why) => return Decision::Keep(KeepWhy::clone(why)),
         Stage::Past(rule) => rule.clone(),
     };
     if let Some(why) = local_guard(img, config, now) {
@@ -1357,5 +1360,11 @@ mod tests {
             text[1].contains("past retention count=1 (RETAIN) [lineage i-1/daily]"),
             "{text:?}"
         );
+    }
+
+    #[test]
+    fn a_stage_is_16_bytes() {
+        // Issue 19 (flat memory): a run holds one stage per image of the region.
+        assert!(std::mem::size_of::<Stage>() <= 16);
     }
 }
