@@ -1,8 +1,8 @@
-"""fast_pages: DescribeImages / DescribeSnapshots bytes equal moto's own serializer's.
+"""fast_pages, tag_filters: DescribeImages / DescribeSnapshots bytes equal moto's own.
 
 The emulator runs in this process (threaded server on a free port) so each request can
 be answered twice, once through the per-item cache and once through moto's serializer
-(`fast_pages.original_list` put back), and the raw bodies compared; only the
+(`fast_pages.original_list` and moto's tag filter put back), and the raw bodies compared; only the
 per-request requestId differs. Mutations between requests must show in the cached
 answer (a stale fragment fails the comparison).
 """
@@ -54,12 +54,16 @@ def ec2(server):
 @contextlib.contextmanager
 def moto_only():
     from moto.core.serialize import EC2Serializer
-    from ami_emulator import fast_pages
+    from moto.ec2.models.core import TaggedEC2Resource
+
+    from ami_emulator import fast_pages, tag_filters
     EC2Serializer._serialize_type_list = fast_pages.original_list
+    TaggedEC2Resource.get_filter_value = tag_filters.original
     try:
         yield
     finally:
         EC2Serializer._serialize_type_list = fast_pages.serialize_list
+        TaggedEC2Resource.get_filter_value = tag_filters.get_filter_value
 
 
 def raw(ec2, op: str, **kw) -> tuple[int, bytes]:
@@ -180,3 +184,27 @@ def test_api_created_image_with_encrypted_copy(server, ec2):
     assert body.count(b"<imageId>") == 2 and b"<imageState>pending</imageState>" in body
     snaps = same(ec2, "DescribeSnapshots", OwnerIds=["self"])
     assert b"<encrypted>true</encrypted>" in snaps
+
+
+def test_tag_filters_match_moto(server, ec2):
+    ids = seed(server, 9)
+    ec2.create_tags(Resources=[ids[0]], Tags=[{"Key": "dup", "Value": "x*y"}])
+    cases = [
+        [{"Name": "tag:n", "Values": ["1"]}],
+        [{"Name": "tag:n", "Values": ["0", "2"]}],
+        [{"Name": "tag:n", "Values": ["*"]}],
+        [{"Name": "tag:esc", "Values": ["a<*"]}],
+        [{"Name": "tag:dup", "Values": ["x*y"]}],
+        [{"Name": "tag:dup", "Values": ["x?y"]}],
+        [{"Name": "tag:missing", "Values": ["*"]}],
+        [{"Name": "tag:tag:n", "Values": ["1"]}],
+        [{"Name": "tag-key", "Values": ["dup"]}],
+        [{"Name": "tag-value", "Values": ["x*y"]}],
+        FLT + [{"Name": "tag:n", "Values": ["2"]}],
+    ]
+    counts = []
+    for flt in cases:
+        body = same(ec2, "DescribeImages", Owners=["self"], Filters=flt)
+        counts.append(body.count(b"<imageId>"))
+        same(ec2, "DescribeSnapshots", OwnerIds=["self"], Filters=flt)
+    assert counts == [3, 6, 9, 9, 1, 1, 0, 0, 1, 1, 3]
