@@ -18,8 +18,10 @@ depends only on the image (its attributes, the properties moto reads, its tags),
   Any mutation (tags, state, deprecation, launch permissions, deregistration...)
   changes it, and a changed fingerprint re-serializes the item through moto;
 * the page's list is a `PrerenderedList` (a list of the same dicts, so anything reading
-  the serialized result sees what moto made); the patched `xmltodict._emit` writes the
-  cached fragments for it instead of walking the dicts. Output is byte for byte moto's.
+  the serialized result sees what moto made); the body of such a response is written by
+  a copy of xmltodict's `unparse` whose `_emit` writes the cached fragments for it
+  instead of walking the dicts (xmltodict itself is left alone). Output is byte for
+  byte moto's.
 
 Only the serializer's list step is replaced: the handlers (paging, filters,
 visibility), the middleware (validation, faults, throttling, counters) and the
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import datetime
 import threading
+import types
 import weakref
 from typing import Any
 
@@ -156,22 +159,37 @@ def render_item(name: str, item: Any) -> str:
     import xmltodict
     out = StringIO()
     handler = xmltodict._XMLGenerator(out, "utf-8", True)
-    _original_emit(name, [item], handler, full_document=False, depth=3)
+    _plain_emit(name, [item], handler, full_document=False, depth=3)
     return out.getvalue()
 
 
-_original_emit: Any = None
+# Copies of xmltodict's functions over copies of its globals (see install()): `_plain_emit`
+# is xmltodict's `_emit` as is (per-item rendering); `_page_unparse` is its `unparse`
+# whose `_emit` writes a PrerenderedList's fragments. xmltodict itself is not patched:
+# every other response is written by the unchanged module.
+_plain_emit: Any = None
+_page_emit_inner: Any = None
+_page_unparse: Any = None
 original_list: Any = None  # moto's BaseXMLSerializer._serialize_type_list, kept for tests
+original_body: Any = None  # moto's EC2Serializer._serialize_body
 
 
-def _emit(key, value, content_handler, *args, **kwargs):
+def _page_emit(key, value, content_handler, *args, **kwargs):
     if type(value) is PrerenderedList:
         # The parent's start tag may still be open (short empty elements): close it
         # as the first child's startElement would, then write the items as they were.
         content_handler._finish_pending_start_element()
         content_handler._write("".join(value.fragments))
         return
-    return _original_emit(key, value, content_handler, *args, **kwargs)
+    return _page_emit_inner(key, value, content_handler, *args, **kwargs)
+
+
+def serialize_body(self, body):
+    if not getattr(self, "_fast_pages", False):
+        return original_body(self, body)
+    # moto's EC2Serializer._serialize_body, with the copy of unparse that knows the lists
+    return _page_unparse(body, full_document=True, pretty=self.pretty_print,
+                         short_empty_elements=True)
 
 
 def serialize_list(self, serialized, value, shape, key):
@@ -208,6 +226,7 @@ def serialize_list(self, serialized, value, shape, key):
         self._default_serialize(serialized, "", shape, key)
         return
     items_name = self.get_serialized_name(member, "member")
+    self._fast_pages = True
     self._default_serialize(serialized, {items_name: PrerenderedList(items, fragments)},
                             shape, key)
 
@@ -215,16 +234,29 @@ def serialize_list(self, serialized, value, shape, key):
 _installed = False
 
 
+def _clone(fn: Any, namespace: dict) -> Any:
+    copy = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__,
+                              fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    return copy
+
+
 def install() -> None:
-    global _installed, _original_emit, original_list
+    global _installed, _plain_emit, _page_emit_inner, _page_unparse, original_list, original_body
     if _installed:
         return
     _installed = True
     import xmltodict
     from moto.core.serialize import BaseXMLSerializer, EC2Serializer
 
-    _original_emit = xmltodict._emit
-    xmltodict._emit = _emit
+    plain = dict(vars(xmltodict))
+    _plain_emit = plain["_emit"] = _clone(xmltodict._emit, plain)
+    page = dict(vars(xmltodict))
+    _page_emit_inner = _clone(xmltodict._emit, page)
+    page["_emit"] = _page_emit
+    _page_unparse = _clone(xmltodict.unparse, page)
     original_list = EC2Serializer._serialize_type_list
     assert original_list is BaseXMLSerializer._serialize_type_list
+    original_body = EC2Serializer._serialize_body
     EC2Serializer._serialize_type_list = serialize_list
+    EC2Serializer._serialize_body = serialize_body
