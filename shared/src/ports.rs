@@ -50,10 +50,6 @@ pub struct ImageQuery {
     /// Only images this account may launch but does not own (`ExecutableUsers=self`).
     pub shared_with_me: bool,
     pub ids: Vec<ImageId>,
-    /// Only these images, as EC2's `image-id` filter: one deregistered meanwhile is left
-    /// out of the answer, where `ImageIds` would fail the whole call with
-    /// `InvalidAMIID.NotFound`. At most [`IDS_PER_FILTER`].
-    pub id_filter: Vec<ImageId>,
     /// Exact tag `key=value`.
     pub tag: Option<(String, String)>,
     /// Images carrying this tag key, any value.
@@ -89,9 +85,6 @@ impl ImageQuery {
         }
     }
 }
-
-/// The most values one EC2 filter takes (DescribeImages' `image-id`).
-pub const IDS_PER_FILTER: usize = 200;
 
 /// The largest page of DescribeImages and DescribeSnapshots: `MaxResults` up to 1000 in
 /// the EC2 API reference (the API model itself gives the shape no bound).

@@ -207,12 +207,6 @@ impl Images for AwsEc2 {
                 query.source_instances.iter().map(InstanceId::as_str),
             ));
         }
-        if !query.id_filter.is_empty() {
-            filters.push(filter(
-                "image-id",
-                query.id_filter.iter().map(ImageId::as_str),
-            ));
-        }
         if !filters.is_empty() {
             req = req.set_filters(Some(filters));
         }

@@ -43,9 +43,7 @@ use crate::context::Context;
 use crate::error::{CloudError, ErrorKind};
 use crate::lineage::{Head, Member};
 use crate::model::{Image, ImageId, ImageState, Region, Snapshot, SnapshotId};
-use crate::ports::{
-    Ec2, ImageQuery, RecycleResource, RetentionRule, SnapshotLock, SnapshotQuery, IDS_PER_FILTER,
-};
+use crate::ports::{Ec2, ImageQuery, RecycleResource, RetentionRule, SnapshotLock, SnapshotQuery};
 use crate::publish::history::{self, Published};
 use crate::report::{Outcome, RunReport};
 use crate::seal;
@@ -59,6 +57,9 @@ pub const FUNCTION: &str = "cleanup";
 /// DescribeImageReferences calls of at most 10 ids
 /// ([`crate::aws::references::IDS_PER_REFERENCE_CALL`], the API's limit).
 const CHECK_BATCH: usize = 100;
+
+/// Images read again per DescribeImages (by `ImageIds`) to prove their seals.
+const IDS_PER_READ: usize = 200;
 
 /// Cleans every requested region (in parallel) and returns one merged report.
 /// Launch-permission reads in flight at once per region.
@@ -291,8 +292,8 @@ impl Region1<'_> {
         }
     }
 
-    /// Proves the seals of `indices` (one DescribeImages per [`IDS_PER_FILTER`] images, by
-    /// the `image-id` filter, then one KMS check per image): each becomes
+    /// Proves the seals of `indices` (one DescribeImages per [`IDS_PER_READ`] images, then
+    /// one KMS check per image): each becomes
     /// [`Proof::Sealed`] or [`Proof::Not`]. Unsealed images are reported `unsealed`, those
     /// whose seal could not be checked deferred or failed, those no longer listed as ours
     /// (deregistered or untagged since the listing) kept: none of them is acted on.
@@ -305,47 +306,31 @@ impl Region1<'_> {
     ) -> HashMap<usize, Image> {
         let deployment = self.ctx.config.deployment.clone();
         let mut read = HashMap::new();
-        for chunk in indices.chunks(IDS_PER_FILTER) {
+        for chunk in indices.chunks(IDS_PER_READ) {
             let by_id: HashMap<&ImageId, usize> = chunk
                 .iter()
                 .map(|&i| (&inventory.images[i].id, i))
                 .collect();
-            let query = ImageQuery {
-                id_filter: chunk
-                    .iter()
-                    .map(|&i| inventory.images[i].id.clone())
-                    .collect(),
-                ..ImageQuery::managed_by(&deployment)
-            };
-            let mut images = Vec::new();
-            let mut token = None;
-            let listed = loop {
-                match self.ec2.images_page(&query, token).await {
-                    Ok(page) => {
-                        images.extend(page.items);
-                        match page.next {
-                            Some(t) => token = Some(t),
-                            None => break Ok(()),
-                        }
+            let ids: Vec<ImageId> = chunk
+                .iter()
+                .map(|&i| inventory.images[i].id.clone())
+                .collect();
+            let images = match self.read_again(&ids).await {
+                Ok(images) => images,
+                Err(e) => {
+                    for &i in chunk {
+                        proof[i] = Proof::Not;
+                        let id = inventory.images[i].id.clone();
+                        self.push(
+                            id.as_str(),
+                            Some(&id),
+                            Outcome::for_error(&e),
+                            format!("could not be read again to check its seal ({e}): left alone this run"),
+                        );
                     }
-                    Err(e) => break Err(e),
+                    continue;
                 }
             };
-            if let Err(e) = listed {
-                for &i in chunk {
-                    proof[i] = Proof::Not;
-                    let id = inventory.images[i].id.clone();
-                    self.push(
-                        id.as_str(),
-                        Some(&id),
-                        Outcome::for_error(&e),
-                        format!(
-                            "could not be read again to check its seal ({e}): left alone this run"
-                        ),
-                    );
-                }
-                continue;
-            }
             let listed: HashSet<ImageId> = images.iter().map(|i| i.id.clone()).collect();
             let sealed = seal::sealed_only(
                 &self.ctx.sealer,
@@ -377,6 +362,31 @@ impl Region1<'_> {
             }
         }
         read
+    }
+
+    /// This deployment's images among `ids`, as EC2 describes them now: one DescribeImages
+    /// by `ImageIds` (EC2 looks them up directly; an `image-id` filter is matched against
+    /// every image of the region). EC2 fails the whole call with `InvalidAMIID.NotFound`
+    /// when one of them was deregistered meanwhile: then one read per image.
+    async fn read_again(&self, ids: &[ImageId]) -> Result<Vec<Image>, CloudError> {
+        let query = ImageQuery {
+            ids: ids.to_vec(),
+            ..ImageQuery::managed_by(&self.ctx.config.deployment)
+        };
+        match crate::ports::all_images(self.ec2.as_ref(), &query).await {
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                let mut images = Vec::new();
+                for id in ids {
+                    if let Some(image) = crate::ports::own_image(self.ec2.as_ref(), id).await? {
+                        if crate::tags::is_managed_by(&image.tags, &self.ctx.config.deployment) {
+                            images.push(image);
+                        }
+                    }
+                }
+                Ok(images)
+            }
+            other => other,
+        }
     }
 
     /// Retention over proven members: plans with every listed image as a member, proves

@@ -42,9 +42,6 @@ fn image_matches(img: &Image, q: &ImageQuery, account: &str) -> bool {
     if !q.ids.is_empty() && !q.ids.contains(&img.id) {
         return false;
     }
-    if !q.id_filter.is_empty() && !q.id_filter.contains(&img.id) {
-        return false;
-    }
     if !q.names.is_empty() && !q.names.contains(&img.name) {
         return false;
     }
