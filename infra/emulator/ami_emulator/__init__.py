@@ -13,7 +13,6 @@ def install() -> None:
         bulk,
         control,
         dispatch_cache,
-        fast_pages,
         tag_filters,
         ec2_images,
         copy,
@@ -45,7 +44,7 @@ def install() -> None:
     from . import (addresses, describe_errors, instance_status, instance_stop,  # issue 20
                    placement_groups, run_instances)
 
-    for mod in (scheduling, dispatch_cache, fast_pages, tag_filters, snapshot_users, ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
+    for mod in (scheduling, dispatch_cache, tag_filters, snapshot_users, ec2_images, health, ebs_keys, copy, pagination, deregister, references, sharing, tag_events, bulk,
                 product_codes, instances, disabled_images, snapshot_lock, block_public_access, control,
                 recycle_bin, ssm_parameters, launch_templates, resolve_ssm, ssm_managed, ssm_commands,
                 timeline, organizations, sts_trust, usage_reports,
