@@ -86,11 +86,17 @@ pub fn run(mut cmd: Command) -> anyhow::Result<Finished> {
     let tracer = match (trace, child.stderr.take()) {
         (Some(path), Some(stderr)) => Some(std::thread::spawn(move || {
             use std::io::{BufRead, Write};
-            let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path)
+            let Ok(mut file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
             else {
                 return;
             };
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
                 let _ = writeln!(file, "{:9.3} {line}", started.elapsed().as_secs_f64());
             }
         })),
