@@ -709,8 +709,8 @@ async fn a_forged_newest_image_with_its_own_retain_tag_neither_leads_nor_pushes_
     // the lineage's head, its rule would keep only itself and both real images would go.
     // The listing checks no seal; the plan must prove the members it keeps.
     let cloud = FakeCloud::new("123456789012");
-    let newest = managed(&cloud, "us-east-1", "i-1", 0);
-    let older = managed(&cloud, "us-east-1", "i-1", 1);
+    let newest = managed(&cloud, "us-east-1", "i-1", 1);
+    let older = managed(&cloud, "us-east-1", "i-1", 2);
     let new_slot = rfc3339(NOW - Duration::hours(1));
     let forged = cloud.add_unsealed_image(
         "us-east-1",
