@@ -170,6 +170,15 @@ struct Tally {
     recycle_snapshots: u64,
 }
 
+/// The retention view of an inventoried image.
+fn member_of(img: &ImageRecord) -> Member<'_> {
+    Member {
+        id: &img.id,
+        time: img.time,
+        state: img.state,
+    }
+}
+
 /// Whether an inventoried image is proven this deployment's ([`Region1::prove`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Proof {
@@ -407,41 +416,43 @@ impl Region1<'_> {
                 return stages;
             }
             self.prove(inventory, &unproven, proof).await;
-            // Lineages whose head is now left out: the next best member leads.
+            // Lineages whose head is now left out: the next best member leads, as
+            // `Head` itself ranks members (offered without tags to find it, then read
+            // again for its `retain` tags and proven; if it is not ours, the next one).
             let lost: HashSet<LineageId> = unproven
                 .iter()
                 .filter(|&&i| proof[i] == Proof::Not)
                 .map(|&i| inventory.images[i].lineage)
                 .collect();
             for lid in lost {
+                let current = heads
+                    .get(&lid)
+                    .or_else(|| inventory.lineage(lid).map(|l| &l.head));
+                let led_by_lost = current
+                    .and_then(Head::image)
+                    .and_then(|(id, _)| inventory.images.iter().position(|img| &img.id == id))
+                    .is_none_or(|i| proof[i] == Proof::Not);
+                if !led_by_lost {
+                    continue;
+                }
                 let mut head = Head::default();
                 loop {
-                    let best = (0..inventory.len())
-                        .filter(|&i| {
-                            let img = &inventory.images[i];
-                            img.lineage == lid
-                                && proof[i] != Proof::Not
-                                && crate::lineage::is_counted(img.state)
-                        })
-                        .min_by(|&a, &b| {
-                            let (x, y) = (&inventory.images[a], &inventory.images[b]);
-                            let available = |s| s == ImageState::Available;
-                            available(y.state).cmp(&available(x.state)).then_with(|| {
-                                crate::retention::newest_first((x.time, &x.id), (y.time, &y.id))
-                            })
-                        });
-                    let Some(i) = best else { break };
-                    // Read again for its tags (a seal already proven is not asked of KMS
-                    // twice: the sealer remembers it); if it is not ours, the next best.
-                    let read = self.prove(inventory, &[i], proof).await;
-                    if let Some(image) = read.get(&i) {
-                        let img = &inventory.images[i];
-                        let member = Member {
-                            id: &img.id,
-                            time: img.time,
-                            state: img.state,
-                        };
-                        head.offer_image(&member, image);
+                    let mut ranking = Head::default();
+                    for (i, img) in inventory.images.iter().enumerate() {
+                        if img.lineage == lid && proof[i] != Proof::Not {
+                            ranking.offer(&member_of(img), None);
+                        }
+                    }
+                    let Some(i) = ranking
+                        .image()
+                        .and_then(|(id, _)| inventory.images.iter().position(|img| &img.id == id))
+                    else {
+                        break;
+                    };
+                    // A seal already proven is not asked of KMS twice: the sealer
+                    // remembers it.
+                    if let Some(image) = self.prove(inventory, &[i], proof).await.get(&i) {
+                        head.offer_image(&member_of(&inventory.images[i]), image);
                         break;
                     }
                 }
