@@ -9,7 +9,7 @@
 //! ([`snapshot_key`]): a collision can only make an orphan look used, i.e. keep it.
 //!
 //! The snapshots the images use are a [`SnapshotTable`]: their keys sorted, with their
-//! users, full sizes and tags (which the orphan listing adds with
+//! users, full sizes and tags (which cleanup adds as it reads snapshots, with
 //! [`Inventory::note_snapshot`]) in arrays beside them. It is made from the disks once the
 //! listing is done (no hash table growing with the listing: 24 bytes per snapshot instead
 //! of about 33); snapshot tags are pooled, so the many snapshots tagged alike share one

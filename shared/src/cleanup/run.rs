@@ -9,9 +9,12 @@
 //!    its own region, so each region's images are checked there) and launch permissions;
 //! 3. each candidate's [`plan::decide`] is applied at once: one `EnableImageDeprecation`,
 //!    one `DisableImage` (after setting the deprecation time: the disabled stage's clock)
-//!    or one `DeregisterImage` (with `DeleteAssociatedSnapshots`) per image;
+//!    or one `DeregisterImage` (with `DeleteAssociatedSnapshots`) per image; each batch
+//!    first reads its snapshots by id (full sizes for the savings, tags for Recycle Bin
+//!    coverage), so the deletions start right after the plan;
 //! 4. snapshots tagged as ours that no image uses are reported (deleted with
-//!    `DELETE_ORPHANS=true`).
+//!    `DELETE_ORPHANS=true`); this listing, after the deletions, is short, and gives the
+//!    kept images' snapshot sizes the stored GiB counts.
 //!
 //! EBS snapshot locks are read once per region (`DescribeLockedSnapshots`): an image due
 //! for deregistration whose snapshot is locked is kept and reported with the lock's end,
@@ -60,6 +63,9 @@ const CHECK_BATCH: usize = 100;
 
 /// Images read again per DescribeImages (by `ImageIds`) to prove their seals.
 const IDS_PER_READ: usize = 200;
+
+/// Snapshots read per DescribeSnapshots (by `SnapshotIds`) before their images are acted on.
+const SNAPSHOTS_PER_READ: usize = 500;
 
 /// Cleans every requested region (in parallel) and returns one merged report.
 /// Launch-permission reads in flight at once per region.
@@ -229,11 +235,14 @@ async fn run_region(
     match r.read_inventory().await {
         Ok(mut inventory) => {
             r.read_locks().await;
-            // Orphans first: their listing also gives the full snapshot sizes the image
-            // savings count and the snapshot tags Recycle Bin coverage reads (kept in the
-            // inventory, for the snapshots its images use).
+            // Deletions first, so they start once the listing and the plan are done: each
+            // batch reads the sizes and tags of the snapshots it deletes. The orphan
+            // listing comes after (it then lists only what is left) and gives the sizes of
+            // the kept images' snapshots, which the stored GiB counts.
+            let proof = r.retire(&mut inventory).await;
             r.orphans(&mut inventory).await;
-            r.retire(&inventory).await;
+            // What the region's managed images held without those proven not ours.
+            r.tally.gib_stored = Region1::stored(&inventory, &proof);
         }
         Err(e) => {
             r.report.push(
@@ -610,7 +619,7 @@ impl Region1<'_> {
     /// unproven are reported and left alone), then the candidates' references and launch
     /// permissions are read, and each image's decision is applied at once. Candidates
     /// come first, so the deletions start after the listing and the kept members' proofs.
-    async fn retire(&mut self, inventory: &Inventory) {
+    async fn retire(&mut self, inventory: &mut Inventory) -> Vec<Proof> {
         let config = self.ctx.config.clone();
         let now = self.now;
         let mut proof = vec![Proof::Unknown; inventory.len()];
@@ -662,7 +671,7 @@ impl Region1<'_> {
                 }
                 continue;
             }
-            self.prove(inventory, batch, &mut proof).await;
+            let read = self.prove(inventory, batch, &mut proof).await;
             let (due, others): (Vec<usize>, Vec<usize>) = batch
                 .iter()
                 .copied()
@@ -675,6 +684,8 @@ impl Region1<'_> {
             if due.is_empty() {
                 continue;
             }
+            self.note_snapshots(inventory, due.iter().filter_map(|i| read.get(i)))
+                .await;
             let mut facts = self.facts(inventory, &due).await;
             self.use_checks(inventory, &stages, &due, &mut facts).await;
             for &i in &due {
@@ -692,8 +703,41 @@ impl Region1<'_> {
                 self.tally.deprecated
             ));
         }
-        // What the region's managed images hold without those proven not ours.
-        self.tally.gib_stored = Self::stored(inventory, &proof);
+        proof
+    }
+
+    /// Reads the snapshots of `images` (about to be acted on) by id, and notes their full
+    /// sizes (what the savings count) and tags (what Recycle Bin coverage reads) in the
+    /// inventory. A failed read only leaves those figures to the volume sizes and the
+    /// images' tags: nothing is kept or deleted on it.
+    async fn note_snapshots<'i>(
+        &mut self,
+        inventory: &mut Inventory,
+        images: impl Iterator<Item = &'i Image>,
+    ) {
+        let ids: Vec<SnapshotId> = images.flat_map(Image::snapshot_ids).cloned().collect();
+        for chunk in ids.chunks(SNAPSHOTS_PER_READ) {
+            let query = SnapshotQuery {
+                ids: chunk.to_vec(),
+                ..SnapshotQuery::default()
+            };
+            match crate::ports::all_snapshots(self.ec2.as_ref(), &query).await {
+                Ok(snapshots) => {
+                    for snap in &snapshots {
+                        inventory.note_snapshot(
+                            snapshot_key(&snap.id),
+                            snap.full_size_bytes,
+                            TagPrint::of(&snap.tags),
+                        );
+                    }
+                }
+                Err(e) => self.ctx.progress(&format!(
+                    "cleanup {}: the sizes of {} snapshot(s) could not be read ({e}): counted by volume size",
+                    self.region,
+                    chunk.len()
+                )),
+            }
+        }
     }
 
     /// References (one call per batch) and launch permissions (one call per image).
