@@ -54,7 +54,7 @@ _buckets: dict[tuple[str, str, str], list[float]] = {}   # key -> [tokens, last_
 # async_failed: calls AWS answers 200 whose asynchronous check then fails (nothing stored),
 # e.g. ssm:PutParameter of an invalid aws:ec2:image value (ssm_parameters.py).
 _counters: dict[str, dict[str, dict[str, int]]] = {"calls": {}, "throttled": {}, "injected": {},
-                                                   "refused": {}, "async_failed": {}}
+                                                   "refused": {}, "async_failed": {}, "fast_xml": {}}
 _crash_seen: dict[str, int] = {}
 _rng = random.Random()
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from moto.core.responses import ActionResult
 from moto.ec2.utils import generic_filter
 
 from . import state, visibility
+from .fast_xml import FastResult
 from .errors import Ec2Error, check_image_ids, image_not_found
 from .patching import handler, original
 
@@ -80,9 +80,11 @@ def describe_images(self):
         images = list(visibility.visible_images(account, region))
         if ami_ids:
             check_image_ids(ami_ids)
-            images = [a for a in images if a.id in ami_ids]
+            wanted = set(ami_ids)  # a list would make this images x ids comparisons
+            images = [a for a in images if a.id in wanted]
+            found = {a.id for a in images}
             deleted = state.ec2_backend(account, region).deleted_amis
-            missing = [i for i in ami_ids if i not in {a.id for a in images} and i not in deleted]
+            missing = [i for i in ami_ids if i not in found and i not in deleted]
             if missing:
                 raise image_not_found(missing)
         if exec_users:
@@ -102,7 +104,7 @@ def describe_images(self):
     result: dict[str, Any] = {"Images": page}
     if token:
         result["NextToken"] = token
-    return ActionResult(result)
+    return FastResult(result)
 
 
 def describe_snapshots(self):
@@ -116,7 +118,7 @@ def describe_snapshots(self):
     result: dict[str, Any] = {"Snapshots": page}
     if token:
         result["NextToken"] = token
-    return ActionResult(result)
+    return FastResult(result)
 
 
 def install() -> None:

@@ -41,6 +41,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "usage_report_delay_seconds": 0.0,  # image usage report pending -> available (usage_reports.py)
     "launch_status_seconds": 0.0,  # status checks `initializing` this long after launch/start
     "stop_seconds": 0.0,      # StopInstances: `stopping` this long, then `stopped` (instance_stop.py)
+    "fast_xml": True,         # DescribeImages/DescribeSnapshots written by fast_xml.py (False: moto's serializer)
 }
 
 

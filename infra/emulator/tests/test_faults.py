@@ -107,7 +107,7 @@ def test_counters_count_and_reset(ec2, emu):
     assert c["throttled"] == {} and c["injected"] == {}
     emu.control("POST", "/counters/reset")
     assert emu.control("GET", "/counters") == {"calls": {}, "throttled": {}, "injected": {},
-                                               "refused": {}, "async_failed": {}}
+                                               "refused": {}, "async_failed": {}, "fast_xml": {}}
 
 
 def test_bucket_is_asked_as_of_arrival_and_never_refills_backwards():
