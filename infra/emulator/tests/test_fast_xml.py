@@ -88,6 +88,8 @@ def test_the_compiled_writer_writes_what_moto_writes(ec2, emu):
         ("DescribeSnapshots", {"OwnerIds": ["self"]}),
         ("DescribeSnapshots", {"OwnerIds": ["self"], "MaxResults": 5}),
     ]
+    snapshots = [s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]]
+    cases.append(("DescribeSnapshots", {"SnapshotIds": snapshots[::3]}))
     for operation, kw in cases:
         slow, fast, written = _both(emu, ec2, operation, **kw)
         assert written == 1, (operation, kw)
