@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ami_core::cleanup::plan::{self as cleanup_plan, Decision, Facts, Stage};
+use ami_core::cleanup::plan::{self as cleanup_plan, Decision, Facts, Stage, Stages};
 use ami_core::cleanup::Inventory as CleanupInventory;
 use ami_core::config::Config;
 use ami_core::model::{Image, ImageId, ImageState, Region, Tags};
@@ -208,7 +208,7 @@ fn image(n: usize, s: &Spec) -> Image {
 fn cleanup(
     images: &[Image],
     config: &Config,
-) -> (CleanupInventory, Vec<Stage>, BTreeMap<ImageId, Decision>) {
+) -> (CleanupInventory, Stages, BTreeMap<ImageId, Decision>) {
     let mut inv = CleanupInventory::new();
     for i in images {
         inv.add(i, DEPLOYMENT);
@@ -216,7 +216,7 @@ fn cleanup(
     let stages = cleanup_plan::retention(&inv, config, NOW);
     let ids: Vec<ImageId> = cleanup_plan::candidates(&inv, &stages, config, NOW)
         .into_iter()
-        .map(|i| inv.images[i].id.clone())
+        .map(|i| inv.id(&inv.images[i]))
         .collect();
     let mut facts = Facts::new();
     facts.references_checked(&ids, Vec::new());
@@ -274,7 +274,7 @@ proptest! {
             .iter()
             .zip(&stages)
             .filter(|(img, stage)| img.state == ImageState::Available && !matches!(stage, Stage::Past(_)))
-            .map(|(img, _)| img.id.clone())
+            .map(|(img, _)| cleanup_inv.id(img))
             .filter(|id| images.iter().any(|i| &i.id == id && replicate_plan::not_a_source(i, &config).is_none()))
             .collect();
         prop_assert!(copied.is_subset(&kept_sources), "copied {copied:?}, kept {kept_sources:?}");

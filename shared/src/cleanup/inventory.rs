@@ -22,11 +22,18 @@
 //! [`TagPrint::of`] makes of the image's tags, so Recycle Bin coverage reads exactly what
 //! it read before.
 //!
-//! What grows with the image count (issue 19, flat memory) is about 160 bytes per image
-//! while listing (record 80, id text 32, two disks 32, two varying hashes 16) and two
-//! snapshot rows of 24 bytes (16 while EC2 reports no full size) once the listing is done;
-//! the arrays grow by a quarter at a time ([`push_lean`]) rather than doubling, so that
-//! no more than a quarter of their room is ever unused.
+//! An image id of the usual shape (`ami-` and 17 hex digits) is kept as the number it
+//! spells, in the record ([`PackedId`]: 9 bytes instead of a `String`'s 24 and its text's
+//! 32 on the heap); [`Inventory::id`] gives it back. Ids of other shapes are kept whole
+//! beside the records.
+//!
+//! What grows with the image count (issue 19, flat memory) is about 104 bytes per image
+//! while listing (record 64 with its id, two disks 24 — key and size in two arrays —, two
+//! varying hashes 16) and two snapshot rows of 24 bytes (16 while EC2 reports no full
+//! size) once the listing is done; the arrays grow by a quarter at a time ([`push_lean`])
+//! rather than doubling, so that no more than a quarter of their room is ever unused.
+//! Cleanup's plan adds 4 bytes an image for the stages ([`super::plan::Stages`]) and 4 for
+//! the list of images to go through ([`super::run`]).
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
@@ -51,25 +58,25 @@ pub struct LineageInfo {
     pub head: Head,
 }
 
-/// What cleanup remembers of one managed image: 80 bytes (and its id's text).
+/// What cleanup remembers of one managed image: 64 bytes, its id included.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageRecord {
-    pub id: ImageId,
+    /// Its id, packed with `id_high` ([`PackedId`]): read it with [`Inventory::id`].
+    id_low: u64,
+    id_high: u8,
     pub lineage: LineageId,
     /// The time retention counts by (Unix seconds): the `ami-lifecycle:slot` it stands
     /// for, else its creation date.
     pub time: i64,
     pub state: ImageState,
-    /// `ami-lifecycle:keep=true` (or an unreadable keep value).
-    pub keep_tag: bool,
-    pub protected: bool,
-    pub public: bool,
+    /// [`KEEP_TAG`], [`PROTECTED`], [`PUBLIC`]: read them with [`ImageRecord::keep_tag`], …
+    flags: u8,
     /// [`ImageRecord::deprecation_time`], or [`NO_TIME`].
     deprecated: i64,
     /// [`ImageRecord::last_launched`], or [`NO_TIME`].
     launched: i64,
-    /// Where its `(snapshot_key, size_gib)` per snapshot-backed device are in
-    /// [`Inventory`]'s shared array: [`Inventory::disks`].
+    /// Where its snapshot keys and volume sizes (GiB) per snapshot-backed device are in
+    /// [`Inventory`]'s shared arrays: [`Inventory::disks`].
     disks: Span,
     /// The customer keys of its snapshots, kept only for images whose grant record names
     /// someone: their KMS grants are retired when the image is deleted.
@@ -249,7 +256,69 @@ impl Span {
     }
 }
 
+/// [`ImageRecord`] flag: tagged `ami-lifecycle:keep=true` (or an unreadable keep value).
+const KEEP_TAG: u8 = 1;
+/// [`ImageRecord`] flag: deregistration protection is on.
+const PROTECTED: u8 = 2;
+/// [`ImageRecord`] flag: public (launch permission `all`).
+const PUBLIC: u8 = 4;
+
+/// An image id packed into 9 bytes instead of a `String`'s 24 and the 32 its text takes on
+/// the heap: `ami-` and 17 lowercase hex digits (every id EC2 gives today) as the number
+/// they spell, its top digit in `high`. An id of any other shape is kept whole in
+/// [`Inventory`]'s `other_ids`, `low` its index there and `high` [`PackedId::OTHER`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PackedId {
+    low: u64,
+    high: u8,
+}
+
+impl PackedId {
+    const OTHER: u8 = 0x80;
+    const DIGITS: usize = 17;
+
+    /// The packed form of an id of the usual shape; `None` for any other.
+    fn of(id: &str) -> Option<Self> {
+        let hex = id.strip_prefix("ami-")?;
+        let lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+        if hex.len() != Self::DIGITS || !hex.bytes().all(lower_hex) {
+            return None;
+        }
+        Some(Self {
+            high: u8::from_str_radix(&hex[..1], 16).ok()?,
+            low: u64::from_str_radix(&hex[1..], 16).ok()?,
+        })
+    }
+
+    /// The text of a packed id of the usual shape (`high` below [`PackedId::OTHER`]).
+    fn text(self) -> String {
+        format!("ami-{:x}{:016x}", self.high, self.low)
+    }
+}
+
 impl ImageRecord {
+    fn packed_id(&self) -> PackedId {
+        PackedId {
+            low: self.id_low,
+            high: self.id_high,
+        }
+    }
+
+    /// Tagged `ami-lifecycle:keep=true` (or an unreadable keep value).
+    pub fn keep_tag(&self) -> bool {
+        self.flags & KEEP_TAG != 0
+    }
+
+    /// Deregistration protection is on.
+    pub fn protected(&self) -> bool {
+        self.flags & PROTECTED != 0
+    }
+
+    /// Public (launch permission `all`).
+    pub fn public(&self) -> bool {
+        self.flags & PUBLIC != 0
+    }
+
     /// Its deprecation time (Unix seconds), if EC2 reported one.
     pub fn deprecation_time(&self) -> Option<i64> {
         (self.deprecated != NO_TIME).then_some(self.deprecated)
@@ -283,7 +352,7 @@ impl SnapshotTable {
     /// The table of the snapshots `keys` name, each as often as an image uses it.
     fn of(mut keys: Vec<u64>) -> Self {
         keys.sort_unstable();
-        let mut users: Vec<u32> = Vec::new();
+        let mut users: Vec<u32> = Vec::with_capacity(keys.len());
         let mut distinct = 0;
         for i in 0..keys.len() {
             if distinct > 0 && keys[distinct - 1] == keys[i] {
@@ -334,8 +403,12 @@ pub struct Inventory {
     /// hashes of those, image after image ([`ImageTags`]).
     image_tags: PrintPool,
     varying_tags: Vec<u64>,
-    /// Every image's `(snapshot_key, size_gib)` per disk, image after image.
-    disks: Vec<(u64, u32)>,
+    /// Every image's snapshot key and volume size (GiB) per disk, image after image, in
+    /// two arrays (12 bytes a disk; a `(u64, u32)` takes 16).
+    disk_keys: Vec<u64>,
+    disk_sizes: Vec<u32>,
+    /// The ids not of the usual shape, whole ([`PackedId`]).
+    other_ids: Vec<ImageId>,
     /// Images seen but left out because they are not this deployment's (a port filter
     /// that let them through): never planned, only counted.
     pub foreign_skipped: usize,
@@ -390,15 +463,15 @@ impl Inventory {
             info.head.offer_image(&member, image);
         }
         self.snapshots.take();
-        let first = self.disks.len();
+        let first = self.disk_keys.len();
         for d in &image.disks {
-            let k = snapshot_key(&d.snapshot_id);
+            push_lean(&mut self.disk_keys, snapshot_key(&d.snapshot_id));
             push_lean(
-                &mut self.disks,
-                (k, u32::try_from(d.size_gib).unwrap_or(u32::MAX)),
+                &mut self.disk_sizes,
+                u32::try_from(d.size_gib).unwrap_or(u32::MAX),
             );
         }
-        let disks = Span::since(&self.disks, first);
+        let disks = Span::since(&self.disk_keys, first);
         let shared_keys = if crate::share::record::names_anyone(&image.tags) {
             let mut keys: Vec<KeyRef> = image
                 .disks
@@ -413,18 +486,32 @@ impl Inventory {
             SharedKeys::default()
         };
         let tags = self.fold_tags(&image.tags);
+        let id = PackedId::of(image.id.as_str()).unwrap_or_else(|| {
+            self.other_ids.push(image.id.clone());
+            PackedId {
+                low: (self.other_ids.len() - 1) as u64,
+                high: PackedId::OTHER,
+            }
+        });
+        let flags = [
+            (tags::is_kept(&image.tags), KEEP_TAG),
+            (image.deregistration_protected, PROTECTED),
+            (image.public, PUBLIC),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |all, (_, flag)| all | flag);
         push_lean(
             &mut self.images,
             ImageRecord {
                 shared_keys,
                 tags,
-                id: image.id.clone(),
+                id_low: id.low,
+                id_high: id.high,
                 lineage: lid,
                 time,
                 state: image.state,
-                keep_tag: tags::is_kept(&image.tags),
-                protected: image.deregistration_protected,
-                public: image.public,
+                flags,
                 deprecated: pack_time(image.deprecation_time),
                 launched: pack_time(image.last_launched),
                 disks,
@@ -472,7 +559,8 @@ impl Inventory {
     pub fn shrink_to_fit(&mut self) {
         self.images.shrink_to_fit();
         self.varying_tags.shrink_to_fit();
-        self.disks.shrink_to_fit();
+        self.disk_keys.shrink_to_fit();
+        self.disk_sizes.shrink_to_fit();
         self.unsealed_disks.shrink_to_fit();
         self.table();
     }
@@ -480,21 +568,23 @@ impl Inventory {
     /// The snapshot table, made on first use since the last image was added.
     fn table(&self) -> &SnapshotTable {
         self.snapshots.get_or_init(|| {
-            let mut keys = Vec::with_capacity(self.disks.len() + self.unsealed_disks.len());
-            keys.extend(self.disks.iter().map(|(k, _)| *k));
+            let mut keys = Vec::with_capacity(self.disk_keys.len() + self.unsealed_disks.len());
+            keys.extend_from_slice(&self.disk_keys);
             keys.extend_from_slice(&self.unsealed_disks);
             SnapshotTable::of(keys)
         })
     }
 
     /// `image`'s `(snapshot_key, size_gib)` per snapshot-backed device.
-    pub fn disks(&self, image: &ImageRecord) -> &[(u64, u32)] {
-        image.disks.of(&self.disks)
+    pub fn disks<'a>(&'a self, image: &ImageRecord) -> impl Iterator<Item = (u64, u32)> + 'a {
+        let keys = image.disks.of(&self.disk_keys);
+        let sizes = image.disks.of(&self.disk_sizes);
+        keys.iter().copied().zip(sizes.iter().copied())
     }
 
     /// The GiB of `image`'s volumes.
     pub fn size_gib(&self, image: &ImageRecord) -> u64 {
-        self.disks(image).iter().map(|(_, s)| u64::from(*s)).sum()
+        self.disks(image).map(|(_, s)| u64::from(s)).sum()
     }
 
     pub fn lineage(&self, id: LineageId) -> Option<&LineageInfo> {
@@ -556,19 +646,49 @@ impl Inventory {
 
     /// GiB that deregistering `image` would free: its snapshots no other image uses.
     pub fn exclusive_gib(&self, image: &ImageRecord) -> u64 {
-        self.exclusive_disks(image)
-            .map(|(_, s)| u64::from(*s))
-            .sum()
+        self.exclusive_disks(image).map(|(_, s)| u64::from(s)).sum()
     }
 
     /// The `(snapshot_key, volume GiB)` of `image`'s snapshots no other image uses.
     pub fn exclusive_disks<'a>(
         &'a self,
         image: &'a ImageRecord,
-    ) -> impl Iterator<Item = &'a (u64, u32)> + 'a {
+    ) -> impl Iterator<Item = (u64, u32)> + 'a {
         self.disks(image)
-            .iter()
             .filter(|(k, _)| self.snapshot_key_users(*k) <= 1)
+    }
+
+    /// `image`'s id.
+    pub fn id(&self, image: &ImageRecord) -> ImageId {
+        let packed = image.packed_id();
+        if packed.high < PackedId::OTHER {
+            return ImageId::new(packed.text());
+        }
+        usize::try_from(packed.low)
+            .ok()
+            .and_then(|i| self.other_ids.get(i))
+            .cloned()
+            .unwrap_or_else(|| ImageId::new(String::new()))
+    }
+
+    /// Whether `image`'s id is `id` (no text made).
+    pub fn has_id(&self, image: &ImageRecord, id: &ImageId) -> bool {
+        let packed = image.packed_id();
+        if packed.high < PackedId::OTHER {
+            return PackedId::of(id.as_str()) == Some(packed);
+        }
+        usize::try_from(packed.low)
+            .ok()
+            .and_then(|i| self.other_ids.get(i))
+            == Some(id)
+    }
+
+    /// The index of the image of id `id`.
+    pub fn position(&self, id: &ImageId) -> Option<usize> {
+        match PackedId::of(id.as_str()) {
+            Some(packed) => self.images.iter().position(|img| img.packed_id() == packed),
+            None => self.images.iter().position(|img| self.has_id(img, id)),
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -67,7 +67,7 @@ fn an_images_tag_print_is_the_print_of_its_tags() {
     }
     assert_eq!(inv.len(), images.len());
     for (img, record) in images.iter().zip(&inv.images) {
-        assert_eq!(record.id, img.id);
+        assert_eq!(inv.id(record), img.id);
         assert_eq!(
             inv.image_tags(record),
             TagPrint::of(&img.tags),
@@ -101,7 +101,8 @@ fn images_tagged_alike_but_for_slot_and_seal_share_one_pooled_print() {
     assert_ne!(inv.images[0].tags.pooled(), inv.images[10].tags.pooled());
     for (img, n) in inv.images.iter().zip(0..) {
         let slot = format!("2026-11-{:02}T00:00:00Z", n + 1);
-        let id = img.id.as_str();
+        let id = inv.id(img);
+        let id = id.as_str();
         let expected = image(id, "i-1", &slot, &[]);
         if n < 10 {
             assert_eq!(inv.image_tags(img), TagPrint::of(&expected.tags), "{id}");
@@ -110,9 +111,9 @@ fn images_tagged_alike_but_for_slot_and_seal_share_one_pooled_print() {
 }
 
 #[test]
-fn a_record_is_80_bytes_and_the_key_hashes_are_those_of_tag_print() {
-    // Issue 19 (flat memory): the record is what every image costs.
-    assert!(std::mem::size_of::<ImageRecord>() <= 80);
+fn a_record_is_64_bytes_and_the_key_hashes_are_those_of_tag_print() {
+    // Issue 19 (flat memory): the record is what every image costs, its id included.
+    assert!(std::mem::size_of::<ImageRecord>() <= 64);
     // The key-only hash of a varying key is in the print of any value of it, and a
     // `key = value` hash is not.
     let keys = varying_key_hashes();
@@ -189,8 +190,8 @@ fn disks_and_times_read_back_as_listed() {
     let (ra, rb) = (&inv.images[0], &inv.images[1]);
     let shared = snapshot_key(&SnapshotId::new("snap-shared"));
     let own = snapshot_key(&SnapshotId::new("snap-ami-a"));
-    assert_eq!(inv.disks(ra), &[(own, 8), (shared, 100)]);
-    assert_eq!(inv.disks(rb), &[(shared, 100)]);
+    assert_eq!(inv.disks(ra).collect::<Vec<_>>(), [(own, 8), (shared, 100)]);
+    assert_eq!(inv.disks(rb).collect::<Vec<_>>(), [(shared, 100)]);
     assert_eq!(inv.size_gib(ra), 108);
     assert_eq!(inv.snapshot_key_users(shared), 2);
     assert_eq!(inv.snapshot_key_users(own), 1);
@@ -208,4 +209,48 @@ fn disks_and_times_read_back_as_listed() {
     );
     assert_eq!(rb.deprecation_time(), None);
     assert_eq!(rb.last_launched(), None);
+}
+
+#[test]
+fn ids_are_packed_and_given_back_whole() {
+    // The usual shape packs (leading zeros kept); any other is kept whole, in the order met.
+    let ids = [
+        "ami-0123456789abcdef0",
+        "ami-00000000000000000",
+        "ami-fffffffffffffffff",
+        "ami-1",
+        "ami-0123456789ABCDEF0",
+        "ami-0123456789abcdef01",
+        "ami-12345678",
+        "ami-+0123456789abcdef",
+    ];
+    let mut inv = Inventory::new();
+    for (n, id) in ids.iter().enumerate() {
+        inv.add(&image(id, &format!("i-{n}"), "", &[]), DEPLOYMENT);
+    }
+    assert_eq!(inv.other_ids.len(), 5);
+    for (n, id) in ids.iter().enumerate() {
+        let record = &inv.images[n];
+        assert_eq!(inv.id(record).as_str(), *id);
+        assert!(inv.has_id(record, &ImageId::new(*id)));
+        assert_eq!(inv.position(&ImageId::new(*id)), Some(n), "{id}");
+    }
+    assert!(!inv.has_id(&inv.images[0], &ImageId::new("ami-0123456789abcdef1")));
+    assert!(!inv.has_id(&inv.images[3], &ImageId::new("ami-2")));
+    assert_eq!(inv.position(&ImageId::new("ami-0123456789abcdef1")), None);
+    assert_eq!(inv.position(&ImageId::new("ami-2")), None);
+}
+
+#[test]
+fn a_records_flags_are_its_images() {
+    let mut kept = image("ami-k", "i-1", "", &[(key::KEEP, "true")]);
+    kept.public = true;
+    let mut protected = image("ami-p", "i-1", "", &[]);
+    protected.deregistration_protected = true;
+    let mut inv = Inventory::new();
+    inv.add(&kept, DEPLOYMENT);
+    inv.add(&protected, DEPLOYMENT);
+    let (k, p) = (&inv.images[0], &inv.images[1]);
+    assert!(k.keep_tag() && k.public() && !k.protected());
+    assert!(!p.keep_tag() && !p.public() && p.protected());
 }

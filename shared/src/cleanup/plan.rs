@@ -170,6 +170,82 @@ pub enum Stage {
     Past(Arc<AppliedRule>),
 }
 
+/// The [`Stage`] of every inventory image ([`retention`]), 4 bytes an image: each image's
+/// index into the distinct stages, which its lineage's members share (one `Past` per
+/// lineage, a `Keep` per reason met in a row); read as a slice (`stages[i]`, `iter`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stages {
+    of: Vec<u32>,
+    distinct: Vec<Stage>,
+}
+
+impl Stages {
+    /// `len` images, each [`KeepWhy::NotChecked`] until set.
+    fn new(len: usize) -> Self {
+        Self {
+            of: vec![0; len],
+            distinct: vec![Stage::Keep(Arc::new(KeepWhy::NotChecked))],
+        }
+    }
+
+    /// Sets image `i`'s stage, sharing the last distinct stage when it is the same
+    /// (`recent`: the indexes of the last `Keep` and `Past` set, per lineage).
+    fn set(&mut self, i: usize, stage: Stage, recent: &mut [Option<u32>; 2]) {
+        let slot = usize::from(matches!(stage, Stage::Past(_)));
+        let same = recent[slot]
+            .and_then(|d| self.distinct.get(d as usize).map(|known| (d, known)))
+            .filter(|(_, known)| match (known, &stage) {
+                (Stage::Past(a), Stage::Past(b)) => Arc::ptr_eq(a, b) || a == b,
+                (Stage::Keep(a), Stage::Keep(b)) => a == b,
+                _ => false,
+            })
+            .map(|(d, _)| d);
+        let d = same.unwrap_or_else(|| {
+            self.distinct.push(stage);
+            (self.distinct.len() - 1) as u32
+        });
+        recent[slot] = Some(d);
+        if let Some(of) = self.of.get_mut(i) {
+            *of = d;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.of.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.of.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&Stage> {
+        self.of.get(i).and_then(|&d| self.distinct.get(d as usize))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Stage> + '_ {
+        self.of
+            .iter()
+            .filter_map(|&d| self.distinct.get(d as usize))
+    }
+}
+
+impl std::ops::Index<usize> for Stages {
+    type Output = Stage;
+
+    fn index(&self, i: usize) -> &Stage {
+        &self.distinct[self.of[i] as usize]
+    }
+}
+
+impl<'a> IntoIterator for &'a Stages {
+    type Item = &'a Stage;
+    type IntoIter = Box<dyn Iterator<Item = &'a Stage> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
 /// What to do with one image.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
@@ -297,7 +373,7 @@ impl Facts {
 
 /// Step 1: each lineage's rule over its images ([`lineage::judge`], the decision replicate
 /// and `amictl status` share). Returns one stage per inventory image.
-pub fn retention(inventory: &Inventory, config: &Config, now: OffsetDateTime) -> Vec<Stage> {
+pub fn retention(inventory: &Inventory, config: &Config, now: OffsetDateTime) -> Stages {
     retention_without(inventory, &[], &HashMap::new(), config, now)
 }
 
@@ -317,37 +393,44 @@ pub fn retention_without(
     heads: &HashMap<LineageId, Head>,
     config: &Config,
     now: OffsetDateTime,
-) -> Vec<Stage> {
-    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); inventory.lineages.len()];
+) -> Stages {
+    // Each lineage's members, as `u32` indices (4 bytes an image).
+    let mut groups: Vec<Vec<u32>> = vec![Vec::new(); inventory.lineages.len()];
     for (i, img) in inventory.images.iter().enumerate() {
         if excluded.get(i).copied().unwrap_or(false) {
             continue;
         }
         if let Some(g) = groups.get_mut(img.lineage as usize) {
-            g.push(i);
+            g.push(i as u32);
         }
     }
-    let mut stages: Vec<Stage> =
-        vec![Stage::Keep(Arc::new(KeepWhy::NotChecked)); inventory.images.len()];
+    let mut stages = Stages::new(inventory.images.len());
     for (lid, (info, members)) in inventory.lineages.iter().zip(&groups).enumerate() {
         let head = LineageId::try_from(lid)
             .ok()
             .and_then(|l| heads.get(&l))
             .unwrap_or(&info.head);
         let rule = lineage::applied_rule(head, config);
+        // The ids are made for one lineage at a time (the records keep them packed).
+        let ids: Vec<ImageId> = members
+            .iter()
+            .map(|&i| inventory.id(&inventory.images[i as usize]))
+            .collect();
         let judged: Vec<Member<'_>> = members
             .iter()
-            .map(|&i| {
-                let img = &inventory.images[i];
+            .zip(&ids)
+            .map(|(&i, id)| {
+                let img = &inventory.images[i as usize];
                 Member {
-                    id: &img.id,
+                    id,
                     time: img.time,
                     state: img.state,
                 }
             })
             .collect();
+        let mut recent = [None, None];
         for (&i, standing) in members.iter().zip(lineage::judge(&judged, &rule, now)) {
-            stages[i] = Stage::from(standing);
+            stages.set(i as usize, Stage::from(standing), &mut recent);
         }
     }
     stages
@@ -373,10 +456,10 @@ fn local_guard(img: &ImageRecord, config: &Config, now: OffsetDateTime) -> Optio
     if img.state == ImageState::Pending {
         return Some(KeepWhy::Pending);
     }
-    if img.keep_tag {
+    if img.keep_tag() {
         return Some(KeepWhy::KeepTag);
     }
-    if img.protected {
+    if img.protected() {
         return Some(KeepWhy::Protected);
     }
     let days = config.keep_if_launched_within_days;
@@ -388,7 +471,7 @@ fn local_guard(img: &ImageRecord, config: &Config, now: OffsetDateTime) -> Optio
             });
         }
     }
-    if img.public && !config.cleanup_shared {
+    if img.public() && !config.cleanup_shared {
         return Some(KeepWhy::Public);
     }
     None
@@ -398,18 +481,28 @@ fn local_guard(img: &ImageRecord, config: &Config, now: OffsetDateTime) -> Optio
 /// (references, and launch permissions unless `CLEANUP_SHARED`).
 pub fn candidates(
     inventory: &Inventory,
-    stages: &[Stage],
+    stages: &Stages,
     config: &Config,
     now: OffsetDateTime,
 ) -> Vec<usize> {
-    stages
-        .iter()
-        .enumerate()
-        .filter(|(i, s)| {
-            matches!(s, Stage::Past(_)) && local_guard(&inventory.images[*i], config, now).is_none()
-        })
-        .map(|(i, _)| i)
+    (0..stages.len())
+        .filter(|&i| is_candidate(inventory, stages, i, config, now))
         .collect()
+}
+
+/// Whether image `index` is one of the [`candidates`].
+pub fn is_candidate(
+    inventory: &Inventory,
+    stages: &Stages,
+    index: usize,
+    config: &Config,
+    now: OffsetDateTime,
+) -> bool {
+    matches!(stages.get(index), Some(Stage::Past(_)))
+        && inventory
+            .images
+            .get(index)
+            .is_some_and(|img| local_guard(img, config, now).is_none())
 }
 
 /// Step 2: the decision for image `index`, given its stage and the facts looked up.
@@ -420,7 +513,7 @@ pub fn candidates(
 /// "unused" ([`super::usage::verdict`]).
 pub fn decide(
     inventory: &Inventory,
-    stages: &[Stage],
+    stages: &Stages,
     index: usize,
     facts: &Facts,
     config: &Config,
@@ -430,8 +523,8 @@ pub fn decide(
     match use_check_needed(inventory, index, &decision, facts, config) {
         Err(why) => Decision::Keep(why),
         Ok(Some(grantees)) => {
-            let id = &inventory.images[index].id;
-            match super::usage::verdict(facts.usage.as_ref(), id, &grantees) {
+            let id = inventory.id(&inventory.images[index]);
+            match super::usage::verdict(facts.usage.as_ref(), &id, &grantees) {
                 Some(blocked) => Decision::Keep(KeepWhy::UsedElsewhere(blocked)),
                 None => decision,
             }
@@ -463,7 +556,7 @@ pub fn use_check_needed(
         // EC2 removed every launch permission when it was disabled: nothing to revoke.
         return Ok(None);
     }
-    match facts.grantees(&img.id) {
+    match facts.grantees(&inventory.id(img)) {
         None => Err(KeepWhy::NotChecked),
         Some([]) => Ok(None),
         Some(g) => Ok(Some(g.to_vec())),
@@ -474,7 +567,7 @@ pub fn use_check_needed(
 /// it is shared with is to be asked ([`use_check_needed`]).
 pub fn decide_before_use_check(
     inventory: &Inventory,
-    stages: &[Stage],
+    stages: &Stages,
     index: usize,
     facts: &Facts,
     config: &Config,
@@ -488,7 +581,8 @@ pub fn decide_before_use_check(
     if let Some(why) = local_guard(img, config, now) {
         return Decision::Keep(why);
     }
-    if let Some((problem, retryable)) = facts.failed.get(&img.id) {
+    let id = &inventory.id(img);
+    if let Some((problem, retryable)) = facts.failed.get(id) {
         return Decision::Keep(KeepWhy::CheckFailed {
             problem: problem.clone(),
             retryable: *retryable,
@@ -502,23 +596,23 @@ pub fn decide_before_use_check(
             })
         }
         Some(Ok(published)) => {
-            if let Some(why) = published.get(&img.id) {
+            if let Some(why) = published.get(id) {
                 return Decision::Keep(KeepWhy::Published(why.clone()));
             }
         }
         None => {}
     }
-    if !facts.references_checked.contains(&img.id) {
+    if !facts.references_checked.contains(id) {
         return Decision::Keep(KeepWhy::NotChecked);
     }
-    if let Some(refs) = facts.references.get(&img.id) {
+    if let Some(refs) = facts.references.get(id) {
         return Decision::Keep(KeepWhy::Referenced(refs.clone()));
     }
     if !config.cleanup_shared {
-        if !facts.sharing_checked.contains(&img.id) {
+        if !facts.sharing_checked.contains(id) {
             return Decision::Keep(KeepWhy::NotChecked);
         }
-        if let Some(g) = facts.grantees.get(&img.id) {
+        if let Some(g) = facts.grantees.get(id) {
             return Decision::Keep(if g.contains(&Grantee::Public) {
                 KeepWhy::Public
             } else {
@@ -537,7 +631,7 @@ pub fn decide_before_use_check(
             problem: problem.clone(),
             retryable: *retryable,
         }),
-        Some(Ok(locks)) => match inventory.disks(img).iter().find_map(|(k, _)| locks.get(k)) {
+        Some(Ok(locks)) => match inventory.disks(img).find_map(|(k, _)| locks.get(&k)) {
             Some(lock) => Decision::Keep(KeepWhy::SnapshotLocked(lock.clone())),
             None => decision,
         },
@@ -655,7 +749,7 @@ pub fn plan(
     let images = (0..inventory.images.len())
         .map(|i| PlannedImage {
             index: i,
-            id: inventory.images[i].id.clone(),
+            id: inventory.id(&inventory.images[i]),
             decision: decide(inventory, &stages, i, facts, config, now),
         })
         .collect();
@@ -799,7 +893,7 @@ mod tests {
         let mut facts = Facts::new();
         let ids: Vec<ImageId> = candidates(inv, &stages, config, NOW)
             .into_iter()
-            .map(|i| inv.images[i].id.clone())
+            .map(|i| inv.id(&inv.images[i]))
             .collect();
         facts.references_checked(&ids, Vec::new());
         for id in &ids {
@@ -1292,9 +1386,9 @@ mod tests {
         ];
         let inv = inventory(&imgs);
         let stages = retention(&inv, &config, NOW);
-        let ids: Vec<&str> = candidates(&inv, &stages, &config, NOW)
+        let ids: Vec<String> = candidates(&inv, &stages, &config, NOW)
             .into_iter()
-            .map(|i| inv.images[i].id.as_str())
+            .map(|i| inv.id(&inv.images[i]).to_string())
             .collect();
         assert_eq!(ids, ["ami-c"]);
     }
@@ -1363,8 +1457,26 @@ mod tests {
     }
 
     #[test]
-    fn a_stage_is_16_bytes() {
+    fn a_stage_is_16_bytes_and_an_images_stage_4() {
         // Issue 19 (flat memory): a run holds one stage per image of the region.
         assert!(std::mem::size_of::<Stage>() <= 16);
+        // Members of a lineage share its stages: a lineage of 10 under count=2 holds its
+        // 2 kept members' reasons and one `Past`, not 10 stages.
+        let imgs: Vec<Image> = (0..10)
+            .map(|n| image(&format!("ami-{n}"), n, &[]))
+            .collect();
+        let inv = inventory(&imgs);
+        let stages = retention(&inv, &config(&[("RETAIN", "count=2")]), NOW);
+        assert_eq!(stages.len(), 10);
+        assert!(stages.distinct.len() <= 4, "{stages:#?}");
+        let past = stages
+            .iter()
+            .filter(|s| matches!(s, Stage::Past(_)))
+            .count();
+        assert_eq!(past, 8);
+        for (i, stage) in (&stages).into_iter().enumerate() {
+            assert_eq!(&stages[i], stage);
+            assert_eq!(stages.get(i), Some(stage));
+        }
     }
 }

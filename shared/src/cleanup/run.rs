@@ -37,7 +37,7 @@ use futures::StreamExt;
 use time::OffsetDateTime;
 
 use super::inventory::{snapshot_key, ImageRecord, Inventory, LineageId};
-use super::plan::{self, Decision, Facts, KeepWhy, OrphanDecision, Stage};
+use super::plan::{self, Decision, Facts, KeepWhy, OrphanDecision, Stage, Stages};
 use super::recycle::{self, TagPrint};
 use super::usage::Blocked;
 use super::usage_check::UsageCheck;
@@ -176,10 +176,10 @@ struct Tally {
     recycle_snapshots: u64,
 }
 
-/// The retention view of an inventoried image.
-fn member_of(img: &ImageRecord) -> Member<'_> {
+/// The retention view of an inventoried image of id `id`.
+fn member_of<'a>(img: &ImageRecord, id: &'a ImageId) -> Member<'a> {
     Member {
-        id: &img.id,
+        id,
         time: img.time,
         state: img.state,
     }
@@ -299,7 +299,10 @@ impl Region1<'_> {
                 self.region,
                 inventory.len()
             ));
-            match page.next {
+            // The page goes before the snapshot table is made at the end.
+            let next = page.next;
+            drop(page.items);
+            match next {
                 Some(t) => token = Some(t),
                 None => {
                     // The records stay for the whole run: no room kept for more.
@@ -325,20 +328,17 @@ impl Region1<'_> {
         let deployment = self.ctx.config.deployment.clone();
         let mut read = HashMap::new();
         for chunk in indices.chunks(IDS_PER_READ) {
-            let by_id: HashMap<&ImageId, usize> = chunk
-                .iter()
-                .map(|&i| (&inventory.images[i].id, i))
-                .collect();
             let ids: Vec<ImageId> = chunk
                 .iter()
-                .map(|&i| inventory.images[i].id.clone())
+                .map(|&i| inventory.id(&inventory.images[i]))
                 .collect();
+            let by_id: HashMap<&ImageId, usize> = ids.iter().zip(chunk.iter().copied()).collect();
             let images = match self.read_again(&ids).await {
                 Ok(images) => images,
                 Err(e) => {
                     for &i in chunk {
                         proof[i] = Proof::Not;
-                        let id = inventory.images[i].id.clone();
+                        let id = inventory.id(&inventory.images[i]);
                         self.push(
                             id.as_str(),
                             Some(&id),
@@ -366,13 +366,11 @@ impl Region1<'_> {
                     read.insert(i, image);
                 }
             }
-            for &i in chunk {
-                let id = &inventory.images[i].id;
+            for id in &ids {
                 if !listed.contains(id) {
-                    let id = id.clone();
                     self.push(
                         id.as_str(),
-                        Some(&id),
+                        Some(id),
                         Outcome::Kept,
                         "no longer listed as this deployment's (deregistered or untagged since the listing): left alone".to_owned(),
                     );
@@ -412,7 +410,7 @@ impl Region1<'_> {
     /// members' stages: [`plan::retention_without`]), leaves out the unproven and plans
     /// again, until every kept member is proven. A lineage whose head was left out gets the
     /// best member left as its head (read again for its `retain` tags).
-    async fn proven_retention(&mut self, inventory: &Inventory, proof: &mut [Proof]) -> Vec<Stage> {
+    async fn proven_retention(&mut self, inventory: &Inventory, proof: &mut [Proof]) -> Stages {
         let config = self.ctx.config.clone();
         let mut heads: HashMap<LineageId, Head> = HashMap::new();
         loop {
@@ -439,7 +437,7 @@ impl Region1<'_> {
                     .or_else(|| inventory.lineage(lid).map(|l| &l.head));
                 let led_by_lost = current
                     .and_then(Head::image)
-                    .and_then(|(id, _)| inventory.images.iter().position(|img| &img.id == id))
+                    .and_then(|(id, _)| inventory.position(id))
                     .is_none_or(|i| proof[i] == Proof::Not);
                 if !led_by_lost {
                     continue;
@@ -449,19 +447,16 @@ impl Region1<'_> {
                     let mut ranking = Head::default();
                     for (i, img) in inventory.images.iter().enumerate() {
                         if img.lineage == lid && proof[i] != Proof::Not {
-                            ranking.offer(&member_of(img), None);
+                            ranking.offer(&member_of(img, &inventory.id(img)), None);
                         }
                     }
-                    let Some(i) = ranking
-                        .image()
-                        .and_then(|(id, _)| inventory.images.iter().position(|img| &img.id == id))
-                    else {
+                    let Some(i) = ranking.image().and_then(|(id, _)| inventory.position(id)) else {
                         break;
                     };
                     // A seal already proven is not asked of KMS twice: the sealer
                     // remembers it.
                     if let Some(image) = self.prove(inventory, &[i], proof).await.get(&i) {
-                        head.offer_image(&member_of(&inventory.images[i]), image);
+                        head.offer_image(&member_of(&inventory.images[i], &image.id), image);
                         break;
                     }
                 }
@@ -599,8 +594,8 @@ impl Region1<'_> {
             }
             for (key, size) in inventory.disks(image) {
                 // Only a snapshot several images use needs remembering (once counted).
-                if inventory.snapshot_key_users(*key) <= 1 || seen.insert(*key) {
-                    gib += Self::disk_gib(inventory, *key, *size);
+                if inventory.snapshot_key_users(key) <= 1 || seen.insert(key) {
+                    gib += Self::disk_gib(inventory, key, size);
                 }
             }
         }
@@ -624,11 +619,10 @@ impl Region1<'_> {
         let now = self.now;
         let mut proof = vec![Proof::Unknown; inventory.len()];
         let stages = self.proven_retention(inventory, &mut proof).await;
-        let candidates = plan::candidates(inventory, &stages, &config, now);
-        let mut is_candidate = vec![false; inventory.len()];
-        for &i in &candidates {
-            is_candidate[i] = true;
-        }
+        let is_candidate: Vec<bool> = (0..inventory.len())
+            .map(|i| plan::is_candidate(inventory, &stages, i, &config, now))
+            .collect();
+        let candidates = is_candidate.iter().filter(|&&c| c).count();
         let past = stages
             .iter()
             .filter(|s| matches!(s, Stage::Past(_)))
@@ -637,7 +631,7 @@ impl Region1<'_> {
             "cleanup {}: {} images, {past} past retention, {} to check for references",
             self.region,
             inventory.len(),
-            candidates.len()
+            candidates
         ));
         let no_facts = Facts::new();
         // Proven while planning: the kept members.
@@ -646,14 +640,17 @@ impl Region1<'_> {
             self.apply(inventory, i, &decision).await;
         }
         // The rest, candidates first; the others only need their seals proven before
-        // they are reported (kept by a guard, pending, failed, …).
-        let rest: Vec<usize> = candidates
-            .iter()
-            .copied()
+        // they are reported (kept by a guard, pending, failed, …). As `u32` indices: this
+        // list is as long as the inventory (issue 19, flat memory).
+        let rest: Vec<u32> = (0..inventory.len())
+            .filter(|&i| is_candidate[i])
             .chain((0..inventory.len()).filter(|&i| proof[i] == Proof::Unknown && !is_candidate[i]))
+            .map(|i| i as u32)
             .collect();
         let mut checked = 0;
         for (n, batch) in rest.chunks(CHECK_BATCH).enumerate() {
+            let batch: Vec<usize> = batch.iter().map(|&i| i as usize).collect();
+            let batch = batch.as_slice();
             if self.out_of_time() {
                 for &i in batch {
                     let reason = plan::explain(
@@ -663,7 +660,7 @@ impl Region1<'_> {
                         (config.deprecation_grace_days, config.disable_grace_days),
                     );
                     self.push(
-                        inventory.images[i].id.as_str(),
+                        inventory.id(&inventory.images[i]).as_str(),
                         None,
                         Outcome::Deferred,
                         format!("deadline near: {reason}"),
@@ -697,7 +694,7 @@ impl Region1<'_> {
                 "cleanup {}: {}/{} checked (batch {}), {} deregistered, {} deprecated",
                 self.region,
                 checked,
-                candidates.len(),
+                candidates,
                 n + 1,
                 self.tally.deleted,
                 self.tally.deprecated
@@ -744,7 +741,7 @@ impl Region1<'_> {
     async fn facts(&mut self, inventory: &Inventory, batch: &[usize]) -> Facts {
         let ids: Vec<ImageId> = batch
             .iter()
-            .map(|&i| inventory.images[i].id.clone())
+            .map(|&i| inventory.id(&inventory.images[i]))
             .collect();
         let mut facts = Facts::new();
         match &self.locks {
@@ -805,7 +802,7 @@ impl Region1<'_> {
     async fn use_checks(
         &mut self,
         inventory: &Inventory,
-        stages: &[Stage],
+        stages: &Stages,
         batch: &[usize],
         facts: &mut Facts,
     ) {
@@ -816,7 +813,7 @@ impl Region1<'_> {
                 let d =
                     plan::decide_before_use_check(inventory, stages, i, facts, &config, self.now);
                 match plan::use_check_needed(inventory, i, &d, facts, &config) {
-                    Ok(Some(g)) => Some((inventory.images[i].id.clone(), g)),
+                    Ok(Some(g)) => Some((inventory.id(&inventory.images[i]), g)),
                     _ => None,
                 }
             })
@@ -834,7 +831,7 @@ impl Region1<'_> {
 
     async fn apply(&mut self, inventory: &Inventory, index: usize, decision: &Decision) {
         let img = &inventory.images[index];
-        let id = &img.id;
+        let id = &inventory.id(img);
         let graces = (
             self.ctx.config.deprecation_grace_days,
             self.ctx.config.disable_grace_days,
@@ -881,8 +878,8 @@ impl Region1<'_> {
                 let mut gib = Gib::default();
                 let mut keys = Vec::new();
                 for (k, size) in inventory.exclusive_disks(img) {
-                    gib += Self::disk_gib(inventory, *k, *size);
-                    keys.push(*k);
+                    gib += Self::disk_gib(inventory, k, size);
+                    keys.push(k);
                 }
                 self.tally.gib_planned += gib;
                 let note = self.image_recycle_note(inventory, img, &keys).await;
@@ -913,17 +910,16 @@ impl Region1<'_> {
                 Err(e) => self.failed(id, "deprecate", &e),
             },
             Decision::Disable { restart_clock, .. } => {
-                self.disable(img, *restart_clock, reason).await;
+                self.disable(id, img, *restart_clock, reason).await;
             }
-            Decision::Deregister { .. } if !self.retire_grants(img).await => {}
+            Decision::Deregister { .. } if !self.retire_grants(id, img).await => {}
             Decision::Deregister { .. } => match self.ec2.deregister(id, true).await {
                 Ok(done) => {
                     let mut freed = Gib::default();
                     for s in &done.snapshots_deleted {
                         let k = snapshot_key(s);
-                        if let Some((_, size)) = inventory.disks(img).iter().find(|(d, _)| *d == k)
-                        {
-                            freed += Self::disk_gib(inventory, k, *size);
+                        if let Some((_, size)) = inventory.disks(img).find(|(d, _)| *d == k) {
+                            freed += Self::disk_gib(inventory, k, size);
                         }
                     }
                     self.tally.deleted += 1;
@@ -959,17 +955,17 @@ impl Region1<'_> {
     /// after the image, found with ListGrants). First, because once the image and its
     /// record are gone nothing would name them again. `false` (image kept, reported) when
     /// they could not be retired.
-    async fn retire_grants(&mut self, img: &ImageRecord) -> bool {
+    async fn retire_grants(&mut self, id: &ImageId, img: &ImageRecord) -> bool {
         if img.shared_keys.is_empty() {
             return true;
         }
         let kms = self.ctx.cloud.keys(self.region);
-        match crate::share::retire_image_grants(kms.as_ref(), &img.id, &img.shared_keys).await {
+        match crate::share::retire_image_grants(kms.as_ref(), id, &img.shared_keys).await {
             Ok(0) => true,
             Ok(n) => {
                 self.push(
-                    img.id.as_str(),
-                    Some(&img.id),
+                    id.as_str(),
+                    Some(id),
                     Outcome::Revoked,
                     format!(
                         "{n} KMS grant(s) the suite made to share it retired before it is deleted"
@@ -980,7 +976,7 @@ impl Region1<'_> {
             Err(e) => {
                 let outcome = Outcome::for_error(&e);
                 self.push(
-                    img.id.as_str(),
+                    id.as_str(),
                     None,
                     outcome,
                     format!("kept: the KMS grants made to share it could not be retired ({e}); the next run retries"),
@@ -993,8 +989,13 @@ impl Region1<'_> {
     /// The disabled stage: the deprecation time set to now (the stage's clock, EC2 records
     /// no time of disabling), then `DisableImage`. A failure of either leaves the image as
     /// it was for the next run (a clock set without the disable only delays it).
-    async fn disable(&mut self, img: &ImageRecord, restart_clock: bool, reason: String) {
-        let id = &img.id;
+    async fn disable(
+        &mut self,
+        id: &ImageId,
+        img: &ImageRecord,
+        restart_clock: bool,
+        reason: String,
+    ) {
         if restart_clock {
             if let Err(e) = self
                 .ec2
