@@ -9,7 +9,8 @@
 //!    its own region, so each region's images are checked there) and launch permissions;
 //! 3. each candidate's [`plan::decide`] is applied at once: one `EnableImageDeprecation`,
 //!    one `DisableImage` (after setting the deprecation time: the disabled stage's clock)
-//!    or one `DeregisterImage` (with `DeleteAssociatedSnapshots`) per image; each batch
+//!    or one `DeregisterImage` (with `DeleteAssociatedSnapshots`) per image, a batch's
+//!    deregistrations in flight together under the pacer; each batch
 //!    first reads its snapshots by id (full sizes for the savings, tags for Recycle Bin
 //!    coverage), so the deletions start right after the plan;
 //! 4. snapshots tagged as ours that no image uses are reported (deleted with
@@ -20,10 +21,10 @@
 //! for deregistration whose snapshot is locked is kept and reported with the lock's end,
 //! a locked orphan is not attempted; neither is retried before the lock ends.
 //!
-//! The Recycle Bin retention rules are read once per region, at the first deletion (or
-//! planned one): each deregistered image and each deleted snapshot is reported as
-//! restorable until a given time under a named rule, or as deleted for good
-//! ([`super::recycle`]). A failed read stops nothing; the report says coverage is unknown.
+//! The Recycle Bin retention rules are read once per region, with the first batch's seals
+//! when the plan has candidates (none otherwise): each deregistered image and each deleted
+//! snapshot is reported as restorable until a given time under a named rule, or as
+//! deleted for good ([`super::recycle`]). A failed read stops nothing; the report says coverage is unknown.
 //!
 //! The deadline is checked before each batch and each mutating call; when it is near the
 //! rest is reported `deferred` and `incomplete` is set. The next run re-reads everything
@@ -43,10 +44,12 @@ use super::usage::Blocked;
 use super::usage_check::UsageCheck;
 use super::CleanupRequest;
 use crate::context::Context;
-use crate::error::{CloudError, ErrorKind};
+use crate::error::{CloudError, CloudResult, ErrorKind};
 use crate::lineage::{Head, Member};
 use crate::model::{Image, ImageId, ImageState, Region, Snapshot, SnapshotId};
-use crate::ports::{Ec2, ImageQuery, RecycleResource, RetentionRule, SnapshotLock, SnapshotQuery};
+use crate::ports::{
+    Deregistered, Ec2, ImageQuery, RecycleResource, RetentionRule, SnapshotLock, SnapshotQuery,
+};
 use crate::publish::history::{self, Published};
 use crate::report::{Outcome, RunReport};
 use crate::seal;
@@ -55,11 +58,31 @@ use crate::tags::key;
 /// The function name in reports.
 pub const FUNCTION: &str = "cleanup";
 
-/// Images checked (references, launch permissions) per batch; the deadline is checked
-/// between batches. The EC2 adapter splits a batch's reference check into
+/// Images checked (references, launch permissions) per batch, at most ([`ramped`]); the
+/// deadline is checked between batches. The EC2 adapter splits a batch's reference check into
 /// DescribeImageReferences calls of at most 10 ids
 /// ([`crate::aws::references::IDS_PER_REFERENCE_CALL`], the API's limit).
 const CHECK_BATCH: usize = 100;
+
+/// The first batch's size: batches double from it up to [`CHECK_BATCH`], so the first
+/// deletion waits for ten images' checks, not a hundred's (EC2's deregistration bucket is
+/// full at the start: time spent before the first call is lost to it).
+const FIRST_CHECK_BATCH: usize = 10;
+
+/// `items` in batches of [`FIRST_CHECK_BATCH`], then twice that, … up to [`CHECK_BATCH`].
+pub(super) fn ramped<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    let mut size = FIRST_CHECK_BATCH;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (batch, after) = rest.split_at(size.min(rest.len()));
+        rest = after;
+        size = (size * 2).min(CHECK_BATCH);
+        Some(batch)
+    })
+}
 
 /// Images read again per DescribeImages (by `ImageIds`) to prove their seals.
 const IDS_PER_READ: usize = 200;
@@ -68,6 +91,9 @@ const IDS_PER_READ: usize = 200;
 const SNAPSHOTS_PER_READ: usize = 500;
 
 /// Cleans every requested region (in parallel) and returns one merged report.
+/// DeregisterImage calls in flight at once per region ([`Region1::deregister_at_once`]).
+const DEREGISTRATIONS_IN_FLIGHT: usize = 8;
+
 /// Launch-permission reads in flight at once per region.
 const PERMISSION_CHECKS_IN_FLIGHT: usize = 8;
 
@@ -209,6 +235,8 @@ struct Region1<'a> {
     recycle_rules: Option<Result<Vec<RetentionRule>, String>>,
     /// [`Region1::published`], read once.
     published: Option<Result<Arc<Published>, (String, bool)>>,
+    /// The answer of [`read_published`] made with the first batch's seals, not yet looked at.
+    published_read: Option<CloudResult<Published>>,
     /// The run's cross-account use checks ([`super::usage_check`]).
     usage: Arc<UsageCheck>,
 }
@@ -230,6 +258,7 @@ async fn run_region(
         locks: None,
         recycle_rules: None,
         published: None,
+        published_read: None,
         usage,
     };
     match r.read_inventory().await {
@@ -255,6 +284,18 @@ async fn run_region(
         }
     }
     r.finish()
+}
+
+/// What was published in `region` ([`Region1::published`]).
+async fn read_published(ctx: &Context, region: &Region) -> CloudResult<Published> {
+    let config = &ctx.config;
+    history::published_images(
+        ctx.cloud.parameters(region).as_ref(),
+        ctx.cloud.launch_templates(region).as_ref(),
+        &config.deployment,
+        config.published_keep,
+    )
+    .await
 }
 
 impl Region1<'_> {
@@ -489,21 +530,17 @@ impl Region1<'_> {
     }
 
     /// What was published in the region (latest-image parameters and their last
-    /// `PUBLISHED_KEEP` values, pins, tracked templates): one read per region and run, at
-    /// the first candidate.
+    /// `PUBLISHED_KEEP` values, pins, tracked templates): one read per region and run,
+    /// made with the first batch's seals ([`read_published`]).
     async fn published(&mut self) -> Result<Arc<Published>, (String, bool)> {
         if let Some(known) = &self.published {
             return known.clone();
         }
         {
-            let config = &self.ctx.config;
-            let read = history::published_images(
-                self.ctx.cloud.parameters(self.region).as_ref(),
-                self.ctx.cloud.launch_templates(self.region).as_ref(),
-                &config.deployment,
-                config.published_keep,
-            )
-            .await;
+            let read = match self.published_read.take() {
+                Some(read) => read,
+                None => read_published(self.ctx, self.region).await,
+            };
             self.published = Some(match read {
                 Ok(p) => Ok(Arc::new(p)),
                 Err(e) => {
@@ -526,7 +563,8 @@ impl Region1<'_> {
             .unwrap_or_else(|| Err(("not read".to_owned(), true)))
     }
 
-    /// The region's Recycle Bin rules: one read per region and run, at the first deletion.
+    /// The region's Recycle Bin rules: one read per region and run, made with the first
+    /// batch's seals (here if not).
     async fn recycle_rules(&mut self) -> &Result<Vec<RetentionRule>, String> {
         if self.recycle_rules.is_none() {
             let bin = self.ctx.cloud.recycle_bin(self.region);
@@ -648,7 +686,7 @@ impl Region1<'_> {
             .map(|i| i as u32)
             .collect();
         let mut checked = 0;
-        for (n, batch) in rest.chunks(CHECK_BATCH).enumerate() {
+        for (n, batch) in ramped(&rest).enumerate() {
             let batch: Vec<usize> = batch.iter().map(|&i| i as usize).collect();
             let batch = batch.as_slice();
             if self.out_of_time() {
@@ -668,7 +706,22 @@ impl Region1<'_> {
                 }
                 continue;
             }
-            let read = self.prove(inventory, batch, &mut proof).await;
+            let read = if n == 0 && candidates > 0 {
+                // The region's one-time reads go with the first batch's seals (each one or
+                // two round trips the first deletion would otherwise wait for).
+                let (ctx, region) = (self.ctx, self.region);
+                let bin = ctx.cloud.recycle_bin(region);
+                let (read, published, rules) = futures::join!(
+                    self.prove(inventory, batch, &mut proof),
+                    read_published(ctx, region),
+                    bin.retention_rules(),
+                );
+                self.published_read = Some(published);
+                self.recycle_rules = Some(rules.map_err(|e| e.to_string()));
+                read
+            } else {
+                self.prove(inventory, batch, &mut proof).await
+            };
             let (due, others): (Vec<usize>, Vec<usize>) = batch
                 .iter()
                 .copied()
@@ -685,9 +738,14 @@ impl Region1<'_> {
                 .await;
             let mut facts = self.facts(inventory, &due).await;
             self.use_checks(inventory, &stages, &due, &mut facts).await;
-            for &i in &due {
-                let decision = plan::decide(inventory, &stages, i, &facts, &config, now);
-                self.apply(inventory, i, &decision).await;
+            let decisions: Vec<(usize, Decision)> = due
+                .iter()
+                .map(|&i| (i, plan::decide(inventory, &stages, i, &facts, &config, now)))
+                .collect();
+            let mut called = self.deregister_at_once(inventory, &decisions).await;
+            for (i, decision) in &decisions {
+                let call = called.remove(i);
+                self.apply_called(inventory, *i, decision, call).await;
             }
             checked += batch.iter().filter(|&&i| is_candidate[i]).count();
             self.ctx.progress(&format!(
@@ -829,7 +887,60 @@ impl Region1<'_> {
         facts.usage_checked(self.usage.check(self.region, &wanted).await);
     }
 
+    /// The batch's deregistrations of images without grants to retire, made at once
+    /// ([`DEREGISTRATIONS_IN_FLIGHT`] in flight, the pacer holding them to EC2's mutating
+    /// bucket) rather than each one call's latency after the other: the bucket's burst is
+    /// spent at once, as the bucket-limited pace assumes. Each call is made only while the
+    /// deadline is not near (an image not called is left to [`Region1::apply_called`],
+    /// which defers it). Nothing is called in a dry run; images with KMS grants to retire
+    /// first are deregistered one by one in [`Region1::apply_called`].
+    async fn deregister_at_once(
+        &mut self,
+        inventory: &Inventory,
+        decisions: &[(usize, Decision)],
+    ) -> HashMap<usize, CloudResult<Deregistered>> {
+        if self.ctx.dry_run() || self.out_of_time() {
+            return HashMap::new();
+        }
+        let calls: Vec<(usize, ImageId)> = decisions
+            .iter()
+            .filter(|(i, d)| {
+                matches!(d, Decision::Deregister { .. })
+                    && inventory.images[*i].shared_keys.is_empty()
+            })
+            .map(|(i, _)| (*i, inventory.id(&inventory.images[*i])))
+            .collect();
+        let ec2 = self.ec2.clone();
+        let deadline = self.ctx.deadline;
+        futures::stream::iter(calls)
+            .map(|(i, id)| {
+                let ec2 = ec2.clone();
+                async move {
+                    if deadline.near() {
+                        return None;
+                    }
+                    Some((i, ec2.deregister(&id, true).await))
+                }
+            })
+            .buffer_unordered(DEREGISTRATIONS_IN_FLIGHT)
+            .filter_map(|r| async move { r })
+            .collect()
+            .await
+    }
+
     async fn apply(&mut self, inventory: &Inventory, index: usize, decision: &Decision) {
+        self.apply_called(inventory, index, decision, None).await;
+    }
+
+    /// Applies `decision`; `called`: the answer of the deregistration
+    /// [`Region1::deregister_at_once`] already made for it.
+    async fn apply_called(
+        &mut self,
+        inventory: &Inventory,
+        index: usize,
+        decision: &Decision,
+        called: Option<CloudResult<Deregistered>>,
+    ) {
         let img = &inventory.images[index];
         let id = &inventory.id(img);
         let graces = (
@@ -890,6 +1001,11 @@ impl Region1<'_> {
                     format!("would deregister (snapshots of about {gib}): {reason}; once deleted, {note}"),
                 );
             }
+            Decision::Deregister { .. } if called.is_some() => {
+                if let Some(result) = called {
+                    self.deregistered(inventory, img, id, reason, result).await;
+                }
+            }
             _ if self.out_of_time() => self.push(
                 id.as_str(),
                 None,
@@ -913,41 +1029,56 @@ impl Region1<'_> {
                 self.disable(id, img, *restart_clock, reason).await;
             }
             Decision::Deregister { .. } if !self.retire_grants(id, img).await => {}
-            Decision::Deregister { .. } => match self.ec2.deregister(id, true).await {
-                Ok(done) => {
-                    let mut freed = Gib::default();
-                    for s in &done.snapshots_deleted {
-                        let k = snapshot_key(s);
-                        if let Some((_, size)) = inventory.disks(img).find(|(d, _)| *d == k) {
-                            freed += Self::disk_gib(inventory, k, size);
-                        }
-                    }
-                    self.tally.deleted += 1;
-                    self.tally.gib_freed += freed;
-                    self.tally.snapshots_deleted += done.snapshots_deleted.len() as u64;
-                    let keys: Vec<u64> = done.snapshots_deleted.iter().map(snapshot_key).collect();
-                    let note = self.image_recycle_note(inventory, img, &keys).await;
-                    self.push(
-                        id.as_str(),
-                        None,
-                        Outcome::Deleted,
-                        format!(
-                            "deregistered, {} snapshot(s) deleted ({freed}): {reason}; {note}",
-                            done.snapshots_deleted.len()
-                        ),
-                    );
-                    for (snap, code) in &done.snapshots_kept {
-                        self.tally.snapshots_kept += 1;
-                        self.push(
-                            snap.as_str(),
-                            Some(id),
-                            Outcome::Kept,
-                            format!("snapshot of deregistered {id} kept by EC2 ({code}): another image still uses it; it goes with the last image that does"),
-                        );
+            Decision::Deregister { .. } => {
+                let result = self.ec2.deregister(id, true).await;
+                self.deregistered(inventory, img, id, reason, result).await;
+            }
+        }
+    }
+
+    /// Reports a deregistration's answer and counts what it freed.
+    async fn deregistered(
+        &mut self,
+        inventory: &Inventory,
+        img: &ImageRecord,
+        id: &ImageId,
+        reason: String,
+        result: CloudResult<Deregistered>,
+    ) {
+        match result {
+            Ok(done) => {
+                let mut freed = Gib::default();
+                for s in &done.snapshots_deleted {
+                    let k = snapshot_key(s);
+                    if let Some((_, size)) = inventory.disks(img).find(|(d, _)| *d == k) {
+                        freed += Self::disk_gib(inventory, k, size);
                     }
                 }
-                Err(e) => self.failed(id, "deregister", &e),
-            },
+                self.tally.deleted += 1;
+                self.tally.gib_freed += freed;
+                self.tally.snapshots_deleted += done.snapshots_deleted.len() as u64;
+                let keys: Vec<u64> = done.snapshots_deleted.iter().map(snapshot_key).collect();
+                let note = self.image_recycle_note(inventory, img, &keys).await;
+                self.push(
+                    id.as_str(),
+                    None,
+                    Outcome::Deleted,
+                    format!(
+                        "deregistered, {} snapshot(s) deleted ({freed}): {reason}; {note}",
+                        done.snapshots_deleted.len()
+                    ),
+                );
+                for (snap, code) in &done.snapshots_kept {
+                    self.tally.snapshots_kept += 1;
+                    self.push(
+                        snap.as_str(),
+                        Some(id),
+                        Outcome::Kept,
+                        format!("snapshot of deregistered {id} kept by EC2 ({code}): another image still uses it; it goes with the last image that does"),
+                    );
+                }
+            }
+            Err(e) => self.failed(id, "deregister", &e),
         }
     }
 

@@ -830,3 +830,13 @@ async fn deleting_a_shared_image_retires_the_kms_grants_the_suite_made_for_it(
         .any(|i| i.outcome == Outcome::Revoked && i.reason.contains("1 KMS grant")));
     Ok(())
 }
+
+#[test]
+fn batches_double_from_ten_to_a_hundred_and_cover_every_image_once() {
+    let items: Vec<usize> = (0..437).collect();
+    let sizes: Vec<usize> = run::ramped(&items).map(<[usize]>::len).collect();
+    assert_eq!(sizes, vec![10, 20, 40, 80, 100, 100, 87]);
+    let joined: Vec<usize> = run::ramped(&items).flatten().copied().collect();
+    assert_eq!(joined, items);
+    assert_eq!(run::ramped::<usize>(&[]).count(), 0);
+}

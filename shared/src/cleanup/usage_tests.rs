@@ -161,10 +161,12 @@ async fn many_images_shared_with_one_account_are_asked_in_one_batch_and_cached_f
     // WHEN cleanup runs
     let report = run(&context(&hub, &[]), CleanupRequest::default(), NOW).await;
 
-    // THEN all go, after one reference check in A for the batch (the AWS adapter splits it
-    // into calls of 10 ids) and one AssumeRole for the run
+    // THEN all go, after one reference check in A per batch (10, then 15: batches double
+    // from ten; the AWS adapter splits each into calls of 10 ids) and one AssumeRole for
+    // the run
     assert!(old.iter().all(|id| !live(&hub, id)), "{report:#?}");
-    assert_eq!(a.calls("DescribeImageReferences"), 1);
+    assert_eq!(super::run::ramped(&old).count(), 2);
+    assert_eq!(a.calls("DescribeImageReferences"), 2);
     assert_eq!(
         hub.org()
             .assumed
