@@ -535,8 +535,8 @@ pub(crate) async fn bench_functions(
             rows.push(row(
                 format!("3. {name}: x86_64 zipped size (the release binary measured here)"),
                 format!("{:.2} MiB ({s} bytes)", s as f64 / MIB),
-                "< 4 MiB",
-                Some((s as f64) < 4.0 * MIB),
+                "- (the < 4 MiB target is the arm64 zip's)",
+                None,
             ));
         }
     }

@@ -51,6 +51,16 @@ pub(crate) async fn bench_inventory(
         );
         c.args(["--json", "cleanup", "--dry-run"]);
         let f = proc::run(c)?;
+        eprintln!(
+            "[4/4] (this bench process's own peak RSS: {})",
+            std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| s
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .map(|v| v.trim().to_owned()))
+                .unwrap_or_default()
+        );
         let report = parse_report(&f.stdout);
         let planned = report
             .as_ref()
