@@ -62,6 +62,16 @@ def _text(out: list, name: str, text: str) -> None:
         out.append(f"<{name}/>")
 
 
+def _element(out: list, name: str, body: list) -> None:
+    """`<name>…</name>` around `body`, or `<name/>` when it is empty (xmltodict's short form)."""
+    if body:
+        out.append(f"<{name}>")
+        out.extend(body)
+        out.append(f"</{name}>")
+    else:
+        out.append(f"<{name}/>")
+
+
 def _scalar_writer(shape: Any, serializer: EC2Serializer) -> Callable[[Any], str]:
     kind = shape.type_name
     if kind == "string":
@@ -180,12 +190,7 @@ def _compile(shape: Any, serializer: EC2Serializer, path: list[str], name: str,
                     member.write(value, body)
             if in_list and not body:
                 return False
-            if body:
-                out.append(f"<{name}>")
-                out.extend(body)
-                out.append(f"</{name}>")
-            else:
-                out.append(f"<{name}/>")
+            _element(out, name, body)
             return True
         return write_structure
     if kind == "list":
@@ -199,12 +204,7 @@ def _compile(shape: Any, serializer: EC2Serializer, path: list[str], name: str,
             body: list = []
             for element in value:
                 write_item(element, body)
-            if body:
-                out.append(f"<{name}>")
-                out.extend(body)
-                out.append(f"</{name}>")
-            else:
-                out.append(f"<{name}/>")
+            _element(out, name, body)
             return True
         return write_list
     convert = _scalar_writer(shape, serializer)
