@@ -68,6 +68,7 @@ impl EmulatorClient {
     ) -> SdkConfig {
         SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(ami_core::aws::http::DeferredTlsClient::shared())
             .region(aws_types::region::Region::new(region.to_owned()))
             .endpoint_url(&self.endpoint)
             .credentials_provider(

@@ -84,6 +84,7 @@ pub fn sdk_config(emu: &EmulatorClient, region: &str, max_attempts: u32) -> SdkC
     let creds = aws_credential_types::Credentials::new("testing", "secret", None, None, "emulator");
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(ami_core::aws::http::DeferredTlsClient::shared())
         .region(aws_types::region::Region::new(region.to_owned()))
         .endpoint_url(&emu.endpoint)
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))

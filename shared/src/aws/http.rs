@@ -1,4 +1,4 @@
-//! [`DeferredTlsClient`]: the SDK's default HTTPS client (hyper 1.x, rustls with aws-lc),
+//! [`DeferredTlsClient`]: the SDK's HTTPS client (hyper 1.x, rustls with ring),
 //! one instance shared by every SDK client of the process, whose TLS set-up waits for the
 //! first request.
 //!
@@ -60,12 +60,18 @@ impl DeferredTlsClient {
 }
 
 /// What `aws_smithy_runtime`'s `default_https_client` builds for the current behaviour
-/// version (that function is not public): rustls with aws-lc, the platform's roots, the
-/// proxy settings from the environment, the client's timeouts and sleep.
+/// version (that function is not public), but with ring as rustls' crypto provider where
+/// the SDK picks aws-lc: the platform's roots, the proxy settings from the environment, the
+/// client's timeouts and sleep. Why ring: it is the one crypto provider the build compiles.
+/// The SDK crates are built without their `rustls` feature (the legacy hyper 0.14 /
+/// rustls 0.21 / ring stack) and without `default-https-client` (aws-lc, whose C library
+/// takes minutes to build); every SDK configuration of the suite and its tests sets this
+/// client ([`crate::aws::AwsCloud::sdk_from_env`], `ami_sim`). What aws-lc adds and ring
+/// lacks is the post-quantum key exchange the SDK prefers; TLS 1.3 with X25519 is kept.
 fn default_https_client() -> SharedHttpClient {
     Builder::new().build_with_connector_fn(|settings, components| {
         let mut conn =
-            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
         conn.set_connector_settings(settings.cloned());
         if let Some(components) = components {
             conn.set_sleep_impl(components.sleep_impl());

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_credential_types::provider::ProvideCredentials;
 
 use crate::lifecycle::{self, Journal};
@@ -69,7 +68,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         };
     }
 
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let sdk = ami_core::aws::AwsCloud::sdk_from_env().await;
     if let Err(r) = settings::require_credentials(resolve_credentials(&sdk).await) {
         return refuse(r);
     }
