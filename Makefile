@@ -18,7 +18,7 @@ CARGO ?= cargo
 export AWS_MAX_ATTEMPTS ?= 2
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help test rust-fmt rust-lint rust-test demo bench setup standalone-check
+.PHONY: help test python-checks rust-fmt rust-lint rust-test demo bench setup standalone-check
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# //'
@@ -29,8 +29,29 @@ help:
 setup: emulator-venv tools browser
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 
-test: setup standalone-check rust-fmt rust-lint rust-test emulator-test infra-check
+## The Python checks (the emulator's own tests, moto's suite against it, the template checks)
+## run beside the Rust build and tests instead of after them: the build leaves a core idle
+## through its long one-crate stretches (aws-sdk-ec2), and the two sides share nothing but the
+## virtualenvs, which setup installs first. The Python side's output is kept in
+## PYTHON_CHECKS_LOG and printed once both sides are done; either one failing fails the target.
+PYTHON_CHECKS_LOG ?= target/python-checks.log
+
+test: setup standalone-check rust-fmt
+	@mkdir -p $(dir $(PYTHON_CHECKS_LOG))
+	@( start=$$SECONDS; $(MAKE) --no-print-directory python-checks; rc=$$?; \
+	   echo "python checks: exit $$rc after $$((SECONDS - start)) s"; exit $$rc ) \
+	   > $(PYTHON_CHECKS_LOG) 2>&1 & python=$$!; \
+	 start=$$SECONDS; $(MAKE) --no-print-directory rust-lint rust-test; rust=$$?; \
+	 echo "rust checks: exit $$rust after $$((SECONDS - start)) s"; \
+	 wait $$python; python=$$?; \
+	 echo "--- python checks, run beside the Rust side ($(PYTHON_CHECKS_LOG)):"; \
+	 cat $(PYTHON_CHECKS_LOG); \
+	 if [ $$rust -ne 0 ] || [ $$python -ne 0 ]; then \
+	   echo "make test: FAILED (rust checks: exit $$rust, python checks: exit $$python)"; exit 1; fi
 	@echo "make test: all checks passed"
+
+## What `make test` runs beside the Rust side.
+python-checks: emulator-test infra-check
 
 rust-fmt:
 	$(CARGO) fmt --all --check

@@ -69,14 +69,20 @@ def main() -> int:
     parser.add_argument("--cache", default=os.path.join(ROOT, ".venv", "moto-src"))
     args, pytest_args = parser.parse_known_args()
     src = fetch(args.cache)
-    port = free_port()
-    emulator = subprocess.Popen([sys.executable, os.path.join(EMULATOR, "launcher.py"),
-                                 "--host", "127.0.0.1", "--port", str(port)],
-                                stdout=subprocess.PIPE, text=True)
-    try:
+    # A probed port can be taken before the launcher binds it (`make test` runs the Rust
+    # tests, which start emulators of their own, beside this): then another is tried.
+    for _ in range(3):
+        port = free_port()
+        emulator = subprocess.Popen([sys.executable, os.path.join(EMULATOR, "launcher.py"),
+                                     "--host", "127.0.0.1", "--port", str(port)],
+                                    stdout=subprocess.PIPE, text=True)
         line = emulator.stdout.readline()
+        if "emulator ready" in line:
+            break
+        emulator.kill()
+    try:
         if "emulator ready" not in line:
-            print(f"emulator did not start: {line!r}", file=sys.stderr)
+            print(f"emulator did not start on port {port}: {line!r}", file=sys.stderr)
             return 1
         env = dict(os.environ, TEST_SERVER_MODE="true",
                    TEST_SERVER_MODE_ENDPOINT=f"http://127.0.0.1:{port}",

@@ -46,15 +46,26 @@ class Emulator:
             config=Config(retries={"total_max_attempts": retries, "mode": "standard"}))
 
 
+def start_emulator(attempts: int = 3):
+    """The launcher on a free port, once it says it is listening. A probed port can be
+    taken before the launcher binds it (`make test` runs the Rust tests, which start
+    emulators of their own, beside these): then it fails to start and another port is tried."""
+    for attempt in range(attempts):
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, LAUNCHER, "--host", "127.0.0.1", "--port", str(port)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = proc.stdout.readline()
+        if "emulator ready on" in line:
+            return proc, port
+        proc.kill()
+        if attempt == attempts - 1:
+            raise RuntimeError(f"emulator did not start on port {port}: {line!r} {proc.stderr.read()}")
+    raise RuntimeError("attempts must be at least 1")
+
+
 @pytest.fixture(scope="module")
 def emulator():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, LAUNCHER, "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    if "emulator ready on" not in line:
-        proc.kill()
-        raise RuntimeError(f"emulator did not start: {line!r} {proc.stderr.read()}")
+    proc, port = start_emulator()
     yield Emulator(f"http://127.0.0.1:{port}")
     proc.terminate()
     try:
