@@ -27,8 +27,8 @@
 //! 32 on the heap); [`Inventory::id`] gives it back. Ids of other shapes are kept whole
 //! beside the records.
 //!
-//! What grows with the image count (issue 19, flat memory) is about 104 bytes per image
-//! while listing (record 64 with its id, two disks 24 — key and size in two arrays —, two
+//! What grows with the image count (issue 19, flat memory) is about 80 bytes per image
+//! while listing (record 40 with its id, two disks 24 — key and size in two arrays —, two
 //! varying hashes 16) and two snapshot rows of 24 bytes (16 while EC2 reports no full
 //! size) once the listing is done; the arrays grow by a quarter at a time ([`push_lean`])
 //! rather than doubling, so that no more than a quarter of their room is ever unused.
@@ -58,32 +58,33 @@ pub struct LineageInfo {
     pub head: Head,
 }
 
-/// What cleanup remembers of one managed image: 64 bytes, its id included.
+/// What cleanup remembers of one managed image: 40 bytes, its id included (a `u64`, seven
+/// `u32`s and four bytes: no padding). Times are [`PackedTime`]s; the customer keys of the
+/// few images that need them are beside the records ([`Inventory::shared_keys`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageRecord {
     /// Its id, packed with `id_high` ([`PackedId`]): read it with [`Inventory::id`].
     id_low: u64,
-    id_high: u8,
+    /// The time retention counts by: the `ami-lifecycle:slot` it stands for, else its
+    /// creation date. Read it with [`ImageRecord::time`].
+    time: PackedTime,
+    /// [`ImageRecord::deprecation_time`].
+    deprecated: PackedTime,
+    /// [`ImageRecord::last_launched`].
+    launched: PackedTime,
     pub lineage: LineageId,
-    /// The time retention counts by (Unix seconds): the `ami-lifecycle:slot` it stands
-    /// for, else its creation date.
-    pub time: i64,
-    pub state: ImageState,
-    /// [`KEEP_TAG`], [`PROTECTED`], [`PUBLIC`]: read them with [`ImageRecord::keep_tag`], …
-    flags: u8,
-    /// [`ImageRecord::deprecation_time`], or [`NO_TIME`].
-    deprecated: i64,
-    /// [`ImageRecord::last_launched`], or [`NO_TIME`].
-    launched: i64,
-    /// Where its snapshot keys and volume sizes (GiB) per snapshot-backed device are in
-    /// [`Inventory`]'s shared arrays: [`Inventory::disks`].
-    disks: Span,
-    /// The customer keys of its snapshots, kept only for images whose grant record names
-    /// someone: their KMS grants are retired when the image is deleted.
-    pub shared_keys: SharedKeys,
+    /// Where its snapshot keys and volume sizes (GiB) per snapshot-backed device start in
+    /// [`Inventory`]'s shared arrays, `disk_count` of them: [`Inventory::disks`].
+    disk_start: u32,
     /// Its tags as hashes: which Recycle Bin rule would retain it ([`super::recycle`]);
     /// read them with [`Inventory::image_tags`].
     pub tags: ImageTags,
+    id_high: u8,
+    pub state: ImageState,
+    /// [`KEEP_TAG`], [`PROTECTED`], [`PUBLIC`], [`SHARED_KEYS`]: read them with
+    /// [`ImageRecord::keep_tag`], …
+    flags: u8,
+    disk_count: u8,
 }
 
 /// Tag keys whose values differ from image to image (or may): their hashes are kept per
@@ -130,22 +131,26 @@ impl ImageTags {
     }
 }
 
-/// The customer keys of an image's snapshots ([`ImageRecord::shared_keys`]): one pointer,
-/// none for the many images that need none. Reads as a slice.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SharedKeys(Option<Box<Box<[KeyRef]>>>);
+/// A time an image may lack, in 4 bytes: Unix seconds (1970 to 2106, which holds every time
+/// EC2 can report for an image), or [`PackedTime::NONE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PackedTime(u32);
 
-impl SharedKeys {
-    fn of(keys: Vec<KeyRef>) -> Self {
-        Self((!keys.is_empty()).then(|| Box::new(keys.into_boxed_slice())))
+impl PackedTime {
+    const NONE: Self = Self(u32::MAX);
+    const LATEST: u32 = u32::MAX - 1;
+
+    /// Unix seconds, clamped into the range (a time before 1970 reads as 1970).
+    fn of(seconds: i64) -> Self {
+        Self(u32::try_from(seconds.clamp(0, i64::from(Self::LATEST))).unwrap_or(Self::LATEST))
     }
-}
 
-impl std::ops::Deref for SharedKeys {
-    type Target = [KeyRef];
+    fn of_option(t: Option<OffsetDateTime>) -> Self {
+        t.map_or(Self::NONE, |t| Self::of(t.unix_timestamp()))
+    }
 
-    fn deref(&self) -> &[KeyRef] {
-        self.0.as_deref().map_or(&[], |k| &**k)
+    fn get(self) -> Option<i64> {
+        (self != Self::NONE).then_some(i64::from(self.0))
     }
 }
 
@@ -227,47 +232,21 @@ fn without(all: &[u64], part: &[u64]) -> Vec<u64> {
     out
 }
 
-/// A time an image may lack, packed: Unix seconds, or this.
-const NO_TIME: i64 = i64::MIN;
-
-fn pack_time(t: Option<OffsetDateTime>) -> i64 {
-    t.map_or(NO_TIME, OffsetDateTime::unix_timestamp)
-}
-
-/// A run of entries in one of [`Inventory`]'s shared arrays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Span {
-    start: u32,
-    len: u32,
-}
-
-impl Span {
-    /// The entries pushed onto `array` since it was `start` long.
-    fn since<T>(array: &[T], start: usize) -> Self {
-        Self {
-            start: u32::try_from(start).unwrap_or(u32::MAX),
-            len: u32::try_from(array.len().saturating_sub(start)).unwrap_or(0),
-        }
-    }
-
-    fn of<T>(self, array: &[T]) -> &[T] {
-        let start = self.start as usize;
-        array.get(start..start + self.len as usize).unwrap_or(&[])
-    }
-}
-
 /// [`ImageRecord`] flag: tagged `ami-lifecycle:keep=true` (or an unreadable keep value).
 const KEEP_TAG: u8 = 1;
 /// [`ImageRecord`] flag: deregistration protection is on.
 const PROTECTED: u8 = 2;
 /// [`ImageRecord`] flag: public (launch permission `all`).
 const PUBLIC: u8 = 4;
+/// [`ImageRecord`] flag: its grant record names someone, so the customer keys of its
+/// snapshots are kept ([`Inventory::shared_keys`]).
+const SHARED_KEYS: u8 = 8;
 
 /// An image id packed into 9 bytes instead of a `String`'s 24 and the 32 its text takes on
 /// the heap: `ami-` and 17 lowercase hex digits (every id EC2 gives today) as the number
 /// they spell, its top digit in `high`. An id of any other shape is kept whole in
 /// [`Inventory`]'s `other_ids`, `low` its index there and `high` [`PackedId::OTHER`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct PackedId {
     low: u64,
     high: u8,
@@ -319,14 +298,20 @@ impl ImageRecord {
         self.flags & PUBLIC != 0
     }
 
+    /// The time retention counts by (Unix seconds): the `ami-lifecycle:slot` it stands for,
+    /// else its creation date.
+    pub fn time(&self) -> i64 {
+        self.time.get().unwrap_or(0)
+    }
+
     /// Its deprecation time (Unix seconds), if EC2 reported one.
     pub fn deprecation_time(&self) -> Option<i64> {
-        (self.deprecated != NO_TIME).then_some(self.deprecated)
+        self.deprecated.get()
     }
 
     /// When it was last launched (Unix seconds), if EC2 reported it.
     pub fn last_launched(&self) -> Option<i64> {
-        (self.launched != NO_TIME).then_some(self.launched)
+        self.launched.get()
     }
 }
 
@@ -409,6 +394,10 @@ pub struct Inventory {
     disk_sizes: Vec<u32>,
     /// The ids not of the usual shape, whole ([`PackedId`]).
     other_ids: Vec<ImageId>,
+    /// The customer keys of the snapshots of the images whose grant record names someone
+    /// (their KMS grants are retired when the image is deleted), by packed id: few images,
+    /// so not a field of every record.
+    shared_keys: HashMap<PackedId, Box<[KeyRef]>>,
     /// Images seen but left out because they are not this deployment's (a port filter
     /// that let them through): never planned, only counted.
     pub foreign_skipped: usize,
@@ -463,7 +452,10 @@ impl Inventory {
             info.head.offer_image(&member, image);
         }
         self.snapshots.take();
-        let first = self.disk_keys.len();
+        let disk_start = u32::try_from(self.disk_keys.len()).unwrap_or(u32::MAX);
+        // EC2 allows far fewer block devices than 255; were there more, the record would
+        // name only the first 255 (the snapshot table still counts every one as used).
+        let disk_count = u8::try_from(image.disks.len()).unwrap_or(u8::MAX);
         for d in &image.disks {
             push_lean(&mut self.disk_keys, snapshot_key(&d.snapshot_id));
             push_lean(
@@ -471,7 +463,6 @@ impl Inventory {
                 u32::try_from(d.size_gib).unwrap_or(u32::MAX),
             );
         }
-        let disks = Span::since(&self.disk_keys, first);
         let shared_keys = if crate::share::record::names_anyone(&image.tags) {
             let mut keys: Vec<KeyRef> = image
                 .disks
@@ -481,9 +472,9 @@ impl Inventory {
                 .collect();
             keys.sort();
             keys.dedup();
-            SharedKeys::of(keys)
+            keys
         } else {
-            SharedKeys::default()
+            Vec::new()
         };
         let tags = self.fold_tags(&image.tags);
         let id = PackedId::of(image.id.as_str()).unwrap_or_else(|| {
@@ -497,24 +488,28 @@ impl Inventory {
             (tags::is_kept(&image.tags), KEEP_TAG),
             (image.deregistration_protected, PROTECTED),
             (image.public, PUBLIC),
+            (!shared_keys.is_empty(), SHARED_KEYS),
         ]
         .iter()
         .filter(|(on, _)| *on)
         .fold(0, |all, (_, flag)| all | flag);
+        if !shared_keys.is_empty() {
+            self.shared_keys.insert(id, shared_keys.into_boxed_slice());
+        }
         push_lean(
             &mut self.images,
             ImageRecord {
-                shared_keys,
-                tags,
                 id_low: id.low,
-                id_high: id.high,
+                time: PackedTime::of(time),
+                deprecated: PackedTime::of_option(image.deprecation_time),
+                launched: PackedTime::of_option(image.last_launched),
                 lineage: lid,
-                time,
+                disk_start,
+                tags,
+                id_high: id.high,
                 state: image.state,
                 flags,
-                deprecated: pack_time(image.deprecation_time),
-                launched: pack_time(image.last_launched),
-                disks,
+                disk_count,
             },
         );
     }
@@ -577,9 +572,22 @@ impl Inventory {
 
     /// `image`'s `(snapshot_key, size_gib)` per snapshot-backed device.
     pub fn disks<'a>(&'a self, image: &ImageRecord) -> impl Iterator<Item = (u64, u32)> + 'a {
-        let keys = image.disks.of(&self.disk_keys);
-        let sizes = image.disks.of(&self.disk_sizes);
+        let start = image.disk_start as usize;
+        let range = start..start + usize::from(image.disk_count);
+        let keys = self.disk_keys.get(range.clone()).unwrap_or(&[]);
+        let sizes = self.disk_sizes.get(range).unwrap_or(&[]);
         keys.iter().copied().zip(sizes.iter().copied())
+    }
+
+    /// The customer keys of `image`'s snapshots, kept only for an image whose grant record
+    /// names someone: their KMS grants are retired when the image is deleted.
+    pub fn shared_keys(&self, image: &ImageRecord) -> &[KeyRef] {
+        if image.flags & SHARED_KEYS == 0 {
+            return &[];
+        }
+        self.shared_keys
+            .get(&image.packed_id())
+            .map_or(&[], |keys| &keys[..])
     }
 
     /// The GiB of `image`'s volumes.

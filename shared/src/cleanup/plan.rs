@@ -423,7 +423,7 @@ pub fn retention_without(
                 let img = &inventory.images[i as usize];
                 Member {
                     id,
-                    time: img.time,
+                    time: img.time(),
                     state: img.state,
                 }
             })

@@ -46,7 +46,7 @@ use super::CleanupRequest;
 use crate::context::Context;
 use crate::error::{CloudError, CloudResult, ErrorKind};
 use crate::lineage::{Head, Member};
-use crate::model::{Image, ImageId, ImageState, Region, Snapshot, SnapshotId};
+use crate::model::{Image, ImageId, ImageState, KeyRef, Region, Snapshot, SnapshotId};
 use crate::ports::{
     Deregistered, Ec2, ImageQuery, RecycleResource, RetentionRule, SnapshotLock, SnapshotQuery,
 };
@@ -206,7 +206,7 @@ struct Tally {
 fn member_of<'a>(img: &ImageRecord, id: &'a ImageId) -> Member<'a> {
     Member {
         id,
-        time: img.time,
+        time: img.time(),
         state: img.state,
     }
 }
@@ -906,7 +906,7 @@ impl Region1<'_> {
             .iter()
             .filter(|(i, d)| {
                 matches!(d, Decision::Deregister { .. })
-                    && inventory.images[*i].shared_keys.is_empty()
+                    && inventory.shared_keys(&inventory.images[*i]).is_empty()
             })
             .map(|(i, _)| (*i, inventory.id(&inventory.images[*i])))
             .collect();
@@ -1028,7 +1028,8 @@ impl Region1<'_> {
             Decision::Disable { restart_clock, .. } => {
                 self.disable(id, img, *restart_clock, reason).await;
             }
-            Decision::Deregister { .. } if !self.retire_grants(id, img).await => {}
+            Decision::Deregister { .. }
+                if !self.retire_grants(id, inventory.shared_keys(img)).await => {}
             Decision::Deregister { .. } => {
                 let result = self.ec2.deregister(id, true).await;
                 self.deregistered(inventory, img, id, reason, result).await;
@@ -1086,12 +1087,12 @@ impl Region1<'_> {
     /// after the image, found with ListGrants). First, because once the image and its
     /// record are gone nothing would name them again. `false` (image kept, reported) when
     /// they could not be retired.
-    async fn retire_grants(&mut self, id: &ImageId, img: &ImageRecord) -> bool {
-        if img.shared_keys.is_empty() {
+    async fn retire_grants(&mut self, id: &ImageId, shared_keys: &[KeyRef]) -> bool {
+        if shared_keys.is_empty() {
             return true;
         }
         let kms = self.ctx.cloud.keys(self.region);
-        match crate::share::retire_image_grants(kms.as_ref(), id, &img.shared_keys).await {
+        match crate::share::retire_image_grants(kms.as_ref(), id, shared_keys).await {
             Ok(0) => true,
             Ok(n) => {
                 self.push(
