@@ -30,8 +30,10 @@
 //! What grows with the image count (issue 19, flat memory) is about 80 bytes per image
 //! while listing (record 40 with its id, two disks 24 — key and size in two arrays —, two
 //! varying hashes 16) and two snapshot rows of 24 bytes (16 while EC2 reports no full
-//! size) once the listing is done; the arrays grow by a quarter at a time ([`push_lean`])
-//! rather than doubling, so that no more than a quarter of their room is ever unused.
+//! size) once the listing is done. The per-image arrays are [`Chunked`]: they never
+//! reallocate (a growing `Vec` holds its old and new blocks at once and leaves the old one
+//! to the allocator); the few unsealed images' disks grow by a quarter at a time
+//! ([`push_lean`]).
 //! Cleanup's plan adds 4 bytes an image for the stages ([`super::plan::Stages`]) and 4 for
 //! the list of images to go through ([`super::run`]).
 
@@ -42,6 +44,7 @@ use std::sync::OnceLock;
 
 use time::OffsetDateTime;
 
+use super::chunked::Chunked;
 use super::recycle::TagPrint;
 pub use crate::lineage::Lineage;
 use crate::lineage::{self, Head, Member};
@@ -376,7 +379,7 @@ pub fn snapshot_key(id: &SnapshotId) -> u64 {
 pub struct Inventory {
     pub lineages: Vec<LineageInfo>,
     index: HashMap<Lineage, LineageId>,
-    pub images: Vec<ImageRecord>,
+    pub images: Chunked<ImageRecord>,
     /// The snapshots the images use, made from [`Inventory::disks`] and `unsealed_disks`
     /// at the first question after the listing (again after any image is added).
     snapshots: OnceLock<SnapshotTable>,
@@ -387,11 +390,11 @@ pub struct Inventory {
     /// The distinct prints of images' tags other than their [`VARYING_KEYS`] ones, and the
     /// hashes of those, image after image ([`ImageTags`]).
     image_tags: PrintPool,
-    varying_tags: Vec<u64>,
+    varying_tags: Chunked<u64>,
     /// Every image's snapshot key and volume size (GiB) per disk, image after image, in
     /// two arrays (12 bytes a disk; a `(u64, u32)` takes 16).
-    disk_keys: Vec<u64>,
-    disk_sizes: Vec<u32>,
+    disk_keys: Chunked<u64>,
+    disk_sizes: Chunked<u32>,
     /// The ids not of the usual shape, whole ([`PackedId`]).
     other_ids: Vec<ImageId>,
     /// The customer keys of the snapshots of the images whose grant record names someone
@@ -457,11 +460,9 @@ impl Inventory {
         // name only the first 255 (the snapshot table still counts every one as used).
         let disk_count = u8::try_from(image.disks.len()).unwrap_or(u8::MAX);
         for d in &image.disks {
-            push_lean(&mut self.disk_keys, snapshot_key(&d.snapshot_id));
-            push_lean(
-                &mut self.disk_sizes,
-                u32::try_from(d.size_gib).unwrap_or(u32::MAX),
-            );
+            self.disk_keys.push(snapshot_key(&d.snapshot_id));
+            self.disk_sizes
+                .push(u32::try_from(d.size_gib).unwrap_or(u32::MAX));
         }
         let shared_keys = if crate::share::record::names_anyone(&image.tags) {
             let mut keys: Vec<KeyRef> = image
@@ -496,22 +497,19 @@ impl Inventory {
         if !shared_keys.is_empty() {
             self.shared_keys.insert(id, shared_keys.into_boxed_slice());
         }
-        push_lean(
-            &mut self.images,
-            ImageRecord {
-                id_low: id.low,
-                time: PackedTime::of(time),
-                deprecated: PackedTime::of_option(image.deprecation_time),
-                launched: PackedTime::of_option(image.last_launched),
-                lineage: lid,
-                disk_start,
-                tags,
-                id_high: id.high,
-                state: image.state,
-                flags,
-                disk_count,
-            },
-        );
+        self.images.push(ImageRecord {
+            id_low: id.low,
+            time: PackedTime::of(time),
+            deprecated: PackedTime::of_option(image.deprecation_time),
+            launched: PackedTime::of_option(image.last_launched),
+            lineage: lid,
+            disk_start,
+            tags,
+            id_high: id.high,
+            state: image.state,
+            flags,
+            disk_count,
+        });
     }
 
     /// Splits `tags`' print into the `key = value` hashes of its [`VARYING_KEYS`] tags
@@ -529,7 +527,7 @@ impl Inventory {
             .intern(TagPrint::from_hashes(without(all.hashes(), &varying)));
         let start = u32::try_from(self.varying_tags.len()).unwrap_or(u32::MAX);
         for &h in &varying {
-            push_lean(&mut self.varying_tags, h);
+            self.varying_tags.push(h);
         }
         ImageTags::new(pooled, start, varying.len())
     }
@@ -542,10 +540,7 @@ impl Inventory {
             .get(t.pooled())
             .map(|p| p.hashes().to_vec())
             .unwrap_or_default();
-        let (start, len) = (t.start as usize, t.len());
-        if let Some(own) = self.varying_tags.get(start..start + len) {
-            hashes.extend_from_slice(own);
-        }
+        hashes.extend(self.varying_tags.run(t.start as usize, t.len()));
         TagPrint::from_hashes(hashes)
     }
 
@@ -564,7 +559,7 @@ impl Inventory {
     fn table(&self) -> &SnapshotTable {
         self.snapshots.get_or_init(|| {
             let mut keys = Vec::with_capacity(self.disk_keys.len() + self.unsealed_disks.len());
-            keys.extend_from_slice(&self.disk_keys);
+            keys.extend(self.disk_keys.iter());
             keys.extend_from_slice(&self.unsealed_disks);
             SnapshotTable::of(keys)
         })
@@ -572,11 +567,10 @@ impl Inventory {
 
     /// `image`'s `(snapshot_key, size_gib)` per snapshot-backed device.
     pub fn disks<'a>(&'a self, image: &ImageRecord) -> impl Iterator<Item = (u64, u32)> + 'a {
-        let start = image.disk_start as usize;
-        let range = start..start + usize::from(image.disk_count);
-        let keys = self.disk_keys.get(range.clone()).unwrap_or(&[]);
-        let sizes = self.disk_sizes.get(range).unwrap_or(&[]);
-        keys.iter().copied().zip(sizes.iter().copied())
+        let (start, count) = (image.disk_start as usize, usize::from(image.disk_count));
+        let keys = self.disk_keys.run(start, count);
+        keys.copied()
+            .zip(self.disk_sizes.run(start, count).copied())
     }
 
     /// The customer keys of `image`'s snapshots, kept only for an image whose grant record

@@ -38,6 +38,7 @@
 //! assert_eq!(plan.deregistrations().count(), 0);
 //! ```
 
+pub mod chunked;
 pub mod inventory;
 pub mod plan;
 pub mod recycle;
