@@ -32,8 +32,7 @@
 //! varying hashes 16) and two snapshot rows of 24 bytes (16 while EC2 reports no full
 //! size) once the listing is done. The per-image arrays are [`Chunked`]: they never
 //! reallocate (a growing `Vec` holds its old and new blocks at once and leaves the old one
-//! to the allocator); the few unsealed images' disks grow by a quarter at a time
-//! ([`push_lean`]).
+//! to the allocator).
 //! Cleanup's plan adds 4 bytes an image for the stages ([`super::plan::Stages`]) and 4 for
 //! the list of images to go through ([`super::run`]).
 
@@ -155,16 +154,6 @@ impl PackedTime {
     fn get(self) -> Option<i64> {
         (self != Self::NONE).then_some(i64::from(self.0))
     }
-}
-
-/// Pushes `item`, growing `array` by a quarter when it is full (a `Vec` doubles: up to
-/// half of a large inventory's room would be kept unused, and a doubling reallocation
-/// holds both copies at once).
-fn push_lean<T>(array: &mut Vec<T>, item: T) {
-    if array.len() == array.capacity() {
-        array.reserve_exact((array.len() / 4).max(16));
-    }
-    array.push(item);
 }
 
 /// The key-only hashes of the [`VARYING_KEYS`] (the same for every image that has the tag:
@@ -384,7 +373,7 @@ pub struct Inventory {
     /// at the first question after the listing (again after any image is added).
     snapshots: OnceLock<SnapshotTable>,
     /// The snapshot keys of the images [`Inventory::add_unsealed`] counted.
-    unsealed_disks: Vec<u64>,
+    unsealed_disks: Chunked<u64>,
     /// The distinct snapshot [`TagPrint`]s ([`SnapshotUse::tags`] indexes it).
     snapshot_tags: PrintPool,
     /// The distinct prints of images' tags other than their [`VARYING_KEYS`] ones, and the
@@ -431,7 +420,7 @@ impl Inventory {
         self.unsealed += 1;
         self.snapshots.take();
         for d in &image.disks {
-            push_lean(&mut self.unsealed_disks, snapshot_key(&d.snapshot_id));
+            self.unsealed_disks.push(snapshot_key(&d.snapshot_id));
         }
     }
 
@@ -560,7 +549,7 @@ impl Inventory {
         self.snapshots.get_or_init(|| {
             let mut keys = Vec::with_capacity(self.disk_keys.len() + self.unsealed_disks.len());
             keys.extend(self.disk_keys.iter());
-            keys.extend_from_slice(&self.unsealed_disks);
+            keys.extend(self.unsealed_disks.iter());
             SnapshotTable::of(keys)
         })
     }
