@@ -655,9 +655,7 @@ impl Inventory {
         if packed.high < PackedId::OTHER {
             return ImageId::new(packed.text());
         }
-        usize::try_from(packed.low)
-            .ok()
-            .and_then(|i| self.other_ids.get(i))
+        self.other_id(packed)
             .cloned()
             .unwrap_or_else(|| ImageId::new(String::new()))
     }
@@ -668,10 +666,14 @@ impl Inventory {
         if packed.high < PackedId::OTHER {
             return PackedId::of(id.as_str()) == Some(packed);
         }
+        self.other_id(packed) == Some(id)
+    }
+
+    /// The whole id a [`PackedId::OTHER`] id stands for, in `other_ids`.
+    fn other_id(&self, packed: PackedId) -> Option<&ImageId> {
         usize::try_from(packed.low)
             .ok()
             .and_then(|i| self.other_ids.get(i))
-            == Some(id)
     }
 
     /// The index of the image of id `id`.
