@@ -73,7 +73,7 @@ pub(crate) async fn bench_cleanup(
         "[1/4] amictl cleanup over {} regions (buckets x{TIME_SCALE}, {LATENCY_MS} ms latency)",
         CLEANUP_REGIONS.len()
     );
-    let emu_pid = proc::emulator_pid(emu.port);
+    let emu_pid = proc::emulator_pid();
     let emu_cpu_before = emu_pid.and_then(proc::cpu_seconds);
     let finished = proc::run(cmd)?;
     let emu_cpu = match (emu_pid.and_then(proc::cpu_seconds), emu_cpu_before) {

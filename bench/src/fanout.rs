@@ -280,7 +280,7 @@ pub async fn bench_fanout(
     let pool = LambdaPool::start(emu, "cleanup", &env, size.concurrency)?;
     emu.configure(json!({"buckets": true, "time_scale": TIME_SCALE, "latency_ms": LATENCY_MS}))?;
     emu.control("POST", "/_emulator/counters/reset", None)?;
-    let emu_pid = proc::emulator_pid(emu.port);
+    let emu_pid = proc::emulator_pid();
     let emu_cpu_before = emu_pid.and_then(proc::cpu_seconds);
 
     // The schedule's invocation: fans the run out (one item per account and region).

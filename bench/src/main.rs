@@ -276,6 +276,7 @@ async fn main() -> anyhow::Result<()> {
     let want = |n: &str| only.is_empty() || only.iter().any(|o| o == n);
     let started = Instant::now();
     let emu = Emulator::start()?;
+    proc::set_emulator_pid(emu.pid());
     let client: EmulatorClient = (*emu).clone();
     let mut out = json!({
         "generated": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?,

@@ -183,15 +183,16 @@ fn hwm_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-/// The pid of the emulator listening on `port` (found by its command line).
-pub fn emulator_pid(port: u16) -> Option<u32> {
-    let want = format!("--port\0{port}");
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        (cmdline.contains("launcher.py") && cmdline.contains(&want)).then_some(pid)
-    })
+/// The pid of the emulator the benchmarks run against (set once by `main`; forked by the
+/// zygote, so its command line does not name its port).
+static EMULATOR_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+pub fn set_emulator_pid(pid: u32) {
+    let _ = EMULATOR_PID.set(pid);
+}
+
+pub fn emulator_pid() -> Option<u32> {
+    EMULATOR_PID.get().copied()
 }
 
 /// CPU seconds (user + system) a process has used so far.

@@ -2,11 +2,14 @@
 //! when dropped. It derefs to the [`EmulatorClient`] that talks to it.
 //!
 //! The emulator is `.venv/emulator/bin/python infra/emulator/launcher.py` (installed by
-//! `make emulator-venv`). Every test starts its own emulator, so tests never share state.
+//! `make emulator-venv`). Every test starts its own emulator, so tests never share state;
+//! each is forked by one zygote per process ([`Emulator::start`]).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -41,14 +44,13 @@ pub fn repo_root() -> PathBuf {
 
 /// A running emulator process; killed when dropped. Derefs to its [`EmulatorClient`].
 pub struct Emulator {
-    child: Child,
+    pid: u32,
     client: EmulatorClient,
 }
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        zygote_stop(self.pid);
     }
 }
 
@@ -59,14 +61,46 @@ impl std::ops::Deref for Emulator {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+impl Emulator {
+    /// Starts an emulator and waits until it accepts connections.
+    ///
+    /// It is forked by this process's zygote (`launcher.py --zygote`, started on first
+    /// use): importing moto and building the app take ~1 s of CPU, paid once per test
+    /// process instead of once per test; a forked emulator has served nothing, like a
+    /// fresh launcher, and is ready in milliseconds.
+    pub fn start() -> anyhow::Result<Self> {
+        let (port, pid) = zygote_start()?;
+        Ok(Self {
+            pid,
+            client: EmulatorClient {
+                port,
+                endpoint: format!("http://127.0.0.1:{port}"),
+            },
+        })
+    }
+
+    /// The emulator's process id (the benchmarks read its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
 }
 
-impl Emulator {
-    /// Starts the emulator and waits until it accepts connections.
-    pub fn start() -> anyhow::Result<Self> {
+/// How long the first emulator may take: the zygote's imports come first.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The launcher in `--zygote` mode, kept for the life of this process. When the process
+/// ends its stdin closes, and the zygote kills the emulators still running and exits.
+struct Zygote {
+    child: Child,
+    stdin: ChildStdin,
+    /// (port, pid) from each `emulator ready on http://127.0.0.1:PORT pid PID` line.
+    ready: Receiver<(u16, u32)>,
+}
+
+static ZYGOTE: Mutex<Option<Zygote>> = Mutex::new(None);
+
+impl Zygote {
+    fn spawn() -> anyhow::Result<Self> {
         let root = repo_root();
         let python = root.join(".venv/emulator/bin/python");
         if !python.exists() {
@@ -75,46 +109,93 @@ impl Emulator {
                 python.display()
             );
         }
-        let mut last_err = None;
-        // A free port can be taken between probing and binding: try a few.
-        for _ in 0..3 {
-            let port = free_port()?;
-            let mut child = Command::new(&python)
-                .arg(root.join("infra/emulator/launcher.py"))
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .with_context(|| format!("starting {}", python.display()))?;
-            let stdout = child.stdout.take().context("launcher stdout")?;
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if line.contains("emulator ready") {
-                        let _ = tx.send(());
+        let mut child = Command::new(&python)
+            .arg(root.join("infra/emulator/launcher.py"))
+            .arg("--zygote")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", python.display()))?;
+        let stdin = child.stdin.take().context("zygote stdin")?;
+        let stdout = child.stdout.take().context("zygote stdout")?;
+        let (tx, ready) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(started) = parse_ready(&line) {
+                    if tx.send(started).is_err() {
+                        break;
                     }
                 }
-            });
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(()) => {
-                    return Ok(Self {
-                        child,
-                        client: EmulatorClient {
-                            port,
-                            endpoint: format!("http://127.0.0.1:{port}"),
-                        },
-                    });
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    last_err = Some(anyhow::anyhow!(
-                        "emulator on port {port} did not get ready: {e}"
-                    ));
-                }
+            }
+        });
+        Ok(Self {
+            child,
+            stdin,
+            ready,
+        })
+    }
+
+    fn fork(&mut self) -> anyhow::Result<(u16, u32)> {
+        self.stdin
+            .write_all(b"start\n")
+            .and_then(|()| self.stdin.flush())
+            .context("asking the emulator zygote for an emulator")?;
+        self.ready
+            .recv_timeout(READY_TIMEOUT)
+            .map_err(|e| anyhow::anyhow!("the emulator zygote did not start an emulator: {e}"))
+    }
+}
+
+/// `emulator ready on http://127.0.0.1:PORT pid PID` → (PORT, PID).
+fn parse_ready(line: &str) -> Option<(u16, u32)> {
+    let rest = line.split("emulator ready on http://127.0.0.1:").nth(1)?;
+    let (port, pid) = rest.split_once(" pid ")?;
+    Some((port.trim().parse().ok()?, pid.trim().parse().ok()?))
+}
+
+fn zygote_start() -> anyhow::Result<(u16, u32)> {
+    let mut zygote = ZYGOTE.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut last_err = None;
+    // A zygote that died or hung is replaced once (its emulators stop with it).
+    for _ in 0..2 {
+        if zygote.is_none() {
+            *zygote = Some(Zygote::spawn()?);
+        }
+        let Some(z) = zygote.as_mut() else { continue };
+        match z.fork() {
+            Ok(started) => return Ok(started),
+            Err(e) => {
+                let _ = z.child.kill();
+                let _ = z.child.wait();
+                *zygote = None;
+                last_err = Some(e);
             }
         }
-        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("emulator did not start")))
+    }
+    Err(last_err.unwrap_or_else(|| anyhow::anyhow!("emulator did not start")))
+}
+
+fn zygote_stop(pid: u32) {
+    let mut zygote = ZYGOTE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(z) = zygote.as_mut() {
+        // A zygote that is gone has taken its emulators with it: nothing to stop.
+        let _ = writeln!(z.stdin, "stop {pid}").and_then(|()| z.stdin.flush());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_lines_give_port_and_pid() {
+        assert_eq!(
+            parse_ready("emulator ready on http://127.0.0.1:43127 pid 901"),
+            Some((43127, 901))
+        );
+        assert_eq!(parse_ready("emulator ready on http://127.0.0.1:43127"), None);
+        assert_eq!(parse_ready("some other output"), None);
     }
 }

@@ -51,4 +51,5 @@ def install() -> None:
                 # RunInstances wrappers: run_instances last (outermost), after health
                 placement_groups, addresses, describe_errors, instance_status, instance_stop, run_instances):
         mod.install()
-    lifecycle.start_ticker()
+    # The ticker (lifecycle.start_ticker) is started by the launcher once it serves: a
+    # zygote imports and installs, then forks, and must not have started a thread.

@@ -61,7 +61,8 @@ def test_launcher_exits_cleanly_on_sigterm():
     port = free_port()
     proc = subprocess.Popen([sys.executable, LAUNCHER, "--host", "localhost", "--port", str(port)],
                             stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == f"emulator ready on http://127.0.0.1:{port}"
+    ready = proc.stdout.readline().strip()
+    assert ready == f"emulator ready on http://127.0.0.1:{port} pid {proc.pid}"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
 
@@ -165,3 +166,39 @@ def test_setsid_make_emulator_stops_within_two_seconds(kill_make):
     assert _wait_gone([proc.pid] + pythons, 2.0), f"still running after 2 s of {kill_make}"
     assert time.monotonic() - start < 2.0
     proc.wait(timeout=5)
+
+
+def test_zygote_forks_fresh_emulators_and_takes_them_down_with_it():
+    import json
+    import urllib.request
+
+    zygote = subprocess.Popen([sys.executable, LAUNCHER, "--zygote"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+
+    def start():
+        zygote.stdin.write("start\n")
+        zygote.stdin.flush()
+        words = zygote.stdout.readline().split()
+        assert words[:3] == ["emulator", "ready", "on"] and words[4] == "pid", words
+        return words[3], int(words[5])
+
+    def configured(url, body=None):
+        req = urllib.request.Request(url + "/_emulator/config", method="POST" if body else "GET",
+                                     data=json.dumps(body).encode() if body else None)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    first_url, first = start()
+    configured(first_url, {"latency_ms": 7})
+    second_url, second = start()
+    # Each child is its own emulator: the second has none of the first's state.
+    assert first_url != second_url and first != second
+    assert configured(first_url)["latency_ms"] == 7 and configured(second_url)["latency_ms"] == 0
+    zygote.stdin.write(f"stop {first}\n")
+    zygote.stdin.flush()
+    assert _wait_gone([first], 5)
+    assert configured(second_url)["latency_ms"] == 0
+    third_url, third = start()
+    zygote.stdin.close()  # the starting process went away: every child goes too
+    assert zygote.wait(timeout=10) == 0
+    assert _wait_gone([second, third], 5)
