@@ -195,7 +195,10 @@ mod tests {
             parse_ready("emulator ready on http://127.0.0.1:43127 pid 901"),
             Some((43127, 901))
         );
-        assert_eq!(parse_ready("emulator ready on http://127.0.0.1:43127"), None);
+        assert_eq!(
+            parse_ready("emulator ready on http://127.0.0.1:43127"),
+            None
+        );
         assert_eq!(parse_ready("some other output"), None);
     }
 }
