@@ -18,7 +18,7 @@ CARGO ?= cargo
 export AWS_MAX_ATTEMPTS ?= 2
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help test python-checks rust-fmt rust-lint rust-test demo bench setup standalone-check
+.PHONY: help test python-checks rust-fmt rust-lint rust-test demo bench setup rust-toolchain standalone-check
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# //'
@@ -26,22 +26,32 @@ help:
 ## Everything a test needs is installed here: Rust components, the emulator's virtualenv,
 ## cfn-lint, the SAM CLI and cfn-guard (make tools), Chromium (make browser). cargo-lambda and
 ## zig, which only `make package` uses, are installed by that target.
-setup: emulator-venv tools browser
+setup: emulator-venv tools browser rust-toolchain
+
+rust-toolchain:
 	@rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 
-## The Python checks (the emulator's own tests, moto's suite against it, the template checks)
-## run beside the Rust build and tests instead of after them: the build leaves a core idle
-## through its long one-crate stretches (aws-sdk-ec2), and the two sides share nothing but the
-## virtualenvs, which setup installs first. The Python side's output is kept in
-## PYTHON_CHECKS_LOG and printed once both sides are done; either one failing fails the target.
+## The Python side (installing the virtualenvs, then the emulator's own tests, moto's suite
+## against it, the template checks) runs beside the Rust build and tests instead of before
+## and after them: the build leaves a core idle through its long one-crate stretches
+## (aws-sdk-ec2). The Rust tests need the emulator's virtualenv, so they start once the
+## Python side has installed it (PYTHON_SETUP_DONE), or once that side has ended without
+## it (then rust-test's own prerequisite installs it and says why it cannot). The Python
+## side's output is kept in PYTHON_CHECKS_LOG and printed once both sides are done; either
+## one failing fails the target.
 PYTHON_CHECKS_LOG ?= target/python-checks.log
+PYTHON_SETUP_DONE := target/.python-setup-done
 
-test: setup standalone-check rust-fmt
-	@mkdir -p $(dir $(PYTHON_CHECKS_LOG))
-	@( start=$$SECONDS; $(MAKE) --no-print-directory python-checks; rc=$$?; \
+test: rust-toolchain standalone-check rust-fmt
+	@mkdir -p $(dir $(PYTHON_CHECKS_LOG)); rm -f $(PYTHON_SETUP_DONE)
+	@( start=$$SECONDS; $(MAKE) --no-print-directory emulator-venv tools && touch $(PYTHON_SETUP_DONE) \
+	   && echo "python setup: done after $$((SECONDS - start)) s" \
+	   && $(MAKE) --no-print-directory python-checks; rc=$$?; \
 	   echo "python checks: exit $$rc after $$((SECONDS - start)) s"; exit $$rc ) \
 	   > $(PYTHON_CHECKS_LOG) 2>&1 & python=$$!; \
-	 start=$$SECONDS; $(MAKE) --no-print-directory rust-lint rust-test; rust=$$?; \
+	 start=$$SECONDS; $(MAKE) --no-print-directory browser rust-lint \
+	   && { while [ ! -e $(PYTHON_SETUP_DONE) ] && kill -0 $$python 2>/dev/null; do sleep 1; done; \
+	        $(MAKE) --no-print-directory rust-test; }; rust=$$?; \
 	 echo "rust checks: exit $$rust after $$((SECONDS - start)) s"; \
 	 wait $$python; python=$$?; \
 	 echo "--- python checks, run beside the Rust side ($(PYTHON_CHECKS_LOG)):"; \

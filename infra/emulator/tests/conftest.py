@@ -46,32 +46,45 @@ class Emulator:
             config=Config(retries={"total_max_attempts": retries, "mode": "standard"}))
 
 
-def start_emulator(attempts: int = 3):
-    """The launcher on a free port, once it says it is listening. A probed port can be
-    taken before the launcher binds it (`make test` runs the Rust tests, which start
-    emulators of their own, beside these): then it fails to start and another port is tried."""
-    for attempt in range(attempts):
-        port = free_port()
-        proc = subprocess.Popen([sys.executable, LAUNCHER, "--host", "127.0.0.1", "--port", str(port)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = proc.stdout.readline()
-        if "emulator ready on" in line:
-            return proc, port
-        proc.kill()
-        if attempt == attempts - 1:
-            raise RuntimeError(f"emulator did not start on port {port}: {line!r} {proc.stderr.read()}")
-    raise RuntimeError("attempts must be at least 1")
+class Zygote:
+    """`launcher.py --zygote`, once per test session: it imports moto once and forks a fresh
+    emulator per module (~20 ms) instead of each module's launcher importing it again."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, LAUNCHER, "--zygote"], text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def start(self) -> tuple[int, int]:
+        """A new emulator: (its port, its pid)."""
+        self.proc.stdin.write("start\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()  # emulator ready on http://127.0.0.1:PORT pid PID
+        words = line.split()
+        if words[:3] != ["emulator", "ready", "on"] or len(words) != 6:
+            raise RuntimeError(f"the emulator zygote did not start an emulator: {line!r}")
+        return int(words[3].rsplit(":", 1)[1]), int(words[5])
+
+    def stop(self, pid: int) -> None:
+        self.proc.stdin.write(f"stop {pid}\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        self.proc.stdin.close()  # the zygote kills what it started and exits
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def zygote():
+    z = Zygote()
+    yield z
+    z.close()
 
 
 @pytest.fixture(scope="module")
-def emulator():
-    proc, port = start_emulator()
+def emulator(zygote):
+    port, pid = zygote.start()
     yield Emulator(f"http://127.0.0.1:{port}")
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    zygote.stop(pid)
 
 
 @pytest.fixture
