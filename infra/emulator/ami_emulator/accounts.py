@@ -29,4 +29,17 @@ def apply(environ) -> None:
 
 
 def account_of(environ) -> str:
-    return environ.get("HTTP_X_MOTO_ACCOUNT_ID") or DEFAULT_ACCOUNT
+    """The account a request acts as, decided as moto decides it: the account header (which
+    apply() sets for a 12-digit key), else the account whose IAM or STS issued the access
+    key (an assumed role's session acts as the role's account), else the default. The token
+    buckets and the Recycle Bin are per account, as on AWS: reading only the header put
+    every assumed-role session into the default account's buckets."""
+    explicit = environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+    if explicit:
+        return explicit
+    key = access_key(environ)
+    if not key:
+        return DEFAULT_ACCOUNT
+    from moto.iam.models import get_account_id_from
+
+    return get_account_id_from(key)

@@ -166,3 +166,28 @@ def test_organization_access_role_trusts_the_management_account(emu):
     assert session_client(emu, "sts", creds).get_caller_identity()["Account"] == SPOKE
     denied(lambda: emu.client("sts", account=OTHER).assume_role(RoleArn=role,
                                                                 RoleSessionName="admin"))
+
+
+def test_an_assumed_role_session_spends_its_own_account_s_tokens(emu):
+    """EC2's buckets are per account: a spoke session is not throttled because the hub has
+    spent its bucket (the session's key is moto's, not a 12-digit account id)."""
+    arn = make_role(emu, SPOKE, "reader", doc({"Effect": "Allow", "Principal": {"AWS": HUB},
+                                               "Action": "sts:AssumeRole"}))
+    creds = emu.client("sts").assume_role(RoleArn=arn, RoleSessionName="reader")["Credentials"]
+    spoke = session_client(emu, "ec2", creds)
+    hub = emu.client("ec2")
+    # Sizes as on AWS, refill almost nil: the hub's describe bucket (100) runs dry.
+    emu.control("POST", "/config", {"buckets": True, "time_scale": 0.0001})
+    try:
+        throttled = 0
+        for _ in range(110):
+            try:
+                hub.describe_regions()
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "RequestLimitExceeded"
+                throttled += 1
+        assert throttled >= 10
+        assert spoke.describe_regions()["Regions"]  # the spoke's own bucket is full
+        assert spoke.describe_images(Owners=["self"])["Images"] == []
+    finally:
+        emu.control("POST", "/config", {"buckets": False, "time_scale": 1})
