@@ -13,6 +13,9 @@ from __future__ import annotations
 import re
 
 CRED_RE = re.compile(r"Credential=([^/,\s]+)/")
+# The SigV4 credential scope's region (group 1) and signing name (group 2): which
+# service a request is for, and where (the middleware and direct_ec2 all read it here).
+SCOPE_RE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/")
 DEFAULT_ACCOUNT = "123456789012"
 
 

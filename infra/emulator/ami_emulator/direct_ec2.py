@@ -14,7 +14,6 @@ goes on to moto's dispatcher as before.
 """
 from __future__ import annotations
 
-import re
 from http import HTTPStatus
 from typing import Any
 
@@ -24,7 +23,8 @@ from moto.ec2.responses import EC2Response
 from moto.moto_api import recorder
 from werkzeug.exceptions import HTTPException
 
-SCOPE_RE = re.compile(r"Credential=[^/]+/\d+/[^/]+/([^/]+)/")
+from .accounts import SCOPE_RE
+
 DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"  # what Flask's Response would say
 
 
@@ -74,4 +74,4 @@ def is_ec2_query(environ: dict[str, Any]) -> bool:
     if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/":
         return False
     m = SCOPE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
-    return bool(m) and m.group(1) == "ec2"
+    return bool(m) and m.group(2) == "ec2"

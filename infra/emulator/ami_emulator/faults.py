@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import io
 import random
-import re
 import threading
 import time
 from typing import Any
 from urllib.parse import parse_qs
 
 from . import accounts, state
+from .accounts import SCOPE_RE
 from .errors import wsgi_error
 
-SCOPE_RE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/")
 
 STATUS = {"InternalError": 500, "Unavailable": 503, "RequestLimitExceeded": 503,
           "ResourceLimitExceeded": 400, "ServiceUnavailable": 503}

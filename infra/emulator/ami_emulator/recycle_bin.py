@@ -34,8 +34,8 @@ import threading
 import uuid
 
 from . import accounts, faults, validation
+from .accounts import SCOPE_RE
 
-SCOPE_RE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/")
 RULE_ID_RE = re.compile(r"[0-9a-zA-Z]{11}")
 # EBS user guide, "Create a Recycle Bin retention rule": snapshots and EBS-backed AMIs
 # 1-365 days, volumes 1-7 days (the model alone allows 1-3650).

@@ -51,9 +51,9 @@ from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from . import faults, state
+from .accounts import SCOPE_RE
 from .errors import wsgi_error
 
-SCOPE_RE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/")
 # Signing name in the credential scope -> botocore service name.
 SERVICES = {"ec2": "ec2", "sts": "sts", "kms": "kms", "ssm": "ssm", "events": "events",
             "sqs": "sqs", "logs": "logs", "organizations": "organizations",
