@@ -68,7 +68,7 @@ impl<T> Chunked<T> {
             .and_then(|chunk| chunk.get(index % Self::CHUNK))
     }
 
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + '_ {
+    pub fn iter(&self) -> std::iter::Flatten<std::slice::Iter<'_, Vec<T>>> {
         self.chunks.iter().flatten()
     }
 
@@ -102,7 +102,7 @@ impl<'a, T> IntoIterator for &'a Chunked<T> {
     type IntoIter = std::iter::Flatten<std::slice::Iter<'a, Vec<T>>>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.chunks.iter().flatten()
+        self.iter()
     }
 }
 
