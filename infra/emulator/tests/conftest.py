@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -15,6 +16,8 @@ from botocore.config import Config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAUNCHER = os.path.join(os.path.dirname(HERE), "launcher.py")
+# The launcher and the emulator's package, for tests that import them directly.
+sys.path.insert(0, os.path.dirname(HERE))
 ACCOUNT_A = "123456789012"
 ACCOUNT_B = "111122223333"
 
@@ -60,7 +63,7 @@ class Zygote:
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()  # emulator ready on http://127.0.0.1:PORT pid PID
         words = line.split()
-        if words[:3] != ["emulator", "ready", "on"] or len(words) != 6:
+        if words[:3] != ["emulator", "ready", "on"] or len(words) != 6 or words[4] != "pid":
             raise RuntimeError(f"the emulator zygote did not start an emulator: {line!r}")
         return int(words[3].rsplit(":", 1)[1]), int(words[5])
 
@@ -78,6 +81,21 @@ def zygote():
     z = Zygote()
     yield z
     z.close()
+
+
+@pytest.fixture(scope="session")
+def server():
+    """The emulator's app served from this test process (a thread on a free port), for
+    tests that switch a part of it off between two answers to the same request. One per
+    session: building the app installs the emulator's patches into moto, once."""
+    import launcher
+    from ami_emulator.serving import make_server
+
+    srv = make_server("127.0.0.1", 0, launcher.build_app())
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    srv.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import urllib.error
 
 import pytest
 
-from conftest import LAUNCHER, free_port, launch
+from conftest import LAUNCHER, Emulator, Zygote, free_port, launch
 
 
 def test_config_merges_and_reads_back(emu):
@@ -169,36 +169,20 @@ def test_setsid_make_emulator_stops_within_two_seconds(kill_make):
 
 
 def test_zygote_forks_fresh_emulators_and_takes_them_down_with_it():
-    import json
-    import urllib.request
-
-    zygote = subprocess.Popen([sys.executable, LAUNCHER, "--zygote"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-
-    def start():
-        zygote.stdin.write("start\n")
-        zygote.stdin.flush()
-        words = zygote.stdout.readline().split()
-        assert words[:3] == ["emulator", "ready", "on"] and words[4] == "pid", words
-        return words[3], int(words[5])
-
-    def configured(url, body=None):
-        req = urllib.request.Request(url + "/_emulator/config", method="POST" if body else "GET",
-                                     data=json.dumps(body).encode() if body else None)
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read())
-
-    first_url, first = start()
-    configured(first_url, {"latency_ms": 7})
-    second_url, second = start()
+    zygote = Zygote()
+    first_port, first = zygote.start()
+    first_emu = Emulator(f"http://127.0.0.1:{first_port}")
+    first_emu.control("POST", "/config", {"latency_ms": 7})
+    second_port, second = zygote.start()
+    second_emu = Emulator(f"http://127.0.0.1:{second_port}")
     # Each child is its own emulator: the second has none of the first's state.
-    assert first_url != second_url and first != second
-    assert configured(first_url)["latency_ms"] == 7 and configured(second_url)["latency_ms"] == 0
-    zygote.stdin.write(f"stop {first}\n")
-    zygote.stdin.flush()
+    assert first_port != second_port and first != second
+    assert first_emu.control("GET", "/config")["latency_ms"] == 7
+    assert second_emu.control("GET", "/config")["latency_ms"] == 0
+    zygote.stop(first)
     assert _wait_gone([first], 5)
-    assert configured(second_url)["latency_ms"] == 0
-    third_url, third = start()
-    zygote.stdin.close()  # the starting process went away: every child goes too
-    assert zygote.wait(timeout=10) == 0
+    assert second_emu.control("GET", "/config")["latency_ms"] == 0
+    _, third = zygote.start()
+    zygote.close()  # the starting process went away: every child goes too
+    assert zygote.proc.returncode == 0
     assert _wait_gone([second, third], 5)

@@ -1,43 +1,22 @@
 """direct_ec2: EC2 answers without moto's Flask app are the answers moto's app gives.
 
-The emulator runs in this process so each request can be answered twice over the same
-state: once through `DirectEc2` and once through moto's own dispatcher and Flask app
-(`is_ec2_query` patched to refuse it). Status, content type and body must be equal; only
+The emulator runs in this process (conftest's `server`) so each request can be answered
+twice over the same state: once through `DirectEc2` and once through moto's own
+dispatcher and Flask app (`is_ec2_query` patched to refuse it). Status, content type and body must be equal; only
 the per-request requestId differs.
 """
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import os
 import re
-import sys
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
 AUTH = ("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/ec2/aws4_request, "
         "SignedHeaders=host, Signature=0")
-
-
-@pytest.fixture(scope="module")
-def server():
-    spec = importlib.util.spec_from_file_location(
-        "emu_launcher", os.path.join(os.path.dirname(HERE), "launcher.py"))
-    launcher = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(launcher)
-    from ami_emulator.serving import make_server
-    srv = make_server("127.0.0.1", 0, launcher.build_app())
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-    srv.server_close()
 
 
 @contextlib.contextmanager
@@ -73,6 +52,9 @@ def both(url: str, params: dict[str, str]) -> tuple[int, str, str]:
 
 
 def test_answers_and_errors_are_moto_s_own(server):
+    # The server is the session's (test_tag_filters uses it too): start from an empty state.
+    urllib.request.urlopen(urllib.request.Request(server + "/_emulator/reset", data=b"{}",
+                                                  method="POST"), timeout=10).read()
     req = urllib.request.Request(server + "/_emulator/seed-images", method="POST", data=(
         b'{"region": "us-east-1", "count": 3, "lineages": 1, "snapshots_per_image": 1}'),
         headers={"Content-Type": "application/json"})

@@ -113,10 +113,7 @@ def test_counters_count_and_reset(ec2, emu):
 def test_bucket_is_asked_as_of_arrival_and_never_refills_backwards():
     # In-process: take_token with explicit arrival times (threads may reach the bucket out
     # of arrival order; the later arrival's refill must not be counted twice or undone).
-    import os
-    import sys
-
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # (conftest puts the emulator's package on the path.)
     from ami_emulator import faults, state
 
     faults.reset_all()

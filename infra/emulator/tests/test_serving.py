@@ -1,15 +1,12 @@
 """serving.py: the emulator's HTTP/1.1 server keeps connections alive and frames bodies."""
 from __future__ import annotations
 
-import os
 import socket
-import sys
 import threading
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ami_emulator.serving import make_server  # noqa: E402
+from ami_emulator.serving import make_server
 
 
 def echo_app(environ, start_response):
@@ -25,7 +22,7 @@ def echo_app(environ, start_response):
 
 
 @pytest.fixture
-def server():
+def echo_server():
     srv = make_server("127.0.0.1", 0, echo_app)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -52,8 +49,8 @@ def connect(server):
     return sock, sock.makefile("rb")
 
 
-def test_requests_on_one_connection_are_answered_in_turn(server):
-    sock, f = connect(server)
+def test_requests_on_one_connection_are_answered_in_turn(echo_server):
+    sock, f = connect(echo_server)
     # Two requests sent at once: the second starts right after the first's body.
     sock.sendall(b"POST /a?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nX-Thing: t1\r\n\r\nhello"
                  b"POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nbye")
@@ -66,10 +63,10 @@ def test_requests_on_one_connection_are_answered_in_turn(server):
     sock.close()
 
 
-def test_connection_close_and_http_1_0_end_the_connection(server):
+def test_connection_close_and_http_1_0_end_the_connection(echo_server):
     for request in (b"GET /c HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
                     b"GET /c HTTP/1.0\r\n\r\n"):
-        sock, f = connect(server)
+        sock, f = connect(echo_server)
         sock.sendall(request)
         status, headers, body = read_response(f)
         assert status == "HTTP/1.1 200 OK" and body.startswith(b"GET /c")
@@ -78,8 +75,8 @@ def test_connection_close_and_http_1_0_end_the_connection(server):
         sock.close()
 
 
-def test_chunked_bodies_are_decoded_and_head_sends_no_body(server):
-    sock, f = connect(server)
+def test_chunked_bodies_are_decoded_and_head_sends_no_body(echo_server):
+    sock, f = connect(echo_server)
     sock.sendall(b"POST /d HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                  b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n"
                  b"HEAD /e HTTP/1.1\r\n\r\n"
@@ -99,18 +96,18 @@ def test_chunked_bodies_are_decoded_and_head_sends_no_body(server):
     sock.close()
 
 
-def test_malformed_requests_get_400_and_a_failing_app_500(server):
-    sock, f = connect(server)
+def test_malformed_requests_get_400_and_a_failing_app_500(echo_server):
+    sock, f = connect(echo_server)
     sock.sendall(b"NONSENSE\r\n\r\n")
     status, headers, _ = read_response(f)
     assert status.startswith("HTTP/1.1 400") and headers["connection"] == "close"
     sock.close()
-    sock, f = connect(server)
+    sock, f = connect(echo_server)
     sock.sendall(b"POST /g HTTP/1.1\r\nContent-Length: x\r\n\r\n")
     status, _, body = read_response(f)
     assert status.startswith("HTTP/1.1 400") and b"Content-Length" in body
     sock.close()
-    sock, f = connect(server)
+    sock, f = connect(echo_server)
     sock.sendall(b"GET /boom HTTP/1.1\r\n\r\n")
     status, headers, _ = read_response(f)
     assert status.startswith("HTTP/1.1 500") and headers["connection"] == "close"

@@ -1,16 +1,14 @@
 """The snapshot-users index behind DeleteAssociatedSnapshots (snapshot_users.py) and the
 cached moto dispatch answers (dispatch_cache.py): same answers as the scans they replace;
 the GIL switch interval (scheduling.py)."""
-import os
 import sys
 from types import SimpleNamespace
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+# conftest puts the emulator's package on the path.
+from ami_emulator import dispatch_cache, patching, snapshot_users
+from ami_emulator.snapshot_users import ImageDict
 
-from ami_emulator import dispatch_cache, patching, snapshot_users  # noqa: E402
-from ami_emulator.snapshot_users import ImageDict  # noqa: E402
-
-from conftest import launch  # noqa: E402
+from conftest import launch
 
 
 def _ami(image_id, *snap_ids):

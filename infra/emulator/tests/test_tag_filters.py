@@ -1,6 +1,6 @@
 """tag_filters: DescribeImages / DescribeSnapshots bytes equal moto's own.
 
-The emulator runs in this process (threaded server on a free port) so each request can
+The emulator runs in this process (conftest's `server`, a thread on a free port) so each request can
 be answered twice, once with the emulator's `tag:KEY` filter and once with moto's (put
 back for the call), and the raw bodies compared; only the per-request requestId differs.
 Mutations between requests (tags, deprecation, disabling, deregistration) must show in
@@ -9,36 +9,13 @@ both answers alike.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import os
 import re
-import socket
-import threading
 
 import boto3
 import pytest
 from botocore.config import Config
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 FLT = [{"Name": "tag:ami-lifecycle:managed-by", "Values": ["ami-lifecycle"]}]
-
-
-@pytest.fixture(scope="module")
-def server():
-    spec = importlib.util.spec_from_file_location(
-        "emu_launcher", os.path.join(os.path.dirname(HERE), "launcher.py"))
-    launcher = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(launcher)
-    from werkzeug.serving import make_server
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = make_server("127.0.0.1", port, launcher.build_app(), threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    srv.shutdown()
-    srv.server_close()
 
 
 @pytest.fixture
